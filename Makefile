@@ -1,0 +1,32 @@
+# make quickstart   set up .venv, fine-tune all-MiniLM-L6-v2 on SST-2 (cpu-sbert preset), classify examples
+# make test         set up .venv and run the test suite (what CI runs)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= ../shared/data/sst2
+RUN_DIR ?= runs/cpu-sbert
+# Offline machines use the local GLUE folder; without one, SST-2 comes from the Hugging Face Hub.
+DATA_ARGS := $(if $(wildcard $(DATA_DIR)/train.tsv),--data-dir $(DATA_DIR),)
+
+.PHONY: setup quickstart test test-slow
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+quickstart: setup
+	$(BIN)/modernbert-glue train --preset cpu-sbert $(DATA_ARGS) --output-dir $(RUN_DIR)
+	$(BIN)/modernbert-glue predict --model $(RUN_DIR)/model \
+		"a gorgeous, witty, seductive movie." \
+		"the plot is nothing but boilerplate clichés from start to finish." \
+		"not the best film of the year, but far from the worst."
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow

@@ -1,0 +1,158 @@
+"""The `modernbert-glue` command: each subcommand parses its options and calls one library function.
+
+A UserError anywhere becomes one line on stderr and exit code 2. stdout carries only results (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="Fine-tune, evaluate and serve text encoders on GLUE SST-2.",
+)
+presets_app = typer.Typer(help="List and show training presets.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+# Options shared by several subcommands.
+DataDir = Annotated[
+    Optional[str], typer.Option("--data-dir", help="GLUE-format folder (train/dev/test.tsv); env MODERNBERT_GLUE_DATA_DIR.")
+]
+MaxEval = Annotated[Optional[int], typer.Option("--max-eval-samples", help="Only the first N evaluation rows.")]
+ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
+
+
+def _emit(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def train(
+    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Run folder to create (must be empty).")],
+    preset: Annotated[Optional[str], typer.Option(help="Preset name or .toml path (default: paper).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
+    random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
+    model_override: Annotated[
+        Optional[list[str]], typer.Option(help="KEY=VALUE model config change; repeat per field.")
+    ] = None,
+    data_dir: DataDir = None,
+    train_file: Annotated[Optional[str], typer.Option(help="Training file (tsv/csv/jsonl/parquet).")] = None,
+    validation_file: Annotated[Optional[str], typer.Option(help="Validation file.")] = None,
+    test_file: Annotated[Optional[str], typer.Option(help="Test file.")] = None,
+    max_train_samples: Annotated[Optional[int], typer.Option(help="Only the first N training rows.")] = None,
+    max_eval_samples: MaxEval = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size per device.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE for any config field; repeatable.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty --output-dir.")] = False,
+) -> None:
+    """Fine-tune a model on SST-2, evaluate on dev, and save the run folder."""
+    from .config import resolve_run_config
+    from .models import parse_overrides
+    from .train import train as run_training
+
+    cfg = resolve_run_config(
+        preset,
+        {
+            "model.name": model,
+            "model.random_init": random_init,
+            "data.data_dir": data_dir,
+            "data.train_file": train_file,
+            "data.validation_file": validation_file,
+            "data.test_file": test_file,
+            "data.max_train_samples": max_train_samples,
+            "data.max_eval_samples": max_eval_samples,
+            "train.epochs": epochs,
+            "train.lr": lr,
+            "train.batch_size": batch_size,
+            "train.weight_decay": weight_decay,
+            "train.seed": seed,
+        },
+        set_,
+        parse_overrides(model_override or []),
+    )
+    metrics = run_training(cfg, output_dir, overwrite=overwrite)
+    if metrics:
+        _emit(metrics)
+
+
+@app.command()
+def evaluate(
+    model: ModelDir,
+    data_dir: DataDir = None,
+    split: Annotated[str, typer.Option(help="train, validation or test.")] = "validation",
+    file: Annotated[Optional[str], typer.Option(help="A labelled tsv/csv/jsonl/parquet file instead of a split.")] = None,
+    max_eval_samples: MaxEval = None,
+) -> None:
+    """Print {"accuracy", "f1", "mcc", "n"} of a saved model on a labelled split or file."""
+    from .config import DataConfig
+    from .predict import evaluate as run_evaluation
+
+    data = DataConfig(data_dir=data_dir, max_eval_samples=max_eval_samples)
+    _emit(run_evaluation(model, data=data, split=split, file=file))
+
+
+@app.command()
+def predict(
+    model: ModelDir,
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Sentences to classify.")] = None,
+    input: Annotated[
+        Optional[str], typer.Option("--input", help="Text file (one per line) or tsv/csv/jsonl with `sentence`; - = stdin.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 64,
+) -> None:
+    """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
+    from .predict import Classifier, read_texts
+
+    if texts and input:
+        raise UserError("give sentences as arguments or --input, not both")
+    sentences = read_texts(input, texts)
+    clf = Classifier.load(model, batch_size=batch_size)
+    for record in clf.predict(sentences):
+        _emit(record)
+
+
+@presets_app.command("list")
+def presets_list() -> None:
+    """Names of the presets shipped with the package."""
+    from .config import list_presets
+
+    for name in list_presets():
+        print(name)
+
+
+@presets_app.command("show")
+def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml path.")] = "paper") -> None:
+    """Print a preset resolved over the defaults, as JSON."""
+    from .config import load_config
+
+    _emit(load_config(name).to_dict())
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("MODERNBERT_GLUE_LOG", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Typed run configuration: dataclasses loaded from a TOML preset, then command-line overrides.
+
+A preset is a small TOML file with the sections [data], [model] and [train]; every key must be a field
+below with a value of the field's type. Overrides use dotted keys (``train.lr=1e-4``). Unknown keys and
+wrong types raise UserError naming the preset file or the override.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+DEFAULT_PRESET = "paper"
+
+
+def _doc(default: Any, doc: str) -> Any:
+    """A dataclass field with its documentation kept in the metadata (shown by `presets show`)."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class DataConfig:
+    task: str = _doc("sst2", "GLUE task name (only sst2 so far).")
+    data_dir: str | None = _doc(
+        None,
+        "GLUE-format folder with train.tsv/dev.tsv/test.tsv; falls back to $MODERNBERT_GLUE_DATA_DIR, "
+        "then to the Hugging Face Hub (nyu-mll/glue).",
+    )
+    train_file: str | None = _doc(None, "Training file (tsv, csv, jsonl or parquet); overrides data_dir.")
+    validation_file: str | None = _doc(None, "Validation file; overrides data_dir.")
+    test_file: str | None = _doc(None, "Test file (label column optional); overrides data_dir.")
+    max_train_samples: int | None = _doc(None, "Keep only the first N training rows (quick runs).")
+    max_eval_samples: int | None = _doc(None, "Keep only the first N validation rows (quick runs).")
+    max_length: int = _doc(128, "Truncate tokenized inputs to this many tokens (SST-2 max is ~68).")
+
+
+@dataclass
+class ModelConfig:
+    name: str = _doc(
+        "answerdotai/ModernBERT-base",
+        "Hub id or local folder. Offline, known ids resolve to packaged copies (see models.py).",
+    )
+    random_init: bool = _doc(False, "Build the architecture from config.json with random weights.")
+    overrides: dict[str, Any] = _doc({}, "Model config fields to change, e.g. {num_hidden_layers = 2}.")
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = _doc(2.0, "Training epochs (may be fractional).")
+    lr: float = _doc(8e-5, "Peak learning rate.")
+    batch_size: int = _doc(64, "Training batch size per device.")
+    eval_batch_size: int = _doc(128, "Evaluation batch size per device.")
+    weight_decay: float = _doc(1e-5, "AdamW weight decay.")
+    adam_beta1: float = _doc(0.9, "AdamW beta1.")
+    adam_beta2: float = _doc(0.98, "AdamW beta2.")
+    adam_epsilon: float = _doc(1e-6, "AdamW epsilon.")
+    lr_scheduler: str = _doc("linear", "Transformers scheduler name (linear, cosine, constant_with_warmup, ...).")
+    warmup_ratio: float = _doc(0.06, "Fraction of training steps spent warming up the learning rate.")
+    max_grad_norm: float = _doc(1.0, "Gradient clipping norm.")
+    label_smoothing: float = _doc(0.0, "Label smoothing factor for the cross-entropy loss.")
+    seed: int = _doc(42, "Random seed for initialisation, shuffling and dropout.")
+    bf16: str = _doc("auto", "bf16 autocast: 'auto' (on when a GPU supports it), 'true' or 'false'.")
+    evals_per_epoch: int = _doc(2, "Dev evaluations per epoch; the best one is kept.")
+    early_stopping_patience: int = _doc(0, "Stop after this many evaluations without improvement (0: off).")
+    group_by_length: bool = _doc(True, "Length-grouped batches (less padding) instead of random ones.")
+    logging_steps: int = _doc(50, "Log loss and learning rate every N steps (TensorBoard).")
+    max_steps: int = _doc(-1, "Stop after N optimizer steps (overrides epochs when > 0).")
+    threads: int = _doc(0, "torch intra-op threads on CPU (0: torch's default).")
+
+
+@dataclass
+class RunConfig:
+    preset: str = _doc(DEFAULT_PRESET, "Preset the run started from (name or path).")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def preset_path(preset: str) -> Path:
+    """A preset name (``paper``) names a file shipped in the package; anything ending in .toml is a path."""
+    if preset.endswith(".toml"):
+        path = Path(preset)
+        if not path.is_file():
+            raise UserError(f"{preset}: preset file not found")
+        return path
+    path = Path(str(resources.files("modernbert_glue") / "presets" / f"{preset}.toml"))
+    if not path.is_file():
+        raise UserError(f"unknown preset '{preset}' (available: {', '.join(list_presets())})")
+    return path
+
+
+def list_presets() -> list[str]:
+    folder = resources.files("modernbert_glue") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Resolve a run configuration: defaults <- preset file <- overrides (dotted keys)."""
+    preset = preset or DEFAULT_PRESET
+    path = preset_path(preset)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from None
+    cfg = RunConfig(preset=preset)
+    for section, values in table.items():
+        if section not in SECTIONS:
+            raise UserError(f"{path}: unknown section [{section}] (expected {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise UserError(f"{path}: '{section}' must be a [{section}] table")
+        for key, value in values.items():
+            _set(cfg, f"{section}.{key}", value, source=str(path), from_text=False)
+    for key, value in (overrides or {}).items():
+        _set(cfg, key, value, source="override", from_text=isinstance(value, str))
+    return cfg
+
+
+def _set(cfg: RunConfig, dotted: str, value: Any, *, source: str, from_text: bool) -> None:
+    section, _, key = dotted.partition(".")
+    if section not in SECTIONS or not key:
+        raise UserError(f"{source}: unknown config key '{dotted}' (use section.key, sections: {', '.join(SECTIONS)})")
+    target = getattr(cfg, section)
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    if key not in fields:
+        raise UserError(f"{source}: unknown config key '{dotted}' (known: {', '.join(fields)})")
+    hint = typing.get_type_hints(type(target))[key]
+    setattr(target, key, _coerce(value, hint, dotted, source, from_text))
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str, from_text: bool) -> Any:
+    """Check (TOML) or parse (command-line text) a value against a field's type hint."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None or (from_text and value.lower() in ("none", "null")):
+        if type(None) in allowed:
+            return None
+        raise UserError(f"{source}: '{key}' cannot be empty")
+    for kind in allowed:
+        if kind is type(None):
+            continue
+        origin = typing.get_origin(kind) or kind
+        if from_text:
+            parsed = _parse_text(value, origin)
+            if parsed is not None:
+                return parsed
+        elif origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        elif isinstance(value, origin) and not (origin is int and isinstance(value, bool)):
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed if k is not type(None))
+    raise UserError(f"{source}: '{key}' must be {names}, got {value!r}")
+
+
+def _parse_text(text: str, kind: type) -> Any:
+    """Parse a command-line string as ``kind``; None when it does not parse."""
+    try:
+        if kind is bool:
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.lower())
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+        if kind is str:
+            return text
+    except ValueError:
+        return None
+    return None
+
+
+def describe_fields() -> list[tuple[str, str, str]]:
+    """(dotted key, default, doc) for every field: the reference printed by `presets show`."""
+    rows = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((f"{section}.{f.name}", repr(default), f.metadata.get("doc", "")))
+    return rows
+
+
+def resolve_run_config(
+    preset: str | None,
+    options: dict[str, Any],
+    sets: list[str] | None = None,
+    model_overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Preset + named command-line options (dotted key -> value, None = not given) + `--set KEY=VALUE`s.
+
+    Named options win over `--set`; model overrides add to (and replace keys of) the preset's.
+    """
+    overrides: dict[str, Any] = {}
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set '{item}': expected SECTION.KEY=VALUE")
+        overrides[key.strip()] = value
+    overrides.update({k: v for k, v in options.items() if v is not None})
+    cfg = load_config(preset, overrides)
+    cfg.model.overrides = {**cfg.model.overrides, **(model_overrides or {})}
+    return cfg

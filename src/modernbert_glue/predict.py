@@ -1,0 +1,105 @@
+"""Batched inference with a saved classifier: probabilities, labelled predictions, evaluation."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import DataConfig
+from .data import FORMATS, load_split, read_examples, read_lines
+from .errors import UserError
+from .metrics import classification_metrics
+from .models import load_saved_classifier
+from .tasks import get_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Classifier:
+    """A loaded model + tokenizer; `probabilities` batches texts by length and restores input order."""
+
+    model: object
+    tokenizer: object
+    max_length: int = 512
+    batch_size: int = 64
+
+    @classmethod
+    def load(cls, folder: str, **kwargs) -> Classifier:
+        model, tokenizer = load_saved_classifier(folder)
+        model.eval()
+        return cls(model=model, tokenizer=tokenizer, **kwargs)
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [id2label[i] for i in range(len(id2label))]
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        if not texts:
+            return np.zeros((0, len(self.label_names)), dtype=np.float32)
+        limit = min(self.max_length, self.tokenizer.model_max_length)
+        encoded = self.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+        order = np.argsort([len(ids) for ids in encoded], kind="stable")
+        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = self.model(**batch).logits.float()
+                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return out
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        """[{"text", "label", "score"}] in input order; `score` is the predicted label's probability."""
+        probs = self.probabilities(texts)
+        names = self.label_names
+        return [
+            {"text": text, "label": names[int(p.argmax())], "score": float(p.max())} for text, p in zip(texts, probs)
+        ]
+
+
+def read_texts(path: str | None, texts: list[str] | None = None) -> list[str]:
+    """Texts from arguments, a file (plain text per line, or tsv/csv/jsonl/parquet with `sentence`), or stdin."""
+    if texts:
+        for i, text in enumerate(texts, start=1):
+            if not text.strip():
+                raise UserError(f"text argument {i} is empty")
+        return list(texts)
+    if path is None or path == "-":
+        lines = sys.stdin.read().split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        for i, line in enumerate(lines, start=1):
+            if not line.strip():
+                raise UserError(f"<stdin>, line {i}: empty line (every line must hold a sentence)")
+        if not lines:
+            raise UserError("<stdin>: no input (give texts as arguments, --input FILE, or lines on stdin)")
+        return lines
+    if Path(path).suffix.lower() in FORMATS:
+        return read_examples(path, get_task("sst2"), require_label=False)["sentence"]
+    return read_lines(path)
+
+
+def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", file: str | None = None) -> dict:
+    """Metrics of a saved model on a labelled split or file: {"accuracy", "f1", "mcc", "n"}."""
+    task = get_task(data.task)
+    if file:
+        columns = read_examples(file, task, require_label=True)
+        sentences, labels = columns["sentence"], columns["label"]
+    else:
+        dataset = load_split(data, task, split)
+        if "label" not in dataset.column_names:
+            raise UserError(f"split '{split}' has no labels to evaluate against (use --file with a labelled file)")
+        sentences, labels = dataset["sentence"], dataset["label"]
+    clf = Classifier.load(model_dir)
+    predictions = clf.probabilities(list(sentences)).argmax(axis=1)
+    return classification_metrics(labels, predictions)

@@ -1,0 +1,219 @@
+"""Fine-tune with the Hugging Face Trainer and write the run folder.
+
+Run folder layout (``--output-dir``):
+    model/               weights (safetensors), config with label names, tokenizer
+    metrics.json         dev metrics + timing (see `write_run_files`)
+    run.json             resolved config, package versions, git commit, hardware, command line
+    predictions_dev.tsv  sentence, label, prediction, score per dev example
+    log_history.json     the Trainer's logged losses, learning rates and evaluations
+    logs/                TensorBoard event files
+
+Runs unchanged under `torchrun`/`accelerate launch`: the Trainer handles DDP; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .config import RunConfig
+from .data import load_split, tokenize
+from .errors import UserError
+from .metrics import classification_metrics
+from .models import build_classifier
+from .predict import Classifier
+from .provenance import device_name, provenance
+from .tasks import Task, get_task
+
+log = logging.getLogger(__name__)
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to write into a folder that already holds something, unless the user asked to overwrite."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UserError(f"{out}: output folder is not empty (pass --overwrite to replace its contents)")
+        shutil.rmtree(out)
+
+
+def use_bf16(setting: str) -> bool:
+    import torch
+
+    if setting == "auto":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if setting in ("true", "false"):
+        return setting == "true"
+    raise UserError(f"train.bf16 must be 'auto', 'true' or 'false', got '{setting}'")
+
+
+def training_arguments(cfg: RunConfig, out: Path, n_train: int):
+    from transformers import TrainingArguments
+
+    t = cfg.train
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = max(1, math.ceil(n_train / (t.batch_size * world)))
+    eval_steps = max(1, steps_per_epoch // max(1, t.evals_per_epoch))
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        learning_rate=t.lr,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        weight_decay=t.weight_decay,
+        adam_beta1=t.adam_beta1,
+        adam_beta2=t.adam_beta2,
+        adam_epsilon=t.adam_epsilon,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the total steps
+        max_grad_norm=t.max_grad_norm,
+        label_smoothing_factor=t.label_smoothing,
+        seed=t.seed,
+        bf16=use_bf16(t.bf16),
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=eval_steps,
+        save_only_model=True,
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        logging_steps=t.logging_steps,
+        report_to="none",  # TensorBoard is attached explicitly so its logs land in <out>/logs
+        ddp_backend="gloo" if world > 1 and not _cuda() else None,
+        ddp_find_unused_parameters=False,
+        dataloader_pin_memory=_cuda(),
+        use_cpu=not _cuda(),
+    )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
+    """Fine-tune `cfg.model` on `cfg.data`, evaluate on dev, save everything; returns metrics.json's content."""
+    import torch
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+    from transformers.integrations import TensorBoardCallback
+
+    out = Path(output_dir)
+    if is_main_process():
+        check_output_dir(out, overwrite)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    use_bf16(cfg.train.bf16)  # validate before the slow part
+    task = get_task(cfg.data.task)
+    train_raw = load_split(cfg.data, task, "train")
+    dev_raw = load_split(cfg.data, task, "validation")
+    if "label" not in dev_raw.column_names:
+        raise UserError("the validation split has no labels")
+
+    set_seed(cfg.train.seed)
+    model, tokenizer = build_classifier(
+        cfg.model.name, task, random_init=cfg.model.random_init, overrides=cfg.model.overrides
+    )
+    train_ds = tokenize(train_raw, tokenizer, cfg.data.max_length)
+    dev_ds = tokenize(dev_raw, tokenizer, cfg.data.max_length)
+
+    callbacks = []
+    if is_main_process():
+        from torch.utils.tensorboard import SummaryWriter
+
+        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(out / "logs"))))
+    if cfg.train.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
+
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(cfg, out, len(train_ds)),
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=_compute_metrics,
+        callbacks=callbacks,
+    )
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout is for results
+        result = trainer.train()
+    train_seconds = time.perf_counter() - started
+    if not trainer.is_world_process_zero():
+        return {}
+
+    trainer.save_model(str(out / "model"))
+    (out / "model" / "training_args.bin").unlink(missing_ok=True)  # a pickle; run.json has the config
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the best one is model/
+    clf = Classifier(model=trainer.model.eval(), tokenizer=tokenizer, max_length=cfg.data.max_length)
+    probs = clf.probabilities(list(dev_raw["sentence"]))
+    dev_metrics = classification_metrics(dev_raw["label"], probs.argmax(axis=1))
+    write_predictions(out / "predictions_dev.tsv", dev_raw["sentence"], dev_raw["label"], probs, task)
+
+    metrics = {
+        "task": task.name,
+        "model": cfg.model.name,
+        "random_init": cfg.model.random_init,
+        "preset": cfg.preset,
+        **{f"eval_{k}": v for k, v in dev_metrics.items() if k != "n"},
+        "eval_samples": dev_metrics["n"],
+        "eval_split": "validation",
+        "train_samples": len(train_ds),
+        "train_seconds": round(train_seconds, 2),
+        "train_samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
+        "train_loss": result.metrics.get("train_loss"),
+        "epochs": cfg.train.epochs,
+        "steps": trainer.state.global_step,
+        "best_step": _best_step(trainer.state.best_model_checkpoint),
+        "seed": cfg.train.seed,
+        "device": device_name(),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+    }
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "run.json", {"config": cfg.to_dict(), **provenance()})
+    write_json(out / "log_history.json", {"log_history": trainer.state.log_history})
+    log.info("dev accuracy %.4f (%d examples); run folder %s", metrics["eval_accuracy"], metrics["eval_samples"], out)
+    return metrics
+
+
+def _compute_metrics(eval_pred) -> dict:
+    logits, labels = eval_pred
+    m = classification_metrics(labels, logits.argmax(axis=-1))
+    m.pop("n")
+    return m
+
+
+def _best_step(checkpoint: str | None) -> int | None:
+    if not checkpoint:
+        return None
+    tail = Path(checkpoint).name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def write_predictions(path: Path, sentences, labels, probs, task: Task) -> None:
+    """GLUE-style tsv (no quoting), so tabs and newlines inside a sentence become spaces."""
+    lines = ["sentence\tlabel\tprediction\tscore"]
+    for sentence, label, p in zip(sentences, labels, probs):
+        clean = " ".join(sentence.split("\t")).replace("\n", " ")
+        lines.append(f"{clean}\t{label}\t{int(p.argmax())}\t{float(p.max()):.6f}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")

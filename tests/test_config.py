@@ -1,0 +1,79 @@
+import pytest
+
+from modernbert_glue.config import describe_fields, list_presets, load_config, resolve_run_config
+from modernbert_glue.errors import UserError
+
+from .conftest import REPO
+
+
+def test_presets_ship_and_start_with_their_command():
+    names = list_presets()
+    assert {"paper", "seed-notebook", "cpu-sbert"} <= set(names)
+    folder = REPO / "src" / "modernbert_glue" / "presets"
+    for name in names:
+        first = (folder / f"{name}.toml").read_text().splitlines()[0]
+        assert first.startswith(f"# modernbert-glue train --preset {name}"), first
+
+
+def test_paper_preset_is_the_papers_recipe():
+    t = load_config("paper").train
+    assert (t.lr, t.weight_decay, t.epochs, t.batch_size) == (8e-5, 1e-5, 2.0, 64)
+    assert (t.adam_beta1, t.adam_beta2, t.adam_epsilon, t.lr_scheduler) == (0.9, 0.98, 1e-6, "linear")
+    assert 0 < t.warmup_ratio < 1
+
+
+def test_default_preset_is_paper():
+    assert load_config(None).preset == "paper"
+    assert load_config(None).train == load_config("paper").train
+
+
+def test_overrides_parse_text_by_field_type():
+    cfg = resolve_run_config("paper", {"train.epochs": 1.0}, ["train.lr=1e-4", "train.seed=7", "train.group_by_length=false"])
+    assert cfg.train.lr == 1e-4 and cfg.train.seed == 7 and cfg.train.group_by_length is False
+    assert cfg.train.epochs == 1.0
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["train.learning_rate=1"], "unknown config key 'train.learning_rate'"),
+        (["optim.lr=1"], "unknown config key 'optim.lr'"),
+        (["train.seed=seven"], "'train.seed' must be int"),
+        (["train.lr"], "expected SECTION.KEY=VALUE"),
+    ],
+)
+def test_bad_overrides_are_refused(sets, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_run_config("paper", {}, sets)
+
+
+def test_preset_file_with_unknown_key_or_wrong_type(tmp_path):
+    bad_key = tmp_path / "bad_key.toml"
+    bad_key.write_text("[train]\nlearning_rate = 1e-4\n")
+    with pytest.raises(UserError, match=r"bad_key.toml: unknown config key 'train.learning_rate'"):
+        load_config(str(bad_key))
+    bad_type = tmp_path / "bad_type.toml"
+    bad_type.write_text('[train]\nlr = "fast"\n')
+    with pytest.raises(UserError, match=r"bad_type.toml: 'train.lr' must be float, got 'fast'"):
+        load_config(str(bad_type))
+    bad_section = tmp_path / "bad_section.toml"
+    bad_section.write_text("[optimizer]\nlr = 1.0\n")
+    with pytest.raises(UserError, match=r"unknown section \[optimizer\]"):
+        load_config(str(bad_section))
+    with pytest.raises(UserError, match="unknown preset 'nope'"):
+        load_config("nope")
+
+
+def test_int_in_toml_accepted_for_float_but_bool_not_for_int(tmp_path):
+    ok = tmp_path / "ok.toml"
+    ok.write_text("[train]\nepochs = 3\n")
+    assert load_config(str(ok)).train.epochs == 3.0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nseed = true\n")
+    with pytest.raises(UserError, match="'train.seed' must be int"):
+        load_config(str(bad))
+
+
+def test_every_field_is_documented():
+    for key, _default, doc in describe_fields():
+        assert doc, f"{key} has no doc"

@@ -1,0 +1,122 @@
+import json
+import shutil
+
+import pytest
+
+from modernbert_glue.data import read_examples, read_lines
+from modernbert_glue.errors import UserError
+from modernbert_glue.tasks import get_task
+
+from .conftest import SST2, run_cli, write_tsv
+
+SST = get_task("sst2")
+GOOD_DEV = ["sentence\tlabel", "a fine film\t1", "a dull film\t0"]
+
+
+def test_glue_tsv_keeps_quotes_and_every_row():
+    dev = read_examples(SST2 / "dev.tsv", SST)
+    assert len(dev["sentence"]) == 872 and set(dev["label"]) == {0, 1}
+    train = read_examples(SST2 / "train.tsv", SST)
+    assert len(train["sentence"]) == 67349
+    test = read_examples(SST2 / "test.tsv", SST, require_label=False)
+    assert len(test["sentence"]) == 1821 and "label" not in test
+
+
+def test_tsv_has_no_quoting(tmp_path):
+    f = tmp_path / "q.tsv"
+    f.write_text('sentence\tlabel\n"the best" movie , "ever\t1\n')
+    assert read_examples(f, SST)["sentence"] == ['"the best" movie , "ever']
+
+
+def test_final_newline_is_not_an_empty_line(tmp_path):
+    f = tmp_path / "a.tsv"
+    f.write_text("sentence\tlabel\ngood\t1\n")
+    assert read_examples(f, SST) == {"sentence": ["good"], "label": [1]}
+    f.write_text("sentence\tlabel\ngood\t1")  # and no final newline at all
+    assert read_examples(f, SST)["label"] == [1]
+
+
+def test_other_formats_read_the_same_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"sentence": 'he said "wow", twice', "label": 1}, {"sentence": "meh", "label": 0}]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "a.csv").write_text('sentence,label\n"he said ""wow"", twice",1\nmeh,0\n')
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "a.parquet")
+    expected = {"sentence": [r["sentence"] for r in rows], "label": [1, 0]}
+    for name in ("a.jsonl", "a.csv", "a.parquet"):
+        assert read_examples(tmp_path / name, SST) == expected, name
+
+
+def test_plain_text_lines(tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_text("one\ntwo\n")
+    assert read_lines(f) == ["one", "two"]
+    f.write_text("one\n \ntwo\n")
+    with pytest.raises(UserError, match=r"in.txt, line 2: empty line"):
+        read_lines(f)
+
+
+BAD_TRAIN = {
+    "missing_column": (["text\tlabel", "good\t1"], r"train.tsv: missing column 'sentence' \(found: text, label\)"),
+    "missing_label": (["sentence", "good"], r"train.tsv: missing column 'label'"),
+    "label_out_of_range": (["sentence\tlabel", "good\t1", "bad\t2"], r"train.tsv, line 3: label '2' is not one of 0, 1"),
+    "label_not_a_number": (["sentence\tlabel", "good\tpositive"], r"train.tsv, line 2: label 'positive' is not one of 0, 1"),
+    "empty_sentence": (["sentence\tlabel", "good\t1", "\t0"], r"train.tsv, line 3: empty sentence"),
+    "whitespace_sentence": (["sentence\tlabel", "   \t0"], r"train.tsv, line 2: empty sentence"),
+    "empty_line": (["sentence\tlabel", "good\t1", "", "bad\t0"], r"train.tsv, line 3: expected 2 fields"),
+    "zero_rows": (["sentence\tlabel"], r"train.tsv: no rows"),
+    "empty_file": ([], r"train.tsv: empty file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TRAIN))
+def test_bad_data_folder_exits_2_with_one_line(case, tmp_path):
+    import re
+
+    lines, message = BAD_TRAIN[case]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.tsv").write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    write_tsv(folder / "dev.tsv", GOOD_DEV)
+    code, stdout, stderr = run_cli("train", "--data-dir", folder, "--output-dir", tmp_path / "out")
+    assert code == 2, stderr
+    assert re.search(message, stderr), stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert stdout == ""
+
+
+def test_undecodable_bytes_name_the_line(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.tsv").write_bytes(b"sentence\tlabel\ngood\t1\ncaf\xe9 latte\t1\n")
+    write_tsv(folder / "dev.tsv", GOOD_DEV)
+    code, _, stderr = run_cli("train", "--data-dir", folder, "--output-dir", tmp_path / "out")
+    assert code == 2
+    assert "train.tsv, line 3: not valid UTF-8" in stderr and "Traceback" not in stderr
+
+
+def test_missing_files_and_folders(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_tsv(folder / "dev.tsv", GOOD_DEV)
+    code, _, stderr = run_cli("train", "--data-dir", folder, "--output-dir", tmp_path / "out")
+    assert code == 2 and "train.tsv: file not found" in stderr
+    code, _, stderr = run_cli("train", "--data-dir", tmp_path / "nope", "--output-dir", tmp_path / "out")
+    assert code == 2 and "nope: data folder not found" in stderr
+    shutil.copy(folder / "dev.tsv", folder / "train.tsv")
+    code, _, stderr = run_cli("train", "--data-dir", folder, "--validation-file", tmp_path / "v.jsonl",
+                              "--output-dir", tmp_path / "out")
+    assert code == 2 and "v.jsonl: file not found" in stderr
+
+
+def test_bad_jsonl_and_unknown_suffix(tmp_path):
+    f = tmp_path / "a.jsonl"
+    f.write_text('{"sentence": "ok", "label": 1}\n{"sentence": "x", "label": \n')
+    with pytest.raises(UserError, match=r"a.jsonl, line 2: not valid JSON"):
+        read_examples(f, SST)
+    g = tmp_path / "a.xlsx"
+    g.write_text("x")
+    with pytest.raises(UserError, match=r"unsupported file type '.xlsx'"):
+        read_examples(g, SST)
