@@ -71,6 +71,7 @@ class TrainConfig:
     seed: int = _doc(42, "Random seed for initialisation, shuffling and dropout.")
     bf16: str = _doc("auto", "bf16 autocast: 'auto' (on when a GPU supports it), 'true' or 'false'.")
     evals_per_epoch: int = _doc(2, "Dev evaluations per epoch; the best one is kept.")
+    ema_decay: float = _doc(0.0, "Evaluate and save an exponential moving average of the weights (0: off).")
     early_stopping_patience: int = _doc(0, "Stop after this many evaluations without improvement (0: off).")
     group_by_length: bool = _doc(True, "Length-grouped batches (less padding) instead of random ones.")
     logging_steps: int = _doc(50, "Log loss and learning rate every N steps (TensorBoard).")

@@ -138,6 +138,10 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
         from torch.utils.tensorboard import SummaryWriter
 
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(out / "logs"))))
+    if cfg.train.ema_decay > 0:
+        from .ema import EMACallback
+
+        callbacks.append(EMACallback(cfg.train.ema_decay))
     if cfg.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
 

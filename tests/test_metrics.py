@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+from modernbert_glue.metrics import (
+    accuracy_by_length,
+    bootstrap_ci,
+    calibration,
+    classification_metrics,
+    confusion_matrix,
+    mcnemar,
+    paired_bootstrap,
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_match_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 300)
+    preds = np.where(rng.random(300) < 0.8, labels, 1 - labels)
+    m = classification_metrics(labels, preds)
+    assert m["accuracy"] == pytest.approx(accuracy_score(labels, preds))
+    assert m["f1"] == pytest.approx(f1_score(labels, preds, average="macro"))
+    assert m["mcc"] == pytest.approx(matthews_corrcoef(labels, preds))
+    assert m["n"] == 300
+    assert confusion_matrix(labels, preds) == [[int(np.sum((labels == i) & (preds == j))) for j in (0, 1)] for i in (0, 1)]
+
+
+def test_degenerate_predictions_match_scikit_learn():
+    labels = np.array([0, 1, 1, 0, 1])
+    preds = np.ones(5, dtype=int)
+    m = classification_metrics(labels, preds)
+    assert m["mcc"] == matthews_corrcoef(labels, preds) == 0.0
+    assert m["f1"] == pytest.approx(f1_score(labels, preds, average="macro", zero_division=0))
+
+
+def test_bootstrap_ci_contains_estimate_and_narrows_with_more_data():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (200, 3200):
+        labels = rng.integers(0, 2, n)
+        preds = np.where(rng.random(n) < 0.85, labels, 1 - labels)
+        point = classification_metrics(labels, preds)
+        ci = bootstrap_ci(labels, preds, resamples=1000, seed=1)
+        for k in ("accuracy", "f1", "mcc"):
+            assert ci[k][0] <= point[k] <= ci[k][1], (k, ci[k], point[k])
+        widths.append(ci["accuracy"][1] - ci["accuracy"][0])
+    assert widths[1] < widths[0] / 2  # ~1/sqrt(16) = 1/4 as wide
+    assert bootstrap_ci(labels, preds, seed=3) == bootstrap_ci(labels, preds, seed=3)  # seeded
+
+
+def test_mcnemar_worked_example():
+    # 100 examples: both right 60, only A right 25, only B right 9, both wrong 6.
+    a = np.array([1] * 60 + [1] * 25 + [0] * 9 + [0] * 6, bool)
+    b = np.array([1] * 60 + [0] * 25 + [1] * 9 + [0] * 6, bool)
+    r = mcnemar(a, b)
+    assert (r["only_a"], r["only_b"]) == (25, 9)
+    assert r["chi2"] == pytest.approx((abs(25 - 9) - 1) ** 2 / 34)  # 225/34 = 6.618
+    assert r["p_chi2"] == pytest.approx(0.01010, abs=1e-4)
+    assert r["p_exact"] == pytest.approx(0.009041, abs=1e-5)  # 2 * P(Binomial(34, 1/2) <= 9)
+    assert mcnemar(a, a)["p_exact"] == 1.0
+
+
+def test_paired_bootstrap_sign_and_interval():
+    a = np.array([1] * 90 + [0] * 10, bool)
+    b = np.array([1] * 70 + [0] * 30, bool)
+    r = paired_bootstrap(a, b, seed=0)
+    assert r["difference"] == pytest.approx(0.2)
+    assert r["ci"][0] > 0 and r["p"] < 0.01
+    same = paired_bootstrap(a, a)
+    assert same["difference"] == 0 and same["p"] == 1.0
+
+
+def test_calibration_perfect_and_overconfident():
+    labels = np.array([1, 1, 0, 0])
+    sure_right = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    assert calibration(labels, sure_right)["ece"] == pytest.approx(0.0)
+    sure_wrong = sure_right[::-1]
+    result = calibration(labels, sure_wrong, bins=10)
+    assert result["ece"] == pytest.approx(1.0)
+    assert sum(b["count"] for b in result["bins"]) == 4 and len(result["bins"]) == 10
+
+
+def test_accuracy_by_length_buckets():
+    sentences = ["a b", "a b c d e f g", "x " * 25]
+    out = accuracy_by_length(sentences, [1, 0, 1], [1, 1, 1])
+    by_name = {row["words"]: row for row in out}
+    assert by_name["1-5"] == {"words": "1-5", "count": 1, "accuracy": 1.0}
+    assert by_name["6-10"]["accuracy"] == 0.0 and by_name["21-30"]["count"] == 1
+    assert by_name["31+"]["accuracy"] is None
