@@ -15,7 +15,8 @@ METRIC_KEYS = {"task", "model", "preset", "eval_accuracy", "eval_f1", "eval_mcc"
 
 
 def test_run_folder_has_every_file(tiny_run):
-    for name in ("metrics.json", "run.json", "predictions_dev.tsv", "log_history.json",
+    for name in ("metrics.json", "run.json", "predictions_dev.tsv", "log_history.json", "analysis_dev.json",
+                 "misclassified_dev.tsv",
                  "model/config.json", "model/model.safetensors", "model/tokenizer.json"):
         assert (tiny_run / name).is_file(), name
     assert not (tiny_run / "checkpoints").exists()
@@ -24,6 +25,9 @@ def test_run_folder_has_every_file(tiny_run):
     assert METRIC_KEYS <= metrics.keys()
     assert metrics["task"] == "sst2" and metrics["preset"] == "paper" and metrics["eval_samples"] == 160
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and metrics["seed"] == 42
+    low, high = metrics["eval_accuracy_ci"]
+    assert low <= metrics["eval_accuracy"] <= high and 0 <= metrics["eval_ece"] <= 1
+    assert metrics["infer_sentences_per_second"] > 0 and metrics["peak_memory_mb"] > 0
     run = json.loads((tiny_run / "run.json").read_text())
     assert run["config"]["train"]["lr"] == 1e-3 and run["config"]["model"]["overrides"]["hidden_size"] == 64
     assert run["versions"]["torch"] and run["hardware"]["cpu"] and "train" in run["command"]
@@ -41,11 +45,12 @@ def test_loss_falls(tiny_run):
 
 def test_reload_gives_identical_scores(tiny_run):
     rows = [line.split("\t") for line in (tiny_run / "predictions_dev.tsv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == list(range(160))
     clf = Classifier.load(str(tiny_run / "model"))
-    probs = clf.probabilities([r[0] for r in rows])
-    assert np.allclose(probs.max(axis=1), [float(r[3]) for r in rows], atol=1e-5)
-    assert list(probs.argmax(axis=1)) == [int(r[2]) for r in rows]
-    again = Classifier.load(str(tiny_run / "model")).probabilities([r[0] for r in rows])
+    probs = clf.probabilities([r[1] for r in rows])
+    assert np.allclose(probs.max(axis=1), [float(r[4]) for r in rows], atol=1e-5)
+    assert list(probs.argmax(axis=1)) == [int(r[3]) for r in rows]
+    again = Classifier.load(str(tiny_run / "model")).probabilities([r[1] for r in rows])
     assert np.array_equal(probs, again)
 
 
@@ -55,6 +60,7 @@ def test_evaluate_prints_only_json_matching_the_run(tiny_run, small_sst2):
     result = json.loads(stdout)
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert result["n"] == 160 and result["accuracy"] == pytest.approx(metrics["eval_accuracy"])
+    assert result["accuracy_ci"] == pytest.approx(metrics["eval_accuracy_ci"])
     assert result["f1"] == pytest.approx(metrics["eval_f1"]) and result["mcc"] == pytest.approx(metrics["eval_mcc"])
     code, stdout, _ = run_cli("evaluate", "--model", tiny_run / "model", "--file", small_sst2 / "dev.tsv")
     assert json.loads(stdout) == result

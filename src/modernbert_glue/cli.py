@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -29,7 +30,20 @@ DataDir = Annotated[
     Optional[str], typer.Option("--data-dir", help="GLUE-format folder (train/dev/test.tsv); env MODERNBERT_GLUE_DATA_DIR.")
 ]
 MaxEval = Annotated[Optional[int], typer.Option("--max-eval-samples", help="Only the first N evaluation rows.")]
+MaxTrain = Annotated[Optional[int], typer.Option("--max-train-samples", help="Only the first N training rows.")]
+TrainFile = Annotated[Optional[str], typer.Option("--train-file", help="Training file (tsv/csv/jsonl/parquet).")]
+ValidationFile = Annotated[Optional[str], typer.Option("--validation-file", help="Validation file.")]
+TestFile = Annotated[Optional[str], typer.Option("--test-file", help="Labelled test file, evaluated after training.")]
+OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Run folder to create (must be empty).")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the contents of a non-empty --output-dir.")]
 ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{option} '{text}': expected comma-separated integers like 1,2,3") from None
 
 
 def _emit(obj) -> None:
@@ -38,7 +52,7 @@ def _emit(obj) -> None:
 
 @app.command()
 def train(
-    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Run folder to create (must be empty).")],
+    output_dir: OutputDir,
     preset: Annotated[Optional[str], typer.Option(help="Preset name or .toml path (default: paper).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
     random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
@@ -46,25 +60,29 @@ def train(
         Optional[list[str]], typer.Option(help="KEY=VALUE model config change; repeat per field.")
     ] = None,
     data_dir: DataDir = None,
-    train_file: Annotated[Optional[str], typer.Option(help="Training file (tsv/csv/jsonl/parquet).")] = None,
-    validation_file: Annotated[Optional[str], typer.Option(help="Validation file.")] = None,
-    test_file: Annotated[Optional[str], typer.Option(help="Test file.")] = None,
-    max_train_samples: Annotated[Optional[int], typer.Option(help="Only the first N training rows.")] = None,
+    train_file: TrainFile = None,
+    validation_file: ValidationFile = None,
+    test_file: TestFile = None,
+    max_train_samples: MaxTrain = None,
     max_eval_samples: MaxEval = None,
     epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Training batch size per device.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    seeds: Annotated[
+        Optional[str], typer.Option(help="Comma-separated seeds: one run each in DIR/seed-N, mean ± std in DIR/seeds.json.")
+    ] = None,
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE for any config field; repeatable.")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty --output-dir.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Fine-tune a model on SST-2, evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
     from .models import parse_overrides
     from .train import train as run_training
+    from .train import train_seeds
 
     cfg = resolve_run_config(
         preset,
@@ -86,9 +104,37 @@ def train(
         set_,
         parse_overrides(model_override or []),
     )
-    metrics = run_training(cfg, output_dir, overwrite=overwrite)
+    if seeds:
+        metrics = train_seeds(cfg, output_dir, _int_list(seeds, "--seeds"), overwrite=overwrite)
+    else:
+        metrics = run_training(cfg, output_dir, overwrite=overwrite)
     if metrics:
         _emit(metrics)
+
+
+@app.command()
+def baseline(
+    name: Annotated[str, typer.Argument(help="tfidf or sbert-frozen.")],
+    output_dir: OutputDir,
+    data_dir: DataDir = None,
+    train_file: TrainFile = None,
+    validation_file: ValidationFile = None,
+    test_file: TestFile = None,
+    max_train_samples: MaxTrain = None,
+    max_eval_samples: MaxEval = None,
+    encoder: Annotated[str, typer.Option(help="sbert-frozen: the sentence-transformers model.")] = "sentence-transformers/all-MiniLM-L6-v2",
+    seed: Annotated[int, typer.Option(help="Seed of the held-out slice used to choose C.")] = 42,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Embedding cache (default ~/.cache/modernbert-glue/embeddings).")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Fit a TF-IDF or frozen-SBERT logistic regression; writes the same run folder as `train`."""
+    from .baselines import BaselineConfig, run_baseline
+    from .config import DataConfig
+
+    data = DataConfig(data_dir=data_dir, train_file=train_file, validation_file=validation_file, test_file=test_file,
+                      max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+    cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=cache_dir)
+    _emit(run_baseline(cfg, data, output_dir, overwrite=overwrite))
 
 
 @app.command()
@@ -117,14 +163,27 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 64,
 ) -> None:
     """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
-    from .predict import Classifier, read_texts
+    from .predict import load_model, predict_records, read_texts
 
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
     sentences = read_texts(input, texts)
-    clf = Classifier.load(model, batch_size=batch_size)
-    for record in clf.predict(sentences):
+    for record in predict_records(load_model(model, batch_size=batch_size), sentences):
         _emit(record)
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="Run folders (train or baseline; a --seeds folder expands).")],
+    output: Annotated[str, typer.Option("--output", help="Report folder to create (report.md, report.html).")],
+    overwrite: Overwrite = False,
+) -> None:
+    """Compare runs: accuracy with CIs, paired tests, calibration, length buckets, speed, architecture."""
+    from .report import compare as run_compare
+
+    result = run_compare(runs, output, overwrite=overwrite)
+    _emit({"report": str(Path(output) / "report.md"), "html": str(Path(output) / "report.html"),
+           "systems": [r["label"] for r in result["runs"]]})
 
 
 @presets_app.command("list")

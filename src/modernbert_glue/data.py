@@ -168,7 +168,7 @@ def split_source(cfg: DataConfig, task: Task, split: str) -> str:
     explicit = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}[split]
     if explicit:
         return explicit
-    data_dir = cfg.data_dir or os.environ.get(DATA_DIR_ENV)
+    data_dir = cfg.data_dir or os.environ.get(DATA_DIR_ENV) or None
     if data_dir:
         folder = Path(data_dir)
         if not folder.is_dir():

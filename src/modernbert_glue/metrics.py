@@ -132,3 +132,33 @@ def accuracy_by_length(sentences, labels, predictions, buckets=LENGTH_BUCKETS) -
         out.append({"words": name, "count": int(mask.sum()),
                     "accuracy": float(correct[mask].mean()) if mask.any() else None})
     return out
+
+
+def evaluation_report(sentences, labels, probs, *, resamples: int = 1000, seed: int = 0) -> dict:
+    """Everything we report about one system on one labelled set.
+
+    Returns {"scalars": {accuracy, f1, mcc, n, accuracy_ci, f1_ci, mcc_ci, ece},
+             "details": {confusion_matrix, calibration, accuracy_by_length},
+             "misclassified": [{"idx", "sentence", "label", "prediction", "score"}]}.
+    """
+    labels = np.asarray(labels)
+    probs = np.asarray(probs, dtype=float)
+    preds = probs.argmax(axis=1)
+    scalars = classification_metrics(labels, preds)
+    for name, interval in bootstrap_ci(labels, preds, resamples=resamples, seed=seed).items():
+        scalars[f"{name}_ci"] = interval
+    calib = calibration(labels, probs)
+    scalars["ece"] = calib["ece"]
+    details = {
+        "confusion_matrix": confusion_matrix(labels, preds, probs.shape[1]),
+        "calibration": calib,
+        "accuracy_by_length": accuracy_by_length(sentences, labels, preds),
+        "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
+    }
+    wrong = np.flatnonzero(preds != labels)
+    misclassified = [
+        {"idx": int(i), "sentence": sentences[i], "label": int(labels[i]), "prediction": int(preds[i]),
+         "score": float(probs[i].max())}
+        for i in wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")]
+    ]
+    return {"scalars": scalars, "details": details, "misclassified": misclassified}

@@ -12,7 +12,7 @@ import numpy as np
 from .config import DataConfig
 from .data import FORMATS, load_split, read_examples, read_lines
 from .errors import UserError
-from .metrics import classification_metrics
+from .metrics import evaluation_report
 from .models import load_saved_classifier
 from .tasks import get_task
 
@@ -59,12 +59,24 @@ class Classifier:
         return out
 
     def predict(self, texts: list[str]) -> list[dict]:
-        """[{"text", "label", "score"}] in input order; `score` is the predicted label's probability."""
-        probs = self.probabilities(texts)
-        names = self.label_names
-        return [
-            {"text": text, "label": names[int(p.argmax())], "score": float(p.max())} for text, p in zip(texts, probs)
-        ]
+        return predict_records(self, texts)
+
+
+def predict_records(model, texts: list[str]) -> list[dict]:
+    """[{"text", "label", "score"}] in input order; `score` is the predicted label's probability.
+    `model` is anything with `probabilities(texts)` and `label_names` (a Classifier or a baseline)."""
+    probs = model.probabilities(texts)
+    names = model.label_names
+    return [{"text": text, "label": names[int(p.argmax())], "score": float(p.max())} for text, p in zip(texts, probs)]
+
+
+def load_model(folder: str, **kwargs):
+    """A fine-tuned classifier folder or a baseline's model folder, behind the same two members."""
+    from .baselines import BaselineModel, is_baseline_folder
+
+    if is_baseline_folder(folder):
+        return BaselineModel.load(folder)
+    return Classifier.load(folder, **kwargs)
 
 
 def read_texts(path: str | None, texts: list[str] | None = None) -> list[str]:
@@ -90,7 +102,8 @@ def read_texts(path: str | None, texts: list[str] | None = None) -> list[str]:
 
 
 def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", file: str | None = None) -> dict:
-    """Metrics of a saved model on a labelled split or file: {"accuracy", "f1", "mcc", "n"}."""
+    """Metrics of a saved model on a labelled split or file: {"accuracy", "f1", "mcc", "n"} with
+    95% bootstrap intervals (`*_ci`) and the expected calibration error (`ece`)."""
     task = get_task(data.task)
     if file:
         columns = read_examples(file, task, require_label=True)
@@ -100,6 +113,5 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", fil
         if "label" not in dataset.column_names:
             raise UserError(f"split '{split}' has no labels to evaluate against (use --file with a labelled file)")
         sentences, labels = dataset["sentence"], dataset["label"]
-    clf = Classifier.load(model_dir)
-    predictions = clf.probabilities(list(sentences)).argmax(axis=1)
-    return classification_metrics(labels, predictions)
+    probs = load_model(model_dir).probabilities(list(sentences))
+    return evaluation_report(list(sentences), labels, probs)["scalars"]

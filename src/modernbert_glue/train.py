@@ -4,7 +4,8 @@ Run folder layout (``--output-dir``):
     model/               weights (safetensors), config with label names, tokenizer
     metrics.json         dev metrics + timing (see `write_run_files`)
     run.json             resolved config, package versions, git commit, hardware, command line
-    predictions_dev.tsv  sentence, label, prediction, score per dev example
+    predictions_dev.tsv  idx, sentence, label, prediction, score per dev example (and _test with --test-file)
+    analysis_dev.json, misclassified_dev.tsv   see runfolder.py
     log_history.json     the Trainer's logged losses, learning rates and evaluations
     logs/                TensorBoard event files
 
@@ -30,23 +31,14 @@ from .metrics import classification_metrics
 from .models import build_classifier
 from .predict import Classifier
 from .provenance import device_name, provenance
-from .tasks import Task, get_task
+from .runfolder import check_output_dir, evaluate_into, labelled_eval_sets, write_json
+from .tasks import get_task
 
 log = logging.getLogger(__name__)
 
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def check_output_dir(out: Path, overwrite: bool) -> None:
-    """Refuse to write into a folder that already holds something, unless the user asked to overwrite."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(f"{out}: output folder is not empty (pass --overwrite to replace its contents)")
-        shutil.rmtree(out)
 
 
 def use_bf16(setting: str) -> bool:
@@ -123,8 +115,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     task = get_task(cfg.data.task)
     train_raw = load_split(cfg.data, task, "train")
     dev_raw = load_split(cfg.data, task, "validation")
-    if "label" not in dev_raw.column_names:
-        raise UserError("the validation split has no labels")
+    eval_sets = labelled_eval_sets(cfg.data, task, dev_raw)
 
     set_seed(cfg.train.seed)
     model, tokenizer = build_classifier(
@@ -166,18 +157,12 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     (out / "model" / "training_args.bin").unlink(missing_ok=True)  # a pickle; run.json has the config
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the best one is model/
     clf = Classifier(model=trainer.model.eval(), tokenizer=tokenizer, max_length=cfg.data.max_length)
-    probs = clf.probabilities(list(dev_raw["sentence"]))
-    dev_metrics = classification_metrics(dev_raw["label"], probs.argmax(axis=1))
-    write_predictions(out / "predictions_dev.tsv", dev_raw["sentence"], dev_raw["label"], probs, task)
-
     metrics = {
         "task": task.name,
         "model": cfg.model.name,
         "random_init": cfg.model.random_init,
         "preset": cfg.preset,
-        **{f"eval_{k}": v for k, v in dev_metrics.items() if k != "n"},
-        "eval_samples": dev_metrics["n"],
-        "eval_split": "validation",
+        **evaluate_into(out, clf.probabilities, eval_sets),
         "train_samples": len(train_ds),
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
@@ -210,14 +195,43 @@ def _best_step(checkpoint: str | None) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def write_predictions(path: Path, sentences, labels, probs, task: Task) -> None:
-    """GLUE-style tsv (no quoting), so tabs and newlines inside a sentence become spaces."""
-    lines = ["sentence\tlabel\tprediction\tscore"]
-    for sentence, label, p in zip(sentences, labels, probs):
-        clean = " ".join(sentence.split("\t")).replace("\n", " ")
-        lines.append(f"{clean}\t{label}\t{int(p.argmax())}\t{float(p.max()):.6f}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False) -> dict:
+    """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json."""
+    import dataclasses
+
+    import numpy as np
+
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds needs distinct seeds, got {seeds}")
+    out = Path(output_dir)
+    if is_main_process():
+        check_output_dir(out, overwrite)
+    runs = []
+    for seed in seeds:
+        seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        runs.append(train(seed_cfg, str(out / f"seed-{seed}")))
+    if not is_main_process():
+        return {}
+    keys = [k for k in ("eval_accuracy", "eval_f1", "eval_mcc", "test_accuracy", "test_f1", "test_mcc",
+                        "train_seconds") if k in runs[0]]
+    summary = {"task": runs[0]["task"], "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
+    for k in keys:
+        values = np.array([r[k] for r in runs], dtype=float)
+        summary[f"{k}_mean"] = float(values.mean())
+        summary[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        summary[f"{k}_mean_ci"] = mean_interval(values)
+    summary["per_seed"] = [{"seed": s, **{k: r[k] for k in keys}} for s, r in zip(seeds, runs)]
+    write_json(out / "seeds.json", summary)
+    return summary
 
 
-def write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+def mean_interval(values, level: float = 0.95) -> list[float] | None:
+    """Student-t interval of the mean over seeds (None for a single seed)."""
+    import numpy as np
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return None
+    half = stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    return [float(values.mean() - half), float(values.mean() + half)]

@@ -1,0 +1,39 @@
+import pytest
+
+from modernbert_glue.errors import UserError
+from modernbert_glue.models import hub_available, packaged_copy, parse_overrides, resolve_model
+
+from .conftest import MODERNBERT, run_cli
+
+
+def test_offline_hub_id_resolves_to_the_packaged_copy():
+    assert not hub_available()  # HF_HUB_OFFLINE=1 in the test session
+    path = resolve_model("sentence-transformers/all-MiniLM-L6-v2")
+    assert path == str(packaged_copy("sentence-transformers/all-MiniLM-L6-v2"))
+    assert (packaged_copy("all-MiniLM-L6-v2") / "model.safetensors").is_file()
+    assert resolve_model(str(MODERNBERT)) == str(MODERNBERT)
+
+
+def test_unknown_model_offline_is_a_clear_error():
+    with pytest.raises(UserError, match="Hub is not reachable and no local copy exists"):
+        resolve_model("nobody/no-such-model")
+    with pytest.raises(UserError, match="model folder not found"):
+        resolve_model("./no/such/folder")
+
+
+def test_parse_overrides():
+    assert parse_overrides(["num_hidden_layers=2", "hidden_act=gelu", "x=1e-5", "flag=true"]) == {
+        "num_hidden_layers": 2, "hidden_act": "gelu", "x": 1e-5, "flag": True}
+    with pytest.raises(UserError, match="expected KEY=VALUE"):
+        parse_overrides(["num_hidden_layers"])
+
+
+def test_hub_dataset_offline_points_to_data_dir(tmp_path):
+    code, _, stderr = run_cli("train", "--output-dir", tmp_path / "o", env={"MODERNBERT_GLUE_DATA_DIR": ""})
+    assert code == 2
+    assert "Hub is not reachable to load nyu-mll/glue/sst2: pass --data-dir FOLDER" in stderr
+
+
+def test_data_dir_from_environment(tmp_path):
+    code, _, stderr = run_cli("train", "--output-dir", tmp_path / "o", env={"MODERNBERT_GLUE_DATA_DIR": str(tmp_path / "nope")})
+    assert code == 2 and "nope: data folder not found" in stderr

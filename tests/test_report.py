@@ -1,0 +1,130 @@
+import json
+import re
+import shutil
+
+import pytest
+
+from modernbert_glue.report import Run, architecture
+
+from .conftest import MODERNBERT, SST2, TINY_ARGS, run_cli, write_tsv
+
+
+@pytest.fixture(scope="session")
+def tfidf_run(small_sst2, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tfidf"
+    code, stdout, stderr = run_cli("baseline", "tfidf", "--data-dir", small_sst2, "--output-dir", out)
+    assert code == 0, stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def seeds_run(small_sst2, tmp_path_factory):
+    """Two seeds of the tiny model, evaluated on the first 80 dev rows only (a subset of the same split)."""
+    out = tmp_path_factory.mktemp("runs") / "seeds"
+    code, stdout, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+                                   "--max-train-samples", "64", "--max-eval-samples", "80", "--epochs", "1",
+                                   "--batch-size", "32", "--seeds", "1,2", "--output-dir", out)
+    assert code == 0, stderr[-2000:]
+    return out
+
+
+def test_tfidf_baseline_writes_a_run_folder_that_predict_uses(tfidf_run, small_sst2):
+    metrics = json.loads((tfidf_run / "metrics.json").read_text())
+    assert metrics["preset"] == "baseline:tfidf" and metrics["eval_samples"] == 160
+    assert metrics["C"] in (0.1, 0.3, 1.0, 3.0, 10.0, 30.0) and metrics["eval_accuracy"] > 0.5
+    for name in ("run.json", "predictions_dev.tsv", "analysis_dev.json", "model/baseline.joblib"):
+        assert (tfidf_run / name).is_file(), name
+    code, stdout, _ = run_cli("predict", "--model", tfidf_run / "model", "a wonderful , moving film", "dull and tedious")
+    assert code == 0 and [json.loads(x)["text"] for x in stdout.splitlines()] == ["a wonderful , moving film", "dull and tedious"]
+    code, stdout, _ = run_cli("evaluate", "--model", tfidf_run / "model", "--data-dir", small_sst2)
+    assert json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"])
+
+
+def test_sbert_frozen_baseline_caches_embeddings(small_sst2, tmp_path):
+    cache = tmp_path / "cache"
+    args = ["baseline", "sbert-frozen", "--data-dir", small_sst2, "--cache-dir", cache]
+    code, stdout, stderr = run_cli(*args, "--output-dir", tmp_path / "a")
+    assert code == 0, stderr[-2000:]
+    first = json.loads(stdout)
+    cached = sorted(cache.glob("*.npy"))
+    assert cached and first["model"] == "sbert-frozen:sentence-transformers/all-MiniLM-L6-v2"
+    assert first["eval_accuracy"] > 0.6  # pretrained sentence embeddings carry sentiment
+    code, stdout, _ = run_cli(*args, "--output-dir", tmp_path / "b")
+    assert code == 0 and sorted(cache.glob("*.npy")) == cached  # reused, not recomputed
+    assert json.loads(stdout)["eval_accuracy"] == first["eval_accuracy"]
+
+
+def test_seeds_summary(seeds_run):
+    summary = json.loads((seeds_run / "seeds.json").read_text())
+    per_seed = [json.loads((seeds_run / f"seed-{s}" / "metrics.json").read_text()) for s in (1, 2)]
+    assert summary["seeds"] == [1, 2] and [p["seed"] for p in per_seed] == [1, 2]
+    accs = [p["eval_accuracy"] for p in per_seed]
+    assert summary["eval_accuracy_mean"] == pytest.approx(sum(accs) / 2)
+    assert summary["eval_accuracy_std"] == pytest.approx(abs(accs[0] - accs[1]) / 2 ** 0.5)
+    low, high = summary["eval_accuracy_mean_ci"]
+    assert low <= summary["eval_accuracy_mean"] <= high
+
+
+def test_compare_report_matches_the_runs(tiny_run, tfidf_run, seeds_run, tmp_path):
+    out = tmp_path / "report"
+    code, stdout, stderr = run_cli("compare", tiny_run, tfidf_run, seeds_run, "--output", out)
+    assert code == 0, stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["runs"]) == 4  # the seeds folder expands to its two runs
+    md = (out / "report.md").read_text()
+    for run in report["runs"]:
+        on_disk = json.loads((__import__("pathlib").Path(run["folder"]) / "metrics.json").read_text())
+        assert run["metrics"] == on_disk
+        assert f"| {run['label']} | {on_disk['eval_samples']} | {100 * on_disk['eval_accuracy']:.2f} |" in md
+    # subsets of one split are paired on the rows they share
+    pairs = {(p["a"], p["b"]): p for p in report["pairwise"]["dev"]}
+    assert any(p["n"] == 80 for p in pairs.values()) and any(p["n"] == 160 for p in pairs.values())
+    arch = {a["system"]: a for a in report["architecture"]}
+    assert len(arch) == 3 and all(a["weights"] == "random weights" for a in arch.values())
+    tiny = next(iter(arch.values()))
+    assert (tiny["layers"], tiny["hidden_size"], tiny["vocab_size"], tiny["tokenizer"]) == (2, 64, 50368, "BPE")
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table>" in html
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html), "report.html must be self-contained"
+    assert "http://" not in html and "https://" not in html
+
+
+def test_compare_refuses_different_splits(tiny_run, small_sst2, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    preds = (other / "predictions_dev.tsv").read_text().splitlines()
+    first = preds[1].split("\t")
+    first[1] = "a sentence from another split"
+    (other / "predictions_dev.tsv").write_text("\n".join([preds[0], "\t".join(first), *preds[2:]]) + "\n")
+    code, stdout, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / "r")
+    assert code == 2 and "were evaluated on different dev data (row 0" in stderr and stdout == ""
+
+
+def test_compare_refuses_different_label_sets(tiny_run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    config = json.loads((other / "model/config.json").read_text())
+    config["id2label"] = {"0": "bad", "1": "good"}
+    (other / "model/config.json").write_text(json.dumps(config))
+    code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / "r")
+    assert code == 2 and "different label sets" in stderr
+
+
+def test_architecture_of_the_real_configs(tmp_path):
+    """ModernBERT-base (transformers 5 config with layer_types) and all-MiniLM-L6-v2, read from their files."""
+    from transformers import AutoConfig
+
+    from modernbert_glue.models import packaged_copy
+
+    rows = {}
+    for name, source in (("modernbert", MODERNBERT), ("minilm", packaged_copy("sentence-transformers/all-MiniLM-L6-v2"))):
+        folder = tmp_path / name / "model"
+        AutoConfig.from_pretrained(source).save_pretrained(folder)
+        shutil.copy(source / "tokenizer.json", folder / "tokenizer.json")
+        rows[name] = architecture(Run(folder=tmp_path / name, metrics={"random_init": name == "modernbert"}, run={}, label=name))
+    mb, ml = rows["modernbert"], rows["minilm"]
+    assert (mb["layers"], mb["hidden_size"], mb["vocab_size"], mb["max_positions"]) == (22, 768, 50368, 8192)
+    assert mb["attention"] == "global every 3rd layer, sliding window 128 otherwise" and mb["tokenizer"] == "BPE"
+    assert mb["weights"] == "random weights" and mb["pooling"].startswith("mean")
+    assert (ml["layers"], ml["hidden_size"], ml["vocab_size"], ml["max_positions"]) == (6, 384, 30522, 512)
+    assert ml["tokenizer"] == "WordPiece" and ml["attention"] == "global (full) in every layer"
