@@ -1,0 +1,138 @@
+"""Padding-free ("packed") batches for encoder classifiers, with PyTorch-native attention (SDPA).
+
+A batch of sentences is concatenated into a few rows of at most `row_tokens` tokens. Attention is confined to
+each sentence by a block-diagonal boolean mask; positions restart at 0 for every sentence; ModernBERT's local
+layers additionally see only tokens within its sliding window (|i - j| <= config.sliding_window, the rule
+transformers applies to padded batches). Pooling (CLS or mean) is done per sentence, then the model's own head.
+
+The HF model is used as is (composition): `PackedClassifier(model)` calls its encoder with the packed inputs
+and its head modules on the pooled vectors, so a saved model folder is unchanged. Tests check logits, loss
+and gradients against the padded model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class PackedBatch:
+    input_ids: torch.Tensor  # [rows, width], pad at row ends
+    position_ids: torch.Tensor  # [rows, width], restarting per sentence
+    segment_ids: torch.Tensor  # [rows, width], sentence index within the batch; -1 on padding
+    starts: torch.Tensor  # [sentences] flat index (row * width + col) of each sentence's first token
+    lengths: torch.Tensor  # [sentences]
+    labels: torch.Tensor | None = None
+
+    @property
+    def num_sentences(self) -> int:
+        return int(self.lengths.numel())
+
+    @property
+    def real_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+    def to(self, device) -> PackedBatch:
+        return PackedBatch(*(t.to(device) if t is not None else None for t in (
+            self.input_ids, self.position_ids, self.segment_ids, self.starts, self.lengths, self.labels)))
+
+
+def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = None, pad_id: int = 0) -> PackedBatch:
+    """Concatenate token id lists into rows of at most `row_tokens` tokens (one row when None), in order."""
+    if not sequences:
+        raise ValueError("cannot pack an empty batch")
+    limit = row_tokens or sum(len(s) for s in sequences)
+    rows: list[list[int]] = [[]]
+    for i, seq in enumerate(sequences):
+        if len(seq) > limit:
+            raise ValueError(f"sentence {i} has {len(seq)} tokens, more than row_tokens={limit}")
+        if len(rows[-1]) + len(seq) > limit:
+            rows.append([])
+        rows[-1].extend([i] * len(seq))
+    width = max(len(r) for r in rows)
+    segment = torch.full((len(rows), width), -1, dtype=torch.long)
+    for r, seg in enumerate(rows):
+        segment[r, : len(seg)] = torch.tensor(seg, dtype=torch.long)
+    flat_seg = segment.flatten()
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    real = torch.nonzero(flat_seg >= 0).squeeze(1)
+    first = torch.ones_like(real, dtype=torch.bool)
+    first[1:] = flat_seg[real[1:]] != flat_seg[real[:-1]]
+    starts = real[first]
+    ids = torch.full((len(rows) * width,), pad_id, dtype=torch.long)
+    ids[real] = torch.tensor([t for s in sequences for t in s], dtype=torch.long)
+    positions = torch.zeros(len(rows) * width, dtype=torch.long)
+    positions[real] = torch.cat([torch.arange(n) for n in lengths.tolist()])
+    return PackedBatch(
+        input_ids=ids.view(len(rows), width),
+        position_ids=positions.view(len(rows), width),
+        segment_ids=segment,
+        starts=starts,
+        lengths=lengths,
+        labels=None if labels is None else torch.as_tensor(labels, dtype=torch.long),
+    )
+
+
+def block_masks(batch: PackedBatch, sliding_window: int | None = None) -> dict[str, torch.Tensor]:
+    """Boolean [rows, 1, width, width] masks (True = may attend): within-sentence, and within-sentence-and-window."""
+    seg = batch.segment_ids
+    same = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] >= 0)
+    # Padding rows attend to themselves only, so softmax never sees an all-masked row (NaN).
+    eye = torch.eye(seg.shape[1], dtype=torch.bool, device=seg.device)[None]
+    same = same | (eye & (seg[:, :, None] < 0))
+    masks = {"full_attention": same[:, None]}
+    if sliding_window is not None:
+        pos = batch.position_ids
+        near = (pos[:, :, None] - pos[:, None, :]).abs() <= sliding_window
+        masks["sliding_attention"] = (same & near)[:, None]
+    return masks
+
+
+class PackedClassifier(nn.Module):
+    """Runs a Hugging Face sequence classifier (ModernBERT or BERT-style) on a PackedBatch."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.kind = model.config.model_type
+        if self.kind not in ("modernbert", "bert"):
+            raise ValueError(f"packed path supports modernbert and bert models, not '{self.kind}'")
+
+    def encode(self, batch: PackedBatch) -> torch.Tensor:
+        """Last hidden states, flattened to [rows * width, hidden]."""
+        m = self.model
+        if self.kind == "modernbert":
+            masks = block_masks(batch, m.config.sliding_window)
+            hidden = m.model(input_ids=batch.input_ids, attention_mask=masks, position_ids=batch.position_ids)[0]
+        else:
+            mask = block_masks(batch)["full_attention"]
+            hidden = m.bert(input_ids=batch.input_ids, attention_mask=mask, position_ids=batch.position_ids,
+                            token_type_ids=torch.zeros_like(batch.input_ids))[0]
+        return hidden.reshape(-1, hidden.shape[-1])
+
+    def pool(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        if self.kind == "modernbert" and self.model.config.classifier_pooling == "mean":
+            seg = batch.segment_ids.flatten()
+            real = seg >= 0
+            sums = torch.zeros(batch.num_sentences, hidden.shape[-1], dtype=hidden.dtype, device=hidden.device)
+            sums = sums.index_add(0, seg[real], hidden[real])
+            return sums / batch.lengths.to(hidden.dtype)[:, None]
+        return hidden[batch.starts]  # CLS: each sentence's first token
+
+    def forward(self, batch: PackedBatch):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        m = self.model
+        pooled = self.pool(self.encode(batch), batch)
+        if self.kind == "modernbert":
+            logits = m.classifier(m.drop(m.head(pooled)))
+        else:
+            pooled = m.bert.pooler(pooled[:, None]) if m.bert.pooler is not None else pooled
+            logits = m.classifier(m.dropout(pooled))
+        loss = None
+        if batch.labels is not None:
+            loss = nn.functional.cross_entropy(logits.float(), batch.labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
