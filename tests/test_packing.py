@@ -72,7 +72,7 @@ def test_masks_confine_attention_and_window():
 
 def test_rows_respect_the_token_budget():
     batch = pack([[1] * 10, [2] * 10, [3] * 5, [4] * 12], row_tokens=20)
-    assert batch.input_ids.shape == (3, 20)  # [10+10], [5+12], pad
+    assert batch.input_ids.shape == (2, 20)  # [10+10], [5+12+pad]
     assert batch.real_tokens == 37 and batch.num_sentences == 4
     with pytest.raises(ValueError, match="more than row_tokens"):
         pack([[1] * 30], row_tokens=20)
