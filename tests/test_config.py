@@ -28,8 +28,8 @@ def test_default_preset_is_paper():
 
 
 def test_overrides_parse_text_by_field_type():
-    cfg = resolve_run_config("paper", {"train.epochs": 1.0}, ["train.lr=1e-4", "train.seed=7", "train.group_by_length=false"])
-    assert cfg.train.lr == 1e-4 and cfg.train.seed == 7 and cfg.train.group_by_length is False
+    cfg = resolve_run_config("paper", {"train.epochs": 1.0}, ["train.lr=1e-4", "train.seed=7", "train.input_path=dynamic"])
+    assert cfg.train.lr == 1e-4 and cfg.train.seed == 7 and cfg.train.input_path == "dynamic"
     assert cfg.train.epochs == 1.0
 
 

@@ -76,3 +76,27 @@ def test_rows_respect_the_token_budget():
     assert batch.real_tokens == 37 and batch.num_sentences == 4
     with pytest.raises(ValueError, match="more than row_tokens"):
         pack([[1] * 30], row_tokens=20)
+
+
+@pytest.mark.parametrize("input_path", ["packed", "padded", "dynamic"])
+def test_train_on_each_input_path(small_sst2, tmp_path, input_path):
+    import json
+
+    from .conftest import TINY_ARGS, run_cli
+
+    out = tmp_path / input_path
+    code, stdout, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+                                   "--max-train-samples", "64", "--max-eval-samples", "32", "--epochs", "1",
+                                   "--batch-size", "16", "--set", f"train.input_path={input_path}", "--output-dir", out)
+    assert code == 0, stderr[-2000:]
+    metrics = json.loads(stdout)
+    assert metrics["input_path"] == input_path and metrics["steps"] == 4
+    assert (out / "model/model.safetensors").is_file() and (out / "model/config.json").is_file()
+
+
+def test_unknown_input_path_is_refused(small_sst2, tmp_path):
+    from .conftest import TINY_ARGS, run_cli
+
+    code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+                              "--set", "train.input_path=fast", "--output-dir", tmp_path / "o")
+    assert code == 2 and "train.input_path must be one of" in stderr

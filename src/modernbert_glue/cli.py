@@ -25,6 +25,7 @@ app = typer.Typer(
 presets_app = typer.Typer(help="List and show training presets.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
 
+
 # Options shared by several subcommands.
 DataDir = Annotated[
     Optional[str], typer.Option("--data-dir", help="GLUE-format folder (train/dev/test.tsv); env MODERNBERT_GLUE_DATA_DIR.")
@@ -184,6 +185,34 @@ def compare(
     result = run_compare(runs, output, overwrite=overwrite)
     _emit({"report": str(Path(output) / "report.md"), "html": str(Path(output) / "report.html"),
            "systems": [r["label"] for r in result["runs"]]})
+
+
+@app.command()
+def bench(
+    mode: Annotated[str, typer.Argument(help="train (forward+backward+AdamW steps) or infer (forward passes).")],
+    model: Annotated[str, typer.Option(help="Model folder or Hub id.")] = "../shared/models/modernbert-base",
+    random_init: Annotated[bool, typer.Option("--random-init/--pretrained", help="Random weights (default).")] = True,
+    model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
+    data_dir: DataDir = None,
+    paths: Annotated[str, typer.Option(help="Comma-separated input paths.")] = "padded-128,dynamic,grouped,packed",
+    batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 64,
+    steps: Annotated[Optional[int], typer.Option(help="Timed steps per repeat (default: train 2, infer 4).")] = None,
+    repeats: Annotated[int, typer.Option(help="Repeats per path; the median is reported.")] = 3,
+    bf16: Annotated[bool, typer.Option(help="bf16 autocast.")] = False,
+    output: Annotated[Optional[str], typer.Option(help="JSON results file to write (never overwritten).")] = None,
+) -> None:
+    """Input paths side by side on SST-2 sentences: real tokens/s, sentences/s, padding, memory (table on stderr)."""
+    from .bench import BenchConfig, format_table
+    from .bench import bench as run_bench
+    from .config import DataConfig
+    from .models import parse_overrides
+
+    cfg = BenchConfig(model=model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
+                      paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size,
+                      steps=steps or (2 if mode == "train" else 4), repeats=repeats, bf16=bf16)
+    report = run_bench(cfg, DataConfig(data_dir=data_dir), output)
+    print(format_table(report), file=sys.stderr)
+    _emit({"results": report["results"], "ratios_real_tokens_per_s": report["ratios_real_tokens_per_s"]})
 
 
 @presets_app.command("list")

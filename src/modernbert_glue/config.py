@@ -73,7 +73,11 @@ class TrainConfig:
     evals_per_epoch: int = _doc(2, "Dev evaluations per epoch; the best one is kept.")
     ema_decay: float = _doc(0.0, "Evaluate and save an exponential moving average of the weights (0: off).")
     early_stopping_patience: int = _doc(0, "Stop after this many evaluations without improvement (0: off).")
-    group_by_length: bool = _doc(True, "Length-grouped batches (less padding) instead of random ones.")
+    input_path: str = _doc(
+        "auto",
+        "How batches are formed: padded (to max_length), dynamic (random batches padded to their longest), "
+        "grouped (length-grouped batches), packed (random batches without padding), auto (fastest for the model).",
+    )
     logging_steps: int = _doc(50, "Log loss and learning rate every N steps (TensorBoard).")
     max_steps: int = _doc(-1, "Stop after N optimizer steps (overrides epochs when > 0).")
     threads: int = _doc(0, "torch intra-op threads on CPU (0: torch's default).")

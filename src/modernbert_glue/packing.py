@@ -122,10 +122,13 @@ class PackedClassifier(nn.Module):
             return sums / batch.lengths.to(hidden.dtype)[:, None]
         return hidden[batch.starts]  # CLS: each sentence's first token
 
-    def forward(self, batch: PackedBatch):
+    def forward(self, packed: PackedBatch, labels=None, **unused):
+        """Trainer-compatible: called as model(packed=..., labels=...); `unused` takes the Trainer's extra
+        keywords (num_items_in_batch)."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
         m = self.model
+        batch = packed.to(m.device) if packed.input_ids.device != m.device else packed
         pooled = self.pool(self.encode(batch), batch)
         if self.kind == "modernbert":
             logits = m.classifier(m.drop(m.head(pooled)))
@@ -136,3 +139,16 @@ class PackedClassifier(nn.Module):
         if batch.labels is not None:
             loss = nn.functional.cross_entropy(logits.float(), batch.labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class PackedCollator:
+    """Trainer data collator: tokenized examples -> {"packed": PackedBatch, "labels": tensor}."""
+
+    def __init__(self, pad_id: int, row_tokens: int | None = None):
+        self.pad_id = pad_id
+        self.row_tokens = row_tokens
+
+    def __call__(self, features: list[dict]) -> dict:
+        labels = [f["labels"] for f in features] if "labels" in features[0] else None
+        batch = pack([list(f["input_ids"]) for f in features], labels, row_tokens=self.row_tokens, pad_id=self.pad_id)
+        return {"packed": batch, "labels": batch.labels}

@@ -34,6 +34,9 @@ from .provenance import device_name, provenance
 from .runfolder import check_output_dir, evaluate_into, labelled_eval_sets, write_json
 from .tasks import get_task
 
+PACKED_MODEL_TYPES = ("modernbert", "bert")
+AUTO_INPUT_PATH = "grouped"  # set from the CPU measurements in benchmarks/results (see README, Speed)
+
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +54,7 @@ def use_bf16(setting: str) -> bool:
     raise UserError(f"train.bf16 must be 'auto', 'true' or 'false', got '{setting}'")
 
 
-def training_arguments(cfg: RunConfig, out: Path, n_train: int):
+def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str):
     from transformers import TrainingArguments
 
     t = cfg.train
@@ -84,7 +87,8 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int):
         load_best_model_at_end=True,
         metric_for_best_model="accuracy",
         greater_is_better=True,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        train_sampling_strategy="group_by_length" if input_path == "grouped" else "random",
+        remove_unused_columns=input_path != "packed",  # the packed model takes `packed`, not input_ids
         logging_steps=t.logging_steps,
         report_to="none",  # TensorBoard is attached explicitly so its logs land in <out>/logs
         ddp_backend="gloo" if world > 1 and not _cuda() else None,
@@ -92,6 +96,33 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int):
         dataloader_pin_memory=_cuda(),
         use_cpu=not _cuda(),
     )
+
+
+INPUT_PATHS = ("auto", "padded", "dynamic", "grouped", "packed")
+
+
+def resolve_input_path(setting: str, model) -> str:
+    """`auto`: packed where the packed path supports the model (ModernBERT, BERT), else length-grouped."""
+    if setting not in INPUT_PATHS:
+        raise UserError(f"train.input_path must be one of {', '.join(INPUT_PATHS)}, got '{setting}'")
+    if setting != "auto":
+        if setting == "packed" and model.config.model_type not in PACKED_MODEL_TYPES:
+            raise UserError(f"input path 'packed' supports {', '.join(PACKED_MODEL_TYPES)} models, "
+                            f"not '{model.config.model_type}'")
+        return setting
+    return AUTO_INPUT_PATH if model.config.model_type in PACKED_MODEL_TYPES else "grouped"
+
+
+def make_collator(input_path: str, tokenizer, max_length: int):
+    from transformers import DataCollatorWithPadding
+
+    if input_path == "packed":
+        from .packing import PackedCollator
+
+        return PackedCollator(pad_id=tokenizer.pad_token_id)
+    if input_path == "padded":
+        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=max_length)
+    return DataCollatorWithPadding(tokenizer)
 
 
 def _cuda() -> bool:
@@ -103,7 +134,7 @@ def _cuda() -> bool:
 def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     """Fine-tune `cfg.model` on `cfg.data`, evaluate on dev, save everything; returns metrics.json's content."""
     import torch
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
     from transformers.integrations import TensorBoardCallback
 
     out = Path(output_dir)
@@ -124,6 +155,14 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     train_ds = tokenize(train_raw, tokenizer, cfg.data.max_length)
     dev_ds = tokenize(dev_raw, tokenizer, cfg.data.max_length)
 
+    input_path = resolve_input_path(cfg.train.input_path, model)
+    collator = make_collator(input_path, tokenizer, cfg.data.max_length)
+    if input_path == "packed":
+        from .packing import PackedClassifier
+
+        model = PackedClassifier(model)
+    log.info("input path: %s", input_path)
+
     callbacks = []
     if is_main_process():
         from torch.utils.tensorboard import SummaryWriter
@@ -138,10 +177,10 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
 
     trainer = Trainer(
         model=model,
-        args=training_arguments(cfg, out, len(train_ds)),
+        args=training_arguments(cfg, out, len(train_ds), input_path),
         train_dataset=train_ds,
         eval_dataset=dev_ds,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
@@ -153,10 +192,11 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     if not trainer.is_world_process_zero():
         return {}
 
-    trainer.save_model(str(out / "model"))
-    (out / "model" / "training_args.bin").unlink(missing_ok=True)  # a pickle; run.json has the config
+    hf_model = trainer.model.model if input_path == "packed" else trainer.model
+    hf_model.save_pretrained(str(out / "model"))  # safetensors
+    tokenizer.save_pretrained(str(out / "model"))
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the best one is model/
-    clf = Classifier(model=trainer.model.eval(), tokenizer=tokenizer, max_length=cfg.data.max_length)
+    clf = Classifier(model=hf_model.eval(), tokenizer=tokenizer, max_length=cfg.data.max_length)
     metrics = {
         "task": task.name,
         "model": cfg.model.name,
@@ -173,6 +213,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
         "seed": cfg.train.seed,
         "device": device_name(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "input_path": input_path,
     }
     write_json(out / "metrics.json", metrics)
     write_json(out / "run.json", {"config": cfg.to_dict(), **provenance()})

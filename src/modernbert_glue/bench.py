@@ -1,0 +1,199 @@
+"""`bench train` / `bench infer`: input paths side by side on the same SST-2 sentences, in one process.
+
+Paths (all batch `batch_size` sentences):
+    padded-128  pad every sentence to 128 tokens (run_glue.py's default)
+    dynamic     random batches padded to their longest sentence (the Trainer's default sampler)
+    grouped     length-grouped batches padded to their longest (the Trainer's group_by_length)
+    packed      the same random batches as `dynamic`, concatenated without padding (packing.py)
+
+Each path runs `warmup` untimed steps, then `steps` timed steps, `repeats` times; the median repeat is
+reported. Training steps are forward + backward + AdamW step; inference steps are forward passes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UserError
+
+PATHS = ("padded-128", "dynamic", "grouped", "packed")
+
+
+@dataclass
+class BenchConfig:
+    model: str = "../shared/models/modernbert-base"
+    random_init: bool = True
+    overrides: dict | None = None
+    mode: str = "train"
+    paths: tuple[str, ...] = PATHS
+    batch_size: int = 64
+    steps: int = 2
+    warmup: int = 1
+    repeats: int = 3
+    bf16: bool = False
+    seed: int = 0
+    sentences: int = 4096
+
+
+def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int, seed: int) -> list[list[int]]:
+    """Indices of the sentences in each batch. `dynamic` and `packed` draw identical random batches."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    if path == "grouped":  # Trainer-style: megabatches of 50 batches, each sorted by length, then split
+        mega = batch_size * 50
+        groups = []
+        for start in range(0, len(order), mega):
+            chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+            groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        groups = [g for g in groups if len(g) == batch_size]
+        picks = rng.permutation(len(groups))[:n_batches]
+        return [list(map(int, groups[i])) for i in picks]
+    full = [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+    return [list(map(int, b)) for b in full[:n_batches]]
+
+
+def collate(path: str, token_ids: list[list[int]], labels: list[int], batch: list[int], pad_id: int):
+    """Model inputs for one batch on one path, and (real tokens, computed token slots)."""
+    import torch
+
+    from .packing import pack
+
+    seqs = [token_ids[i] for i in batch]
+    y = torch.tensor([labels[i] for i in batch])
+    real = sum(len(s) for s in seqs)
+    if path == "packed":
+        packed = pack(seqs, y, pad_id=pad_id)
+        return packed, real, packed.input_ids.numel()
+    width = 128 if path == "padded-128" else max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.tensor(s[:width])
+        mask[r, : len(s)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": y}, real, ids.numel()
+
+
+def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list[dict]:
+    """One record per path: real_tokens_per_s, sentences_per_s, padding_fraction, peak_memory_mb, seconds."""
+    import torch
+
+    from .models import build_classifier
+    from .packing import PackedClassifier
+    from .runfolder import peak_memory_mb
+    from .tasks import get_task
+
+    unknown = set(cfg.paths) - set(PATHS)
+    if unknown:
+        raise UserError(f"unknown path(s) {', '.join(sorted(unknown))} (use {', '.join(PATHS)})")
+    if cfg.mode not in ("train", "infer"):
+        raise UserError(f"bench mode must be train or infer, got '{cfg.mode}'")
+    torch.manual_seed(cfg.seed)
+    model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
+                                        overrides=cfg.overrides or {})
+    token_ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
+    lengths = [len(t) for t in token_ids]
+    packed_model = PackedClassifier(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    model.train(cfg.mode == "train")
+    n_batches = cfg.warmup + cfg.steps * cfg.repeats
+    results = []
+    for path in cfg.paths:
+        batches = make_batches(lengths, path, cfg.batch_size, n_batches, cfg.seed)
+        if len(batches) < n_batches:
+            raise UserError(f"{len(sentences)} sentences give only {len(batches)} batches; need {n_batches}")
+        inputs = [collate(path, token_ids, labels, b, tokenizer.pad_token_id) for b in batches]
+        step = _step_fn(model, packed_model, optimizer, path, cfg)
+        for batch, _, _ in inputs[: cfg.warmup]:
+            step(batch)
+        times, real, slots = [], [], []
+        for r in range(cfg.repeats):
+            chunk = inputs[cfg.warmup + r * cfg.steps : cfg.warmup + (r + 1) * cfg.steps]
+            started = time.perf_counter()
+            for batch, _, _ in chunk:
+                step(batch)
+            times.append(time.perf_counter() - started)
+            real.append(sum(c[1] for c in chunk))
+            slots.append(sum(c[2] for c in chunk))
+        median = sorted(range(cfg.repeats), key=lambda i: times[i])[cfg.repeats // 2]
+        results.append({
+            "path": path,
+            "real_tokens_per_s": round(real[median] / times[median], 1),
+            "sentences_per_s": round(cfg.steps * cfg.batch_size / times[median], 2),
+            "padding_fraction": round(1 - sum(real) / sum(slots), 4),
+            "peak_memory_mb": peak_memory_mb(),
+            "seconds_per_step_median": round(times[median] / cfg.steps, 4),
+            "seconds_per_repeat": [round(t, 3) for t in times],
+            "steps": cfg.steps,
+            "repeats": cfg.repeats,
+        })
+    return results
+
+
+def _step_fn(model, packed_model, optimizer, path: str, cfg: BenchConfig):
+    import contextlib
+
+    import torch
+
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+    forward = (lambda b: packed_model(b)) if path == "packed" else (lambda b: model(**b))
+
+    def train_step(batch):
+        with autocast():
+            loss = forward(batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def infer_step(batch):
+        with torch.inference_mode(), autocast():
+            forward(batch)
+
+    return train_step if cfg.mode == "train" else infer_step
+
+
+def ratios(results: list[dict], key: str = "real_tokens_per_s") -> dict[str, float]:
+    """Each path's rate divided by every other path's: {"packed/dynamic": 2.3, ...}."""
+    by_path = {r["path"]: r[key] for r in results}
+    return {f"{a}/{b}": round(by_path[a] / by_path[b], 3) for a in by_path for b in by_path if a != b}
+
+
+def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
+    """Run the paths on a seeded sample of SST-2 train sentences; print a table; write the JSON results file."""
+    import json
+    from pathlib import Path
+
+    from .data import load_split
+    from .provenance import device_name, provenance
+    from .tasks import get_task
+
+    if output and Path(output).exists():
+        raise UserError(f"{output}: exists (results are not overwritten; choose another --output)")
+    train = load_split(data, get_task(data.task), "train")
+    rng = np.random.default_rng(cfg.seed)
+    pick = rng.permutation(len(train))[: cfg.sentences]
+    sentences = [train[int(i)]["sentence"] for i in pick]
+    labels = [int(train[int(i)]["label"]) for i in pick]
+    results = run_bench(cfg, sentences, labels)
+    report = {
+        "benchmark": f"bench {cfg.mode}",
+        "config": {k: v for k, v in cfg.__dict__.items()},
+        "device": device_name(),
+        "results": results,
+        "ratios_real_tokens_per_s": ratios(results),
+        **provenance(),
+    }
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    return report
+
+
+def format_table(report: dict) -> str:
+    rows = [f"{'path':<12} {'real tok/s':>11} {'sent/s':>8} {'padding':>8} {'s/step':>8} {'peak MB':>8}"]
+    for r in report["results"]:
+        rows.append(f"{r['path']:<12} {r['real_tokens_per_s']:>11.1f} {r['sentences_per_s']:>8.2f} "
+                    f"{r['padding_fraction']:>8.1%} {r['seconds_per_step_median']:>8.3f} {r['peak_memory_mb']:>8.0f}")
+    return "\n".join(rows)
