@@ -146,3 +146,15 @@ def test_torchrun_two_processes(small_sst2, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     assert metrics["steps"] == 10  # 320 sentences / (16 per device x 2 devices)
+
+
+def test_predict_input_paths_agree(tiny_run):
+    texts = ["a long and winding sentence that is much longer than the others , truly", "ok", "bad movie", "x y z"]
+    outputs = {}
+    for path in ("auto", "padded", "dynamic", "grouped", "packed"):
+        code, stdout, stderr = run_cli("predict", "--model", tiny_run / "model", "--input-path", path, *texts)
+        assert code == 0, stderr
+        outputs[path] = [json.loads(line) for line in stdout.splitlines()]
+    for path, records in outputs.items():
+        assert [r["text"] for r in records] == texts
+        assert np.allclose([r["score"] for r in records], [r["score"] for r in outputs["auto"]], atol=1e-5), path

@@ -162,6 +162,7 @@ def predict(
         Optional[str], typer.Option("--input", help="Text file (one per line) or tsv/csv/jsonl with `sentence`; - = stdin.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 64,
+    input_path: Annotated[str, typer.Option("--input-path", help="auto, padded, dynamic, grouped or packed batches.")] = "auto",
 ) -> None:
     """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
     from .predict import load_model, predict_records, read_texts
@@ -169,7 +170,7 @@ def predict(
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
     sentences = read_texts(input, texts)
-    for record in predict_records(load_model(model, batch_size=batch_size), sentences):
+    for record in predict_records(load_model(model, batch_size=batch_size, input_path=input_path), sentences):
         _emit(record)
 
 

@@ -18,6 +18,8 @@ from .tasks import get_task
 
 log = logging.getLogger(__name__)
 
+PREDICT_PATHS = ("padded", "dynamic", "grouped", "packed")
+
 
 @dataclass
 class Classifier:
@@ -27,6 +29,7 @@ class Classifier:
     tokenizer: object
     max_length: int = 512
     batch_size: int = 64
+    input_path: str = "auto"  # auto = grouped: batches of length-sorted texts have almost no padding
 
     @classmethod
     def load(cls, folder: str, **kwargs) -> Classifier:
@@ -46,16 +49,30 @@ class Classifier:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
         limit = min(self.max_length, self.tokenizer.model_max_length)
         encoded = self.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
-        order = np.argsort([len(ids) for ids in encoded], kind="stable")
+        path = "grouped" if self.input_path == "auto" else self.input_path
+        if path not in PREDICT_PATHS:
+            raise UserError(f"input path must be one of auto, {', '.join(PREDICT_PATHS)}, got '{path}'")
+        order = np.argsort([len(ids) for ids in encoded], kind="stable") if path == "grouped" else np.arange(len(texts))
         out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         device = next(self.model.parameters()).device
+        packed_model = None
+        if path == "packed":
+            from .packing import PackedClassifier
+
+            packed_model = PackedClassifier(self.model)
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
-                batch = {k: v.to(device) for k, v in batch.items()}
-                logits = self.model(**batch).logits.float()
-                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+                seqs = [encoded[i] for i in idx]
+                if packed_model is not None:
+                    from .packing import pack
+
+                    logits = packed_model(pack(seqs, pad_id=self.tokenizer.pad_token_id)).logits
+                else:
+                    pad = {"padding": "max_length", "max_length": limit} if path == "padded" else {}
+                    batch = self.tokenizer.pad({"input_ids": seqs}, return_tensors="pt", **pad)
+                    logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+                out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
 
     def predict(self, texts: list[str]) -> list[dict]:
@@ -75,7 +92,7 @@ def load_model(folder: str, **kwargs):
     from .baselines import BaselineModel, is_baseline_folder
 
     if is_baseline_folder(folder):
-        return BaselineModel.load(folder)
+        return BaselineModel.load(folder)  # batching options do not apply
     return Classifier.load(folder, **kwargs)
 
 
