@@ -121,7 +121,7 @@ def test_real_sbert_weights_few_steps(small_sst2, tmp_path):
     out = tmp_path / "sbert"
     code, stdout, stderr = run_cli("train", "--preset", "cpu-sbert", "--data-dir", small_sst2,
                                    "--max-train-samples", "64", "--max-eval-samples", "64", "--epochs", "1",
-                                   "--batch-size", "16", "--output-dir", out)
+                                   "--batch-size", "16", "--set", "train.evals_per_epoch=1", "--output-dir", out)
     assert code == 0, stderr[-2000:]
     metrics = json.loads(stdout)
     assert metrics["model"] == "sentence-transformers/all-MiniLM-L6-v2" and metrics["steps"] == 4
