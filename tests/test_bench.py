@@ -33,3 +33,17 @@ def test_dynamic_and_packed_draw_the_same_batches():
     assert len(grouped) == 5 and all(len(b) == 64 for b in grouped)
     spread = lambda b: max(lengths[i] for i in b) - min(lengths[i] for i in b)  # noqa: E731
     assert sum(map(spread, grouped)) < sum(map(spread, make_batches(lengths, "dynamic", 64, 5, 0)))
+
+
+def test_bench_infer_lengths_marks_unsupported(small_sst2, tmp_path):
+    out = tmp_path / "lengths.json"
+    code, stdout, stderr = run_cli("bench", "infer", *TINY_ARGS, "--model-override", "max_position_embeddings=256",
+                                   "--data-dir", small_sst2, "--lengths", "64,128,512", "--steps", "1",
+                                   "--repeats", "1", "--output", out)
+    assert code == 0, stderr[-2000:]
+    rows = {r["length"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows[64]["supported"] and rows[128]["supported"] and rows[128]["real_tokens_per_s"] > 0
+    assert rows[512] == {"path": "fixed-512", "length": 512, "model_max_positions": 256, "supported": False,
+                         "reason": "the model has 256 positions"}
+    code, _, stderr = run_cli("bench", "train", "--lengths", "128", "--data-dir", small_sst2)
+    assert code == 2 and "--lengths goes with `bench infer`" in stderr

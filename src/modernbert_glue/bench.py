@@ -36,6 +36,8 @@ class BenchConfig:
     bf16: bool = False
     seed: int = 0
     sentences: int = 4096
+    lengths: tuple[int, ...] = ()  # long-input mode: fixed sequence lengths instead of paths
+    tokens_per_batch: int = 8192  # long-input mode: batch = max(1, tokens_per_batch // length)
 
 
 def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int, seed: int) -> list[list[int]]:
@@ -82,7 +84,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
 
     from .models import build_classifier
     from .packing import PackedClassifier
-    from .runfolder import peak_memory_mb
+    from .memory import peak_mb, reset_peak
     from .tasks import get_task
 
     unknown = set(cfg.paths) - set(PATHS)
@@ -106,6 +108,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
             raise UserError(f"{len(sentences)} sentences give only {len(batches)} batches; need {n_batches}")
         inputs = [collate(path, token_ids, labels, b, tokenizer.pad_token_id) for b in batches]
         step = _step_fn(model, packed_model, optimizer, path, cfg)
+        reset_peak()
         for batch, _, _ in inputs[: cfg.warmup]:
             step(batch)
         times, real, slots = [], [], []
@@ -123,12 +126,60 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
             "real_tokens_per_s": round(real[median] / times[median], 1),
             "sentences_per_s": round(cfg.steps * cfg.batch_size / times[median], 2),
             "padding_fraction": round(1 - sum(real) / sum(slots), 4),
-            "peak_memory_mb": peak_memory_mb(),
+            "peak_memory_mb": peak_mb(),
             "seconds_per_step_median": round(times[median] / cfg.steps, 4),
             "seconds_per_repeat": [round(t, 3) for t in times],
             "steps": cfg.steps,
             "repeats": cfg.repeats,
         })
+    return results
+
+
+def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
+    """Inference throughput and peak memory at fixed input lengths, built from SST-2 text; lengths past the
+    model's position table are reported as unsupported."""
+    import contextlib
+
+    import torch
+
+    from .memory import peak_mb, reset_peak
+    from .models import build_classifier
+    from .tasks import get_task
+
+    torch.manual_seed(cfg.seed)
+    model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
+                                        overrides=cfg.overrides or {})
+    model.eval()
+    pool = [t for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"] for t in ids]
+    limit = model.config.max_position_embeddings
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+    results = []
+    for length in cfg.lengths:
+        record = {"path": f"fixed-{length}", "length": length, "model_max_positions": limit}
+        if length > limit:
+            results.append({**record, "supported": False, "reason": f"the model has {limit} positions"})
+            continue
+        batch = max(1, cfg.tokens_per_batch // length)
+        body = length - 2
+        rows = [[tokenizer.cls_token_id, *pool[(r * body) % (len(pool) - body):][:body], tokenizer.sep_token_id]
+                for r in range(batch)]
+        inputs = {"input_ids": torch.tensor(rows), "attention_mask": torch.ones(batch, length, dtype=torch.long)}
+        reset_peak()
+        times = []
+        with torch.inference_mode(), autocast():
+            for _ in range(cfg.warmup):
+                model(**inputs)
+            for _ in range(cfg.repeats):
+                started = time.perf_counter()
+                for _ in range(cfg.steps):
+                    model(**inputs)
+                times.append(time.perf_counter() - started)
+        seconds = sorted(times)[len(times) // 2]
+        results.append({**record, "supported": True, "batch_size": batch,
+                        "real_tokens_per_s": round(cfg.steps * batch * length / seconds, 1),
+                        "sentences_per_s": round(cfg.steps * batch / seconds, 3), "padding_fraction": 0.0,
+                        "peak_memory_mb": peak_mb(), "seconds_per_step_median": round(seconds / cfg.steps, 4),
+                        "seconds_per_repeat": [round(t, 3) for t in times]})
     return results
 
 
@@ -176,13 +227,13 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
     pick = rng.permutation(len(train))[: cfg.sentences]
     sentences = [train[int(i)]["sentence"] for i in pick]
     labels = [int(train[int(i)]["label"]) for i in pick]
-    results = run_bench(cfg, sentences, labels)
+    results = run_lengths(cfg, sentences) if cfg.lengths else run_bench(cfg, sentences, labels)
     report = {
         "benchmark": f"bench {cfg.mode}",
         "config": {k: v for k, v in cfg.__dict__.items()},
         "device": device_name(),
         "results": results,
-        "ratios_real_tokens_per_s": ratios(results),
+        "ratios_real_tokens_per_s": ratios([r for r in results if r.get("supported", True)]),
         **provenance(),
     }
     if output:
@@ -194,6 +245,9 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
 def format_table(report: dict) -> str:
     rows = [f"{'path':<12} {'real tok/s':>11} {'sent/s':>8} {'padding':>8} {'s/step':>8} {'peak MB':>8}"]
     for r in report["results"]:
+        if not r.get("supported", True):
+            rows.append(f"{r['path']:<12} unsupported: {r['reason']}")
+            continue
         rows.append(f"{r['path']:<12} {r['real_tokens_per_s']:>11.1f} {r['sentences_per_s']:>8.2f} "
                     f"{r['padding_fraction']:>8.1%} {r['seconds_per_step_median']:>8.3f} {r['peak_memory_mb']:>8.0f}")
     return "\n".join(rows)

@@ -200,6 +200,7 @@ def bench(
     steps: Annotated[Optional[int], typer.Option(help="Timed steps per repeat (default: train 2, infer 4).")] = None,
     repeats: Annotated[int, typer.Option(help="Repeats per path; the median is reported.")] = 3,
     bf16: Annotated[bool, typer.Option(help="bf16 autocast.")] = False,
+    lengths: Annotated[Optional[str], typer.Option(help="infer only: fixed input lengths, e.g. 128,512,2048.")] = None,
     output: Annotated[Optional[str], typer.Option(help="JSON results file to write (never overwritten).")] = None,
 ) -> None:
     """Input paths side by side on SST-2 sentences: real tokens/s, sentences/s, padding, memory (table on stderr)."""
@@ -210,7 +211,10 @@ def bench(
 
     cfg = BenchConfig(model=model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size,
-                      steps=steps or (2 if mode == "train" else 4), repeats=repeats, bf16=bf16)
+                      steps=steps or (2 if mode == "train" else 4), repeats=repeats, bf16=bf16,
+                      lengths=tuple(_int_list(lengths, "--lengths")) if lengths else ())
+    if cfg.lengths and mode != "infer":
+        raise UserError("--lengths goes with `bench infer`")
     report = run_bench(cfg, DataConfig(data_dir=data_dir), output)
     print(format_table(report), file=sys.stderr)
     _emit({"results": report["results"], "ratios_real_tokens_per_s": report["ratios_real_tokens_per_s"]})

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from .errors import UserError
+from .memory import peak_mb
 from .metrics import evaluation_report
 
 SET_PREFIX = {"dev": "eval", "test": "test"}  # metrics.json key prefix per evaluation set
@@ -100,17 +101,6 @@ def labelled_eval_sets(data, task, dev):
     return sets
 
 
-def peak_memory_mb() -> float:
-    """Peak GPU memory allocated by torch when on a GPU, else the process's peak resident memory."""
-    import resource
-
-    import torch
-
-    if torch.cuda.is_available():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
-
-
 def evaluate_into(out: Path, probabilities, sets: dict) -> dict:
     """Score each labelled set with `probabilities(texts) -> array`, write its files, return scalars
     (with the dev inference throughput and the run's peak memory)."""
@@ -126,5 +116,5 @@ def evaluate_into(out: Path, probabilities, sets: dict) -> dict:
         if name == "dev":
             scalars["infer_sentences_per_second"] = round(len(sentences) / max(seconds, 1e-9), 1)
     scalars["eval_split"] = "validation"
-    scalars["peak_memory_mb"] = peak_memory_mb()
+    scalars["peak_memory_mb"] = peak_mb()
     return scalars
