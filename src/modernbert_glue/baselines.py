@@ -155,6 +155,7 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
         raise UserError(f"unknown baseline '{cfg.name}' (available: {', '.join(BASELINES)})")
     out = Path(output_dir)
     check_output_dir(out, overwrite)
+    record = provenance()  # at the start: the code and command that this run actually used
     task = get_task(data.task)
     train_raw = load_split(data, task, "train")
     eval_sets = labelled_eval_sets(data, task, load_split(data, task, "validation"))
@@ -183,6 +184,6 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     }
     write_json(out / "metrics.json", metrics)
     write_json(out / "run.json", {"config": {"baseline": asdict(cfg), "data": asdict(data)}, "search": search,
-                                  **provenance()})
+                                  **record})
     log.info("%s: dev accuracy %.4f; run folder %s", name, metrics["eval_accuracy"], out)
     return metrics

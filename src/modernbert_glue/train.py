@@ -143,6 +143,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     use_bf16(cfg.train.bf16)  # validate before the slow part
+    record = provenance()  # at the start: the code and command that this run actually used
     task = get_task(cfg.data.task)
     train_raw = load_split(cfg.data, task, "train")
     dev_raw = load_split(cfg.data, task, "validation")
@@ -216,7 +217,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
         "input_path": input_path,
     }
     write_json(out / "metrics.json", metrics)
-    write_json(out / "run.json", {"config": cfg.to_dict(), **provenance()})
+    write_json(out / "run.json", {"config": cfg.to_dict(), **record})
     write_json(out / "log_history.json", {"log_history": trainer.state.log_history})
     log.info("dev accuracy %.4f (%d examples); run folder %s", metrics["eval_accuracy"], metrics["eval_samples"], out)
     return metrics
