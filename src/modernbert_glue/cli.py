@@ -220,6 +220,25 @@ def bench(
     _emit({"results": report["results"], "ratios_real_tokens_per_s": report["ratios_real_tokens_per_s"]})
 
 
+@app.command()
+def serve(
+    model: ModelDir,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_batch_tokens: Annotated[int, typer.Option(help="Tokens per batched forward pass.")] = 8192,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 5.0,
+    max_texts: Annotated[int, typer.Option(help="Texts per request (413 beyond).")] = 32,
+    max_chars: Annotated[int, typer.Option(help="Characters per text (413 beyond).")] = 2000,
+    max_queue: Annotated[int, typer.Option(help="Texts waiting before requests get 503.")] = 2048,
+) -> None:
+    """Serve the classifier over HTTP: /v1/classify, /predict (TEI), /healthz, /readyz, /metrics, demo page at /."""
+    from .serve import ServeConfig
+    from .serve import serve as run_server
+
+    run_server(ServeConfig(model=model, host=host, port=port, max_batch_tokens=max_batch_tokens,
+                           max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, max_queue=max_queue))
+
+
 @presets_app.command("list")
 def presets_list() -> None:
     """Names of the presets shipped with the package."""

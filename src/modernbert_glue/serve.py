@@ -1,0 +1,257 @@
+"""HTTP API (FastAPI + uvicorn) with dynamic micro-batching across concurrent requests.
+
+Requests put their texts on one queue; a single batching task takes what is waiting (up to `max_batch_tokens`
+tokens, waiting at most `max_wait_ms` for more) and runs the model in a worker thread, off the event loop.
+Limits answer 413 (too many texts, too long a text, too large a body), a full queue 503 with Retry-After,
+malformed JSON or schema 422. Routes: POST /v1/classify, POST /predict (Text Embeddings Inference's
+classifier route and shapes), GET /healthz, /readyz, /metrics (Prometheus), /docs, and a demo page at /.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+log = logging.getLogger(__name__)
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[StrictStr] = Field(min_length=1, description="Sentences to classify.")
+
+
+class TEIRequest(BaseModel):
+    """Text Embeddings Inference's /predict body. `raw_scores` returns log-probabilities instead of probabilities."""
+
+    inputs: StrictStr | list[StrictStr]
+    raw_scores: bool = False
+    truncate: bool | None = None
+    parameters: dict | None = None  # sent by huggingface_hub's client; ignored, as TEI does
+
+
+@dataclass
+class ServeConfig:
+    model: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_tokens: int = 8192  # tokens per forward pass, summed over the batch's texts
+    max_wait_ms: float = 5.0  # how long the first queued request waits for company
+    max_texts: int = 32  # texts per request (TEI's default)
+    max_chars: int = 2000  # characters per text
+    max_body_bytes: int = 1_000_000
+    max_queue: int = 2048  # texts waiting; beyond it requests get 503
+    input_path: str = "auto"
+
+
+class Overloaded(Exception):
+    pass
+
+
+class MicroBatcher:
+    """Collects texts from concurrent requests into batches bounded by tokens and waiting time."""
+
+    def __init__(self, model, count_tokens, cfg: ServeConfig, metrics):
+        self.model = model
+        self.count_tokens = count_tokens
+        self.cfg = cfg
+        self.metrics = metrics
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.pending = 0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        while self.pending:
+            await asyncio.sleep(0.01)
+        if self.task:
+            self.task.cancel()
+        self.executor.shutdown(wait=True)
+
+    async def probabilities(self, texts: list[str]) -> np.ndarray:
+        if self.pending + len(texts) > self.cfg.max_queue:
+            raise Overloaded()
+        future = asyncio.get_running_loop().create_future()
+        self.pending += len(texts)
+        await self.queue.put((texts, self.count_tokens(texts), future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        carry = None
+        while True:
+            first = carry or await self.queue.get()
+            carry = None
+            items, tokens = [first], first[1]
+            deadline = loop.time() + self.cfg.max_wait_ms / 1000
+            while tokens < self.cfg.max_batch_tokens:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                if tokens + item[1] > self.cfg.max_batch_tokens:
+                    carry = item  # starts the next batch
+                    break
+                items.append(item)
+                tokens += item[1]
+            texts = [t for item in items for t in item[0]]
+            self.metrics.batch_texts.observe(len(texts))
+            try:
+                probs = await loop.run_in_executor(self.executor, self.model.probabilities, texts)
+            except Exception as exc:  # a model failure fails these requests, not the server
+                for item in items:
+                    item[2].set_exception(exc)
+            else:
+                start = 0
+                for item in items:
+                    item[2].set_result(probs[start : start + len(item[0])])
+                    start += len(item[0])
+            finally:
+                self.pending -= len(texts)
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("mbg_requests", "HTTP requests by route and status", ["route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("mbg_request_latency_seconds", "Request latency", ["route"], registry=self.registry,
+                                 buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
+        self.batch_texts = Histogram("mbg_batch_texts", "Texts per model forward pass", registry=self.registry,
+                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+
+
+def create_app(cfg: ServeConfig, model=None):
+    """The FastAPI app; `model` (anything with probabilities/label_names/tokenizer) is loaded from cfg if None."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from .predict import load_model
+
+    metrics = Metrics()
+    state: dict = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        clf = model or load_model(cfg.model, input_path=cfg.input_path)
+        tokenizer = getattr(clf, "tokenizer", None)
+        count = (lambda texts: sum(len(ids) for ids in tokenizer(texts)["input_ids"])) if tokenizer else (
+            lambda texts: sum(len(t.split()) + 2 for t in texts))
+        state["model"] = clf
+        state["batcher"] = MicroBatcher(clf, count, cfg, metrics)
+        state["batcher"].start()
+        state["ready"] = True
+        yield
+        state["ready"] = False
+        await state["batcher"].stop()
+
+    app = FastAPI(title="modernbert-glue", lifespan=lifespan,
+                  description="SST-2 sentiment classifier with dynamic micro-batching.")
+
+    def error(status: int, message: str, headers: dict | None = None):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next):
+        started = time.perf_counter()
+        route = request.url.path
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > cfg.max_body_bytes:
+            response = error(413, f"request body is {size} bytes; the limit is {cfg.max_body_bytes}")
+        else:
+            body = await request.body()
+            if len(body) > cfg.max_body_bytes:
+                response = error(413, f"request body is {len(body)} bytes; the limit is {cfg.max_body_bytes}")
+            else:
+                response = await call_next(request)
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    def check_texts(texts: list[str]):
+        if len(texts) > cfg.max_texts:
+            return error(413, f"{len(texts)} texts in one request; the limit is {cfg.max_texts}")
+        for i, text in enumerate(texts):
+            if len(text) > cfg.max_chars:
+                return error(413, f"text {i} has {len(text)} characters; the limit is {cfg.max_chars}")
+        return None
+
+    async def classify_texts(texts: list[str]):
+        try:
+            return await state["batcher"].probabilities(texts), None
+        except Overloaded:
+            return None, error(503, "the server is busy: too many texts queued", {"Retry-After": "1"})
+
+    @app.post("/v1/classify")
+    async def classify(body: ClassifyRequest):
+        if (problem := check_texts(body.texts)) is not None:
+            return problem
+        probs, problem = await classify_texts(body.texts)
+        if problem is not None:
+            return problem
+        names = state["model"].label_names
+        return {"model": cfg.model, "predictions": [
+            {"label": names[int(p.argmax())], "score": float(p.max()),
+             "scores": {n: float(v) for n, v in zip(names, p)}} for p in probs]}
+
+    @app.post("/predict")
+    async def predict_tei(body: TEIRequest):
+        single = isinstance(body.inputs, str)
+        texts = [body.inputs] if single else body.inputs
+        if not texts:
+            return error(422, "inputs must not be empty")
+        if (problem := check_texts(texts)) is not None:
+            return problem
+        probs, problem = await classify_texts(texts)
+        if problem is not None:
+            return problem
+        names = state["model"].label_names
+        values = np.log(np.clip(probs, 1e-12, None)) if body.raw_scores else probs
+        out = [sorted(({"label": n, "score": float(v)} for n, v in zip(names, row)), key=lambda d: -d["score"])
+               for row in values]
+        return out[0] if single else out
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        if not state["ready"]:
+            return error(503, "model not loaded")
+        return {"status": "ready", "model": cfg.model}
+
+    @app.get("/metrics")
+    async def prometheus():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def demo():
+        return (resources.files("modernbert_glue") / "static" / "index.html").read_text(encoding="utf-8")
+
+    return app
+
+
+def serve(cfg: ServeConfig) -> None:
+    """Run the server until SIGINT/SIGTERM; in-flight requests finish first (graceful shutdown)."""
+    import uvicorn
+
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=30)
