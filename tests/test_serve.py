@@ -1,0 +1,133 @@
+"""The HTTP server, started for real on a loopback port with the tiny trained model."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from .conftest import CLI
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(model_dir, *extra):
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*CLI, "serve", "--model", str(model_dir), "--port", str(port), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read())
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    proc, url = _start(tiny_run / "model", "--max-wait-ms", "30", "--max-texts", "8", "--max-chars", "200")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_classify_and_health(server):
+    r = httpx.post(f"{server}/v1/classify", json={"texts": ["a fine film", "dull"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert len(body["predictions"]) == 2
+    for p in body["predictions"]:
+        assert p["label"] in ("negative", "positive") and set(p["scores"]) == {"negative", "positive"}
+        assert p["score"] == pytest.approx(max(p["scores"].values()))
+        assert sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server}/readyz").status_code == 200
+    assert httpx.get(f"{server}/docs").status_code == 200
+    page = httpx.get(f"{server}/")
+    assert page.status_code == 200 and "<button" in page.text and "http" not in page.text.split("<script>")[1]
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"texts": ["x"] * 9}, 413, "9 texts in one request; the limit is 8"),
+    ({"texts": ["x" * 201]}, 413, "text 0 has 201 characters; the limit is 200"),
+    ({"texts": []}, 422, "at least 1 item"),
+    ({"texts": "not a list"}, 422, "list"),
+    ({"texts": [1, 2]}, 422, "string"),
+    ({"text": ["a"]}, 422, "Field required"),
+    ([], 422, ""),
+    (None, 422, ""),
+])
+def test_bad_requests_get_4xx_with_a_message(server, body, status, message):
+    r = httpx.post(f"{server}/v1/classify", json=body)
+    assert r.status_code == status, r.text
+    assert message in r.text
+
+
+def test_malformed_json_and_huge_body(server):
+    r = httpx.post(f"{server}/v1/classify", content=b'{"texts": [', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    r = httpx.post(f"{server}/v1/classify", content=b"\xff\xfe garbage", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    r = httpx.post(f"{server}/v1/classify", content=b"x" * 1_100_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "limit is 1000000" in r.json()["error"]
+    assert httpx.post(f"{server}/predict", json={"inputs": 5}).status_code == 422
+
+
+def test_concurrent_requests_are_batched(server):
+    def one(i):
+        return httpx.post(f"{server}/v1/classify", json={"texts": [f"sentence number {i}"]}, timeout=30).status_code
+
+    before = _batch_stats(server)
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(one, range(48))) == {200}
+    after = _batch_stats(server)
+    texts, batches = after[0] - before[0], after[1] - before[1]
+    assert texts == 48 and batches < 48, (texts, batches)  # several requests shared a forward pass
+
+
+def _batch_stats(url):
+    text = httpx.get(f"{url}/metrics").text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("mbg_batch_texts_")}
+    return values["mbg_batch_texts_sum"], values["mbg_batch_texts_count"]
+
+
+def test_tei_predict_route_and_real_client(server, monkeypatch):
+    single = httpx.post(f"{server}/predict", json={"inputs": "a fine film"}).json()
+    assert [d["label"] for d in single] in (["positive", "negative"], ["negative", "positive"])
+    assert single[0]["score"] >= single[1]["score"]
+    batch = httpx.post(f"{server}/predict", json={"inputs": ["a fine film", "dull"]}).json()
+    assert len(batch) == 2 and batch[0] == single
+    from huggingface_hub import InferenceClient, constants
+
+    monkeypatch.setattr(constants, "is_offline_mode", lambda: False)  # the session is offline; this is loopback
+    result = InferenceClient().text_classification("a fine film", model=f"{server}/predict")
+    # TEI answers one input with a flat list; huggingface_hub's parser then returns its first (top) element.
+    top = result[0] if isinstance(result, list) else result
+    assert top.label == single[0]["label"] and top.score == pytest.approx(single[0]["score"])
+
+
+def test_full_queue_is_503_with_retry_after(tiny_run):
+    proc, url = _start(tiny_run / "model", "--max-queue", "2")
+    try:
+        r = httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]})
+        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
+        assert httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
