@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 presets_app = typer.Typer(help="List and show training presets.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
+export_app = typer.Typer(help="Export a saved model (onnx).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 # Options shared by several subcommands.
@@ -37,6 +39,7 @@ ValidationFile = Annotated[Optional[str], typer.Option("--validation-file", help
 TestFile = Annotated[Optional[str], typer.Option("--test-file", help="Labelled test file, evaluated after training.")]
 OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Run folder to create (must be empty).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the contents of a non-empty --output-dir.")]
+Backend = Annotated[str, typer.Option("--backend", help="torch (a model folder) or onnx (an `export onnx` folder).")]
 ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
 
 
@@ -163,6 +166,7 @@ def predict(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 64,
     input_path: Annotated[str, typer.Option("--input-path", help="auto, padded, dynamic, grouped or packed batches.")] = "auto",
+    backend: Backend = "torch",
 ) -> None:
     """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
     from .predict import load_model, predict_records, read_texts
@@ -170,7 +174,8 @@ def predict(
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
     sentences = read_texts(input, texts)
-    for record in predict_records(load_model(model, batch_size=batch_size, input_path=input_path), sentences):
+    options = {"batch_size": batch_size} if backend == "onnx" else {"batch_size": batch_size, "input_path": input_path}
+    for record in predict_records(load_model(model, backend, **options), sentences):
         _emit(record)
 
 
@@ -230,13 +235,28 @@ def serve(
     max_texts: Annotated[int, typer.Option(help="Texts per request (413 beyond).")] = 32,
     max_chars: Annotated[int, typer.Option(help="Characters per text (413 beyond).")] = 2000,
     max_queue: Annotated[int, typer.Option(help="Texts waiting before requests get 503.")] = 2048,
+    backend: Backend = "torch",
 ) -> None:
     """Serve the classifier over HTTP: /v1/classify, /predict (TEI), /healthz, /readyz, /metrics, demo page at /."""
     from .serve import ServeConfig
     from .serve import serve as run_server
 
     run_server(ServeConfig(model=model, host=host, port=port, max_batch_tokens=max_batch_tokens,
-                           max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, max_queue=max_queue))
+                           max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, max_queue=max_queue,
+                           backend=backend))
+
+
+@export_app.command("onnx")
+def export_onnx(
+    model: ModelDir,
+    output: Annotated[str, typer.Option("--output", help="Export folder to create.")],
+    quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantisation.")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Export a saved model to ONNX (dynamic batch and length), optionally int8-quantised; prints export.json."""
+    from .export import export_onnx as run_export
+
+    _emit(run_export(model, output, quantize=quantize, overwrite=overwrite))
 
 
 @presets_app.command("list")

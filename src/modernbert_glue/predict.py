@@ -87,13 +87,31 @@ def predict_records(model, texts: list[str]) -> list[dict]:
     return [{"text": text, "label": names[int(p.argmax())], "score": float(p.max())} for text, p in zip(texts, probs)]
 
 
-def load_model(folder: str, **kwargs):
-    """A fine-tuned classifier folder or a baseline's model folder, behind the same two members."""
+def load_model(folder: str, backend: str = "torch", **kwargs):
+    """A fine-tuned classifier folder, an ONNX export folder (backend onnx) or a baseline's model folder,
+    behind the same two members (`probabilities`, `label_names`)."""
     from .baselines import BaselineModel, is_baseline_folder
+    from .export import OnnxClassifier, is_export_folder
 
+    if backend not in ("torch", "onnx"):
+        raise UserError(f"--backend must be torch or onnx, got '{backend}'")
+    if backend == "onnx":
+        return OnnxClassifier(folder, batch_size=kwargs.get("batch_size", 64))
+    if is_export_folder(folder):
+        raise UserError(f"{folder}: an ONNX export folder; pass --backend onnx")
     if is_baseline_folder(folder):
         return BaselineModel.load(folder)  # batching options do not apply
     return Classifier.load(folder, **kwargs)
+
+
+def sorted_batches(encoded: list[list[int]], batch_size: int, run, num_labels: int) -> np.ndarray:
+    """Run `run(list of token id lists) -> probabilities` over length-sorted batches; rows in input order."""
+    order = np.argsort([len(ids) for ids in encoded], kind="stable")
+    out = np.zeros((len(encoded), num_labels), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        out[idx] = run([encoded[i] for i in idx])
+    return out
 
 
 def read_texts(path: str | None, texts: list[str] | None = None) -> list[str]:

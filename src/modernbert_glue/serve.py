@@ -49,6 +49,7 @@ class ServeConfig:
     max_body_bytes: int = 1_000_000
     max_queue: int = 2048  # texts waiting; beyond it requests get 503
     input_path: str = "auto"
+    backend: str = "torch"  # onnx: `model` is an `export onnx` folder
 
 
 class Overloaded(Exception):
@@ -151,7 +152,8 @@ def create_app(cfg: ServeConfig, model=None):
 
     @asynccontextmanager
     async def lifespan(app):
-        clf = model or load_model(cfg.model, input_path=cfg.input_path)
+        options = {} if cfg.backend == "onnx" else {"input_path": cfg.input_path}
+        clf = model or load_model(cfg.model, cfg.backend, **options)
         tokenizer = getattr(clf, "tokenizer", None)
         count = (lambda texts: sum(len(ids) for ids in tokenizer(texts)["input_ids"])) if tokenizer else (
             lambda texts: sum(len(t.split()) + 2 for t in texts))

@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+
+from modernbert_glue.export import OnnxClassifier
+from modernbert_glue.predict import Classifier
+
+from .conftest import SST2, run_cli
+
+
+def _dev_sentences(n=64):
+    return [line.split("\t")[0] for line in (SST2 / "dev.tsv").read_text().splitlines()[1 : n + 1]]
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "tiny"
+    code, stdout, stderr = run_cli("export", "onnx", "--model", tiny_run / "model", "--output", out, "--quantize", "int8")
+    assert code == 0, stderr[-2000:]
+    return out
+
+
+def test_fp32_onnx_matches_torch_modernbert(tiny_run, exported):
+    info = json.loads((exported / "export.json").read_text())
+    assert info["model_file"] == "model.int8.onnx" and info["max_abs_logit_difference_vs_torch"]["model.onnx"] < 1e-4
+    sentences = _dev_sentences()
+    torch_probs = Classifier.load(str(tiny_run / "model")).probabilities(sentences)
+    (exported / "fp32").mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "model.onnx"):
+        (exported / "fp32" / name).write_bytes((exported / name).read_bytes())
+    (exported / "fp32" / "export.json").write_text(json.dumps({**info, "model_file": "model.onnx"}))
+    onnx_probs = OnnxClassifier(exported / "fp32").probabilities(sentences)
+    assert np.abs(onnx_probs - torch_probs).max() < 1e-4
+
+
+def test_fp32_onnx_matches_torch_bert(tmp_path):
+    """A BERT-style classifier (all-MiniLM-L6-v2's real weights, new head) exports with dynamic axes too."""
+    import torch
+
+    from modernbert_glue.models import build_classifier
+    from modernbert_glue.tasks import get_task
+
+    torch.manual_seed(0)
+    model, tokenizer = build_classifier("sentence-transformers/all-MiniLM-L6-v2", get_task("sst2"))
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    code, _, stderr = run_cli("export", "onnx", "--model", tmp_path / "model", "--output", tmp_path / "onnx")
+    assert code == 0, stderr[-2000:]
+    sentences = _dev_sentences(40)
+    torch_probs = Classifier.load(str(tmp_path / "model")).probabilities(sentences)
+    assert np.abs(OnnxClassifier(tmp_path / "onnx").probabilities(sentences) - torch_probs).max() < 1e-4
+
+
+def test_predict_with_the_onnx_backend(exported):
+    code, stdout, stderr = run_cli("predict", "--backend", "onnx", "--model", exported, "a fine film", "dull")
+    assert code == 0, stderr
+    assert [json.loads(x)["text"] for x in stdout.splitlines()] == ["a fine film", "dull"]
+    code, _, stderr = run_cli("predict", "--model", exported, "a fine film")
+    assert code == 2 and "an ONNX export folder; pass --backend onnx" in stderr
+    code, _, stderr = run_cli("export", "onnx", "--model", exported, "--output", exported)
+    assert code == 2 and "output folder is not empty" in stderr
