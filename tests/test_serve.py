@@ -131,3 +131,23 @@ def test_full_queue_is_503_with_retry_after(tiny_run):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(tiny_run):
+    import signal
+    import threading
+
+    proc, url = _start(tiny_run / "model", "--max-wait-ms", "1500")  # the request sits in the batcher 1.5 s
+    result = {}
+
+    def call():
+        result["response"] = httpx.post(f"{url}/v1/classify", json={"texts": ["still answered"]}, timeout=30)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    thread.join(timeout=30)
+    assert proc.wait(timeout=30) == 0
+    assert result["response"].status_code == 200
+    assert result["response"].json()["predictions"][0]["label"] in ("negative", "positive")
