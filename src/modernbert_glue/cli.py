@@ -167,6 +167,7 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 64,
     input_path: Annotated[str, typer.Option("--input-path", help="auto, padded, dynamic, grouped or packed batches.")] = "auto",
     backend: Backend = "torch",
+    bf16: Annotated[bool, typer.Option("--bf16", help="torch backend: bf16 autocast.")] = False,
 ) -> None:
     """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
     from .predict import load_model, predict_records, read_texts
@@ -174,7 +175,9 @@ def predict(
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
     sentences = read_texts(input, texts)
-    options = {"batch_size": batch_size} if backend == "onnx" else {"batch_size": batch_size, "input_path": input_path}
+    options = {"batch_size": batch_size}
+    if backend == "torch":
+        options.update(input_path=input_path, bf16=bf16)
     for record in predict_records(load_model(model, backend, **options), sentences):
         _emit(record)
 

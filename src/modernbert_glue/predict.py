@@ -30,6 +30,7 @@ class Classifier:
     max_length: int = 512
     batch_size: int = 64
     input_path: str = "auto"  # auto = grouped: batches of length-sorted texts have almost no padding
+    bf16: bool = False  # bf16 autocast (CPUs with AVX-512 BF16/AMX, recent GPUs)
 
     @classmethod
     def load(cls, folder: str, **kwargs) -> Classifier:
@@ -60,7 +61,8 @@ class Classifier:
             from .packing import PackedClassifier
 
             packed_model = PackedClassifier(self.model)
-        with torch.inference_mode():
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        with torch.inference_mode(), autocast:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 seqs = [encoded[i] for i in idx]
