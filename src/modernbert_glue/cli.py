@@ -207,7 +207,7 @@ def bench(
     batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 64,
     steps: Annotated[Optional[int], typer.Option(help="Timed steps per repeat (default: train 2, infer 4).")] = None,
     repeats: Annotated[int, typer.Option(help="Repeats per path; the median is reported.")] = 3,
-    bf16: Annotated[bool, typer.Option(help="bf16 autocast.")] = False,
+    bf16: Annotated[Optional[bool], typer.Option("--bf16/--fp32", help="Precision (default: bf16 where the GPU or CPU has fast bf16).")] = None,
     lengths: Annotated[Optional[str], typer.Option(help="infer only: fixed input lengths, e.g. 128,512,2048.")] = None,
     output: Annotated[Optional[str], typer.Option(help="JSON results file to write (never overwritten).")] = None,
 ) -> None:
@@ -216,10 +216,12 @@ def bench(
     from .bench import bench as run_bench
     from .config import DataConfig
     from .models import parse_overrides
+    from .provenance import fast_bf16
 
     cfg = BenchConfig(model=model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size,
-                      steps=steps or (2 if mode == "train" else 4), repeats=repeats, bf16=bf16,
+                      steps=steps or (2 if mode == "train" else 4), repeats=repeats,
+                      bf16=fast_bf16() if bf16 is None else bf16,
                       lengths=tuple(_int_list(lengths, "--lengths")) if lengths else ())
     if cfg.lengths and mode != "infer":
         raise UserError("--lengths goes with `bench infer`")
