@@ -97,6 +97,8 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
                                         overrides=cfg.overrides or {})
     token_ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
     lengths = [len(t) for t in token_ids]
+    device = _device()
+    model.to(device)
     packed_model = PackedClassifier(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     model.train(cfg.mode == "train")
@@ -106,7 +108,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
         batches = make_batches(lengths, path, cfg.batch_size, n_batches, cfg.seed)
         if len(batches) < n_batches:
             raise UserError(f"{len(sentences)} sentences give only {len(batches)} batches; need {n_batches}")
-        inputs = [collate(path, token_ids, labels, b, tokenizer.pad_token_id) for b in batches]
+        inputs = [_to(collate(path, token_ids, labels, b, tokenizer.pad_token_id), device) for b in batches]
         step = _step_fn(model, packed_model, optimizer, path, cfg)
         reset_peak()
         for batch, _, _ in inputs[: cfg.warmup]:
@@ -114,9 +116,11 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
         times, real, slots = [], [], []
         for r in range(cfg.repeats):
             chunk = inputs[cfg.warmup + r * cfg.steps : cfg.warmup + (r + 1) * cfg.steps]
+            _sync()
             started = time.perf_counter()
             for batch, _, _ in chunk:
                 step(batch)
+            _sync()
             times.append(time.perf_counter() - started)
             real.append(sum(c[1] for c in chunk))
             slots.append(sum(c[2] for c in chunk))
@@ -150,9 +154,11 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
     model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
                                         overrides=cfg.overrides or {})
     model.eval()
+    device = _device()
+    model.to(device)
     pool = [t for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"] for t in ids]
     limit = model.config.max_position_embeddings
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
     results = []
     for length in cfg.lengths:
         record = {"path": f"fixed-{length}", "length": length, "model_max_positions": limit}
@@ -163,16 +169,19 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
         body = length - 2
         rows = [[tokenizer.cls_token_id, *pool[(r * body) % (len(pool) - body):][:body], tokenizer.sep_token_id]
                 for r in range(batch)]
-        inputs = {"input_ids": torch.tensor(rows), "attention_mask": torch.ones(batch, length, dtype=torch.long)}
+        inputs = {"input_ids": torch.tensor(rows, device=device),
+                  "attention_mask": torch.ones(batch, length, dtype=torch.long, device=device)}
         reset_peak()
         times = []
         with torch.inference_mode(), autocast():
             for _ in range(cfg.warmup):
                 model(**inputs)
             for _ in range(cfg.repeats):
+                _sync()
                 started = time.perf_counter()
                 for _ in range(cfg.steps):
                     model(**inputs)
+                _sync()
                 times.append(time.perf_counter() - started)
         seconds = sorted(times)[len(times) // 2]
         results.append({**record, "supported": True, "batch_size": batch,
@@ -183,12 +192,33 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
     return results
 
 
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _to(item, device):
+    """(inputs, real, slots) with the inputs moved to `device`."""
+    batch, real, slots = item
+    moved = batch.to(device) if hasattr(batch, "num_sentences") else {k: v.to(device) for k, v in batch.items()}
+    return moved, real, slots
+
+
 def _step_fn(model, packed_model, optimizer, path: str, cfg: BenchConfig):
     import contextlib
 
     import torch
 
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+    device_type = next(model.parameters()).device.type
+    autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
     forward = (lambda b: packed_model(b)) if path == "packed" else (lambda b: model(**b))
 
     def train_step(batch):
