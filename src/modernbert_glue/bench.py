@@ -36,6 +36,7 @@ class BenchConfig:
     bf16: bool = False
     seed: int = 0
     sentences: int = 4096
+    row_tokens: int | None = 256  # packed: tokens per packed row (attention cost grows with the row's square)
     lengths: tuple[int, ...] = ()  # long-input mode: fixed sequence lengths instead of paths
     tokens_per_batch: int = 8192  # long-input mode: batch = max(1, tokens_per_batch // length)
 
@@ -57,7 +58,8 @@ def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int,
     return [list(map(int, b)) for b in full[:n_batches]]
 
 
-def collate(path: str, token_ids: list[list[int]], labels: list[int], batch: list[int], pad_id: int):
+def collate(path: str, token_ids: list[list[int]], labels: list[int], batch: list[int], pad_id: int,
+            row_tokens: int | None = None):
     """Model inputs for one batch on one path, and (real tokens, computed token slots)."""
     import torch
 
@@ -67,7 +69,7 @@ def collate(path: str, token_ids: list[list[int]], labels: list[int], batch: lis
     y = torch.tensor([labels[i] for i in batch])
     real = sum(len(s) for s in seqs)
     if path == "packed":
-        packed = pack(seqs, y, pad_id=pad_id)
+        packed = pack(seqs, y, pad_id=pad_id, row_tokens=max(row_tokens or 0, max(map(len, seqs))) or None)
         return packed, real, packed.input_ids.numel()
     width = 128 if path == "padded-128" else max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
@@ -108,7 +110,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
         batches = make_batches(lengths, path, cfg.batch_size, n_batches, cfg.seed)
         if len(batches) < n_batches:
             raise UserError(f"{len(sentences)} sentences give only {len(batches)} batches; need {n_batches}")
-        inputs = [_to(collate(path, token_ids, labels, b, tokenizer.pad_token_id), device) for b in batches]
+        inputs = [_to(collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens), device) for b in batches]
         step = _step_fn(model, packed_model, optimizer, path, cfg)
         reset_peak()
         for batch, _, _ in inputs[: cfg.warmup]:

@@ -150,5 +150,7 @@ class PackedCollator:
 
     def __call__(self, features: list[dict]) -> dict:
         labels = [f["labels"] for f in features] if "labels" in features[0] else None
-        batch = pack([list(f["input_ids"]) for f in features], labels, row_tokens=self.row_tokens, pad_id=self.pad_id)
+        seqs = [list(f["input_ids"]) for f in features]
+        rows = max(self.row_tokens, max(map(len, seqs))) if self.row_tokens else None  # a long sentence gets its own row
+        batch = pack(seqs, labels, row_tokens=rows, pad_id=self.pad_id)
         return {"packed": batch, "labels": batch.labels}

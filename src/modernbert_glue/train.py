@@ -35,7 +35,10 @@ from .runfolder import check_output_dir, evaluate_into, labelled_eval_sets, writ
 from .tasks import get_task
 
 PACKED_MODEL_TYPES = ("modernbert", "bert")
-AUTO_INPUT_PATH = "grouped"  # set from the CPU measurements in benchmarks/results (see README, Speed)
+# `auto` by model type, from measurements: ModernBERT-base training on this CPU ran 1.13x the real tokens/s of
+# grouped batches packed (benchmarks/results/bench-train-cpu.json); BERT-style models are not measured yet.
+AUTO_INPUT_PATH = {"modernbert": "packed"}
+PACKED_ROW_TOKENS = 256  # attention cost grows with a packed row's square; 256 was faster than one long row
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,7 @@ INPUT_PATHS = ("auto", "padded", "dynamic", "grouped", "packed")
 
 
 def resolve_input_path(setting: str, model) -> str:
-    """`auto`: packed where the packed path supports the model (ModernBERT, BERT), else length-grouped."""
+    """`auto`: the fastest path measured for the model type (AUTO_INPUT_PATH), else length-grouped."""
     if setting not in INPUT_PATHS:
         raise UserError(f"train.input_path must be one of {', '.join(INPUT_PATHS)}, got '{setting}'")
     if setting != "auto":
@@ -110,7 +113,7 @@ def resolve_input_path(setting: str, model) -> str:
             raise UserError(f"input path 'packed' supports {', '.join(PACKED_MODEL_TYPES)} models, "
                             f"not '{model.config.model_type}'")
         return setting
-    return AUTO_INPUT_PATH if model.config.model_type in PACKED_MODEL_TYPES else "grouped"
+    return AUTO_INPUT_PATH.get(model.config.model_type, "grouped")
 
 
 def make_collator(input_path: str, tokenizer, max_length: int):
@@ -119,7 +122,7 @@ def make_collator(input_path: str, tokenizer, max_length: int):
     if input_path == "packed":
         from .packing import PackedCollator
 
-        return PackedCollator(pad_id=tokenizer.pad_token_id)
+        return PackedCollator(pad_id=tokenizer.pad_token_id, row_tokens=PACKED_ROW_TOKENS)
     if input_path == "padded":
         return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=max_length)
     return DataCollatorWithPadding(tokenizer)
