@@ -18,7 +18,7 @@ def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):
         assert len(r["seconds_per_repeat"]) == 3
         assert not {k for k in r if "tokens_per_s" in k} - {"real_tokens_per_s"}  # one token-rate key only
     by = {r["path"]: r for r in report["results"]}
-    assert by["packed"]["padding_fraction"] == 0.0
+    assert by["packed"]["padding_fraction"] < by["dynamic"]["padding_fraction"]  # only row ends are padded
     assert by["padded-128"]["padding_fraction"] > by["dynamic"]["padding_fraction"] > by["grouped"]["padding_fraction"]
     assert report["command"] and report["versions"]["torch"] and report["hardware"]["cpu"] and report["date"]
     assert "packed/dynamic" in report["ratios_real_tokens_per_s"]
