@@ -148,6 +148,6 @@ def test_graceful_shutdown_finishes_in_flight_requests(tiny_run):
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     thread.join(timeout=30)
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
     assert result["response"].status_code == 200
     assert result["response"].json()["predictions"][0]["label"] in ("negative", "positive")
