@@ -63,13 +63,13 @@ def collate(path: str, token_ids: list[list[int]], labels: list[int], batch: lis
     """Model inputs for one batch on one path, and (real tokens, computed token slots)."""
     import torch
 
-    from .packing import pack
+    from .packing import pack, row_budget
 
     seqs = [token_ids[i] for i in batch]
     y = torch.tensor([labels[i] for i in batch])
     real = sum(len(s) for s in seqs)
     if path == "packed":
-        packed = pack(seqs, y, pad_id=pad_id, row_tokens=max(row_tokens or 0, max(map(len, seqs))) or None)
+        packed = pack(seqs, y, pad_id=pad_id, row_tokens=row_budget(seqs, row_tokens))
         return packed, real, packed.input_ids.numel()
     width = 128 if path == "padded-128" else max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)

@@ -76,6 +76,11 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
     )
 
 
+def row_budget(sequences: list[list[int]], row_tokens: int | None) -> int | None:
+    """Tokens per packed row: `row_tokens`, widened to the longest sentence (which then gets a row alone)."""
+    return max(row_tokens, max(map(len, sequences))) if row_tokens else None
+
+
 def block_masks(batch: PackedBatch, sliding_window: int | None = None) -> dict[str, torch.Tensor]:
     """Boolean [rows, 1, width, width] masks (True = may attend): within-sentence, and within-sentence-and-window."""
     seg = batch.segment_ids
@@ -151,6 +156,5 @@ class PackedCollator:
     def __call__(self, features: list[dict]) -> dict:
         labels = [f["labels"] for f in features] if "labels" in features[0] else None
         seqs = [list(f["input_ids"]) for f in features]
-        rows = max(self.row_tokens, max(map(len, seqs))) if self.row_tokens else None  # a long sentence gets its own row
-        batch = pack(seqs, labels, row_tokens=rows, pad_id=self.pad_id)
+        batch = pack(seqs, labels, row_tokens=row_budget(seqs, self.row_tokens), pad_id=self.pad_id)
         return {"packed": batch, "labels": batch.labels}
