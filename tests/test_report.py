@@ -84,7 +84,7 @@ def test_compare_report_matches_the_runs(tiny_run, tfidf_run, seeds_run, tmp_pat
     tiny = next(iter(arch.values()))
     assert (tiny["layers"], tiny["hidden_size"], tiny["vocab_size"], tiny["tokenizer"]) == (2, 64, 50368, "BPE")
     html = (out / "report.html").read_text()
-    assert "data:image/png;base64," in html and "<table>" in html
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html  # dev: accuracy, reliability, length; speed
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html), "report.html must be self-contained"
     assert "http://" not in html and "https://" not in html
 

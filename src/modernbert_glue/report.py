@@ -284,6 +284,23 @@ def plot_length(runs: list[Run], name: str) -> bytes:
     return _figure_png(fig)
 
 
+def plot_speed(runs: list[Run]) -> bytes:
+    """Train time, inference throughput and peak memory per system, side by side."""
+    plt = _plt()
+    panels = [("train_seconds", "train time (s)"), ("infer_sentences_per_second", "inference (sentences/s)"),
+              ("peak_memory_mb", "peak memory (MB)")]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 0.45 * len(runs) + 1.5), sharey=True)
+    y = np.arange(len(runs))
+    for ax, (key, title) in zip(axes, panels):
+        ax.barh(y, [r.metrics.get(key) or 0 for r in runs])
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [r.label for r in runs])
+    axes[0].invert_yaxis()
+    fig.suptitle(f"Speed and memory ({runs[0].metrics.get('device', '?')})", fontsize=9)
+    return _figure_png(fig)
+
+
 # ---------- tables ----------
 
 def _pct(x) -> str:
@@ -333,6 +350,7 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False) -> 
         figures[f"accuracy_{name}.png"] = plot_accuracy(runs, name)
         figures[f"reliability_{name}.png"] = plot_reliability(runs, name)
         figures[f"length_{name}.png"] = plot_length(runs, name)
+    figures["speed.png"] = plot_speed(runs)
     for fname, data in figures.items():
         (out / fname).write_bytes(data)
 
@@ -379,7 +397,7 @@ def _markdown(runs, seed_summaries, sets, tests, arch) -> str:
               "sentences/s over the dev set after training; peak memory is the process's peak resident memory (CPU) "
               "or torch's peak allocation (GPU).", "",
               _table(["system", "train sentences", "train s", "train sentences/s", "inference sentences/s",
-                      "peak memory MB", "device"], speed_rows(runs)), ""]
+                      "peak memory MB", "device"], speed_rows(runs)), "", "![speed](speed.png)", ""]
     if arch:
         keys = ["system", "weights", "parameters", "layers", "hidden_size", "attention_heads", "vocab_size", "tokenizer",
                 "max_positions", "position_embedding", "attention", "pooling"]
