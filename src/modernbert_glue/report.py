@@ -294,6 +294,7 @@ def plot_speed(runs: list[Run]) -> bytes:
     for ax, (key, title) in zip(axes, panels):
         ax.barh(y, [r.metrics.get(key) or 0 for r in runs])
         ax.set_title(title)
+        ax.set_xscale("log")  # TF-IDF and transformers differ by orders of magnitude
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, [r.label for r in runs])
     axes[0].invert_yaxis()
