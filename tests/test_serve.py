@@ -1,10 +1,8 @@
 """The HTTP server, started for real on a loopback port with the tiny trained model."""
 
-import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 

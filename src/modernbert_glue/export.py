@@ -8,15 +8,12 @@ tokenizer files, export.json (which file to run, the parity check against torch)
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
 from .runfolder import check_output_dir, write_json
-
-log = logging.getLogger(__name__)
 
 PARITY_SENTENCES = [
     "a gorgeous , witty , seductive movie .",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,6 @@ from .errors import UserError
 from .metrics import evaluation_report
 from .models import load_saved_classifier
 from .tasks import get_task
-
-log = logging.getLogger(__name__)
 
 PREDICT_PATHS = ("padded", "dynamic", "grouped", "packed")
 

@@ -10,7 +10,6 @@ classifier route and shapes), GET /healthz, /readyz, /metrics (Prometheus), /doc
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,8 +18,6 @@ from importlib import resources
 import numpy as np
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
-
-log = logging.getLogger(__name__)
 
 
 class ClassifyRequest(BaseModel):

@@ -15,7 +15,6 @@ Runs unchanged under `torchrun`/`accelerate launch`: the Trainer handles DDP; on
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
