@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +69,27 @@ def offline(model_dir: Path, texts: list[str], work: Path) -> list[dict]:
                      "sentences_per_s": round(len(texts) / seconds, 1),
                      "label_agreement_with_torch_fp32": float(np.mean(labels == reference))})
         print(rows[-1], file=sys.stderr)
+    rows[0]["labels"] = [systems["torch fp32"].label_names[i] for i in reference]
     return rows
+
+
+def predict_cli(export_dir: Path, texts: list[str], work: Path, reference: list[str]) -> dict:
+    """`modernbert-glue predict --backend onnx --input FILE` end to end; its own log line gives the rate with
+    start-up (imports, loading the session) excluded. Agreement against torch fp32's labels from `offline`."""
+    import re
+
+    path = work / "sentences.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    cmd = [str(REPO / ".venv/bin/modernbert-glue"), "predict", "--backend", "onnx", "--model", str(export_dir),
+           "--input", str(path)]
+    rates = []
+    for _ in range(3):
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        rates.append(float(re.search(r"\(([0-9.]+) texts/s", done.stderr).group(1)))
+    labels = [json.loads(line)["label"] for line in done.stdout.splitlines()]
+    agree = float(np.mean([a == b for a, b in zip(labels, reference)]))
+    return {"command": " ".join(cmd[1:]), "sentences": len(texts), "sentences_per_s_runs": rates,
+            "sentences_per_s_median": statistics.median(rates), "label_agreement_with_torch_fp32": agree}
 
 
 def free_port() -> int:
@@ -79,51 +98,88 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level: int) -> dict:
+async def _post(reader, writer, head: bytes, body: bytes) -> bool:
+    """One POST on a kept-alive HTTP/1.1 connection; True when the answer is 200."""
+    writer.write(head + body)
+    await writer.drain()
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status.split()[1:2] == [b"200"]
+
+
+async def _load(port: int, payloads: list[bytes], clients: int) -> list[tuple[float, bool]]:
+    """`clients` concurrent connections work through `payloads` (POST /v1/classify bodies); latency per request.
+
+    A plain asyncio client (one thread, pre-encoded bodies) so that the load generator takes as little of the
+    machine's two cores as possible from the server it measures.
+    """
+    import asyncio
+
+    queue = list(reversed(payloads))
+    results: list[tuple[float, bool]] = []
+
+    async def client():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                body = queue.pop()
+                head = (f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                started = time.perf_counter()
+                try:
+                    ok = await _post(reader, writer, head, body)
+                except (OSError, asyncio.IncompleteReadError):
+                    ok = False
+                results.append((time.perf_counter() - started, ok))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return results
+
+
+def _latency(results: list[tuple[float, bool]]) -> dict:
+    lat = np.array([t for t, _ in results]) * 1000
+    return {"p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2), "errors": sum(not ok for _, ok in results)}
+
+
+def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level: int, extra: list[str]) -> dict:
+    import asyncio
+
     import httpx
 
     port = free_port()
     cmd = [str(REPO / ".venv/bin/modernbert-glue"), "serve", "--model", str(model_dir), "--port", str(port),
-           "--backend", backend]
+           "--backend", backend, *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
-    url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        client = httpx.Client(timeout=30)
 
-        def call(batch):
-            started = time.perf_counter()
-            try:
-                ok = client.post(f"{url}/v1/classify", json={"texts": batch}).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            return time.perf_counter() - started, ok
+        def body(batch: list[str]) -> bytes:
+            return json.dumps({"texts": batch}).encode()
 
-        for i in range(20):  # warm-up
-            call(texts[i : i + 8])
-        single = [call([texts[i % len(texts)]]) for i in range(200)]
-        lat = np.array([t for t, _ in single]) * 1000
-        out = {"backend": backend, "one_sentence_requests": {
-            "n": len(single), "p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p95_ms": round(float(np.percentile(lat, 95)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2),
-            "errors": sum(not ok for _, ok in single)}, "levels": []}
+        asyncio.run(_load(port, [body(texts[i : i + 8]) for i in range(0, 160, 8)], 1))  # warm-up
+        single = asyncio.run(_load(port, [body([texts[i % len(texts)]]) for i in range(200)], 1))
+        out = {"backend": backend, "server_options": extra,
+               "one_sentence_requests": {"n": len(single), **_latency(single)}, "levels": []}
         for clients in (1, 8, 32):
-            batches = [[texts[(r * 8 + k) % len(texts)] for k in range(8)] for r in range(requests_per_level)]
+            payloads = [body([texts[(r * 8 + k) % len(texts)] for k in range(8)]) for r in range(requests_per_level)]
             started = time.perf_counter()
-            with ThreadPoolExecutor(clients) as pool:
-                results = list(pool.map(call, batches))
+            results = asyncio.run(_load(port, payloads, clients))
             wall = time.perf_counter() - started
-            lat = np.array([t for t, _ in results]) * 1000
-            out["levels"].append({
-                "concurrent_clients": clients, "requests": len(results), "sentences_per_request": 8,
-                "sentences_per_s": round(8 * len(results) / wall, 1),
-                "p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2),
-                "p99_ms": round(float(np.percentile(lat, 99)), 2), "errors": sum(not ok for _, ok in results)})
+            out["levels"].append({"concurrent_clients": clients, "requests": len(results), "sentences_per_request": 8,
+                                  "sentences_per_s": round(8 * len(results) / wall, 1), **_latency(results)})
             print(out["levels"][-1], file=sys.stderr)
         return out
     finally:
@@ -144,13 +200,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rows = offline(args.model, texts, work)
-        serve_rows = [serving(args.model, "torch", texts, args.requests_per_level),
-                      serving(work / "onnx-int8", "onnx", texts, args.requests_per_level)]
-    report = {"benchmark": "inference-cpu", "model": str(args.model), "offline": rows, "serving": serve_rows,
-              **provenance()}
+        cli = predict_cli(work / "onnx-int8", texts, work, rows[0].pop("labels"))
+        served = [("torch fp32", args.model, "torch", []), ("torch bf16", args.model, "torch", ["--bf16"]),
+                  ("onnx int8", work / "onnx-int8", "onnx", [])]
+        offline_rate = {row["system"]: row["sentences_per_s"] for row in rows}
+        serve_rows = []
+        for system, folder, backend, extra in served:
+            row = {"system": system, **serving(folder, backend, texts, args.requests_per_level, extra)}
+            top = row["levels"][-1]["sentences_per_s"]
+            row["offline_sentences_per_s"] = offline_rate[system]
+            row["ratio_32_clients_to_offline"] = round(top / offline_rate[system], 3)
+            serve_rows.append(row)
+    report = {"benchmark": "inference-cpu", "model": str(args.model), "offline": rows, "predict_cli_onnx_int8": cli,
+              "serving": serve_rows, **provenance()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({"offline": rows, "serving": serve_rows}, indent=1))
+    print(json.dumps({"offline": rows, "predict_cli_onnx_int8": cli, "serving": serve_rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -149,3 +149,41 @@ def test_graceful_shutdown_finishes_in_flight_requests(tiny_run):
     assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
     assert result["response"].status_code == 200
     assert result["response"].json()["predictions"][0]["label"] in ("negative", "positive")
+
+
+def test_batcher_without_waiting_batches_what_queued_while_busy():
+    """max_wait_ms=0: a lone request runs at once; requests that arrive while the model is busy share the next pass,
+    and texts reach the model tokenized once (token ids, exact token budget)."""
+    import asyncio
+
+    import numpy as np
+
+    from modernbert_glue.serve import MicroBatcher, Metrics, ServeConfig
+
+    class SlowModel:
+        def __init__(self):
+            self.batches = []
+
+        def encode(self, texts):
+            return [[101, *range(len(t.split())), 102] for t in texts]
+
+        def probabilities_encoded(self, encoded):
+            self.batches.append(encoded)
+            time.sleep(0.3)
+            return np.tile([0.25, 0.75], (len(encoded), 1))
+
+    async def scenario():
+        model = SlowModel()
+        batcher = MicroBatcher(model, ServeConfig(model="m", max_wait_ms=0.0), Metrics())
+        batcher.start()
+        first = asyncio.create_task(batcher.probabilities(["alone"]))
+        await asyncio.sleep(0.1)  # the first pass is running
+        rest = [asyncio.create_task(batcher.probabilities([f"a b {i}"])) for i in range(5)]
+        results = await asyncio.gather(first, *rest)
+        await batcher.stop()
+        return model.batches, results
+
+    batches, results = asyncio.run(scenario())
+    assert [len(b) for b in batches] == [1, 5]
+    assert batches[1][0] == [101, 0, 1, 2, 102]
+    assert all(r.shape == (1, 2) for r in results)

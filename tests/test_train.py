@@ -113,7 +113,8 @@ def test_unknown_model_override_is_refused(small_sst2, tmp_path):
 
 
 def test_real_sbert_weights_few_steps(small_sst2, tmp_path):
-    """The packaged all-MiniLM-L6-v2, resolved from its Hub id offline, is loaded (not re-initialised) and trains."""
+    """The packaged all-MiniLM-L6-v2, resolved from its Hub id offline, is loaded (not re-initialised) and trains;
+    the cpu-sbert preset keeps its word embeddings fixed and trains the rest."""
     from safetensors.numpy import load_file
 
     from modernbert_glue.models import packaged_copy
@@ -129,10 +130,26 @@ def test_real_sbert_weights_few_steps(small_sst2, tmp_path):
     assert (config["model_type"], config["num_hidden_layers"], config["hidden_size"]) == ("bert", 6, 384)
     packaged = load_file(str(packaged_copy("sentence-transformers/all-MiniLM-L6-v2") / "model.safetensors"))
     tuned = load_file(str(out / "model/model.safetensors"))
-    key = "embeddings.word_embeddings.weight"
-    original = packaged.get(key, packaged.get("bert." + key))
-    moved = np.abs(tuned["bert." + key] - original).max()
-    assert 0 < moved < 0.01, moved  # pretrained weights, nudged by 4 steps
+
+    def moved(key):
+        original = packaged.get(key, packaged.get("bert." + key))
+        return np.abs(tuned["bert." + key] - original).max()
+
+    assert moved("embeddings.word_embeddings.weight") == 0  # frozen (train.freeze_embeddings)
+    assert 0 < moved("encoder.layer.0.attention.self.query.weight") < 0.01  # pretrained weights, nudged by 4 steps
+
+
+def test_cpu_attention_kernel_is_restored():
+    import torch
+
+    from modernbert_glue.train import cpu_attention_kernel
+
+    if torch.cuda.is_available():
+        pytest.skip("the CPU kernel switch leaves GPUs alone")
+    before = torch.backends.cuda.flash_sdp_enabled()
+    with cpu_attention_kernel(flash=False):
+        assert torch.backends.cuda.flash_sdp_enabled() is False
+    assert torch.backends.cuda.flash_sdp_enabled() == before
 
 
 def test_torchrun_two_processes(small_sst2, tmp_path):

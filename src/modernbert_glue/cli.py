@@ -170,7 +170,7 @@ def predict(
     bf16: Annotated[bool, typer.Option("--bf16", help="torch backend: bf16 autocast.")] = False,
 ) -> None:
     """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
-    from .predict import load_model, predict_records, read_texts
+    from .predict import predict_texts, read_texts
 
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
@@ -178,7 +178,7 @@ def predict(
     options = {"batch_size": batch_size}
     if backend == "torch":
         options.update(input_path=input_path, bf16=bf16)
-    for record in predict_records(load_model(model, backend, **options), sentences):
+    for record in predict_texts(model, sentences, backend, **options):
         _emit(record)
 
 
@@ -236,11 +236,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     max_batch_tokens: Annotated[int, typer.Option(help="Tokens per batched forward pass.")] = 8192,
-    max_wait_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 5.0,
+    max_wait_ms: Annotated[float, typer.Option(
+        help="How long a lone request waits for others (0: none; under load, batches form while the model is busy).")
+    ] = 0.0,
     max_texts: Annotated[int, typer.Option(help="Texts per request (413 beyond).")] = 32,
     max_chars: Annotated[int, typer.Option(help="Characters per text (413 beyond).")] = 2000,
     max_queue: Annotated[int, typer.Option(help="Texts waiting before requests get 503.")] = 2048,
     backend: Backend = "torch",
+    bf16: Annotated[bool, typer.Option(help="torch backend: bf16 autocast.")] = False,
 ) -> None:
     """Serve the classifier over HTTP: /v1/classify, /predict (TEI), /healthz, /readyz, /metrics, demo page at /."""
     from .serve import ServeConfig
@@ -248,7 +251,7 @@ def serve(
 
     run_server(ServeConfig(model=model, host=host, port=port, max_batch_tokens=max_batch_tokens,
                            max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, max_queue=max_queue,
-                           backend=backend))
+                           backend=backend, bf16=bf16))
 
 
 @export_app.command("onnx")

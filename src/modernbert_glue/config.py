@@ -81,6 +81,12 @@ class TrainConfig:
     logging_steps: int = _doc(50, "Log loss and learning rate every N steps (TensorBoard).")
     max_steps: int = _doc(-1, "Stop after N optimizer steps (overrides epochs when > 0).")
     threads: int = _doc(0, "torch intra-op threads on CPU (0: torch's default).")
+    freeze_embeddings: bool = _doc(
+        False, "Keep the input token embeddings fixed (no gradient, no optimizer state): cheaper steps."
+    )
+    cpu_flash_attention: bool = _doc(
+        True, "On CPU, let SDPA pick its flash kernel; false forces the plain (math) kernel."
+    )
 
 
 @dataclass

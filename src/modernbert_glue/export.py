@@ -3,11 +3,20 @@ classifier that `predict --backend onnx` and `serve --backend onnx` use.
 
 Export folder: model.onnx (fp32), model.int8.onnx (with --quantize int8), config.json (label names),
 tokenizer files, export.json (which file to run, the parity check against torch).
+
+Steps, as measured on this CPU for the fine-tuned all-MiniLM-L6-v2 (benchmarks/results/inference-cpu.json):
+1. torch.onnx's dynamo exporter;
+2. onnxscript's onnxruntime fusions (Attention, SkipLayerNormalization, BiasGelu): fp32 ~1.1x faster; kept only
+   when the fused graph still matches torch within `PARITY_TOLERANCE`, else the plain graph is used;
+3. int8: dynamic quantisation with per-channel weight scales (per-tensor scales flipped 2.7% of SST-2 dev+test
+   labels, per-channel 1.2%), leaving the first layer's FFN output projection in fp32: its input (the GELU
+   output) carries the widest activation range, and keeping it brought agreement with torch above 99%.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +24,9 @@ import numpy as np
 from .errors import UserError
 from .runfolder import check_output_dir, write_json
 
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4  # max |logit difference| against torch on PARITY_SENTENCES
 PARITY_SENTENCES = [
     "a gorgeous , witty , seductive movie .",
     "the plot is nothing but boilerplate clichés from start to finish , and the script is as flat as the acting .",
@@ -56,24 +68,61 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
                           dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
     model.config.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    run_file = onnx_path
-    if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        run_file = out / "model.int8.onnx"
-        quantize_dynamic(str(onnx_path), str(run_file), weight_type=QuantType.QInt8)
-
     with torch.no_grad():
         enc = tokenizer(PARITY_SENTENCES, padding=True, return_tensors="pt")
         reference = model(**enc).logits.numpy()
-    parity = {}
-    for name in ("model.onnx", run_file.name):
-        logits = OnnxClassifier.session_logits(out / name, enc["input_ids"].numpy(), enc["attention_mask"].numpy())
-        parity[name] = float(np.abs(logits - reference).max())
-    info = {"model_file": run_file.name, "source": str(model_dir), "quantize": quantize,
-            "max_abs_logit_difference_vs_torch": parity, **provenance()}
+
+    def difference(path: Path) -> float:
+        logits = OnnxClassifier.session_logits(path, enc["input_ids"].numpy(), enc["attention_mask"].numpy())
+        return float(np.abs(logits - reference).max())
+
+    fusions = _fuse_for_onnxruntime(onnx_path, out / "model.fused.onnx")
+    if fusions and difference(out / "model.fused.onnx") <= PARITY_TOLERANCE:
+        (out / "model.fused.onnx").replace(onnx_path)
+    else:
+        (out / "model.fused.onnx").unlink(missing_ok=True)
+        fusions = {}
+    run_file = onnx_path
+    kept_fp32: list[str] = []
+    if quantize == "int8":
+        run_file = out / "model.int8.onnx"
+        kept_fp32 = _quantize_int8(onnx_path, run_file, model.config.intermediate_size)
+
+    parity = {name: difference(out / name) for name in ("model.onnx", run_file.name)}
+    info = {"model_file": run_file.name, "source": str(model_dir), "quantize": quantize, "fusions": fusions,
+            "int8_nodes_kept_fp32": kept_fp32, "max_abs_logit_difference_vs_torch": parity, **provenance()}
     write_json(out / "export.json", info)
     return info
+
+
+def _fuse_for_onnxruntime(source: Path, target: Path) -> dict[str, int]:
+    """onnxscript's transformer fusions for onnxruntime; returns the fusions applied (empty: none or failed)."""
+    import onnx_ir as ir
+    from onnxscript.rewriter.ort_fusions import optimize_for_ort
+
+    try:
+        model, counts = optimize_for_ort(ir.load(str(source)))
+    except Exception as exc:  # a graph the rewriter does not know: export it unfused
+        log.warning("onnxruntime fusions skipped (%s)", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return {}
+    applied = {name: n for name, n in counts.items() if n}
+    if applied:
+        ir.save(model, str(target))
+    return applied
+
+
+def _quantize_int8(source: Path, target: Path, intermediate_size: int) -> list[str]:
+    """Dynamic int8 with per-channel weight scales; the first FFN output projection stays fp32 (returned)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    ffn_out = [node.name for node in graph.node if node.op_type == "MatMul" and len(node.input) == 2
+               and len(shapes.get(node.input[1], ())) == 2 and shapes[node.input[1]][0] == intermediate_size]
+    keep = ffn_out[:1]
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep)
+    return keep
 
 
 def is_export_folder(folder: str | Path) -> bool:
@@ -109,7 +158,15 @@ class OnnxClassifier:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        from .predict import encode_texts
+
+        return encode_texts(self.tokenizer, texts, self.max_length)
+
     def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self.probabilities_encoded(self.encode(texts))
+
+    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         from .predict import sorted_batches
 
         def run(seqs: list[list[int]]) -> np.ndarray:
@@ -118,8 +175,6 @@ class OnnxClassifier:
                                                    "attention_mask": batch["attention_mask"].astype(np.int64)})[0]
             return _softmax(logits)
 
-        limit = min(self.max_length, self.tokenizer.model_max_length)
-        encoded = self.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
         return sorted_batches(encoded, self.batch_size, run, len(self.label_names))
 
 

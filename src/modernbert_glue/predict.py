@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from .errors import UserError
 from .metrics import evaluation_report
 from .models import load_saved_classifier
 from .tasks import get_task
+
+log = logging.getLogger(__name__)
 
 PREDICT_PATHS = ("padded", "dynamic", "grouped", "packed")
 
@@ -40,18 +43,24 @@ class Classifier:
         id2label = self.model.config.id2label
         return [id2label[i] for i in range(len(id2label))]
 
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids per text (what `probabilities_encoded` takes); the server tokenizes once with this."""
+        return encode_texts(self.tokenizer, texts, self.max_length)
+
     def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self.probabilities_encoded(self.encode(texts))
+
+    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         import torch
 
-        if not texts:
+        if not encoded:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
         limit = min(self.max_length, self.tokenizer.model_max_length)
-        encoded = self.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
         path = "grouped" if self.input_path == "auto" else self.input_path
         if path not in PREDICT_PATHS:
             raise UserError(f"input path must be one of auto, {', '.join(PREDICT_PATHS)}, got '{path}'")
-        order = np.argsort([len(ids) for ids in encoded], kind="stable") if path == "grouped" else np.arange(len(texts))
-        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        order = np.argsort([len(ids) for ids in encoded], kind="stable") if path == "grouped" else np.arange(len(encoded))
+        out = np.zeros((len(encoded), len(self.label_names)), dtype=np.float32)
         device = next(self.model.parameters()).device
         packed_model = None
         if path == "packed":
@@ -86,6 +95,19 @@ def predict_records(model, texts: list[str]) -> list[dict]:
     return [{"text": text, "label": names[int(p.argmax())], "score": float(p.max())} for text, p in zip(texts, probs)]
 
 
+def predict_texts(folder: str, texts: list[str], backend: str = "torch", **options) -> list[dict]:
+    """Load a model and classify `texts`; logs the classification rate with loading excluded (to stderr)."""
+    import time
+
+    model = load_model(folder, backend, **options)
+    started = time.perf_counter()
+    records = predict_records(model, texts)
+    seconds = time.perf_counter() - started
+    log.info("classified %d texts in %.3f s (%.1f texts/s, model loading excluded)", len(texts), seconds,
+             len(texts) / max(seconds, 1e-9))
+    return records
+
+
 def load_model(folder: str, backend: str = "torch", **kwargs):
     """A fine-tuned classifier folder, an ONNX export folder (backend onnx) or a baseline's model folder,
     behind the same two members (`probabilities`, `label_names`)."""
@@ -101,6 +123,12 @@ def load_model(folder: str, backend: str = "torch", **kwargs):
     if is_baseline_folder(folder):
         return BaselineModel.load(folder)  # batching options do not apply
     return Classifier.load(folder, **kwargs)
+
+
+def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated to `max_length` or the tokenizer's own limit, whichever is lower."""
+    limit = min(max_length, tokenizer.model_max_length)
+    return tokenizer(texts, truncation=True, max_length=limit)["input_ids"] if texts else []
 
 
 def sorted_batches(encoded: list[list[int]], batch_size: int, run, num_labels: int) -> np.ndarray:

@@ -40,13 +40,16 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     max_batch_tokens: int = 8192  # tokens per forward pass, summed over the batch's texts
-    max_wait_ms: float = 5.0  # how long the first queued request waits for company
+    # How long a lone request waits for company. 0: no waiting; a batch takes whatever queued up while the
+    # model was busy, which under load batches as well and keeps a single request's latency low.
+    max_wait_ms: float = 0.0
     max_texts: int = 32  # texts per request (TEI's default)
     max_chars: int = 2000  # characters per text
     max_body_bytes: int = 1_000_000
     max_queue: int = 2048  # texts waiting; beyond it requests get 503
     input_path: str = "auto"
     backend: str = "torch"  # onnx: `model` is an `export onnx` folder
+    bf16: bool = False  # torch backend: bf16 autocast
 
 
 class Overloaded(Exception):
@@ -54,11 +57,15 @@ class Overloaded(Exception):
 
 
 class MicroBatcher:
-    """Collects texts from concurrent requests into batches bounded by tokens and waiting time."""
+    """Collects texts from concurrent requests into batches bounded by tokens and waiting time.
 
-    def __init__(self, model, count_tokens, cfg: ServeConfig, metrics):
+    Models with `encode`/`probabilities_encoded` (Classifier, OnnxClassifier) are tokenized once, on arrival,
+    so the token budget is exact; others (baselines) take texts, counted as words + 2.
+    """
+
+    def __init__(self, model, cfg: ServeConfig, metrics):
         self.model = model
-        self.count_tokens = count_tokens
+        self.encoded = hasattr(model, "probabilities_encoded")
         self.cfg = cfg
         self.metrics = metrics
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -82,8 +89,23 @@ class MicroBatcher:
             raise Overloaded()
         future = asyncio.get_running_loop().create_future()
         self.pending += len(texts)
-        await self.queue.put((texts, self.count_tokens(texts), future))
+        inputs = self.model.encode(texts) if self.encoded else texts
+        tokens = sum(len(ids) for ids in inputs) if self.encoded else sum(len(t.split()) + 2 for t in texts)
+        await self.queue.put((inputs, tokens, future))
         return await future
+
+    async def _next(self, deadline: float):
+        """The next queued item: what is already waiting first, else wait until `deadline` (None: nothing)."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            timeout = deadline - asyncio.get_running_loop().time()
+            if timeout <= 0:
+                return None
+            try:
+                return await asyncio.wait_for(self.queue.get(), timeout)
+            except asyncio.TimeoutError:
+                return None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -94,12 +116,8 @@ class MicroBatcher:
             items, tokens = [first], first[1]
             deadline = loop.time() + self.cfg.max_wait_ms / 1000
             while tokens < self.cfg.max_batch_tokens:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), timeout)
-                except asyncio.TimeoutError:
+                item = await self._next(deadline)
+                if item is None:
                     break
                 if tokens + item[1] > self.cfg.max_batch_tokens:
                     carry = item  # starts the next batch
@@ -108,8 +126,9 @@ class MicroBatcher:
                 tokens += item[1]
             texts = [t for item in items for t in item[0]]
             self.metrics.batch_texts.observe(len(texts))
+            run = self.model.probabilities_encoded if self.encoded else self.model.probabilities
             try:
-                probs = await loop.run_in_executor(self.executor, self.model.probabilities, texts)
+                probs = await loop.run_in_executor(self.executor, run, texts)
             except Exception as exc:  # a model failure fails these requests, not the server
                 for item in items:
                     item[2].set_exception(exc)
@@ -149,13 +168,10 @@ def create_app(cfg: ServeConfig, model=None):
 
     @asynccontextmanager
     async def lifespan(app):
-        options = {} if cfg.backend == "onnx" else {"input_path": cfg.input_path}
+        options = {} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
         clf = model or load_model(cfg.model, cfg.backend, **options)
-        tokenizer = getattr(clf, "tokenizer", None)
-        count = (lambda texts: sum(len(ids) for ids in tokenizer(texts)["input_ids"])) if tokenizer else (
-            lambda texts: sum(len(t.split()) + 2 for t in texts))
         state["model"] = clf
-        state["batcher"] = MicroBatcher(clf, count, cfg, metrics)
+        state["batcher"] = MicroBatcher(clf, cfg, metrics)
         state["batcher"].start()
         state["ready"] = True
         yield

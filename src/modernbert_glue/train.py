@@ -127,6 +127,26 @@ def make_collator(input_path: str, tokenizer, max_length: int):
     return DataCollatorWithPadding(tokenizer)
 
 
+@contextlib.contextmanager
+def cpu_attention_kernel(flash: bool):
+    """SDPA's kernel choice on CPU while training (the flag is process-wide, so it is restored after).
+
+    Measured here (all-MiniLM-L6-v2, SST-2 batches, bf16): the CPU flash kernel made training steps without
+    dropout ~1.4x slower than the math kernel on these short sequences (dropout already forces math).
+    """
+    import torch
+
+    if flash or _cuda():
+        yield
+        return
+    before = torch.backends.cuda.flash_sdp_enabled()  # despite the name, the flag SDPA consults on CPU too
+    torch.backends.cuda.enable_flash_sdp(False)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.enable_flash_sdp(before)
+
+
 def _cuda() -> bool:
     import torch
 
@@ -155,6 +175,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     model, tokenizer = build_classifier(
         cfg.model.name, task, random_init=cfg.model.random_init, overrides=cfg.model.overrides
     )
+    if cfg.train.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     train_ds = tokenize(train_raw, tokenizer, cfg.data.max_length)
     dev_ds = tokenize(dev_raw, tokenizer, cfg.data.max_length)
 
@@ -189,8 +211,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
         callbacks=callbacks,
     )
     started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout is for results
-        result = trainer.train()
+    with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention):
+        result = trainer.train()  # the Trainer prints its logs; stdout is for results
     train_seconds = time.perf_counter() - started
     if not trainer.is_world_process_zero():
         return {}
