@@ -5,9 +5,13 @@
 1. Offline throughput on SST-2 dev + test sentences (2,693), tokenization included, start-up excluded, median of
    3 passes, for torch fp32, torch bf16, ONNX fp32 and ONNX int8 (exported here), in one process, with label
    agreement against torch fp32.
-2. Serving: `modernbert-glue serve` started on a loopback port; latency p50/p95/p99 of one-sentence requests
-   from 1 client, then throughput and latency at 1, 8 and 32 concurrent clients sending 8 sentences per request
-   (bounded: a fixed number of requests per level), with the error count.
+2. `modernbert-glue predict --backend onnx --input FILE` on the int8 export, 3 runs; the rate is the command's
+   own log line (loading excluded).
+3. Serving: `modernbert-glue serve` on a loopback port for torch fp32, torch bf16 (`--bf16`) and ONNX int8;
+   latency p50/p95/p99 of one-sentence requests from 1 client, then throughput and latency at 1, 8 and 32
+   concurrent clients sending 8 sentences per request (a fixed number of requests per level), with the error
+   count and the ratio to the same backend's offline rate. The load generator is a single-threaded asyncio
+   client on the same 2 cores as the server.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ def exported(tiny_run, tmp_path_factory):
 def test_fp32_onnx_matches_torch_modernbert(tiny_run, exported):
     info = json.loads((exported / "export.json").read_text())
     assert info["model_file"] == "model.int8.onnx" and info["max_abs_logit_difference_vs_torch"]["model.onnx"] < 1e-4
+    assert len(info["int8_kept_fp32"]) == 2  # the tiny model's two FFN output projections (export.py)
     sentences = _dev_sentences()
     torch_probs = Classifier.load(str(tiny_run / "model")).probabilities(sentences)
     (exported / "fp32").mkdir()
@@ -47,6 +48,9 @@ def test_fp32_onnx_matches_torch_bert(tmp_path):
     tokenizer.save_pretrained(tmp_path / "model")
     code, _, stderr = run_cli("export", "onnx", "--model", tmp_path / "model", "--output", tmp_path / "onnx")
     assert code == 0, stderr[-2000:]
+    info = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert info["fusions"].get("attention") == 6  # onnxruntime's fused Attention, one per layer
+    assert sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx")) == ["model.onnx"]
     sentences = _dev_sentences(40)
     torch_probs = Classifier.load(str(tmp_path / "model")).probabilities(sentences)
     assert np.abs(OnnxClassifier(tmp_path / "onnx").probabilities(sentences) - torch_probs).max() < 1e-4
@@ -56,6 +60,7 @@ def test_predict_with_the_onnx_backend(exported):
     code, stdout, stderr = run_cli("predict", "--backend", "onnx", "--model", exported, "a fine film", "dull")
     assert code == 0, stderr
     assert [json.loads(x)["text"] for x in stdout.splitlines()] == ["a fine film", "dull"]
+    assert "classified 2 texts in" in stderr and "model loading excluded" in stderr
     code, _, stderr = run_cli("predict", "--model", exported, "a fine film")
     assert code == 2 and "an ONNX export folder; pass --backend onnx" in stderr
     code, _, stderr = run_cli("export", "onnx", "--model", exported, "--output", exported)

@@ -117,7 +117,7 @@ def load_model(folder: str, backend: str = "torch", **kwargs):
     if backend not in ("torch", "onnx"):
         raise UserError(f"--backend must be torch or onnx, got '{backend}'")
     if backend == "onnx":
-        return OnnxClassifier(folder, batch_size=kwargs.get("batch_size", 64))
+        return OnnxClassifier(folder, batch_size=kwargs.get("batch_size", 64), spin=kwargs.get("spin", True))
     if is_export_folder(folder):
         raise UserError(f"{folder}: an ONNX export folder; pass --backend onnx")
     if is_baseline_folder(folder):
@@ -128,7 +128,11 @@ def load_model(folder: str, backend: str = "torch", **kwargs):
 def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids per text, truncated to `max_length` or the tokenizer's own limit, whichever is lower."""
     limit = min(max_length, tokenizer.model_max_length)
-    return tokenizer(texts, truncation=True, max_length=limit)["input_ids"] if texts else []
+    if not texts:
+        return []
+    # Only the ids: the masks are made per padded batch, and building them here as Python lists costs time.
+    return tokenizer(texts, truncation=True, max_length=limit, return_attention_mask=False,
+                     return_token_type_ids=False)["input_ids"]
 
 
 def sorted_batches(encoded: list[list[int]], batch_size: int, run, num_labels: int) -> np.ndarray:

@@ -168,7 +168,7 @@ def create_app(cfg: ServeConfig, model=None):
 
     @asynccontextmanager
     async def lifespan(app):
-        options = {} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
+        options = {"spin": False} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
         clf = model or load_model(cfg.model, cfg.backend, **options)
         state["model"] = clf
         state["batcher"] = MicroBatcher(clf, cfg, metrics)

@@ -1,0 +1,129 @@
+"""Which int8 settings keep a fine-tuned classifier's labels (the evidence behind export.py's int8 choices).
+
+    .venv/bin/python benchmarks/int8_sensitivity.py --model RUN/model --output benchmarks/results/int8-sensitivity.json
+
+1. Scan: quantise one MatMul at a time (dynamic int8, per-channel weights) and record the mean absolute logit
+   change on 300 SST-2 dev sentences — which layers are sensitive.
+2. Settings: label agreement with torch fp32 on SST-2 dev + test (2,693 sentences) and sentences/s (tokenization
+   included, median of 3 passes) for per-tensor, per-channel, per-channel without the embedding tables, and
+   the exported default (that, plus the first two FFN output projections in fp32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from modernbert_glue.export import INT8_FP32_FFN_OUTPUT_LAYERS, OnnxClassifier, _export  # noqa: E402
+from modernbert_glue.models import load_saved_classifier  # noqa: E402
+from modernbert_glue.predict import Classifier  # noqa: E402
+from modernbert_glue.provenance import provenance  # noqa: E402
+
+
+def sentences(data_dir: Path, names=("dev.tsv", "test_labeled.tsv")) -> list[str]:
+    out = []
+    for name in names:
+        out += [line.split("\t")[0] for line in (data_dir / name).read_text(encoding="utf-8").splitlines()[1:]]
+    return out
+
+
+def weight_matmuls(path: Path) -> list[tuple[str, tuple]]:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    return [(n.name, shapes[n.input[1]]) for n in graph.node if n.op_type == "MatMul" and n.input[1] in shapes]
+
+
+def scan(plain: Path, folder: Path, texts: list[str]) -> list[dict]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    reference = OnnxClassifier(folder).session_logits
+    enc = OnnxClassifier(folder).tokenizer(texts, padding=True, return_tensors="np")
+    ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+    base = reference(plain, ids, mask)
+    rows = []
+    for name, shape in weight_matmuls(plain):
+        one = folder / "one.onnx"
+        quantize_dynamic(str(plain), str(one), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_quantize=[name])
+        change = float(np.abs(reference(one, ids, mask) - base).mean())
+        rows.append({"node": name, "weight_shape": list(shape), "mean_abs_logit_change": round(change, 5)})
+        print(rows[-1], file=sys.stderr)
+    return sorted(rows, key=lambda r: -r["mean_abs_logit_change"])
+
+
+def settings(plain: Path, folder: Path, texts: list[str], reference: np.ndarray, ffn_outputs: list[str]) -> list[dict]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    variants = {
+        "per-tensor weights (onnxruntime defaults)": {},
+        "per-channel weights": {"per_channel": True},
+        "per-channel, MatMul only (embedding tables fp32)": {"per_channel": True, "op_types_to_quantize": ["MatMul"]},
+        f"exported default: + first {INT8_FP32_FFN_OUTPUT_LAYERS} FFN output projections fp32": {
+            "per_channel": True, "op_types_to_quantize": ["MatMul"],
+            "nodes_to_exclude": ffn_outputs[:INT8_FP32_FFN_OUTPUT_LAYERS]},
+    }
+    info = json.loads((folder / "export.json").read_text())
+    rows = []
+    for label, options in variants.items():
+        quantize_dynamic(str(plain), str(folder / "int8.onnx"), weight_type=QuantType.QInt8, **options)
+        (folder / "export.json").write_text(json.dumps({**info, "model_file": "int8.onnx"}))
+        clf = OnnxClassifier(folder)
+        clf.probabilities(texts[:64])
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            probs = clf.probabilities(texts)
+            times.append(time.perf_counter() - started)
+        rows.append({"setting": label, "sentences_per_s": round(len(texts) / statistics.median(times), 1),
+                     "label_agreement_with_torch_fp32": round(float(np.mean(probs.argmax(1) == reference)), 4)})
+        print(rows[-1], file=sys.stderr)
+    (folder / "export.json").write_text(json.dumps(info))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path, help="fine-tuned model folder (RUN/model)")
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/sst2")
+    parser.add_argument("--output", required=True, type=Path)
+    args = parser.parse_args()
+    if args.output.exists():
+        sys.exit(f"error: {args.output} exists (results are not overwritten)")
+    texts = sentences(args.data_dir)
+    reference = Classifier.load(str(args.model)).probabilities(texts).argmax(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model, tokenizer = load_saved_classifier(str(args.model))
+        plain = folder / "model.onnx"
+        _export(model.eval(), tokenizer, plain)
+        model.config.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+        (folder / "export.json").write_text(json.dumps({"model_file": "model.onnx"}))
+        intermediate = model.config.intermediate_size
+        ffn_outputs = [name for name, shape in weight_matmuls(plain) if shape[0] == intermediate]
+        dev = sentences(args.data_dir, ("dev.tsv",))[:300]
+        report = {"benchmark": "int8-sensitivity", "model": str(args.model),
+                  "scan_one_matmul_at_a_time_300_dev_sentences": scan(plain, folder, dev),
+                  "settings_dev_and_test": settings(plain, folder, texts, reference, ffn_outputs),
+                  "ffn_output_projections_in_order": ffn_outputs, **provenance()}
+        shutil.rmtree(folder, ignore_errors=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["settings_dev_and_test"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
