@@ -25,7 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from modernbert_glue.export import INT8_FP32_FFN_OUTPUT_LAYERS, OnnxClassifier, _export  # noqa: E402
+from modernbert_glue.export import (INT8_FP32_FFN_OUTPUT_LAYERS, OnnxClassifier, _export,  # noqa: E402
+                                    ffn_output_matmuls, weight_matmuls)
 from modernbert_glue.models import load_saved_classifier  # noqa: E402
 from modernbert_glue.predict import Classifier  # noqa: E402
 from modernbert_glue.provenance import provenance  # noqa: E402
@@ -36,14 +37,6 @@ def sentences(data_dir: Path, names=("dev.tsv", "test_labeled.tsv")) -> list[str
     for name in names:
         out += [line.split("\t")[0] for line in (data_dir / name).read_text(encoding="utf-8").splitlines()[1:]]
     return out
-
-
-def weight_matmuls(path: Path) -> list[tuple[str, tuple]]:
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
-    return [(n.name, shapes[n.input[1]]) for n in graph.node if n.op_type == "MatMul" and n.input[1] in shapes]
 
 
 def scan(plain: Path, folder: Path, texts: list[str]) -> list[dict]:
@@ -112,8 +105,7 @@ def main() -> None:
         model.config.save_pretrained(str(folder))
         tokenizer.save_pretrained(str(folder))
         (folder / "export.json").write_text(json.dumps({"model_file": "model.onnx"}))
-        intermediate = model.config.intermediate_size
-        ffn_outputs = [name for name, shape in weight_matmuls(plain) if shape[0] == intermediate]
+        ffn_outputs = ffn_output_matmuls(plain, model.config.intermediate_size)
         dev = sentences(args.data_dir, ("dev.tsv",))[:300]
         report = {"benchmark": "int8-sensitivity", "model": str(args.model),
                   "scan_one_matmul_at_a_time_300_dev_sentences": scan(plain, folder, dev),

@@ -68,7 +68,9 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
         logits = OnnxClassifier.session_logits(path, enc["input_ids"].numpy(), enc["attention_mask"].numpy())
         return float(np.abs(logits - reference).max())
 
-    shutil.copyfile(onnx_path, out / "model.plain.onnx")  # int8 starts from the unfused graph
+    plain = out / "model.plain.onnx"
+    if quantize == "int8":
+        shutil.copyfile(onnx_path, plain)  # int8 starts from the unfused graph
     fusions = _fuse_for_onnxruntime(onnx_path, out / "model.fused.onnx")
     if fusions and difference(out / "model.fused.onnx") <= PARITY_TOLERANCE:
         (out / "model.fused.onnx").replace(onnx_path)
@@ -79,8 +81,8 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
     kept_fp32: list[str] = []
     if quantize == "int8":
         run_file = out / "model.int8.onnx"
-        kept_fp32 = _quantize_int8(out / "model.plain.onnx", run_file, model.config.intermediate_size)
-    (out / "model.plain.onnx").unlink()
+        kept_fp32 = _quantize_int8(plain, run_file, model.config.intermediate_size)
+        plain.unlink()
 
     parity = {name: difference(out / name) for name in ("model.onnx", run_file.name)}
     info = {"model_file": run_file.name, "source": str(model_dir), "quantize": quantize, "fusions": fusions,
@@ -126,16 +128,26 @@ def _fuse_for_onnxruntime(source: Path, target: Path) -> dict[str, int]:
     return applied
 
 
+def weight_matmuls(path: Path) -> list[tuple[str, tuple[int, ...]]]:
+    """(node name, weight shape) of each MatMul with a constant weight, in graph order."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    return [(node.name, shapes[node.input[1]]) for node in graph.node
+            if node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in shapes]
+
+
+def ffn_output_matmuls(path: Path, intermediate_size: int) -> list[str]:
+    """The FFN output projections (weight intermediate x hidden), first layer first."""
+    return [name for name, shape in weight_matmuls(path) if len(shape) == 2 and shape[0] == intermediate_size]
+
+
 def _quantize_int8(source: Path, target: Path, intermediate_size: int) -> list[str]:
     """Dynamic int8 of the MatMuls (see the module docstring); returns the MatMul nodes left in fp32."""
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = onnx.load(str(source), load_external_data=False).graph
-    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
-    ffn_outputs = [node.name for node in graph.node if node.op_type == "MatMul" and len(node.input) == 2
-                   and len(shapes.get(node.input[1], ())) == 2 and shapes[node.input[1]][0] == intermediate_size]
-    keep = ffn_outputs[:INT8_FP32_FFN_OUTPUT_LAYERS]
+    keep = ffn_output_matmuls(source, intermediate_size)[:INT8_FP32_FFN_OUTPUT_LAYERS]
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
     return keep
