@@ -36,7 +36,7 @@ from .tasks import get_task
 PACKED_MODEL_TYPES = ("modernbert", "bert")
 # `auto` by model type, from measurements on this CPU: ModernBERT-base training ran 1.13x the real tokens/s of
 # grouped batches packed (benchmarks/results/bench-train-cpu.json); all-MiniLM-L6-v2 (BERT) ran grouped batches
-# ~1.6x faster than packed ones (bench-train-sbert-cpu.json). Other model types get grouped batches.
+# ~1.8x faster than packed ones (bench-train-sbert-cpu.json). Other model types get grouped batches.
 AUTO_INPUT_PATH = {"modernbert": "packed", "bert": "grouped"}
 PACKED_ROW_TOKENS = 256  # attention cost grows with a packed row's square; 256 was faster than one long row
 
