@@ -37,9 +37,10 @@ from modernbert_glue.predict import Classifier  # noqa: E402
 from modernbert_glue.provenance import provenance  # noqa: E402
 
 
-def sentences(data_dir: Path) -> list[str]:
+def sentences(data_dir: Path, names=("dev.tsv", "test_labeled.tsv")) -> list[str]:
+    """The sentence column of SST-2 files (tab-separated, header row, no quoting)."""
     out = []
-    for name in ("dev.tsv", "test_labeled.tsv"):
+    for name in names:
         out += [line.split("\t")[0] for line in (data_dir / name).read_text(encoding="utf-8").splitlines()[1:]]
     return out
 

@@ -24,19 +24,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from inference_cpu import sentences  # noqa: E402
 from modernbert_glue.export import (INT8_FP32_FFN_OUTPUT_LAYERS, OnnxClassifier, _export,  # noqa: E402
                                     ffn_output_matmuls, weight_matmuls)
 from modernbert_glue.models import load_saved_classifier  # noqa: E402
 from modernbert_glue.predict import Classifier  # noqa: E402
 from modernbert_glue.provenance import provenance  # noqa: E402
-
-
-def sentences(data_dir: Path, names=("dev.tsv", "test_labeled.tsv")) -> list[str]:
-    out = []
-    for name in names:
-        out += [line.split("\t")[0] for line in (data_dir / name).read_text(encoding="utf-8").splitlines()[1:]]
-    return out
 
 
 def scan(plain: Path, folder: Path, texts: list[str]) -> list[dict]:
