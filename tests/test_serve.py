@@ -87,6 +87,18 @@ def test_malformed_json_and_huge_body(server):
     assert httpx.post(f"{server}/predict", json={"inputs": 5}).status_code == 422
 
 
+def test_streamed_body_without_length_is_limited_too(server):
+    def chunks():  # httpx sends a generator chunked, with no content-length header
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    r = httpx.post(f"{server}/v1/classify", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "request body is over 1000000 bytes; the limit is 1000000"
+    small = httpx.post(f"{server}/v1/classify", content=iter([b'{"texts": ', b'["a fine film"]}']),
+                       headers={"content-type": "application/json"})
+    assert small.status_code == 200 and len(small.json()["predictions"]) == 1
+
+
 def test_concurrent_requests_are_batched(server):
     def one(i):
         return httpx.post(f"{server}/v1/classify", json={"texts": [f"sentence number {i}"]}, timeout=30).status_code
@@ -187,3 +199,51 @@ def test_batcher_without_waiting_batches_what_queued_while_busy():
     assert [len(b) for b in batches] == [1, 5]
     assert batches[1][0] == [101, 0, 1, 2, 102]
     assert all(r.shape == (1, 2) for r in results)
+
+
+def test_two_batches_in_flight_overlap():
+    """max_inflight=2: a batch that forms while another runs starts at once instead of waiting for it."""
+    import asyncio
+    import threading
+
+    import numpy as np
+
+    from modernbert_glue.serve import MicroBatcher, Metrics, ServeConfig
+
+    class CountingModel:
+        def __init__(self):
+            self.running = self.most = 0
+            self.lock = threading.Lock()
+
+        def encode(self, texts):
+            return [[101, 7, 102] for _ in texts]
+
+        def probabilities_encoded(self, encoded):
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            time.sleep(0.3)
+            with self.lock:
+                self.running -= 1
+            return np.tile([0.5, 0.5], (len(encoded), 1))
+
+    async def scenario(inflight):
+        model = CountingModel()
+        batcher = MicroBatcher(model, ServeConfig(model="m", backend="onnx", max_inflight=inflight), Metrics())
+        batcher.start()
+        started = time.perf_counter()
+        first = asyncio.create_task(batcher.probabilities(["one"]))
+        await asyncio.sleep(0.1)
+        await asyncio.gather(first, batcher.probabilities(["two", "three"]))
+        await batcher.stop()
+        return model.most, time.perf_counter() - started
+
+    most, seconds = asyncio.run(scenario(2))
+    assert most == 2 and seconds < 0.55, (most, seconds)
+    most, seconds = asyncio.run(scenario(1))
+    assert most == 1 and seconds >= 0.6, (most, seconds)
+
+
+def test_serve_options_are_checked():
+    code = subprocess.run([*CLI, "serve", "--model", "x", "--max-inflight", "0"], capture_output=True, text=True)
+    assert code.returncode == 2 and code.stderr.strip() == "error: --max-inflight must be at least 1, got 0"

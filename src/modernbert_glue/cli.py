@@ -164,7 +164,9 @@ def predict(
     input: Annotated[
         Optional[str], typer.Option("--input", help="Text file (one per line) or tsv/csv/jsonl with `sentence`; - = stdin.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 64,
+    batch_size: Annotated[
+        Optional[int], typer.Option(help="Sentences per forward pass (default: 64 for torch, 12 for onnx).")
+    ] = None,
     input_path: Annotated[str, typer.Option("--input-path", help="auto, padded, dynamic, grouped or packed batches.")] = "auto",
     backend: Backend = "torch",
     bf16: Annotated[bool, typer.Option("--bf16", help="torch backend: bf16 autocast.")] = False,
@@ -242,6 +244,12 @@ def serve(
     max_texts: Annotated[int, typer.Option(help="Texts per request (413 beyond).")] = 32,
     max_chars: Annotated[int, typer.Option(help="Characters per text (413 beyond).")] = 2000,
     max_queue: Annotated[int, typer.Option(help="Texts waiting before requests get 503.")] = 2048,
+    max_inflight: Annotated[Optional[int], typer.Option(
+        help="Batches in the model at once (default: 2 for onnx, 1 for torch).")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(help="Sentences per forward pass (default: 32 for torch, 12 for onnx).")
+    ] = None,
     backend: Backend = "torch",
     bf16: Annotated[bool, typer.Option(help="torch backend: bf16 autocast.")] = False,
 ) -> None:
@@ -251,7 +259,7 @@ def serve(
 
     run_server(ServeConfig(model=model, host=host, port=port, max_batch_tokens=max_batch_tokens,
                            max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, max_queue=max_queue,
-                           backend=backend, bf16=bf16))
+                           max_inflight=max_inflight, batch_size=batch_size, backend=backend, bf16=bf16))
 
 
 @export_app.command("onnx")

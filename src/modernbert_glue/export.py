@@ -12,7 +12,10 @@ Steps, as measured on this CPU for the fine-tuned all-MiniLM-L6-v2 (benchmarks/r
    from it against 766 from the fused one. Measured on SST-2 dev+test against torch fp32 labels: per-tensor
    weight scales flipped 2.6-2.7% of the labels, per-channel scales 1.2-1.6%; leaving the embedding tables
    (Gather) unquantised 1.4%. A one-node-at-a-time sensitivity scan put the FFN blocks of the first layers on
-   top (layer 0's FFN output projection worst, then layer 1's), so those two MatMuls stay fp32: 0.6% flipped.
+   top (layer 0's FFN output projection worst, then layer 1's, then the two layers' FFN input projections).
+   Keeping the two output projections in fp32 flipped 0.6-1.1% depending on how sentences were batched (the
+   activations' int8 scale is per batch): too close to 1%. Keeping both FFN projections of the first two layers
+   in fp32 flips 0.5-0.8% (benchmarks/results/int8-sensitivity.json), at ~10% of int8's speed.
    Tried and dropped: SmoothQuant-style smoothing (worse here), MatMulNBits 8-bit weights (99.85% agreement
    but slower than fp32).
 """
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +36,7 @@ from .runfolder import check_output_dir, write_json
 
 log = logging.getLogger(__name__)
 
-INT8_FP32_FFN_OUTPUT_LAYERS = 2  # the first layers' FFN output projections stay fp32 (module docstring)
+INT8_FP32_FFN_LAYERS = 2  # the first layers' FFN blocks stay fp32 (module docstring)
 PARITY_TOLERANCE = 1e-4  # max |logit difference| against torch on PARITY_SENTENCES
 PARITY_SENTENCES = [
     "a gorgeous , witty , seductive movie .",
@@ -143,11 +148,24 @@ def ffn_output_matmuls(path: Path, intermediate_size: int) -> list[str]:
     return [name for name, shape in weight_matmuls(path) if len(shape) == 2 and shape[0] == intermediate_size]
 
 
+def ffn_input_matmuls(path: Path, intermediate_size: int) -> list[str]:
+    """The FFN input projections (weight hidden x intermediate, or x 2 intermediate for gated FFNs such as
+    ModernBERT's), first layer first."""
+    widths = (intermediate_size, 2 * intermediate_size)
+    return [name for name, shape in weight_matmuls(path)
+            if len(shape) == 2 and shape[1] in widths and shape[0] != intermediate_size]
+
+
+def fp32_ffn_matmuls(path: Path, intermediate_size: int, layers: int) -> list[str]:
+    """Both FFN projections of the first `layers` layers: the MatMuls int8 leaves in fp32."""
+    return ffn_input_matmuls(path, intermediate_size)[:layers] + ffn_output_matmuls(path, intermediate_size)[:layers]
+
+
 def _quantize_int8(source: Path, target: Path, intermediate_size: int) -> list[str]:
     """Dynamic int8 of the MatMuls (see the module docstring); returns the MatMul nodes left in fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    keep = ffn_output_matmuls(source, intermediate_size)[:INT8_FP32_FFN_OUTPUT_LAYERS]
+    keep = fp32_ffn_matmuls(source, intermediate_size, INT8_FP32_FFN_LAYERS)
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
     return keep
@@ -158,9 +176,15 @@ def is_export_folder(folder: str | Path) -> bool:
 
 
 class OnnxClassifier:
-    """onnxruntime inference over an export folder; same `probabilities`/`label_names` as Classifier."""
+    """onnxruntime inference over an export folder; same `probabilities`/`label_names` as Classifier.
 
-    def __init__(self, folder: str | Path, batch_size: int = 64, max_length: int = 512, threads: int = 0,
+    Batches run `workers` at a time, each on one thread of one shared session (onnxruntime sessions take
+    concurrent `run` calls), rather than one batch at a time split over every core: MiniLM-sized matrices
+    are too small to split well, and measured here on 2 cores int8 ran 960-980 sentences/s this way (batches
+    of 8-16) against 700-740 with one two-thread batch of 64 at a time (benchmarks/results/inference-cpu.json).
+    """
+
+    def __init__(self, folder: str | Path, batch_size: int = 12, max_length: int = 512, workers: int = 0,
                  spin: bool = True):
         import onnxruntime as ort
 
@@ -170,12 +194,14 @@ class OnnxClassifier:
         if not is_export_folder(folder):
             raise UserError(f"{folder}: not an ONNX export folder (no export.json; create one with `export onnx`)")
         info = json.loads((folder / "export.json").read_text())
+        self.workers = workers or len(os.sched_getaffinity(0))
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if not spin:  # a server: idle worker threads sleep instead of spinning on the cores the event loop needs
+        if self.workers > 1:
+            options.intra_op_num_threads = 1
+        elif not spin:  # a server: idle worker threads sleep instead of spinning on the cores the event loop needs
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(folder / info["model_file"]), options, providers=["CPUExecutionProvider"])
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx") if self.workers > 1 else None
         self.tokenizer = load_tokenizer(str(folder))
         config = json.loads((folder / "config.json").read_text())
         self.label_names = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
@@ -198,15 +224,14 @@ class OnnxClassifier:
         return self.probabilities_encoded(self.encode(texts))
 
     def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
-        from .predict import sorted_batches
+        from .predict import pad_ids, sorted_batches
 
         def run(seqs: list[list[int]]) -> np.ndarray:
-            batch = self.tokenizer.pad({"input_ids": seqs}, return_tensors="np")
-            logits = self.session.run(["logits"], {"input_ids": batch["input_ids"].astype(np.int64),
-                                                   "attention_mask": batch["attention_mask"].astype(np.int64)})[0]
+            input_ids, attention_mask = pad_ids(seqs, self.tokenizer)
+            logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
             return _softmax(logits)
 
-        return sorted_batches(encoded, self.batch_size, run, len(self.label_names))
+        return sorted_batches(encoded, self.batch_size, run, len(self.label_names), self.pool, self.workers)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
