@@ -15,7 +15,7 @@ Steps, as measured on this CPU for the fine-tuned all-MiniLM-L6-v2 (benchmarks/r
    top (layer 0's FFN output projection worst, then layer 1's, then the two layers' FFN input projections).
    Keeping the two output projections in fp32 flipped 0.6-1.1% depending on how sentences were batched (the
    activations' int8 scale is per batch): too close to 1%. Keeping both FFN projections of the first two layers
-   in fp32 flips 0.5-0.8% (benchmarks/results/int8-sensitivity.json), at ~10% of int8's speed.
+   in fp32 flips 0.5-0.7% (benchmarks/results/int8-sensitivity.json), for ~15% of int8's speed.
    Tried and dropped: SmoothQuant-style smoothing (worse here), MatMulNBits 8-bit weights (99.85% agreement
    but slower than fp32).
 """
@@ -180,8 +180,9 @@ class OnnxClassifier:
 
     Batches run `workers` at a time, each on one thread of one shared session (onnxruntime sessions take
     concurrent `run` calls), rather than one batch at a time split over every core: MiniLM-sized matrices
-    are too small to split well, and measured here on 2 cores int8 ran 960-980 sentences/s this way (batches
-    of 8-16) against 700-740 with one two-thread batch of 64 at a time (benchmarks/results/inference-cpu.json).
+    are too small to split well. Same int8 model on this 2-core CPU: 627 sentences/s with one two-thread batch
+    of 64 at a time (benchmarks/results/inference-cpu-session2.json), 984 this way with batches of 12
+    (benchmarks/results/inference-cpu-int8-two-fp32-matmuls.json).
     """
 
     def __init__(self, folder: str | Path, batch_size: int = 12, max_length: int = 512, workers: int = 0,

@@ -69,8 +69,8 @@ class ServeConfig:
     max_body_bytes: int = 1_000_000
     max_queue: int = 2048  # texts waiting; beyond it requests get 503
     # Batches in the model at once (None: 2 for onnx, 1 for torch). onnx: the next batch runs while the event
-    # loop answers the last one's requests (the model idled ~10% of the time at 32 clients with 1). torch: two
-    # batches, each on every core, oversubscribed the 2 cores (32-client rate 66% of offline, against 74%).
+    # loop answers the last one's requests (with 1, the server used ~1.8 of 2 cores at 32 clients in a probe,
+    # ~1.9 with 2). torch: two batches, each on every core, oversubscribed the cores (slower in a probe).
     max_inflight: int | None = None
     # Sentences per forward pass (None: 32 for torch, 12 for onnx). Smaller than for `predict`'s 64: a served
     # batch holds a few hundred sentences of random lengths, and smaller length-sorted slices of it pad less.
