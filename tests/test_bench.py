@@ -1,8 +1,11 @@
 import json
 
 from modernbert_glue.bench import make_batches
+from modernbert_glue.flops import FlopModel, flop_model, step_flops
+from modernbert_glue.models import build_classifier
+from modernbert_glue.tasks import get_task
 
-from .conftest import TINY_ARGS, run_cli
+from .conftest import MODERNBERT, TINY_ARGS, run_cli
 
 
 def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):
@@ -16,12 +19,13 @@ def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):
     for r in report["results"]:
         assert r["real_tokens_per_s"] > 0 and r["sentences_per_s"] > 0 and r["peak_memory_mb"] > 0
         assert len(r["seconds_per_repeat"]) == 3
+        assert 0 < r["mfu"] < 1 and r["warmup_seconds"] > 0 and r["compile"] is None
         assert not {k for k in r if "tokens_per_s" in k} - {"real_tokens_per_s"}  # one token-rate key only
     by = {r["path"]: r for r in report["results"]}
     assert by["packed"]["padding_fraction"] < by["dynamic"]["padding_fraction"]  # only row ends are padded
     assert by["padded-128"]["padding_fraction"] > by["dynamic"]["padding_fraction"] > by["grouped"]["padding_fraction"]
     assert report["command"] and report["versions"]["torch"] and report["hardware"]["cpu"] and report["date"]
-    assert "packed/dynamic" in report["ratios_real_tokens_per_s"]
+    assert "packed/dynamic" in report["ratios_real_tokens_per_s"] and report["matmul_bf16"]["tflops"] > 0
     code, _, stderr = run_cli("bench", "train", *overrides, "--data-dir", small_sst2, "--output", out)
     assert code == 2 and "exists (results are not overwritten" in stderr
 
@@ -46,4 +50,35 @@ def test_bench_infer_lengths_marks_unsupported(small_sst2, tmp_path):
     assert rows[512] == {"path": "fixed-512", "length": 512, "model_max_positions": 256, "supported": False,
                          "reason": "the model has 256 positions"}
     code, _, stderr = run_cli("bench", "train", "--lengths", "128", "--data-dir", small_sst2)
-    assert code == 2 and "--lengths goes with `bench infer`" in stderr
+    assert code == 2 and "--lengths and --variable-means go with `bench infer`" in stderr
+
+
+def test_step_flops_counts_weights_and_attention():
+    fm = FlopModel(encoder_params=1000, head_params=10, hidden=4, global_layers=1, local_layers=2, local_keys=3)
+    # 5 tokens: 1 global layer sees 5 keys per token, 2 local layers 3 keys per token
+    pairs = 5 * 5 + 2 * 5 * 3
+    assert step_flops(fm, [5], train=True) == 6 * (1000 * 5 + 10) + 12 * 4 * pairs
+    assert step_flops(fm, [5], train=False) == 2 * (1000 * 5 + 10) + 4 * 4 * pairs
+
+
+def test_flop_model_of_a_modernbert_config():
+    model, _ = build_classifier(str(MODERNBERT), get_task("sst2"), random_init=True,
+                                overrides=dict(num_hidden_layers=3, hidden_size=64, intermediate_size=128,
+                                               num_attention_heads=2))
+    fm = flop_model(model)
+    assert (fm.global_layers, fm.local_layers) == (1, 2)  # global every 3rd layer, from layer 0
+    assert fm.local_keys == 2 * model.config.sliding_window + 1
+    embedding = model.get_input_embeddings().weight.numel()
+    assert fm.encoder_params + fm.head_params < sum(p.numel() for p in model.parameters()) - embedding + 1
+    assert fm.head_params > 0 and fm.hidden == 64
+
+
+def test_bench_infer_variable_lengths_pack_without_padding(small_sst2, tmp_path):
+    out = tmp_path / "table2.json"
+    code, _, stderr = run_cli("bench", "infer", *TINY_ARGS, "--data-dir", small_sst2, "--variable-means", "64",
+                              "--lengths", "128", "--steps", "1", "--repeats", "1", "--output", out)
+    assert code == 0, stderr[-2000:]
+    rows = {r["path"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"fixed-128", "variable-64-padded", "variable-64-packed"}
+    assert rows["variable-64-packed"]["padding_fraction"] < rows["variable-64-padded"]["padding_fraction"]
+    assert rows["variable-64-packed"]["batch_size"] == rows["variable-64-padded"]["batch_size"] > 1

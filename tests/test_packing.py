@@ -37,8 +37,8 @@ def _grads(model):
 
 
 @pytest.mark.parametrize("batch_name", sorted(BATCHES))
-@pytest.mark.parametrize("row_tokens", [None, 320])
-def test_packed_equals_padded(model_and_tokenizer, batch_name, row_tokens):
+@pytest.mark.parametrize("row_tokens,fixed_rows", [(None, None), (320, None), (320, 4)])
+def test_packed_equals_padded(model_and_tokenizer, batch_name, row_tokens, fixed_rows):
     model, tokenizer = model_and_tokenizer
     rng = random.Random(1)
     seqs = [[rng.randrange(1000, 5000) for _ in range(n)] for n in BATCHES[batch_name]]
@@ -50,7 +50,10 @@ def test_packed_equals_padded(model_and_tokenizer, batch_name, row_tokens):
     reference = _grads(model)
 
     model.zero_grad()
-    packed = PackedClassifier(model)(pack(seqs, labels, row_tokens=row_tokens, pad_id=tokenizer.pad_token_id))
+    batch = pack(seqs, labels, row_tokens=row_tokens, pad_id=tokenizer.pad_token_id, fixed_rows=fixed_rows)
+    if fixed_rows:  # a static shape: empty padding rows must change nothing
+        assert batch.input_ids.shape == (fixed_rows, row_tokens)
+    packed = PackedClassifier(model)(batch)
     packed.loss.backward()
     grads = _grads(model)
 
@@ -100,3 +103,18 @@ def test_unknown_input_path_is_refused(small_sst2, tmp_path):
     code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
                               "--set", "train.input_path=fast", "--output-dir", tmp_path / "o")
     assert code == 2 and "train.input_path must be one of" in stderr
+
+
+def test_fixed_rows_give_one_shape_and_grow_by_whole_budgets():
+    small = pack([[1] * 10, [2] * 5], row_tokens=20, fixed_rows=3)
+    assert small.input_ids.shape == (3, 20) and small.segment_ids[1:].eq(-1).all()
+    big = pack([[1] * 15] * 4, row_tokens=20, fixed_rows=3)  # needs 4 rows: the next multiple of 3
+    assert big.input_ids.shape == (6, 20) and big.num_sentences == 4 and big.real_tokens == 60
+
+
+def test_token_budget_must_be_whole_rows():
+    from modernbert_glue.packing import budget_rows
+
+    assert budget_rows(1024, 256) == 4 and budget_rows(0, 256) is None
+    with pytest.raises(ValueError, match="multiple of the packed row"):
+        budget_rows(1000, 256)

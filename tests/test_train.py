@@ -175,3 +175,27 @@ def test_predict_input_paths_agree(tiny_run):
     for path, records in outputs.items():
         assert [r["text"] for r in records] == texts
         assert np.allclose([r["score"] for r in records], [r["score"] for r in outputs["auto"]], atol=1e-5), path
+
+
+def test_packed_token_budget_trains_with_one_shape_and_bad_budgets_are_refused(small_sst2, tmp_path):
+    common = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+              "--max-train-samples", "64", "--max-eval-samples", "32", "--epochs", "1", "--batch-size", "16"]
+    code, stdout, stderr = run_cli(*common, "--input-path", "packed", "--token-budget", "512",
+                                   "--output-dir", tmp_path / "ok")
+    assert code == 0, stderr[-2000:]
+    assert json.loads(stdout)["steps"] == 4 and json.loads(stdout)["input_path"] == "packed"
+    run = json.loads((tmp_path / "ok" / "run.json").read_text())
+    assert run["config"]["train"]["packed_token_budget"] == 512
+    code, _, stderr = run_cli(*common, "--input-path", "grouped", "--token-budget", "512", "--output-dir", tmp_path / "a")
+    assert code == 2 and "packed_token_budget needs the packed input path, not 'grouped'" in stderr
+    code, _, stderr = run_cli(*common, "--input-path", "packed", "--token-budget", "500", "--output-dir", tmp_path / "b")
+    assert code == 2 and "must be a multiple of 256 tokens, got 500" in stderr
+
+
+def test_packed_collator_with_a_budget_gives_one_shape():
+    from modernbert_glue.packing import PackedCollator
+
+    collate = PackedCollator(pad_id=0, row_tokens=256, token_budget=512)
+    for n in (3, 12):
+        batch = collate([{"input_ids": [5] * (10 + i), "labels": i % 2} for i in range(n)])["packed"]
+        assert batch.input_ids.shape == (2, 256) and batch.num_sentences == n

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UserError
+from .flops import matmul_tflops
 
 PATHS = ("padded-128", "dynamic", "grouped", "packed")
 
@@ -39,6 +40,9 @@ class BenchConfig:
     row_tokens: int | None = 256  # packed: tokens per packed row (attention cost grows with the row's square)
     lengths: tuple[int, ...] = ()  # long-input mode: fixed sequence lengths instead of paths
     tokens_per_batch: int = 8192  # long-input mode: batch = max(1, tokens_per_batch // length)
+    variable_means: tuple[int, ...] = ()  # long-input mode: also lengths drawn around these means (padded, packed)
+    token_budget: int | None = None  # packed: pad each batch to this many tokens (one static shape)
+    compile: str = ""  # torch.compile mode for the step's forward ("default", "reduce-overhead"); "" = eager
 
 
 def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int, seed: int) -> list[list[int]]:
@@ -59,17 +63,18 @@ def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int,
 
 
 def collate(path: str, token_ids: list[list[int]], labels: list[int], batch: list[int], pad_id: int,
-            row_tokens: int | None = None):
+            row_tokens: int | None = None, token_budget: int | None = None):
     """Model inputs for one batch on one path, and (real tokens, computed token slots)."""
     import torch
 
-    from .packing import pack, row_budget
+    from .packing import budget_rows, pack, row_budget
 
     seqs = [token_ids[i] for i in batch]
     y = torch.tensor([labels[i] for i in batch])
     real = sum(len(s) for s in seqs)
     if path == "packed":
-        packed = pack(seqs, y, pad_id=pad_id, row_tokens=row_budget(seqs, row_tokens))
+        packed = pack(seqs, y, pad_id=pad_id, row_tokens=row_budget(seqs, row_tokens),
+                      fixed_rows=budget_rows(token_budget, row_tokens))
         return packed, real, packed.input_ids.numel()
     width = 128 if path == "padded-128" else max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
@@ -84,6 +89,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
     """One record per path: real_tokens_per_s, sentences_per_s, padding_fraction, peak_memory_mb, seconds."""
     import torch
 
+    from .flops import flop_model, step_flops
     from .models import build_classifier
     from .packing import PackedClassifier
     from .memory import peak_mb, reset_peak
@@ -104,17 +110,24 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
     packed_model = PackedClassifier(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     model.train(cfg.mode == "train")
+    flops = flop_model(model)
     n_batches = cfg.warmup + cfg.steps * cfg.repeats
     results = []
     for path in cfg.paths:
         batches = make_batches(lengths, path, cfg.batch_size, n_batches, cfg.seed)
         if len(batches) < n_batches:
             raise UserError(f"{len(sentences)} sentences give only {len(batches)} batches; need {n_batches}")
-        inputs = [_to(collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens), device) for b in batches]
+        inputs = [_to(collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens,
+                              cfg.token_budget if path == "packed" else None), device) for b in batches]
+        work = [step_flops(flops, [lengths[i] for i in b], train=cfg.mode == "train") for b in batches]
         step = _step_fn(model, packed_model, optimizer, path, cfg)
         reset_peak()
+        _sync()
+        started = time.perf_counter()
         for batch, _, _ in inputs[: cfg.warmup]:
             step(batch)
+        _sync()
+        warmup_seconds = time.perf_counter() - started  # includes any compiling
         times, real, slots = [], [], []
         for r in range(cfg.repeats):
             chunk = inputs[cfg.warmup + r * cfg.steps : cfg.warmup + (r + 1) * cfg.steps]
@@ -127,14 +140,20 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
             real.append(sum(c[1] for c in chunk))
             slots.append(sum(c[2] for c in chunk))
         median = sorted(range(cfg.repeats), key=lambda i: times[i])[cfg.repeats // 2]
+        first = cfg.warmup + median * cfg.steps
         results.append({
             "path": path,
+            "bf16": cfg.bf16,
+            "compile": cfg.compile or None,
+            "token_budget": cfg.token_budget if path == "packed" else None,
             "real_tokens_per_s": round(real[median] / times[median], 1),
             "sentences_per_s": round(cfg.steps * cfg.batch_size / times[median], 2),
             "padding_fraction": round(1 - sum(real) / sum(slots), 4),
             "peak_memory_mb": peak_mb(),
             "seconds_per_step_median": round(times[median] / cfg.steps, 4),
             "seconds_per_repeat": [round(t, 3) for t in times],
+            "warmup_seconds": round(warmup_seconds, 3),
+            "model_tflops_per_s": round(sum(work[first : first + cfg.steps]) / times[median] / 1e12, 4),
             "steps": cfg.steps,
             "repeats": cfg.repeats,
         })
@@ -142,14 +161,15 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
 
 
 def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
-    """Inference throughput and peak memory at fixed input lengths, built from SST-2 text; lengths past the
-    model's position table are reported as unsupported."""
+    """Inference throughput and peak memory at fixed input lengths (and, with `variable_means`, at lengths drawn
+    around a mean: the ModernBERT paper's Table 2 protocol), built from SST-2 text; lengths past the model's
+    position table are reported as unsupported."""
     import contextlib
 
     import torch
 
-    from .memory import peak_mb, reset_peak
     from .models import build_classifier
+    from .packing import PackedClassifier, pack
     from .tasks import get_task
 
     torch.manual_seed(cfg.seed)
@@ -161,37 +181,86 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
     pool = [t for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"] for t in ids]
     limit = model.config.max_position_embeddings
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+
+    def document(length: int, offset: int) -> list[int]:
+        body = length - 2
+        start = offset % (len(pool) - body)
+        return [tokenizer.cls_token_id, *pool[start : start + body], tokenizer.sep_token_id]
+
+    def measure(record: dict, forward, docs: list[list[int]], slots: int) -> dict:
+        times, peak = _time_forwards(forward, cfg, autocast)
+        seconds = sorted(times)[len(times) // 2]
+        real = sum(map(len, docs))
+        return {**record, "supported": True, "batch_size": len(docs),
+                "real_tokens_per_s": round(cfg.steps * real / seconds, 1),
+                "sentences_per_s": round(cfg.steps * len(docs) / seconds, 3),
+                "padding_fraction": round(1 - real / slots, 4), "peak_memory_mb": peak,
+                "seconds_per_step_median": round(seconds / cfg.steps, 4),
+                "seconds_per_repeat": [round(t, 3) for t in times]}
+
     results = []
     for length in cfg.lengths:
         record = {"path": f"fixed-{length}", "length": length, "model_max_positions": limit}
         if length > limit:
             results.append({**record, "supported": False, "reason": f"the model has {limit} positions"})
             continue
-        batch = max(1, cfg.tokens_per_batch // length)
-        body = length - 2
-        rows = [[tokenizer.cls_token_id, *pool[(r * body) % (len(pool) - body):][:body], tokenizer.sep_token_id]
-                for r in range(batch)]
-        inputs = {"input_ids": torch.tensor(rows, device=device),
-                  "attention_mask": torch.ones(batch, length, dtype=torch.long, device=device)}
-        reset_peak()
-        times = []
-        with torch.inference_mode(), autocast():
-            for _ in range(cfg.warmup):
-                model(**inputs)
-            for _ in range(cfg.repeats):
-                _sync()
-                started = time.perf_counter()
-                for _ in range(cfg.steps):
-                    model(**inputs)
-                _sync()
-                times.append(time.perf_counter() - started)
-        seconds = sorted(times)[len(times) // 2]
-        results.append({**record, "supported": True, "batch_size": batch,
-                        "real_tokens_per_s": round(cfg.steps * batch * length / seconds, 1),
-                        "sentences_per_s": round(cfg.steps * batch / seconds, 3), "padding_fraction": 0.0,
-                        "peak_memory_mb": peak_mb(), "seconds_per_step_median": round(seconds / cfg.steps, 4),
-                        "seconds_per_repeat": [round(t, 3) for t in times]})
+        docs = [document(length, r * length) for r in range(max(1, cfg.tokens_per_batch // length))]
+        inputs = {"input_ids": torch.tensor(docs, device=device),
+                  "attention_mask": torch.ones(len(docs), length, dtype=torch.long, device=device)}
+        results.append(measure(record, lambda: model(**inputs), docs, len(docs) * length))
+    rng = np.random.default_rng(cfg.seed)
+    for mean in cfg.variable_means:
+        longest = 2 * mean
+        record = {"length": longest, "mean_length": mean, "model_max_positions": limit}
+        if longest > limit:
+            results += [{**record, "path": f"variable-{mean}-{how}", "supported": False,
+                         "reason": f"the model has {limit} positions"} for how in ("padded", "packed")]
+            continue
+        docs = [document(n, i * longest) for i, n in enumerate(variable_lengths(rng, mean, cfg.tokens_per_batch))]
+        width = max(map(len, docs))
+        ids = torch.full((len(docs), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(docs), width), dtype=torch.long)
+        for r, d in enumerate(docs):
+            ids[r, : len(d)], mask[r, : len(d)] = torch.tensor(d), 1
+        padded = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+        results.append(measure({**record, "path": f"variable-{mean}-padded"}, lambda: model(**padded), docs,
+                               ids.numel()))
+        if model.config.model_type in ("modernbert", "bert"):
+            packed, packed_model = pack(docs, row_tokens=longest, pad_id=tokenizer.pad_token_id).to(device), \
+                PackedClassifier(model)
+            results.append(measure({**record, "path": f"variable-{mean}-packed"}, lambda: packed_model(packed),
+                                   docs, packed.input_ids.numel()))
     return results
+
+
+def variable_lengths(rng, mean: int, tokens: int) -> list[int]:
+    """Document lengths for one batch of about `tokens` tokens: normal around `mean` with standard deviation
+    mean / 4, clipped to [16, 2 * mean] (our reading of the paper's "variable length" inputs)."""
+    lengths = []
+    while sum(lengths) < tokens or not lengths:
+        lengths.append(int(np.clip(round(rng.normal(mean, mean / 4)), min(16, 2 * mean), 2 * mean)))
+    return lengths
+
+
+def _time_forwards(forward, cfg: BenchConfig, autocast) -> tuple[list[float], float]:
+    """`cfg.repeats` timings of `cfg.steps` forward passes after `cfg.warmup` untimed ones, and peak memory."""
+    import torch
+
+    from .memory import peak_mb, reset_peak
+
+    reset_peak()
+    times = []
+    with torch.inference_mode(), autocast():
+        for _ in range(cfg.warmup):
+            forward()
+        for _ in range(cfg.repeats):
+            _sync()
+            started = time.perf_counter()
+            for _ in range(cfg.steps):
+                forward()
+            _sync()
+            times.append(time.perf_counter() - started)
+    return times, peak_mb()
 
 
 def _device():
@@ -221,7 +290,10 @@ def _step_fn(model, packed_model, optimizer, path: str, cfg: BenchConfig):
 
     device_type = next(model.parameters()).device.type
     autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
-    forward = (lambda b: packed_model(b)) if path == "packed" else (lambda b: model(**b))
+    module = packed_model if path == "packed" else model
+    if cfg.compile:
+        module = torch.compile(module, mode=cfg.compile)
+    forward = (lambda b: module(b)) if path == "packed" else (lambda b: module(**b))
 
     def train_step(batch):
         with autocast():
@@ -255,15 +327,18 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
     if output and Path(output).exists():
         raise UserError(f"{output}: exists (results are not overwritten; choose another --output)")
     train = load_split(data, get_task(data.task), "train")
-    rng = np.random.default_rng(cfg.seed)
-    pick = rng.permutation(len(train))[: cfg.sentences]
-    sentences = [train[int(i)]["sentence"] for i in pick]
-    labels = [int(train[int(i)]["label"]) for i in pick]
-    results = run_lengths(cfg, sentences) if cfg.lengths else run_bench(cfg, sentences, labels)
+    sentences, labels = sample(train["sentence"], train["label"], cfg.sentences, cfg.seed)
+    long_inputs = cfg.lengths or cfg.variable_means
+    results = run_lengths(cfg, sentences) if long_inputs else run_bench(cfg, sentences, labels)
+    rate = matmul_tflops(_device())
+    for r in results:
+        if "model_tflops_per_s" in r:
+            r["mfu"] = round(r["model_tflops_per_s"] / rate["tflops"], 4)
     report = {
         "benchmark": f"bench {cfg.mode}",
         "config": {k: v for k, v in cfg.__dict__.items()},
         "device": device_name(),
+        "matmul_bf16": rate,
         "results": results,
         "ratios_real_tokens_per_s": ratios([r for r in results if r.get("supported", True)]),
         **provenance(),
@@ -272,6 +347,12 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return report
+
+
+def sample(sentences: list[str], labels: list[int], n: int, seed: int) -> tuple[list[str], list[int]]:
+    """A seeded random sample of n (sentence, label) pairs: the sentences every path of a bench run shares."""
+    pick = np.random.default_rng(seed).permutation(len(sentences))[:n]
+    return [sentences[int(i)] for i in pick], [int(labels[int(i)]) for i in pick]
 
 
 def format_table(report: dict) -> str:

@@ -74,6 +74,12 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Training batch size per device.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    input_path: Annotated[
+        Optional[str], typer.Option("--input-path", help="auto, padded, dynamic, grouped or packed batches.")
+    ] = None,
+    token_budget: Annotated[
+        Optional[int], typer.Option(help="packed only: pad every batch to this many tokens (one static shape).")
+    ] = None,
     seeds: Annotated[
         Optional[str], typer.Option(help="Comma-separated seeds: one run each in DIR/seed-N, mean ± std in DIR/seeds.json.")
     ] = None,
@@ -104,6 +110,8 @@ def train(
             "train.batch_size": batch_size,
             "train.weight_decay": weight_decay,
             "train.seed": seed,
+            "train.input_path": input_path,
+            "train.packed_token_budget": token_budget,
         },
         set_,
         parse_overrides(model_override or []),
@@ -211,6 +219,11 @@ def bench(
     repeats: Annotated[int, typer.Option(help="Repeats per path; the median is reported.")] = 3,
     bf16: Annotated[Optional[bool], typer.Option("--bf16/--fp32", help="Precision (default: bf16 where the GPU or CPU has fast bf16).")] = None,
     lengths: Annotated[Optional[str], typer.Option(help="infer only: fixed input lengths, e.g. 128,512,2048.")] = None,
+    variable_means: Annotated[Optional[str], typer.Option(
+        help="infer only: also lengths drawn around these means, padded and packed (the paper's Table 2: 256,4096).")
+    ] = None,
+    token_budget: Annotated[Optional[int], typer.Option(help="packed: tokens per batch, one static shape.")] = None,
+    compile: Annotated[str, typer.Option(help="torch.compile mode for the steps (default, reduce-overhead); none: eager.")] = "none",
     output: Annotated[Optional[str], typer.Option(help="JSON results file to write (never overwritten).")] = None,
 ) -> None:
     """Input paths side by side on SST-2 sentences: real tokens/s, sentences/s, padding, memory (table on stderr)."""
@@ -224,9 +237,11 @@ def bench(
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size,
                       steps=steps or (2 if mode == "train" else 4), repeats=repeats,
                       bf16=fast_bf16() if bf16 is None else bf16,
-                      lengths=tuple(_int_list(lengths, "--lengths")) if lengths else ())
-    if cfg.lengths and mode != "infer":
-        raise UserError("--lengths goes with `bench infer`")
+                      lengths=tuple(_int_list(lengths, "--lengths")) if lengths else (),
+                      variable_means=tuple(_int_list(variable_means, "--variable-means")) if variable_means else (),
+                      token_budget=token_budget, compile="" if compile == "none" else compile)
+    if (cfg.lengths or cfg.variable_means) and mode != "infer":
+        raise UserError("--lengths and --variable-means go with `bench infer`")
     report = run_bench(cfg, DataConfig(data_dir=data_dir), output)
     print(format_table(report), file=sys.stderr)
     _emit({"results": report["results"], "ratios_real_tokens_per_s": report["ratios_real_tokens_per_s"]})

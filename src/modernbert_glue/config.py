@@ -78,6 +78,11 @@ class TrainConfig:
         "How batches are formed: padded (to max_length), dynamic (random batches padded to their longest), "
         "grouped (length-grouped batches), packed (random batches without padding), auto (fastest for the model).",
     )
+    packed_token_budget: int = _doc(
+        0,
+        "packed path only: pad every batch to exactly this many tokens (a multiple of the 256-token packed row), "
+        "so that all steps share one static shape for torch.compile / CUDA graphs (0: off).",
+    )
     logging_steps: int = _doc(50, "Log loss and learning rate every N steps (TensorBoard).")
     max_steps: int = _doc(-1, "Stop after N optimizer steps (overrides epochs when > 0).")
     threads: int = _doc(0, "torch intra-op threads on CPU (0: torch's default).")

@@ -40,10 +40,18 @@ class PackedBatch:
             self.input_ids, self.position_ids, self.segment_ids, self.starts, self.lengths, self.labels)))
 
 
-def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = None, pad_id: int = 0) -> PackedBatch:
-    """Concatenate token id lists into rows of at most `row_tokens` tokens (one row when None), in order."""
+def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = None, pad_id: int = 0,
+         fixed_rows: int | None = None) -> PackedBatch:
+    """Concatenate token id lists into rows of at most `row_tokens` tokens (one row when None), in order.
+
+    `fixed_rows` (with `row_tokens`): the result is exactly [fixed_rows, row_tokens], padded with empty rows, so
+    that every batch has one static shape (what torch.compile and CUDA graphs need to capture a step once). A
+    batch that needs more rows gets the next multiple of `fixed_rows`: a second shape, never lost sentences.
+    """
     if not sequences:
         raise ValueError("cannot pack an empty batch")
+    if fixed_rows is not None and (row_tokens is None or fixed_rows < 1):
+        raise ValueError("fixed_rows needs row_tokens and must be at least 1")
     limit = row_tokens or sum(len(s) for s in sequences)
     rows: list[list[int]] = [[]]
     for i, seq in enumerate(sequences):
@@ -53,6 +61,9 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
             rows.append([])
         rows[-1].extend([i] * len(seq))
     width = max(len(r) for r in rows)
+    if fixed_rows is not None:
+        width = limit
+        rows += [[] for _ in range(-len(rows) % fixed_rows)]
     segment = torch.full((len(rows), width), -1, dtype=torch.long)
     for r, seg in enumerate(rows):
         segment[r, : len(seg)] = torch.tensor(seg, dtype=torch.long)
@@ -79,6 +90,15 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
 def row_budget(sequences: list[list[int]], row_tokens: int | None) -> int | None:
     """Tokens per packed row: `row_tokens`, widened to the longest sentence (which then gets a row alone)."""
     return max(row_tokens, max(map(len, sequences))) if row_tokens else None
+
+
+def budget_rows(token_budget: int | None, row_tokens: int | None) -> int | None:
+    """Rows of `row_tokens` in a fixed token budget (None: no fixed shape)."""
+    if not token_budget:
+        return None
+    if not row_tokens or token_budget % row_tokens:
+        raise ValueError(f"a token budget ({token_budget}) must be a multiple of the packed row ({row_tokens} tokens)")
+    return token_budget // row_tokens
 
 
 def block_masks(batch: PackedBatch, sliding_window: int | None = None) -> dict[str, torch.Tensor]:
@@ -149,12 +169,14 @@ class PackedClassifier(nn.Module):
 class PackedCollator:
     """Trainer data collator: tokenized examples -> {"packed": PackedBatch, "labels": tensor}."""
 
-    def __init__(self, pad_id: int, row_tokens: int | None = None):
+    def __init__(self, pad_id: int, row_tokens: int | None = None, token_budget: int | None = None):
         self.pad_id = pad_id
         self.row_tokens = row_tokens
+        self.fixed_rows = budget_rows(token_budget, row_tokens)
 
     def __call__(self, features: list[dict]) -> dict:
         labels = [f["labels"] for f in features] if "labels" in features[0] else None
         seqs = [list(f["input_ids"]) for f in features]
-        batch = pack(seqs, labels, row_tokens=row_budget(seqs, self.row_tokens), pad_id=self.pad_id)
+        batch = pack(seqs, labels, row_tokens=row_budget(seqs, self.row_tokens), pad_id=self.pad_id,
+                     fixed_rows=self.fixed_rows)
         return {"packed": batch, "labels": batch.labels}

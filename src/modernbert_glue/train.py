@@ -116,16 +116,27 @@ def resolve_input_path(setting: str, model) -> str:
     return AUTO_INPUT_PATH.get(model.config.model_type, "grouped")
 
 
-def make_collator(input_path: str, tokenizer, max_length: int):
+def make_collator(input_path: str, tokenizer, max_length: int, token_budget: int = 0):
     from transformers import DataCollatorWithPadding
 
+    check_token_budget(token_budget, input_path)
     if input_path == "packed":
         from .packing import PackedCollator
 
-        return PackedCollator(pad_id=tokenizer.pad_token_id, row_tokens=PACKED_ROW_TOKENS)
+        return PackedCollator(pad_id=tokenizer.pad_token_id, row_tokens=PACKED_ROW_TOKENS, token_budget=token_budget)
     if input_path == "padded":
         return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=max_length)
     return DataCollatorWithPadding(tokenizer)
+
+
+def check_token_budget(token_budget: int, input_path: str) -> None:
+    if not token_budget:
+        return
+    if input_path != "packed":
+        raise UserError(f"train.packed_token_budget needs the packed input path, not '{input_path}'")
+    if token_budget < 0 or token_budget % PACKED_ROW_TOKENS:
+        raise UserError(f"train.packed_token_budget must be a multiple of {PACKED_ROW_TOKENS} tokens, "
+                        f"got {token_budget}")
 
 
 @contextlib.contextmanager
@@ -178,11 +189,10 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     )
     if cfg.train.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    input_path = resolve_input_path(cfg.train.input_path, model)
+    collator = make_collator(input_path, tokenizer, cfg.data.max_length, cfg.train.packed_token_budget)
     train_ds = tokenize(train_raw, tokenizer, cfg.data.max_length)
     dev_ds = tokenize(dev_raw, tokenizer, cfg.data.max_length)
-
-    input_path = resolve_input_path(cfg.train.input_path, model)
-    collator = make_collator(input_path, tokenizer, cfg.data.max_length)
     if input_path == "packed":
         from .packing import PackedClassifier
 

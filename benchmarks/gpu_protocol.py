@@ -1,0 +1,232 @@
+"""Issue 4's GPU protocol: ModernBERT-base (random weights) on SST-2 with the paper's recipe, every input path.
+
+On a lent GPU, from the repository root. `../shared` does not travel to that machine, so first, here:
+    bash benchmarks/gpu_protocol_prepare.sh      (fills the git-ignored .gpu/: config, tokenizer, SST-2, wheel)
+then one device call, carry [".gpu"], timeout 420 s:
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl &&
+    PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 python3 benchmarks/gpu_protocol.py $OUT/protocol \
+        --model .gpu/modernbert-base --data-dir .gpu/sst2
+It needs torch, transformers, numpy and tokenizers only (no `datasets`; our transformers comes as a wheel).
+Here, on CPU, a smoke check of the script itself with a tiny model built from the same config
+(tests/test_gpu_protocol.py runs it):
+    python benchmarks/gpu_protocol.py /tmp/gpu-protocol --tiny
+
+What it does, writing one JSON file per step into OUT_DIR (never into a non-empty folder), within
+--budget-seconds (default 270 s, so that a 5-minute call can be rerun once):
+1. env.json: device, versions, the bf16 matmul rate measured here (MFU's denominator).
+2. train-paths.json: `bench train` on padded-128, dynamic, grouped and packed, batch 64, bf16 autocast on a GPU,
+   --steps timed steps x 3 repeats (median), each path's 2-epoch time extrapolated from its step time, and MFU.
+3. train-variants.json: the packed path eager in fp32 and bf16, with a fixed token budget (one static shape),
+   then torch.compile and torch.compile with CUDA graphs (mode reduce-overhead; GPU only) on that static shape,
+   while the time budget allows; a variant that does not fit is recorded as skipped, with the reason.
+4. infer.json: `bench infer` on the four paths; fixed lengths 128, 512, 2048, 8192 (CPU: 128, 512); the paper's
+   Table 2 inputs: fixed 512 and 8192, and lengths around means of 256 and 4096, padded and packed.
+5. train-full.json: the fastest measured training variant for the paper's full 2 epochs (plain PyTorch loop,
+   modernbert_glue.timed_training), with its speed-up over padded-128's extrapolated time.
+6. summary.json: the headline numbers and the issue's GPU bars (2 epochs <= 15 s; >= 3x padded-128).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from modernbert_glue.bench import BenchConfig, run_bench, run_lengths, sample  # noqa: E402
+from modernbert_glue.config import load_config  # noqa: E402
+from modernbert_glue.data import read_examples  # noqa: E402
+from modernbert_glue.flops import matmul_tflops  # noqa: E402
+from modernbert_glue.provenance import device_name, fast_bf16, provenance  # noqa: E402
+from modernbert_glue.tasks import get_task  # noqa: E402
+from modernbert_glue.timed_training import train_epochs  # noqa: E402
+
+TINY = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2}
+ROW_TOKENS = 256
+BAR_SECONDS = 15.0
+BAR_SPEEDUP = 3.0
+
+
+class Clock:
+    """Seconds left of the budget; a step that would not fit is skipped rather than run over."""
+
+    def __init__(self, budget: float):
+        self.start, self.budget = time.perf_counter(), budget
+
+    def left(self) -> float:
+        return self.budget - (time.perf_counter() - self.start)
+
+
+def token_budget(token_ids: list[list[int]], batch_size: int, quantile: float = 0.995) -> int:
+    """Tokens per packed batch that fit `quantile` of random batches (rows of ROW_TOKENS, filled in order)."""
+    import numpy as np
+
+    from modernbert_glue.timed_training import epoch_batches
+
+    rows = []
+    for batch in epoch_batches(len(token_ids), batch_size, 1, seed=0):
+        count, used = 1, 0
+        for i in batch:
+            n = len(token_ids[i])
+            if used + n > ROW_TOKENS:
+                count, used = count + 1, 0
+            used += n
+        rows.append(count)
+    return int(np.quantile(rows, quantile, method="higher")) * ROW_TOKENS
+
+
+def two_epoch_steps(n_train: int, batch_size: int, epochs: float) -> int:
+    return int(epochs) * math.ceil(n_train / batch_size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--model", default=str(REPO.parent / "shared/models/modernbert-base"))
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/sst2")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: GPU 20, CPU 2)")
+    parser.add_argument("--budget-seconds", type=float, default=270.0)
+    parser.add_argument("--train-sentences", type=int, default=None, help="full run on the first N (default all)")
+    parser.add_argument("--tiny", action="store_true", help="2-layer, 64-wide model: a smoke check of the script")
+    parser.add_argument("--skip-compile", action="store_true", help="no torch.compile variants (quick CPU checks)")
+    args = parser.parse_args()
+    out = args.out_dir
+    if out.exists() and any(out.iterdir()):
+        sys.exit(f"error: {out} is not empty (results are not overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    clock = Clock(args.budget_seconds)
+
+    import torch
+
+    gpu = torch.cuda.is_available()
+    device = torch.device("cuda" if gpu else "cpu")
+    recipe = load_config("paper").train
+    task = get_task("sst2")
+    train = read_examples(args.data_dir / "train.tsv", task)
+    dev = read_examples(args.data_dir / "dev.tsv", task)
+    if args.train_sentences:
+        train = {k: v[: args.train_sentences] for k, v in train.items()}
+    base = BenchConfig(model=args.model, random_init=True, overrides=TINY if args.tiny else None, mode="train",
+                       batch_size=recipe.batch_size, steps=args.steps or (20 if gpu else 2), warmup=3, repeats=3,
+                       bf16=fast_bf16(), row_tokens=ROW_TOKENS, seed=0)
+    base.sentences = recipe.batch_size * (base.warmup + 2 * base.steps * base.repeats)  # infer runs 2x the steps
+    rate = matmul_tflops(device)
+    meta = {"device": device_name(), "gpu": gpu, "matmul_bf16": rate, "recipe": dataclasses.asdict(recipe),
+            "bench_config": dataclasses.asdict(base), "tiny": args.tiny, **provenance()}
+    write(out / "env.json", meta)
+
+    steps_2ep = two_epoch_steps(len(train["sentence"]), recipe.batch_size, recipe.epochs)
+    sentences, labels = sample(train["sentence"], train["label"], base.sentences, base.seed)
+
+    def measured(cfg: BenchConfig) -> list[dict]:
+        records = run_bench(cfg, sentences, labels)
+        for r in records:
+            r["mfu"] = round(r["model_tflops_per_s"] / rate["tflops"], 4)
+            r["extrapolated_two_epoch_seconds"] = round(r["seconds_per_step_median"] * steps_2ep, 2)
+        return records
+
+    paths = measured(base)
+    write(out / "train-paths.json", {**meta, "two_epoch_steps": steps_2ep, "results": paths})
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    train_ids = tokenizer(train["sentence"], truncation=True, max_length=128)["input_ids"]
+    budget = token_budget(train_ids, recipe.batch_size)
+    packed = dataclasses.replace(base, paths=("packed",))
+    variants = [("packed fp32", dataclasses.replace(packed, bf16=False)),
+                ("packed bf16", dataclasses.replace(packed, bf16=True)),
+                ("packed bf16, static shape", dataclasses.replace(packed, bf16=True, token_budget=budget))]
+    compiled = [("packed bf16, static shape, torch.compile",
+                 dataclasses.replace(packed, bf16=True, token_budget=budget, compile="default"))]
+    if args.skip_compile:
+        compiled = []
+    elif gpu:
+        compiled.append(("packed bf16, static shape, torch.compile + CUDA graphs",
+                         dataclasses.replace(packed, bf16=True, token_budget=budget, compile="reduce-overhead")))
+    variant_records = [attempt(name, lambda: measured(cfg)[0]) for name, cfg in variants]
+    write(out / "train-variants.json", {**meta, "token_budget": budget, "results": variant_records})
+
+    infer = dataclasses.replace(base, mode="infer", steps=base.steps * 2, bf16=fast_bf16())
+    long_lengths = (128, 512, 2048, 8192) if gpu else (128, 512)
+    infer_report = {**meta, "paths": run_bench(infer, sentences, labels),
+                    "lengths": run_lengths(dataclasses.replace(infer, lengths=long_lengths), sentences),
+                    "table2": run_lengths(dataclasses.replace(infer, lengths=(512, 8192) if gpu else (512,),
+                                                              variable_means=(256, 4096) if gpu else (256,)),
+                                          sentences)}
+    write(out / "infer.json", infer_report)
+
+    reserve = full_run_reserve(min(r["extrapolated_two_epoch_seconds"] for r in paths + variant_records))
+    for name, cfg in compiled:  # compiling costs minutes at worst: only while the full run still fits after it
+        if clock.left() - reserve < 90:
+            variant_records.append({"variant": name, "skipped": f"time budget ({clock.left():.0f} s left)"})
+            continue
+        variant_records.append(attempt(name, lambda: measured(cfg)[0]))
+        write(out / "train-variants.json", {**meta, "token_budget": budget, "results": variant_records})
+
+    timed = [r for r in paths + variant_records if "seconds_per_step_median" in r]
+    best = min(timed, key=lambda r: r["seconds_per_step_median"])
+    best_cfg = dataclasses.replace(base, bf16=best["bf16"], compile=best["compile"] or "",
+                                   token_budget=best["token_budget"])
+    padded = next(r for r in paths if r["path"] == "padded-128")
+    full = {"chosen": best, "skipped": None}
+    if clock.left() < full_run_reserve(best["extrapolated_two_epoch_seconds"]) and not args.tiny:
+        full["skipped"] = f"time budget ({clock.left():.0f} s left)"
+    else:
+        dev_ids = tokenizer(dev["sentence"], truncation=True, max_length=128)["input_ids"]
+        run = attempt("full run", lambda: train_epochs(best_cfg, best["path"], recipe, train_ids, train["label"],
+                                                         dev=(dev_ids, dev["label"])))
+        if "error" in run:
+            full["error"] = run["error"]
+        else:
+            full["run"] = run
+            full["speedup_over_padded_128_extrapolated"] = round(
+                padded["extrapolated_two_epoch_seconds"] / run["train_seconds"], 2)
+    write(out / "train-full.json", {**meta, **full})
+
+    run = full.get("run") or {}
+    summary = {
+        "device": meta["device"], "matmul_bf16_tflops": rate["tflops"], "two_epoch_steps": steps_2ep,
+        "extrapolated_two_epoch_seconds": {label(r): r["extrapolated_two_epoch_seconds"] for r in timed},
+        "mfu": {label(r): r["mfu"] for r in timed},
+        "full_run": {k: run.get(k) for k in ("path", "bf16", "compile", "token_budget", "train_seconds",
+                                             "real_tokens_per_s", "dev_accuracy")} if run else (full["skipped"] or full.get("error")),
+        "bar_two_epochs_within_15_s": run.get("train_seconds", math.inf) <= BAR_SECONDS if run else None,
+        "bar_3x_padded_128": full.get("speedup_over_padded_128_extrapolated", 0) >= BAR_SPEEDUP if run else None,
+        "elapsed_seconds": round(args.budget_seconds - clock.left(), 1),
+        "real_model": not args.tiny,
+    }
+    write(out / "summary.json", summary)
+    print(json.dumps(summary, indent=2))
+
+
+def attempt(name: str, measure) -> dict:
+    """One measurement; an exception (say, a compiler failure on this GPU) is recorded, not fatal."""
+    try:
+        return {"variant": name, **measure()}
+    except Exception as exc:  # noqa: BLE001 - the protocol must finish and report what failed
+        print(f"{name}: failed: {exc!r}", file=sys.stderr)
+        return {"variant": name, "error": repr(exc)[:2000]}
+
+
+def full_run_reserve(extrapolated: float) -> float:
+    """Seconds to keep for the full run: its extrapolated time with 50% slack, a minute for compiling."""
+    return 1.5 * extrapolated + 60
+
+
+def label(record: dict) -> str:
+    return record.get("variant") or record["path"]
+
+
+def write(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
