@@ -1,6 +1,6 @@
 import json
 
-from modernbert_glue.bench import make_batches
+from modernbert_glue.bench import first_fit_order, make_batches
 from modernbert_glue.flops import FlopModel, flop_model, step_flops
 from modernbert_glue.models import build_classifier
 from modernbert_glue.tasks import get_task
@@ -82,3 +82,14 @@ def test_bench_infer_variable_lengths_pack_without_padding(small_sst2, tmp_path)
     assert set(rows) == {"fixed-128", "variable-64-padded", "variable-64-packed"}
     assert rows["variable-64-packed"]["padding_fraction"] < rows["variable-64-padded"]["padding_fraction"]
     assert rows["variable-64-packed"]["batch_size"] == rows["variable-64-padded"]["batch_size"] > 1
+
+
+def test_first_fit_order_packs_rows_tightly():
+    from modernbert_glue.packing import pack
+
+    lengths = [300, 250, 200, 260, 210, 290]
+    order = first_fit_order(lengths, 512)
+    assert sorted(order) == list(range(6))
+    batch = pack([[1] * lengths[i] for i in order], row_tokens=512)
+    assert batch.input_ids.shape[0] == 3  # 300+210, 290+200, 260+250; in the given order, 4 rows
+    assert pack([[1] * n for n in lengths], row_tokens=512).input_ids.shape[0] == 4

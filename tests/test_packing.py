@@ -118,3 +118,12 @@ def test_token_budget_must_be_whole_rows():
     assert budget_rows(1024, 256) == 4 and budget_rows(0, 256) is None
     with pytest.raises(ValueError, match="multiple of the packed row"):
         budget_rows(1000, 256)
+
+
+def test_packed_forward_is_one_graph_for_torch_compile(model_and_tokenizer):
+    """No graph breaks on a static-shape batch: what lets torch.compile (and CUDA graphs) capture the step whole."""
+    model, _ = model_and_tokenizer
+    batch = pack([[5] * 10, [6] * 20, [7] * 7], torch.tensor([0, 1, 0]), row_tokens=32, fixed_rows=2)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(PackedClassifier(model))(batch)
+    assert explained.graph_break_count == 0, [str(r.reason)[:200] for r in explained.break_reasons]

@@ -226,11 +226,28 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
         results.append(measure({**record, "path": f"variable-{mean}-padded"}, lambda: model(**padded), docs,
                                ids.numel()))
         if model.config.model_type in ("modernbert", "bert"):
-            packed, packed_model = pack(docs, row_tokens=longest, pad_id=tokenizer.pad_token_id).to(device), \
-                PackedClassifier(model)
+            docs = [docs[i] for i in first_fit_order(list(map(len, docs)), longest)]
+            packed = pack(docs, row_tokens=longest, pad_id=tokenizer.pad_token_id).to(device)
+            packed_model = PackedClassifier(model)
             results.append(measure({**record, "path": f"variable-{mean}-packed"}, lambda: packed_model(packed),
                                    docs, packed.input_ids.numel()))
     return results
+
+
+def first_fit_order(lengths: list[int], width: int) -> list[int]:
+    """An order of the documents that `pack` (which fills rows in order) turns into first-fit-decreasing rows:
+    long documents first, each shorter one into the first row with room, so rows of `width` carry little padding."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        row = next((r for r, free in enumerate(room) if free >= lengths[i]), None)
+        if row is None:
+            rows.append([])
+            room.append(width)
+            row = len(rows) - 1
+        rows[row].append(i)
+        room[row] -= lengths[i]
+    return [i for row in rows for i in row]
 
 
 def variable_lengths(rng, mean: int, tokens: int) -> list[int]:

@@ -140,10 +140,13 @@ class PackedClassifier(nn.Module):
 
     def pool(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         if self.kind == "modernbert" and self.model.config.classifier_pooling == "mean":
+            # Padding goes to one extra slot that is dropped: no boolean indexing, whose data-dependent shape
+            # would break torch.compile's graph (and CUDA graph capture) here.
+            n = batch.num_sentences
             seg = batch.segment_ids.flatten()
-            real = seg >= 0
-            sums = torch.zeros(batch.num_sentences, hidden.shape[-1], dtype=hidden.dtype, device=hidden.device)
-            sums = sums.index_add(0, seg[real], hidden[real])
+            slot = torch.where(seg >= 0, seg, torch.full_like(seg, n))
+            sums = torch.zeros(n + 1, hidden.shape[-1], dtype=hidden.dtype, device=hidden.device)
+            sums = sums.index_add(0, slot, hidden)[:n]
             return sums / batch.lengths.to(hidden.dtype)[:, None]
         return hidden[batch.starts]  # CLS: each sentence's first token
 
