@@ -64,20 +64,16 @@ class Clock:
 
 
 def token_budget(token_ids: list[list[int]], batch_size: int, quantile: float = 0.995) -> int:
-    """Tokens per packed batch that fit `quantile` of random batches (rows of ROW_TOKENS, filled in order)."""
+    """Tokens per packed batch that fit `quantile` of one epoch's random batches (whole rows of ROW_TOKENS)."""
     import numpy as np
 
+    from modernbert_glue.packing import pack, row_budget
     from modernbert_glue.timed_training import epoch_batches
 
     rows = []
     for batch in epoch_batches(len(token_ids), batch_size, 1, seed=0):
-        count, used = 1, 0
-        for i in batch:
-            n = len(token_ids[i])
-            if used + n > ROW_TOKENS:
-                count, used = count + 1, 0
-            used += n
-        rows.append(count)
+        seqs = [token_ids[i] for i in batch]
+        rows.append(pack(seqs, row_tokens=row_budget(seqs, ROW_TOKENS)).input_ids.shape[0])
     return int(np.quantile(rows, quantile, method="higher")) * ROW_TOKENS
 
 

@@ -105,7 +105,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
                                         overrides=cfg.overrides or {})
     token_ids = tokenizer(sentences, truncation=True, max_length=128)["input_ids"]
     lengths = [len(t) for t in token_ids]
-    device = _device()
+    device = bench_device()
     model.to(device)
     packed_model = PackedClassifier(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
@@ -117,25 +117,25 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
         batches = make_batches(lengths, path, cfg.batch_size, n_batches, cfg.seed)
         if len(batches) < n_batches:
             raise UserError(f"{len(sentences)} sentences give only {len(batches)} batches; need {n_batches}")
-        inputs = [_to(collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens,
+        inputs = [to_device(collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens,
                               cfg.token_budget if path == "packed" else None), device) for b in batches]
         work = [step_flops(flops, [lengths[i] for i in b], train=cfg.mode == "train") for b in batches]
         step = _step_fn(model, packed_model, optimizer, path, cfg)
         reset_peak()
-        _sync()
+        sync()
         started = time.perf_counter()
         for batch, _, _ in inputs[: cfg.warmup]:
             step(batch)
-        _sync()
+        sync()
         warmup_seconds = time.perf_counter() - started  # includes any compiling
         times, real, slots = [], [], []
         for r in range(cfg.repeats):
             chunk = inputs[cfg.warmup + r * cfg.steps : cfg.warmup + (r + 1) * cfg.steps]
-            _sync()
+            sync()
             started = time.perf_counter()
             for batch, _, _ in chunk:
                 step(batch)
-            _sync()
+            sync()
             times.append(time.perf_counter() - started)
             real.append(sum(c[1] for c in chunk))
             slots.append(sum(c[2] for c in chunk))
@@ -169,14 +169,14 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
     import torch
 
     from .models import build_classifier
-    from .packing import PackedClassifier, pack
+    from .packing import PackedClassifier
     from .tasks import get_task
 
     torch.manual_seed(cfg.seed)
     model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
                                         overrides=cfg.overrides or {})
     model.eval()
-    device = _device()
+    device = bench_device()
     model.to(device)
     pool = [t for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"] for t in ids]
     limit = model.config.max_position_embeddings
@@ -217,20 +217,16 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
                          "reason": f"the model has {limit} positions"} for how in ("padded", "packed")]
             continue
         docs = [document(n, i * longest) for i, n in enumerate(variable_lengths(rng, mean, cfg.tokens_per_batch))]
-        width = max(map(len, docs))
-        ids = torch.full((len(docs), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(docs), width), dtype=torch.long)
-        for r, d in enumerate(docs):
-            ids[r, : len(d)], mask[r, : len(d)] = torch.tensor(d), 1
-        padded = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-        results.append(measure({**record, "path": f"variable-{mean}-padded"}, lambda: model(**padded), docs,
-                               ids.numel()))
+        everyone, no_labels = list(range(len(docs))), [0] * len(docs)
+        padded, _, slots = to_device(collate("dynamic", docs, no_labels, everyone, tokenizer.pad_token_id), device)
+        results.append(measure({**record, "path": f"variable-{mean}-padded"}, lambda: model(**padded), docs, slots))
         if model.config.model_type in ("modernbert", "bert"):
             docs = [docs[i] for i in first_fit_order(list(map(len, docs)), longest)]
-            packed = pack(docs, row_tokens=longest, pad_id=tokenizer.pad_token_id).to(device)
+            packed, _, slots = to_device(collate("packed", docs, no_labels, everyone, tokenizer.pad_token_id,
+                                                 row_tokens=longest), device)
             packed_model = PackedClassifier(model)
             results.append(measure({**record, "path": f"variable-{mean}-packed"}, lambda: packed_model(packed),
-                                   docs, packed.input_ids.numel()))
+                                   docs, slots))
     return results
 
 
@@ -271,29 +267,29 @@ def _time_forwards(forward, cfg: BenchConfig, autocast) -> tuple[list[float], fl
         for _ in range(cfg.warmup):
             forward()
         for _ in range(cfg.repeats):
-            _sync()
+            sync()
             started = time.perf_counter()
             for _ in range(cfg.steps):
                 forward()
-            _sync()
+            sync()
             times.append(time.perf_counter() - started)
     return times, peak_mb()
 
 
-def _device():
+def bench_device():
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _sync() -> None:
+def sync() -> None:
     import torch
 
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
 
-def _to(item, device):
+def to_device(item, device):
     """(inputs, real, slots) with the inputs moved to `device`."""
     batch, real, slots = item
     moved = batch.to(device) if hasattr(batch, "num_sentences") else {k: v.to(device) for k, v in batch.items()}
@@ -347,7 +343,7 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
     sentences, labels = sample(train["sentence"], train["label"], cfg.sentences, cfg.seed)
     long_inputs = cfg.lengths or cfg.variable_means
     results = run_lengths(cfg, sentences) if long_inputs else run_bench(cfg, sentences, labels)
-    rate = matmul_tflops(_device())
+    rate = matmul_tflops(bench_device())
     for r in results:
         if "model_tflops_per_s" in r:
             r["mfu"] = round(r["model_tflops_per_s"] / rate["tflops"], 4)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .bench import BenchConfig, _device, _sync, _to, collate
+from .bench import BenchConfig, collate, bench_device, sync, to_device
 from .config import TrainConfig
 
 
@@ -56,7 +56,7 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
     torch.manual_seed(cfg.seed)
     model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
                                         overrides=cfg.overrides or {})
-    device = _device()
+    device = bench_device()
     model.to(device).train()
     epochs = int(recipe.epochs)
     batches = epoch_batches(len(token_ids), cfg.batch_size, epochs, cfg.seed)
@@ -71,10 +71,10 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
     opt, schedule = optimizer_for(model, recipe, len(batches))
     losses = torch.zeros(len(batches), device=device)
     reset_peak()
-    _sync()
+    sync()
     started = time.perf_counter()
     for i, item in enumerate(inputs):
-        batch, _, _ = _to(item, device)
+        batch, _, _ = to_device(item, device)
         with autocast():
             loss = forward(batch).loss
         loss.backward()
@@ -83,7 +83,7 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
         schedule.step()
         opt.zero_grad(set_to_none=True)
         losses[i] = loss.detach()
-    _sync()
+    sync()
     seconds = time.perf_counter() - started
     real = sum(item[1] for item in inputs)
     slots = sum(item[2] for item in inputs)
@@ -112,7 +112,7 @@ def _accuracy(module, path: str, dev: tuple[list[list[int]], list[int]], pad_id:
     with torch.inference_mode(), autocast():
         for start in range(0, len(ids), 256):
             chunk = list(range(start, min(start + 256, len(ids))))
-            batch, _, _ = _to(collate(path, ids, labels, chunk, pad_id, cfg.row_tokens), _device())
+            batch, _, _ = to_device(collate(path, ids, labels, chunk, pad_id, cfg.row_tokens), bench_device())
             logits = module(batch).logits if path == "packed" else module(**batch).logits
             right += int((logits.argmax(-1).cpu() == torch.tensor([labels[i] for i in chunk])).sum())
     return round(right / len(ids), 4)
