@@ -91,7 +91,6 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
 
     from .flops import flop_model, step_flops
     from .models import build_classifier
-    from .packing import PackedClassifier
     from .memory import peak_mb, reset_peak
     from .tasks import get_task
 
@@ -107,7 +106,6 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
     lengths = [len(t) for t in token_ids]
     device = bench_device()
     model.to(device)
-    packed_model = PackedClassifier(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     model.train(cfg.mode == "train")
     flops = flop_model(model)
@@ -120,7 +118,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
         inputs = [to_device(collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens,
                               cfg.token_budget if path == "packed" else None), device) for b in batches]
         work = [step_flops(flops, [lengths[i] for i in b], train=cfg.mode == "train") for b in batches]
-        step = _step_fn(model, packed_model, optimizer, path, cfg)
+        step = _step_fn(model, optimizer, path, cfg)
         reset_peak()
         sync()
         started = time.perf_counter()
@@ -164,12 +162,10 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
     """Inference throughput and peak memory at fixed input lengths (and, with `variable_means`, at lengths drawn
     around a mean: the ModernBERT paper's Table 2 protocol), built from SST-2 text; lengths past the model's
     position table are reported as unsupported."""
-    import contextlib
 
     import torch
 
     from .models import build_classifier
-    from .packing import PackedClassifier
     from .tasks import get_task
 
     torch.manual_seed(cfg.seed)
@@ -180,7 +176,7 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
     model.to(device)
     pool = [t for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"] for t in ids]
     limit = model.config.max_position_embeddings
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+    autocast = autocast_for(device.type, cfg.bf16)
 
     def document(length: int, offset: int) -> list[int]:
         body = length - 2
@@ -224,8 +220,8 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
             docs = [docs[i] for i in first_fit_order(list(map(len, docs)), longest)]
             packed, _, slots = to_device(collate("packed", docs, no_labels, everyone, tokenizer.pad_token_id,
                                                  row_tokens=longest), device)
-            packed_model = PackedClassifier(model)
-            results.append(measure({**record, "path": f"variable-{mean}-packed"}, lambda: packed_model(packed),
+            forward = path_forward(model, "packed")
+            results.append(measure({**record, "path": f"variable-{mean}-packed"}, lambda: forward(packed),
                                    docs, slots))
     return results
 
@@ -296,17 +292,33 @@ def to_device(item, device):
     return moved, real, slots
 
 
-def _step_fn(model, packed_model, optimizer, path: str, cfg: BenchConfig):
+def autocast_for(device_type: str, bf16: bool):
+    """A context factory: bf16 autocast on `device_type`, or nothing."""
     import contextlib
 
     import torch
 
-    device_type = next(model.parameters()).device.type
-    autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
-    module = packed_model if path == "packed" else model
-    if cfg.compile:
-        module = torch.compile(module, mode=cfg.compile)
-    forward = (lambda b: module(b)) if path == "packed" else (lambda b: module(**b))
+    return (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+
+def path_forward(model, path: str, compile_mode: str = ""):
+    """batch -> model output on an input path: packed batches through PackedClassifier, others as keywords;
+    compiled with torch.compile(mode=compile_mode) when one is given."""
+    import torch
+
+    from .packing import PackedClassifier
+
+    module = PackedClassifier(model) if path == "packed" else model
+    if compile_mode:
+        module = torch.compile(module, mode=compile_mode)
+    return (lambda b: module(b)) if path == "packed" else (lambda b: module(**b))
+
+
+def _step_fn(model, optimizer, path: str, cfg: BenchConfig):
+    import torch
+
+    autocast = autocast_for(next(model.parameters()).device.type, cfg.bf16)
+    forward = path_forward(model, path, cfg.compile)
 
     def train_step(batch):
         with autocast():

@@ -8,13 +8,12 @@ as a DataLoader with workers would prepare them while the GPU runs. Used by benc
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 
 import numpy as np
 
-from .bench import BenchConfig, collate, bench_device, sync, to_device
+from .bench import BenchConfig, autocast_for, bench_device, collate, path_forward, sync, to_device
 from .config import TrainConfig
 
 
@@ -50,7 +49,6 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
 
     from .memory import peak_mb, reset_peak
     from .models import build_classifier
-    from .packing import PackedClassifier
     from .tasks import get_task
 
     torch.manual_seed(cfg.seed)
@@ -64,10 +62,8 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
     budget = cfg.token_budget if path == "packed" else None
     inputs = [collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens, budget) for b in batches]
     collate_seconds = time.perf_counter() - started
-    module = PackedClassifier(model) if path == "packed" else model
-    forward_module = torch.compile(module, mode=cfg.compile) if cfg.compile else module
-    forward = (lambda b: forward_module(b)) if path == "packed" else (lambda b: forward_module(**b))
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+    forward = path_forward(model, path, cfg.compile)
+    autocast = autocast_for(device.type, cfg.bf16)
     opt, schedule = optimizer_for(model, recipe, len(batches))
     losses = torch.zeros(len(batches), device=device)
     reset_peak()
@@ -98,21 +94,22 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
         "mean_loss_last_epoch": round(float(losses[-per_epoch:].mean()), 4),
     }
     if dev:
-        record["dev_accuracy"] = _accuracy(module, path, dev, tokenizer.pad_token_id, cfg, autocast)
+        record["dev_accuracy"] = _accuracy(model, path, dev, tokenizer.pad_token_id, cfg, autocast)
     return record
 
 
-def _accuracy(module, path: str, dev: tuple[list[list[int]], list[int]], pad_id: int, cfg: BenchConfig,
+def _accuracy(model, path: str, dev: tuple[list[list[int]], list[int]], pad_id: int, cfg: BenchConfig,
               autocast) -> float:
     import torch
 
     ids, labels = dev
-    module.eval()
+    model.eval()
+    forward = path_forward(model, path)  # eager: evaluation batches have other shapes than training's
     right = 0
     with torch.inference_mode(), autocast():
         for start in range(0, len(ids), 256):
             chunk = list(range(start, min(start + 256, len(ids))))
             batch, _, _ = to_device(collate(path, ids, labels, chunk, pad_id, cfg.row_tokens), bench_device())
-            logits = module(batch).logits if path == "packed" else module(**batch).logits
+            logits = forward(batch).logits
             right += int((logits.argmax(-1).cpu() == torch.tensor([labels[i] for i in chunk])).sum())
     return round(right / len(ids), 4)
