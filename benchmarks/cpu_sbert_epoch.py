@@ -23,15 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from modernbert_glue.config import load_config  # noqa: E402
-from modernbert_glue.data import read_examples  # noqa: E402
-from modernbert_glue.models import resolve_model  # noqa: E402
-from modernbert_glue.provenance import provenance  # noqa: E402
-from modernbert_glue.tasks import get_task  # noqa: E402
-from modernbert_glue.train import train  # noqa: E402
+from common import SST2_DIR  # benchmarks/common.py, this script's sibling
+from modernbert_glue.config import load_config
+from modernbert_glue.data import read_examples
+from modernbert_glue.models import resolve_model
+from modernbert_glue.provenance import provenance
+from modernbert_glue.tasks import get_task
+from modernbert_glue.train import train
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -80,7 +78,7 @@ def ours_epoch(data_dir: Path, work: Path, seed: int, limit: int | None) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/sst2")
+    parser.add_argument("--data-dir", type=Path, default=SST2_DIR)
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--seeds", default="1", help="comma-separated; one epoch of each system per seed")
     parser.add_argument("--limit", type=int, default=None, help="train sentences (smoke check of the script only)")

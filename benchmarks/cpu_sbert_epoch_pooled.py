@@ -1,6 +1,6 @@
 """Pool several `cpu_sbert_epoch.py` results files (different seeds) and judge issue 4's CPU bar on all of them.
 
-    python3 benchmarks/cpu_sbert_epoch_pooled.py benchmarks/results/cpu-sbert-epoch-3seeds.json \
+    .venv/bin/python benchmarks/cpu_sbert_epoch_pooled.py benchmarks/results/cpu-sbert-epoch-3seeds.json \
         benchmarks/results/cpu-sbert-epoch-seeds-4-6.json --output benchmarks/results/cpu-sbert-epoch-pooled.json
 
 The decision rule, fixed before seeds 4-6 were run (seeds 1-3 alone gave a gap of -0.54 points, with per-seed
@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 from scipy import stats
+
+from modernbert_glue.provenance import provenance
 
 TIME_RATIO_BAR = 0.5
 ACCURACY_TOLERANCE_POINTS = 0.5
@@ -60,7 +62,7 @@ def main() -> None:
         sys.exit(f"error: {args.output} exists (results are not overwritten)")
     reports = [json.loads(p.read_text()) for p in args.results]
     summary = {"benchmark": "cpu-sbert-epoch-pooled", "sources": [str(p) for p in args.results],
-               "command": "python3 " + " ".join(sys.argv), **pooled(reports)}
+               **pooled(reports), **provenance()}
     if args.output:
         args.output.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -9,7 +9,7 @@ then one device call, carry [".gpu"], timeout 420 s:
 It needs torch, transformers, numpy and tokenizers only (no `datasets`; our transformers comes as a wheel).
 Here, on CPU, a smoke check of the script itself with a tiny model built from the same config
 (tests/test_gpu_protocol.py runs it):
-    python benchmarks/gpu_protocol.py /tmp/gpu-protocol --tiny
+    .venv/bin/python benchmarks/gpu_protocol.py /tmp/gpu-protocol --tiny
 
 What it does, writing one JSON file per step into OUT_DIR (never into a non-empty folder), within
 --budget-seconds (default 270 s, so that a 5-minute call can be rerun once):
@@ -36,16 +36,14 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from modernbert_glue.bench import BenchConfig, run_bench, run_lengths, sample  # noqa: E402
-from modernbert_glue.config import load_config  # noqa: E402
-from modernbert_glue.data import read_examples  # noqa: E402
-from modernbert_glue.flops import matmul_tflops  # noqa: E402
-from modernbert_glue.provenance import device_name, fast_bf16, provenance  # noqa: E402
-from modernbert_glue.tasks import get_task  # noqa: E402
-from modernbert_glue.timed_training import train_epochs  # noqa: E402
+from common import SHARED, SST2_DIR  # benchmarks/common.py, this script's sibling
+from modernbert_glue.bench import BenchConfig, run_bench, run_lengths, sample
+from modernbert_glue.config import load_config
+from modernbert_glue.data import read_examples
+from modernbert_glue.flops import matmul_tflops
+from modernbert_glue.provenance import device_name, fast_bf16, provenance
+from modernbert_glue.tasks import get_task
+from modernbert_glue.timed_training import train_epochs
 
 TINY = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2}
 ROW_TOKENS = 256
@@ -84,8 +82,8 @@ def two_epoch_steps(n_train: int, batch_size: int, epochs: float) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--model", default=str(REPO.parent / "shared/models/modernbert-base"))
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/sst2")
+    parser.add_argument("--model", default=str(SHARED / "models" / "modernbert-base"))
+    parser.add_argument("--data-dir", type=Path, default=SST2_DIR)
     parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: GPU 20, CPU 2)")
     parser.add_argument("--budget-seconds", type=float, default=270.0)
     parser.add_argument("--train-sentences", type=int, default=None, help="full run on the first N (default all)")

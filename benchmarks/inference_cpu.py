@@ -31,20 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from modernbert_glue.export import OnnxClassifier, export_onnx  # noqa: E402
-from modernbert_glue.predict import Classifier  # noqa: E402
-from modernbert_glue.provenance import provenance  # noqa: E402
-
-
-def sentences(data_dir: Path, names=("dev.tsv", "test_labeled.tsv")) -> list[str]:
-    """The sentence column of SST-2 files (tab-separated, header row, no quoting)."""
-    out = []
-    for name in names:
-        out += [line.split("\t")[0] for line in (data_dir / name).read_text(encoding="utf-8").splitlines()[1:]]
-    return out
+from common import REPO, SST2_DIR, sentences  # benchmarks/common.py, this script's sibling
+from modernbert_glue.export import OnnxClassifier, export_onnx
+from modernbert_glue.predict import Classifier
+from modernbert_glue.provenance import provenance
 
 
 def timed(fn, texts, repeats=3):
@@ -201,7 +191,7 @@ def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=Path, help="fine-tuned model folder (RUN/model)")
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/sst2")
+    parser.add_argument("--data-dir", type=Path, default=SST2_DIR)
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--requests-per-level", type=int, default=320)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each serving level (median rate reported)")

@@ -24,16 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from inference_cpu import sentences  # noqa: E402
-from modernbert_glue.export import (INT8_FP32_FFN_LAYERS, OnnxClassifier, _export,  # noqa: E402
-                                    ffn_output_matmuls, fp32_ffn_matmuls, weight_matmuls)
-from modernbert_glue.models import load_saved_classifier  # noqa: E402
-from modernbert_glue.predict import Classifier  # noqa: E402
-from modernbert_glue.provenance import provenance  # noqa: E402
+from common import SST2_DIR, sentences  # benchmarks/common.py, this script's sibling
+from modernbert_glue.export import (INT8_FP32_FFN_LAYERS, OnnxClassifier, export_graph, ffn_output_matmuls,
+                                    fp32_ffn_matmuls, weight_matmuls)
+from modernbert_glue.models import load_saved_classifier
+from modernbert_glue.predict import Classifier
+from modernbert_glue.provenance import provenance
 
 
 def scan(plain: Path, folder: Path, texts: list[str]) -> list[dict]:
@@ -97,7 +93,7 @@ def settings(plain: Path, folder: Path, texts: list[str], reference: np.ndarray,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=Path, help="fine-tuned model folder (RUN/model)")
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/sst2")
+    parser.add_argument("--data-dir", type=Path, default=SST2_DIR)
     parser.add_argument("--output", required=True, type=Path)
     args = parser.parse_args()
     if args.output.exists():
@@ -108,7 +104,7 @@ def main() -> None:
         folder = Path(tmp)
         model, tokenizer = load_saved_classifier(str(args.model))
         plain = folder / "model.onnx"
-        _export(model.eval(), tokenizer, plain)
+        export_graph(model.eval(), tokenizer, plain)
         model.config.save_pretrained(str(folder))
         tokenizer.save_pretrained(str(folder))
         (folder / "export.json").write_text(json.dumps({"model_file": "model.onnx"}))

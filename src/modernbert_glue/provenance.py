@@ -65,9 +65,40 @@ def hardware() -> dict[str, object]:
     return {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "gpus": gpus, "platform": platform.platform()}
 
 
+def _console_scripts() -> set[str]:
+    """Names of this package's installed console scripts (`modernbert-glue`)."""
+    try:
+        return {ep.name for ep in metadata.entry_points(group="console_scripts")
+                if ep.value.split(":")[0].split(".")[0] == "modernbert_glue"} | {"modernbert-glue"}
+    except Exception:  # broken metadata of some other distribution must not stop a run
+        return {"modernbert-glue"}
+
+
+def command_line() -> str:
+    """The command that started this process, as it would be typed again from the current directory.
+
+    `python -m modernbert_glue.cli train ...` for a module run; `modernbert-glue train ...` for the installed
+    console script; otherwise the script's path relative to the current directory
+    (`benchmarks/inference_cpu.py --model ...`), or as given when it is not under the current directory.
+    """
+    script, args = (sys.argv[0], sys.argv[1:]) if sys.argv else ("", [])
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:  # python -m package.module (python -m package runs package.__main__)
+        return shlex.join(["python", "-m", spec.name.removesuffix(".__main__"), *args])
+    path = Path(script)
+    if path.suffix != ".py" and path.name in _console_scripts():
+        return shlex.join([path.name, *args])
+    if script and script != "-c":
+        try:
+            script = str(Path(os.path.abspath(script)).relative_to(Path.cwd()))
+        except ValueError:
+            pass  # not under the current directory: as given
+    return shlex.join([script, *args])
+
+
 def provenance() -> dict[str, object]:
     return {
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),
         "git_commit": git_commit(),
