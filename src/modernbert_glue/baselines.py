@@ -24,7 +24,8 @@ from .data import load_split
 from .errors import UserError
 from .models import resolve_model
 from .provenance import device_name, provenance
-from .runfolder import check_output_dir, evaluate_into, labelled_eval_sets, write_json
+from .outputs import check_output, open_output, write_json
+from .runfolder import evaluate_into, labelled_eval_sets
 from .tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -154,26 +155,27 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     if cfg.name not in BASELINES:
         raise UserError(f"unknown baseline '{cfg.name}' (available: {', '.join(BASELINES)})")
     out = Path(output_dir)
-    check_output_dir(out, overwrite)
+    check_output(out, "run", overwrite=overwrite)
     record = provenance()  # at the start: the code and command that this run actually used
     task = get_task(data.task)
     train_raw = load_split(data, task, "train")
     eval_sets = labelled_eval_sets(data, task, load_split(data, task, "validation"))
-    out.mkdir(parents=True, exist_ok=True)
 
     cfg.task = task.name
     model = BaselineModel(cfg)
     started = time.perf_counter()
     search = model.fit(list(train_raw["sentence"]), list(train_raw["label"]))
     train_seconds = time.perf_counter() - started
-    model.save(out / "model")
+    folder = open_output(out, "run", overwrite=overwrite)
+    with folder.staged_dir("model") as staged:
+        model.save(staged)
     name = cfg.name if cfg.name == "tfidf" else f"sbert-frozen:{cfg.encoder}"
     metrics = {
         "task": task.name,
         "model": name,
         "random_init": False,
         "preset": f"baseline:{cfg.name}",
-        **evaluate_into(out, model.probabilities, eval_sets),
+        **evaluate_into(folder, model.probabilities, eval_sets),
         "train_samples": len(train_raw),
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": round(len(train_raw) / max(train_seconds, 1e-9), 2),
@@ -182,8 +184,9 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
         "device": device_name(),
         "C": search["C"],
     }
-    write_json(out / "metrics.json", metrics)
-    write_json(out / "run.json", {"config": {"baseline": asdict(cfg), "data": asdict(data)}, "search": search,
-                                  **record})
+    folder.write_json("metrics.json", metrics)
+    folder.write_json("run.json", {"config": {"baseline": asdict(cfg), "data": asdict(data)}, "search": search,
+                                   **record})
+    folder.finish()
     log.info("%s: dev accuracy %.4f; run folder %s", name, metrics["eval_accuracy"], out)
     return metrics

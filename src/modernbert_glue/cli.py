@@ -37,8 +37,9 @@ MaxTrain = Annotated[Optional[int], typer.Option("--max-train-samples", help="On
 TrainFile = Annotated[Optional[str], typer.Option("--train-file", help="Training file (tsv/csv/jsonl/parquet).")]
 ValidationFile = Annotated[Optional[str], typer.Option("--validation-file", help="Validation file.")]
 TestFile = Annotated[Optional[str], typer.Option("--test-file", help="Labelled test file, evaluated after training.")]
-OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Run folder to create (must be empty).")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the contents of a non-empty --output-dir.")]
+OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Folder to create (new, or empty).")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace a folder this tool wrote before (only its own files are removed).")]
 Backend = Annotated[str, typer.Option("--backend", help="torch (a model folder) or onnx (an `export onnx` folder).")]
 ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
 
@@ -56,7 +57,10 @@ def _emit(obj) -> None:
 
 @app.command()
 def train(
-    output_dir: OutputDir,
+    output_dir: Annotated[Optional[str], typer.Option(
+        "--output-dir", "-o", help="Run folder to create (new, or empty).")] = None,
+    resume: Annotated[Optional[str], typer.Option(
+        help="Continue the unfinished run (or --seeds folder) DIR from its newest checkpoint.")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Preset name or .toml path (default: paper).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
     random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
@@ -91,12 +95,10 @@ def train(
     """Fine-tune a model on SST-2, evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
     from .models import parse_overrides
+    from .train import resume_training, train_seeds
     from .train import train as run_training
-    from .train import train_seeds
 
-    cfg = resolve_run_config(
-        preset,
-        {
+    options = {
             "model.name": model,
             "model.random_init": random_init,
             "data.data_dir": data_dir,
@@ -112,14 +114,25 @@ def train(
             "train.seed": seed,
             "train.input_path": input_path,
             "train.packed_token_budget": token_budget,
-        },
-        set_,
-        parse_overrides(model_override or []),
-    )
-    if seeds:
-        metrics = train_seeds(cfg, output_dir, _int_list(seeds, "--seeds"), overwrite=overwrite)
+    }
+    seed_list = _int_list(seeds, "--seeds") if seeds else None
+    given = preset or set_ or model_override or any(v is not None for v in options.values())
+    if resume:
+        if overwrite:
+            raise UserError("--resume continues a run and --overwrite starts it again: choose one")
+        if output_dir and Path(output_dir).resolve() != Path(resume).resolve():
+            raise UserError("--resume names the run folder; leave out --output-dir (or give the same folder)")
+        overrides = parse_overrides(model_override or [])
+        requested = (lambda saved: resolve_run_config(preset, options, set_, overrides, base=saved)) if given else None
+        metrics = resume_training(resume, requested, seed_list)
+    elif not output_dir:
+        raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
     else:
-        metrics = run_training(cfg, output_dir, overwrite=overwrite)
+        cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
+        if seed_list:
+            metrics = train_seeds(cfg, output_dir, seed_list, overwrite=overwrite)
+        else:
+            metrics = run_training(cfg, output_dir, overwrite=overwrite)
     if metrics:
         _emit(metrics)
 

@@ -7,6 +7,7 @@ wrong types raise UserError naming the preset file or the override.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 import types
@@ -84,6 +85,11 @@ class TrainConfig:
         "so that all steps share one static shape for torch.compile / CUDA graphs (0: off).",
     )
     logging_steps: int = _doc(50, "Log loss and learning rate every N steps (TensorBoard).")
+    checkpoint_steps: int = _doc(
+        0,
+        "Also write a resumable checkpoint every N steps (0: only at the dev evaluations, at least one per "
+        "epoch). Checkpoints live in DIR/checkpoints/ until training succeeds; `train --resume DIR` continues.",
+    )
     max_steps: int = _doc(-1, "Stop after N optimizer steps (overrides epochs when > 0).")
     threads: int = _doc(0, "torch intra-op threads on CPU (0: torch's default).")
     freeze_embeddings: bool = _doc(
@@ -134,16 +140,27 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
-    cfg = RunConfig(preset=preset)
-    for section, values in table.items():
-        if section not in SECTIONS:
-            raise UserError(f"{path}: unknown section [{section}] (expected {', '.join(SECTIONS)})")
-        if not isinstance(values, dict):
-            raise UserError(f"{path}: '{section}' must be a [{section}] table")
-        for key, value in values.items():
-            _set(cfg, f"{section}.{key}", value, source=str(path), from_text=False)
+    cfg = _apply_table(RunConfig(preset=preset), table, str(path))
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
+    return cfg
+
+
+def config_from_dict(table: dict[str, Any], source: str) -> RunConfig:
+    """A RunConfig from `RunConfig.to_dict()`'s output (a run's saved config), checked like a preset."""
+    table = dict(table)
+    preset = table.pop("preset", DEFAULT_PRESET)
+    return _apply_table(RunConfig(preset=str(preset)), table, source)
+
+
+def _apply_table(cfg: RunConfig, table: dict[str, Any], source: str) -> RunConfig:
+    for section, values in table.items():
+        if section not in SECTIONS:
+            raise UserError(f"{source}: unknown section [{section}] (expected {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise UserError(f"{source}: '{section}' must be a [{section}] table")
+        for key, value in values.items():
+            _set(cfg, f"{section}.{key}", value, source=source, from_text=False)
     return cfg
 
 
@@ -213,10 +230,12 @@ def resolve_run_config(
     options: dict[str, Any],
     sets: list[str] | None = None,
     model_overrides: dict[str, Any] | None = None,
+    base: RunConfig | None = None,
 ) -> RunConfig:
     """Preset + named command-line options (dotted key -> value, None = not given) + `--set KEY=VALUE`s.
 
-    Named options win over `--set`; model overrides add to (and replace keys of) the preset's.
+    Named options win over `--set`; model overrides add to (and replace keys of) the preset's. With `base`
+    (a resumed run's saved config), the options apply on top of it instead of a preset.
     """
     overrides: dict[str, Any] = {}
     for item in sets or []:
@@ -225,6 +244,12 @@ def resolve_run_config(
             raise UserError(f"--set '{item}': expected SECTION.KEY=VALUE")
         overrides[key.strip()] = value
     overrides.update({k: v for k, v in options.items() if v is not None})
-    cfg = load_config(preset, overrides)
+    if base is None:
+        cfg = load_config(preset, overrides)
+    else:
+        cfg = copy.deepcopy(base)
+        cfg.preset = preset or base.preset
+        for key, value in overrides.items():
+            _set(cfg, key, value, source="override", from_text=isinstance(value, str))
     cfg.model.overrides = {**cfg.model.overrides, **(model_overrides or {})}
     return cfg

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .runfolder import check_output_dir, write_json
+from .outputs import check_model_finished, check_output, open_output
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +48,29 @@ PARITY_SENTENCES = [
 
 def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None, overwrite: bool = False) -> dict:
     """Export a saved classifier; returns export.json's content (files, parity with torch)."""
-    import torch
-
     from .models import load_saved_classifier
     from .provenance import provenance
 
     if quantize not in (None, "int8"):
         raise UserError(f"--quantize takes int8, got '{quantize}'")
-    out = Path(output_dir)
-    check_output_dir(out, overwrite)
+    check_output(output_dir, "export", overwrite=overwrite)
+    check_model_finished(model_dir)
     model, tokenizer = load_saved_classifier(model_dir)
     model.eval()
-    out.mkdir(parents=True, exist_ok=True)
+    folder = open_output(output_dir, "export", overwrite=overwrite)
+    with folder.staged_files() as out:  # built aside, moved in when done: never half an export
+        info = _write_export(model, tokenizer, out, quantize)
+    info = {**info, "source": str(model_dir), **provenance()}
+    folder.write_json("export.json", info)
+    folder.finish()
+    return info
+
+
+def _write_export(model, tokenizer, out: Path, quantize: str | None) -> dict:
+    import torch
 
     onnx_path = out / "model.onnx"
-    _export(model, tokenizer, onnx_path)
+    export_graph(model, tokenizer, onnx_path)
     model.config.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     with torch.no_grad():
@@ -90,13 +98,11 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
         plain.unlink()
 
     parity = {name: difference(out / name) for name in ("model.onnx", run_file.name)}
-    info = {"model_file": run_file.name, "source": str(model_dir), "quantize": quantize, "fusions": fusions,
-            "int8_kept_fp32": kept_fp32, "max_abs_logit_difference_vs_torch": parity, **provenance()}
-    write_json(out / "export.json", info)
-    return info
+    return {"model_file": run_file.name, "quantize": quantize, "fusions": fusions,
+            "int8_kept_fp32": kept_fp32, "max_abs_logit_difference_vs_torch": parity}
 
 
-def _export(model, tokenizer, path: Path) -> None:
+def export_graph(model, tokenizer, path: Path) -> None:
     """torch.onnx (dynamo) export of `model`'s logits with dynamic batch and sequence axes."""
     import torch
 

@@ -110,8 +110,11 @@ def load_model(folder: str, backend: str = "torch", **kwargs):
     from .baselines import BaselineModel, is_baseline_folder
     from .export import OnnxClassifier, is_export_folder
 
+    from .outputs import check_model_finished
+
     if backend not in ("torch", "onnx"):
         raise UserError(f"--backend must be torch or onnx, got '{backend}'")
+    check_model_finished(folder)
     kwargs = {key: value for key, value in kwargs.items() if value is not None}  # None: the backend's default
     if kwargs.get("batch_size", 1) < 1:
         raise UserError(f"--batch-size must be at least 1, got {kwargs['batch_size']}")

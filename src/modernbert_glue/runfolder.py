@@ -12,28 +12,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from .errors import UserError
 from .memory import peak_mb
 from .metrics import evaluation_report
+from .outputs import OutputFolder
 
 SET_PREFIX = {"dev": "eval", "test": "test"}  # metrics.json key prefix per evaluation set
-
-
-def check_output_dir(out: Path, overwrite: bool) -> None:
-    """Refuse to write into a folder that already holds something, unless the user asked to overwrite."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(f"{out}: output folder is not empty (pass --overwrite to replace its contents)")
-        shutil.rmtree(out)
-
-
-def write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def read_json(path: Path) -> dict:
@@ -50,19 +36,19 @@ def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def write_set_results(out: Path, name: str, sentences, labels, probs) -> dict:
+def write_set_results(out: OutputFolder, name: str, sentences, labels, probs) -> dict:
     """Predictions, analysis and misclassified examples of one evaluation set; returns prefixed scalars."""
     report = evaluation_report(list(sentences), labels, probs)
     lines = ["idx\tsentence\tlabel\tprediction\tscore"]
     for i, (sentence, label, p) in enumerate(zip(sentences, labels, probs)):
         lines.append(f"{i}\t{_clean(sentence)}\t{int(label)}\t{int(p.argmax())}\t{float(p.max()):.6f}")
-    (out / f"predictions_{name}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    write_json(out / f"analysis_{name}.json", report["details"])
+    out.write_text(f"predictions_{name}.tsv", "\n".join(lines) + "\n")
+    out.write_json(f"analysis_{name}.json", report["details"])
     wrong = ["idx\tsentence\tlabel\tprediction\tscore"] + [
         f"{m['idx']}\t{_clean(m['sentence'])}\t{m['label']}\t{m['prediction']}\t{m['score']:.6f}"
         for m in report["misclassified"]
     ]
-    (out / f"misclassified_{name}.tsv").write_text("\n".join(wrong) + "\n", encoding="utf-8")
+    out.write_text(f"misclassified_{name}.tsv", "\n".join(wrong) + "\n")
     prefix = SET_PREFIX[name]
     scalars = report["scalars"]
     return {**{f"{prefix}_{k}": v for k, v in scalars.items() if k != "n"}, f"{prefix}_samples": scalars["n"]}
@@ -101,7 +87,7 @@ def labelled_eval_sets(data, task, dev):
     return sets
 
 
-def evaluate_into(out: Path, probabilities, sets: dict) -> dict:
+def evaluate_into(out: OutputFolder, probabilities, sets: dict) -> dict:
     """Score each labelled set with `probabilities(texts) -> array`, write its files, return scalars
     (with the dev inference throughput and the run's peak memory)."""
     import time

@@ -371,4 +371,7 @@ def serve(cfg: ServeConfig) -> None:
     """Run the server until SIGINT/SIGTERM; in-flight requests finish first (graceful shutdown)."""
     import uvicorn
 
+    from .outputs import check_model_finished
+
+    check_model_finished(cfg.model)  # before the server starts: one line, not a failed start-up
     uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=30)

@@ -15,6 +15,7 @@ Runs unchanged under `torchrun`/`accelerate launch`: the Trainer handles DDP; on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -23,14 +24,16 @@ import sys
 import time
 from pathlib import Path
 
+from .checkpoints import CHECKPOINTS, CheckpointCallback, checkpoint_step, latest_checkpoint
 from .config import RunConfig
 from .data import load_split, tokenize
 from .errors import UserError
 from .metrics import classification_metrics
 from .models import build_classifier
+from .outputs import check_output, open_output
 from .predict import Classifier
 from .provenance import device_name, provenance
-from .runfolder import check_output_dir, evaluate_into, labelled_eval_sets, write_json
+from .runfolder import evaluate_into, labelled_eval_sets, read_json
 from .tasks import get_task
 
 PACKED_MODEL_TYPES = ("modernbert", "bert")
@@ -65,7 +68,7 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str)
     steps_per_epoch = max(1, math.ceil(n_train / (t.batch_size * world)))
     eval_steps = max(1, steps_per_epoch // max(1, t.evals_per_epoch))
     return TrainingArguments(
-        output_dir=str(out / "checkpoints"),
+        output_dir=str(out / CHECKPOINTS),
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
         learning_rate=t.lr,
@@ -85,8 +88,8 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str)
         eval_steps=eval_steps,
         save_strategy="steps",
         save_steps=eval_steps,
-        save_only_model=True,
-        save_total_limit=1,
+        save_only_model=False,  # optimizer, scheduler and RNG states too: a run can resume (checkpoints.py)
+        save_total_limit=None,  # CheckpointCallback prunes, once a newer checkpoint is complete
         load_best_model_at_end=True,
         metric_for_best_model="accuracy",
         greater_is_better=True,
@@ -165,15 +168,19 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
-    """Fine-tune `cfg.model` on `cfg.data`, evaluate on dev, save everything; returns metrics.json's content."""
+def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
+    """Fine-tune `cfg.model` on `cfg.data`, evaluate on dev, save everything; returns metrics.json's content.
+
+    With `resume`, continue the unfinished run in `output_dir` from its newest complete checkpoint."""
     import torch
     from transformers import EarlyStoppingCallback, Trainer, set_seed
     from transformers.integrations import TensorBoardCallback
 
     out = Path(output_dir)
     if is_main_process():
-        check_output_dir(out, overwrite)
+        marker = check_output(out, "run", overwrite=overwrite, resume=resume)
+        if resume and marker.get("complete"):
+            raise UserError(f"{out}: this run finished already; nothing to resume")
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     use_bf16(cfg.train.bf16)  # validate before the slow part
@@ -199,6 +206,21 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
         model = PackedClassifier(model)
     log.info("input path: %s", input_path)
 
+    checkpoint = latest_checkpoint(out) if resume else None
+    folder = None
+    if is_main_process():
+        folder = open_output(out, "run", overwrite=overwrite, resume=resume)
+        folder.claim(CHECKPOINTS, "logs")
+        if resume:
+            record = {**read_json(out / "run.json"), "resumed": [
+                *read_json(out / "run.json").get("resumed", []),
+                {"from_step": checkpoint_step(checkpoint), "command": record["command"], "date": record["date"]}]}
+            log.info("resuming %s from %s", out, checkpoint or "the start (no complete checkpoint yet)")
+        else:
+            record = {"config": cfg.to_dict(), **record}
+        folder.write_json("run.json", record)  # the resolved config, saved before training starts
+
+    ema = None
     callbacks = []
     if is_main_process():
         from torch.utils.tensorboard import SummaryWriter
@@ -207,7 +229,10 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     if cfg.train.ema_decay > 0:
         from .ema import EMACallback
 
-        callbacks.append(EMACallback(cfg.train.ema_decay))
+        ema = EMACallback(cfg.train.ema_decay, resume_from=checkpoint)
+    callbacks.append(CheckpointCallback(cfg.train.checkpoint_steps, ema))  # before EMA: it asks for saves
+    if ema is not None:
+        callbacks.append(ema)
     if cfg.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
 
@@ -223,39 +248,99 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     )
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention):
-        result = trainer.train()  # the Trainer prints its logs; stdout is for results
+        # the Trainer prints its logs; stdout is for results
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
     if not trainer.is_world_process_zero():
         return {}
 
     hf_model = trainer.model.model if input_path == "packed" else trainer.model
-    hf_model.save_pretrained(str(out / "model"))  # safetensors
-    tokenizer.save_pretrained(str(out / "model"))
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the best one is model/
+    with folder.staged_dir("model") as staged:  # safetensors, config with label names, tokenizer
+        hf_model.save_pretrained(str(staged))
+        tokenizer.save_pretrained(str(staged))
     clf = Classifier(model=hf_model.eval(), tokenizer=tokenizer, max_length=cfg.data.max_length)
     metrics = {
         "task": task.name,
         "model": cfg.model.name,
         "random_init": cfg.model.random_init,
         "preset": cfg.preset,
-        **evaluate_into(out, clf.probabilities, eval_sets),
+        **evaluate_into(folder, clf.probabilities, eval_sets),
         "train_samples": len(train_ds),
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
-        "train_loss": result.metrics.get("train_loss"),
+        "train_loss": mean_logged_loss(trainer.state.log_history),
         "epochs": cfg.train.epochs,
         "steps": trainer.state.global_step,
-        "best_step": _best_step(trainer.state.best_model_checkpoint),
+        "best_step": checkpoint_step(trainer.state.best_model_checkpoint),
+        "resumed_from_step": checkpoint_step(checkpoint),
         "seed": cfg.train.seed,
         "device": device_name(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "input_path": input_path,
     }
-    write_json(out / "metrics.json", metrics)
-    write_json(out / "run.json", {"config": cfg.to_dict(), **record})
-    write_json(out / "log_history.json", {"log_history": trainer.state.log_history})
+    folder.write_json("metrics.json", metrics)
+    folder.write_json("log_history.json", {"log_history": trainer.state.log_history})
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
+    folder.finish()
     log.info("dev accuracy %.4f (%d examples); run folder %s", metrics["eval_accuracy"], metrics["eval_samples"], out)
     return metrics
+
+
+def mean_logged_loss(log_history: list[dict]) -> float | None:
+    """The mean training loss over every step, from the logged windows (each weighted by the steps it covers).
+
+    Unlike the Trainer's own `train_loss`, which covers only the steps of its `train()` call, this is the same
+    for a resumed run as for an uninterrupted one (every save is preceded by a log: checkpoints.py)."""
+    total, last = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry:
+            total += entry["loss"] * (entry["step"] - last)
+            last = entry["step"]
+    return total / last if last else None
+
+
+def config_for_resume(run_dir: str, requested) -> RunConfig:
+    """The saved config of the unfinished run in `run_dir`; `requested(saved)` (the command's options applied
+    to it, or None when it gave none) must not change it."""
+    from .config import config_from_dict
+
+    saved = config_from_dict(read_json(Path(run_dir) / "run.json")["config"], source=f"{run_dir}/run.json")
+    if requested is None:
+        return saved
+    differ = _differences(saved.to_dict(), requested(saved).to_dict())
+    if differ:
+        shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
+        raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
+                        "options (or none), or start a new run in another folder")
+    return saved
+
+
+def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
+    """Continue an unfinished run folder or --seeds folder with its saved config (see config_for_resume)."""
+    from .outputs import read_marker
+
+    marker = read_marker(Path(run_dir))
+    if marker is None or marker["kind"] not in ("run", "seeds"):
+        raise UserError(f"{run_dir}: not a run folder written by modernbert-glue; nothing to resume")
+    if marker["kind"] == "run":
+        if seeds:
+            raise UserError(f"{run_dir}: a single run, not a --seeds folder; leave out --seeds")
+        return train(config_for_resume(run_dir, requested), run_dir, resume=True)
+    saved_seeds = read_json(Path(run_dir) / "run.json").get("seeds", [])
+    if seeds and seeds != saved_seeds:
+        raise UserError(f"{run_dir}: holds seeds {saved_seeds}, not {seeds}")
+    return train_seeds(config_for_resume(run_dir, requested), run_dir, saved_seeds, resume=True)
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict) and key != "overrides":
+            out += _differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append((f"{prefix}{key}", x, y))
+    return out
 
 
 def _compute_metrics(eval_pred) -> dict:
@@ -265,28 +350,35 @@ def _compute_metrics(eval_pred) -> dict:
     return m
 
 
-def _best_step(checkpoint: str | None) -> int | None:
-    if not checkpoint:
-        return None
-    tail = Path(checkpoint).name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False,
+                resume: bool = False) -> dict:
+    """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json.
 
-
-def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False) -> dict:
-    """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json."""
-    import dataclasses
-
+    With `resume`: finished seeds are kept, an unfinished one continues from its checkpoint, the rest run."""
     import numpy as np
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds needs distinct seeds, got {seeds}")
     out = Path(output_dir)
+    folder = None
     if is_main_process():
-        check_output_dir(out, overwrite)
+        marker = check_output(out, "seeds", overwrite=overwrite, resume=resume)
+        if resume and marker.get("complete"):
+            raise UserError(f"{out}: these seeds finished already; nothing to resume")
+        folder = open_output(out, "seeds", overwrite=overwrite, resume=resume)
+        folder.claim(*(f"seed-{seed}" for seed in seeds))
+        if not resume:
+            folder.write_json("run.json", {"config": cfg.to_dict(), "seeds": seeds, **provenance()})
     runs = []
     for seed in seeds:
         seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        runs.append(train(seed_cfg, str(out / f"seed-{seed}")))
+        seed_dir = out / f"seed-{seed}"
+        state = _seed_state(seed_dir) if resume else "new"
+        if state == "finished":
+            log.info("seed %d finished already: %s", seed, seed_dir)
+            runs.append(read_json(seed_dir / "metrics.json"))
+        else:
+            runs.append(train(seed_cfg, str(seed_dir), resume=state == "unfinished"))
     if not is_main_process():
         return {}
     keys = [k for k in ("eval_accuracy", "eval_f1", "eval_mcc", "test_accuracy", "test_f1", "test_mcc",
@@ -298,8 +390,18 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
         summary[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         summary[f"{k}_mean_ci"] = mean_interval(values)
     summary["per_seed"] = [{"seed": s, **{k: r[k] for k in keys}} for s, r in zip(seeds, runs)]
-    write_json(out / "seeds.json", summary)
+    folder.write_json("seeds.json", summary)
+    folder.finish()
     return summary
+
+
+def _seed_state(seed_dir: Path) -> str:
+    from .outputs import read_marker
+
+    marker = read_marker(seed_dir)
+    if marker is None:
+        return "new"
+    return "finished" if marker.get("complete") else "unfinished"
 
 
 def mean_interval(values, level: float = 0.95) -> list[float] | None:

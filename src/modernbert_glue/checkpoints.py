@@ -1,0 +1,74 @@
+"""Resumable training: full checkpoints in DIR/checkpoints/, which one to resume from, what to keep.
+
+A checkpoint holds what an exact continuation needs: the weights, optimizer and scheduler, the RNG states and
+the Trainer's state (step, best metric, log history, early-stopping counters; the data order follows from the
+seed and the step, the Trainer skips the batches already seen) — all written by the Trainer — plus, from
+here, the EMA state (the live weights and their average) and a `complete` file written last. A checkpoint
+without that file was cut off while being written and is never resumed from; the previous complete one is
+kept until a newer one is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+COMPLETE = "complete"
+_NAME = re.compile(r"checkpoint-(\d+)$")
+
+
+def checkpoint_step(path: str | Path | None) -> int | None:
+    match = _NAME.search(str(path)) if path else None
+    return int(match.group(1)) if match else None
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints of a run folder, oldest first."""
+    folder = Path(run_dir) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if _NAME.search(p.name) and (p / COMPLETE).is_file()]
+    return sorted(found, key=checkpoint_step)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = complete_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+class CheckpointCallback(TrainerCallback):
+    """Saves every `every_steps` steps on top of the Trainer's saves at each evaluation, completes each
+    checkpoint with the EMA state, and prunes: only the newest complete checkpoint and the best one stay."""
+
+    def __init__(self, every_steps: int = 0, ema=None):
+        self.every_steps = every_steps
+        self.ema = ema
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.every_steps and state.global_step % self.every_steps == 0:
+            control.should_save = True
+        if control.should_save:
+            # Log the loss window up to here first, so the log history a checkpoint holds covers every step
+            # before it and a resumed run's history (and mean training loss) is the uninterrupted run's.
+            control.should_log = True
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if self.ema is not None:
+            self.ema.save_state(folder, model)
+        (folder / COMPLETE).write_text(f"{state.global_step}\n")
+        keep = {folder.resolve()}
+        if state.best_model_checkpoint:
+            keep.add(Path(state.best_model_checkpoint).resolve())
+        for old in Path(args.output_dir).iterdir():
+            if _NAME.search(old.name) and old.resolve() not in keep:
+                shutil.rmtree(old, ignore_errors=True)

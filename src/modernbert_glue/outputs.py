@@ -1,0 +1,235 @@
+"""Output folders this project writes (runs, seed sets, reports, exports): ownership, atomic files, completeness.
+
+Every output folder carries a marker file, `.modernbert-glue.json`: what kind of folder it is, whether its
+writer finished, and every name the writer put there. The marker is what lets `--overwrite` remove only our
+own files (a user's file left in a run folder survives) and lets readers refuse a folder whose writer died.
+Names are recorded in the marker *before* they are written, so even a crash mid-write leaves nothing behind
+that a later `--overwrite` would not clean up.
+
+Every file goes to a temporary name beside its target and is renamed into place (atomic on POSIX), so a
+reader sees either the old file, the new file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+MARKER = ".modernbert-glue.json"
+KINDS = ("run", "seeds", "report", "export")
+_TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}{_TMP}{os.getpid()}")
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a temporary file beside it, flushed, then renamed over it."""
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The folder's marker, or None when the folder is not one of ours (or has no readable marker)."""
+    try:
+        marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("kind") in KINDS else None
+
+
+def check_finished(folder: Path, what: str = "folder") -> None:
+    """Readers call this: a folder whose writer has not finished (still running, or killed) is refused.
+    Folders without a marker (written by older versions, or by hand) are accepted as they are."""
+    marker = read_marker(folder)
+    if marker is not None and not marker.get("complete", False):
+        hint = " (continue it with `train --resume`)" if marker["kind"] in ("run", "seeds") else ""
+        raise UserError(f"{folder}: unfinished {marker['kind']} {what}: its writer is still running or "
+                        f"stopped before the end{hint}")
+
+
+def check_model_finished(folder: str | Path) -> None:
+    """A model (or export) folder, and the run folder around it, must be finished to be read."""
+    for path in (Path(folder), Path(folder).parent):
+        check_finished(path)
+
+
+def _protected(path: Path) -> str | None:
+    """Why `path` may never be an output folder (None when it may)."""
+    resolved = path.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == Path(resolved.anchor):
+        return "the root folder"
+    if resolved == Path.home().resolve():
+        return "your home folder"
+    if resolved == cwd:
+        return "the current folder"
+    if resolved in cwd.parents:
+        return "a folder above the current one"
+    if (resolved / ".git").exists():
+        return "a git repository"
+    package_repo = _repository_root()
+    if package_repo is not None and resolved == package_repo:
+        return "this project's repository"
+    return None
+
+
+def _repository_root() -> Path | None:
+    here = Path(__file__).resolve().parent
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(top).resolve() if top else None
+
+
+@dataclass
+class OutputFolder:
+    """A folder this process writes; create with `open_output`, finish with `finish()`."""
+
+    path: Path
+    kind: str
+
+    def _marker(self) -> dict:
+        return read_marker(self.path) or {"kind": self.kind, "complete": False, "files": []}
+
+    def claim(self, *names: str) -> None:
+        """Record names in the marker before writing them (see the module docstring)."""
+        marker = self._marker()
+        new = [n for n in names if n not in marker["files"]]
+        if new or marker.get("complete"):
+            marker.update(files=marker["files"] + new, complete=False)
+            write_json(self.path / MARKER, marker)
+
+    def file(self, name: str) -> Path:
+        self.claim(name)
+        return self.path / name
+
+    def write_json(self, name: str, obj) -> None:
+        write_json(self.file(name), obj)
+
+    def write_text(self, name: str, text: str) -> None:
+        write_text(self.file(name), text)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        write_bytes(self.file(name), data)
+
+    @contextlib.contextmanager
+    def staged_dir(self, name: str):
+        """Yield a temporary folder to fill; on success it replaces `name` as a whole."""
+        target = self.file(name)
+        tmp = _tmp_name(target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            yield tmp
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def staged_files(self):
+        """Yield a temporary folder to fill; on success each entry moves into this folder under its name."""
+        tmp = self.file("staging")
+        tmp = _tmp_name(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            yield tmp
+            self.claim(*(entry.name for entry in tmp.iterdir()))
+            for entry in tmp.iterdir():
+                target = self.path / entry.name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                os.replace(entry, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def finish(self) -> None:
+        write_json(self.path / MARKER, {**self._marker(), "complete": True})
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._marker().get("complete"))
+
+
+def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False) -> dict | None:
+    """Refuse, before any slow work, an output folder that `open_output` would refuse; returns its marker.
+
+    A non-empty folder is refused unless it is ours and `overwrite` (or `resume`) is given. The root, home
+    and current folders, the folders above the current one and git repositories are always refused.
+    """
+    out = Path(path)
+    if (why := _protected(out)) is not None:
+        raise UserError(f"{out}: refusing to write into {why}; name a new folder for the output")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    marker = read_marker(out) if out.is_dir() else None
+    if resume:
+        if marker is None or marker["kind"] != kind:
+            raise UserError(f"{out}: not a {kind} folder written by modernbert-glue; nothing to resume")
+        return marker
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            hint = "--resume to continue it, " if marker and not marker.get("complete") and kind in ("run", "seeds") else ""
+            raise UserError(f"{out}: output folder is not empty (pass {hint}--overwrite to replace its contents)")
+        if marker is None:
+            raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
+        if marker["kind"] != kind:
+            raise UserError(f"{out}: a {marker['kind']} folder, not a {kind} folder; refusing to overwrite it")
+    return marker
+
+
+def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False) -> OutputFolder:
+    """Create an output folder (with `overwrite`, first remove the names our marker lists there, and only
+    those; with `resume`, reopen it as it is). Refusals as `check_output`."""
+    out = Path(path)
+    marker = check_output(out, kind, overwrite=overwrite, resume=resume)
+    if resume:
+        return OutputFolder(out, kind)
+    if marker is not None:
+        _remove_our_files(out, marker.get("files", []))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / MARKER, {"kind": kind, "complete": False, "files": []})
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write there ({exc.strerror or exc})") from None
+    return OutputFolder(out, kind)
+
+
+def _remove_our_files(out: Path, names: list[str]) -> None:
+    for name in names:
+        if "/" in name or name in ("", ".", ".."):
+            continue  # a marker edited by hand never reaches outside the folder
+        for target in [out / name, *out.glob(f".{name}{_TMP}*")]:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    (out / MARKER).unlink(missing_ok=True)

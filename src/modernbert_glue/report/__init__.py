@@ -1,0 +1,46 @@
+"""`compare`: read run folders, test systems against each other, write report.md and a self-contained report.html.
+
+Every number in the report comes from the run folders (metrics.json, predictions_*.tsv, analysis_*.json,
+model/config.json, tokenizer.json, seeds.json); paired tests are computed here on the examples two runs share.
+
+The modules: runs (loading and checking run folders), stats (paired tests, architecture facts), figures
+(matplotlib PNGs) and render (report.md, and report.html from templates/report.html.j2).
+"""
+
+from __future__ import annotations
+
+from ..outputs import check_output, open_output
+from .figures import all_figures, plot_accuracy, plot_length, plot_reliability, plot_speed
+from .render import accuracy_rows, html, markdown, report_blocks, speed_rows
+from .runs import SETS, Run, check_comparable, load_runs, pairs
+from .stats import architecture, pairwise_tests, safetensors_parameters
+
+__all__ = [
+    "SETS", "Run", "accuracy_rows", "architecture", "check_comparable", "compare", "load_runs", "pairs",
+    "pairwise_tests", "plot_accuracy", "plot_length", "plot_reliability", "plot_speed", "safetensors_parameters",
+    "speed_rows",
+]
+
+
+def compare(folders: list[str], output_dir: str, *, overwrite: bool = False) -> dict:
+    """Write report.md, report.html, report.json and the figures into output_dir; returns report.json's content."""
+    check_output(output_dir, "report", overwrite=overwrite)
+    runs, seed_summaries = load_runs(folders)
+    check_comparable(runs)
+    sets = [name for name in SETS if any(name in r.predictions for r in runs)]
+    tests = {name: pairwise_tests(runs, name) for name in sets}
+    arch = [a for a in (architecture(r) for r in runs) if a]
+    figures = all_figures(runs, sets)
+    blocks = report_blocks(runs, seed_summaries, sets, tests, arch)
+    result = {
+        "runs": [{"label": r.label, "folder": str(r.folder), "metrics": r.metrics} for r in runs],
+        "seeds": seed_summaries, "pairwise": tests, "architecture": arch,
+    }
+    out = open_output(output_dir, "report", overwrite=overwrite)
+    for fname, data in figures.items():
+        out.write_bytes(fname, data)
+    out.write_text("report.md", markdown(blocks))
+    out.write_text("report.html", html(blocks, figures))
+    out.write_json("report.json", result)
+    out.finish()
+    return result

@@ -1,0 +1,122 @@
+"""Loading run folders for a report: runs and seed folders, system names, the comparability check and pairing.
+
+A run's numbers are never recomputed here; they are read from the files train and baseline wrote.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UserError
+from ..outputs import check_finished
+from ..runfolder import read_json, read_predictions
+
+SETS = {"dev": "SST-2 dev (GLUE validation)", "test": "SST-2 test (test_labeled.tsv)"}
+
+
+@dataclass
+class Run:
+    folder: Path
+    metrics: dict
+    run: dict
+    label: str
+    predictions: dict[str, list] = field(default_factory=dict)  # set -> rows
+    analysis: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def random_init(self) -> bool:
+        return bool(self.metrics.get("random_init"))
+
+
+def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
+    """Runs (a seeds folder expands to its seed-N runs) and the seed summaries found."""
+    runs, seed_summaries = [], []
+    for name in folders:
+        folder = Path(name)
+        if not folder.is_dir():
+            raise UserError(f"{folder}: run folder not found")
+        check_finished(folder)
+        if (folder / "seeds.json").is_file():
+            summary = read_json(folder / "seeds.json")
+            seed_runs = [_load_run(folder / f"seed-{s}") for s in summary["seeds"]]
+            summary = {**summary, "label": _system_name(seed_runs[0].metrics), "folder": str(folder)}
+            seed_summaries.append(summary)
+            runs.extend(seed_runs)
+        else:
+            runs.append(_load_run(folder))
+    labels = [r.label for r in runs]
+    for r in runs:  # labels key the tables and pairwise results, so equal ones get their folder name
+        if labels.count(r.label) > 1:
+            r.label = f"{r.label} [{r.folder.name}]"
+    return runs, seed_summaries
+
+
+def _system_name(metrics: dict) -> str:
+    """'modernbert-base fine-tuned', 'TF-IDF + LR', ...: what a reader calls the system, from its metrics.json."""
+    model = str(metrics.get("model", "?"))
+    short = model.rstrip("/").split("/")[-1]
+    preset = str(metrics.get("preset", ""))
+    if preset.startswith("baseline:"):
+        return {"tfidf": "TF-IDF + LR"}.get(preset[9:], f"{short} frozen + LR")
+    kind = "random weights" if metrics.get("random_init") else "fine-tuned"
+    return f"{short} {kind}"
+
+
+def _load_run(folder: Path) -> Run:
+    check_finished(folder)
+    metrics = read_json(folder / "metrics.json")
+    run = read_json(folder / "run.json")
+    label = _system_name(metrics)
+    if not str(metrics.get("preset", "")).startswith("baseline:") and metrics.get("seed") is not None:
+        label += f" (seed {metrics['seed']})"
+    r = Run(folder=folder, metrics=metrics, run=run, label=label)
+    for name in SETS:
+        path = folder / f"predictions_{name}.tsv"
+        if path.is_file():
+            r.predictions[name] = read_predictions(path)
+            r.analysis[name] = read_json(folder / f"analysis_{name}.json")
+    if "dev" not in r.predictions:
+        raise UserError(f"{folder}: no predictions_dev.tsv (is it a run folder written by train or baseline?)")
+    return r
+
+
+def pairs(runs: list[Run], name: str) -> Iterator[tuple[Run, Run]]:
+    """Every pair of runs that were both evaluated on set `name`, in the order the runs were given."""
+    return itertools.combinations([r for r in runs if name in r.predictions], 2)
+
+
+def check_comparable(runs: list[Run]) -> None:
+    """Same task and label set; on every set, the rows two runs share must be the same sentences and labels."""
+    tasks = {r.metrics.get("task") for r in runs}
+    if len(tasks) > 1:
+        raise UserError(f"runs are on different tasks ({', '.join(map(str, tasks))}): cannot compare")
+    label_sets = {tuple(_label_names(r)) for r in runs}
+    if len(label_sets) > 1:
+        raise UserError(f"runs use different label sets ({' vs '.join(map(str, label_sets))}): cannot compare")
+    for name in SETS:
+        for a, b in pairs(runs, name):
+            rows_a = {row[0]: row for row in a.predictions[name]}
+            for row in b.predictions[name]:
+                other = rows_a.get(row[0])
+                if other is not None and (other[1], other[2]) != (row[1], row[2]):
+                    raise UserError(
+                        f"{a.folder} and {b.folder} were evaluated on different {name} data "
+                        f"(row {row[0]}: {other[1][:40]!r} vs {row[1][:40]!r}): compare runs on the same split"
+                    )
+
+
+def _label_names(run: Run) -> list[str]:
+    config = run.folder / "model" / "config.json"
+    if config.is_file():
+        id2label = json.loads(config.read_text()).get("id2label", {})
+        return [id2label[k] for k in sorted(id2label, key=int)]
+    baseline = run.folder / "model" / "baseline.json"
+    if baseline.is_file():
+        from ..tasks import get_task  # only baselines need it; keeps the report's import light
+
+        return list(get_task(json.loads(baseline.read_text()).get("task", "sst2")).label_names)
+    return []

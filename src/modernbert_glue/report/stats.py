@@ -1,0 +1,98 @@
+"""What the report derives from the run folders beyond their own metrics: paired tests between systems and
+architecture facts (parameter count included) read from each saved model."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..metrics import mcnemar, paired_bootstrap
+from .runs import Run, pairs
+
+
+def pairwise_tests(runs: list[Run], name: str) -> list[dict]:
+    """McNemar and paired bootstrap for every pair of runs evaluated on `name`, on the rows both have."""
+    out = []
+    for a, b in pairs(runs, name):
+        pa = {row[0]: row[2] == row[3] for row in a.predictions[name]}
+        pb = {row[0]: row[2] == row[3] for row in b.predictions[name]}
+        shared = sorted(pa.keys() & pb.keys())
+        if not shared:
+            continue
+        ca, cb = np.array([pa[i] for i in shared]), np.array([pb[i] for i in shared])
+        out.append({"a": a.label, "b": b.label, "n": len(shared), "accuracy_a": float(ca.mean()),
+                    "accuracy_b": float(cb.mean()), "mcnemar": mcnemar(ca, cb), "paired_bootstrap": paired_bootstrap(ca, cb)})
+    return out
+
+
+def architecture(run: Run) -> dict | None:
+    """Architecture facts read from the run's saved config and tokenizer (None for non-transformer baselines)."""
+    folder = run.folder / "model"
+    if not (folder / "config.json").is_file():
+        return None
+    c = json.loads((folder / "config.json").read_text())
+    tok = folder / "tokenizer.json"
+    tokenizer = json.loads(tok.read_text())["model"]["type"] if tok.is_file() else "?"
+    if "layer_types" in c or "global_attn_every_n_layers" in c:  # ModernBERT-style alternating attention
+        attention = _attention_pattern(c)
+        rope = c.get("rope_parameters") or {}
+        full = rope.get("full_attention", {}).get("rope_theta", c.get("global_rope_theta"))
+        local = rope.get("sliding_attention", {}).get("rope_theta", c.get("local_rope_theta"))
+        position = f"RoPE (θ {full:g} global, {local:g} local)" if full and local else "RoPE"
+        pooling = f"{c.get('classifier_pooling', 'cls')} pooling + dense head"
+    else:
+        attention = "global (full) in every layer"
+        kind = c.get("position_embedding_type", "absolute")
+        position = "learned absolute" if kind == "absolute" else kind
+        pooling = "CLS + pooler (dense, tanh)" if c.get("model_type") in ("bert", "roberta") else "?"
+    return {
+        "system": run.label,
+        "weights": "random weights" if run.random_init else "pretrained, fine-tuned",
+        "model_type": c.get("model_type"),
+        "parameters": safetensors_parameters(folder / "model.safetensors"),
+        "layers": c.get("num_hidden_layers"),
+        "hidden_size": c.get("hidden_size"),
+        "attention_heads": c.get("num_attention_heads"),
+        "vocab_size": c.get("vocab_size"),
+        "tokenizer": tokenizer,
+        "max_positions": c.get("max_position_embeddings"),
+        "position_embedding": position,
+        "attention": attention,
+        "pooling": pooling,
+    }
+
+
+def _attention_pattern(c: dict) -> str:
+    """'global every 3rd layer, sliding window 128 otherwise', from layer_types (transformers 5) or the older field."""
+    types = c.get("layer_types")
+    if types:
+        full = [i for i, t in enumerate(types) if t == "full_attention"]
+        steps = {b - a for a, b in zip(full, full[1:])}
+        if len(types) == 1 or full == list(range(len(types))):
+            return "global (full) in every layer"
+        if full and full[0] == 0 and len(steps) <= 1:
+            every = steps.pop() if steps else len(types)
+            head = f"global every {every}{_ordinal(every)} layer"
+        else:
+            head = f"global in layers {', '.join(str(i + 1) for i in full)}"
+    else:
+        every = c["global_attn_every_n_layers"]
+        head = f"global every {every}{_ordinal(every)} layer"
+    return f"{head}, sliding window {c.get('local_attention')} otherwise"
+
+
+def _ordinal(n: int) -> str:
+    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+def safetensors_parameters(path: Path) -> int | None:
+    """Parameter count from a safetensors header (no weights loaded)."""
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+    return int(sum(int(np.prod(t["shape"])) for k, t in header.items() if k != "__metadata__"))

@@ -1,0 +1,127 @@
+"""Output folders: nothing of the user's is deleted, files appear whole or not at all, unfinished folders are
+refused by readers."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modernbert_glue.errors import UserError
+from modernbert_glue.outputs import MARKER, check_finished, check_output, open_output, read_marker
+
+from .conftest import MODERNBERT, REPO, TINY_ARGS, run_cli
+
+
+def quick_train(data_dir, out, *extra):
+    return run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", data_dir,
+                   "--max-train-samples", "32", "--max-eval-samples", "16", "--epochs", "1", "--batch-size", "32",
+                   "--output-dir", out, *extra)
+
+
+def test_overwrite_replaces_our_run_and_keeps_the_users_file(small_sst2, tmp_path):
+    out = tmp_path / "run"
+    code, _, stderr = quick_train(small_sst2, out)
+    assert code == 0, stderr[-2000:]
+    (out / "notes.txt").write_text("my notes")
+    (out / "model" / "extra.txt").write_text("inside our model folder: ours to replace")
+    before = json.loads((out / "run.json").read_text())["date"]
+    code, _, stderr = quick_train(small_sst2, out)
+    assert code == 2 and "output folder is not empty (pass --overwrite" in stderr
+    code, _, stderr = quick_train(small_sst2, out, "--overwrite")
+    assert code == 0, stderr[-2000:]
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert not (out / "model" / "extra.txt").exists() and (out / "model" / "model.safetensors").is_file()
+    marker = read_marker(out)
+    assert marker["complete"] is True and "notes.txt" not in marker["files"] and "model" in marker["files"]
+    assert json.loads((out / "run.json").read_text())["date"] >= before
+
+
+def test_overwrite_refuses_a_folder_we_did_not_write(small_sst2, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    code, stdout, stderr = quick_train(small_sst2, out, "--overwrite")
+    assert code == 2 and stdout == ""
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: {out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+
+
+def test_overwrite_of_the_current_folder_is_refused_and_deletes_nothing(small_sst2, tmp_path):
+    (tmp_path / "keep.txt").write_text("x")
+    (tmp_path / MARKER).write_text(json.dumps({"kind": "run", "complete": True, "files": ["keep.txt"]}))
+    proc = subprocess.run([sys.executable, "-m", "modernbert_glue.cli", "train", "--output-dir", ".", "--overwrite",
+                           "--data-dir", str(small_sst2)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: .: refusing to write into the current folder; name a new folder for the output"]
+    assert (tmp_path / "keep.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize("where, why", [
+    (lambda tmp: Path("/"), "the root folder"),
+    (lambda tmp: Path.home(), "your home folder"),
+    (lambda tmp: Path.cwd(), "the current folder"),
+    (lambda tmp: Path.cwd().parent, "a folder above the current one"),
+    (lambda tmp: REPO, "a git repository"),
+])
+def test_protected_folders_are_refused_even_with_overwrite(tmp_path, monkeypatch, where, why):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=f"refusing to write into {why}"):
+        check_output(where(tmp_path), "run", overwrite=True)
+
+
+def test_kinds_are_not_mixed_and_our_temporary_files_go_too(tmp_path):
+    folder = open_output(tmp_path / "r", "report")
+    folder.write_text("report.md", "# hi")
+    (tmp_path / "r" / f".report.md.tmp-{os.getpid() + 1}").write_text("left by a killed writer")
+    folder.finish()
+    with pytest.raises(UserError, match="a report folder, not a run folder; refusing to overwrite it"):
+        check_output(tmp_path / "r", "run", overwrite=True)
+    (tmp_path / "r" / "mine.md").write_text("user")
+    open_output(tmp_path / "r", "report", overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [MARKER, "mine.md"]
+
+
+def test_a_writer_killed_before_the_rename_leaves_the_old_file_whole(tmp_path):
+    """SIGKILL a writer after it wrote the temporary file, before the rename: the target keeps its old text."""
+    target = tmp_path / "metrics.json"
+    target.write_text('{"old": true}\n')
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from modernbert_glue import outputs\n"
+        "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "outputs.write_json(Path(sys.argv[1]), {'new': 'x' * 100000})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    assert json.loads(target.read_text()) == {"old": True}
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "metrics.json"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".metrics.json.tmp-")  # hidden, cleaned by --overwrite
+
+
+def test_readers_refuse_an_unfinished_folder(tiny_run, tmp_path):
+    """A run folder whose writer has not finished: evaluate, predict, serve and export refuse it in one line."""
+    import shutil
+
+    run = tmp_path / "unfinished"
+    shutil.copytree(tiny_run, run)
+    marker = json.loads((run / MARKER).read_text())
+    (run / MARKER).write_text(json.dumps({**marker, "complete": False}))
+    with pytest.raises(UserError, match="unfinished run folder"):
+        check_finished(run)
+    expected = (f"error: {run}: unfinished run folder: its writer is still running or stopped before the end "
+                "(continue it with `train --resume`)")
+    for args in (["evaluate", "--model", run / "model", "--file", run / "predictions_dev.tsv"],
+                 ["predict", "--model", run / "model", "fine"],
+                 ["serve", "--model", run / "model", "--port", "1"],
+                 ["export", "onnx", "--model", run / "model", "--output", tmp_path / "onnx"]):
+        code, stdout, stderr = run_cli(*args)
+        assert code == 2 and stdout == "", args
+        assert stderr.strip().splitlines()[-1] == expected, args
+    assert not (tmp_path / "onnx").exists()

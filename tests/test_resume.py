@@ -1,0 +1,113 @@
+"""Kill training with SIGKILL mid-epoch, resume it, and get the run an uninterrupted one gives.
+
+Tolerance: weights and metrics within 1e-6 absolute (the same computation on the same machine; the resumed
+run restores weights, optimizer, scheduler, RNG, EMA and data order exactly). Timing keys are excluded.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from .conftest import MODERNBERT, TINY_ARGS, run_cli
+
+KILLER = Path(__file__).with_name("kill_at_step.py")
+TIMING = {"train_seconds", "train_samples_per_second", "infer_sentences_per_second", "peak_memory_mb",
+          "resumed_from_step"}
+
+
+def killed_run(*args, step: int, within: str = ""):
+    """The CLI under tests/kill_at_step.py, SIGKILLed at the end of training step `step` (of the run whose
+    folder path contains `within`)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "KILL_AT_STEP": str(step),
+           "KILL_WITHIN": within}
+    return subprocess.run([sys.executable, str(KILLER), *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def ema_args(data_dir, out, *extra):
+    """320 sentences, batch 16: 20 steps an epoch, 3 epochs; evaluations every 10 steps, checkpoints every 5."""
+    return ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", data_dir,
+            "--output-dir", out, "--epochs", "3", "--batch-size", "16", "--lr", "1e-3",
+            "--set", "train.logging_steps=5", "--set", "train.warmup_ratio=0.1", "--set", "train.ema_decay=0.9",
+            "--set", "train.checkpoint_steps=5", *extra]
+
+
+def assert_same_run(a: Path, b: Path):
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert ma.keys() == mb.keys()
+    for key in ma.keys() - TIMING:
+        if isinstance(ma[key], float) or isinstance(ma[key], list):
+            assert ma[key] == pytest.approx(mb[key], abs=1e-6), key
+        else:
+            assert ma[key] == mb[key], key
+    wa, wb = (load_file(str(d / "model/model.safetensors")) for d in (a, b))
+    assert wa.keys() == wb.keys()
+    worst = max(float(np.abs(wa[k] - wb[k]).max()) for k in wa)
+    assert worst <= 1e-6, worst
+    la, lb = (json.loads((d / "log_history.json").read_text())["log_history"] for d in (a, b))
+    losses = lambda h: [(e["step"], e["loss"]) for e in h if "loss" in e]  # noqa: E731
+    assert [s for s, _ in losses(la)] == [s for s, _ in losses(lb)]
+    assert np.allclose([v for _, v in losses(la)], [v for _, v in losses(lb)], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small_sst2, tmp_path_factory):
+    out = tmp_path_factory.mktemp("resume") / "whole"
+    code, _, stderr = run_cli(*ema_args(small_sst2, out))
+    assert code == 0, stderr[-3000:]
+    return out
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted, small_sst2, tmp_path):
+    out = tmp_path / "killed"
+    proc = killed_run(*ema_args(small_sst2, out), step=27)  # epoch 2 of 3; the last checkpoint is step 25's
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    marker = json.loads((out / ".modernbert-glue.json").read_text())
+    assert marker["kind"] == "run" and marker["complete"] is False
+    assert not (out / "metrics.json").exists() and (out / "run.json").is_file()
+    done = sorted(p.name for p in (out / "checkpoints").iterdir() if (p / "complete").is_file())
+    assert "checkpoint-25" in done and all(int(n.split("-")[1]) <= 25 for n in done), done
+
+    # Readers refuse the unfinished folder with one line; a plain `train` into it says how to continue.
+    code, _, stderr = run_cli("compare", out, "--output", tmp_path / "report")
+    assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {out}: unfinished run")
+    code, _, stderr = run_cli(*ema_args(small_sst2, out))
+    assert code == 2 and "pass --resume to continue it, --overwrite" in stderr
+    code, _, stderr = run_cli("train", "--resume", out, "--lr", "0.002")
+    assert code == 2 and "another config (train.lr is 0.001 there, 0.002 here)" in stderr
+
+    code, stdout, stderr = run_cli("train", "--resume", out)
+    assert code == 0, stderr[-3000:]
+    metrics = json.loads(stdout)
+    assert metrics["resumed_from_step"] == 25 and metrics["steps"] == 60
+    assert_same_run(out, uninterrupted)
+    assert not (out / "checkpoints").exists()  # training succeeded: only the best model is kept
+    run = json.loads((out / "run.json").read_text())
+    assert run["resumed"][0]["from_step"] == 25 and run["config"]["train"]["ema_decay"] == 0.9
+    code, _, stderr = run_cli("train", "--resume", out)
+    assert code == 2 and "finished already; nothing to resume" in stderr
+
+
+def test_seeds_resume_seed_by_seed(small_sst2, tmp_path):
+    out = tmp_path / "seeds"
+    args = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+            "--max-train-samples", "64", "--max-eval-samples", "32", "--epochs", "2", "--batch-size", "16",
+            "--set", "train.checkpoint_steps=2", "--seeds", "1,2", "--output-dir", out]
+    proc = killed_run(*args, step=5, within="seed-2")
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert json.loads((out / "seed-1/.modernbert-glue.json").read_text())["complete"] is True
+    assert json.loads((out / "seed-2/.modernbert-glue.json").read_text())["complete"] is False
+    seed1 = (out / "seed-1/metrics.json").read_bytes()
+    code, stdout, stderr = run_cli("train", "--resume", out)
+    assert code == 0, stderr[-3000:]
+    summary = json.loads(stdout)
+    assert summary["seeds"] == [1, 2] and (out / "seeds.json").is_file()
+    assert (out / "seed-1/metrics.json").read_bytes() == seed1  # the finished seed was kept, not re-run
+    assert json.loads((out / "seed-2/metrics.json").read_text())["resumed_from_step"] == 4
+    assert json.loads((out / ".modernbert-glue.json").read_text())["complete"] is True
