@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,6 +18,54 @@ MODERNBERT = SHARED / "models" / "modernbert-base"
 TINY = ["num_hidden_layers=2", "hidden_size=64", "intermediate_size=128", "num_attention_heads=2"]
 TINY_ARGS = [a for item in TINY for a in ("--model-override", item)]
 CLI = [sys.executable, "-m", "modernbert_glue.cli"]
+# Probabilities computed in different batches, processes or CPUs (AMX on Intel, AVX2/AVX-512 on AMD) agree to
+# fp32 rounding, not bit for bit: compare them within this, and labels only where the top two are not this close
+# to a tie.
+PROB_ATOL = 1e-5
+
+
+def pytest_sessionstart(session):
+    """Fail at once, with one clear message, when the shared data folder is missing (never skip)."""
+    missing = [p for p in (SST2, MODERNBERT) if not p.is_dir()]
+    if missing:
+        pytest.exit(
+            f"tests need the shared data folder at {SHARED} beside the repository (missing: "
+            f"{', '.join(str(p) for p in missing)}); clone or copy it there: it holds data/sst2 (GLUE SST-2 "
+            f"train/dev/test.tsv) and models/modernbert-base (ModernBERT's config and tokenizer), then rerun.",
+            returncode=1,
+        )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now, chosen by the OS (binding to port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def near_tie(probs) -> bool:
+    """True when the two most probable labels are within PROB_ATOL of a tie (either could win on another CPU)."""
+    top = np.sort(np.asarray(probs, dtype=float))[-2:]
+    return bool(top[1] - top[0] <= 2 * PROB_ATOL)
+
+
+def assert_probs_close(actual, expected):
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    worst = float(np.abs(actual - expected).max()) if actual.size else 0.0
+    assert np.allclose(actual, expected, rtol=0, atol=PROB_ATOL), f"max abs difference {worst}"
+
+
+def assert_labels_match(labels, probs, names=None):
+    """Each label (an index, or a name when `names` is given) is the argmax of its row of `probs`, except where
+    that row is within PROB_ATOL of a tie: there it must be one of the two tied labels."""
+    probs = np.asarray(probs, dtype=float)
+    assert len(labels) == len(probs), (len(labels), len(probs))
+    for i, (label, row) in enumerate(zip(labels, probs)):
+        order = np.argsort(-row, kind="stable")
+        allowed = order[:2] if near_tie(row) else order[:1]
+        allowed = [names[int(j)] if names is not None else int(j) for j in allowed]
+        assert label in allowed, (i, label, row.tolist())
 
 
 def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: int = 300):

@@ -12,6 +12,7 @@ import pytest
 from .conftest import REPO, SST2, write_tsv
 
 SCRIPT = REPO / "benchmarks" / "gpu_protocol.py"
+DEV_ROWS = 100
 
 
 def run_protocol(out, *extra, env=None):
@@ -22,7 +23,7 @@ def run_protocol(out, *extra, env=None):
 @pytest.fixture(scope="module")
 def protocol_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("sst2")
-    for name, n in (("train.tsv", 640), ("dev.tsv", 100)):
+    for name, n in (("train.tsv", 640), ("dev.tsv", DEV_ROWS)):
         write_tsv(data / name, (SST2 / name).read_text(encoding="utf-8").splitlines()[: n + 1])
     no_datasets = tmp_path_factory.mktemp("no-datasets")
     (no_datasets / "datasets.py").write_text("raise ImportError('datasets is not installed on the GPU image')\n")
@@ -79,8 +80,14 @@ def test_full_run_trains_the_fastest_variant_for_two_epochs(protocol_run):
     run = full["run"]
     assert run["epochs"] == 2 and run["steps"] == 20 and run["sentences"] == 640
     assert run["path"] == full["chosen"]["path"] and run["bf16"] == full["chosen"]["bf16"]
-    assert 0 <= run["dev_accuracy"] <= 1 and math.isfinite(run["mean_loss_last_epoch"])
+    assert math.isfinite(run["mean_loss_last_epoch"]) and math.isfinite(run["mean_loss_first_epoch"])
+    # dev_accuracy is right / 100 over the fixture's 100 dev sentences (rounded to 4 decimals): a whole number of
+    # hundredths, not a loss, nor a share of some other count.
+    right = round(run["dev_accuracy"] * DEV_ROWS)
+    assert 0 <= right <= DEV_ROWS and run["dev_accuracy"] == round(right / DEV_ROWS, 4), run["dev_accuracy"]
     summary = load(protocol_run, "summary.json")
+    assert summary["full_run"] == {k: run[k] for k in ("path", "bf16", "compile", "token_budget", "train_seconds",
+                                                       "real_tokens_per_s", "dev_accuracy")}
     assert summary["full_run"]["train_seconds"] == run["train_seconds"] and summary["real_model"] is False
     assert summary["bar_two_epochs_within_15_s"] == (run["train_seconds"] <= 15)
 
