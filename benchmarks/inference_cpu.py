@@ -7,7 +7,7 @@
    agreement against torch fp32.
 2. `modernbert-glue predict --backend onnx --input FILE` on the int8 export, 3 runs; the rate is the command's
    own log line (loading excluded).
-3. Serving: `modernbert-glue serve` (default options) on a loopback port for torch fp32, torch bf16 (`--bf16`)
+3. Serving: `modernbert-glue serve` (default options) on a loopback port for torch fp32, torch bf16 (`--bf16 on`)
    and ONNX int8; latency p50/p95/p99 of one-sentence requests from 1 client, then throughput and latency at
    1, 8 and 32 concurrent clients sending 8 sentences per request (a fixed number of requests per level,
    `--repeats` times: the median rate is reported, latencies over all repeats), with the error count. The
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,10 +28,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import (  # benchmarks/common.py, this script's sibling
+    REPO,
+    SST2_DIR,
+    sentences,
+)
 
-from common import REPO, SST2_DIR, sentences  # benchmarks/common.py, this script's sibling
-from modernbert_glue.export import OnnxClassifier, export_onnx
-from modernbert_glue.predict import Classifier
+from modernbert_glue.inference.backends import Classifier
+from modernbert_glue.inference.export import export_onnx
+from modernbert_glue.inference.launch import start_server
+from modernbert_glue.inference.onnx import OnnxClassifier
 from modernbert_glue.provenance import provenance
 
 
@@ -87,12 +91,6 @@ def predict_cli(export_dir: Path, texts: list[str], work: Path, reference: list[
     agree = float(np.mean([a == b for a, b in zip(labels, reference)]))
     return {"command": " ".join(cmd[1:]), "sentences": len(texts), "sentences_per_s_runs": rates,
             "sentences_per_s_median": statistics.median(rates), "label_agreement_with_torch_fp32": agree}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _post(reader, writer, head: bytes, body: bytes) -> bool:
@@ -150,20 +148,10 @@ def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level:
             repeats: int = 1) -> dict:
     import asyncio
 
-    import httpx
 
-    port = free_port()
-    cmd = [str(REPO / ".venv/bin/modernbert-glue"), "serve", "--model", str(model_dir), "--port", str(port),
-           "--backend", backend, *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    server = start_server(model_dir, "--backend", backend, *extra, timeout=60, quiet=True)
+    port = server.port
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-
         def body(batch: list[str]) -> bytes:
             return json.dumps({"texts": batch}).encode()
 
@@ -184,8 +172,7 @@ def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level:
             print(out["levels"][-1], file=sys.stderr)
         return out
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        server.stop(timeout=60)
 
 
 def main() -> None:
@@ -203,7 +190,7 @@ def main() -> None:
         work = Path(tmp)
         rows, systems = offline(args.model, texts, work)
         cli = predict_cli(work / "onnx-int8", texts, work, rows[0].pop("labels"))
-        served = [("torch fp32", args.model, "torch", []), ("torch bf16", args.model, "torch", ["--bf16"]),
+        served = [("torch fp32", args.model, "torch", []), ("torch bf16", args.model, "torch", ["--bf16", "on"]),
                   ("onnx int8", work / "onnx-int8", "onnx", [])]
         serve_rows = []
         for system, folder, backend, extra in served:

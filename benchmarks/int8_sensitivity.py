@@ -23,19 +23,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import SST2_DIR, sentences  # benchmarks/common.py, this script's sibling
-from modernbert_glue.export import (INT8_FP32_FFN_LAYERS, OnnxClassifier, export_graph, ffn_output_matmuls,
-                                    fp32_ffn_matmuls, weight_matmuls)
+
+from modernbert_glue.inference.backends import Classifier
+from modernbert_glue.inference.export import (
+    INT8_FP32_FFN_LAYERS,
+    export_graph,
+    ffn_output_matmuls,
+    fp32_ffn_matmuls,
+    weight_matmuls,
+)
+from modernbert_glue.inference.onnx import OnnxClassifier, session_logits
 from modernbert_glue.models import load_saved_classifier
-from modernbert_glue.predict import Classifier
 from modernbert_glue.provenance import provenance
 
 
 def scan(plain: Path, folder: Path, texts: list[str]) -> list[dict]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    reference = OnnxClassifier(folder).session_logits
+    reference = session_logits
     enc = OnnxClassifier(folder).tokenizer(texts, padding=True, return_tensors="np")
     ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
     base = reference(plain, ids, mask)

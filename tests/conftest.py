@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from modernbert_glue.inference.launch import free_port  # noqa: F401  (the package's, shared by tests)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -36,11 +37,6 @@ def pytest_sessionstart(session):
         )
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now, chosen by the OS (binding to port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def near_tie(probs) -> bool:

@@ -6,8 +6,8 @@ import os
 import signal
 import sys
 
-from modernbert_glue import checkpoints
 from modernbert_glue.cli import main
+from modernbert_glue.training import checkpoints
 
 KILL_AT_STEP = int(os.environ["KILL_AT_STEP"])
 KILL_WITHIN = os.environ.get("KILL_WITHIN", "")  # only the run whose checkpoint folder's path contains this

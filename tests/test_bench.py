@@ -1,7 +1,8 @@
 import json
 
-from modernbert_glue.bench import first_fit_order, make_batches
-from modernbert_glue.flops import FlopModel, flop_model, step_flops
+from modernbert_glue.bench.flops import FlopModel, flop_model, step_flops
+from modernbert_glue.bench.lengths import first_fit_order
+from modernbert_glue.bench.paths import make_batches
 from modernbert_glue.models import build_classifier
 from modernbert_glue.tasks import get_task
 

@@ -1,6 +1,11 @@
 import pytest
 
-from modernbert_glue.config import describe_fields, list_presets, load_config, resolve_run_config
+from modernbert_glue.config import (
+    describe_fields,
+    list_presets,
+    load_config,
+    resolve_run_config,
+)
 from modernbert_glue.errors import UserError
 
 from .conftest import REPO

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import torch
 from transformers import TrainerControl
 
-from modernbert_glue.ema import EMACallback
+from modernbert_glue.training.ema import EMACallback
 
 
 def test_ema_weights_are_evaluated_and_saved_then_training_resumes_live():

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from modernbert_glue.export import OnnxClassifier
-from modernbert_glue.predict import Classifier
+from modernbert_glue.inference.backends import Classifier
+from modernbert_glue.inference.onnx import OnnxClassifier
 
 from .conftest import SST2, run_cli
 

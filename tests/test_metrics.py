@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from modernbert_glue.metrics import (
+from modernbert_glue.evaluation.metrics import (
     accuracy_by_length,
     bootstrap_ci,
     calibration,

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from modernbert_glue.errors import UserError
-from modernbert_glue.outputs import MARKER, check_finished, check_output, open_output, read_marker
+from modernbert_glue.outputs import (
+    MARKER,
+    check_finished,
+    check_output,
+    open_output,
+    read_marker,
+)
 
 from .conftest import MODERNBERT, REPO, TINY_ARGS, run_cli
 

@@ -1,38 +1,35 @@
 """The HTTP server, started for real on a loopback port with the tiny trained model."""
 
 import asyncio
-import os
 import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from .conftest import CLI, PROB_ATOL, free_port, near_tie
+from modernbert_glue.inference.launch import start_server
+from modernbert_glue.models import InferenceSettings
+
+from .conftest import CLI, PROB_ATOL, near_tie
 
 HANG_GUARD_S = 60  # only guards against a hang: no test waits for time to pass
 
 
 def _start(model_dir, *extra):
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([*CLI, "serve", "--model", str(model_dir), "--port", str(port), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 2 * HANG_GUARD_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url, port
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read())
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
+    server = start_server(model_dir, *extra, env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+                          timeout=2 * HANG_GUARD_S)
+    return server.proc, server.url, server.port
+
+
+class FakeEncodedClassifier:
+    """What the server needs of a classifier (inference.backends.EncodedClassifier); subclasses fake the passes."""
+
+    label_names = ["negative", "positive"]
+    settings = InferenceSettings()
+
+    def probabilities(self, texts):
+        return self.probabilities_encoded(self.encode(texts))
 
 
 async def _until(condition, what: str) -> None:
@@ -207,9 +204,10 @@ def test_batcher_without_waiting_batches_what_queued_while_busy():
     and texts reach the model tokenized once (token ids, exact token budget)."""
     import numpy as np
 
-    from modernbert_glue.serve import MicroBatcher, Metrics, ServeConfig
+    from modernbert_glue.inference.batcher import Metrics, MicroBatcher
+    from modernbert_glue.inference.serve import ServeConfig
 
-    class GatedModel:
+    class GatedModel(FakeEncodedClassifier):
         """The first pass holds the model until the test lets it go: "busy" is an event, not a duration."""
 
         def __init__(self):
@@ -253,9 +251,10 @@ def test_two_batches_in_flight_overlap():
     second pass must start while the first is still running, and with 1 it must not."""
     import numpy as np
 
-    from modernbert_glue.serve import MicroBatcher, Metrics, ServeConfig
+    from modernbert_glue.inference.batcher import Metrics, MicroBatcher
+    from modernbert_glue.inference.serve import ServeConfig
 
-    class CountingModel:
+    class CountingModel(FakeEncodedClassifier):
         def __init__(self):
             self.calls = self.running = self.most = 0
             self.lock = threading.Lock()

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from modernbert_glue.predict import Classifier
+from modernbert_glue.inference.backends import Classifier
 
 from .conftest import (
     MODERNBERT,
@@ -57,7 +57,7 @@ def test_run_folder_has_every_file(tiny_run):
     # The scalars are those of the predictions the run wrote: recomputed here from predictions_dev.tsv.
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-    from modernbert_glue.metrics import calibration
+    from modernbert_glue.evaluation.metrics import calibration
 
     rows = _prediction_rows(tiny_run)
     labels, preds = [r[2] for r in rows], [r[3] for r in rows]
@@ -214,7 +214,7 @@ def test_real_sbert_weights_few_steps(small_sst2, tmp_path):
 def test_cpu_attention_kernel_is_restored():
     import torch
 
-    from modernbert_glue.train import cpu_attention_kernel
+    from modernbert_glue.training.trainer import cpu_attention_kernel
 
     if torch.cuda.is_available():
         pytest.skip("the CPU kernel switch leaves GPUs alone")
@@ -270,9 +270,9 @@ def test_packed_token_budget_trains_with_one_shape_and_bad_budgets_are_refused(s
 
 
 def test_packed_collator_with_a_budget_gives_one_shape():
-    from modernbert_glue.packing import PackedCollator
+    from modernbert_glue.inputs import Collator
 
-    collate = PackedCollator(pad_id=0, row_tokens=256, token_budget=512)
+    collate = Collator("packed", pad_id=0, max_length=128, token_budget=512)
     for n in (3, 12):
         batch = collate([{"input_ids": [5] * (10 + i), "labels": i % 2} for i in range(n)])["packed"]
         assert batch.input_ids.shape == (2, 256) and batch.num_sentences == n

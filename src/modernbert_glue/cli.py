@@ -5,6 +5,8 @@ A UserError anywhere becomes one line on stderr and exit code 2. stdout carries 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
@@ -41,7 +43,31 @@ OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Folder to cr
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace a folder this tool wrote before (only its own files are removed).")]
 Backend = Annotated[str, typer.Option("--backend", help="torch (a model folder) or onnx (an `export onnx` folder).")]
+Bf16 = Annotated[Optional[str], typer.Option(
+    "--bf16", help="bf16 autocast: auto, on or off (true/false also accepted); auto is decided per device and use.")]
+InputPath = Annotated[Optional[str], typer.Option(
+    "--input-path", help="auto, padded, dynamic, grouped or packed batches (default: the preset's or model's).")]
 ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
+
+
+DATA_OPTIONS = {"data_dir": DataDir, "train_file": TrainFile, "validation_file": ValidationFile,
+                "test_file": TestFile, "max_train_samples": MaxTrain, "max_eval_samples": MaxEval}
+
+
+def with_data_options(command):
+    """Give a command the data options (declared once, above); it receives them as `data`, a dict of
+    DataConfig fields."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "data"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=None)
+             for name, kind in DATA_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**options):
+        return command(data={name: options.pop(name) for name in DATA_OPTIONS}, **options)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])
+    return wrapper
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -56,6 +82,7 @@ def _emit(obj) -> None:
 
 
 @app.command()
+@with_data_options
 def train(
     output_dir: Annotated[Optional[str], typer.Option(
         "--output-dir", "-o", help="Run folder to create (new, or empty).")] = None,
@@ -67,20 +94,13 @@ def train(
     model_override: Annotated[
         Optional[list[str]], typer.Option(help="KEY=VALUE model config change; repeat per field.")
     ] = None,
-    data_dir: DataDir = None,
-    train_file: TrainFile = None,
-    validation_file: ValidationFile = None,
-    test_file: TestFile = None,
-    max_train_samples: MaxTrain = None,
-    max_eval_samples: MaxEval = None,
+    data: Optional[dict] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Training batch size per device.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-    input_path: Annotated[
-        Optional[str], typer.Option("--input-path", help="auto, padded, dynamic, grouped or packed batches.")
-    ] = None,
+    input_path: InputPath = None,
     token_budget: Annotated[
         Optional[int], typer.Option(help="packed only: pad every batch to this many tokens (one static shape).")
     ] = None,
@@ -95,18 +115,13 @@ def train(
     """Fine-tune a model on SST-2, evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
     from .models import parse_overrides
-    from .train import resume_training, train_seeds
-    from .train import train as run_training
+    from .training.runs import resume_training, train_seeds
+    from .training.trainer import train as run_training
 
     options = {
             "model.name": model,
             "model.random_init": random_init,
-            "data.data_dir": data_dir,
-            "data.train_file": train_file,
-            "data.validation_file": validation_file,
-            "data.test_file": test_file,
-            "data.max_train_samples": max_train_samples,
-            "data.max_eval_samples": max_eval_samples,
+            **{f"data.{name}": value for name, value in data.items()},
             "train.epochs": epochs,
             "train.lr": lr,
             "train.batch_size": batch_size,
@@ -138,28 +153,22 @@ def train(
 
 
 @app.command()
+@with_data_options
 def baseline(
     name: Annotated[str, typer.Argument(help="tfidf or sbert-frozen.")],
     output_dir: OutputDir,
-    data_dir: DataDir = None,
-    train_file: TrainFile = None,
-    validation_file: ValidationFile = None,
-    test_file: TestFile = None,
-    max_train_samples: MaxTrain = None,
-    max_eval_samples: MaxEval = None,
+    data: Optional[dict] = None,
     encoder: Annotated[str, typer.Option(help="sbert-frozen: the sentence-transformers model.")] = "sentence-transformers/all-MiniLM-L6-v2",
     seed: Annotated[int, typer.Option(help="Seed of the held-out slice used to choose C.")] = 42,
     cache_dir: Annotated[Optional[str], typer.Option(help="Embedding cache (default ~/.cache/modernbert-glue/embeddings).")] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Fit a TF-IDF or frozen-SBERT logistic regression; writes the same run folder as `train`."""
-    from .baselines import BaselineConfig, run_baseline
     from .config import DataConfig
+    from .training.baselines import BaselineConfig, run_baseline
 
-    data = DataConfig(data_dir=data_dir, train_file=train_file, validation_file=validation_file, test_file=test_file,
-                      max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
     cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=cache_dir)
-    _emit(run_baseline(cfg, data, output_dir, overwrite=overwrite))
+    _emit(run_baseline(cfg, DataConfig(**data), output_dir, overwrite=overwrite))
 
 
 @app.command()
@@ -172,7 +181,7 @@ def evaluate(
 ) -> None:
     """Print {"accuracy", "f1", "mcc", "n"} of a saved model on a labelled split or file."""
     from .config import DataConfig
-    from .predict import evaluate as run_evaluation
+    from .inference.evaluate import evaluate as run_evaluation
 
     data = DataConfig(data_dir=data_dir, max_eval_samples=max_eval_samples)
     _emit(run_evaluation(model, data=data, split=split, file=file))
@@ -188,12 +197,12 @@ def predict(
     batch_size: Annotated[
         Optional[int], typer.Option(help="Sentences per forward pass (default: 64 for torch, 12 for onnx).")
     ] = None,
-    input_path: Annotated[str, typer.Option("--input-path", help="auto, padded, dynamic, grouped or packed batches.")] = "auto",
+    input_path: InputPath = None,
     backend: Backend = "torch",
-    bf16: Annotated[bool, typer.Option("--bf16", help="torch backend: bf16 autocast.")] = False,
+    bf16: Bf16 = None,
 ) -> None:
     """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
-    from .predict import predict_texts, read_texts
+    from .inference.predict import predict_texts, read_texts
 
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
@@ -226,11 +235,11 @@ def bench(
     random_init: Annotated[bool, typer.Option("--random-init/--pretrained", help="Random weights (default).")] = True,
     model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
     data_dir: DataDir = None,
-    paths: Annotated[str, typer.Option(help="Comma-separated input paths.")] = "padded-128,dynamic,grouped,packed",
+    paths: Annotated[str, typer.Option(help="Comma-separated input paths.")] = "padded,dynamic,grouped,packed",
     batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 64,
     steps: Annotated[Optional[int], typer.Option(help="Timed steps per repeat (default: train 2, infer 4).")] = None,
     repeats: Annotated[int, typer.Option(help="Repeats per path; the median is reported.")] = 3,
-    bf16: Annotated[Optional[bool], typer.Option("--bf16/--fp32", help="Precision (default: bf16 where the GPU or CPU has fast bf16).")] = None,
+    bf16: Bf16 = None,
     lengths: Annotated[Optional[str], typer.Option(help="infer only: fixed input lengths, e.g. 128,512,2048.")] = None,
     variable_means: Annotated[Optional[str], typer.Option(
         help="infer only: also lengths drawn around these means, padded and packed (the paper's Table 2: 256,4096).")
@@ -243,13 +252,13 @@ def bench(
     from .bench import BenchConfig, format_table
     from .bench import bench as run_bench
     from .config import DataConfig
+    from .device import use_bf16
     from .models import parse_overrides
-    from .provenance import fast_bf16
 
     cfg = BenchConfig(model=model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size,
                       steps=steps or (2 if mode == "train" else 4), repeats=repeats,
-                      bf16=fast_bf16() if bf16 is None else bf16,
+                      bf16=use_bf16(bf16 or "auto", "bench", "--bf16"),
                       lengths=tuple(_int_list(lengths, "--lengths")) if lengths else (),
                       variable_means=tuple(_int_list(variable_means, "--variable-means")) if variable_means else (),
                       token_budget=token_budget, compile="" if compile == "none" else compile)
@@ -279,15 +288,15 @@ def serve(
         Optional[int], typer.Option(help="Sentences per forward pass (default: 32 for torch, 12 for onnx).")
     ] = None,
     backend: Backend = "torch",
-    bf16: Annotated[bool, typer.Option(help="torch backend: bf16 autocast.")] = False,
+    bf16: Bf16 = None,
 ) -> None:
     """Serve the classifier over HTTP: /v1/classify, /predict (TEI), /healthz, /readyz, /metrics, demo page at /."""
-    from .serve import ServeConfig
-    from .serve import serve as run_server
+    from .inference.serve import ServeConfig
+    from .inference.serve import serve as run_server
 
     run_server(ServeConfig(model=model, host=host, port=port, max_batch_tokens=max_batch_tokens,
                            max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, max_queue=max_queue,
-                           max_inflight=max_inflight, batch_size=batch_size, backend=backend, bf16=bf16))
+                           max_inflight=max_inflight, batch_size=batch_size, backend=backend, bf16=bf16 or "auto"))
 
 
 @export_app.command("onnx")
@@ -298,7 +307,7 @@ def export_onnx(
     overwrite: Overwrite = False,
 ) -> None:
     """Export a saved model to ONNX (dynamic batch and length), optionally int8-quantised; prints export.json."""
-    from .export import export_onnx as run_export
+    from .inference.export import export_onnx as run_export
 
     _emit(run_export(model, output, quantize=quantize, overwrite=overwrite))
 

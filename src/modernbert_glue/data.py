@@ -197,8 +197,21 @@ def load_split(cfg: DataConfig, task: Task, split: str):
     return Dataset.from_dict(columns)
 
 
+def labelled_eval_sets(data, task, dev):
+    """{"dev": dev split, "test": labelled test file} — test only when --test-file names a labelled file."""
+    if "label" not in dev.column_names:
+        raise UserError("the validation split has no labels")
+    sets = {"dev": dev}
+    if data.test_file:
+        test = load_split(data, task, "test")
+        if "label" not in test.column_names:
+            raise UserError(f"{data.test_file}: the test file has no 'label' column to evaluate against")
+        sets["test"] = test
+    return sets
+
+
 def _load_from_hub(task: Task, split: str) -> dict[str, list]:
-    from .models import hub_available
+    from .hub import hub_available
 
     hint = f"pass --data-dir FOLDER (GLUE tsv files) or set ${DATA_DIR_ENV}"
     if not hub_available():
@@ -228,3 +241,13 @@ def tokenize(dataset, tokenizer, max_length: int):
     if "label" in out.column_names:
         out = out.rename_column("label", "labels")
     return out
+
+
+def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated to `max_length` or the tokenizer's own limit, whichever is lower."""
+    limit = min(max_length, tokenizer.model_max_length)
+    if not texts:
+        return []
+    # Only the ids: the masks are made per padded batch, and building them here as Python lists costs time.
+    return tokenizer(texts, truncation=True, max_length=limit, return_attention_mask=False,
+                     return_token_type_ids=False)["input_ids"]

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-import socket
-from functools import lru_cache
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from .errors import UserError
+from .hub import hub_available
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -27,27 +25,6 @@ PACKAGED = {
 }
 ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 ATTN_IMPLEMENTATION = "sdpa"  # PyTorch-native; flash-attn cannot be installed on our machines
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@lru_cache(maxsize=1)
-def hub_available(timeout: float = 3.0) -> bool:
-    """False when offline mode is on or the Hub's host does not accept a connection within `timeout`.
-
-    Asked once per process: transformers itself retries for ~25 s before giving up on an unreachable Hub.
-    """
-    if hub_offline():
-        return False
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def packaged_copy(name: str) -> Path | None:
@@ -191,3 +168,53 @@ def load_saved_classifier(folder: str):
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+SETTINGS_FILE = "inference.json"
+SETTINGS_VERSION = 1
+
+
+@dataclass
+class InferenceSettings:
+    """What inference needs to treat inputs as training did, saved in every model (and export) folder by the
+    command that writes it, and read by every backend, `evaluate`, `predict` and `serve`."""
+
+    task: str = "sst2"
+    text_columns: tuple[str, ...] = ("sentence",)
+    max_length: int = 512  # folders without a settings file: the truncation inference used before it existed
+    input_path: str = "auto"
+    version: int = SETTINGS_VERSION
+
+    def save(self, folder: str | Path) -> None:
+        from .outputs import write_json
+
+        write_json(Path(folder) / SETTINGS_FILE, {**asdict(self), "text_columns": list(self.text_columns)})
+
+    @classmethod
+    def load(cls, folder: str | Path) -> InferenceSettings:
+        import json
+
+        path = Path(folder) / SETTINGS_FILE
+        if not path.is_file():
+            log.warning("%s: no %s (written by `train` since this file was introduced); using max_length %d and "
+                        "input path %s", folder, SETTINGS_FILE, cls.max_length, cls.input_path)
+            return cls()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: not a readable settings file ({_first_line(exc)})") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{path}: not a settings object")
+        version = raw.get("version", SETTINGS_VERSION)
+        if not isinstance(version, int) or version > SETTINGS_VERSION:
+            raise UserError(f"{path}: settings version {version!r} is newer than this modernbert-glue reads "
+                            f"({SETTINGS_VERSION}); upgrade modernbert-glue")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        settings = cls(**raw)
+        settings.text_columns = tuple(settings.text_columns)
+        if not isinstance(settings.max_length, int) or settings.max_length < 1:
+            raise UserError(f"{path}: max_length must be a positive integer, got {settings.max_length!r}")
+        return settings

@@ -167,19 +167,3 @@ class PackedClassifier(nn.Module):
         if batch.labels is not None:
             loss = nn.functional.cross_entropy(logits.float(), batch.labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
-
-
-class PackedCollator:
-    """Trainer data collator: tokenized examples -> {"packed": PackedBatch, "labels": tensor}."""
-
-    def __init__(self, pad_id: int, row_tokens: int | None = None, token_budget: int | None = None):
-        self.pad_id = pad_id
-        self.row_tokens = row_tokens
-        self.fixed_rows = budget_rows(token_budget, row_tokens)
-
-    def __call__(self, features: list[dict]) -> dict:
-        labels = [f["labels"] for f in features] if "labels" in features[0] else None
-        seqs = [list(f["input_ids"]) for f in features]
-        batch = pack(seqs, labels, row_tokens=row_budget(seqs, self.row_tokens), pad_id=self.pad_id,
-                     fixed_rows=self.fixed_rows)
-        return {"packed": batch, "labels": batch.labels}

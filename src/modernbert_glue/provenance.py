@@ -104,16 +104,3 @@ def provenance() -> dict[str, object]:
         "git_commit": git_commit(),
         "hardware": hardware(),
     }
-
-
-def fast_bf16() -> bool:
-    """True on a GPU with bf16, or a CPU with native bf16 matrix instructions (AMX or AVX-512 BF16)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags

@@ -13,8 +13,10 @@ import time
 
 import numpy as np
 
-from .bench import BenchConfig, autocast_for, bench_device, collate, path_forward, sync, to_device
+from .bench.paths import BenchConfig, collate, path_forward, to_device
 from .config import TrainConfig
+from .device import autocast as amp
+from .device import default_device, sync
 
 
 def epoch_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[list[int]]:
@@ -47,14 +49,14 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
     """Train a fresh model for `recipe.epochs` epochs on `path`; returns times, rates, losses, dev accuracy."""
     import torch
 
-    from .memory import peak_mb, reset_peak
+    from .device import peak_mb, reset_peak
     from .models import build_classifier
     from .tasks import get_task
 
     torch.manual_seed(cfg.seed)
     model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
                                         overrides=cfg.overrides or {})
-    device = bench_device()
+    device = default_device()
     model.to(device).train()
     epochs = int(recipe.epochs)
     batches = epoch_batches(len(token_ids), cfg.batch_size, epochs, cfg.seed)
@@ -63,7 +65,7 @@ def train_epochs(cfg: BenchConfig, path: str, recipe: TrainConfig, token_ids: li
     inputs = [collate(path, token_ids, labels, b, tokenizer.pad_token_id, cfg.row_tokens, budget) for b in batches]
     collate_seconds = time.perf_counter() - started
     forward = path_forward(model, path, cfg.compile)
-    autocast = autocast_for(device.type, cfg.bf16)
+    autocast = (lambda: amp(device.type, cfg.bf16))
     opt, schedule = optimizer_for(model, recipe, len(batches))
     losses = torch.zeros(len(batches), device=device)
     reset_peak()
@@ -109,7 +111,7 @@ def _accuracy(model, path: str, dev: tuple[list[list[int]], list[int]], pad_id: 
     with torch.inference_mode(), autocast():
         for start in range(0, len(ids), 256):
             chunk = list(range(start, min(start + 256, len(ids))))
-            batch, _, _ = to_device(collate(path, ids, labels, chunk, pad_id, cfg.row_tokens), bench_device())
+            batch, _, _ = to_device(collate(path, ids, labels, chunk, pad_id, cfg.row_tokens), default_device())
             logits = forward(batch).logits
             right += int((logits.argmax(-1).cpu() == torch.tensor([labels[i] for i in chunk])).sum())
     return round(right / len(ids), 4)

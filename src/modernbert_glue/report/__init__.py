@@ -10,7 +10,13 @@ The modules: runs (loading and checking run folders), stats (paired tests, archi
 from __future__ import annotations
 
 from ..outputs import check_output, open_output
-from .figures import all_figures, plot_accuracy, plot_length, plot_reliability, plot_speed
+from .figures import (
+    all_figures,
+    plot_accuracy,
+    plot_length,
+    plot_reliability,
+    plot_speed,
+)
 from .render import accuracy_rows, html, markdown, report_blocks, speed_rows
 from .runs import SETS, Run, check_comparable, load_runs, pairs
 from .stats import architecture, pairwise_tests, safetensors_parameters

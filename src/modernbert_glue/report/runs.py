@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..evaluation.runfolder import read_json, read_predictions
 from ..outputs import check_finished
-from ..runfolder import read_json, read_predictions
 
 SETS = {"dev": "SST-2 dev (GLUE validation)", "test": "SST-2 test (test_labeled.tsv)"}
 
@@ -116,7 +116,9 @@ def _label_names(run: Run) -> list[str]:
         return [id2label[k] for k in sorted(id2label, key=int)]
     baseline = run.folder / "model" / "baseline.json"
     if baseline.is_file():
-        from ..tasks import get_task  # only baselines need it; keeps the report's import light
+        from ..tasks import (
+            get_task,  # only baselines need it; keeps the report's import light
+        )
 
         return list(get_task(json.loads(baseline.read_text()).get("task", "sst2")).label_names)
     return []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import mcnemar, paired_bootstrap
+from ..evaluation.metrics import mcnemar, paired_bootstrap
 from .runs import Run, pairs
 
 

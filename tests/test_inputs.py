@@ -1,28 +1,22 @@
-"""Batching helpers behind `predict` and the server: padding, length-sorted even batches, concurrency."""
+"""inputs.py: padding, length-sorted even batches, concurrency (behind `predict`, the server and training)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from modernbert_glue.predict import pad_ids, sorted_batches
-
-
-class Tokenizer:
-    pad_token_id = 0
-
-    def __init__(self, side="right"):
-        self.padding_side = side
+from modernbert_glue.inputs import pad_batch, sorted_batches
 
 
 @pytest.mark.parametrize("side, ids, mask", [
     ("right", [[5, 6, 7], [8, 0, 0]], [[1, 1, 1], [1, 0, 0]]),
     ("left", [[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]]),
 ])
-def test_pad_ids_pads_on_the_tokenizers_side(side, ids, mask):
-    got_ids, got_mask = pad_ids([[5, 6, 7], [8]], Tokenizer(side))
+def test_pad_batch_pads_on_the_tokenizers_side(side, ids, mask):
+    got = pad_batch([{"input_ids": [5, 6, 7]}, {"input_ids": [8]}], 0, left=side == "left")
+    got_ids, got_mask = got["input_ids"], got["attention_mask"]
     assert got_ids.tolist() == ids and got_mask.tolist() == mask and got_ids.dtype == np.int64
-    wide, _ = pad_ids([[5]], Tokenizer(), width=4)
+    wide = pad_batch([{"input_ids": [5]}], 0, width=4)["input_ids"]
     assert wide.tolist() == [[5, 0, 0, 0]]
 
 

@@ -15,7 +15,6 @@ Runs unchanged under `torchrun`/`accelerate launch`: the Trainer handles DDP; on
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import os
@@ -24,40 +23,30 @@ import sys
 import time
 from pathlib import Path
 
-from .checkpoints import CHECKPOINTS, CheckpointCallback, checkpoint_step, latest_checkpoint
-from .config import RunConfig
-from .data import load_split, tokenize
-from .errors import UserError
-from .metrics import classification_metrics
-from .models import build_classifier
-from .outputs import check_output, open_output
-from .predict import Classifier
-from .provenance import device_name, provenance
-from .runfolder import evaluate_into, labelled_eval_sets, read_json
-from .tasks import get_task
-
-PACKED_MODEL_TYPES = ("modernbert", "bert")
-# `auto` by model type, from measurements on this CPU: ModernBERT-base training ran 1.13x the real tokens/s of
-# grouped batches packed (benchmarks/results/bench-train-cpu.json); all-MiniLM-L6-v2 (BERT) ran grouped batches
-# ~1.8x faster than packed ones (bench-train-sbert-cpu.json). Other model types get grouped batches.
-AUTO_INPUT_PATH = {"modernbert": "packed", "bert": "grouped"}
-PACKED_ROW_TOKENS = 256  # attention cost grows with a packed row's square; 256 was faster than one long row
+from ..config import RunConfig
+from ..data import labelled_eval_sets, load_split, tokenize
+from ..device import check_bf16, cuda, device_type, use_bf16
+from ..errors import UserError
+from ..evaluation.metrics import classification_metrics
+from ..evaluation.runfolder import evaluate_into, read_json
+from ..inference.backends import Classifier
+from ..inputs import Collator, resolve_input_path
+from ..models import InferenceSettings, build_classifier
+from ..outputs import check_output, open_output
+from ..provenance import device_name, provenance
+from ..tasks import get_task
+from .checkpoints import (
+    CHECKPOINTS,
+    CheckpointCallback,
+    checkpoint_step,
+    latest_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def use_bf16(setting: str) -> bool:
-    import torch
-
-    if setting == "auto":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if setting in ("true", "false"):
-        return setting == "true"
-    raise UserError(f"train.bf16 must be 'auto', 'true' or 'false', got '{setting}'")
 
 
 def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str):
@@ -83,7 +72,7 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str)
         max_grad_norm=t.max_grad_norm,
         label_smoothing_factor=t.label_smoothing,
         seed=t.seed,
-        bf16=use_bf16(t.bf16),
+        bf16=use_bf16(t.bf16, "train", "train.bf16"),
         eval_strategy="steps",
         eval_steps=eval_steps,
         save_strategy="steps",
@@ -97,49 +86,11 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str)
         remove_unused_columns=input_path != "packed",  # the packed model takes `packed`, not input_ids
         logging_steps=t.logging_steps,
         report_to="none",  # TensorBoard is attached explicitly so its logs land in <out>/logs
-        ddp_backend="gloo" if world > 1 and not _cuda() else None,
+        ddp_backend="gloo" if world > 1 and not cuda() else None,
         ddp_find_unused_parameters=False,
-        dataloader_pin_memory=_cuda(),
-        use_cpu=not _cuda(),
+        dataloader_pin_memory=cuda(),
+        use_cpu=not cuda(),
     )
-
-
-INPUT_PATHS = ("auto", "padded", "dynamic", "grouped", "packed")
-
-
-def resolve_input_path(setting: str, model) -> str:
-    """`auto`: the fastest path measured for the model type (AUTO_INPUT_PATH), else length-grouped."""
-    if setting not in INPUT_PATHS:
-        raise UserError(f"train.input_path must be one of {', '.join(INPUT_PATHS)}, got '{setting}'")
-    if setting != "auto":
-        if setting == "packed" and model.config.model_type not in PACKED_MODEL_TYPES:
-            raise UserError(f"input path 'packed' supports {', '.join(PACKED_MODEL_TYPES)} models, "
-                            f"not '{model.config.model_type}'")
-        return setting
-    return AUTO_INPUT_PATH.get(model.config.model_type, "grouped")
-
-
-def make_collator(input_path: str, tokenizer, max_length: int, token_budget: int = 0):
-    from transformers import DataCollatorWithPadding
-
-    check_token_budget(token_budget, input_path)
-    if input_path == "packed":
-        from .packing import PackedCollator
-
-        return PackedCollator(pad_id=tokenizer.pad_token_id, row_tokens=PACKED_ROW_TOKENS, token_budget=token_budget)
-    if input_path == "padded":
-        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=max_length)
-    return DataCollatorWithPadding(tokenizer)
-
-
-def check_token_budget(token_budget: int, input_path: str) -> None:
-    if not token_budget:
-        return
-    if input_path != "packed":
-        raise UserError(f"train.packed_token_budget needs the packed input path, not '{input_path}'")
-    if token_budget < 0 or token_budget % PACKED_ROW_TOKENS:
-        raise UserError(f"train.packed_token_budget must be a multiple of {PACKED_ROW_TOKENS} tokens, "
-                        f"got {token_budget}")
 
 
 @contextlib.contextmanager
@@ -151,7 +102,7 @@ def cpu_attention_kernel(flash: bool):
     """
     import torch
 
-    if flash or _cuda():
+    if flash or cuda():
         yield
         return
     before = torch.backends.cuda.flash_sdp_enabled()  # despite the name, the flag SDPA consults on CPU too
@@ -160,12 +111,6 @@ def cpu_attention_kernel(flash: bool):
         yield
     finally:
         torch.backends.cuda.enable_flash_sdp(before)
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
@@ -183,7 +128,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
             raise UserError(f"{out}: this run finished already; nothing to resume")
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
-    use_bf16(cfg.train.bf16)  # validate before the slow part
+    check_bf16(cfg.train.bf16, "train.bf16")  # validate before the slow part
     record = provenance()  # at the start: the code and command that this run actually used
     task = get_task(cfg.data.task)
     train_raw = load_split(cfg.data, task, "train")
@@ -196,12 +141,13 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     )
     if cfg.train.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    input_path = resolve_input_path(cfg.train.input_path, model)
-    collator = make_collator(input_path, tokenizer, cfg.data.max_length, cfg.train.packed_token_budget)
+    input_path = resolve_input_path(cfg.train.input_path, model.config.model_type, "train", device_type(),
+                                    "train.input_path")
+    collator = Collator(input_path, tokenizer.pad_token_id, cfg.data.max_length, cfg.train.packed_token_budget)
     train_ds = tokenize(train_raw, tokenizer, cfg.data.max_length)
     dev_ds = tokenize(dev_raw, tokenizer, cfg.data.max_length)
     if input_path == "packed":
-        from .packing import PackedClassifier
+        from ..packing import PackedClassifier
 
         model = PackedClassifier(model)
     log.info("input path: %s", input_path)
@@ -255,10 +201,12 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         return {}
 
     hf_model = trainer.model.model if input_path == "packed" else trainer.model
-    with folder.staged_dir("model") as staged:  # safetensors, config with label names, tokenizer
+    settings = InferenceSettings(task=task.name, text_columns=(task.text_column,), max_length=cfg.data.max_length)
+    with folder.staged_dir("model") as staged:  # safetensors, config with label names, tokenizer, settings
         hf_model.save_pretrained(str(staged))
         tokenizer.save_pretrained(str(staged))
-    clf = Classifier(model=hf_model.eval(), tokenizer=tokenizer, max_length=cfg.data.max_length)
+        settings.save(staged)
+    clf = Classifier(model=hf_model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
     metrics = {
         "task": task.name,
         "model": cfg.model.name,
@@ -299,118 +247,8 @@ def mean_logged_loss(log_history: list[dict]) -> float | None:
     return total / last if last else None
 
 
-def config_for_resume(run_dir: str, requested) -> RunConfig:
-    """The saved config of the unfinished run in `run_dir`; `requested(saved)` (the command's options applied
-    to it, or None when it gave none) must not change it."""
-    from .config import config_from_dict
-
-    saved = config_from_dict(read_json(Path(run_dir) / "run.json")["config"], source=f"{run_dir}/run.json")
-    if requested is None:
-        return saved
-    differ = _differences(saved.to_dict(), requested(saved).to_dict())
-    if differ:
-        shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
-        raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
-                        "options (or none), or start a new run in another folder")
-    return saved
-
-
-def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
-    """Continue an unfinished run folder or --seeds folder with its saved config (see config_for_resume)."""
-    from .outputs import read_marker
-
-    marker = read_marker(Path(run_dir))
-    if marker is None or marker["kind"] not in ("run", "seeds"):
-        raise UserError(f"{run_dir}: not a run folder written by modernbert-glue; nothing to resume")
-    if marker["kind"] == "run":
-        if seeds:
-            raise UserError(f"{run_dir}: a single run, not a --seeds folder; leave out --seeds")
-        return train(config_for_resume(run_dir, requested), run_dir, resume=True)
-    saved_seeds = read_json(Path(run_dir) / "run.json").get("seeds", [])
-    if seeds and seeds != saved_seeds:
-        raise UserError(f"{run_dir}: holds seeds {saved_seeds}, not {seeds}")
-    return train_seeds(config_for_resume(run_dir, requested), run_dir, saved_seeds, resume=True)
-
-
-def _differences(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, object]]:
-    out = []
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict) and key != "overrides":
-            out += _differences(x, y, f"{prefix}{key}.")
-        elif x != y:
-            out.append((f"{prefix}{key}", x, y))
-    return out
-
-
 def _compute_metrics(eval_pred) -> dict:
     logits, labels = eval_pred
     m = classification_metrics(labels, logits.argmax(axis=-1))
     m.pop("n")
     return m
-
-
-def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False,
-                resume: bool = False) -> dict:
-    """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json.
-
-    With `resume`: finished seeds are kept, an unfinished one continues from its checkpoint, the rest run."""
-    import numpy as np
-
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise UserError(f"--seeds needs distinct seeds, got {seeds}")
-    out = Path(output_dir)
-    folder = None
-    if is_main_process():
-        marker = check_output(out, "seeds", overwrite=overwrite, resume=resume)
-        if resume and marker.get("complete"):
-            raise UserError(f"{out}: these seeds finished already; nothing to resume")
-        folder = open_output(out, "seeds", overwrite=overwrite, resume=resume)
-        folder.claim(*(f"seed-{seed}" for seed in seeds))
-        if not resume:
-            folder.write_json("run.json", {"config": cfg.to_dict(), "seeds": seeds, **provenance()})
-    runs = []
-    for seed in seeds:
-        seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        seed_dir = out / f"seed-{seed}"
-        state = _seed_state(seed_dir) if resume else "new"
-        if state == "finished":
-            log.info("seed %d finished already: %s", seed, seed_dir)
-            runs.append(read_json(seed_dir / "metrics.json"))
-        else:
-            runs.append(train(seed_cfg, str(seed_dir), resume=state == "unfinished"))
-    if not is_main_process():
-        return {}
-    keys = [k for k in ("eval_accuracy", "eval_f1", "eval_mcc", "test_accuracy", "test_f1", "test_mcc",
-                        "train_seconds") if k in runs[0]]
-    summary = {"task": runs[0]["task"], "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
-    for k in keys:
-        values = np.array([r[k] for r in runs], dtype=float)
-        summary[f"{k}_mean"] = float(values.mean())
-        summary[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        summary[f"{k}_mean_ci"] = mean_interval(values)
-    summary["per_seed"] = [{"seed": s, **{k: r[k] for k in keys}} for s, r in zip(seeds, runs)]
-    folder.write_json("seeds.json", summary)
-    folder.finish()
-    return summary
-
-
-def _seed_state(seed_dir: Path) -> str:
-    from .outputs import read_marker
-
-    marker = read_marker(seed_dir)
-    if marker is None:
-        return "new"
-    return "finished" if marker.get("complete") else "unfinished"
-
-
-def mean_interval(values, level: float = 0.95) -> list[float] | None:
-    """Student-t interval of the mean over seeds (None for a single seed)."""
-    import numpy as np
-    from scipy import stats
-
-    values = np.asarray(values, dtype=float)
-    if values.size < 2:
-        return None
-    half = stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
-    return [float(values.mean() - half), float(values.mean() + half)]

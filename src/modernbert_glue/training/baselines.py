@@ -19,14 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig
-from .data import load_split
-from .errors import UserError
-from .models import resolve_model
-from .provenance import device_name, provenance
-from .outputs import check_output, open_output, write_json
-from .runfolder import evaluate_into, labelled_eval_sets
-from .tasks import get_task
+from ..config import DataConfig
+from ..data import labelled_eval_sets, load_split
+from ..device import device_type
+from ..errors import UserError
+from ..evaluation.runfolder import evaluate_into
+from ..models import resolve_model
+from ..outputs import check_output, open_output, write_json
+from ..provenance import device_name, provenance
+from ..tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Embedder:
 
         self.name = encoder
         self.path = resolve_model(encoder)
-        self.model = SentenceTransformer(self.path, device="cuda" if _cuda() else "cpu")
+        self.model = SentenceTransformer(self.path, device=device_type())
         self.cache_dir = cache_dir
 
     def __call__(self, texts: list[str]) -> np.ndarray:
@@ -68,15 +69,15 @@ class Embedder:
             return np.load(cached)
         vectors = self.model.encode(texts, batch_size=128, convert_to_numpy=True, show_progress_bar=False)
         if cached:
+            import io
+
+            from ..outputs import write_bytes
+
+            buffer = io.BytesIO()
+            np.save(buffer, vectors)
             cached.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cached, vectors)
+            write_bytes(cached, buffer.getvalue())  # a killed run leaves no half-written cache entry
         return vectors
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 class BaselineModel:

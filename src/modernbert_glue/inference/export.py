@@ -1,8 +1,8 @@
-"""ONNX export (dynamic batch and length axes) and onnxruntime dynamic int8 quantisation, plus the ONNX
-classifier that `predict --backend onnx` and `serve --backend onnx` use.
+"""`export onnx`: ONNX export (dynamic batch and length axes) and onnxruntime dynamic int8 quantisation. The
+backend that runs an export folder is onnx.py.
 
 Export folder: model.onnx (fp32), model.int8.onnx (with --quantize int8), config.json (label names),
-tokenizer files, export.json (which file to run, the parity check against torch).
+tokenizer files, inference.json (the model's inference settings), export.json (which file to run, the parity check against torch).
 
 Steps, as measured on this CPU for the fine-tuned all-MiniLM-L6-v2 (benchmarks/results/inference-cpu.json):
 1. torch.onnx's dynamo exporter;
@@ -22,17 +22,16 @@ Steps, as measured on this CPU for the fine-tuned all-MiniLM-L6-v2 (benchmarks/r
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .outputs import check_model_finished, check_output, open_output
+from ..errors import UserError
+from ..models import InferenceSettings
+from ..outputs import check_model_finished, check_output, open_output
+from .onnx import session_logits
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +47,8 @@ PARITY_SENTENCES = [
 
 def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None, overwrite: bool = False) -> dict:
     """Export a saved classifier; returns export.json's content (files, parity with torch)."""
-    from .models import load_saved_classifier
-    from .provenance import provenance
+    from ..models import load_saved_classifier
+    from ..provenance import provenance
 
     if quantize not in (None, "int8"):
         raise UserError(f"--quantize takes int8, got '{quantize}'")
@@ -59,6 +58,7 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
     model.eval()
     folder = open_output(output_dir, "export", overwrite=overwrite)
     with folder.staged_files() as out:  # built aside, moved in when done: never half an export
+        InferenceSettings.load(model_dir).save(out)  # the export truncates and batches as the model did
         info = _write_export(model, tokenizer, out, quantize)
     info = {**info, "source": str(model_dir), **provenance()}
     folder.write_json("export.json", info)
@@ -78,7 +78,7 @@ def _write_export(model, tokenizer, out: Path, quantize: str | None) -> dict:
         reference = model(**enc).logits.numpy()
 
     def difference(path: Path) -> float:
-        logits = OnnxClassifier.session_logits(path, enc["input_ids"].numpy(), enc["attention_mask"].numpy())
+        logits = session_logits(path, enc["input_ids"].numpy(), enc["attention_mask"].numpy())
         return float(np.abs(logits - reference).max())
 
     plain = out / "model.plain.onnx"
@@ -175,73 +175,3 @@ def _quantize_int8(source: Path, target: Path, intermediate_size: int) -> list[s
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
     return keep
-
-
-def is_export_folder(folder: str | Path) -> bool:
-    return (Path(folder) / "export.json").is_file()
-
-
-class OnnxClassifier:
-    """onnxruntime inference over an export folder; same `probabilities`/`label_names` as Classifier.
-
-    Batches run `workers` at a time, each on one thread of one shared session (onnxruntime sessions take
-    concurrent `run` calls), rather than one batch at a time split over every core: MiniLM-sized matrices
-    are too small to split well. Same int8 model on this 2-core CPU: 627 sentences/s with one two-thread batch
-    of 64 at a time (benchmarks/results/inference-cpu-session2.json), 984 this way with batches of 12
-    (benchmarks/results/inference-cpu-int8-two-fp32-matmuls.json).
-    """
-
-    def __init__(self, folder: str | Path, batch_size: int = 12, max_length: int = 512, workers: int = 0,
-                 spin: bool = True):
-        import onnxruntime as ort
-
-        from .models import load_tokenizer
-
-        folder = Path(folder)
-        if not is_export_folder(folder):
-            raise UserError(f"{folder}: not an ONNX export folder (no export.json; create one with `export onnx`)")
-        info = json.loads((folder / "export.json").read_text())
-        self.workers = workers or len(os.sched_getaffinity(0))
-        options = ort.SessionOptions()
-        if self.workers > 1:
-            options.intra_op_num_threads = 1
-        elif not spin:  # a server: idle worker threads sleep instead of spinning on the cores the event loop needs
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(folder / info["model_file"]), options, providers=["CPUExecutionProvider"])
-        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx") if self.workers > 1 else None
-        self.tokenizer = load_tokenizer(str(folder))
-        config = json.loads((folder / "config.json").read_text())
-        self.label_names = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-        self.batch_size = batch_size
-        self.max_length = max_length
-
-    @staticmethod
-    def session_logits(path: Path, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
-
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        from .predict import encode_texts
-
-        return encode_texts(self.tokenizer, texts, self.max_length)
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        return self.probabilities_encoded(self.encode(texts))
-
-    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
-        from .predict import pad_ids, sorted_batches
-
-        def run(seqs: list[list[int]]) -> np.ndarray:
-            input_ids, attention_mask = pad_ids(seqs, self.tokenizer)
-            logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
-            return _softmax(logits)
-
-        return sorted_batches(encoded, self.batch_size, run, len(self.label_names), self.pool, self.workers)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)

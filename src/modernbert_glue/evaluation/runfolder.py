@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import UserError
-from .memory import peak_mb
+from ..device import peak_mb
+from ..errors import UserError
+from ..outputs import OutputFolder
 from .metrics import evaluation_report
-from .outputs import OutputFolder
 
 SET_PREFIX = {"dev": "eval", "test": "test"}  # metrics.json key prefix per evaluation set
 
@@ -70,21 +70,6 @@ def read_predictions(path: Path) -> list[tuple[int, str, int, int, float]]:
         except (IndexError, ValueError):
             raise UserError(f"{path}, line {lineno}: malformed prediction row") from None
     return rows
-
-
-def labelled_eval_sets(data, task, dev):
-    """{"dev": dev split, "test": labelled test file} — test only when --test-file names a labelled file."""
-    from .data import load_split
-
-    if "label" not in dev.column_names:
-        raise UserError("the validation split has no labels")
-    sets = {"dev": dev}
-    if data.test_file:
-        test = load_split(data, task, "test")
-        if "label" not in test.column_names:
-            raise UserError(f"{data.test_file}: the test file has no 'label' column to evaluate against")
-        sets["test"] = test
-    return sets
 
 
 def evaluate_into(out: OutputFolder, probabilities, sets: dict) -> dict:

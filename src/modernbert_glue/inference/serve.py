@@ -9,18 +9,17 @@ classifier route and shapes), GET /healthz, /readyz, /metrics (Prometheus), /doc
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
-
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from .errors import UserError
+from ..device import check_bf16
+from ..errors import UserError
+from .batcher import Metrics, MicroBatcher, Overloaded
 
 
 class ClassifyRequest(BaseModel):
@@ -75,9 +74,9 @@ class ServeConfig:
     # Sentences per forward pass (None: 32 for torch, 12 for onnx). Smaller than for `predict`'s 64: a served
     # batch holds a few hundred sentences of random lengths, and smaller length-sorted slices of it pad less.
     batch_size: int | None = None
-    input_path: str = "auto"
+    input_path: str | None = None  # None: the model's saved setting (inputs.py)
     backend: str = "torch"  # onnx: `model` is an `export onnx` folder
-    bf16: bool = False  # torch backend: bf16 autocast
+    bf16: str = "auto"  # torch backend: bf16 autocast, auto|on|off (device.py)
 
     def __post_init__(self):
         positive = ("port", "max_batch_tokens", "max_texts", "max_chars", "max_body_bytes", "max_queue")
@@ -87,119 +86,7 @@ class ServeConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.max_wait_ms < 0:
             raise UserError(f"--max-wait-ms must be 0 or more, got {self.max_wait_ms}")
-
-
-class Overloaded(Exception):
-    pass
-
-
-class MicroBatcher:
-    """Collects texts from concurrent requests into batches bounded by tokens and waiting time.
-
-    Models with `encode`/`probabilities_encoded` (Classifier, OnnxClassifier) are tokenized once, on arrival,
-    so the token budget is exact; others (baselines) take texts, counted as words + 2.
-    """
-
-    def __init__(self, model, cfg: ServeConfig, metrics):
-        self.model = model
-        self.encoded = hasattr(model, "probabilities_encoded")
-        self.cfg = cfg
-        self.metrics = metrics
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.pending = 0
-        inflight = cfg.max_inflight or (2 if cfg.backend == "onnx" else 1)
-        self.executor = ThreadPoolExecutor(max_workers=inflight, thread_name_prefix="inference")
-        self.slots = asyncio.Semaphore(inflight)
-        self.running: set[asyncio.Task] = set()
-        self.task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        """Finish what is queued, then stop."""
-        while self.pending:
-            await asyncio.sleep(0.01)
-        if self.task:
-            self.task.cancel()
-        self.executor.shutdown(wait=True)
-
-    async def probabilities(self, texts: list[str]) -> np.ndarray:
-        if self.pending + len(texts) > self.cfg.max_queue:
-            raise Overloaded()
-        future = asyncio.get_running_loop().create_future()
-        self.pending += len(texts)
-        inputs = self.model.encode(texts) if self.encoded else texts
-        tokens = sum(len(ids) for ids in inputs) if self.encoded else sum(len(t.split()) + 2 for t in texts)
-        await self.queue.put((inputs, tokens, future))
-        return await future
-
-    async def _next(self, deadline: float):
-        """The next queued item: what is already waiting first, else wait until `deadline` (None: nothing)."""
-        try:
-            return self.queue.get_nowait()
-        except asyncio.QueueEmpty:
-            timeout = deadline - asyncio.get_running_loop().time()
-            if timeout <= 0:
-                return None
-            try:
-                return await asyncio.wait_for(self.queue.get(), timeout)
-            except asyncio.TimeoutError:
-                return None
-
-    async def _run(self) -> None:
-        """Form a batch whenever one of the `max_inflight` slots is free; each batch runs as its own task."""
-        loop = asyncio.get_running_loop()
-        carry = None
-        while True:
-            first = carry or await self.queue.get()
-            await self.slots.acquire()  # what queues meanwhile joins this batch
-            carry = None
-            items, tokens = [first], first[1]
-            deadline = loop.time() + self.cfg.max_wait_ms / 1000
-            while tokens < self.cfg.max_batch_tokens:
-                item = await self._next(deadline)
-                if item is None:
-                    break
-                if tokens + item[1] > self.cfg.max_batch_tokens:
-                    carry = item  # starts the next batch
-                    break
-                items.append(item)
-                tokens += item[1]
-            task = loop.create_task(self._execute(items))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
-
-    async def _execute(self, items: list) -> None:
-        texts = [t for item in items for t in item[0]]
-        self.metrics.batch_texts.observe(len(texts))
-        run = self.model.probabilities_encoded if self.encoded else self.model.probabilities
-        try:
-            probs = await asyncio.get_running_loop().run_in_executor(self.executor, run, texts)
-        except Exception as exc:  # a model failure fails these requests, not the server
-            for item in items:
-                item[2].set_exception(exc)
-        else:
-            start = 0
-            for item in items:
-                item[2].set_result(probs[start : start + len(item[0])])
-                start += len(item[0])
-        finally:
-            self.pending -= len(texts)
-            self.slots.release()
-
-
-class Metrics:
-    def __init__(self):
-        from prometheus_client import CollectorRegistry, Counter, Histogram
-
-        self.registry = CollectorRegistry()
-        self.requests = Counter("mbg_requests", "HTTP requests by route and status", ["route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("mbg_request_latency_seconds", "Request latency", ["route"], registry=self.registry,
-                                 buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
-        self.batch_texts = Histogram("mbg_batch_texts", "Texts per model forward pass", registry=self.registry,
-                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        check_bf16(self.bf16, "--bf16")
 
 
 class BodyLimitAndMetrics:
@@ -277,7 +164,8 @@ def create_app(cfg: ServeConfig, model=None):
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-    from .predict import load_model
+
+    from .backends import load_model
 
     metrics = Metrics()
     state: dict = {"ready": False}
@@ -371,7 +259,7 @@ def serve(cfg: ServeConfig) -> None:
     """Run the server until SIGINT/SIGTERM; in-flight requests finish first (graceful shutdown)."""
     import uvicorn
 
-    from .outputs import check_model_finished
+    from ..outputs import check_model_finished
 
     check_model_finished(cfg.model)  # before the server starts: one line, not a failed start-up
     uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=30)

@@ -1,0 +1,57 @@
+"""`bench train` / `bench infer`: input paths side by side (paths.py) or long inputs (lengths.py), one results file."""
+
+from __future__ import annotations
+
+from ..device import default_device
+from ..errors import UserError
+from ..provenance import device_name, provenance
+from .flops import matmul_tflops
+from .lengths import run_lengths
+from .paths import BenchConfig, ratios, run_bench, sample
+
+__all__ = ["BenchConfig", "bench", "format_table"]
+
+
+def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
+    """Run the paths on a seeded sample of SST-2 train sentences; print a table; write the JSON results file."""
+    from pathlib import Path
+
+    from ..data import load_split
+    from ..tasks import get_task
+
+    if output and Path(output).exists():
+        raise UserError(f"{output}: exists (results are not overwritten; choose another --output)")
+    train = load_split(data, get_task(data.task), "train")
+    sentences, labels = sample(train["sentence"], train["label"], cfg.sentences, cfg.seed)
+    long_inputs = cfg.lengths or cfg.variable_means
+    results = run_lengths(cfg, sentences) if long_inputs else run_bench(cfg, sentences, labels)
+    rate = matmul_tflops(default_device())
+    for r in results:
+        if "model_tflops_per_s" in r:
+            r["mfu"] = round(r["model_tflops_per_s"] / rate["tflops"], 4)
+    report = {
+        "benchmark": f"bench {cfg.mode}",
+        "config": {k: v for k, v in cfg.__dict__.items()},
+        "device": device_name(),
+        "matmul_bf16": rate,
+        "results": results,
+        "ratios_real_tokens_per_s": ratios([r for r in results if r.get("supported", True)]),
+        **provenance(),
+    }
+    if output:
+        from ..outputs import write_json
+
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        write_json(Path(output), report)
+    return report
+
+
+def format_table(report: dict) -> str:
+    rows = [f"{'path':<12} {'real tok/s':>11} {'sent/s':>8} {'padding':>8} {'s/step':>8} {'peak MB':>8}"]
+    for r in report["results"]:
+        if not r.get("supported", True):
+            rows.append(f"{r['path']:<12} unsupported: {r['reason']}")
+            continue
+        rows.append(f"{r['path']:<12} {r['real_tokens_per_s']:>11.1f} {r['sentences_per_s']:>8.2f} "
+                    f"{r['padding_fraction']:>8.1%} {r['seconds_per_step_median']:>8.3f} {r['peak_memory_mb']:>8.0f}")
+    return "\n".join(rows)

@@ -1,0 +1,132 @@
+"""The classifier contract every backend keeps, the torch backend, and loading any model folder behind it.
+
+Backends: `Classifier` (torch, here), `OnnxClassifier` (onnxruntime, onnx.py) and the baselines' models
+(evaluation/baselines.py, texts only). The server, `predict` and `evaluate` use only what `TextClassifier`
+and `EncodedClassifier` promise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..data import encode_texts
+from ..device import autocast, check_bf16, use_bf16
+from ..errors import UserError
+from ..inputs import collate, resolve_input_path, sorted_batches
+from ..models import InferenceSettings, load_saved_classifier
+
+BACKENDS = ("torch", "onnx")
+
+
+@runtime_checkable
+class TextClassifier(Protocol):
+    """Probabilities per label for texts, in input order, and the labels' names."""
+
+    label_names: list[str]
+
+    def probabilities(self, texts: list[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class EncodedClassifier(TextClassifier, Protocol):
+    """A classifier that tokenizes apart from running the model: the server tokenizes each request once, on
+    arrival, so that its batches are bounded by exact token counts."""
+
+    settings: InferenceSettings
+
+    def encode(self, texts: list[str]) -> list[list[int]]: ...
+
+    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
+
+
+@dataclass
+class Classifier:
+    """A loaded torch model + tokenizer; `probabilities` batches texts by length and restores input order."""
+
+    model: object
+    tokenizer: object
+    settings: InferenceSettings = field(default_factory=InferenceSettings)
+    batch_size: int = 64
+    input_path: str | None = None  # None: the settings' path (auto: see inputs.AUTO)
+    bf16: str | bool = "auto"  # see device.BF16_AUTO
+
+    @classmethod
+    def load(cls, folder: str, **kwargs) -> Classifier:
+        model, tokenizer = load_saved_classifier(folder)
+        model.eval()
+        return cls(model=model, tokenizer=tokenizer, settings=InferenceSettings.load(folder), **kwargs)
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [id2label[i] for i in range(len(id2label))]
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        return encode_texts(self.tokenizer, texts, self.settings.max_length)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self.probabilities_encoded(self.encode(texts))
+
+    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
+        import torch
+
+        if not encoded:
+            return np.zeros((0, len(self.label_names)), dtype=np.float32)
+        device = next(self.model.parameters()).device
+        path = resolve_input_path(self.input_path or self.settings.input_path, self.model.config.model_type,
+                                  "infer", device.type)
+        width = min(self.settings.max_length, self.tokenizer.model_max_length)
+        pad_id = self.tokenizer.pad_token_id
+        forward = self.model
+        if path == "packed":
+            from ..packing import PackedClassifier
+
+            forward = PackedClassifier(self.model)
+
+        def run(seqs: list[list[int]]) -> np.ndarray:
+            batch = collate(path, seqs, pad_id, width)
+            if path == "packed":
+                logits = forward(batch).logits
+            else:
+                logits = forward(**{name: values.to(device) for name, values in batch.items()}).logits
+            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+        with torch.inference_mode(), autocast(device.type, use_bf16(self.bf16, "infer")):
+            return sorted_batches(encoded, self.batch_size, run, len(self.label_names), sort=path == "grouped")
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        return predict_records(self, texts)
+
+
+def predict_records(model: TextClassifier, texts: list[str]) -> list[dict]:
+    """[{"text", "label", "score"}] in input order; `score` is the predicted label's probability."""
+    probs = model.probabilities(texts)
+    names = model.label_names
+    return [{"text": text, "label": names[int(p.argmax())], "score": float(p.max())} for text, p in zip(texts, probs)]
+
+
+def load_model(folder: str, backend: str = "torch", **kwargs) -> TextClassifier:
+    """A fine-tuned classifier folder, an ONNX export folder (backend onnx) or a baseline's model folder,
+    behind the same contract (TextClassifier)."""
+    from ..outputs import check_model_finished
+    from ..training.baselines import BaselineModel, is_baseline_folder
+    from .onnx import OnnxClassifier, is_export_folder
+
+    if backend not in BACKENDS:
+        raise UserError(f"--backend must be torch or onnx, got '{backend}'")
+    check_model_finished(folder)
+    kwargs = {key: value for key, value in kwargs.items() if value is not None}  # None: the backend's default
+    if "bf16" in kwargs:
+        check_bf16(kwargs["bf16"], "--bf16")
+    if kwargs.get("batch_size", 1) < 1:
+        raise UserError(f"--batch-size must be at least 1, got {kwargs['batch_size']}")
+    if backend == "onnx":
+        return OnnxClassifier(folder, **{k: v for k, v in kwargs.items() if k in ("batch_size", "spin")})
+    if is_export_folder(folder):
+        raise UserError(f"{folder}: an ONNX export folder; pass --backend onnx")
+    if is_baseline_folder(folder):
+        return BaselineModel.load(folder)  # batching options do not apply
+    return Classifier.load(folder, **kwargs)

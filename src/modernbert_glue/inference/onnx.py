@@ -1,0 +1,81 @@
+"""The ONNX backend: onnxruntime inference over an `export onnx` folder, behind the classifier contract."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..data import encode_texts
+from ..errors import UserError
+from ..inputs import pad_batch, sorted_batches
+from ..models import InferenceSettings, load_tokenizer
+
+
+def is_export_folder(folder: str | Path) -> bool:
+    return (Path(folder) / "export.json").is_file()
+
+
+class OnnxClassifier:
+    """onnxruntime inference over an export folder; same `probabilities`/`label_names` as Classifier.
+
+    Batches run `workers` at a time, each on one thread of one shared session (onnxruntime sessions take
+    concurrent `run` calls), rather than one batch at a time split over every core: MiniLM-sized matrices
+    are too small to split well. Same int8 model on this 2-core CPU: 627 sentences/s with one two-thread batch
+    of 64 at a time (benchmarks/results/inference-cpu-session2.json), 984 this way with batches of 12
+    (benchmarks/results/inference-cpu-int8-two-fp32-matmuls.json).
+    """
+
+    def __init__(self, folder: str | Path, batch_size: int = 12, workers: int = 0, spin: bool = True):
+        import onnxruntime as ort
+
+        folder = Path(folder)
+        if not is_export_folder(folder):
+            raise UserError(f"{folder}: not an ONNX export folder (no export.json; create one with `export onnx`)")
+        info = json.loads((folder / "export.json").read_text())
+        self.workers = workers or len(os.sched_getaffinity(0))
+        options = ort.SessionOptions()
+        if self.workers > 1:
+            options.intra_op_num_threads = 1
+        elif not spin:  # a server: idle worker threads sleep instead of spinning on the cores the event loop needs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(folder / info["model_file"]), options, providers=["CPUExecutionProvider"])
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx") if self.workers > 1 else None
+        self.tokenizer = load_tokenizer(str(folder))
+        config = json.loads((folder / "config.json").read_text())
+        self.label_names = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+        self.batch_size = batch_size
+        self.settings = InferenceSettings.load(folder)
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        return encode_texts(self.tokenizer, texts, self.settings.max_length)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self.probabilities_encoded(self.encode(texts))
+
+    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
+        left = self.tokenizer.padding_side == "left"
+
+        def run(seqs: list[list[int]]) -> np.ndarray:
+            batch = pad_batch([{"input_ids": s} for s in seqs], self.tokenizer.pad_token_id, left=left)
+            logits = self.session.run(["logits"], {k: batch[k] for k in ("input_ids", "attention_mask")})[0]
+            return _softmax(logits)
+
+        return sorted_batches(encoded, self.batch_size, run, len(self.label_names), self.pool, self.workers)
+
+
+def session_logits(path: Path, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """Logits of one ONNX file for one padded batch (export's parity check)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

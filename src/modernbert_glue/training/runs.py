@@ -1,0 +1,123 @@
+"""A run folder's life beyond one training call: several seeds in one folder, and resuming an unfinished run
+(or seed set) with its saved config."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from ..config import RunConfig
+from ..errors import UserError
+from ..evaluation.runfolder import read_json
+from ..outputs import check_output, open_output, read_marker
+from ..provenance import provenance
+from .trainer import is_main_process, train
+
+log = logging.getLogger(__name__)
+
+
+def config_for_resume(run_dir: str, requested) -> RunConfig:
+    """The saved config of the unfinished run in `run_dir`; `requested(saved)` (the command's options applied
+    to it, or None when it gave none) must not change it."""
+    from ..config import config_from_dict
+
+    saved = config_from_dict(read_json(Path(run_dir) / "run.json")["config"], source=f"{run_dir}/run.json")
+    if requested is None:
+        return saved
+    differ = _differences(saved.to_dict(), requested(saved).to_dict())
+    if differ:
+        shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
+        raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
+                        "options (or none), or start a new run in another folder")
+    return saved
+
+
+def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
+    """Continue an unfinished run folder or --seeds folder with its saved config (see config_for_resume)."""
+    marker = read_marker(Path(run_dir))
+    if marker is None or marker["kind"] not in ("run", "seeds"):
+        raise UserError(f"{run_dir}: not a run folder written by modernbert-glue; nothing to resume")
+    if marker["kind"] == "run":
+        if seeds:
+            raise UserError(f"{run_dir}: a single run, not a --seeds folder; leave out --seeds")
+        return train(config_for_resume(run_dir, requested), run_dir, resume=True)
+    saved_seeds = read_json(Path(run_dir) / "run.json").get("seeds", [])
+    if seeds and seeds != saved_seeds:
+        raise UserError(f"{run_dir}: holds seeds {saved_seeds}, not {seeds}")
+    return train_seeds(config_for_resume(run_dir, requested), run_dir, saved_seeds, resume=True)
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict) and key != "overrides":
+            out += _differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append((f"{prefix}{key}", x, y))
+    return out
+
+
+def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False,
+                resume: bool = False) -> dict:
+    """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json.
+
+    With `resume`: finished seeds are kept, an unfinished one continues from its checkpoint, the rest run."""
+    import numpy as np
+
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds needs distinct seeds, got {seeds}")
+    out = Path(output_dir)
+    folder = None
+    if is_main_process():
+        marker = check_output(out, "seeds", overwrite=overwrite, resume=resume)
+        if resume and marker.get("complete"):
+            raise UserError(f"{out}: these seeds finished already; nothing to resume")
+        folder = open_output(out, "seeds", overwrite=overwrite, resume=resume)
+        folder.claim(*(f"seed-{seed}" for seed in seeds))
+        if not resume:
+            folder.write_json("run.json", {"config": cfg.to_dict(), "seeds": seeds, **provenance()})
+    runs = []
+    for seed in seeds:
+        seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        seed_dir = out / f"seed-{seed}"
+        state = _seed_state(seed_dir) if resume else "new"
+        if state == "finished":
+            log.info("seed %d finished already: %s", seed, seed_dir)
+            runs.append(read_json(seed_dir / "metrics.json"))
+        else:
+            runs.append(train(seed_cfg, str(seed_dir), resume=state == "unfinished"))
+    if not is_main_process():
+        return {}
+    keys = [k for k in ("eval_accuracy", "eval_f1", "eval_mcc", "test_accuracy", "test_f1", "test_mcc",
+                        "train_seconds") if k in runs[0]]
+    summary = {"task": runs[0]["task"], "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
+    for k in keys:
+        values = np.array([r[k] for r in runs], dtype=float)
+        summary[f"{k}_mean"] = float(values.mean())
+        summary[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        summary[f"{k}_mean_ci"] = mean_interval(values)
+    summary["per_seed"] = [{"seed": s, **{k: r[k] for k in keys}} for s, r in zip(seeds, runs)]
+    folder.write_json("seeds.json", summary)
+    folder.finish()
+    return summary
+
+
+def _seed_state(seed_dir: Path) -> str:
+    marker = read_marker(seed_dir)
+    if marker is None:
+        return "new"
+    return "finished" if marker.get("complete") else "unfinished"
+
+
+def mean_interval(values, level: float = 0.95) -> list[float] | None:
+    """Student-t interval of the mean over seeds (None for a single seed)."""
+    import numpy as np
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return None
+    half = stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    return [float(values.mean() - half), float(values.mean() + half)]
