@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the repository's paths and the SST-2 sentence reader.
+"""What the benchmark scripts share: the repository's paths, the SST-2 sentence reader and a light HTTP load client.
 
 How the scripts import it: they are run as files, `.venv/bin/python benchmarks/X.py` (from the repository root
 or anywhere else), and Python puts the running script's own folder first on `sys.path`, so a plain
@@ -12,6 +12,8 @@ which runs without `datasets`) can use it.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,3 +32,51 @@ def sentences(data_dir: Path, names=("dev.tsv", "test_labeled.tsv")) -> list[str
     for name in names:
         out += [line.split("\t")[0] for line in (Path(data_dir) / name).read_text(encoding="utf-8").splitlines()[1:]]
     return out
+
+
+async def _post(reader, writer, head: bytes, body: bytes) -> int:
+    """One POST on a kept-alive HTTP/1.1 connection; the answer's status code."""
+    writer.write(head + body)
+    await writer.drain()
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    parts = status.split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+async def load(port: int, payloads: list, clients: int, route: str = "/v1/classify",
+               headers: str = "") -> list[tuple[float, int]]:
+    """`clients` concurrent connections work through `payloads` (request bodies, or (route, body) pairs);
+    (latency in seconds, status code; 0 when the connection failed) per request, in completion order.
+
+    A plain asyncio client (one thread, pre-encoded bodies) so that the load generator takes as little of the
+    machine's two cores as possible from the server it measures. `headers`: extra header lines ("K: v\r\n")."""
+    queue = list(reversed(payloads))
+    results: list[tuple[float, int]] = []
+
+    async def client():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                item = queue.pop()
+                path, body = item if isinstance(item, tuple) else (route, item)
+                head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{headers}"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                started = time.perf_counter()
+                try:
+                    status = await _post(reader, writer, head, body)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    status = 0
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                results.append((time.perf_counter() - started, status))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return results

@@ -31,6 +31,7 @@ import numpy as np
 from common import (  # benchmarks/common.py, this script's sibling
     REPO,
     SST2_DIR,
+    load,
     sentences,
 )
 
@@ -93,55 +94,10 @@ def predict_cli(export_dir: Path, texts: list[str], work: Path, reference: list[
             "sentences_per_s_median": statistics.median(rates), "label_agreement_with_torch_fp32": agree}
 
 
-async def _post(reader, writer, head: bytes, body: bytes) -> bool:
-    """One POST on a kept-alive HTTP/1.1 connection; True when the answer is 200."""
-    writer.write(head + body)
-    await writer.drain()
-    status = await reader.readline()
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return status.split()[1:2] == [b"200"]
-
-
-async def _load(port: int, payloads: list[bytes], clients: int) -> list[tuple[float, bool]]:
-    """`clients` concurrent connections work through `payloads` (POST /v1/classify bodies); latency per request.
-
-    A plain asyncio client (one thread, pre-encoded bodies) so that the load generator takes as little of the
-    machine's two cores as possible from the server it measures.
-    """
-    import asyncio
-
-    queue = list(reversed(payloads))
-    results: list[tuple[float, bool]] = []
-
-    async def client():
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while queue:
-                body = queue.pop()
-                head = (f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n").encode()
-                started = time.perf_counter()
-                try:
-                    ok = await _post(reader, writer, head, body)
-                except (OSError, asyncio.IncompleteReadError):
-                    ok = False
-                results.append((time.perf_counter() - started, ok))
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return results
-
-
-def _latency(results: list[tuple[float, bool]]) -> dict:
+def _latency(results: list[tuple[float, int]]) -> dict:
     lat = np.array([t for t, _ in results]) * 1000
     return {"p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2),
-            "p99_ms": round(float(np.percentile(lat, 99)), 2), "errors": sum(not ok for _, ok in results)}
+            "p99_ms": round(float(np.percentile(lat, 99)), 2), "errors": sum(status != 200 for _, status in results)}
 
 
 def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level: int, extra: list[str],
@@ -155,8 +111,8 @@ def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level:
         def body(batch: list[str]) -> bytes:
             return json.dumps({"texts": batch}).encode()
 
-        asyncio.run(_load(port, [body(texts[i : i + 8]) for i in range(0, 160, 8)], 1))  # warm-up
-        single = asyncio.run(_load(port, [body([texts[i % len(texts)]]) for i in range(200)], 1))
+        asyncio.run(load(port, [body(texts[i : i + 8]) for i in range(0, 160, 8)], 1))  # warm-up
+        single = asyncio.run(load(port, [body([texts[i % len(texts)]]) for i in range(200)], 1))
         out = {"backend": backend, "server_options": extra,
                "one_sentence_requests": {"n": len(single), **_latency(single)}, "levels": []}
         for clients in (1, 8, 32):
@@ -164,7 +120,7 @@ def serving(model_dir: Path, backend: str, texts: list[str], requests_per_level:
             rates, results = [], []
             for _ in range(repeats):
                 started = time.perf_counter()
-                results += (run := asyncio.run(_load(port, payloads, clients)))
+                results += (run := asyncio.run(load(port, payloads, clients)))
                 rates.append(round(8 * len(run) / (time.perf_counter() - started), 1))
             out["levels"].append({"concurrent_clients": clients, "requests": len(results), "sentences_per_request": 8,
                                   "sentences_per_s": statistics.median(rates), "sentences_per_s_runs": rates,

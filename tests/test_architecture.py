@@ -7,7 +7,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modernbert_glue"
 # The flow (README, Layout): a module imports only modules of its own or an earlier stage. `cli` is the entry
 # point and may import anything; errors, outputs and provenance serve every stage and import no staged module.
 STAGES = [
-    ["cli"],
+    ["cli", "cli_options"],
     ["config"],
     ["tasks", "data", "hub"],
     ["inputs", "packing"],

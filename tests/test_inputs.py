@@ -48,3 +48,45 @@ def test_sorted_batches_give_every_worker_a_share():
     assert sorted(len(b) for b in seen) == [4, 4]  # 8 texts: two batches of 4, not one of 8
     assert out[:, 0].tolist() == [3, 9, 4, 7, 1, 2, 8, 5]
     assert sorted_batches([], 16, _lengths_model([]), 2).shape == (0, 2)
+
+
+@pytest.mark.parametrize("setting, model_type, use, device, expected", [
+    ("auto", "modernbert", "train", "cpu", "packed"),
+    ("auto", "bert", "train", "cpu", "grouped"),
+    ("auto", "modernbert", "infer", "cpu", "grouped"),
+    ("auto", "modernbert", "train", "cuda", "padded"),
+    ("auto", "distilbert", "train", "cpu", "grouped"),
+    ("padded-128", "bert", "bench", "cpu", "padded"),
+    ("dynamic", "distilbert", "infer", "cpu", "dynamic"),
+])
+def test_one_auto_rule_per_use_and_device(setting, model_type, use, device, expected):
+    from modernbert_glue.inputs import resolve_input_path
+
+    assert resolve_input_path(setting, model_type, use, device) == expected
+
+
+def test_bad_paths_are_refused_in_one_line():
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.inputs import resolve_input_path
+
+    with pytest.raises(UserError, match="--input-path must be one of auto, padded, dynamic, grouped, packed, got 'x'"):
+        resolve_input_path("x", "bert", "infer", "cpu")
+    with pytest.raises(UserError, match="input path 'packed' supports modernbert, bert models, not 'distilbert'"):
+        resolve_input_path("packed", "distilbert", "train", "cpu")
+
+
+def test_training_and_inference_collate_through_the_same_padding():
+    """The Trainer's collator (tensors) and inference's collate (numpy) give the same padded batch."""
+    from modernbert_glue.inputs import Collator, collate
+
+    seqs = [[5, 6, 7], [8], [9, 10]]
+    for path, width in (("dynamic", 3), ("padded", 6)):
+        trained = Collator(path, pad_id=0, max_length=6)([{"input_ids": s, "labels": 1} for s in seqs])
+        inferred = collate(path, seqs, 0, 6, tensors=False)
+        assert trained["input_ids"].shape == (3, width)
+        assert trained["input_ids"].tolist() == inferred["input_ids"].tolist()
+        assert trained["attention_mask"].tolist() == inferred["attention_mask"].tolist()
+        assert trained["labels"].tolist() == [1, 1, 1]
+    pair = Collator("dynamic", 0, 6)([{"input_ids": [1, 2, 3], "token_type_ids": [0, 1, 1]}, {"input_ids": [4],
+                                                                                              "token_type_ids": [0]}])
+    assert pair["token_type_ids"].tolist() == [[0, 1, 1], [0, 0, 0]]  # pairs' segment ids are padded too

@@ -42,3 +42,20 @@ def test_hub_dataset_offline_points_to_data_dir(tmp_path):
 def test_data_dir_from_environment(tmp_path):
     code, _, stderr = run_cli("train", "--output-dir", tmp_path / "o", env={"MODERNBERT_GLUE_DATA_DIR": str(tmp_path / "nope")})
     assert code == 2 and "nope: data folder not found" in stderr
+
+
+def test_inference_settings_round_trip_default_and_refuse_a_newer_version(tmp_path, caplog):
+    import json
+
+    from modernbert_glue.models import SETTINGS_FILE, InferenceSettings
+
+    InferenceSettings(task="sst2", max_length=96).save(tmp_path)
+    assert InferenceSettings.load(tmp_path) == InferenceSettings(task="sst2", max_length=96)
+    older = tmp_path / "older"
+    older.mkdir()
+    with caplog.at_level("WARNING"):
+        assert InferenceSettings.load(older).max_length == 512  # today's default, with one warning line
+    assert f"no {SETTINGS_FILE}" in caplog.text
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps({"version": 99, "max_length": 96}))
+    with pytest.raises(UserError, match="settings version 99 is newer than this modernbert-glue reads"):
+        InferenceSettings.load(tmp_path)

@@ -5,8 +5,6 @@ A UserError anywhere becomes one line on stderr and exit code 2. stdout carries 
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import logging
 import os
@@ -30,51 +28,18 @@ export_app = typer.Typer(help="Export a saved model (onnx).", no_args_is_help=Tr
 app.add_typer(export_app, name="export")
 
 
-# Options shared by several subcommands.
-DataDir = Annotated[
-    Optional[str], typer.Option("--data-dir", help="GLUE-format folder (train/dev/test.tsv); env MODERNBERT_GLUE_DATA_DIR.")
-]
-MaxEval = Annotated[Optional[int], typer.Option("--max-eval-samples", help="Only the first N evaluation rows.")]
-MaxTrain = Annotated[Optional[int], typer.Option("--max-train-samples", help="Only the first N training rows.")]
-TrainFile = Annotated[Optional[str], typer.Option("--train-file", help="Training file (tsv/csv/jsonl/parquet).")]
-ValidationFile = Annotated[Optional[str], typer.Option("--validation-file", help="Validation file.")]
-TestFile = Annotated[Optional[str], typer.Option("--test-file", help="Labelled test file, evaluated after training.")]
-OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Folder to create (new, or empty).")]
-Overwrite = Annotated[bool, typer.Option(
-    "--overwrite", help="Replace a folder this tool wrote before (only its own files are removed).")]
-Backend = Annotated[str, typer.Option("--backend", help="torch (a model folder) or onnx (an `export onnx` folder).")]
-Bf16 = Annotated[Optional[str], typer.Option(
-    "--bf16", help="bf16 autocast: auto, on or off (true/false also accepted); auto is decided per device and use.")]
-InputPath = Annotated[Optional[str], typer.Option(
-    "--input-path", help="auto, padded, dynamic, grouped or packed batches (default: the preset's or model's).")]
-ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
-
-
-DATA_OPTIONS = {"data_dir": DataDir, "train_file": TrainFile, "validation_file": ValidationFile,
-                "test_file": TestFile, "max_train_samples": MaxTrain, "max_eval_samples": MaxEval}
-
-
-def with_data_options(command):
-    """Give a command the data options (declared once, above); it receives them as `data`, a dict of
-    DataConfig fields."""
-    signature = inspect.signature(command, eval_str=True)
-    kept = [p for p in signature.parameters.values() if p.name != "data"]
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=None)
-             for name, kind in DATA_OPTIONS.items()]
-
-    @functools.wraps(command)
-    def wrapper(**options):
-        return command(data={name: options.pop(name) for name in DATA_OPTIONS}, **options)
-
-    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])
-    return wrapper
-
-
-def _int_list(text: str, option: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"{option} '{text}': expected comma-separated integers like 1,2,3") from None
+from .cli_options import (  # noqa: E402  (after the apps: options are declared once, there)
+    Backend,
+    Bf16,
+    DataDir,
+    InputPath,
+    MaxEval,
+    ModelDir,
+    OutputDir,
+    Overwrite,
+    int_list,
+    with_data_options,
+)
 
 
 def _emit(obj) -> None:
@@ -130,7 +95,7 @@ def train(
             "train.input_path": input_path,
             "train.packed_token_budget": token_budget,
     }
-    seed_list = _int_list(seeds, "--seeds") if seeds else None
+    seed_list = int_list(seeds, "--seeds") if seeds else None
     given = preset or set_ or model_override or any(v is not None for v in options.values())
     if resume:
         if overwrite:
@@ -259,8 +224,8 @@ def bench(
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size,
                       steps=steps or (2 if mode == "train" else 4), repeats=repeats,
                       bf16=use_bf16(bf16 or "auto", "bench", "--bf16"),
-                      lengths=tuple(_int_list(lengths, "--lengths")) if lengths else (),
-                      variable_means=tuple(_int_list(variable_means, "--variable-means")) if variable_means else (),
+                      lengths=tuple(int_list(lengths, "--lengths")) if lengths else (),
+                      variable_means=tuple(int_list(variable_means, "--variable-means")) if variable_means else (),
                       token_budget=token_budget, compile="" if compile == "none" else compile)
     if (cfg.lengths or cfg.variable_means) and mode != "infer":
         raise UserError("--lengths and --variable-means go with `bench infer`")
@@ -289,14 +254,17 @@ def serve(
     ] = None,
     backend: Backend = "torch",
     bf16: Bf16 = None,
+    api_key: Annotated[Optional[str], typer.Option(
+        "--api-key", envvar="MODERNBERT_GLUE_API_KEY", show_envvar=True,
+        help="Require `Authorization: Bearer KEY` on every route but /health and /healthz.")] = None,
 ) -> None:
-    """Serve the classifier over HTTP: /v1/classify, /predict (TEI), /healthz, /readyz, /metrics, demo page at /."""
+    """Serve the classifier over HTTP: /v1/classify, TEI's /predict, /health and /info, /healthz, /readyz, /metrics, a demo page."""
     from .inference.serve import ServeConfig
     from .inference.serve import serve as run_server
 
     run_server(ServeConfig(model=model, host=host, port=port, max_batch_tokens=max_batch_tokens,
                            max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars, max_queue=max_queue,
-                           max_inflight=max_inflight, batch_size=batch_size, backend=backend, bf16=bf16 or "auto"))
+                           max_inflight=max_inflight, batch_size=batch_size, backend=backend, bf16=bf16 or "auto", api_key=api_key))
 
 
 @export_app.command("onnx")
@@ -333,9 +301,17 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("MODERNBERT_GLUE_LOG", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app()
+        app(standalone_mode=False, prog_name="modernbert-glue")  # usage errors reach us, for one line
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as exc:  # an unknown option or command, a value of the wrong type
+        message = exc.format_message()
+        if message:  # (none when the command was run bare: its help is already printed)
+            print(f"error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
 
 

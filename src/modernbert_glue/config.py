@@ -151,7 +151,47 @@ def config_from_dict(table: dict[str, Any], source: str) -> RunConfig:
     """A RunConfig from `RunConfig.to_dict()`'s output (a run's saved config), checked like a preset."""
     table = dict(table)
     preset = table.pop("preset", DEFAULT_PRESET)
-    return _apply_table(RunConfig(preset=str(preset)), table, source)
+    return check_ranges(_apply_table(RunConfig(preset=str(preset)), table, source), source)
+
+
+# Allowed ranges of numeric fields: (low, high, low inclusive, high inclusive); None = unbounded. A value outside,
+# or NaN/infinite, is an error before any work starts.
+RANGES = {
+    "data.max_length": (2, None, True, True), "data.max_train_samples": (1, None, True, True),
+    "data.max_eval_samples": (1, None, True, True),
+    "train.epochs": (0, None, False, True), "train.lr": (0, None, False, True),
+    "train.batch_size": (1, None, True, True), "train.eval_batch_size": (1, None, True, True),
+    "train.weight_decay": (0, None, True, True), "train.adam_beta1": (0, 1, True, False),
+    "train.adam_beta2": (0, 1, True, False), "train.adam_epsilon": (0, None, False, True),
+    "train.warmup_ratio": (0, 1, True, False), "train.max_grad_norm": (0, None, False, True),
+    "train.label_smoothing": (0, 1, True, False), "train.evals_per_epoch": (1, None, True, True),
+    "train.ema_decay": (0, 1, True, False), "train.early_stopping_patience": (0, None, True, True),
+    "train.packed_token_budget": (0, None, True, True), "train.logging_steps": (1, None, True, True),
+    "train.threads": (0, None, True, True), "train.checkpoint_steps": (0, None, True, True),
+}
+
+
+def check_ranges(cfg: RunConfig, source: str = "config") -> RunConfig:
+    """Refuse values out of range (RANGES), NaN and infinities, naming the field."""
+    import math
+
+    for dotted, (low, high, low_ok, high_ok) in RANGES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{source}: '{dotted}' must be a finite number, got {value}")
+        too_low = low is not None and (value < low or (value == low and not low_ok))
+        too_high = high is not None and (value > high or (value == high and not high_ok))
+        if too_low or too_high:
+            bounds = " and ".join(b for b in (
+                None if low is None else f"{'at least' if low_ok else 'more than'} {low}",
+                None if high is None else f"{'at most' if high_ok else 'less than'} {high}") if b)
+            raise UserError(f"{source}: '{dotted}' must be {bounds}, got {value}")
+    if cfg.train.max_steps == 0 or cfg.train.max_steps < -1:
+        raise UserError(f"{source}: 'train.max_steps' must be -1 (off) or at least 1, got {cfg.train.max_steps}")
+    return cfg
 
 
 def _apply_table(cfg: RunConfig, table: dict[str, Any], source: str) -> RunConfig:
@@ -253,4 +293,4 @@ def resolve_run_config(
         for key, value in overrides.items():
             _set(cfg, key, value, source="override", from_text=isinstance(value, str))
     cfg.model.overrides = {**cfg.model.overrides, **(model_overrides or {})}
-    return cfg
+    return check_ranges(cfg, "options")

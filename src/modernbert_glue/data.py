@@ -24,13 +24,12 @@ log = logging.getLogger(__name__)
 DATA_DIR_ENV = "MODERNBERT_GLUE_DATA_DIR"
 FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
 SPLITS = ("train", "validation", "test")
+MAX_TEXT_CHARS = 100_000  # far past any max length; a longer "sentence" is a broken file, not text
 
 
 def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -> dict[str, list]:
     """Read one file into {"sentence": [...], "label": [...]} ("label" absent when the file has none)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
+    path = _existing_file(path)
     suffix = path.suffix.lower()
     if suffix == ".tsv":
         rows = _read_delimited(path, delimiter="\t")
@@ -45,11 +44,18 @@ def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -
     return _validate(path, rows, task, require_label)
 
 
-def read_lines(path: str | Path) -> list[str]:
-    """Plain text, one sentence per line. The final newline does not make an empty last line."""
+def _existing_file(path: str | Path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a file")
     if not path.is_file():
         raise UserError(f"{path}: file not found")
+    return path
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Plain text, one sentence per line. The final newline does not make an empty last line."""
+    path = _existing_file(path)
     texts = []
     for lineno, line in _decoded_lines(path):
         if not line.strip():
@@ -86,6 +92,9 @@ def _read_delimited(path: Path, delimiter: str) -> list[tuple[int, dict[str, Any
     else:
         split = lambda text: next(csv.reader(io.StringIO(text)), [])  # noqa: E731
     header = split(lines[0][1])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UserError(f"{path}, line 1: column {repeated[0]!r} appears more than once in the header")
     rows = []
     for lineno, text in lines[1:]:
         fields = split(text)
@@ -141,6 +150,9 @@ def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_labe
             raise UserError(f"{where(lineno)}: '{text_col}' must be text, found {sentence!r}")
         if not sentence.strip():
             raise UserError(f"{where(lineno)}: empty sentence")
+        if len(sentence) > MAX_TEXT_CHARS:
+            raise UserError(f"{where(lineno)}: '{text_col}' has {len(sentence):,} characters; the limit is "
+                            f"{MAX_TEXT_CHARS:,}")
         sentences.append(sentence)
         if has_label:
             labels.append(_parse_label(record.get("label"), task, where(lineno)))

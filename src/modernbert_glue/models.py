@@ -149,7 +149,7 @@ def load_tokenizer(path: str):
 
     try:
         return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # missing or broken tokenizer files raise several error types
         raise UserError(f"model '{path}': cannot load its tokenizer ({_first_line(exc)})") from None
 
 
@@ -161,7 +161,7 @@ def load_saved_classifier(folder: str):
         raise UserError(f"{folder}: model folder not found")
     try:
         model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=ATTN_IMPLEMENTATION)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # a truncated weights file, a config without an architecture: many error types
         raise UserError(f"{folder}: cannot load a classifier from it ({_first_line(exc)})") from None
     return model, load_tokenizer(folder)
 

@@ -14,6 +14,13 @@ import numpy as np
 METRICS = ("accuracy", "f1", "mcc")
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits (rows), computed stably."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _counts(labels: np.ndarray, preds: np.ndarray, axis: int = -1):
     """(tp, fp, fn, tn) for the positive class 1, along `axis`."""
     tp = np.sum((preds == 1) & (labels == 1), axis=axis)

@@ -15,6 +15,7 @@ import numpy as np
 from ..data import encode_texts
 from ..device import autocast, check_bf16, use_bf16
 from ..errors import UserError
+from ..evaluation.metrics import softmax
 from ..inputs import collate, resolve_input_path, sorted_batches
 from ..models import InferenceSettings, load_saved_classifier
 
@@ -23,9 +24,12 @@ BACKENDS = ("torch", "onnx")
 
 @runtime_checkable
 class TextClassifier(Protocol):
-    """Probabilities per label for texts, in input order, and the labels' names."""
+    """Scores per label for texts, in input order (rows: texts; columns: `label_names`): `logits` before the
+    softmax (TEI's raw scores), `probabilities` after it."""
 
     label_names: list[str]
+
+    def logits(self, texts: list[str]) -> np.ndarray: ...
 
     def probabilities(self, texts: list[str]) -> np.ndarray: ...
 
@@ -37,7 +41,11 @@ class EncodedClassifier(TextClassifier, Protocol):
 
     settings: InferenceSettings
 
-    def encode(self, texts: list[str]) -> list[list[int]]: ...
+    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+        """Token ids per text, truncated to `max_length` (default: the settings' max_length)."""
+        ...
+
+    def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
 
     def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
 
@@ -64,13 +72,19 @@ class Classifier:
         id2label = self.model.config.id2label
         return [id2label[i] for i in range(len(id2label))]
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts, self.settings.max_length)
+    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+        return encode_texts(self.tokenizer, texts, max_length or self.settings.max_length)
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return self.logits_encoded(self.encode(texts))
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        return self.probabilities_encoded(self.encode(texts))
+        return softmax(self.logits(texts))
 
     def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
+        return softmax(self.logits_encoded(encoded))
+
+    def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         import torch
 
         if not encoded:
@@ -92,7 +106,7 @@ class Classifier:
                 logits = forward(batch).logits
             else:
                 logits = forward(**{name: values.to(device) for name, values in batch.items()}).logits
-            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            return logits.float().cpu().numpy()
 
         with torch.inference_mode(), autocast(device.type, use_bf16(self.bf16, "infer")):
             return sorted_batches(encoded, self.batch_size, run, len(self.label_names), sort=path == "grouped")

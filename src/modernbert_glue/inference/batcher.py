@@ -18,7 +18,7 @@ class Overloaded(Exception):
 class MicroBatcher:
     """Collects texts from concurrent requests into batches bounded by tokens and waiting time.
 
-    Models with `encode`/`probabilities_encoded` (Classifier, OnnxClassifier) are tokenized once, on arrival,
+    Models with `encode`/`logits_encoded` (Classifier, OnnxClassifier) are tokenized once, on arrival,
     so the token budget is exact; others (baselines) take texts, counted as words + 2.
     """
 
@@ -46,12 +46,13 @@ class MicroBatcher:
             self.task.cancel()
         self.executor.shutdown(wait=True)
 
-    async def probabilities(self, texts: list[str]) -> np.ndarray:
+    async def logits(self, texts: list[str], encoded: list[list[int]] | None = None) -> np.ndarray:
+        """The model's logits for `texts` (tokenized here unless `encoded` gives their token ids)."""
         if self.pending + len(texts) > self.cfg.max_queue:
             raise Overloaded()
         future = asyncio.get_running_loop().create_future()
         self.pending += len(texts)
-        inputs = self.model.encode(texts) if self.encoded else texts
+        inputs = (encoded or self.model.encode(texts)) if self.encoded else texts
         tokens = sum(len(ids) for ids in inputs) if self.encoded else sum(len(t.split()) + 2 for t in texts)
         await self.queue.put((inputs, tokens, future))
         return await future
@@ -95,7 +96,7 @@ class MicroBatcher:
     async def _execute(self, items: list) -> None:
         texts = [t for item in items for t in item[0]]
         self.metrics.batch_texts.observe(len(texts))
-        run = self.model.probabilities_encoded if self.encoded else self.model.probabilities
+        run = self.model.logits_encoded if self.encoded else self.model.logits
         try:
             probs = await asyncio.get_running_loop().run_in_executor(self.executor, run, texts)
         except Exception as exc:  # a model failure fails these requests, not the server

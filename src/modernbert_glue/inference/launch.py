@@ -1,4 +1,4 @@
-"""Start `modernbert-glue serve` in a child process and wait until it answers /readyz: what tests and benchmarks
+"""Start `modernbert-glue serve` in a child process and wait until it answers /health: what tests and benchmarks
 that talk to a real server over HTTP share."""
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class ServerProcess:
 
 def start_server(model: str, *options: str, env: dict | None = None, timeout: float = 120,
                  quiet: bool = False) -> ServerProcess:
-    """`serve --model MODEL --port <free port> OPTIONS...` in a child process, returned once /readyz answers 200.
+    """`serve --model MODEL --port <free port> OPTIONS...` in a child process, returned once /health answers 200
+    (the readiness check that needs no API key).
 
     The deadline only guards against a hang. A server that exits first raises RuntimeError with its output."""
     import httpx
@@ -60,7 +61,7 @@ def start_server(model: str, *options: str, env: dict | None = None, timeout: fl
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass

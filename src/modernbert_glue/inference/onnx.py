@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data import encode_texts
 from ..errors import UserError
+from ..evaluation.metrics import softmax
 from ..inputs import pad_batch, sorted_batches
 from ..models import InferenceSettings, load_tokenizer
 
@@ -49,20 +50,26 @@ class OnnxClassifier:
         self.label_names = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
         self.batch_size = batch_size
         self.settings = InferenceSettings.load(folder)
+        self.dtype = "int8" if info.get("quantize") == "int8" else "float32"  # what /info reports
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts, self.settings.max_length)
+    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+        return encode_texts(self.tokenizer, texts, max_length or self.settings.max_length)
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return self.logits_encoded(self.encode(texts))
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        return self.probabilities_encoded(self.encode(texts))
+        return softmax(self.logits(texts))
 
     def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
+        return softmax(self.logits_encoded(encoded))
+
+    def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         left = self.tokenizer.padding_side == "left"
 
         def run(seqs: list[list[int]]) -> np.ndarray:
             batch = pad_batch([{"input_ids": s} for s in seqs], self.tokenizer.pad_token_id, left=left)
-            logits = self.session.run(["logits"], {k: batch[k] for k in ("input_ids", "attention_mask")})[0]
-            return _softmax(logits)
+            return self.session.run(["logits"], {k: batch[k] for k in ("input_ids", "attention_mask")})[0]
 
         return sorted_batches(encoded, self.batch_size, run, len(self.label_names), self.pool, self.workers)
 
@@ -73,9 +80,3 @@ def session_logits(path: Path, input_ids: np.ndarray, attention_mask: np.ndarray
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)

@@ -1,25 +1,27 @@
-"""HTTP API (FastAPI + uvicorn) with dynamic micro-batching across concurrent requests.
+"""HTTP API (FastAPI + uvicorn) over the micro-batcher (batcher.py).
 
-Requests put their texts on one queue; a single batching task takes what is waiting (up to `max_batch_tokens`
-tokens, waiting at most `max_wait_ms` for more) and runs the model in a worker thread, off the event loop.
-Limits answer 413 (too many texts, too long a text, too large a body), a full queue 503 with Retry-After,
-malformed JSON or schema 422. Routes: POST /v1/classify, POST /predict (Text Embeddings Inference's
-classifier route and shapes), GET /healthz, /readyz, /metrics (Prometheus), /docs, and a demo page at /.
+Routes: POST /v1/classify (ours), POST /predict, GET /health and /info (Text Embeddings Inference's, as TEI
+defines them: tei.py), GET /healthz, /readyz, /metrics (Prometheus), /docs, and a demo page at /. Every error
+answers `{"error": ..., "error_type": ...}`. Limits answer 413 (too many texts, too long a text, too large a
+body); a full queue 503 with Retry-After on /v1/classify, 429 on /predict (as TEI); malformed JSON or schema 422.
+With an API key, every route but /health and /healthz needs `Authorization: Bearer KEY` (401 otherwise).
 """
 
 from __future__ import annotations
 
-import json
-import time
+import logging
 from dataclasses import dataclass
 from importlib import resources
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from ..device import check_bf16
 from ..errors import UserError
 from .batcher import Metrics, MicroBatcher, Overloaded
+from .middleware import BodyLimitAndMetrics, RequireKey
+
+log = logging.getLogger(__name__)
+API_KEY_ENV = "MODERNBERT_GLUE_API_KEY"
 
 
 class ClassifyRequest(BaseModel):
@@ -46,9 +48,11 @@ class TEIScore(BaseModel):
 
 
 class TEIRequest(BaseModel):
-    """Text Embeddings Inference's /predict body. `raw_scores` returns log-probabilities instead of probabilities."""
+    """Text Embeddings Inference's /predict body: a text, a pair [text, text], or a batch [[text], [text, text]].
+    `raw_scores` returns the logits instead of probabilities; without `truncate`, an input over the model's
+    max length is refused (413)."""
 
-    inputs: StrictStr | list[StrictStr]
+    inputs: StrictStr | list[StrictStr] | list[list[StrictStr]]
     raw_scores: bool = False
     truncate: bool | None = None
     parameters: dict | None = None  # sent by huggingface_hub's client; ignored, as TEI does
@@ -77,6 +81,7 @@ class ServeConfig:
     input_path: str | None = None  # None: the model's saved setting (inputs.py)
     backend: str = "torch"  # onnx: `model` is an `export onnx` folder
     bf16: str = "auto"  # torch backend: bf16 autocast, auto|on|off (device.py)
+    api_key: str | None = None  # required as `Authorization: Bearer KEY` when set
 
     def __post_init__(self):
         positive = ("port", "max_batch_tokens", "max_texts", "max_chars", "max_body_bytes", "max_queue")
@@ -87,85 +92,24 @@ class ServeConfig:
         if self.max_wait_ms < 0:
             raise UserError(f"--max-wait-ms must be 0 or more, got {self.max_wait_ms}")
         check_bf16(self.bf16, "--bf16")
-
-
-class BodyLimitAndMetrics:
-    """Plain ASGI middleware: answers 413 for a body over `max_body_bytes` (declared or streamed) and counts
-    every request's status and latency. Starlette's `@app.middleware("http")` would do the same through an
-    extra task and stream copies per request, which cost serving throughput on a 2-core machine."""
-
-    def __init__(self, app, max_body_bytes: int, metrics: Metrics):
-        self.app, self.max_body_bytes, self.metrics = app, max_body_bytes, metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = time.perf_counter()
-        status = [500]
-
-        async def counted_send(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            body, size = await self._read_body(scope, receive)
-            if body is None:
-                await self._too_large(counted_send, size)
-            else:
-                await self.app(scope, _replay(body, receive), counted_send)
-        finally:
-            self.metrics.requests.labels(scope["path"], str(status[0])).inc()
-            self.metrics.latency.labels(scope["path"]).observe(time.perf_counter() - started)
-
-    async def _read_body(self, scope, receive) -> tuple[bytes | None, str]:
-        """(the whole request body, its size); body None when over the limit (read no further than that)."""
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            return None, declared.decode()
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_body_bytes:
-                return None, f"over {self.max_body_bytes}"
-            more = message.get("more_body", False)
-        return b"".join(chunks), str(size)
-
-    async def _too_large(self, send, size: str) -> None:
-        body = json.dumps({"error": f"request body is {size} bytes; the limit is {self.max_body_bytes}"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _replay(body: bytes, receive):
-    """An ASGI `receive` that hands the already-read body over once, then defers to the real one."""
-    sent = False
-
-    async def replayed():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
+        if self.port > 65535:
+            raise UserError(f"--port must be at most 65535, got {self.port}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise UserError("--api-key must not be empty")
 
 
 def create_app(cfg: ServeConfig, model=None):
-    """The FastAPI app; `model` (anything with probabilities/label_names/tokenizer) is loaded from cfg if None."""
+    """The FastAPI app; `model` (a TextClassifier, backends.py) is loaded from cfg when None."""
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from .backends import load_model
+    from ..evaluation.metrics import softmax
+    from .backends import EncodedClassifier, load_model
+    from .tei import TEIError, info, parse_inputs, ranked
 
     metrics = Metrics()
     state: dict = {"ready": False}
@@ -184,34 +128,41 @@ def create_app(cfg: ServeConfig, model=None):
         await state["batcher"].stop()
 
     app = FastAPI(title="modernbert-glue", lifespan=lifespan,
-                  description="SST-2 sentiment classifier with dynamic micro-batching.")
+                  description="Text classifier with dynamic micro-batching; /predict is Text Embeddings Inference's.")
 
-    def error(status: int, message: str, headers: dict | None = None):
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    def error(status: int, message: str, kind: str, headers: dict | None = None):
+        return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors())
+        return error(422, problems or "invalid request", "validation")
 
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=cfg.max_body_bytes, metrics=metrics)
+    if cfg.api_key:
+        app.add_middleware(RequireKey, key=cfg.api_key)
 
-    def check_texts(texts: list[str]):
+    def check_texts(texts: list[str]) -> None:
         if len(texts) > cfg.max_texts:
-            return error(413, f"{len(texts)} texts in one request; the limit is {cfg.max_texts}")
+            raise TEIError("validation", f"{len(texts)} texts in one request; the limit is {cfg.max_texts}")
         for i, text in enumerate(texts):
             if len(text) > cfg.max_chars:
-                return error(413, f"text {i} has {len(text)} characters; the limit is {cfg.max_chars}")
-        return None
+                raise TEIError("validation", f"text {i} has {len(text)} characters; the limit is {cfg.max_chars}")
 
-    async def classify_texts(texts: list[str]):
+    async def logits(texts: list[str], encoded=None):
         try:
-            return await state["batcher"].probabilities(texts), None
+            return await state["batcher"].logits(texts, encoded)
         except Overloaded:
-            return None, error(503, "the server is busy: too many texts queued", {"Retry-After": "1"})
+            raise TEIError("overloaded", "the server is busy: too many texts queued") from None
 
     @app.post("/v1/classify", responses={200: {"model": ClassifyResponse}})
     async def classify(body: ClassifyRequest):
-        if (problem := check_texts(body.texts)) is not None:
-            return problem
-        probs, problem = await classify_texts(body.texts)
-        if problem is not None:
-            return problem
+        try:
+            check_texts(body.texts)
+            probs = softmax(await logits(body.texts))
+        except TEIError as exc:  # our own route: a full queue is 503, as before TEI's shapes were added
+            status = 503 if exc.kind == "overloaded" else exc.status
+            return error(status, exc.message, exc.kind, {"Retry-After": "1"} if status == 503 else None)
         names = state["model"].label_names
         return JSONResponse({"model": cfg.model, "predictions": [
             {"label": names[int(p.argmax())], "score": float(p.max()),
@@ -219,20 +170,51 @@ def create_app(cfg: ServeConfig, model=None):
 
     @app.post("/predict", responses={200: {"model": list[TEIScore] | list[list[TEIScore]]}})
     async def predict_tei(body: TEIRequest):
-        single = isinstance(body.inputs, str)
-        texts = [body.inputs] if single else body.inputs
-        if not texts:
-            return error(422, "inputs must not be empty")
-        if (problem := check_texts(texts)) is not None:
-            return problem
-        probs, problem = await classify_texts(texts)
-        if problem is not None:
-            return problem
-        names = state["model"].label_names
-        values = np.log(np.clip(probs, 1e-12, None)) if body.raw_scores else probs
-        out = [sorted(({"label": n, "score": float(v)} for n, v in zip(names, row)), key=lambda d: -d["score"])
-               for row in values]
+        try:
+            single, sequences = parse_inputs(body.inputs)
+            pairs = [i for i, seq in enumerate(sequences) if isinstance(seq, tuple)]
+            if pairs:
+                raise TEIError("validation", f"input {pairs[0]} is a pair of texts; this model classifies single "
+                               "texts", status=422)
+            if any(not text for text in sequences):
+                raise TEIError("empty", "`inputs` cannot be empty")
+            check_texts(sequences)
+            scores = await logits(sequences, tei_encode(sequences, body.truncate))
+        except TEIError as exc:
+            return error(exc.status, exc.message, exc.kind, {"Retry-After": "1"} if exc.status == 429 else None)
+        values = scores if body.raw_scores else softmax(scores)
+        out = [ranked(state["model"].label_names, row) for row in values]
         return JSONResponse(out[0] if single else out)
+
+    def tei_encode(texts: list[str], truncate: bool | None):
+        """Token ids, refusing (TEI: 413) an input over the max length unless `truncate`."""
+        clf = state["model"]
+        if not isinstance(clf, EncodedClassifier):
+            return None
+        limit = clf.settings.max_length
+        if truncate:
+            return clf.encode(texts)
+        encoded = clf.encode(texts, max_length=limit + 1)  # one token past the limit tells a long input apart
+        for i, ids in enumerate(encoded):
+            if len(ids) > limit:
+                raise TEIError("validation", f"input {i}: `inputs` must have less than {limit} tokens (pass "
+                               "truncate: true to cut it)")
+        return encoded
+
+    @app.get("/health")
+    async def health():
+        if not state["ready"]:
+            return error(503, "unhealthy", "unhealthy")
+        return Response(status_code=200)
+
+    @app.get("/info")
+    async def model_info():
+        clf = state["model"]
+        settings = getattr(clf, "settings", None)
+        return JSONResponse(info(cfg.model, clf.label_names, dtype=getattr(clf, "dtype", "float32"),
+                                 max_input_length=settings.max_length if settings else 0,
+                                 max_batch_tokens=cfg.max_batch_tokens, max_client_batch_size=cfg.max_texts,
+                                 max_concurrent_requests=cfg.max_queue))
 
     @app.get("/healthz")
     async def healthz():
@@ -241,7 +223,7 @@ def create_app(cfg: ServeConfig, model=None):
     @app.get("/readyz")
     async def readyz():
         if not state["ready"]:
-            return error(503, "model not loaded")
+            return error(503, "model not loaded", "unhealthy")
         return {"status": "ready", "model": cfg.model}
 
     @app.get("/metrics")
@@ -262,4 +244,11 @@ def serve(cfg: ServeConfig) -> None:
     from ..outputs import check_model_finished
 
     check_model_finished(cfg.model)  # before the server starts: one line, not a failed start-up
+    if not cfg.api_key and not _local(cfg.host):
+        log.warning("serving on %s without an API key: anyone who can reach it can use it (--api-key KEY or "
+                    "$%s)", cfg.host, API_KEY_ENV)
     uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=30)
+
+
+def _local(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")

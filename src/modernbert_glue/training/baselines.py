@@ -122,6 +122,11 @@ class BaselineModel:
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self.classifier.predict_proba(self._features(texts))
 
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Scores whose softmax is `probabilities` (binary: [0, decision function])."""
+        scores = self.classifier.decision_function(self._features(texts))
+        return np.stack([np.zeros_like(scores), scores], axis=1) if scores.ndim == 1 else scores
+
     @property
     def label_names(self) -> list[str]:
         return list(get_task(self.cfg.task).label_names)

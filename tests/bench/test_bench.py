@@ -6,7 +6,7 @@ from modernbert_glue.bench.paths import make_batches
 from modernbert_glue.models import build_classifier
 from modernbert_glue.tasks import get_task
 
-from .conftest import MODERNBERT, TINY_ARGS, run_cli
+from ..conftest import MODERNBERT, TINY_ARGS, run_cli
 
 
 def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):

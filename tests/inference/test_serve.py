@@ -8,18 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from modernbert_glue.inference.launch import start_server
 from modernbert_glue.models import InferenceSettings
 
-from .conftest import CLI, PROB_ATOL, near_tie
-
-HANG_GUARD_S = 60  # only guards against a hang: no test waits for time to pass
-
-
-def _start(model_dir, *extra):
-    server = start_server(model_dir, *extra, env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-                          timeout=2 * HANG_GUARD_S)
-    return server.proc, server.url, server.port
+from ..conftest import CLI, PROB_ATOL, near_tie
+from .conftest import HANG_GUARD_S, start
 
 
 class FakeEncodedClassifier:
@@ -28,8 +20,14 @@ class FakeEncodedClassifier:
     label_names = ["negative", "positive"]
     settings = InferenceSettings()
 
+    def logits(self, texts):
+        return self.logits_encoded(self.encode(texts))
+
     def probabilities(self, texts):
-        return self.probabilities_encoded(self.encode(texts))
+        return self.logits(texts)  # the batcher passes on whatever scores the model gives
+
+    def probabilities_encoded(self, encoded):
+        return self.logits_encoded(encoded)
 
 
 async def _until(condition, what: str) -> None:
@@ -39,14 +37,6 @@ async def _until(condition, what: str) -> None:
     while not condition():
         assert loop.time() < deadline, f"gave up waiting for {what}"
         await asyncio.sleep(0.005)
-
-
-@pytest.fixture(scope="module")
-def server(tiny_run):
-    proc, url, _ = _start(tiny_run / "model", "--max-wait-ms", "30", "--max-texts", "8", "--max-chars", "200")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_classify_and_health(server):
@@ -131,7 +121,7 @@ def test_tei_predict_route_and_real_client(server, monkeypatch):
     assert [d["label"] for d in single] in (["positive", "negative"], ["negative", "positive"])
     assert single[0]["score"] >= single[1]["score"] and sum(_scores(single).values()) == pytest.approx(1, abs=1e-5)
     tied = near_tie(list(_scores(single).values()))
-    batch = httpx.post(f"{server}/predict", json={"inputs": ["a fine film", "dull"]}).json()
+    batch = httpx.post(f"{server}/predict", json={"inputs": [["a fine film"], ["dull"]]}).json()  # TEI's batch
     assert len(batch) == 2 and all(len(ranked) == 2 for ranked in batch)
     # Alone and inside a batch are different forward passes (other padding, other kernels' summation order):
     # equal within fp32 rounding, not bit for bit (Intel AMX vs AMD EPYC gave 0.8492293953895569 vs 0.8492292761802673).
@@ -150,7 +140,7 @@ def test_tei_predict_route_and_real_client(server, monkeypatch):
 
 
 def test_full_queue_is_503_with_retry_after(tiny_run):
-    proc, url, _ = _start(tiny_run / "model", "--max-queue", "2")
+    proc, url, _ = start(tiny_run / "model", "--max-queue", "2")
     try:
         r = httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]})
         assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
@@ -172,7 +162,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(tiny_run):
     import signal
     import socket
 
-    proc, url, port = _start(tiny_run / "model", "--max-wait-ms", "1500")
+    proc, url, port = start(tiny_run / "model", "--max-wait-ms", "1500")
     try:
         body = json.dumps({"texts": ["still answered"]}).encode()
         with socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD_S) as sock:
@@ -218,7 +208,7 @@ def test_batcher_without_waiting_batches_what_queued_while_busy():
         def encode(self, texts):
             return [[101, *range(len(t.split())), 102] for t in texts]
 
-        def probabilities_encoded(self, encoded):
+        def logits_encoded(self, encoded):
             self.batches.append(encoded)
             if len(self.batches) == 1:
                 self.first_running.set()
@@ -229,9 +219,9 @@ def test_batcher_without_waiting_batches_what_queued_while_busy():
         model = GatedModel()
         batcher = MicroBatcher(model, ServeConfig(model="m", max_wait_ms=0.0), Metrics())
         batcher.start()
-        first = asyncio.create_task(batcher.probabilities(["alone"]))
+        first = asyncio.create_task(batcher.logits(["alone"]))
         await _until(model.first_running.is_set, "the lone request's pass to start")
-        rest = [asyncio.create_task(batcher.probabilities([f"a b {i}"])) for i in range(5)]
+        rest = [asyncio.create_task(batcher.logits([f"a b {i}"])) for i in range(5)]
         await _until(lambda: batcher.pending == 6, "five requests to queue while the first pass runs")
         model.release_first.set()
         results = await asyncio.gather(first, *rest)
@@ -263,7 +253,7 @@ def test_two_batches_in_flight_overlap():
         def encode(self, texts):
             return [[101, 7, 102] for _ in texts]
 
-        def probabilities_encoded(self, encoded):
+        def logits_encoded(self, encoded):
             with self.lock:
                 self.calls += 1
                 self.running += 1
@@ -279,9 +269,9 @@ def test_two_batches_in_flight_overlap():
         model = CountingModel()
         batcher = MicroBatcher(model, ServeConfig(model="m", backend="onnx", max_inflight=inflight), Metrics())
         batcher.start()
-        first = asyncio.create_task(batcher.probabilities(["one"]))
+        first = asyncio.create_task(batcher.logits(["one"]))
         await _until(lambda: model.calls == 1, "the first batch to start")
-        second = asyncio.create_task(batcher.probabilities(["two", "three"]))
+        second = asyncio.create_task(batcher.logits(["two", "three"]))
         if inflight == 2:
             await _until(lambda: model.calls == 2, "the second batch to start while the first runs")
         else:  # the batcher has taken the second batch off the queue and waits for the busy slot

@@ -8,7 +8,7 @@ import pytest
 
 from modernbert_glue.inference.backends import Classifier
 
-from .conftest import (
+from ..conftest import (
     MODERNBERT,
     PROB_ATOL,
     TINY_ARGS,
@@ -84,6 +84,9 @@ def test_run_folder_has_every_file(tiny_run):
     config = json.loads((tiny_run / "model/config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     assert config["num_hidden_layers"] == 2 and len(config["layer_types"]) == 2
+    settings = json.loads((tiny_run / "model/inference.json").read_text())  # what evaluate/predict/serve use
+    assert settings == {"task": "sst2", "text_columns": ["sentence"], "max_length": 128, "input_path": "auto",
+                        "version": 1}
 
 
 def test_loss_falls(tiny_run):

@@ -6,7 +6,7 @@ import pytest
 from modernbert_glue.inference.backends import Classifier
 from modernbert_glue.inference.onnx import OnnxClassifier
 
-from .conftest import SST2, run_cli
+from ..conftest import SST2, run_cli
 
 
 def _dev_sentences(n=64):

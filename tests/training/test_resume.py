@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from .conftest import MODERNBERT, TINY_ARGS, run_cli
+from ..conftest import MODERNBERT, TINY_ARGS, run_cli
 
 KILLER = Path(__file__).with_name("kill_at_step.py")
 TIMING = {"train_seconds", "train_samples_per_second", "infer_sentences_per_second", "peak_memory_mb",

@@ -6,14 +6,13 @@ import shutil
 import httpx
 import pytest
 
-from .conftest import near_tie
-from .test_serve import server  # noqa: F401  (the module-scoped running server)
+from ..conftest import near_tie
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-def test_type_click_and_see_a_label(server):  # noqa: F811
+def test_type_click_and_see_a_label(server):
     if not (CHROMIUM and CHROMEDRIVER):
         if os.environ.get("CI"):
             pytest.fail("CI must have chromium and chromedriver (.ci/run installs them)")

@@ -6,7 +6,7 @@ import pytest
 
 from modernbert_glue.report import Run, architecture
 
-from .conftest import MODERNBERT, TINY_ARGS, run_cli
+from ..conftest import MODERNBERT, TINY_ARGS, run_cli
 
 
 @pytest.fixture(scope="session")

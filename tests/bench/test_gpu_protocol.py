@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO, SST2, write_tsv
+from ..conftest import REPO, SST2, write_tsv
 
 SCRIPT = REPO / "benchmarks" / "gpu_protocol.py"
 DEV_ROWS = 100

@@ -1,0 +1,56 @@
+"""The command line's shared options, declared once: each subcommand of cli.py uses these aliases."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import UserError
+
+DataDir = Annotated[
+    Optional[str], typer.Option("--data-dir", help="GLUE-format folder (train/dev/test.tsv); env MODERNBERT_GLUE_DATA_DIR.")
+]
+MaxEval = Annotated[Optional[int], typer.Option("--max-eval-samples", help="Only the first N evaluation rows.")]
+MaxTrain = Annotated[Optional[int], typer.Option("--max-train-samples", help="Only the first N training rows.")]
+TrainFile = Annotated[Optional[str], typer.Option("--train-file", help="Training file (tsv/csv/jsonl/parquet).")]
+ValidationFile = Annotated[Optional[str], typer.Option("--validation-file", help="Validation file.")]
+TestFile = Annotated[Optional[str], typer.Option("--test-file", help="Labelled test file, evaluated after training.")]
+OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Folder to create (new, or empty).")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace a folder this tool wrote before (only its own files are removed).")]
+Backend = Annotated[str, typer.Option("--backend", help="torch (a model folder) or onnx (an `export onnx` folder).")]
+Bf16 = Annotated[Optional[str], typer.Option(
+    "--bf16", help="bf16 autocast: auto, on or off (true/false also accepted); auto is decided per device and use.")]
+InputPath = Annotated[Optional[str], typer.Option(
+    "--input-path", help="auto, padded, dynamic, grouped or packed batches (default: the preset's or model's).")]
+ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
+
+
+DATA_OPTIONS = {"data_dir": DataDir, "train_file": TrainFile, "validation_file": ValidationFile,
+                "test_file": TestFile, "max_train_samples": MaxTrain, "max_eval_samples": MaxEval}
+
+
+def with_data_options(command):
+    """Give a command the data options (declared once, above); it receives them as `data`, a dict of
+    DataConfig fields."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "data"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=None)
+             for name, kind in DATA_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**options):
+        return command(data={name: options.pop(name) for name in DATA_OPTIONS}, **options)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])
+    return wrapper
+
+
+def int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{option} '{text}': expected comma-separated integers like 1,2,3") from None

@@ -1,0 +1,121 @@
+"""/predict, /health and /info as Text Embeddings Inference defines them (shapes, error bodies, status codes);
+the API key."""
+
+import httpx
+import pytest
+
+from modernbert_glue.inference.tei import TEIError, parse_inputs
+
+from ..conftest import PROB_ATOL
+from .conftest import start
+
+
+@pytest.mark.parametrize("inputs, single, sequences", [
+    ("a", True, ["a"]),
+    (["a"], True, ["a"]),
+    (["a", "b"], True, [("a", "b")]),  # a list of two strings is ONE pair in TEI, not a batch
+    ([["a"], ["b"]], False, ["a", "b"]),
+    ([["a", "b"], ["c"]], False, [("a", "b"), "c"]),
+])
+def test_tei_input_shapes(inputs, single, sequences):
+    assert parse_inputs(inputs) == (single, sequences)
+
+
+@pytest.mark.parametrize("inputs, status, kind", [
+    ([], 400, "empty"),
+    (["a", "b", "c"], 422, "validation"),
+    ([["a", "b", "c"]], 422, "validation"),
+    ([["a"], "b"], 422, "validation"),
+    (5, 422, "validation"),
+])
+def test_tei_input_errors(inputs, status, kind):
+    with pytest.raises(TEIError) as caught:
+        parse_inputs(inputs)
+    assert (caught.value.status, caught.value.kind) == (status, kind)
+
+
+def test_raw_scores_are_logits_and_batches_keep_order(server):
+    texts = ["a fine film", "dull and slow", "x"]
+    probs = httpx.post(f"{server}/predict", json={"inputs": [[t] for t in texts]}).json()
+    raw = httpx.post(f"{server}/predict", json={"inputs": [[t] for t in texts], "raw_scores": True}).json()
+    classify = httpx.post(f"{server}/v1/classify", json={"texts": texts}).json()["predictions"]
+    import numpy as np
+
+    for p, r, c in zip(probs, raw, classify):
+        logits = {d["label"]: d["score"] for d in r}
+        z = np.array(list(logits.values()))
+        softmax = dict(zip(logits, np.exp(z - z.max()) / np.exp(z - z.max()).sum()))
+        assert {d["label"]: d["score"] for d in p} == pytest.approx(softmax, abs=PROB_ATOL)
+        assert {d["label"]: d["score"] for d in p} == pytest.approx(c["scores"], abs=PROB_ATOL)
+        assert abs(sum(logits.values()) - 1) > 1e-3 or any(v < 0 for v in logits.values())  # not probabilities
+
+
+@pytest.mark.parametrize("body, status, kind", [
+    ({"inputs": []}, 400, "empty"),
+    ({"inputs": ""}, 400, "empty"),
+    ({"inputs": ["a fine film", "dull"]}, 422, "validation"),  # a pair: this model takes single texts
+    ({"inputs": [["x"]] * 9}, 413, "validation"),  # the server's --max-texts 8
+    ({"inputs": "y" * 201}, 413, "validation"),  # --max-chars 200
+    ({"inputs": 5}, 422, "validation"),
+    ({"input": "a"}, 422, "validation"),
+])
+def test_tei_errors_have_teis_body(server, body, status, kind):
+    r = httpx.post(f"{server}/predict", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error_type"] == kind and r.json()["error"]
+
+
+def test_too_long_input_is_413_unless_truncate(server, tiny_run):
+    from modernbert_glue.models import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_run / "model"))
+    over = "\U0001f600" * 100  # 100 characters (within --max-chars 200), each several byte-level tokens
+    fits = "a " * 60
+    assert len(tokenizer(over)["input_ids"]) > 128 >= len(tokenizer(fits)["input_ids"])
+    assert httpx.get(f"{server}/info").json()["max_input_length"] == 128
+    assert httpx.post(f"{server}/predict", json={"inputs": fits}).status_code == 200
+    r = httpx.post(f"{server}/predict", json={"inputs": over})
+    assert r.status_code == 413 and r.json()["error_type"] == "validation"
+    assert "must have less than 128 tokens" in r.json()["error"]
+    assert httpx.post(f"{server}/predict", json={"inputs": over, "truncate": True}).status_code == 200
+
+
+def test_health_and_info(server):
+    r = httpx.get(f"{server}/health")
+    assert r.status_code == 200 and r.content == b""
+    info = httpx.get(f"{server}/info").json()
+    assert info["model_type"]["classifier"]["id2label"] == {"0": "negative", "1": "positive"}
+    assert info["model_type"]["classifier"]["label2id"] == {"negative": 0, "positive": 1}
+    assert info["max_client_batch_size"] == 8 and info["max_batch_tokens"] == 8192 and info["model_dtype"] == "float32"
+
+
+def test_api_key_guards_every_route_but_health(tiny_run):
+    proc, url, _ = start(tiny_run / "model", "--api-key", "s3cret")
+    try:
+        assert httpx.get(f"{url}/health").status_code == 200 and httpx.get(f"{url}/healthz").status_code == 200
+        for method, route, body in (("post", "/predict", {"inputs": "a"}), ("post", "/v1/classify", {"texts": ["a"]}),
+                                    ("get", "/info", None), ("get", "/metrics", None), ("get", "/docs", None),
+                                    ("get", "/openapi.json", None), ("get", "/", None)):
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+                r = httpx.request(method, f"{url}{route}", json=body, headers=headers)
+                assert r.status_code == 401, (route, headers)
+                assert r.json()["error_type"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
+            ok = httpx.request(method, f"{url}{route}", json=body, headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200, (route, ok.text)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_binding_beyond_localhost_without_a_key_warns(tiny_run):
+    proc, url, _ = start(tiny_run / "model", "--host", "0.0.0.0")  # reached over loopback only
+    try:
+        assert httpx.get(f"{url}/health").status_code == 200
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    warnings = [line for line in output.splitlines() if "without an API key" in line]
+    assert len(warnings) == 1 and "0.0.0.0" in warnings[0]
+    proc, url, _ = start(tiny_run / "model")  # loopback: no warning
+    proc.terminate()
+    assert "without an API key" not in proc.communicate(timeout=30)[0]

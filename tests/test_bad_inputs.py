@@ -1,0 +1,208 @@
+"""One table of bad inputs across commands and routes: each gets one clear line (CLI: `error: ...` naming the
+file/field/line, exit code 2; HTTP: the right 4xx with a JSON error body), never a traceback, and leaves any
+output folder as it was. A BOM and CRLF line endings are not errors (MRPC ships with a BOM).
+
+CLI rows run the real entry point in-process (`cli.main`), which keeps the table fast.
+"""
+
+import json
+import logging
+import shutil
+import sys
+
+import httpx
+import pytest
+
+from modernbert_glue import cli
+
+from .conftest import MODERNBERT, TINY_ARGS
+from .inference.conftest import start
+
+TRAIN = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--epochs", "1", "--batch-size", "16",
+         "--max-train-samples", "16", "--max-eval-samples", "16"]
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    """cli.main() in this process: (exit code, stdout, stderr)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # main() configures logging onto the stderr capsys gives this call
+        root.removeHandler(handler)
+    capsys.readouterr()
+    old = sys.argv
+    sys.argv = ["modernbert-glue", *map(str, argv)]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def files(small_sst2, tiny_run, tmp_path_factory):
+    """Bad (and two good) data files and model folders, made once."""
+    d = tmp_path_factory.mktemp("bad")
+    good = (small_sst2 / "train.tsv").read_text().splitlines()
+
+    def tsv(name: str, lines: list[str], raw: bytes | None = None):
+        path = d / name
+        path.write_bytes(raw if raw is not None else ("\n".join(lines) + "\n").encode())
+        return path
+
+    f = {
+        "empty": tsv("empty.tsv", [], b""),
+        "binary": tsv("binary.tsv", [], bytes(range(256)) * 4),
+        "latin1": tsv("latin1.tsv", [], "sentence\tlabel\ncaf\xe9 society\t1\n".encode("latin-1")),
+        "huge": tsv("huge.tsv", ["sentence\tlabel", "x" * 1_000_000 + "\t1"]),
+        "nan": tsv("nan.jsonl", ['{"sentence": "fine", "label": NaN}']),
+        "blank_label": tsv("blank.tsv", ["sentence\tlabel", "fine\t"]),
+        "label_2": tsv("two.tsv", ["sentence\tlabel", "fine\t1", "odd\t2"]),
+        "dup_header": tsv("dup.tsv", ["sentence\tsentence\tlabel", "a\tb\t1"]),
+        "no_header": tsv("noheader.tsv", good[1:4]),
+        "wrong_columns": tsv("cols.tsv", ["text\tlabel", "fine\t1"]),
+        "field_count": tsv("fields.tsv", ["sentence\tlabel", "fine\t1", "too\tmany\t1"]),
+        "header_only": tsv("header.tsv", ["sentence\tlabel"]),
+        "empty_sentence": tsv("blank_sentence.tsv", ["sentence\tlabel", "   \t1"]),
+        "bad_json": tsv("bad.jsonl", ['{"sentence": "a", "label": 1}', '{"sentence": "b", "label":']),
+        "bad_parquet": tsv("bad.parquet", [], b"PAR1 not really"),
+        "xlsx": tsv("data.xlsx", ["a"]),
+        "bom_crlf": tsv("bom.tsv", [], ("\ufeffsentence\tlabel\r\n" + "\r\n".join(good[1:9]) + "\r\n").encode()),
+        "empty_lines": tsv("empty.txt", [], b""),
+    }
+    model = d / "model"
+    shutil.copytree(tiny_run / "model", model)
+    broken = {}
+    for name in ("truncated", "no_arch", "no_tokenizer", "newer"):
+        broken[name] = d / name
+        shutil.copytree(model, broken[name])
+    weights = broken["truncated"] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    config = json.loads((broken["no_arch"] / "config.json").read_text())
+    for key in ("model_type", "architectures"):
+        config.pop(key, None)
+    (broken["no_arch"] / "config.json").write_text(json.dumps(config))
+    for p in broken["no_tokenizer"].glob("tokenizer*"):
+        p.unlink()
+    (broken["newer"] / "inference.json").write_text(json.dumps({"version": 99, "max_length": 128}))
+    mine = d / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    return {**f, **broken, "model": model, "mine": mine, "dir": d, "sst2": small_sst2}
+
+
+# (argv with {placeholders}, expected exit code, a substring of the last stderr line)
+CLI_ROWS = [
+    (["{train}", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
+    (["{train}", "--train-file", "{empty}"], 2, "empty.tsv: empty file"),
+    (["{train}", "--train-file", "{dir}"], 2, ": a folder, not a file"),
+    (["{train}", "--train-file", "{binary}"], 2, "binary.tsv, line 2: not valid UTF-8"),
+    (["{train}", "--train-file", "{latin1}"], 2, "latin1.tsv, line 2: not valid UTF-8"),
+    (["{train}", "--train-file", "{huge}"], 2, "huge.tsv, line 2: 'sentence' has 1,000,000 characters"),
+    (["{train}", "--train-file", "{nan}"], 2, "nan.jsonl, line 1: label nan is not one of 0, 1"),
+    (["{train}", "--train-file", "{blank_label}"], 2, "blank.tsv, line 2: label '' is not one of 0, 1"),
+    (["{train}", "--train-file", "{label_2}"], 2, "two.tsv, line 3: label '2' is not one of 0, 1"),
+    (["{train}", "--train-file", "{dup_header}"], 2, "dup.tsv, line 1: column 'sentence' appears more than once"),
+    (["{train}", "--train-file", "{no_header}"], 2, "noheader.tsv: missing column 'sentence'"),
+    (["{train}", "--train-file", "{wrong_columns}"], 2, "cols.tsv: missing column 'sentence' (found: text, label)"),
+    (["{train}", "--train-file", "{field_count}"], 2, "fields.tsv, line 3: expected 2 fields"),
+    (["{train}", "--train-file", "{header_only}"], 2, "header.tsv: no rows"),
+    (["{train}", "--train-file", "{empty_sentence}"], 2, "blank_sentence.tsv, line 2: empty sentence"),
+    (["{train}", "--train-file", "{bad_json}"], 2, "bad.jsonl, line 2: not valid JSON"),
+    (["{train}", "--train-file", "{bad_parquet}"], 2, "bad.parquet: cannot read as parquet"),
+    (["{train}", "--train-file", "{xlsx}"], 2, "data.xlsx: unsupported file type '.xlsx'"),
+    (["{train}", "--lr", "-1"], 2, "'train.lr' must be more than 0, got -1.0"),
+    (["{train}", "--epochs", "0"], 2, "'train.epochs' must be more than 0, got 0.0"),
+    (["{train}", "--epochs", "nan"], 2, "'train.epochs' must be a finite number, got nan"),
+    (["{train}", "--batch-size", "0"], 2, "'train.batch_size' must be at least 1, got 0"),
+    (["{train}", "--max-train-samples", "-5"], 2, "'data.max_train_samples' must be at least 1, got -5"),
+    (["{train}", "--set", "train.warmup_ratio=1.5"], 2, "'train.warmup_ratio' must be at least 0 and less than 1"),
+    (["{train}", "--set", "train.nope=1"], 2, "unknown config key 'train.nope'"),
+    (["{train}", "--preset", "nosuch"], 2, "unknown preset 'nosuch'"),
+    (["train", "--model", "./no-such-model", "--data-dir", "{sst2}", "-o", "{dir}/o"], 2, "./no-such-model: model folder not found"),
+    (["{train}", "--set", "data.task=nosuch"], 2, "unknown task 'nosuch'"),
+    (["{train}", "--input-path", "fast"], 2, "train.input_path must be one of auto, padded, dynamic, grouped"),
+    (["{train}", "--seeds", "1,1"], 2, "--seeds needs distinct seeds"),
+    (["{train}", "--epochs", "abc"], 2, "Invalid value for '--epochs'"),
+    (["{train}", "--bogus"], 2, "No such option: --bogus"),
+    (["predict", "--model", "{truncated}", "fine"], 2, "truncated: cannot load a classifier from it"),
+    (["predict", "--model", "{no_arch}", "fine"], 2, "no_arch: cannot load a classifier from it"),
+    (["predict", "--model", "{no_tokenizer}", "fine"], 2, "no_tokenizer': cannot load its tokenizer"),
+    (["predict", "--model", "{newer}", "fine"], 2, "settings version 99 is newer than this modernbert-glue reads"),
+    (["predict", "--model", "{dir}/nothing", "fine"], 2, "nothing: model folder not found"),
+    (["predict", "--model", "{model}", "--backend", "tensorrt", "fine"], 2, "--backend must be torch or onnx"),
+    (["predict", "--model", "{model}", "--batch-size", "0", "fine"], 2, "--batch-size must be at least 1, got 0"),
+    (["predict", "--model", "{model}", "--bf16", "maybe", "fine"], 2, "--bf16 must be auto, on or off"),
+    (["predict", "--model", "{model}", "--input", "{empty_lines}"], 2, "empty.txt: no rows"),
+    (["evaluate", "--model", "{model}", "--data-dir", "{sst2}", "--split", "dev"], 2, "unknown split 'dev'"),
+    (["serve", "--model", "{model}", "--port", "99999"], 2, "--port must be at most 65535, got 99999"),
+    (["serve", "--model", "{model}", "--max-texts", "0"], 2, "--max-texts must be at least 1, got 0"),
+    # accepted: a BOM and CRLF line endings
+    (["evaluate", "--model", "{model}", "--file", "{bom_crlf}"], 0, None),
+]
+
+
+def expand(argv: list[str], files: dict, out) -> list[str]:
+    if argv[0] == "{train}":
+        argv = [*TRAIN, "--data-dir", "{sst2}", "--output-dir", str(out), *argv[1:]]
+    return [str(a).format(**{k: str(v) for k, v in files.items()}) for a in argv]
+
+
+def test_bad_cli_inputs_get_one_line_and_exit_2(files, capsys, tmp_path):
+    assert len(CLI_ROWS) + len(HTTP_ROWS) >= 40
+    failures = []
+    for argv, code, message in CLI_ROWS:
+        out = tmp_path / "out"
+        got, stdout, stderr = run_main(expand(argv, files, out), capsys)
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        ok = got == code and "Traceback" not in stderr and not out.exists()
+        if code:
+            ok = ok and stdout == "" and last.startswith("error: ") and message in last
+        if not ok:
+            failures.append(f"{argv}: exit {got}, last line {last!r}")
+    assert not failures, "\n".join(failures)
+
+
+def test_overwrite_of_a_users_folder_leaves_it_as_it_was(files, capsys):
+    code, _, stderr = run_main([*TRAIN, "--data-dir", files["sst2"], "--output-dir", files["mine"], "--overwrite"],
+                               capsys)
+    assert code == 2 and "not a folder modernbert-glue wrote" in stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in files["mine"].iterdir()) == ["thesis.tex"]
+
+
+# (method, route, request keywords, expected status, error_type)
+HTTP_ROWS = [
+    ("post", "/v1/classify", {"content": b'{"texts": ["a"]}', "headers": {"content-type": "text/plain"}}, 422,
+     "validation"),
+    ("post", "/v1/classify", {"content": b'{"texts": [', "headers": {"content-type": "application/json"}}, 422,
+     "validation"),
+    ("post", "/v1/classify", {"json": {"texts": [1, 2]}}, 422, "validation"),
+    ("post", "/v1/classify", {"json": {"texts": "fine"}}, 422, "validation"),
+    ("post", "/v1/classify", {"json": {"texts": ["x"] * 9}}, 413, "validation"),
+    ("post", "/v1/classify", {"json": {"texts": ["y" * 201]}}, 413, "validation"),
+    ("post", "/v1/classify", {"json": {"texts": []}}, 422, "validation"),
+    ("post", "/predict", {"json": {"inputs": []}}, 400, "empty"),
+    ("post", "/predict", {"json": {"inputs": [["a"], ["b", "c", "d"]]}}, 422, "validation"),
+    ("post", "/v1/classify", {"json": {"texts": ["a"]}, "auth": None}, 401, "unauthorized"),
+    ("post", "/predict", {"json": {"inputs": "a"}, "auth": "Bearer nope"}, 401, "unauthorized"),
+]
+
+
+def test_bad_requests_get_the_right_4xx_with_a_json_error(tiny_run):
+    proc, url, _ = start(tiny_run / "model", "--max-texts", "8", "--max-chars", "200", "--api-key", "k")
+    try:
+        failures = []
+        for method, route, kwargs, status, kind in HTTP_ROWS:
+            kwargs = dict(kwargs)
+            auth = kwargs.pop("auth", "Bearer k")
+            headers = {**kwargs.pop("headers", {}), **({"Authorization": auth} if auth else {})}
+            r = httpx.request(method, f"{url}{route}", headers=headers, **kwargs)
+            body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            if r.status_code != status or body.get("error_type") != kind or not body.get("error"):
+                failures.append(f"{method} {route} {kwargs}: {r.status_code} {r.text[:200]}")
+        assert not failures, "\n".join(failures)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
