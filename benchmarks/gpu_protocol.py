@@ -14,7 +14,7 @@ Here, on CPU, a smoke check of the script itself with a tiny model built from th
 What it does, writing one JSON file per step into OUT_DIR (never into a non-empty folder), within
 --budget-seconds (default 270 s, so that a 5-minute call can be rerun once):
 1. env.json: device, versions, the bf16 matmul rate measured here (MFU's denominator).
-2. train-paths.json: `bench train` on padded-128, dynamic, grouped and packed, batch 64, bf16 autocast on a GPU,
+2. train-paths.json: `bench train` on padded (to 128), dynamic, grouped and packed, batch 64, bf16 autocast on a GPU,
    --steps timed steps x 3 repeats (median), each path's 2-epoch time extrapolated from its step time, and MFU.
 3. train-variants.json: the packed path eager in fp32 and bf16, with a fixed token budget (one static shape),
    then torch.compile and torch.compile with CUDA graphs (mode reduce-overhead; GPU only) on that static shape,
@@ -22,8 +22,8 @@ What it does, writing one JSON file per step into OUT_DIR (never into a non-empt
 4. infer.json: `bench infer` on the four paths; fixed lengths 128, 512, 2048, 8192 (CPU: 128, 512); the paper's
    Table 2 inputs: fixed 512 and 8192, and lengths around means of 256 and 4096, padded and packed.
 5. train-full.json: the fastest measured training variant for the paper's full 2 epochs (plain PyTorch loop,
-   modernbert_glue.timed_training), with its speed-up over padded-128's extrapolated time.
-6. summary.json: the headline numbers and the issue's GPU bars (2 epochs <= 15 s; >= 3x padded-128).
+   modernbert_glue.timed_training), with its speed-up over padded's extrapolated time.
+6. summary.json: the headline numbers and the issue's GPU bars (2 epochs <= 15 s; >= 3x padded).
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def main() -> None:
     best = min(timed, key=lambda r: r["seconds_per_step_median"])
     best_cfg = dataclasses.replace(base, bf16=best["bf16"], compile=best["compile"] or "",
                                    token_budget=best["token_budget"])
-    padded = next(r for r in paths if r["path"] == "padded-128")
+    padded = next(r for r in paths if r["path"] == "padded")
     full = {"chosen": best, "skipped": None}
     if clock.left() < full_run_reserve(best["extrapolated_two_epoch_seconds"]) and not args.tiny:
         full["skipped"] = f"time budget ({clock.left():.0f} s left)"

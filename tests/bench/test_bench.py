@@ -16,7 +16,7 @@ def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):
                                    "--steps", "1", "--repeats", "3", "--output", out)
     assert code == 0, stderr[-2000:]
     report = json.loads(out.read_text())
-    assert [r["path"] for r in report["results"]] == ["padded-128", "dynamic", "grouped", "packed"]
+    assert [r["path"] for r in report["results"]] == ["padded", "dynamic", "grouped", "packed"]
     for r in report["results"]:
         assert r["real_tokens_per_s"] > 0 and r["sentences_per_s"] > 0 and r["peak_memory_mb"] > 0
         assert len(r["seconds_per_repeat"]) == 3
@@ -24,7 +24,7 @@ def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):
         assert not {k for k in r if "tokens_per_s" in k} - {"real_tokens_per_s"}  # one token-rate key only
     by = {r["path"]: r for r in report["results"]}
     assert by["packed"]["padding_fraction"] < by["dynamic"]["padding_fraction"]  # only row ends are padded
-    assert by["padded-128"]["padding_fraction"] > by["dynamic"]["padding_fraction"] > by["grouped"]["padding_fraction"]
+    assert by["padded"]["padding_fraction"] > by["dynamic"]["padding_fraction"] > by["grouped"]["padding_fraction"]
     assert report["command"] and report["versions"]["torch"] and report["hardware"]["cpu"] and report["date"]
     assert "packed/dynamic" in report["ratios_real_tokens_per_s"] and report["matmul_bf16"]["tflops"] > 0
     code, _, stderr = run_cli("bench", "train", *overrides, "--data-dir", small_sst2, "--output", out)

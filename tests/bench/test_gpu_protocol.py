@@ -49,7 +49,7 @@ def test_every_file_is_written(protocol_run):
 def test_train_paths_extrapolate_two_epochs_and_report_mfu(protocol_run):
     report = load(protocol_run, "train-paths.json")
     assert report["two_epoch_steps"] == 2 * math.ceil(640 / 64)
-    assert [r["path"] for r in report["results"]] == ["padded-128", "dynamic", "grouped", "packed"]
+    assert [r["path"] for r in report["results"]] == ["padded", "dynamic", "grouped", "packed"]
     for r in report["results"]:
         assert r["extrapolated_two_epoch_seconds"] == pytest.approx(r["seconds_per_step_median"] * 20, abs=0.01)
         assert 0 < r["mfu"] < 1 and r["model_tflops_per_s"] > 0
@@ -67,7 +67,7 @@ def test_static_shape_variant_pads_to_its_budget(protocol_run):
 
 def test_inference_lengths_and_table2(protocol_run):
     report = load(protocol_run, "infer.json")
-    assert [r["path"] for r in report["paths"]] == ["padded-128", "dynamic", "grouped", "packed"]
+    assert [r["path"] for r in report["paths"]] == ["padded", "dynamic", "grouped", "packed"]
     assert [r["length"] for r in report["lengths"]] == [128, 512]
     table2 = {r["path"]: r for r in report["table2"]}
     assert set(table2) == {"fixed-512", "variable-256-padded", "variable-256-packed"}
