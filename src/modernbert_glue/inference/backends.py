@@ -1,57 +1,23 @@
-"""The classifier contract every backend keeps, the torch backend, and loading any model folder behind it.
-
-Backends: `Classifier` (torch, here), `OnnxClassifier` (onnxruntime, onnx.py) and the baselines' models
-(evaluation/baselines.py, texts only). The server, `predict` and `evaluate` use only what `TextClassifier`
-and `EncodedClassifier` promise.
-"""
+"""The torch backend, and loading any model folder (torch, ONNX export, baseline) behind the classifier contract
+(classifier.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..data import encode_texts
 from ..device import autocast, check_bf16, use_bf16
 from ..errors import UserError
-from ..evaluation.metrics import softmax
 from ..inputs import collate, resolve_input_path, sorted_batches
 from ..models import InferenceSettings, load_saved_classifier
+from .classifier import TextClassifier, Tokenized
 
 BACKENDS = ("torch", "onnx")
 
 
-@runtime_checkable
-class TextClassifier(Protocol):
-    """Scores per label for texts, in input order (rows: texts; columns: `label_names`): `logits` before the
-    softmax (TEI's raw scores), `probabilities` after it."""
-
-    label_names: list[str]
-
-    def logits(self, texts: list[str]) -> np.ndarray: ...
-
-    def probabilities(self, texts: list[str]) -> np.ndarray: ...
-
-
-@runtime_checkable
-class EncodedClassifier(TextClassifier, Protocol):
-    """A classifier that tokenizes apart from running the model: the server tokenizes each request once, on
-    arrival, so that its batches are bounded by exact token counts."""
-
-    settings: InferenceSettings
-
-    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-        """Token ids per text, truncated to `max_length` (default: the settings' max_length)."""
-        ...
-
-    def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
-
-    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
-
-
 @dataclass
-class Classifier:
+class Classifier(Tokenized):
     """A loaded torch model + tokenizer; `probabilities` batches texts by length and restores input order."""
 
     model: object
@@ -71,18 +37,6 @@ class Classifier:
     def label_names(self) -> list[str]:
         id2label = self.model.config.id2label
         return [id2label[i] for i in range(len(id2label))]
-
-    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts, max_length or self.settings.max_length)
-
-    def logits(self, texts: list[str]) -> np.ndarray:
-        return self.logits_encoded(self.encode(texts))
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        return softmax(self.logits(texts))
-
-    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
-        return softmax(self.logits_encoded(encoded))
 
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         import torch

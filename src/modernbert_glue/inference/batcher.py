@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .backends import EncodedClassifier
+from .classifier import EncodedClassifier
 
 
 class Overloaded(Exception):

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import encode_texts
 from ..errors import UserError
-from ..evaluation.metrics import softmax
 from ..inputs import pad_batch, sorted_batches
 from ..models import InferenceSettings, load_tokenizer
+from .classifier import Tokenized
 
 
 def is_export_folder(folder: str | Path) -> bool:
     return (Path(folder) / "export.json").is_file()
 
 
-class OnnxClassifier:
+class OnnxClassifier(Tokenized):
     """onnxruntime inference over an export folder; same `probabilities`/`label_names` as Classifier.
 
     Batches run `workers` at a time, each on one thread of one shared session (onnxruntime sessions take
@@ -51,18 +50,6 @@ class OnnxClassifier:
         self.batch_size = batch_size
         self.settings = InferenceSettings.load(folder)
         self.dtype = "int8" if info.get("quantize") == "int8" else "float32"  # what /info reports
-
-    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts, max_length or self.settings.max_length)
-
-    def logits(self, texts: list[str]) -> np.ndarray:
-        return self.logits_encoded(self.encode(texts))
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        return softmax(self.logits(texts))
-
-    def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
-        return softmax(self.logits_encoded(encoded))
 
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         left = self.tokenizer.padding_side == "left"

@@ -108,7 +108,8 @@ def create_app(cfg: ServeConfig, model=None):
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from ..evaluation.metrics import softmax
-    from .backends import EncodedClassifier, load_model
+    from .backends import load_model
+    from .classifier import EncodedClassifier
     from .tei import TEIError, info, parse_inputs, ranked
 
     metrics = Metrics()
