@@ -31,11 +31,11 @@ def killed_run(*args, step: int, within: str = ""):
 
 
 def ema_args(data_dir, out, *extra):
-    """320 sentences, batch 16: 20 steps an epoch, 3 epochs; evaluations every 10 steps, checkpoints every 5."""
+    """160 sentences, batch 16: 10 steps an epoch, 3 epochs; evaluations every 5 steps, checkpoints every 3."""
     return ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", data_dir,
-            "--output-dir", out, "--epochs", "3", "--batch-size", "16", "--lr", "1e-3",
+            "--output-dir", out, "--epochs", "3", "--batch-size", "16", "--lr", "1e-3", "--max-train-samples", "160",
             "--set", "train.logging_steps=5", "--set", "train.warmup_ratio=0.1", "--set", "train.ema_decay=0.9",
-            "--set", "train.checkpoint_steps=5", *extra]
+            "--set", "train.checkpoint_steps=3", *extra]
 
 
 def assert_same_run(a: Path, b: Path):
@@ -66,13 +66,13 @@ def uninterrupted(small_sst2, tmp_path_factory):
 
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted, small_sst2, tmp_path):
     out = tmp_path / "killed"
-    proc = killed_run(*ema_args(small_sst2, out), step=27)  # epoch 2 of 3; the last checkpoint is step 25's
+    proc = killed_run(*ema_args(small_sst2, out), step=17)  # epoch 2 of 3; the last checkpoint is step 15's
     assert proc.returncode == -9, proc.stderr[-2000:]
     marker = json.loads((out / ".modernbert-glue.json").read_text())
     assert marker["kind"] == "run" and marker["complete"] is False
     assert not (out / "metrics.json").exists() and (out / "run.json").is_file()
     done = sorted(p.name for p in (out / "checkpoints").iterdir() if (p / "complete").is_file())
-    assert "checkpoint-25" in done and all(int(n.split("-")[1]) <= 25 for n in done), done
+    assert "checkpoint-15" in done and all(int(n.split("-")[1]) <= 15 for n in done), done
 
     # Readers refuse the unfinished folder with one line; a plain `train` into it says how to continue.
     code, _, stderr = run_cli("compare", out, "--output", tmp_path / "report")
@@ -85,11 +85,11 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     code, stdout, stderr = run_cli("train", "--resume", out)
     assert code == 0, stderr[-3000:]
     metrics = json.loads(stdout)
-    assert metrics["resumed_from_step"] == 25 and metrics["steps"] == 60
+    assert metrics["resumed_from_step"] == 15 and metrics["steps"] == 30
     assert_same_run(out, uninterrupted)
     assert not (out / "checkpoints").exists()  # training succeeded: only the best model is kept
     run = json.loads((out / "run.json").read_text())
-    assert run["resumed"][0]["from_step"] == 25 and run["config"]["train"]["ema_decay"] == 0.9
+    assert run["resumed"][0]["from_step"] == 15 and run["config"]["train"]["ema_decay"] == 0.9
     code, _, stderr = run_cli("train", "--resume", out)
     assert code == 2 and "finished already; nothing to resume" in stderr
 
