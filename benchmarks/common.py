@@ -26,6 +26,28 @@ SST2_DIR = SHARED / "data" / "sst2"
 """SST-2 as GLUE's tab-separated files: train.tsv, dev.tsv and test_labeled.tsv."""
 
 
+TINY = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2}
+"""ModernBERT-base shrunk to 2 layers of width 64 (the tests' tiny model): the GPU scripts' --tiny check on a CPU."""
+
+
+def add_model_options(parser) -> None:
+    """--model, --data-dir, --train-sentences and --tiny: the options of the scripts that train ModernBERT-base."""
+    parser.add_argument("--model", default=str(SHARED / "models" / "modernbert-base"))
+    parser.add_argument("--data-dir", type=Path, default=SST2_DIR)
+    parser.add_argument("--train-sentences", type=int, default=None, help="the first N training rows (default all)")
+    parser.add_argument("--tiny", action="store_true", help="2 layers, hidden 64: a check of the script on a CPU")
+
+
+def new_output_folder(path: Path) -> Path:
+    """Create `path` for a script's results; stop when it holds anything (results are never overwritten)."""
+    import sys
+
+    if path.exists() and any(path.iterdir()):
+        sys.exit(f"error: {path} is not empty (results are not overwritten)")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def sentences(data_dir: Path, names=("dev.tsv", "test_labeled.tsv")) -> list[str]:
     """The sentence column of SST-2 files (tab-separated, header row, no quoting)."""
     out = []

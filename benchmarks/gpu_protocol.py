@@ -1,4 +1,6 @@
 """Issue 4's GPU protocol: ModernBERT-base (random weights) on SST-2 with the paper's recipe, every input path.
+Whole training runs moved to benchmarks/gpu_engine.py (the training engine against the plain HF Trainer);
+this script measures the input paths and inference.
 
 On a lent GPU, from the repository root. `../shared` does not travel to that machine, so first, here:
     bash benchmarks/gpu_protocol_prepare.sh      (fills the git-ignored .gpu/: config, tokenizer, SST-2, wheel)
@@ -8,7 +10,7 @@ then one device call, carry [".gpu"], timeout 420 s:
         --model .gpu/modernbert-base --data-dir .gpu/sst2
 It needs torch, transformers, numpy and tokenizers only (no `datasets`; our transformers comes as a wheel).
 Here, on CPU, a smoke check of the script itself with a tiny model built from the same config
-(tests/test_gpu_protocol.py runs it):
+(tests/bench/test_gpu_protocol.py runs it):
     .venv/bin/python benchmarks/gpu_protocol.py /tmp/gpu-protocol --tiny
 
 What it does, writing one JSON file per step into OUT_DIR (never into a non-empty folder), within
@@ -21,9 +23,7 @@ What it does, writing one JSON file per step into OUT_DIR (never into a non-empt
    while the time budget allows; a variant that does not fit is recorded as skipped, with the reason.
 4. infer.json: `bench infer` on the four paths; fixed lengths 128, 512, 2048, 8192 (CPU: 128, 512); the paper's
    Table 2 inputs: fixed 512 and 8192, and lengths around means of 256 and 4096, padded and packed.
-5. train-full.json: the fastest measured training variant for the paper's full 2 epochs (plain PyTorch loop,
-   modernbert_glue.timed_training), with its speed-up over padded's extrapolated time.
-6. summary.json: the headline numbers and the issue's GPU bars (2 epochs <= 15 s; >= 3x padded).
+5. summary.json: the headline numbers (extrapolated 2-epoch times and MFU per path and variant).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import SHARED, SST2_DIR  # benchmarks/common.py, this script's sibling
+from common import TINY, add_model_options, new_output_folder  # benchmarks/common.py, this script's sibling
 
 from modernbert_glue.bench.flops import matmul_tflops
 from modernbert_glue.bench.lengths import run_lengths
@@ -47,12 +47,8 @@ from modernbert_glue.device import use_bf16
 from modernbert_glue.outputs import write_json
 from modernbert_glue.provenance import device_name, provenance
 from modernbert_glue.tasks import get_task
-from modernbert_glue.timed_training import train_epochs
 
-TINY = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2}
 ROW_TOKENS = 256
-BAR_SECONDS = 15.0
-BAR_SPEEDUP = 3.0
 
 
 class Clock:
@@ -69,13 +65,11 @@ def token_budget(token_ids: list[list[int]], batch_size: int, quantile: float = 
     """Tokens per packed batch that fit `quantile` of one epoch's random batches (whole rows of ROW_TOKENS)."""
     import numpy as np
 
-    from modernbert_glue.packing import pack, row_budget
-    from modernbert_glue.timed_training import epoch_batches
+    from modernbert_glue.training.budgets import plan_run, rows_needed
 
-    rows = []
-    for batch in epoch_batches(len(token_ids), batch_size, 1, seed=0):
-        seqs = [token_ids[i] for i in batch]
-        rows.append(pack(seqs, row_tokens=row_budget(seqs, ROW_TOKENS)).input_ids.shape[0])
+    lengths = [len(ids) for ids in token_ids]
+    rows = [rows_needed([lengths[i] for i in batch], ROW_TOKENS)
+            for batch in plan_run(lengths, batch_size, 1.0, seed=0).batches]
     return int(np.quantile(rows, quantile, method="higher")) * ROW_TOKENS
 
 
@@ -86,18 +80,12 @@ def two_epoch_steps(n_train: int, batch_size: int, epochs: float) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--model", default=str(SHARED / "models" / "modernbert-base"))
-    parser.add_argument("--data-dir", type=Path, default=SST2_DIR)
+    add_model_options(parser)
     parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: GPU 20, CPU 2)")
     parser.add_argument("--budget-seconds", type=float, default=270.0)
-    parser.add_argument("--train-sentences", type=int, default=None, help="full run on the first N (default all)")
-    parser.add_argument("--tiny", action="store_true", help="2-layer, 64-wide model: a smoke check of the script")
     parser.add_argument("--skip-compile", action="store_true", help="no torch.compile variants (quick CPU checks)")
     args = parser.parse_args()
-    out = args.out_dir
-    if out.exists() and any(out.iterdir()):
-        sys.exit(f"error: {out} is not empty (results are not overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
+    out = new_output_folder(args.out_dir)
     clock = Clock(args.budget_seconds)
 
     import torch
@@ -107,7 +95,6 @@ def main() -> None:
     recipe = load_config("paper").train
     task = get_task("sst2")
     train = read_examples(args.data_dir / "train.tsv", task)
-    dev = read_examples(args.data_dir / "dev.tsv", task)
     if args.train_sentences:
         train = {k: v[: args.train_sentences] for k, v in train.items()}
     base = BenchConfig(model=args.model, random_init=True, overrides=TINY if args.tiny else None, mode="train",
@@ -160,43 +147,18 @@ def main() -> None:
                                           sentences)}
     write(out / "infer.json", infer_report)
 
-    reserve = full_run_reserve(min(r["extrapolated_two_epoch_seconds"] for r in paths + variant_records))
-    for name, cfg in compiled:  # compiling costs minutes at worst: only while the full run still fits after it
-        if clock.left() - reserve < 90:
+    for name, cfg in compiled:  # compiling costs minutes at worst: only while the budget allows
+        if clock.left() < 90:
             variant_records.append({"variant": name, "skipped": f"time budget ({clock.left():.0f} s left)"})
             continue
         variant_records.append(attempt(name, lambda: measured(cfg)[0]))
         write(out / "train-variants.json", {**meta, "token_budget": budget, "results": variant_records})
 
     timed = [r for r in paths + variant_records if "seconds_per_step_median" in r]
-    best = min(timed, key=lambda r: r["seconds_per_step_median"])
-    best_cfg = dataclasses.replace(base, bf16=best["bf16"], compile=best["compile"] or "",
-                                   token_budget=best["token_budget"])
-    padded = next(r for r in paths if r["path"] == "padded")
-    full = {"chosen": best, "skipped": None}
-    if clock.left() < full_run_reserve(best["extrapolated_two_epoch_seconds"]) and not args.tiny:
-        full["skipped"] = f"time budget ({clock.left():.0f} s left)"
-    else:
-        dev_ids = tokenizer(dev["sentence"], truncation=True, max_length=128)["input_ids"]
-        run = attempt("full run", lambda: train_epochs(best_cfg, best["path"], recipe, train_ids, train["label"],
-                                                         dev=(dev_ids, dev["label"])))
-        if "error" in run:
-            full["error"] = run["error"]
-        else:
-            full["run"] = run
-            full["speedup_over_padded_128_extrapolated"] = round(
-                padded["extrapolated_two_epoch_seconds"] / run["train_seconds"], 2)
-    write(out / "train-full.json", {**meta, **full})
-
-    run = full.get("run") or {}
     summary = {
         "device": meta["device"], "matmul_bf16_tflops": rate["tflops"], "two_epoch_steps": steps_2ep,
         "extrapolated_two_epoch_seconds": {label(r): r["extrapolated_two_epoch_seconds"] for r in timed},
         "mfu": {label(r): r["mfu"] for r in timed},
-        "full_run": {k: run.get(k) for k in ("path", "bf16", "compile", "token_budget", "train_seconds",
-                                             "real_tokens_per_s", "dev_accuracy")} if run else (full["skipped"] or full.get("error")),
-        "bar_two_epochs_within_15_s": run.get("train_seconds", math.inf) <= BAR_SECONDS if run else None,
-        "bar_3x_padded_128": full.get("speedup_over_padded_128_extrapolated", 0) >= BAR_SPEEDUP if run else None,
         "elapsed_seconds": round(args.budget_seconds - clock.left(), 1),
         "real_model": not args.tiny,
     }
@@ -211,11 +173,6 @@ def attempt(name: str, measure) -> dict:
     except Exception as exc:  # noqa: BLE001 - the protocol must finish and report what failed
         print(f"{name}: failed: {exc!r}", file=sys.stderr)
         return {"variant": name, "error": repr(exc)[:2000]}
-
-
-def full_run_reserve(extrapolated: float) -> float:
-    """Seconds to keep for the full run: its extrapolated time with 50% slack, a minute for compiling."""
-    return 1.5 * extrapolated + 60
 
 
 def label(record: dict) -> str:

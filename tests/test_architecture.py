@@ -13,7 +13,7 @@ STAGES = [
     ["inputs", "packing"],
     ["models", "device"],
     ["evaluation"],
-    ["training", "inference", "bench", "timed_training"],
+    ["training", "inference", "bench"],
     ["report"],
 ]
 SHARED = {"errors", "outputs", "provenance", "__init__"}

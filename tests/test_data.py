@@ -120,3 +120,27 @@ def test_bad_jsonl_and_unknown_suffix(tmp_path):
     g.write_text("x")
     with pytest.raises(UserError, match=r"unsupported file type '.xlsx'"):
         read_examples(g, SST)
+
+
+def test_columns_load_without_datasets(tmp_path):
+    """The training engine reads splits as plain columns, where `datasets` is not installed (the GPU image);
+    only the Trainer's `load_split` needs it."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "datasets.py").write_text("raise ImportError('datasets is not installed here')\n")
+    write_tsv(tmp_path / "dev.tsv", GOOD_DEV)
+    code = (
+        "from modernbert_glue.config import DataConfig\n"
+        "from modernbert_glue.data import labelled_eval_sets, load_columns, load_split\n"
+        "from modernbert_glue.tasks import get_task\n"
+        f"data, task = DataConfig(data_dir={str(tmp_path)!r}, max_eval_samples=1), get_task('sst2')\n"
+        "dev = load_columns(data, task, 'validation')\n"
+        "assert dev == {'sentence': ['a fine film'], 'label': [1]}, dev\n"
+        "assert labelled_eval_sets(data, task, dev) == {'dev': dev}\n"
+        "try:\n    load_split(data, task, 'validation')\nexcept ImportError:\n    print('no datasets')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "no datasets", proc.stderr[-2000:]

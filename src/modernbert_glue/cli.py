@@ -69,6 +69,9 @@ def train(
     token_budget: Annotated[
         Optional[int], typer.Option(help="packed only: pad every batch to this many tokens (one static shape).")
     ] = None,
+    engine: Annotated[Optional[str], typer.Option(
+        help="Training loop: auto (the engine on a GPU, the Trainer on a CPU), engine (captured steps) or trainer.")
+    ] = None,
     seeds: Annotated[
         Optional[str], typer.Option(help="Comma-separated seeds: one run each in DIR/seed-N, mean ± std in DIR/seeds.json.")
     ] = None,
@@ -80,8 +83,8 @@ def train(
     """Fine-tune a model on SST-2, evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
     from .models import parse_overrides
+    from .training.dispatch import train as run_training
     from .training.runs import resume_training, train_seeds
-    from .training.trainer import train as run_training
 
     options = {
             "model.name": model,
@@ -94,6 +97,7 @@ def train(
             "train.seed": seed,
             "train.input_path": input_path,
             "train.packed_token_budget": token_budget,
+            "train.engine": engine,
     }
     seed_list = int_list(seeds, "--seeds") if seeds else None
     given = preset or set_ or model_override or any(v is not None for v in options.values())

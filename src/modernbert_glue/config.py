@@ -91,6 +91,15 @@ class TrainConfig:
         "Also write a resumable checkpoint every N steps (0: only at the dev evaluations, at least one per "
         "epoch). Checkpoints live in DIR/checkpoints/ until training succeeds; `train --resume DIR` continues.",
     )
+    engine: str = _doc(
+        "auto",
+        "Training loop: engine (whole steps captured once per static packed shape and replayed: CUDA graphs on a "
+        "GPU; training/engine.py), trainer (the HF Trainer: DDP, any model type), auto (the engine on a GPU, the "
+        "Trainer on a CPU). What the engine does not support goes to the Trainer, with one log line.",
+    )
+    compile: str = _doc(
+        "auto", "engine only: torch.compile the encoder layers inside the step: auto (on a GPU), on or off."
+    )
     max_steps: int = _doc(-1, "Stop after N optimizer steps (overrides epochs when > 0).")
     threads: int = _doc(0, "torch intra-op threads on CPU (0: torch's default).")
     freeze_embeddings: bool = _doc(

@@ -190,9 +190,15 @@ def split_source(cfg: DataConfig, task: Task, split: str) -> str:
 
 
 def load_split(cfg: DataConfig, task: Task, split: str):
-    """One split as a datasets.Dataset with columns sentence (and label where known)."""
+    """One split as a datasets.Dataset (what the HF Trainer takes): `load_columns` wrapped."""
     from datasets import Dataset
 
+    return Dataset.from_dict(load_columns(cfg, task, split))
+
+
+def load_columns(cfg: DataConfig, task: Task, split: str) -> dict[str, list]:
+    """One split as {"sentence": [...], "label": [...]} ("label" where known), checked row by row. Needs no
+    `datasets` for files (the training engine runs where that package is not installed); the Hub does."""
     if split not in SPLITS:
         raise UserError(f"unknown split '{split}' (use {', '.join(SPLITS)})")
     source = split_source(cfg, task, split)
@@ -206,17 +212,18 @@ def load_split(cfg: DataConfig, task: Task, split: str):
             raise UserError(f"max samples for {split} must be positive, got {limit}")
         columns = {k: v[:limit] for k, v in columns.items()}
     log.info("loaded %d %s examples from %s", len(columns["sentence"]), split, source)
-    return Dataset.from_dict(columns)
+    return columns
 
 
-def labelled_eval_sets(data, task, dev):
-    """{"dev": dev split, "test": labelled test file} — test only when --test-file names a labelled file."""
-    if "label" not in dev.column_names:
+def labelled_eval_sets(data, task, dev: dict[str, list]) -> dict[str, dict[str, list]]:
+    """{"dev": dev columns, "test": labelled test file's columns} — test only when --test-file names a
+    labelled file."""
+    if "label" not in dev:
         raise UserError("the validation split has no labels")
     sets = {"dev": dev}
     if data.test_file:
-        test = load_split(data, task, "test")
-        if "label" not in test.column_names:
+        test = load_columns(data, task, "test")
+        if "label" not in test:
             raise UserError(f"{data.test_file}: the test file has no 'label' column to evaluate against")
         sets["test"] = test
     return sets

@@ -81,14 +81,15 @@ def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left:
     return out
 
 
-def pack_batch(seqs: list[list[int]], pad_id: int, labels=None, token_budget: int | None = None):
-    """A PackedBatch of `seqs` in rows of PACKED_ROW_TOKENS (a longer sentence gets a row of its own length);
+def pack_batch(seqs: list[list[int]], pad_id: int, labels=None, token_budget: int | None = None,
+               row_tokens: int = PACKED_ROW_TOKENS):
+    """A PackedBatch of `seqs` in rows of `row_tokens` (a longer sentence gets a row of its own length);
     with `token_budget`, exactly that many tokens (one static shape; a batch that does not fit gets the next
     multiple, so no sentence is dropped)."""
     from .packing import budget_rows, pack, row_budget
 
-    return pack(seqs, labels, row_tokens=row_budget(seqs, PACKED_ROW_TOKENS), pad_id=pad_id,
-                fixed_rows=budget_rows(token_budget, PACKED_ROW_TOKENS))
+    return pack(seqs, labels, row_tokens=row_budget(seqs, row_tokens), pad_id=pad_id,
+                fixed_rows=budget_rows(token_budget, row_tokens))
 
 
 def collate(path: str, seqs: list[list[int]], pad_id: int, max_length: int, labels=None,

@@ -53,13 +53,10 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
     if fixed_rows is not None and (row_tokens is None or fixed_rows < 1):
         raise ValueError("fixed_rows needs row_tokens and must be at least 1")
     limit = row_tokens or sum(len(s) for s in sequences)
-    rows: list[list[int]] = [[]]
-    for i, seq in enumerate(sequences):
-        if len(seq) > limit:
-            raise ValueError(f"sentence {i} has {len(seq)} tokens, more than row_tokens={limit}")
-        if len(rows[-1]) + len(seq) > limit:
-            rows.append([])
-        rows[-1].extend([i] * len(seq))
+    assignment = assign_rows([len(s) for s in sequences], limit)
+    rows: list[list[int]] = [[] for _ in range(assignment[-1] + 1)]
+    for i, (seq, row) in enumerate(zip(sequences, assignment)):
+        rows[row].extend([i] * len(seq))
     width = max(len(r) for r in rows)
     if fixed_rows is not None:
         width = limit
@@ -85,6 +82,36 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
         lengths=lengths,
         labels=None if labels is None else torch.as_tensor(labels, dtype=torch.long),
     )
+
+
+def assign_rows(lengths, row_tokens: int) -> list[int]:
+    """The row of each sentence, filled in order: a sentence that does not fit the current row starts the next.
+    The one rule `pack` and the training engine's static shapes (training/budgets.py) both count rows by."""
+    rows: list[int] = []
+    row, used = -1, row_tokens + 1  # as if a full row came before the first sentence
+    for i, n in enumerate(lengths):
+        if n > row_tokens:
+            raise ValueError(f"sentence {i} has {n} tokens, more than row_tokens={row_tokens}")
+        if used + n > row_tokens:
+            row, used = row + 1, 0
+        rows.append(row)
+        used += n
+    return rows
+
+
+def pad_sentences(batch: PackedBatch, slots: int) -> PackedBatch:
+    """`batch` with exactly `slots` sentence slots, the extra ones empty: start 0, length 1 (pooling divides by
+    it), label -100 (cross-entropy's ignore_index), so that a short last batch keeps the static shape of a
+    full one and its empty slots add nothing to the loss or the gradients."""
+    extra = slots - batch.num_sentences
+    if extra < 0:
+        raise ValueError(f"{batch.num_sentences} sentences do not fit {slots} slots")
+
+    def grow(t, fill):
+        return torch.cat([t, torch.full((extra,), fill, dtype=t.dtype)]) if t is not None else None
+
+    return PackedBatch(batch.input_ids, batch.position_ids, batch.segment_ids, grow(batch.starts, 0),
+                       grow(batch.lengths, 1), grow(batch.labels, -100))
 
 
 def row_budget(sequences: list[list[int]], row_tokens: int | None) -> int | None:
@@ -125,6 +152,11 @@ class PackedClassifier(nn.Module):
         self.kind = model.config.model_type
         if self.kind not in ("modernbert", "bert"):
             raise ValueError(f"packed path supports modernbert and bert models, not '{self.kind}'")
+
+    @property
+    def config(self):
+        """The wrapped model's config, which the HF Trainer reads (its label smoothing checks `problem_type`)."""
+        return self.model.config
 
     def encode(self, batch: PackedBatch) -> torch.Tensor:
         """Last hidden states, flattened to [rows * width, hidden]."""

@@ -1,17 +1,20 @@
 """Run the real CLI, but SIGKILL the process at the end of training step $KILL_AT_STEP
 (of the run whose folder contains $KILL_WITHIN) (a crash, as an
-out-of-memory kill or a pre-empted machine would cause): no exception, no cleanup, no atexit handlers."""
+out-of-memory kill or a pre-empted machine would cause): no exception, no cleanup, no atexit handlers.
+Both training loops are covered: the Trainer's (after its step-end callback) and the engine's (after its
+step-end bookkeeping: logging, evaluation, checkpoint)."""
 
 import os
 import signal
 import sys
 
 from modernbert_glue.cli import main
-from modernbert_glue.training import checkpoints
+from modernbert_glue.training import checkpoints, engine
 
 KILL_AT_STEP = int(os.environ["KILL_AT_STEP"])
 KILL_WITHIN = os.environ.get("KILL_WITHIN", "")  # only the run whose checkpoint folder's path contains this
 _step_end = checkpoints.CheckpointCallback.on_step_end
+_engine_step_end = engine.EngineRun.end_step
 
 
 def on_step_end(self, args, state, control, **kwargs):
@@ -20,7 +23,15 @@ def on_step_end(self, args, state, control, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def end_step(self, grad_norm):
+    stop = _engine_step_end(self, grad_norm)
+    if self.state.step == KILL_AT_STEP and KILL_WITHIN in str(self.out):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return stop
+
+
 checkpoints.CheckpointCallback.on_step_end = on_step_end
+engine.EngineRun.end_step = end_step
 
 if __name__ == "__main__":
     sys.argv[0] = "modernbert-glue"

@@ -217,7 +217,7 @@ def test_real_sbert_weights_few_steps(small_sst2, tmp_path):
 def test_cpu_attention_kernel_is_restored():
     import torch
 
-    from modernbert_glue.training.trainer import cpu_attention_kernel
+    from modernbert_glue.device import cpu_attention_kernel
 
     if torch.cuda.is_available():
         pytest.skip("the CPU kernel switch leaves GPUs alone")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from ..data import labelled_eval_sets, load_split
+from ..data import labelled_eval_sets, load_columns, load_split
 from ..device import device_type
 from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into
@@ -165,7 +165,7 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     record = provenance()  # at the start: the code and command that this run actually used
     task = get_task(data.task)
     train_raw = load_split(data, task, "train")
-    eval_sets = labelled_eval_sets(data, task, load_split(data, task, "validation"))
+    eval_sets = labelled_eval_sets(data, task, load_columns(data, task, "validation"))
 
     cfg.task = task.name
     model = BaselineModel(cfg)

@@ -1,11 +1,11 @@
 """Resumable training: full checkpoints in DIR/checkpoints/, which one to resume from, what to keep.
 
 A checkpoint holds what an exact continuation needs: the weights, optimizer and scheduler, the RNG states and
-the Trainer's state (step, best metric, log history, early-stopping counters; the data order follows from the
-seed and the step, the Trainer skips the batches already seen) — all written by the Trainer — plus, from
-here, the EMA state (the live weights and their average) and a `complete` file written last. A checkpoint
-without that file was cut off while being written and is never resumed from; the previous complete one is
-kept until a newer one is complete.
+the training state (step, best metric, log history, early-stopping counters; the data order follows from the
+seed and the step) — written by the Trainer, or by the engine (engine_state.py) — plus the EMA state (the live
+weights and their average) and a `complete` file written last (`complete` below). A checkpoint without that
+file was cut off while being written and is never resumed from; the previous complete one is kept until a
+newer one is complete.
 """
 
 from __future__ import annotations
@@ -65,10 +65,18 @@ class CheckpointCallback(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if self.ema is not None:
             self.ema.save_state(folder, model)
-        (folder / COMPLETE).write_text(f"{state.global_step}\n")
-        keep = {folder.resolve()}
-        if state.best_model_checkpoint:
-            keep.add(Path(state.best_model_checkpoint).resolve())
-        for old in Path(args.output_dir).iterdir():
-            if _NAME.search(old.name) and old.resolve() not in keep:
-                shutil.rmtree(old, ignore_errors=True)
+        complete(folder, state.global_step, state.best_model_checkpoint)
+
+
+def checkpoint_folder(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINTS / f"checkpoint-{step}"
+
+
+def complete(folder: Path, step: int, best: str | Path | None) -> None:
+    """Mark a fully written checkpoint complete (the file written last), then prune: only it and the best
+    checkpoint stay."""
+    (folder / COMPLETE).write_text(f"{step}\n")
+    keep = {folder.resolve()} | ({Path(best).resolve()} if best else set())
+    for old in folder.parent.iterdir():
+        if _NAME.search(old.name) and old.resolve() not in keep:
+            shutil.rmtree(old, ignore_errors=True)

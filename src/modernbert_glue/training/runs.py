@@ -12,7 +12,8 @@ from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..outputs import check_output, open_output, read_marker
 from ..provenance import provenance
-from .trainer import is_main_process, train
+from .dispatch import train
+from .lifecycle import is_main_process
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,4 @@
-"""Fine-tune with the Hugging Face Trainer and write the run folder.
-
-Run folder layout (``--output-dir``):
-    model/               weights (safetensors), config with label names, tokenizer
-    metrics.json         dev metrics + timing (see `write_run_files`)
-    run.json             resolved config, package versions, git commit, hardware, command line
-    predictions_dev.tsv  idx, sentence, label, prediction, score per dev example (and _test with --test-file)
-    analysis_dev.json, misclassified_dev.tsv   see runfolder.py
-    log_history.json     the Trainer's logged losses, learning rates and evaluations
-    logs/                TensorBoard event files
+"""Fine-tune with the Hugging Face Trainer; the run folder it writes is lifecycle.py's (the engine's too).
 
 Runs unchanged under `torchrun`/`accelerate launch`: the Trainer handles DDP; only rank 0 writes files.
 """
@@ -18,22 +9,16 @@ import contextlib
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from ..config import RunConfig
 from ..data import labelled_eval_sets, load_split, tokenize
-from ..device import check_bf16, cuda, device_type, use_bf16
-from ..errors import UserError
+from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
 from ..evaluation.metrics import classification_metrics
-from ..evaluation.runfolder import evaluate_into, read_json
-from ..inference.backends import Classifier
 from ..inputs import Collator, resolve_input_path
-from ..models import InferenceSettings, build_classifier
-from ..outputs import check_output, open_output
-from ..provenance import device_name, provenance
+from ..models import build_classifier
 from ..tasks import get_task
 from .checkpoints import (
     CHECKPOINTS,
@@ -41,12 +26,15 @@ from .checkpoints import (
     checkpoint_step,
     latest_checkpoint,
 )
+from .lifecycle import (
+    check_run,
+    finish_run,
+    is_main_process,
+    mean_logged_loss,
+    open_run,
+)
 
 log = logging.getLogger(__name__)
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str):
@@ -93,47 +81,19 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str)
     )
 
 
-@contextlib.contextmanager
-def cpu_attention_kernel(flash: bool):
-    """SDPA's kernel choice on CPU while training (the flag is process-wide, so it is restored after).
-
-    Measured here (all-MiniLM-L6-v2, SST-2 batches, bf16): the CPU flash kernel made training steps without
-    dropout ~1.4x slower than the math kernel on these short sequences (dropout already forces math).
-    """
-    import torch
-
-    if flash or cuda():
-        yield
-        return
-    before = torch.backends.cuda.flash_sdp_enabled()  # despite the name, the flag SDPA consults on CPU too
-    torch.backends.cuda.enable_flash_sdp(False)
-    try:
-        yield
-    finally:
-        torch.backends.cuda.enable_flash_sdp(before)
-
-
 def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
-    """Fine-tune `cfg.model` on `cfg.data`, evaluate on dev, save everything; returns metrics.json's content.
-
-    With `resume`, continue the unfinished run in `output_dir` from its newest complete checkpoint."""
-    import torch
+    """Fine-tune `cfg.model` on `cfg.data` with the HF Trainer, evaluate on dev, save everything; returns
+    metrics.json's content. With `resume`, continue the unfinished run in `output_dir` from its newest
+    complete checkpoint."""
     from transformers import EarlyStoppingCallback, Trainer, set_seed
     from transformers.integrations import TensorBoardCallback
 
     out = Path(output_dir)
-    if is_main_process():
-        marker = check_output(out, "run", overwrite=overwrite, resume=resume)
-        if resume and marker.get("complete"):
-            raise UserError(f"{out}: this run finished already; nothing to resume")
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
-    check_bf16(cfg.train.bf16, "train.bf16")  # validate before the slow part
-    record = provenance()  # at the start: the code and command that this run actually used
+    record = check_run(cfg, out, overwrite=overwrite, resume=resume)
     task = get_task(cfg.data.task)
     train_raw = load_split(cfg.data, task, "train")
     dev_raw = load_split(cfg.data, task, "validation")
-    eval_sets = labelled_eval_sets(cfg.data, task, dev_raw)
+    eval_sets = labelled_eval_sets(cfg.data, task, dev_raw.to_dict())
 
     set_seed(cfg.train.seed)
     model, tokenizer = build_classifier(
@@ -153,18 +113,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     log.info("input path: %s", input_path)
 
     checkpoint = latest_checkpoint(out) if resume else None
-    folder = None
-    if is_main_process():
-        folder = open_output(out, "run", overwrite=overwrite, resume=resume)
-        folder.claim(CHECKPOINTS, "logs")
-        if resume:
-            record = {**read_json(out / "run.json"), "resumed": [
-                *read_json(out / "run.json").get("resumed", []),
-                {"from_step": checkpoint_step(checkpoint), "command": record["command"], "date": record["date"]}]}
-            log.info("resuming %s from %s", out, checkpoint or "the start (no complete checkpoint yet)")
-        else:
-            record = {"config": cfg.to_dict(), **record}
-        folder.write_json("run.json", record)  # the resolved config, saved before training starts
+    folder = open_run(cfg, out, record, "trainer", overwrite=overwrite, resume=resume, checkpoint=checkpoint)
 
     ema = None
     callbacks = []
@@ -200,51 +149,20 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     if not trainer.is_world_process_zero():
         return {}
 
-    hf_model = trainer.model.model if input_path == "packed" else trainer.model
-    settings = InferenceSettings(task=task.name, text_columns=(task.text_column,), max_length=cfg.data.max_length)
-    with folder.staged_dir("model") as staged:  # safetensors, config with label names, tokenizer, settings
-        hf_model.save_pretrained(str(staged))
-        tokenizer.save_pretrained(str(staged))
-        settings.save(staged)
-    clf = Classifier(model=hf_model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
-    metrics = {
-        "task": task.name,
-        "model": cfg.model.name,
-        "random_init": cfg.model.random_init,
-        "preset": cfg.preset,
-        **evaluate_into(folder, clf.probabilities, eval_sets),
+    trained = {
         "train_samples": len(train_ds),
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
         "train_loss": mean_logged_loss(trainer.state.log_history),
-        "epochs": cfg.train.epochs,
         "steps": trainer.state.global_step,
         "best_step": checkpoint_step(trainer.state.best_model_checkpoint),
         "resumed_from_step": checkpoint_step(checkpoint),
-        "seed": cfg.train.seed,
-        "device": device_name(),
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "input_path": input_path,
+        "engine": "trainer",
     }
-    folder.write_json("metrics.json", metrics)
-    folder.write_json("log_history.json", {"log_history": trainer.state.log_history})
-    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
-    folder.finish()
-    log.info("dev accuracy %.4f (%d examples); run folder %s", metrics["eval_accuracy"], metrics["eval_samples"], out)
-    return metrics
-
-
-def mean_logged_loss(log_history: list[dict]) -> float | None:
-    """The mean training loss over every step, from the logged windows (each weighted by the steps it covers).
-
-    Unlike the Trainer's own `train_loss`, which covers only the steps of its `train()` call, this is the same
-    for a resumed run as for an uninterrupted one (every save is preceded by a log: checkpoints.py)."""
-    total, last = 0.0, 0
-    for entry in log_history:
-        if "loss" in entry:
-            total += entry["loss"] * (entry["step"] - last)
-            last = entry["step"]
-    return total / last if last else None
+    hf_model = trainer.model.model if input_path == "packed" else trainer.model
+    return finish_run(folder, cfg, task, hf_model, tokenizer, eval_sets, trained,
+                      {"log_history": trainer.state.log_history})
 
 
 def _compute_metrics(eval_pred) -> dict:

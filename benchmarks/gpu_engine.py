@@ -1,0 +1,311 @@
+"""Issue 13's device script: the training engine against the plain HF Trainer, ModernBERT-base with random weights
+on SST-2 with the paper's recipe (2 epochs of batch 64: 2,106 steps), in one call of at most 5 minutes, compiling
+included. It replaces benchmarks/gpu_protocol.py for whole training runs (that script keeps the input paths and
+inference).
+
+On a lent GPU, from the repository root. `../shared` does not travel to that machine, so first, here:
+    bash benchmarks/gpu_protocol_prepare.sh      (fills the git-ignored .gpu/: config, tokenizer, SST-2, wheels)
+then one device call (Python 3.12, torch 2.11+cu130, no `datasets`; the project runs from source), carry [".gpu"],
+timeout_s 360:
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl &&
+    PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 python3 benchmarks/gpu_engine.py $OUT/engine \
+        --model .gpu/modernbert-base --data-dir .gpu/sst2 --profile
+The engine compiles its encoder layers on a GPU (train.compile auto); if compiling alone eats the budget (see
+engine.log and summary.json's errors), the same command with `--set train.compile=off` captures eager steps.
+Here, on CPU, a check of the script itself with a tiny model (tests/bench/test_gpu_engine.py runs it):
+    .venv/bin/python benchmarks/gpu_engine.py /tmp/gpu-engine --tiny --train-sentences 256 --engine engine \
+        --anchor-steps 6 --reference-steps 8 --profile
+
+Steps, most important first, each skipped (and said so) when --budget-seconds (default 290) would not hold it;
+files in OUT_DIR (never a non-empty one):
+(c) engine_run.json, engine.log: `modernbert-glue train --preset paper --engine auto` in a subprocess, the full run:
+    its metrics.json, the "engine" entry of its log_history.json (shapes, CUDA graphs and why any shape was not
+    captured, compile, preparation and checkpoint-wait seconds, the loss of every step) and its wall time; the log
+    is the run's stderr.
+(a) plain_trainer.json: benchmarks/plain_trainer.py (subprocess), --anchor-steps (300) steps, its steady rate and
+    the 2-epoch time extrapolated from it.
+(b) reference.json: the eager fp32 packed loop, no capture, no padding to budgets, for the first --reference-steps
+    (200) of the engine's own batches, from the engine's seed and initial weights: the reference loss curve.
+(d) profile.json (--profile): torch.profiler on the engine's step (training/step.py), eager and replayed: kernels
+    per step, CUDA graphs and the capture report, and the forward / backward / clip / optimizer split.
+    summary.json: device, engine_train_seconds, engine_wall_seconds (preparation and compiling included),
+    speedup_over_plain_trainer, the engine's first losses against (b)'s, and the issue's bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import REPO, TINY, add_model_options, new_output_folder  # benchmarks/common.py, this script's sibling
+
+BAR_SECONDS, BAR_SPEEDUP = 15.0, 5.0
+REGIONS = ("forward", "backward", "clip", "optimizer")  # named in training/step.py's TrainStep.body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", type=Path)
+    add_model_options(parser)
+    parser.add_argument("--budget-seconds", type=float, default=290.0)
+    parser.add_argument("--anchor-steps", type=int, default=300)
+    parser.add_argument("--reference-steps", type=int, default=200)
+    parser.add_argument("--engine", default="auto", help="train --engine (auto: the engine on a GPU)")
+    parser.add_argument("--set", action="append", default=[], dest="sets",
+                        help="train --set SECTION.KEY=VALUE for the engine run, e.g. train.compile=off")
+    parser.add_argument("--profile", action="store_true", help="(d): torch.profiler on the engine's step")
+    args = parser.parse_args()
+    out = new_output_folder(args.out_dir)
+    started = time.perf_counter()
+    left = lambda: args.budget_seconds - (time.perf_counter() - started)  # noqa: E731
+
+    import torch
+
+    from modernbert_glue.provenance import device_name, provenance
+
+    engine = run_engine(args, out, timeout=left() - 30)
+    anchor = attempt(lambda: run_anchor(args, timeout=left() - 20)) if left() > 60 else skipped(left())
+    write(out / "plain_trainer.json", anchor)
+    reference = attempt(lambda: reference_loop(args)) if left() > 30 else skipped(left())
+    write(out / "reference.json", reference)
+    if args.profile:
+        write(out / "profile.json", attempt(lambda: profile(args)) if left() > 30 else skipped(left()))
+
+    metrics = engine.get("metrics", {})
+    first = engine.get("engine", {}).get("step_losses", [])[: len(reference.get("losses", []))]
+    diffs = [abs(a - b) for a, b in zip(first, reference.get("losses", []))]
+    train_s, plain_s = metrics.get("train_seconds"), anchor.get("extrapolated_two_epoch_seconds")
+    summary = {
+        "device": device_name(), "gpu": torch.cuda.is_available(), "tiny": args.tiny,
+        "engine_train_seconds": train_s, "engine_wall_seconds": engine.get("wall_seconds"),
+        "engine_prepare_seconds": engine.get("engine", {}).get("prepare_seconds"),
+        "engine_steps": metrics.get("steps"), "engine_dev_accuracy": metrics.get("eval_accuracy"),
+        "engine_cuda_graphs": engine.get("engine", {}).get("cuda_graphs"),
+        "plain_trainer_extrapolated_seconds": plain_s,
+        "plain_trainer_steady_ms_per_step": anchor.get("steady_ms_per_step"),
+        "speedup_over_plain_trainer": round(plain_s / train_s, 2) if train_s and plain_s else None,
+        "reference_ms_per_step": reference.get("ms_per_step"),
+        "losses_compared": len(diffs),
+        "engine_first_losses": first, "reference_losses": reference.get("losses", []),
+        "loss_max_abs_difference": round(max(diffs), 5) if diffs else None,
+        "loss_mean_abs_difference": round(sum(diffs) / len(diffs), 5) if diffs else None,
+        "bar_two_epochs_within_15_s": train_s <= BAR_SECONDS if train_s else None,
+        "bar_5x_plain_trainer": plain_s / train_s >= BAR_SPEEDUP if train_s and plain_s else None,
+        "elapsed_seconds": round(time.perf_counter() - started, 1), "errors": {
+            name: record["error"] for name, record in (("engine", engine), ("anchor", anchor),
+                                                        ("reference", reference)) if "error" in record},
+        **provenance(),
+    }
+    write(out / "summary.json", summary)
+    print(json.dumps({k: v for k, v in summary.items() if not k.endswith("losses")}, indent=1, default=str))
+
+
+def run_engine(args, out: Path, timeout: float) -> dict:
+    """(c): the CLI in a subprocess; its run folder (model weights included) stays in a temporary folder."""
+    run_dir = Path(tempfile.mkdtemp(prefix="gpu-engine-")) / "run"
+    command = [sys.executable, "-m", "modernbert_glue.cli", "train", "--preset", "paper", "--engine", args.engine,
+               "--model", args.model, "--random-init", "--data-dir", str(args.data_dir), "--output-dir", str(run_dir),
+               *data_options(args), *(a for item in args.sets for a in ("--set", item))]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    began = time.perf_counter()
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=max(timeout, 1), check=False)
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        (out / "engine.log").write_text(stderr[-200_000:])
+        record = {"error": f"timed out after {timeout:.0f} s", "command": command}
+        write(out / "engine_run.json", record)
+        return record
+    wall = time.perf_counter() - began
+    (out / "engine.log").write_text(proc.stderr[-200_000:])
+    record = {"command": command, "returncode": proc.returncode, "wall_seconds": round(wall, 2)}
+    if proc.returncode != 0:
+        record["error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+    else:
+        history = json.loads((run_dir / "log_history.json").read_text())
+        record.update(metrics=json.loads((run_dir / "metrics.json").read_text()), engine=history.get("engine", {}),
+                      log_history=history["log_history"])
+    write(out / "engine_run.json", record)
+    return record
+
+
+def run_anchor(args, timeout: float) -> dict:
+    """(a): benchmarks/plain_trainer.py in a subprocess (its own process: its memory is not the engine's)."""
+    target = Path(tempfile.mkdtemp(prefix="plain-trainer-")) / "anchor.json"
+    steps = [] if not args.train_sentences else ["--train-sentences", str(args.train_sentences)]
+    command = [sys.executable, str(REPO / "benchmarks" / "plain_trainer.py"), str(target), "--model", args.model,
+               "--data-dir", str(args.data_dir), "--steps", str(args.anchor_steps),
+               "--warmup-steps", str(min(10, args.anchor_steps // 3)), *steps, *(["--tiny"] if args.tiny else [])]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=max(timeout, 1), check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", "command": command}
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip()[-3000:], "command": command}
+    return {**json.loads(target.read_text()), "command": command}
+
+
+def engine_inputs(args):
+    """What the engine run trains on, built as the engine builds it: config, seed, initial weights, batches."""
+    from transformers import set_seed
+
+    from modernbert_glue.config import resolve_run_config
+    from modernbert_glue.data import encode_texts, load_columns
+    from modernbert_glue.models import build_classifier
+    from modernbert_glue.tasks import get_task
+    from modernbert_glue.training.budgets import plan_run
+
+    cfg = resolve_run_config("paper", {"model.name": args.model, "model.random_init": True,
+                                       "data.data_dir": str(args.data_dir),
+                                       "data.max_train_samples": args.train_sentences},
+                             args.sets, TINY if args.tiny else None)
+    train = load_columns(cfg.data, get_task("sst2"), "train")
+    set_seed(cfg.train.seed)
+    model, tokenizer = build_classifier(cfg.model.name, get_task("sst2"), random_init=True,
+                                        overrides=cfg.model.overrides)
+    ids = encode_texts(tokenizer, train["sentence"], cfg.data.max_length)
+    t = cfg.train
+    plan = plan_run([len(x) for x in ids], t.batch_size, t.epochs, t.seed, t.max_steps, t.packed_token_budget)
+    return cfg, model, tokenizer, ids, train, plan
+
+
+def reference_loop(args) -> dict:
+    """(b): eager fp32, each batch packed to its own shape (no budget), the engine's optimizer and schedule."""
+    import torch
+
+    from modernbert_glue.device import default_device, sync
+    from modernbert_glue.inputs import pack_batch
+    from modernbert_glue.packing import PackedClassifier
+    from modernbert_glue.training.step import build_optimizer
+
+    cfg, model, tokenizer, ids, train, plan = engine_inputs(args)
+    device = default_device()
+    packed = PackedClassifier(model.to(device).train())
+    optimizer, schedule = build_optimizer(model, cfg.train, plan.total_steps, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    losses = []
+    steps = min(args.reference_steps, plan.total_steps)
+    sync()
+    began = time.perf_counter()
+    for indices in plan.batches[:steps]:
+        batch = pack_batch([ids[i] for i in indices], tokenizer.pad_token_id, [train["label"][i] for i in indices])
+        batch = batch.to(device)
+        loss = torch.nn.functional.cross_entropy(packed(batch).logits.float(), batch.labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.detach())
+    sync()
+    seconds = time.perf_counter() - began
+    return {"loop": "eager fp32 packed, own shape per batch", "steps": steps,
+            "ms_per_step": round(1000 * seconds / max(steps, 1), 3), "losses": [round(float(x), 6) for x in losses]}
+
+
+def profile(args) -> dict:
+    """(d): the engine's own step (EngineRun.prepare: batches, compile, capture), profiled eager and replayed."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from modernbert_glue.device import sync
+    from modernbert_glue.training.engine import EngineRun
+
+    few = argparse.Namespace(**{**vars(args), "train_sentences": min(args.train_sentences or 2560, 2560)})
+    cfg, model, tokenizer, ids, train, plan = engine_inputs(few)  # 80 steps: enough for every shape
+    dev = {"sentence": train["sentence"][:64], "label": train["label"][:64]}
+    run = EngineRun(cfg, Path(tempfile.mkdtemp(prefix="profile-")), model, tokenizer, train, dev)
+    run.prepare(None)
+    gpu = run.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
+    batch = run.batches[len(run.batches) // 2]
+
+    def measured(step, n):
+        step(batch)  # warm
+        sync()
+        began = time.perf_counter()
+        for _ in range(n):
+            step(batch)
+        sync()
+        with torch_profile(activities=activities) as prof:
+            for _ in range(n):
+                step(batch)
+            sync()
+        return (time.perf_counter() - began) / n, prof
+
+    def eager(b):
+        run.step.optimizer.zero_grad(set_to_none=True)
+        return run.step.body(b)
+
+    report = {"activities": [a.name for a in activities], "shape_rows": int(batch.input_ids.shape[0]),
+              "compile": run.stats["compile"], "bf16": run.bf16, "cuda_graphs": len(run.step.graphs),
+              "capture": run.stats["cuda_graphs"] or "CUDA graphs are GPU only"}
+    for name, step in (("eager", eager), ("replayed", run.step)):
+        if name == "replayed" and not run.step.graphs:
+            continue
+        seconds, prof = measured(step, 3)
+        events = prof.events()
+        device_events = [e for e in events if e.device_type.name == "CUDA"]
+        averages = {e.key: e for e in prof.key_averages()}
+        report[name] = {
+            "ms_per_step": round(1000 * seconds, 3),
+            "device_kernels_per_step": len(device_events) / 3,
+            "cpu_ops_per_step": sum(1 for e in events if e.device_type.name == "CPU" and e.name.startswith("aten::")) / 3,
+            "graph_launches_per_step": sum(1 for e in events if e.name == "cudaGraphLaunch") / 3,
+            "regions_ms_per_step": {r: {"cpu": round(averages[r].cpu_time_total / 3e3, 3),
+                                        "device": round(_device_time(averages[r]) / 3e3, 3)}
+                                    for r in REGIONS if r in averages},
+            "top": _table(prof, gpu),
+        }
+    return report
+
+
+def _table(prof, gpu: bool) -> list[str]:
+    """The 15 ops or kernels that took most time (device time on a GPU; the key's name differs across torch)."""
+    for key in (("self_device_time_total", "self_cuda_time_total") if gpu else ("self_cpu_time_total",)):
+        try:
+            return prof.key_averages().table(sort_by=key, row_limit=15).splitlines()
+        except (AttributeError, KeyError, ValueError):
+            continue
+    return []
+
+
+def attempt(measure) -> dict:
+    """One step's record; an exception (a compiler failure on this GPU, say) is recorded, not fatal."""
+    try:
+        return measure()
+    except Exception as exc:  # noqa: BLE001 - the script must write its summary whatever failed
+        import traceback
+
+        traceback.print_exc()
+        return {"error": repr(exc)[:3000]}
+
+
+def _device_time(event) -> float:
+    return getattr(event, "device_time_total", None) or getattr(event, "cuda_time_total", 0.0)
+
+
+def data_options(args) -> list[str]:
+    options = ["--max-train-samples", str(args.train_sentences)] if args.train_sentences else []
+    return options + [a for key, value in (TINY if args.tiny else {}).items()
+                      for a in ("--model-override", f"{key}={value}")]
+
+
+def skipped(left: float) -> dict:
+    return {"skipped": f"time budget ({left:.0f} s left)"}
+
+
+def write(path: Path, payload: dict) -> None:
+    from modernbert_glue.outputs import write_json
+
+    write_json(path, payload)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Which loop trains a run: the engine (engine.py) or the HF Trainer (trainer.py), by `train.engine`.
+
+    auto     the engine on a GPU (where the Trainer is launch-bound), the Trainer on a CPU
+    engine   the engine, on any device (how it is tested on CPU)
+    trainer  the Trainer (DDP under torchrun, any model type)
+
+A run the engine cannot train (more than one process, a model type packing does not support, batches other
+than packed, a schedule that is not a function of the step) goes to the Trainer with one log line saying why.
+A resumed run continues with the loop that started it (run.json's "engine"): their checkpoints differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import RunConfig
+from ..device import device_type
+from ..errors import UserError
+from ..evaluation.runfolder import read_json
+from ..inputs import PACKED_MODEL_TYPES
+from .step import UNSUPPORTED_SCHEDULERS, compile_setting
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "engine", "trainer")
+
+
+def unsupported(cfg: RunConfig, model_type: str | None, world_size: int) -> str | None:
+    """Why the engine cannot train `cfg` (None when it can; an unknown model type is not a reason)."""
+    t = cfg.train
+    if world_size > 1:
+        return f"WORLD_SIZE={world_size}: the engine trains in one process; DDP runs use the Trainer"
+    if model_type is not None and model_type not in PACKED_MODEL_TYPES:
+        return f"model type '{model_type}': the engine packs batches, which supports {', '.join(PACKED_MODEL_TYPES)}"
+    if t.input_path not in ("auto", "packed"):
+        return f"train.input_path = {t.input_path}: the engine trains on packed batches only"
+    if t.lr_scheduler in UNSUPPORTED_SCHEDULERS:
+        return f"train.lr_scheduler = {t.lr_scheduler}: the engine's schedule is a function of the step alone"
+    return None
+
+
+def choose(cfg: RunConfig, device: str, world_size: int, model_type: Callable[[], str | None]) -> tuple[str, str | None]:
+    """('engine' or 'trainer', why the engine was wanted but not chosen, else None). `model_type` is only asked
+    when the engine is a candidate."""
+    setting = cfg.train.engine.strip().lower()
+    if setting not in ENGINES:
+        raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
+    compile_setting(cfg.train.compile, device)  # refuse a wrong value before any slow work
+    if setting == "trainer" or (setting == "auto" and device != "cuda"):
+        return "trainer", None
+    reason = unsupported(cfg, model_type(), world_size)
+    return ("trainer", reason) if reason else ("engine", None)
+
+
+def model_type(cfg: RunConfig) -> str | None:
+    """The model's type from its config, or None when the model cannot be resolved yet: the training path then
+    says so itself, after checking the data (as it always has)."""
+    from ..models import load_config, resolve_model
+    from ..tasks import get_task
+
+    try:
+        return load_config(resolve_model(cfg.model.name), get_task(cfg.data.task), cfg.model.overrides).model_type
+    except UserError:
+        return None
+
+
+def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
+    """Train one run with the loop `choose` picks (or, resuming, the one that started it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    engine, reason = choose(cfg, device_type(), world, lambda: model_type(cfg))
+    if resume and (Path(output_dir) / "run.json").is_file():
+        engine = read_json(Path(output_dir) / "run.json").get("engine", "trainer")
+        reason = unsupported(cfg, model_type(cfg), world) if engine == "engine" else None
+        if reason:
+            raise UserError(f"{output_dir}: started by the engine, which cannot continue it here ({reason})")
+    if reason:
+        log.warning("engine: %s; training with the HF Trainer instead", reason)
+    if engine == "engine":
+        from .engine import train_engine
+
+        return train_engine(cfg, output_dir, overwrite=overwrite, resume=resume)
+    from .trainer import train as train_trainer
+
+    return train_trainer(cfg, output_dir, overwrite=overwrite, resume=resume)

@@ -1,0 +1,250 @@
+"""The training engine: a plain PyTorch loop whose whole step is captured once per static shape and replayed.
+
+On an H200 every path through the HF Trainer was bound by kernel launches (MFU 1-2%; ../shared/results/
+h200-2026-11-27). Here the batches are packed and padded to a few fixed token budgets (budgets.py), all of
+them prepared before the first step; each step (step.py: forward, loss, backward, clipping, AdamW with the
+learning rate as a device tensor) is a CUDA graph replay on a GPU (capture.py) and eager, or compiled, on a
+CPU. Nothing in the loop waits for the device except logging (every `logging_steps`), evaluations and
+checkpoint snapshots (engine_state.py), which the Trainer path has too.
+
+It keeps the Trainer path's recipe and contract: the same optimizer groups, schedule and warmup, evaluations
+`evals_per_epoch` times an epoch and at the end, the best checkpoint by dev accuracy, EMA, early stopping,
+checkpoints and `--resume`, and the same run folder (lifecycle.py). What it lacks sends a run to the Trainer
+(dispatch.py). `train_seconds` covers the step loop (with its evaluations and checkpoint copies); preparing
+the batches and capturing the steps before it are `prepare_seconds` in log_history.json's "engine" entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..data import encode_texts, labelled_eval_sets, load_columns
+from ..device import cpu_attention_kernel, default_device, sync, use_bf16
+from ..evaluation.metrics import classification_metrics
+from ..models import build_classifier
+from ..packing import PackedClassifier
+from ..tasks import get_task
+from . import engine_state
+from .budgets import eval_plan, plan_run, static_batch
+from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
+from .ema import EMA
+from .lifecycle import check_run, finish_run, mean_logged_loss, open_run
+from .step import (
+    TrainStep,
+    build_optimizer,
+    compile_layers,
+    compile_setting,
+    scheduled_lr,
+)
+
+log = logging.getLogger(__name__)
+
+
+def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
+    """Train with the engine and write the run folder; returns metrics.json's content (as trainer.train)."""
+    from transformers import set_seed
+
+    out = Path(output_dir)
+    record = check_run(cfg, out, overwrite=overwrite, resume=resume)
+    task = get_task(cfg.data.task)
+    train_columns = load_columns(cfg.data, task, "train")
+    eval_sets = labelled_eval_sets(cfg.data, task, load_columns(cfg.data, task, "validation"))
+    set_seed(cfg.train.seed)  # as the Trainer path: the same seed builds the same random weights
+    model, tokenizer = build_classifier(cfg.model.name, task, random_init=cfg.model.random_init,
+                                        overrides=cfg.model.overrides)
+    if cfg.train.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    checkpoint = latest_checkpoint(out) if resume else None
+    folder = open_run(cfg, out, record, "engine", overwrite=overwrite, resume=resume, checkpoint=checkpoint)
+    run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"])
+    with cpu_attention_kernel(cfg.train.cpu_flash_attention):
+        run.prepare(checkpoint)
+        trained = run.train()
+    trained["resumed_from_step"] = checkpoint_step(checkpoint)
+    with torch.compiler.set_stance("force_eager"):  # compiled layers would compile again for every eval shape
+        return finish_run(folder, cfg, task, model, tokenizer, eval_sets, trained, run.history())
+
+
+class EngineRun:
+    def __init__(self, cfg: RunConfig, out: Path, model, tokenizer, train: dict, dev: dict):
+        self.cfg, self.t, self.out = cfg, cfg.train, out
+        self.device = default_device()
+        self.model = model.to(self.device).train()
+        self.packed = PackedClassifier(model)
+        self.tokenizer, self.train_columns, self.dev = tokenizer, train, dev
+        self.bf16 = use_bf16(self.t.bf16, "train", "train.bf16")
+        self.ema = EMA(self.t.ema_decay) if self.t.ema_decay > 0 else None
+        self.writer = engine_state.Writer(background=self.device.type == "cuda")
+        self.state = engine_state.LoopState()
+        self.best_weights: dict | None = None
+        self.stats: dict = {}
+        self.board = _tensorboard(out / "logs")
+
+    def prepare(self, checkpoint: Path | None) -> None:
+        """Plan every step, restore a checkpoint, build the static batches, compile and capture the step."""
+        started = time.perf_counter()
+        t, pad = self.t, self.tokenizer.pad_token_id
+        ids = encode_texts(self.tokenizer, self.train_columns["sentence"], self.cfg.data.max_length)
+        self.plan = plan_run([len(x) for x in ids], t.batch_size, t.epochs, t.seed, t.max_steps,
+                             t.packed_token_budget)
+        self.eval_steps = max(1, self.plan.steps_per_epoch // t.evals_per_epoch)  # as training_arguments
+        self.optimizer, self.schedule = build_optimizer(self.model, t, self.plan.total_steps, self.device)
+        self.losses = torch.zeros(self.plan.total_steps, device=self.device)
+        if checkpoint is not None:
+            self.state = engine_state.load(checkpoint, self.model, self.optimizer, self.schedule, self.ema,
+                                           self.losses)
+            if self.state.best_step is not None:
+                from safetensors.torch import load_file
+
+                self.best_weights = load_file(str(checkpoint_folder(self.out, self.state.best_step) /
+                                                  engine_state.MODEL), device=str(self.device))
+        elif self.ema is not None:
+            self.ema.start(self.model)
+        self.window = torch.tensor(self.state.window_loss, device=self.device)
+        labels = self.train_columns["label"]
+        first = self.state.step
+        self.batches = {i: static_batch(ids, labels, self.plan.batches[i], self.plan.rows[i], self.plan.width,
+                                        t.batch_size, pad).to(self.device)
+                        for i in range(first, self.plan.total_steps)}
+        dev_ids = encode_texts(self.tokenizer, self.dev["sentence"], self.cfg.data.max_length)
+        self.eval_plan = eval_plan([len(x) for x in dev_ids], t.eval_batch_size)
+        self.eval_batches = [static_batch(dev_ids, self.dev["label"], b, rows, self.eval_plan.width,
+                                          t.eval_batch_size, pad).to(self.device)
+                             for b, rows in zip(self.eval_plan.batches, self.eval_plan.rows)]
+        self.step = TrainStep(self.packed, self.optimizer, t, self.bf16, self.device)
+        compiled = compile_setting(t.compile, self.device.type)
+        if compiled:
+            compile_layers(self.packed)
+        capture = None
+        if self.device.type == "cuda":
+            from .capture import capture_step
+
+            examples = {self.plan.rows[i]: self.batches[i] for i in reversed(self.batches)}
+            capture = {str(rows): how for rows, how in capture_step(self.step, examples, compiled).items()}
+        self.stats = {
+            "row_tokens": self.plan.width,
+            "step_shapes": {str(r): self.plan.rows.count(r) for r in self.plan.shapes},
+            "eval_shapes": {str(r): self.eval_plan.rows.count(r) for r in self.eval_plan.shapes},
+            "padding_fraction": round(1 - _real_tokens(ids, self.plan) / (sum(self.plan.rows) * self.plan.width), 4),
+            "compile": compiled, "bf16": self.bf16, "cuda_graphs": capture,
+            "prepare_seconds": round(time.perf_counter() - started, 2),
+        }
+        log.info("engine: %d steps on shapes %s (rows of %d tokens), compile %s, CUDA graphs %s",
+                 self.plan.total_steps, self.stats["step_shapes"], self.plan.width, compiled, capture)
+
+    def train(self) -> dict:
+        """The step loop, from the restored step to the end (or an early stop); returns what lifecycle.finish_run
+        records about it."""
+        first = self.state.step
+        sync()
+        started = time.perf_counter()
+        for i in range(first, self.plan.total_steps):
+            loss, norm = self.step(self.batches.pop(i))
+            self.losses[i] = loss
+            self.window += loss
+            self.schedule.step()
+            self.state.step = i + 1
+            if self.end_step(norm):
+                break
+        sync()
+        seconds = time.perf_counter() - started
+        waited = time.perf_counter()
+        self.writer.wait()  # the last checkpoint's write: training is over, so it is not training time
+        self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
+        if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)
+            self.model.load_state_dict(self.best_weights)
+        sentences = sum(len(b) for b in self.plan.batches[first : self.state.step])
+        self.log({"train_runtime": round(seconds, 4),
+                  "train_samples_per_second": round(sentences / max(seconds, 1e-9), 3),
+                  "train_steps_per_second": round((self.state.step - first) / max(seconds, 1e-9), 3),
+                  "train_loss": mean_logged_loss(self.state.log_history), "epoch": self._epoch()})
+        return {"train_samples": len(self.train_columns["sentence"]), "train_seconds": round(seconds, 2),
+                "train_samples_per_second": round(sentences / max(seconds, 1e-9), 2),
+                "train_loss": mean_logged_loss(self.state.log_history), "steps": self.state.step,
+                "best_step": self.state.best_step, "input_path": "packed", "engine": "engine"}
+
+    def end_step(self, grad_norm: torch.Tensor) -> bool:
+        """After optimizer step `state.step`: EMA, logging, evaluation, checkpoint, as the Trainer's callbacks
+        order them. True when training stops early."""
+        step, t = self.state.step, self.t
+        if self.ema is not None:
+            self.ema.update(self.model, step)
+        evaluate = step % self.eval_steps == 0 or step == self.plan.total_steps
+        save = step % self.eval_steps == 0 or (t.checkpoint_steps > 0 and step % t.checkpoint_steps == 0)
+        if self.ema is not None and (evaluate or save):
+            self.ema.swap_in(self.model)
+        if step % t.logging_steps == 0 or save or step == self.plan.total_steps:
+            # at every checkpoint too: its log history then covers every step before it (as checkpoints.py)
+            self.log({"loss": float(self.window) / (step - self.state.last_logged), "grad_norm": float(grad_norm),
+                      "learning_rate": float(scheduled_lr(self.schedule, t.lr, step - 1)), "epoch": self._epoch()})
+            self.window.zero_()
+            self.state.last_logged = step
+        stop = False
+        if evaluate:
+            better, stop = self.state.judge(self.evaluate()["eval_accuracy"], t.early_stopping_patience)
+            if better:  # the weights evaluated (the average, with an EMA): the model saved at the end
+                self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if save:
+            best = checkpoint_folder(self.out, self.state.best_step) if self.state.best_step else None
+            self.writer.submit(checkpoint_folder(self.out, step), engine_state.snapshot(
+                self.model, self.optimizer, self.schedule, self.ema, self.state, self.losses), best)
+        if self.ema is not None:
+            self.ema.swap_out(self.model)
+        return stop
+
+    def evaluate(self) -> dict:
+        started = time.perf_counter()
+        self.model.eval()
+        logits = torch.cat([self.step.logits(batch)[: len(indices)]  # the real sentences, not empty slots
+                            for batch, indices in zip(self.eval_batches, self.eval_plan.batches)])
+        self.model.train()
+        labels = torch.tensor(self.dev["label"], device=self.device)
+        loss = float(self.step.loss(logits, labels))
+        scores = classification_metrics(self.dev["label"], logits.argmax(-1).cpu().numpy())
+        seconds = time.perf_counter() - started
+        metrics = {"eval_loss": loss, **{f"eval_{k}": v for k, v in scores.items() if k != "n"},
+                   "eval_runtime": round(seconds, 4),
+                   "eval_samples_per_second": round(len(labels) / seconds, 3),
+                   "eval_steps_per_second": round(len(self.eval_batches) / seconds, 3), "epoch": self._epoch()}
+        self.log(metrics)
+        return metrics
+
+    def log(self, entry: dict) -> None:
+        entry = {**entry, "step": self.state.step}
+        self.state.log_history.append(entry)
+        if self.board is not None:
+            for key, value in entry.items():
+                if key not in ("step", "epoch") and isinstance(value, (int, float)):
+                    tag = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
+                    self.board.add_scalar(tag, value, self.state.step)
+            self.board.flush()
+
+    def history(self) -> dict:
+        """log_history.json: the Trainer path's entries, and the engine's shapes, timings and step losses."""
+        losses = self.losses[: self.state.step].cpu().tolist()
+        return {"log_history": self.state.log_history,
+                "engine": {**self.stats, "step_losses": [round(x, 6) for x in losses]}}
+
+    def _epoch(self) -> float:
+        return self.state.step / self.plan.steps_per_epoch
+
+
+def _real_tokens(ids: list[list[int]], plan) -> int:
+    lengths = np.array([len(x) for x in ids])
+    return int(sum(lengths[b].sum() for b in plan.batches))
+
+
+def _tensorboard(folder: Path):
+    """TensorBoard's writer, or None where the package is missing (the GPU image): the logs are optional."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard is not installed: no TensorBoard logs in %s", folder)
+        return None
+    return SummaryWriter(log_dir=str(folder))

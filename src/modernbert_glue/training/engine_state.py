@@ -1,0 +1,174 @@
+"""The engine's resumable state and its checkpoints (layout and rules: checkpoints.py).
+
+A checkpoint-N folder the engine writes holds model.safetensors (the weights as evaluated: the EMA average when
+there is one), optimizer.pt, ema.safetensors (ema.py), engine_state.pt (schedule, RNG states, the loop's
+counters, log history and per-step losses) and `complete`, last. The data order needs nothing: it follows
+from the seed and the step (budgets.py).
+
+On a GPU a checkpoint costs the step loop only a copy on the device (`snapshot`); a background thread moves
+it to the host and writes it while training goes on. Checkpoints exist only for resuming, so the loop waits
+for a write only when the next checkpoint is due before the last one is on disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checkpoints import complete
+
+MODEL = "model.safetensors"
+OPTIMIZER = "optimizer.pt"
+STATE = "engine_state.pt"
+
+
+@dataclass
+class LoopState:
+    """The step loop's counters: what an exact continuation needs beyond weights and optimizer."""
+
+    step: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    patience: int = 0  # evaluations since the best one (early stopping)
+    last_logged: int = 0
+    window_loss: float = 0.0  # summed losses of the steps since `last_logged` (0 at every checkpoint: it logs)
+    log_history: list[dict] = field(default_factory=list)
+
+    def judge(self, accuracy: float, patience: int) -> tuple[bool, bool]:
+        """Record the dev accuracy of an evaluation at `step`, as the Trainer's best-checkpoint choice and
+        EarlyStoppingCallback do (strictly better only): (a new best?, stop training?), stopping after `patience`
+        evaluations in a row that were not better (0: never)."""
+        better = self.best_metric is None or accuracy > self.best_metric
+        if better:
+            self.best_metric, self.best_step, self.patience = accuracy, self.step, 0
+        else:
+            self.patience += 1
+        return better, 0 < patience <= self.patience
+
+
+def _clone(obj):
+    if torch.is_tensor(obj):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone(v) for v in obj)
+    return obj
+
+
+def _to_cpu(obj):
+    if torch.is_tensor(obj):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def snapshot(model, optimizer, schedule, ema, state: LoopState, losses: torch.Tensor) -> dict:
+    """Everything a checkpoint holds, copied on the device now (training may go on while it is written)."""
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    snap = {
+        "model": _clone(model.state_dict()),
+        "optimizer": _clone(optimizer.state_dict()),
+        "ema": _clone(ema.state_tensors(model)) if ema is not None else None,
+        "state": {"schedule": _clone(schedule.state_dict()), "rng": rng, "loop": dataclasses.asdict(state),
+                  "losses": losses[: state.step].clone()},
+    }
+    if losses.is_cuda:  # the copies above are queued on the training stream; the writer waits for them
+        snap["ready"] = torch.cuda.Event()
+        snap["ready"].record()
+    return snap
+
+
+def write(folder: Path, snap: dict, best: Path | None) -> None:
+    """Write a snapshot to `folder`, then mark it complete and prune (checkpoints.complete)."""
+    from safetensors.torch import save_file
+
+    from .ema import STATE_FILE
+
+    ready = snap.pop("ready", None)
+    if ready is not None:  # to the host on a stream of its own: the training stream does not stop for it
+        stream = torch.cuda.Stream()
+        stream.wait_event(ready)
+        with torch.cuda.stream(stream):
+            snap = _to_cpu(snap)
+    else:
+        snap = _to_cpu(snap)
+    shutil.rmtree(folder, ignore_errors=True)  # a folder left by a run killed while writing it
+    folder.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in snap["model"].items()}, str(folder / MODEL))
+    torch.save(snap["optimizer"], folder / OPTIMIZER)
+    if snap["ema"] is not None:
+        save_file({k: v.contiguous() for k, v in snap["ema"].items()}, str(folder / STATE_FILE))
+    torch.save(snap["state"], folder / STATE)
+    complete(folder, snap["state"]["loop"]["step"], best)
+
+
+def load_weights(folder: Path, model) -> None:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(Path(folder) / MODEL), device=str(next(model.parameters()).device)))
+
+
+def load(folder: Path, model, optimizer, schedule, ema, losses: torch.Tensor) -> LoopState:
+    """Restore a checkpoint into the live objects (weights, optimizer, schedule, EMA, RNG, the step losses so
+    far); returns the loop's state."""
+    state = torch.load(folder / STATE, map_location="cpu", weights_only=False)
+    load_weights(folder, model)  # the evaluated weights; with an EMA the live ones come from its state next
+    if ema is not None:
+        ema.load_state(folder, model)
+    # load_state_dict replaces each group's settings with the saved ones: keep the live learning-rate tensor (on
+    # the device, where a captured step reads it) with the saved value, and the live `capturable`.
+    live = [(group["lr"], group["capturable"]) for group in optimizer.param_groups]
+    optimizer.load_state_dict(torch.load(folder / OPTIMIZER, map_location="cpu", weights_only=False))
+    for group, (lr, capturable) in zip(optimizer.param_groups, live):
+        lr.copy_(group["lr"])
+        group["lr"], group["capturable"] = lr, capturable
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["rng"]["cpu"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["rng"]["cuda"])
+    loop = LoopState(**state["loop"])
+    losses[: loop.step] = state["losses"].to(losses.device)
+    return loop
+
+
+class Writer:
+    """Writes checkpoints one at a time: in a background thread (`background`, on a GPU), else at once."""
+
+    def __init__(self, background: bool):
+        self.background = background
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def submit(self, folder: Path, snap: dict, best: Path | None) -> None:
+        self.wait()
+        if not self.background:
+            write(folder, snap, best)
+            return
+
+        def run():
+            try:
+                write(folder, snap, best)
+            except BaseException as exc:  # noqa: BLE001 - raised in the training thread by wait()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name=f"checkpoint-{folder.name}", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error

@@ -1,0 +1,117 @@
+"""A training run's folder from start to finish, the same whichever path trains (the HF Trainer or the engine):
+refusing a folder before the slow part, opening it with run.json, and finishing it after training.
+
+    model/               weights (safetensors), config with label names, tokenizer, inference.json
+    metrics.json         dev metrics + timing (`finish_run`)
+    run.json             resolved config, the training path, package versions, git commit, hardware, command
+    predictions_dev.tsv, analysis_dev.json, misclassified_dev.tsv (and _test with --test-file): evaluation/runfolder.py
+    log_history.json     logged losses, learning rates and evaluations
+    logs/                TensorBoard event files
+    checkpoints/         while training (checkpoints.py); removed once training succeeds
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from ..config import RunConfig
+from ..device import check_bf16
+from ..errors import UserError
+from ..evaluation.runfolder import evaluate_into, read_json
+from ..inference.backends import Classifier
+from ..models import InferenceSettings
+from ..outputs import OutputFolder, check_output, open_output
+from ..provenance import device_name, provenance
+from .checkpoints import CHECKPOINTS, checkpoint_step
+
+log = logging.getLogger(__name__)
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> dict:
+    """Before any slow work: refuse an output folder `open_run` would refuse, apply the thread count, check
+    bf16; returns the provenance record (taken now: the code and command this run actually used)."""
+    import torch
+
+    if is_main_process():
+        marker = check_output(out, "run", overwrite=overwrite, resume=resume)
+        if resume and marker.get("complete"):
+            raise UserError(f"{out}: this run finished already; nothing to resume")
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    check_bf16(cfg.train.bf16, "train.bf16")
+    return provenance()
+
+
+def open_run(cfg: RunConfig, out: Path, record: dict, engine: str, *, overwrite: bool, resume: bool,
+             checkpoint: Path | None) -> OutputFolder | None:
+    """Open the run folder (rank 0 only; None elsewhere) and write run.json: the resolved config and the
+    training path before training starts, or, resuming, one more entry in its `resumed` list."""
+    if not is_main_process():
+        return None
+    folder = open_output(out, "run", overwrite=overwrite, resume=resume)
+    folder.claim(CHECKPOINTS, "logs")
+    if resume:
+        saved = read_json(out / "run.json")
+        record = {**saved, "resumed": [*saved.get("resumed", []), {
+            "from_step": checkpoint_step(checkpoint), "command": record["command"], "date": record["date"]}]}
+        log.info("resuming %s from %s", out, checkpoint or "the start (no complete checkpoint yet)")
+    else:
+        record = {"config": cfg.to_dict(), "engine": engine, **record}
+    folder.write_json("run.json", record)
+    return folder
+
+
+def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eval_sets: dict, trained: dict,
+               log_history: dict) -> dict:
+    """After training: save model/ (the HF model, tokenizer and inference settings), evaluate it on every
+    labelled set, write metrics.json and log_history.json, drop the checkpoints, mark the folder finished.
+    `trained`: what the training path measured (train_samples, train_seconds, steps, ...). Returns metrics."""
+    out = folder.path
+    settings = InferenceSettings(task=task.name, text_columns=(task.text_column,), max_length=cfg.data.max_length)
+    with folder.staged_dir("model") as staged:
+        model.save_pretrained(str(staged))
+        tokenizer.save_pretrained(str(staged))
+        settings.save(staged)
+    clf = Classifier(model=model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
+    metrics = {
+        "task": task.name,
+        "model": cfg.model.name,
+        "random_init": cfg.model.random_init,
+        "preset": cfg.preset,
+        **evaluate_into(folder, clf.probabilities, eval_sets),
+        **{key: trained[key] for key in ("train_samples", "train_seconds", "train_samples_per_second",
+                                          "train_loss")},
+        "epochs": cfg.train.epochs,
+        **{key: trained[key] for key in ("steps", "best_step", "resumed_from_step")},
+        "seed": cfg.train.seed,
+        "device": device_name(),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "input_path": trained["input_path"],
+        "engine": trained["engine"],
+    }
+    folder.write_json("metrics.json", metrics)
+    folder.write_json("log_history.json", log_history)
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
+    folder.finish()
+    log.info("dev accuracy %.4f (%d examples); run folder %s", metrics["eval_accuracy"], metrics["eval_samples"], out)
+    return metrics
+
+
+def mean_logged_loss(log_history: list[dict]) -> float | None:
+    """The mean training loss over every step, from the logged windows (each weighted by the steps it covers).
+
+    Unlike the Trainer's own `train_loss`, which covers only the steps of its `train()` call, this is the same
+    for a resumed run as for an uninterrupted one (every save is preceded by a log: checkpoints.py)."""
+    total, last = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry:
+            total += entry["loss"] * (entry["step"] - last)
+            last = entry["step"]
+    return total / last if last else None

@@ -1,0 +1,130 @@
+"""The training engine's step: forward, loss, backward, clipping and AdamW in one function, with nothing in it
+that waits for the device (no `.item()`, no data-dependent shapes), so that on CUDA the whole step can be
+captured once per static shape and replayed (capture.py), and on a CPU runs eager or compiled.
+
+The optimizer is the HF Trainer's: AdamW (fused) with its parameter groups (no decay on biases and norms, by
+the Trainer's own rule) and the schedule from transformers' `get_scheduler`, warmup counted as the Trainer
+counts it. The learning rate is a tensor the schedule fills each step, so a replayed step reads the new value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..device import autocast
+from ..errors import UserError
+from ..packing import PackedBatch, PackedClassifier
+
+# Schedules get_scheduler builds as something other than a LambdaLR driven by the step count alone (they need
+# metrics or host values each step): the engine leaves these to the Trainer (dispatch.py).
+UNSUPPORTED_SCHEDULERS = ("reduce_lr_on_plateau", "greedy")
+# Where `compile = auto` compiles: a GPU step is bound by kernel launches, which inductor's fusion cuts; on our
+# 2-core CPUs compiling the tiny test model alone took ~65 s, more than its training.
+COMPILE_AUTO = {"cuda": True, "cpu": False}
+
+
+def decay_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the parameters that get weight decay: transformers 5's Trainer.get_decay_parameter_names (not
+    inside a LayerNorm, and no bias or norm in the name). Restated here because importing the Trainer imports
+    `datasets`, which the engine runs without; tests check it against the Trainer's groups."""
+    from transformers.trainer_pt_utils import get_parameter_names
+
+    forbidden = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
+    return set(get_parameter_names(model, [nn.LayerNorm], forbidden))
+
+
+def warmup_steps(warmup: float, total: int) -> int:
+    """TrainingArguments.get_warmup_steps: a value below 1 is a ratio of the total steps, rounded up."""
+    return int(warmup) if warmup >= 1 else math.ceil(total * warmup)
+
+
+def build_optimizer(model: nn.Module, t: TrainConfig, total: int, device: torch.device):
+    """(AdamW, schedule) as the Trainer builds them for `t`, the learning rate a tensor on `device`."""
+    from transformers import get_scheduler
+
+    decay = decay_parameter_names(model)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in named if n in decay], "weight_decay": t.weight_decay},
+              {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0}]
+    lr = torch.tensor(t.lr, device=device)
+    optimizer = torch.optim.AdamW(groups, lr=lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_epsilon,
+                                  fused=True, capturable=device.type == "cuda")
+    schedule = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=warmup_steps(t.warmup_ratio, total),
+                             num_training_steps=total)
+    return optimizer, schedule
+
+
+def scheduled_lr(schedule, peak: float, step: int) -> float:
+    """The learning rate of step `step` (from 0) for peak rate `peak`, computed on the host: reading the
+    device tensor would wait for the device. The value the Trainer logs."""
+    return peak * schedule.lr_lambdas[0](step)
+
+
+def encoder_layers(model: PackedClassifier) -> nn.ModuleList:
+    hf = model.model
+    return hf.model.layers if model.kind == "modernbert" else hf.bert.encoder.layer
+
+
+def compile_layers(model: PackedClassifier) -> None:
+    """torch.compile each encoder layer in place (weights and saved names unchanged). Layers share their code,
+    so one compilation per layer kind and shape serves them all: far less compiling than the whole model."""
+    for layer in encoder_layers(model):
+        layer.compile(dynamic=False)
+
+
+class TrainStep:
+    """One optimizer step on a static PackedBatch. `graphs` (filled by capture.capture_step on CUDA) maps a
+    batch's rows to its captured graph; any other shape runs eagerly."""
+
+    def __init__(self, model: PackedClassifier, optimizer, t: TrainConfig, bf16: bool, device: torch.device):
+        self.model, self.optimizer, self.bf16, self.device = model, optimizer, bf16, device
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.max_grad_norm, self.label_smoothing = t.max_grad_norm, t.label_smoothing
+        self.graphs: dict[int, object] = {}
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the real sentences (empty slots are labelled -100, the ignore_index)."""
+        return nn.functional.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+
+    def body(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step itself, grads set to None before it: (loss, gradient norm before clipping)."""
+        from torch.profiler import (
+            record_function,  # named regions: the device script's time split
+        )
+
+        with record_function("forward"), autocast(self.device.type, self.bf16):
+            logits = self.model(batch).logits
+            loss = self.loss(logits, batch.labels)
+        with record_function("backward"):
+            loss.backward()
+        with record_function("clip"):  # foreach norm and scale: no host sync
+            norm = nn.utils.clip_grad_norm_(self.params, self.max_grad_norm, foreach=True)
+        with record_function("optimizer"):
+            self.optimizer.step()
+        return loss.detach(), norm
+
+    def __call__(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        captured = self.graphs.get(batch.input_ids.shape[0])
+        if captured is not None:
+            return captured.replay(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        return self.body(batch)
+
+    @torch.inference_mode()
+    def logits(self, batch: PackedBatch) -> torch.Tensor:
+        """Evaluation forward. Eager even where the layers are compiled: evaluation shapes and inference mode
+        would each compile again, for a few batches per evaluation."""
+        with torch.compiler.set_stance("force_eager"), autocast(self.device.type, self.bf16):
+            return self.model(batch).logits.float()
+
+
+def compile_setting(setting: str, device_type: str) -> bool:
+    """Whether train.compile (auto, on, off) compiles on this device type ('cuda' or 'cpu')."""
+    value = setting.strip().lower()
+    if value not in ("auto", "on", "off"):
+        raise UserError(f"train.compile must be auto, on or off, got '{setting}'")
+    return COMPILE_AUTO[device_type] if value == "auto" else value == "on"

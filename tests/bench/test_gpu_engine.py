@@ -1,0 +1,66 @@
+"""The engine's device script (benchmarks/gpu_engine.py) end to end on CPU with the tiny model: every file and
+summary key the GPU run will be judged on. On CPU the engine runs eager fp32, so its first losses must equal the
+eager reference loop's (same batches, seed and initial weights; the engine's padding to budgets changes nothing)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ..conftest import REPO, SST2, write_tsv
+
+SCRIPT = REPO / "benchmarks" / "gpu_engine.py"
+SUMMARY_KEYS = {"device", "engine_train_seconds", "engine_wall_seconds", "speedup_over_plain_trainer",
+                "engine_first_losses", "reference_losses", "loss_max_abs_difference", "plain_trainer_extrapolated_seconds",
+                "plain_trainer_steady_ms_per_step", "bar_two_epochs_within_15_s", "bar_5x_plain_trainer"}
+
+
+def run_script(out, *extra):
+    return subprocess.run([sys.executable, str(SCRIPT), str(out), "--tiny", *map(str, extra)], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def device_run(tmp_path_factory):
+    data = tmp_path_factory.mktemp("sst2")
+    for name, n in (("train.tsv", 128), ("dev.tsv", 48)):
+        write_tsv(data / name, (SST2 / name).read_text(encoding="utf-8").splitlines()[: n + 1])
+    out = tmp_path_factory.mktemp("gpu-engine") / "out"
+    proc = run_script(out, "--data-dir", data, "--engine", "engine", "--anchor-steps", 3, "--reference-steps", 3,
+                      "--profile")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_writes_its_files_and_summary(device_run):
+    names = {p.name for p in device_run.iterdir()}
+    assert names == {"engine_run.json", "engine.log", "plain_trainer.json", "reference.json", "profile.json",
+                     "summary.json"} and len(names) <= 8
+    summary = json.loads((device_run / "summary.json").read_text())
+    assert SUMMARY_KEYS <= summary.keys() and summary["errors"] == {} and summary["gpu"] is False
+    assert summary["engine_steps"] == 4 and summary["engine_train_seconds"] > 0  # 128 sentences, batch 64, 2 epochs
+    assert summary["engine_wall_seconds"] > summary["engine_train_seconds"]
+    assert summary["speedup_over_plain_trainer"] == pytest.approx(
+        summary["plain_trainer_extrapolated_seconds"] / summary["engine_train_seconds"], rel=0.01)
+    anchor = json.loads((device_run / "plain_trainer.json").read_text())
+    assert anchor["steps"] == 3 and anchor["two_epoch_steps"] == 4 and anchor["steady_ms_per_step"] > 0
+
+
+def test_engine_losses_equal_the_eager_reference(device_run):
+    summary = json.loads((device_run / "summary.json").read_text())
+    assert summary["losses_compared"] == 3
+    assert summary["loss_max_abs_difference"] <= 1e-4, (summary["engine_first_losses"], summary["reference_losses"])
+
+
+def test_profile_records_the_step(device_run):
+    report = json.loads((device_run / "profile.json").read_text())
+    assert report["cuda_graphs"] == 0 and report["capture"] == "CUDA graphs are GPU only"
+    eager = report["eager"]
+    assert set(eager["regions_ms_per_step"]) == {"forward", "backward", "clip", "optimizer"}
+    assert eager["cpu_ops_per_step"] > 0 and eager["ms_per_step"] > 0 and eager["top"]
+
+
+def test_refuses_a_non_empty_folder(device_run):
+    proc = run_script(device_run)
+    assert proc.returncode != 0 and "is not empty (results are not overwritten)" in proc.stderr

@@ -1,0 +1,66 @@
+"""The engine's checkpoints (training/engine_state.py): written by the background writer, complete last, restored
+in place (the learning-rate tensor a captured step reads stays the same object); best and early stopping as the
+Trainer's."""
+
+import torch
+
+from modernbert_glue.config import TrainConfig
+from modernbert_glue.training.checkpoints import latest_checkpoint
+from modernbert_glue.training.ema import EMA
+from modernbert_glue.training.engine_state import LoopState, Writer, load, snapshot
+from modernbert_glue.training.step import build_optimizer
+
+
+def _objects(seed):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))
+    optimizer, schedule = build_optimizer(model, TrainConfig(warmup_ratio=0.2), 10, torch.device("cpu"))
+    return model, optimizer, schedule
+
+
+def test_a_checkpoint_restores_weights_optimizer_schedule_ema_and_counters(tmp_path):
+    model, optimizer, schedule = _objects(0)
+    ema = EMA(0.9)
+    ema.start(model)
+    losses = torch.zeros(10)
+    for step in range(3):
+        loss = model(torch.randn(5, 4)).logsumexp(-1).mean()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        ema.update(model, step + 1)
+        losses[step] = loss.detach()
+    state = LoopState(step=3, best_metric=0.5, best_step=2, log_history=[{"loss": 1.0, "step": 3}])
+    folder = tmp_path / "checkpoints" / "checkpoint-3"
+    writer = Writer(background=True)
+    writer.submit(folder, snapshot(model, optimizer, schedule, ema, state, losses), best=None)
+    writer.wait()
+    assert latest_checkpoint(tmp_path) == folder and (folder / "complete").read_text() == "3\n"
+
+    fresh, fresh_optimizer, fresh_schedule = _objects(1)
+    lr = fresh_optimizer.param_groups[0]["lr"]
+    fresh_ema, fresh_losses = EMA(0.9), torch.zeros(10)
+    restored = load(folder, fresh, fresh_optimizer, fresh_schedule, fresh_ema, fresh_losses)
+    assert restored == state and torch.equal(fresh_losses, losses)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(fresh_ema.shadow, ema.shadow))
+    assert fresh_schedule.last_epoch == schedule.last_epoch == 3
+    assert all(group["lr"] is lr for group in fresh_optimizer.param_groups)  # the same tensor, the saved value
+    assert float(lr) == float(optimizer.param_groups[0]["lr"])
+    for p, q in zip(fresh.parameters(), model.parameters()):
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(fresh_optimizer.state[p][key], optimizer.state[q][key])
+
+
+def test_best_and_early_stopping_as_the_trainers():
+    state = LoopState()
+    outcomes = []
+    for step, accuracy in ((1, 0.6), (2, 0.7), (3, 0.7), (4, 0.65), (5, 0.8)):
+        state.step = step
+        outcomes.append(state.judge(accuracy, patience=3))
+    assert outcomes == [(True, False), (True, False), (False, False), (False, False), (True, False)]
+    assert (state.best_metric, state.best_step) == (0.8, 5)
+    state.step = 6
+    assert state.judge(0.8, patience=1) == (False, True)  # a tie is not better
+    assert state.judge(0.1, patience=0) == (False, False)  # no early stopping

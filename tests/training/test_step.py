@@ -1,0 +1,151 @@
+"""The engine's step (training/step.py) against the HF Trainer's: the same parameter groups, warmup and schedule,
+and on one batch the same loss, gradients and updated weights (fp32, within 1e-5 / 1e-6), for ModernBERT and
+BERT, with the engine's batch padded to a larger static shape (extra rows, empty sentence slots)."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from modernbert_glue.config import load_config
+from modernbert_glue.inputs import Collator
+from modernbert_glue.models import build_classifier
+from modernbert_glue.packing import PackedClassifier
+from modernbert_glue.tasks import get_task
+from modernbert_glue.training.budgets import rows_needed, static_batch
+from modernbert_glue.training.capture import WarmupSnapshot
+from modernbert_glue.training.step import TrainStep, build_optimizer, compile_layers, warmup_steps
+
+from ..conftest import MODERNBERT
+
+SMALL = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=2)
+NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # ModernBERT's are 0 already
+MODELS = {"modernbert": (str(MODERNBERT), SMALL),
+          "bert": ("sentence-transformers/all-MiniLM-L6-v2", {**SMALL, **NO_DROPOUT})}
+LENGTHS = [5, 17, 60, 1, 40, 130, 9, 33]
+
+
+def _setup(kind, dropout=False, **train):
+    name, overrides = MODELS[kind]
+    if dropout:
+        overrides = {**overrides, "hidden_dropout_prob": 0.1}
+    torch.manual_seed(0)
+    model, tokenizer = build_classifier(name, get_task("sst2"), random_init=True, overrides=overrides)
+    cfg = load_config("paper", {"train.warmup_ratio": 0.0, "train.bf16": "off", **{f"train.{k}": v for k, v in
+                                                                                 train.items()}})
+    gen = torch.Generator().manual_seed(1)
+    seqs = [torch.randint(1000, 5000, (n,), generator=gen).tolist() for n in LENGTHS]
+    labels = [i % 2 for i in range(len(seqs))]
+    return model, tokenizer, cfg, seqs, labels
+
+
+def _step_on_a_copy(model, cfg, bf16=False):
+    """A copy of `model` and the engine's step on it (CPU)."""
+    m = copy.deepcopy(model)
+    optimizer, _ = build_optimizer(m, cfg.train, 10, torch.device("cpu"))
+    return m, TrainStep(PackedClassifier(m), optimizer, cfg.train, bf16=bf16, device=torch.device("cpu"))
+
+
+def _trainer(model, tokenizer, cfg, tmp_path, n):
+    from transformers import Trainer
+
+    from modernbert_glue.training.trainer import training_arguments
+
+    args = training_arguments(cfg, tmp_path, n, "packed")
+    collator = Collator("packed", tokenizer.pad_token_id, cfg.data.max_length)
+    trainer = Trainer(model=PackedClassifier(model), args=args, data_collator=collator,
+                      eval_dataset=[{"input_ids": [1], "labels": 0}])  # evaluation is configured, not run
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    trainer.current_gradient_accumulation_steps = 1  # set by the Trainer's own loop, which is not run here
+    return trainer, collator
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_parameter_groups_and_schedule_are_the_trainers(kind, tmp_path):
+    model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.06)
+    trainer, _ = _trainer(model, tokenizer, cfg, tmp_path, 64)
+    ours, schedule = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
+    theirs = trainer.optimizer
+    assert [{id(p) for p in g["params"]} for g in ours.param_groups] == \
+        [{id(p) for p in g["params"]} for g in theirs.param_groups]
+    for a, b in zip(ours.param_groups, theirs.param_groups):
+        assert (a["weight_decay"], a["betas"], a["eps"], a["fused"]) == (b["weight_decay"], b["betas"], b["eps"],
+                                                                          b["fused"])
+    assert ours.param_groups[1]["params"], "biases and norms: no decay"
+    for total in (10, 17, 2106):
+        assert warmup_steps(0.06, total) == trainer.args.get_warmup_steps(total) == math.ceil(0.06 * total)
+    assert schedule.lr_lambdas[0](3) == trainer.lr_scheduler.lr_lambdas[0](3)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_eager_step_equals_the_trainers_step(kind, smoothing, tmp_path):
+    model, tokenizer, cfg, seqs, labels = _setup(kind, label_smoothing=smoothing)
+    theirs_model = copy.deepcopy(model)
+    trainer, collator = _trainer(theirs_model, tokenizer, cfg, tmp_path, len(seqs))
+    theirs_loss = trainer.training_step(trainer.model, collator(
+        [{"input_ids": s, "labels": y} for s, y in zip(seqs, labels)]))
+    theirs_norm = torch.nn.utils.clip_grad_norm_(theirs_model.parameters(), cfg.train.max_grad_norm)
+    theirs_grads = {n: p.grad.clone() for n, p in theirs_model.named_parameters()}
+    trainer.optimizer.step()
+
+    optimizer, _ = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
+    step = TrainStep(PackedClassifier(model), optimizer, cfg.train, bf16=False, device=torch.device("cpu"))
+    rows = rows_needed([len(s) for s in seqs], 256) + 1  # an empty row and three empty slots: no effect
+    batch = static_batch(seqs, labels, range(len(seqs)), rows, 256, len(seqs) + 3, tokenizer.pad_token_id)
+    loss, norm = step(batch)  # forward, loss, backward, clipping, AdamW
+    assert float(loss) == pytest.approx(float(theirs_loss), abs=1e-5)
+    assert float(norm) == pytest.approx(float(theirs_norm), rel=1e-5)
+    worst = max(float((p.grad - theirs_grads[n]).abs().max()) for n, p in model.named_parameters())
+    assert worst <= 1e-5, worst
+    moved = max(float((p - q).abs().max()) for p, q in zip(model.parameters(), theirs_model.parameters()))
+    assert moved <= 1e-6, moved
+
+
+def test_warmup_steps_before_capture_leave_no_trace():
+    """capture.py warms the step up on real batches before capturing it, then restores the weights, the optimizer
+    state (created by the warm-up: zeros, what a first step starts from) and the RNG in place: the run that
+    follows is the run without warm-up (checked here on CPU, eagerly; the capture itself needs a GPU)."""
+    model, tokenizer, cfg, seqs, labels = _setup("bert", dropout=True)  # dropout: the RNG matters
+    batch = static_batch(seqs, labels, range(len(seqs)), 2, 256, len(seqs), tokenizer.pad_token_id)
+    results = []
+    for warm in (False, True):
+        m, step = _step_on_a_copy(model, cfg)
+        torch.manual_seed(5)
+        if warm:
+            snapshot = WarmupSnapshot(step)
+            step(batch)
+            step(batch)
+            snapshot.restore(step)
+        losses = [float(step(batch)[0]) for _ in range(2)]
+        results.append((losses, [p.detach().clone() for p in m.parameters()]))
+    (plain, plain_weights), (warmed, warmed_weights) = results
+    assert plain == warmed
+    assert all(torch.equal(a, b) for a, b in zip(plain_weights, warmed_weights))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize("bf16", [False, True])
+def test_compiled_step_equals_the_eager_step(kind, bf16):
+    """torch.compile of the encoder layers (inductor, CPU) inside the whole step. fp32: loss and gradients within
+    1e-5. bf16 (8-bit mantissa, ~4e-3 relative per rounding; fused kernels round at other places): loss within
+    2e-2 and every gradient within 5% of the largest gradient of its tensor."""
+    model, tokenizer, cfg, seqs, labels = _setup(kind)
+    batch = static_batch(seqs, labels, range(len(seqs)), 2, 256, len(seqs), tokenizer.pad_token_id)
+    results = []
+    for compiled in (False, True):
+        m, step = _step_on_a_copy(model, cfg, bf16)
+        if compiled:
+            compile_layers(step.model)
+        loss, _ = step(batch)
+        results.append((float(loss), {n: p.grad.clone() for n, p in m.named_parameters()}))
+    (loss_e, grads_e), (loss_c, grads_c) = results
+    if not bf16:
+        assert loss_c == pytest.approx(loss_e, abs=1e-5)
+        assert max(float((grads_c[n] - g).abs().max()) for n, g in grads_e.items()) <= 1e-5
+        return
+    assert loss_c == pytest.approx(loss_e, abs=2e-2)
+    for n, g in grads_e.items():
+        assert float((grads_c[n] - g).abs().max()) <= 0.05 * float(g.abs().max()) + 1e-6, n
