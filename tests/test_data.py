@@ -59,12 +59,12 @@ def test_plain_text_lines(tmp_path):
 
 
 BAD_TRAIN = {
-    "missing_column": (["text\tlabel", "good\t1"], r"train.tsv: missing column 'sentence' \(found: text, label\)"),
-    "missing_label": (["sentence", "good"], r"train.tsv: missing column 'label'"),
-    "label_out_of_range": (["sentence\tlabel", "good\t1", "bad\t2"], r"train.tsv, line 3: label '2' is not one of 0, 1"),
-    "label_not_a_number": (["sentence\tlabel", "good\tpositive"], r"train.tsv, line 2: label 'positive' is not one of 0, 1"),
-    "empty_sentence": (["sentence\tlabel", "good\t1", "\t0"], r"train.tsv, line 3: empty sentence"),
-    "whitespace_sentence": (["sentence\tlabel", "   \t0"], r"train.tsv, line 2: empty sentence"),
+    "missing_column": (["text\tlabel", "good\t1"], r"train.tsv: missing column 'sentence' \(sst2 classifies single sentences: expected sentence; found: text, label\)"),
+    "missing_label": (["sentence", "good"], r"train.tsv: missing label column 'label' \(found: sentence\)"),
+    "label_out_of_range": (["sentence\tlabel", "good\t1", "bad\t2"], r"train.tsv, line 3: label '2' is not one of 0, 1, negative, positive"),
+    "label_not_a_number": (["sentence\tlabel", "good\tgreat"], r"train.tsv, line 2: label 'great' is not one of 0, 1, negative, positive"),
+    "empty_sentence": (["sentence\tlabel", "good\t1", "\t0"], r"train.tsv, line 3: empty 'sentence'"),
+    "whitespace_sentence": (["sentence\tlabel", "   \t0"], r"train.tsv, line 2: empty 'sentence'"),
     "empty_line": (["sentence\tlabel", "good\t1", "", "bad\t0"], r"train.tsv, line 3: expected 2 fields"),
     "zero_rows": (["sentence\tlabel"], r"train.tsv: no rows"),
     "empty_file": ([], r"train.tsv: empty file"),

@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
-    help="Fine-tune, evaluate and serve text encoders on GLUE SST-2.",
+    help="Fine-tune, evaluate and serve text encoders on the GLUE tasks and your own data.",
 )
 presets_app = typer.Typer(help="List and show training presets.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
@@ -37,6 +37,9 @@ from .cli_options import (  # noqa: E402  (after the apps: options are declared 
     ModelDir,
     OutputDir,
     Overwrite,
+    Task,
+    TextColumns,
+    column_list,
     int_list,
     with_data_options,
 )
@@ -80,7 +83,7 @@ def train(
     ] = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Fine-tune a model on SST-2, evaluate on dev, and save the run folder."""
+    """Fine-tune a model on a GLUE task (or your own data), evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
     from .models import parse_overrides
     from .training.dispatch import train as run_training
@@ -143,26 +146,30 @@ def baseline(
 @app.command()
 def evaluate(
     model: ModelDir,
+    task: Task = None,
     data_dir: DataDir = None,
     split: Annotated[str, typer.Option(help="train, validation or test.")] = "validation",
     file: Annotated[Optional[str], typer.Option(help="A labelled tsv/csv/jsonl/parquet file instead of a split.")] = None,
     max_eval_samples: MaxEval = None,
 ) -> None:
-    """Print {"accuracy", "f1", "mcc", "n"} of a saved model on a labelled split or file."""
+    """Print the task's metrics (e.g. {"accuracy", "f1", "mcc", "n"}) of a saved model on a labelled split or file."""
     from .config import DataConfig
     from .inference.evaluate import evaluate as run_evaluation
 
     data = DataConfig(data_dir=data_dir, max_eval_samples=max_eval_samples)
-    _emit(run_evaluation(model, data=data, split=split, file=file))
+    _emit(run_evaluation(model, data=data, split=split, file=file, task=task))
 
 
 @app.command()
 def predict(
     model: ModelDir,
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Sentences to classify.")] = None,
-    input: Annotated[
-        Optional[str], typer.Option("--input", help="Text file (one per line) or tsv/csv/jsonl with `sentence`; - = stdin.")
-    ] = None,
+    texts: Annotated[Optional[list[str]], typer.Argument(
+        help="Sentences to classify (a pair model: two by two, first then second).")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", help=(
+        "Text file (one per line; pairs: tab-separated) or tsv/csv/jsonl/parquet with the model's text columns "
+        "(or sentence; sentence1,sentence2); - = stdin."))] = None,
+    task: Task = None,
+    text_columns: TextColumns = None,
     batch_size: Annotated[
         Optional[int], typer.Option(help="Sentences per forward pass (default: 64 for torch, 12 for onnx).")
     ] = None,
@@ -170,16 +177,14 @@ def predict(
     backend: Backend = "torch",
     bf16: Bf16 = None,
 ) -> None:
-    """Classify sentences: one JSON line {"text", "label", "score"} each, in input order."""
-    from .inference.predict import predict_texts, read_texts
+    """Classify sentences or pairs: one JSON line {"text"[, "text_pair"], "label", "score"} each, in input order."""
+    from .inference.predict import predict as run_prediction
 
-    if texts and input:
-        raise UserError("give sentences as arguments or --input, not both")
-    sentences = read_texts(input, texts)
     options = {"batch_size": batch_size}
     if backend == "torch":
         options.update(input_path=input_path, bf16=bf16)
-    for record in predict_texts(model, sentences, backend, **options):
+    for record in run_prediction(model, texts, input, backend, task=task, text_columns=column_list(text_columns),
+                                 **options):
         _emit(record)
 
 

@@ -27,15 +27,23 @@ Bf16 = Annotated[Optional[str], typer.Option(
 InputPath = Annotated[Optional[str], typer.Option(
     "--input-path", help="auto, padded, dynamic, grouped or packed batches (default: the preset's or model's).")]
 ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
+Task = Annotated[Optional[str], typer.Option(
+    "--task", help="cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, ax, or custom (your own columns).")]
+TextColumns = Annotated[Optional[str], typer.Option(
+    "--text-columns", help="The text column, or two for pairs: a or a,b (default: the task's own).")]
+LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="The label column (default: the task's).")]
+Regression = Annotated[Optional[bool], typer.Option(
+    "--regression", help="--task custom: the label is a number to predict.")]
 
 
-DATA_OPTIONS = {"data_dir": DataDir, "train_file": TrainFile, "validation_file": ValidationFile,
+DATA_OPTIONS = {"task": Task, "text_columns": TextColumns, "label_column": LabelColumn, "regression": Regression,
+                "data_dir": DataDir, "train_file": TrainFile, "validation_file": ValidationFile,
                 "test_file": TestFile, "max_train_samples": MaxTrain, "max_eval_samples": MaxEval}
 
 
 def with_data_options(command):
-    """Give a command the data options (declared once, above); it receives them as `data`, a dict of
-    DataConfig fields."""
+    """Give a command the data options (declared once, above); it receives them as `data`, a dict of the
+    DataConfig fields given (text columns as a list)."""
     signature = inspect.signature(command, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.name != "data"]
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=None)
@@ -43,7 +51,9 @@ def with_data_options(command):
 
     @functools.wraps(command)
     def wrapper(**options):
-        return command(data={name: options.pop(name) for name in DATA_OPTIONS}, **options)
+        data = {name: options.pop(name) for name in DATA_OPTIONS}
+        data["text_columns"] = column_list(data["text_columns"])
+        return command(data={name: value for name, value in data.items() if value is not None}, **options)
 
     wrapper.__signature__ = signature.replace(parameters=[*kept, *added])
     return wrapper
@@ -54,3 +64,13 @@ def int_list(text: str, option: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UserError(f"{option} '{text}': expected comma-separated integers like 1,2,3") from None
+
+
+def column_list(text: str | None) -> list[str] | None:
+    """--text-columns a,b -> ["a", "b"] (None when not given)."""
+    if text is None:
+        return None
+    columns = [part.strip() for part in text.split(",")]
+    if not all(columns) or len(columns) > 2:
+        raise UserError(f"--text-columns '{text}': expected one column name or two separated by a comma")
+    return columns

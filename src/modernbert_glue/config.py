@@ -32,7 +32,16 @@ def _doc(default: Any, doc: str) -> Any:
 
 @dataclass
 class DataConfig:
-    task: str = _doc("sst2", "GLUE task name (only sst2 so far).")
+    task: str = _doc(
+        "sst2",
+        "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli; ax to predict MNLI's diagnostics), or "
+        "custom: your own files, with text_columns, label_column and regression.",
+    )
+    text_columns: list[str] = _doc(
+        [], "The text column, or two for a pair (e.g. sentence1,sentence2); default: the task's own."
+    )
+    label_column: str | None = _doc(None, "The label column; default: the task's own (custom: label).")
+    regression: bool = _doc(False, "custom only: the label is a number to predict (one output, MSE loss).")
     data_dir: str | None = _doc(
         None,
         "GLUE-format folder with train.tsv/dev.tsv/test.tsv; falls back to $MODERNBERT_GLUE_DATA_DIR, "
@@ -260,6 +269,8 @@ def _parse_text(text: str, kind: type) -> Any:
             return float(text)
         if kind is str:
             return text
+        if kind is list:
+            return [part.strip() for part in text.split(",") if part.strip()]
     except ValueError:
         return None
     return None

@@ -11,13 +11,14 @@ import csv
 import io
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from .config import DataConfig
 from .errors import UserError
-from .tasks import Task
+from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,11 @@ def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -
     """Read one file into {"sentence": [...], "label": [...]} ("label" absent when the file has none)."""
     path = _existing_file(path)
     suffix = path.suffix.lower()
+    layout = task.headerless.get(path.name)
     if suffix == ".tsv":
-        rows = _read_delimited(path, delimiter="\t")
+        rows = _read_delimited(path, "\t", layout, task.text_columns[0])
     elif suffix == ".csv":
-        rows = _read_delimited(path, delimiter=",")
+        rows = _read_delimited(path, ",", layout, task.text_columns[0])
     elif suffix == ".jsonl":
         rows = _read_jsonl(path)
     elif suffix == ".parquet":
@@ -42,6 +44,25 @@ def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -
     else:
         raise UserError(f"{path}: unsupported file type '{suffix}' (use {', '.join(FORMATS)})")
     return _validate(path, rows, task, require_label)
+
+
+def header_columns(path: str | Path) -> list[str] | None:
+    """A file's column names (tsv/csv header, first JSON object's keys, parquet schema), or None when they cannot
+    be read (read_examples then says why)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        first = next(_decoded_lines(path), (0, ""))[1]
+        if suffix == ".jsonl":
+            record = json.loads(first)
+            return list(record) if isinstance(record, dict) else None
+        return first.split("\t") if suffix == ".tsv" else next(csv.reader(io.StringIO(first)), [])
+    except Exception:  # unreadable in any of several ways: read_examples reports it properly
+        return None
 
 
 def _existing_file(path: str | Path) -> Path:
@@ -82,15 +103,20 @@ def _decoded_lines(path: Path):
         yield lineno, text.removesuffix("\r")
 
 
-def _read_delimited(path: Path, delimiter: str) -> list[tuple[int, dict[str, Any]]]:
-    """tsv: no quoting (GLUE's files contain bare `"`); csv: standard quoting, one record per line."""
+def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None = None,
+                    text_column: str = "") -> list[tuple[int, dict[str, Any]]]:
+    """tsv: no quoting (GLUE's files contain bare `"`); csv: standard quoting, one record per line.
+    `layout`: the column names of a file the GLUE distribution ships without a header (CoLA train/dev), used
+    when the first line is not a header naming `text_column`."""
     lines = list(_decoded_lines(path))
     if not lines:
         raise UserError(f"{path}: empty file (expected a header row)")
     if delimiter == "\t":
-        split = lambda text: text.split("\t")  # noqa: E731
+        split = lambda text: text.split("\t")
     else:
-        split = lambda text: next(csv.reader(io.StringIO(text)), [])  # noqa: E731
+        split = lambda text: next(csv.reader(io.StringIO(text)), [])
+    if layout and text_column not in split(lines[0][1]):
+        lines = [(0, delimiter.join(layout)), *lines]
     header = split(lines[0][1])
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
@@ -133,51 +159,98 @@ def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_label: bool) -> dict[str, list]:
     parquet = path.suffix.lower() == ".parquet"
-    where = (lambda n: f"{path}, row {n}") if parquet else (lambda n: f"{path}, line {n}")  # noqa: E731
-    text_col = task.text_column
+    where = (lambda n: f"{path}, row {n}") if parquet else (lambda n: f"{path}, line {n}")
     if not rows:
         raise UserError(f"{path}: no rows")
     columns = rows[0][1].keys()
-    if text_col not in columns:
-        raise UserError(f"{path}: missing column '{text_col}' (found: {', '.join(map(str, columns)) or 'none'})")
-    has_label = "label" in columns
+    found = ", ".join(map(str, columns)) or "none"
+    for name in task.text_columns:
+        if name not in columns:
+            kind = f"{task.name} classifies {'sentence pairs' if task.is_pair else 'single sentences'}: "
+            raise UserError(f"{path}: missing column '{name}' ({kind}expected {', '.join(task.text_columns)}; "
+                            f"found: {found})")
+    label_col = task.label_column
+    has_label = label_col is not None and label_col in columns
     if require_label and not has_label:
-        raise UserError(f"{path}: missing column 'label' (found: {', '.join(map(str, columns))})")
-    sentences, labels = [], []
+        raise UserError(f"{path}: missing label column '{label_col}' (found: {found})")
+    out: dict[str, list] = {key: [] for key in TEXT_KEYS[: len(task.text_columns)]}
+    labels = []
     for lineno, record in rows:
-        sentence = record.get(text_col)
-        if not isinstance(sentence, str):
-            raise UserError(f"{where(lineno)}: '{text_col}' must be text, found {sentence!r}")
-        if not sentence.strip():
-            raise UserError(f"{where(lineno)}: empty sentence")
-        if len(sentence) > MAX_TEXT_CHARS:
-            raise UserError(f"{where(lineno)}: '{text_col}' has {len(sentence):,} characters; the limit is "
-                            f"{MAX_TEXT_CHARS:,}")
-        sentences.append(sentence)
+        for key, name in zip(TEXT_KEYS, task.text_columns):
+            out[key].append(_text(record.get(name), name, where(lineno)))
         if has_label:
-            labels.append(_parse_label(record.get("label"), task, where(lineno)))
-    out: dict[str, list] = {"sentence": sentences}
+            labels.append(parse_label(record.get(label_col), task, where(lineno)))
     if has_label:
         out["label"] = labels
     return out
 
 
-def _parse_label(value: Any, task: Task, where: str) -> int:
-    ids = range(task.num_labels)
+def _text(value: Any, column: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise UserError(f"{where}: '{column}' must be text, found {value!r}")
+    if not value.strip():
+        raise UserError(f"{where}: empty '{column}'")
+    if len(value) > MAX_TEXT_CHARS:
+        raise UserError(f"{where}: '{column}' has {len(value):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    return value
+
+
+def parse_label(value: Any, task: Task, where: str) -> int | float | str:
+    """A label id (by name, then by number), a float for regression, or — a custom task whose labels are not
+    known yet — the label as text."""
+    if task.regression:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+        if number is None or not math.isfinite(number):
+            raise UserError(f"{where}: label {value!r} is not a number (regression)")
+        return number
+    if not task.label_names:
+        if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()) or (
+                isinstance(value, float) and not value.is_integer()):
+            raise UserError(f"{where}: label {value!r} is not a class label")
+        return str(int(value)) if isinstance(value, float) else str(value).strip()
+    if isinstance(value, str) and value in task.label_names:
+        return task.label_names.index(value)
     label = None
     if isinstance(value, int) and not isinstance(value, bool):
         label = value
     elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
         label = int(value)
-    if label not in ids:
-        allowed = ", ".join(map(str, ids))
+    if label not in range(task.num_labels):
+        allowed = ", ".join([*map(str, range(task.num_labels)), *task.label_names])
         raise UserError(f"{where}: label {value!r} is not one of {allowed}")
     return label
 
 
+MAX_CLASSES = 1000
+
+
+def with_found_labels(task: Task, train: dict[str, list], source: str) -> tuple[Task, dict[str, list]]:
+    """A custom classification task gets its label names from its training file (numbers in numeric order,
+    else sorted text); returns the task and the training columns with label ids."""
+    if task.name != CUSTOM or task.regression or task.label_names or "label" not in train:
+        return task, train
+    found = set(train["label"])
+    numeric = all(name.lstrip("-").isdigit() for name in found)
+    names = sorted(found, key=int) if numeric else sorted(found)
+    if len(names) < 2:
+        raise UserError(f"{source}: every label is {names[0]!r}; a classifier needs two or more")
+    if len(names) > MAX_CLASSES:
+        raise UserError(f"{source}: {len(names)} different labels; for numbers to predict, use --regression")
+    task = task.with_labels(names)
+    index = {name: i for i, name in enumerate(names)}
+    return task, {**train, "label": [index[label] for label in train["label"]]}
+
+
 def split_source(cfg: DataConfig, task: Task, split: str) -> str:
     """Where a split comes from: a file path, or 'hub' (nyu-mll/glue)."""
-    explicit = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}[split]
+    explicit = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}.get(split)
     if explicit:
         return explicit
     data_dir = cfg.data_dir or os.environ.get(DATA_DIR_ENV) or None
@@ -185,7 +258,12 @@ def split_source(cfg: DataConfig, task: Task, split: str) -> str:
         folder = Path(data_dir)
         if not folder.is_dir():
             raise UserError(f"{folder}: data folder not found")
-        return str(folder / task.split_files[split])
+        if split not in task.files:
+            raise UserError(f"task {task.name} has no {split} split")
+        return str(folder / task.files[split])
+    if task.name == CUSTOM:
+        raise UserError(f"task custom reads your files: pass --train-file/--validation-file or --data-dir "
+                        f"(no {split} file given)")
     return "hub"
 
 
@@ -197,16 +275,17 @@ def load_split(cfg: DataConfig, task: Task, split: str):
 
 
 def load_columns(cfg: DataConfig, task: Task, split: str) -> dict[str, list]:
-    """One split as {"sentence": [...], "label": [...]} ("label" where known), checked row by row. Needs no
-    `datasets` for files (the training engine runs where that package is not installed); the Hub does."""
-    if split not in SPLITS:
-        raise UserError(f"unknown split '{split}' (use {', '.join(SPLITS)})")
+    """One split as {"sentence": [...], ["sentence2": [...],] "label": [...]} ("label" where known), checked row
+    by row. Needs no `datasets` for files (the training engine runs where that package is not installed); the
+    Hub does. Splits: train, validation, test, and a task's extra ones (MNLI's validation_mismatched)."""
+    if split not in (*SPLITS, *task.files):
+        raise UserError(f"unknown split '{split}' (use {', '.join(dict.fromkeys((*SPLITS, *task.files)))})")
     source = split_source(cfg, task, split)
     if source == "hub":
         columns = _load_from_hub(task, split)
     else:
-        columns = read_examples(source, task, require_label=split != "test")
-    limit = {"train": cfg.max_train_samples, "validation": cfg.max_eval_samples}.get(split)
+        columns = read_examples(source, task, require_label=not split.startswith("test"))
+    limit = {"train": cfg.max_train_samples}.get(split, None if split.startswith("test") else cfg.max_eval_samples)
     if limit is not None:
         if limit <= 0:
             raise UserError(f"max samples for {split} must be positive, got {limit}")
@@ -215,58 +294,97 @@ def load_columns(cfg: DataConfig, task: Task, split: str) -> dict[str, list]:
     return columns
 
 
+def load_training_data(cfg: DataConfig, task: Task) -> tuple[Task, dict[str, list]]:
+    """The training split, and the task with its label names (a custom task's come from this file)."""
+    train = load_columns(cfg, task, "train")
+    return with_found_labels(task, train, split_source(cfg, task, "train"))
+
+
 def labelled_eval_sets(data, task, dev: dict[str, list]) -> dict[str, dict[str, list]]:
-    """{"dev": dev columns, "test": labelled test file's columns} — test only when --test-file names a
-    labelled file."""
+    """{"dev": dev columns, the task's other labelled dev sets (MNLI: "dev_mismatched"), "test": a labelled
+    test file's columns} — test only when --test-file names a labelled file."""
     if "label" not in dev:
         raise UserError("the validation split has no labels")
     sets = {"dev": dev}
+    if not (data.validation_file or data.test_file):  # a task's own folder or the Hub
+        for name, split in task.extra_eval.items():
+            sets[name] = load_columns(data, task, split)
     if data.test_file:
         test = load_columns(data, task, "test")
         if "label" not in test:
-            raise UserError(f"{data.test_file}: the test file has no 'label' column to evaluate against")
+            raise UserError(f"{data.test_file}: the test file has no '{task.label_column}' column to evaluate "
+                            f"against")
         sets["test"] = test
     return sets
+
+
+def texts_of(columns: dict[str, list]) -> list:
+    """The model inputs of a split: its sentences, or (sentence, sentence2) pairs."""
+    if "sentence2" in columns:
+        return list(zip(columns["sentence"], columns["sentence2"]))
+    return list(columns["sentence"])
 
 
 def _load_from_hub(task: Task, split: str) -> dict[str, list]:
     from .hub import hub_available
 
+    where = f"{HUB_PATH}/{task.hub_config}"
     hint = f"pass --data-dir FOLDER (GLUE tsv files) or set ${DATA_DIR_ENV}"
     if not hub_available():
-        raise UserError(f"the Hugging Face Hub is not reachable to load {task.hub_path}/{task.hub_config}: {hint}")
+        raise UserError(f"the Hugging Face Hub is not reachable to load {where}: {hint}")
     import datasets
 
     try:
-        ds = datasets.load_dataset(task.hub_path, task.hub_config, split=split)
+        ds = datasets.load_dataset(HUB_PATH, task.hub_config, split=task.hub_splits.get(split, split))
     except Exception as exc:  # network and hub errors come in many types
-        raise UserError(f"could not load {task.hub_path}/{task.hub_config} from the Hub ({exc}): {hint}") from None
-    columns = {"sentence": list(ds[task.text_column])}
+        raise UserError(f"could not load {where} from the Hub ({exc}): {hint}") from None
+    names = task.hub_text_columns or task.text_columns
+    columns = {key: list(ds[name]) for key, name in zip(TEXT_KEYS, names)}
     labels = list(ds["label"])
     if any(label >= 0 for label in labels):  # GLUE's hidden test labels are -1
-        columns["label"] = labels
+        columns["label"] = [float(v) for v in labels] if task.regression else labels
     return columns
 
 
 def tokenize(dataset, tokenizer, max_length: int):
-    """Tokenize once; adds `length` (for length grouping) and renames label -> labels for the Trainer."""
+    """Tokenize once (token ids only, as `encode_texts`); adds `length` (for length grouping) and renames
+    label -> labels for the Trainer."""
+    texts = [key for key in TEXT_KEYS if key in dataset.column_names]
 
     def encode(batch):
-        enc = tokenizer(batch["sentence"], truncation=True, max_length=max_length)
-        enc["length"] = [len(ids) for ids in enc["input_ids"]]
-        return enc
+        pairs = list(zip(*(batch[key] for key in texts))) if len(texts) == 2 else batch["sentence"]
+        ids = encode_texts(tokenizer, pairs, max_length)
+        return {"input_ids": ids, "length": [len(x) for x in ids]}
 
-    out = dataset.map(encode, batched=True, remove_columns=["sentence"], desc="tokenize")
+    out = dataset.map(encode, batched=True, remove_columns=texts, desc="tokenize")
     if "label" in out.column_names:
         out = out.rename_column("label", "labels")
     return out
 
 
-def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
-    """Token ids per text, truncated to `max_length` or the tokenizer's own limit, whichever is lower."""
+def encode_texts(tokenizer, texts: list, max_length: int) -> list[list[int]]:
+    """Token ids per text or (text, text) pair, truncated to `max_length` or the tokenizer's own limit, whichever
+    is lower (a pair: the longer text first, as `longest_first` does).
+
+    Only the ids: masks are made per padded batch, and segment ids (BERT's token_type_ids) follow from the ids
+    (inputs.segment_ids). Special tokens written in the text ("[SEP]") are split as ordinary text, so that no
+    input can forge a separator and every separator in the ids is the tokenizer's own.
+    """
     limit = min(max_length, tokenizer.model_max_length)
     if not texts:
         return []
-    # Only the ids: the masks are made per padded batch, and building them here as Python lists costs time.
-    return tokenizer(texts, truncation=True, max_length=limit, return_attention_mask=False,
-                     return_token_type_ids=False)["input_ids"]
+    pairs = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    kwargs = dict(truncation=True, max_length=limit, return_attention_mask=False, return_token_type_ids=False,
+                  split_special_tokens=True)
+    if not pairs:
+        return tokenizer(texts, **kwargs)["input_ids"]
+    if len(pairs) == len(texts):
+        first, second = zip(*texts)
+        return tokenizer(list(first), list(second), **kwargs)["input_ids"]
+    out: list = [None] * len(texts)  # a mix (the server's batches): pairs and single texts apart
+    single = [i for i, t in enumerate(texts) if isinstance(t, str)]
+    for index, ids in zip(pairs, encode_texts(tokenizer, [texts[i] for i in pairs], max_length)):
+        out[index] = ids
+    for index, ids in zip(single, encode_texts(tokenizer, [texts[i] for i in single], max_length)):
+        out[index] = ids
+    return out

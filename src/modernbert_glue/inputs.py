@@ -8,7 +8,11 @@
 
 The Trainer's collators, `predict`, `serve`, the ONNX backend and `bench` all collate through `pad_batch` and
 `pack_batch` below: numpy arrays for inference (what onnxruntime takes), tensors for training, from the same
-code. Every per-token field (input_ids, attention_mask, and token_type_ids once pairs arrive) is padded there.
+code. Every per-token field (input_ids, attention_mask, token_type_ids) is made there.
+
+Sentence pairs arrive as one id list ([CLS] a [SEP] b [SEP]); a model with segment embeddings (BERT's
+token_type_ids) gets them from `segment_ids`: 0 up to and including the first separator, 1 after it — what the
+tokenizer itself returns, since encoding never lets text forge a separator (data.encode_texts).
 """
 
 from __future__ import annotations
@@ -63,44 +67,62 @@ def check_token_budget(token_budget: int | None, input_path: str) -> None:
                         f"got {token_budget}")
 
 
-def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left: bool = False) -> dict:
-    """Pad every per-token field of `features` (dicts with input_ids and optionally token_type_ids) to the
-    longest (or `width`): {"input_ids", "attention_mask"[, "token_type_ids"]} as int64 numpy arrays."""
+def sep_for(tokenizer) -> int | None:
+    """The separator id whose position gives segment ids, for a model that takes token_type_ids; else None."""
+    return tokenizer.sep_token_id if "token_type_ids" in tokenizer.model_input_names else None
+
+
+def segment_ids(ids: np.ndarray, sep_id: int) -> np.ndarray:
+    """token_type_ids of id rows (last axis): 1 after the first separator of each row, 0 up to it."""
+    is_sep = ids == sep_id
+    before = np.cumsum(is_sep, axis=-1) - is_sep
+    return (before >= 1).astype(np.int64)
+
+
+def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left: bool = False,
+              sep_id: int | None = None) -> dict:
+    """Pad `features` (dicts with input_ids) to the longest (or `width`): {"input_ids", "attention_mask"} as int64
+    numpy arrays, and "token_type_ids" with `sep_id` (sep_for)."""
     width = width or max(len(f["input_ids"]) for f in features)
-    fields = {"input_ids": pad_id, "attention_mask": 0}
-    if "token_type_ids" in features[0]:
-        fields["token_type_ids"] = 0
-    out = {name: np.full((len(features), width), fill, dtype=np.int64) for name, fill in fields.items()}
+    out = {"input_ids": np.full((len(features), width), pad_id, dtype=np.int64),
+           "attention_mask": np.zeros((len(features), width), dtype=np.int64)}
     for row, f in enumerate(features):
         n = min(len(f["input_ids"]), width)
         span = slice(width - n, width) if left else slice(0, n)
         out["input_ids"][row, span] = f["input_ids"][:n]
         out["attention_mask"][row, span] = 1
-        if "token_type_ids" in out:
-            out["token_type_ids"][row, span] = f["token_type_ids"][:n]
+    if sep_id is not None:
+        out["token_type_ids"] = segment_ids(out["input_ids"], sep_id) * out["attention_mask"]
     return out
 
 
+def label_array(labels) -> np.ndarray:
+    """Labels for a loss: int64 class ids, or float32 targets for regression."""
+    values = np.asarray(labels)
+    return values.astype(np.float32) if values.dtype.kind == "f" else values.astype(np.int64)
+
+
 def pack_batch(seqs: list[list[int]], pad_id: int, labels=None, token_budget: int | None = None,
-               row_tokens: int = PACKED_ROW_TOKENS):
+               row_tokens: int = PACKED_ROW_TOKENS, sep_id: int | None = None):
     """A PackedBatch of `seqs` in rows of `row_tokens` (a longer sentence gets a row of its own length);
     with `token_budget`, exactly that many tokens (one static shape; a batch that does not fit gets the next
     multiple, so no sentence is dropped)."""
     from .packing import budget_rows, pack, row_budget
 
     return pack(seqs, labels, row_tokens=row_budget(seqs, row_tokens), pad_id=pad_id,
-                fixed_rows=budget_rows(token_budget, row_tokens))
+                fixed_rows=budget_rows(token_budget, row_tokens), sep_id=sep_id)
 
 
 def collate(path: str, seqs: list[list[int]], pad_id: int, max_length: int, labels=None,
-            token_budget: int | None = None, tensors: bool = True):
+            token_budget: int | None = None, tensors: bool = True, sep_id: int | None = None):
     """Model inputs for one batch of token id lists on `path`: a PackedBatch, or the padded fields (tensors for
     torch, numpy arrays with `tensors=False`) with "labels" when given."""
     if path == "packed":
-        return pack_batch(seqs, pad_id, labels, token_budget)
-    batch = pad_batch([{"input_ids": s} for s in seqs], pad_id, width=max_length if path == "padded" else None)
+        return pack_batch(seqs, pad_id, labels, token_budget, sep_id=sep_id)
+    batch = pad_batch([{"input_ids": s} for s in seqs], pad_id, width=max_length if path == "padded" else None,
+                      sep_id=sep_id)
     if labels is not None:
-        batch["labels"] = np.asarray(labels, dtype=np.int64)
+        batch["labels"] = label_array(labels)
     return to_tensors(batch) if tensors else batch
 
 
@@ -113,19 +135,17 @@ def to_tensors(batch: dict) -> dict:
 class Collator:
     """The Trainer's data collator for a path: tokenized examples -> model keywords (`packed` for packed)."""
 
-    def __init__(self, path: str, pad_id: int, max_length: int, token_budget: int | None = None):
+    def __init__(self, path: str, pad_id: int, max_length: int, token_budget: int | None = None,
+                 sep_id: int | None = None):
         check_token_budget(token_budget, path)
         self.path, self.pad_id, self.max_length, self.token_budget = path, pad_id, max_length, token_budget
+        self.sep_id = sep_id
 
     def __call__(self, features: list[dict]) -> dict:
         labels = [f["labels"] for f in features] if "labels" in features[0] else None
-        if self.path == "packed":
-            batch = pack_batch([list(f["input_ids"]) for f in features], self.pad_id, labels, self.token_budget)
-            return {"packed": batch, "labels": batch.labels}
-        padded = pad_batch(features, self.pad_id, width=self.max_length if self.path == "padded" else None)
-        if labels is not None:
-            padded["labels"] = np.asarray(labels, dtype=np.int64)
-        return to_tensors(padded)
+        seqs = [list(f["input_ids"]) for f in features]
+        batch = collate(self.path, seqs, self.pad_id, self.max_length, labels, self.token_budget, sep_id=self.sep_id)
+        return {"packed": batch, "labels": batch.labels} if self.path == "packed" else batch
 
 
 def sorted_batches(encoded: list[list[int]], batch_size: int, run, num_labels: int, pool=None,

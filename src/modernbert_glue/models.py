@@ -99,6 +99,7 @@ def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
     config.num_labels = task.num_labels
     config.id2label = task.id2label
     config.label2id = {name: i for i, name in task.id2label.items()}
+    config.problem_type = "regression" if task.regression else "single_label_classification"
     return config
 
 
@@ -171,19 +172,27 @@ def _first_line(exc: Exception) -> str:
 
 
 SETTINGS_FILE = "inference.json"
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2  # 2: label_column and regression (pair and regression tasks); version 1 files still load
 
 
 @dataclass
 class InferenceSettings:
     """What inference needs to treat inputs as training did, saved in every model (and export) folder by the
-    command that writes it, and read by every backend, `evaluate`, `predict` and `serve`."""
+    command that writes it, and read by every backend, `evaluate`, `predict` and `serve`. The label names are
+    the model config's id2label."""
 
     task: str = "sst2"
-    text_columns: tuple[str, ...] = ("sentence",)
+    text_columns: tuple[str, ...] = ("sentence",)  # two: the model classifies sentence pairs
+    label_column: str | None = "label"
+    regression: bool = False
     max_length: int = 512  # folders without a settings file: the truncation inference used before it existed
     input_path: str = "auto"
     version: int = SETTINGS_VERSION
+
+    @classmethod
+    def for_task(cls, task: Task, max_length: int) -> InferenceSettings:
+        return cls(task=task.name, text_columns=task.text_columns, label_column=task.label_column,
+                   regression=task.regression, max_length=max_length)
 
     def save(self, folder: str | Path) -> None:
         from .outputs import write_json

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,6 +27,7 @@ class PackedBatch:
     starts: torch.Tensor  # [sentences] flat index (row * width + col) of each sentence's first token
     lengths: torch.Tensor  # [sentences]
     labels: torch.Tensor | None = None
+    token_type_ids: torch.Tensor | None = None  # [rows, width], for models with segment embeddings (BERT)
 
     @property
     def num_sentences(self) -> int:
@@ -37,11 +39,12 @@ class PackedBatch:
 
     def to(self, device) -> PackedBatch:
         return PackedBatch(*(t.to(device) if t is not None else None for t in (
-            self.input_ids, self.position_ids, self.segment_ids, self.starts, self.lengths, self.labels)))
+            self.input_ids, self.position_ids, self.segment_ids, self.starts, self.lengths, self.labels,
+            self.token_type_ids)))
 
 
 def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = None, pad_id: int = 0,
-         fixed_rows: int | None = None) -> PackedBatch:
+         fixed_rows: int | None = None, sep_id: int | None = None) -> PackedBatch:
     """Concatenate token id lists into rows of at most `row_tokens` tokens (one row when None), in order.
 
     `fixed_rows` (with `row_tokens`): the result is exactly [fixed_rows, row_tokens], padded with empty rows, so
@@ -74,14 +77,28 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
     ids[real] = torch.tensor([t for s in sequences for t in s], dtype=torch.long)
     positions = torch.zeros(len(rows) * width, dtype=torch.long)
     positions[real] = torch.cat([torch.arange(n) for n in lengths.tolist()])
+    types = None
+    if sep_id is not None:  # segment ids sentence by sentence (inputs.segment_ids)
+        from .inputs import segment_ids
+
+        types = torch.zeros(len(rows) * width, dtype=torch.long)
+        types[real] = torch.from_numpy(np.concatenate([segment_ids(np.asarray(s), sep_id) for s in sequences]))
+        types = types.view(len(rows), width)
     return PackedBatch(
         input_ids=ids.view(len(rows), width),
         position_ids=positions.view(len(rows), width),
         segment_ids=segment,
         starts=starts,
         lengths=lengths,
-        labels=None if labels is None else torch.as_tensor(labels, dtype=torch.long),
+        labels=None if labels is None else _label_tensor(labels),
+        token_type_ids=types,
     )
+
+
+def _label_tensor(labels) -> torch.Tensor:
+    from .inputs import label_array
+
+    return torch.from_numpy(label_array(labels))
 
 
 def assign_rows(lengths, row_tokens: int) -> list[int]:
@@ -111,7 +128,7 @@ def pad_sentences(batch: PackedBatch, slots: int) -> PackedBatch:
         return torch.cat([t, torch.full((extra,), fill, dtype=t.dtype)]) if t is not None else None
 
     return PackedBatch(batch.input_ids, batch.position_ids, batch.segment_ids, grow(batch.starts, 0),
-                       grow(batch.lengths, 1), grow(batch.labels, -100))
+                       grow(batch.lengths, 1), grow(batch.labels, -100), batch.token_type_ids)
 
 
 def row_budget(sequences: list[list[int]], row_tokens: int | None) -> int | None:
@@ -166,8 +183,9 @@ class PackedClassifier(nn.Module):
             hidden = m.model(input_ids=batch.input_ids, attention_mask=masks, position_ids=batch.position_ids)[0]
         else:
             mask = block_masks(batch)["full_attention"]
+            types = batch.token_type_ids if batch.token_type_ids is not None else torch.zeros_like(batch.input_ids)
             hidden = m.bert(input_ids=batch.input_ids, attention_mask=mask, position_ids=batch.position_ids,
-                            token_type_ids=torch.zeros_like(batch.input_ids))[0]
+                            token_type_ids=types)[0]
         return hidden.reshape(-1, hidden.shape[-1])
 
     def pool(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
@@ -196,6 +214,9 @@ class PackedClassifier(nn.Module):
             pooled = m.bert.pooler(pooled[:, None]) if m.bert.pooler is not None else pooled
             logits = m.classifier(m.dropout(pooled))
         loss = None
-        if batch.labels is not None:
-            loss = nn.functional.cross_entropy(logits.float(), batch.labels)
+        if batch.labels is not None:  # the HF models' own losses: MSE for one output (regression)
+            if logits.shape[-1] == 1:
+                loss = nn.functional.mse_loss(logits.float().squeeze(-1), batch.labels.float())
+            else:
+                loss = nn.functional.cross_entropy(logits.float(), batch.labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -10,6 +10,7 @@ from modernbert_glue.evaluation.metrics import (
     confusion_matrix,
     mcnemar,
     paired_bootstrap,
+    regression_metrics,
 )
 
 
@@ -20,7 +21,8 @@ def test_metrics_match_scikit_learn(seed):
     preds = np.where(rng.random(300) < 0.8, labels, 1 - labels)
     m = classification_metrics(labels, preds)
     assert m["accuracy"] == pytest.approx(accuracy_score(labels, preds))
-    assert m["f1"] == pytest.approx(f1_score(labels, preds, average="macro"))
+    assert m["f1"] == pytest.approx(f1_score(labels, preds))  # GLUE's F1: the positive class
+    assert m["f1_macro"] == pytest.approx(f1_score(labels, preds, average="macro"))
     assert m["mcc"] == pytest.approx(matthews_corrcoef(labels, preds))
     assert m["n"] == 300
     assert confusion_matrix(labels, preds) == [[int(np.sum((labels == i) & (preds == j))) for j in (0, 1)] for i in (0, 1)]
@@ -31,7 +33,39 @@ def test_degenerate_predictions_match_scikit_learn():
     preds = np.ones(5, dtype=int)
     m = classification_metrics(labels, preds)
     assert m["mcc"] == matthews_corrcoef(labels, preds) == 0.0
-    assert m["f1"] == pytest.approx(f1_score(labels, preds, average="macro", zero_division=0))
+    assert m["f1_macro"] == pytest.approx(f1_score(labels, preds, average="macro", zero_division=0))
+    assert m["f1"] == pytest.approx(f1_score(labels, preds, zero_division=0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_three_classes_match_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, 400)
+    preds = np.where(rng.random(400) < 0.7, labels, rng.integers(0, 3, 400))
+    m = classification_metrics(labels, preds, 3)
+    assert "f1" not in m  # no positive class among three
+    assert m["accuracy"] == pytest.approx(accuracy_score(labels, preds))
+    assert m["f1_macro"] == pytest.approx(f1_score(labels, preds, average="macro"))
+    assert m["mcc"] == pytest.approx(matthews_corrcoef(labels, preds))
+    ci = bootstrap_ci(labels, preds, num_labels=3, resamples=500)
+    for k in ("accuracy", "f1_macro", "mcc"):
+        assert ci[k][0] <= m[k] <= ci[k][1]
+
+
+def test_regression_metrics_match_scipy():
+    from scipy.stats import pearsonr, spearmanr
+
+    rng = np.random.default_rng(0)
+    labels = np.round(rng.uniform(0, 5, 300), 1)  # ties, as STS-B's scores have
+    preds = labels + rng.normal(0, 1.0, 300)
+    m = regression_metrics(labels, preds)
+    assert m["pearson"] == pytest.approx(pearsonr(labels, preds)[0])
+    assert m["spearman"] == pytest.approx(spearmanr(labels, preds)[0])
+    assert m["mae"] == pytest.approx(np.abs(labels - preds).mean())
+    ci = bootstrap_ci(labels, preds, regression=True, resamples=500)
+    for k in ("pearson", "spearman"):
+        assert ci[k][0] <= m[k] <= ci[k][1]
+    assert bootstrap_ci(labels, labels * 0.5, regression=True, resamples=50)["spearman"] == pytest.approx([1.0, 1.0])
 
 
 def test_bootstrap_ci_contains_estimate_and_narrows_with_more_data():
@@ -42,7 +76,7 @@ def test_bootstrap_ci_contains_estimate_and_narrows_with_more_data():
         preds = np.where(rng.random(n) < 0.85, labels, 1 - labels)
         point = classification_metrics(labels, preds)
         ci = bootstrap_ci(labels, preds, resamples=1000, seed=1)
-        for k in ("accuracy", "f1", "mcc"):
+        for k in ("accuracy", "f1", "f1_macro", "mcc"):
             assert ci[k][0] <= point[k] <= ci[k][1], (k, ci[k], point[k])
         widths.append(ci["accuracy"][1] - ci["accuracy"][0])
     assert widths[1] < widths[0] / 2  # ~1/sqrt(16) = 1/4 as wide

@@ -1,8 +1,9 @@
-"""Classification metrics with their uncertainty: accuracy, macro-F1, MCC, bootstrap intervals,
-paired tests between systems (McNemar, paired bootstrap), calibration and length buckets.
+"""Metrics with their uncertainty: accuracy, F1 (GLUE's: the positive class), macro-F1, MCC, Pearson and
+Spearman, bootstrap intervals, paired tests between systems (McNemar, paired bootstrap), calibration and length
+buckets.
 
-Metrics are computed from confusion counts so that thousands of bootstrap resamples are one vectorised
-pass; tests check every value against scikit-learn.
+Classification metrics are computed from confusion counts so that thousands of bootstrap resamples are one
+vectorised pass; tests check every value against scikit-learn and scipy.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import math
 
 import numpy as np
 
-METRICS = ("accuracy", "f1", "mcc")
+CLASSIFICATION = ("accuracy", "f1", "f1_macro", "mcc")  # f1: the positive class's (binary tasks), as GLUE's
+REGRESSION = ("pearson", "spearman")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -21,13 +23,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _counts(labels: np.ndarray, preds: np.ndarray, axis: int = -1):
-    """(tp, fp, fn, tn) for the positive class 1, along `axis`."""
-    tp = np.sum((preds == 1) & (labels == 1), axis=axis)
-    fp = np.sum((preds == 1) & (labels == 0), axis=axis)
-    fn = np.sum((preds == 0) & (labels == 1), axis=axis)
-    tn = np.sum((preds == 0) & (labels == 0), axis=axis)
-    return tp, fp, fn, tn
+def _confusions(labels: np.ndarray, preds: np.ndarray, k: int) -> np.ndarray:
+    """Confusion counts [..., true, predicted] for label arrays of shape [..., n] (one per bootstrap resample)."""
+    lead = labels.shape[:-1]
+    rows = np.arange(int(np.prod(lead, dtype=int))).reshape(lead + (1,)) if lead else 0
+    codes = (rows * k * k + labels * k + preds).ravel()
+    return np.bincount(codes, minlength=int(np.prod(lead, dtype=int)) * k * k).reshape(lead + (k, k))
 
 
 def _safe_div(num, den):
@@ -35,31 +36,74 @@ def _safe_div(num, den):
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
 
 
-def _from_counts(tp, fp, fn, tn) -> dict[str, np.ndarray]:
-    n = tp + fp + fn + tn
-    f1_pos = _safe_div(2 * tp, 2 * tp + fp + fn)
-    f1_neg = _safe_div(2 * tn, 2 * tn + fn + fp)
-    mcc_den = np.sqrt((tp + fp).astype(float) * (tp + fn) * (tn + fp) * (tn + fn))
-    return {
-        "accuracy": _safe_div(tp + tn, n),
-        "f1": (f1_pos + f1_neg) / 2,
-        "mcc": _safe_div(tp * tn - fp * fn, mcc_den),
-    }
+def _from_confusion(c: np.ndarray) -> dict[str, np.ndarray]:
+    """Metrics from confusion counts [..., k, k]: accuracy, macro-F1, Matthews correlation (Gorodkin's k-class
+    form, which is the usual one for two classes) and, for two classes, the F1 of class 1."""
+    c = c.astype(float)
+    n = c.sum(axis=(-2, -1))
+    correct = np.trace(c, axis1=-2, axis2=-1)
+    true, pred = c.sum(axis=-1), c.sum(axis=-2)
+    diag = np.diagonal(c, axis1=-2, axis2=-1)
+    f1_per_class = _safe_div(2 * diag, true + pred)
+    mcc_den = np.sqrt((n**2 - (pred**2).sum(-1)) * (n**2 - (true**2).sum(-1)))
+    out = {"accuracy": _safe_div(correct, n), "f1_macro": f1_per_class.mean(axis=-1),
+           "mcc": _safe_div(correct * n - (true * pred).sum(-1), mcc_den)}
+    if c.shape[-1] == 2:
+        out["f1"] = f1_per_class[..., 1]
+    return out
 
 
-def classification_metrics(labels, predictions) -> dict[str, float]:
-    """accuracy, macro-averaged F1 and Matthews correlation for binary labels, plus n."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    values = _from_counts(*_counts(labels, predictions))
-    return {**{k: float(v) for k, v in values.items()}, "n": int(labels.size)}
+def classification_metrics(labels, predictions, num_labels: int | None = None) -> dict[str, float]:
+    """accuracy, F1 (positive class, binary only), macro-F1 and Matthews correlation, plus n."""
+    labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
+    k = num_labels or int(max(labels.max(initial=1), predictions.max(initial=1)) + 1)
+    values = _from_confusion(_confusions(labels, predictions, k))
+    return {**{m: float(values[m]) for m in CLASSIFICATION if m in values}, "n": int(labels.size)}
 
 
-def bootstrap_ci(labels, predictions, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
-    """Percentile bootstrap interval for each metric: {"accuracy": [low, high], ...}."""
+def _ranks(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=-1)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    x = x - x.mean(axis=-1, keepdims=True)
+    y = y - y.mean(axis=-1, keepdims=True)
+    return _safe_div((x * y).sum(-1), np.sqrt((x * x).sum(-1) * (y * y).sum(-1)))
+
+
+def _regression_values(labels: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:
+    return {"pearson": _pearson(labels, predictions), "spearman": _pearson(_ranks(labels), _ranks(predictions))}
+
+
+def regression_metrics(labels, predictions) -> dict[str, float]:
+    """Pearson and Spearman correlation (ties ranked by their mean rank), mean absolute error, plus n."""
+    labels, predictions = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
+    values = _regression_values(labels, predictions)
+    return {**{m: float(v) for m, v in values.items()}, "mae": float(np.abs(labels - predictions).mean()),
+            "n": int(labels.size)}
+
+
+def task_metrics(labels, predictions, *, regression: bool = False, num_labels: int | None = None) -> dict:
+    """The metrics of a task's kind: regression_metrics or classification_metrics."""
+    if regression:
+        return regression_metrics(labels, predictions)
+    return classification_metrics(labels, predictions, num_labels)
+
+
+def bootstrap_ci(labels, predictions, *, regression: bool = False, num_labels: int | None = None,
+                 resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Percentile bootstrap interval for each metric: {"accuracy": [low, high], ...}; one vectorised pass."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, labels.size, size=(resamples, labels.size))
-    values = _from_counts(*_counts(labels[idx], predictions[idx], axis=1))
+    if regression:
+        values = _regression_values(labels[idx].astype(float), predictions[idx].astype(float))
+    else:
+        labels, predictions = labels.astype(np.int64), predictions.astype(np.int64)
+        k = num_labels or int(max(labels.max(initial=1), predictions.max(initial=1)) + 1)
+        values = _from_confusion(_confusions(labels[idx], predictions[idx], k))
     tail = (1 - level) / 2 * 100
     return {k: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))] for k, v in values.items()}
 
@@ -128,44 +172,75 @@ def calibration(labels, probs, bins: int = 10) -> dict:
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 30), (31, 10_000))
 
 
-def accuracy_by_length(sentences, labels, predictions, buckets=LENGTH_BUCKETS) -> list[dict]:
-    """Accuracy per sentence-length bucket (length in whitespace-separated words)."""
-    lengths = np.array([len(s.split()) for s in sentences])
-    correct = np.asarray(labels) == np.asarray(predictions)
+def _words(text) -> int:
+    """Length in whitespace-separated words of a text or of both texts of a pair."""
+    return len(text.split()) if isinstance(text, str) else sum(len(t.split()) for t in text)
+
+
+def by_length(texts, labels, predictions, *, regression: bool = False, buckets=LENGTH_BUCKETS) -> list[dict]:
+    """Per length bucket (words): accuracy, or for regression the mean absolute error."""
+    lengths = np.array([_words(t) for t in texts])
+    if regression:
+        score, key = np.abs(np.asarray(labels, float) - np.asarray(predictions, float)), "mae"
+    else:
+        score, key = np.asarray(labels) == np.asarray(predictions), "accuracy"
     out = []
     for low, high in buckets:
         mask = (lengths >= low) & (lengths <= high)
         name = f"{low}-{high}" if high < 10_000 else f"{low}+"
-        out.append({"words": name, "count": int(mask.sum()),
-                    "accuracy": float(correct[mask].mean()) if mask.any() else None})
+        out.append({"words": name, "count": int(mask.sum()), key: float(score[mask].mean()) if mask.any() else None})
     return out
 
 
-def evaluation_report(sentences, labels, probs, *, resamples: int = 1000, seed: int = 0) -> dict:
-    """Everything we report about one system on one labelled set.
+def accuracy_by_length(sentences, labels, predictions, buckets=LENGTH_BUCKETS) -> list[dict]:
+    return by_length(sentences, labels, predictions, buckets=buckets)
 
-    Returns {"scalars": {accuracy, f1, mcc, n, accuracy_ci, f1_ci, mcc_ci, ece},
-             "details": {confusion_matrix, calibration, accuracy_by_length},
-             "misclassified": [{"idx", "sentence", "label", "prediction", "score"}]}.
+
+WORST_REGRESSION = 100  # the largest errors listed for a regression task
+
+
+def evaluation_report(texts, labels, scores, *, regression: bool = False, resamples: int = 1000,
+                      seed: int = 0) -> dict:
+    """Everything we report about one system on one labelled set. `texts`: sentences or (sentence, sentence2)
+    pairs; `scores`: class probabilities [n, classes], or predicted values [n, 1] for regression.
+
+    Returns {"scalars": {each metric, n, each metric's `_ci`, ece (classification)},
+             "details": {confusion_matrix, calibration, accuracy_by_length} (regression: mae_by_length),
+             "misclassified": [{"idx", "sentence"[, "sentence2"], "label", "prediction", "score"}]} — for
+    regression the largest errors, with `score` the absolute error.
     """
-    labels = np.asarray(labels)
-    probs = np.asarray(probs, dtype=float)
-    preds = probs.argmax(axis=1)
-    scalars = classification_metrics(labels, preds)
-    for name, interval in bootstrap_ci(labels, preds, resamples=resamples, seed=seed).items():
+    scores = np.asarray(scores, dtype=float)
+    if regression:
+        labels = np.asarray(labels, dtype=float)
+        preds = scores[:, 0]
+        scalars = regression_metrics(labels, preds)
+    else:
+        labels = np.asarray(labels, dtype=np.int64)
+        preds = scores.argmax(axis=1)
+        scalars = classification_metrics(labels, preds, scores.shape[1])
+    intervals = bootstrap_ci(labels, preds, regression=regression, num_labels=scores.shape[1], resamples=resamples,
+                             seed=seed)
+    for name, interval in intervals.items():
         scalars[f"{name}_ci"] = interval
-    calib = calibration(labels, probs)
-    scalars["ece"] = calib["ece"]
-    details = {
-        "confusion_matrix": confusion_matrix(labels, preds, probs.shape[1]),
-        "calibration": calib,
-        "accuracy_by_length": accuracy_by_length(sentences, labels, preds),
-        "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
-    }
-    wrong = np.flatnonzero(preds != labels)
-    misclassified = [
-        {"idx": int(i), "sentence": sentences[i], "label": int(labels[i]), "prediction": int(preds[i]),
-         "score": float(probs[i].max())}
-        for i in wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")]
-    ]
+    details: dict = {"bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95}}
+    if regression:
+        details["mae_by_length"] = by_length(texts, labels, preds, regression=True)
+        error = np.abs(labels - preds)
+        order = np.argsort(-error, kind="stable")[:WORST_REGRESSION]
+        wrong = [(int(i), float(preds[i]), float(error[i])) for i in order]
+    else:
+        calib = calibration(labels, scores)
+        scalars["ece"] = calib["ece"]
+        details.update(confusion_matrix=confusion_matrix(labels, preds, scores.shape[1]), calibration=calib,
+                       accuracy_by_length=by_length(texts, labels, preds))
+        missed = np.flatnonzero(preds != labels)
+        order = missed[np.argsort(-scores[missed].max(axis=1), kind="stable")]
+        wrong = [(int(i), int(preds[i]), float(scores[i].max())) for i in order]
+    misclassified = [{"idx": i, **text_fields(texts[i]), "label": labels[i].item(), "prediction": pred,
+                      "score": score} for i, pred, score in wrong]
     return {"scalars": scalars, "details": details, "misclassified": misclassified}
+
+
+def text_fields(text) -> dict:
+    """{"sentence": ...} or, for a pair, {"sentence": ..., "sentence2": ...}."""
+    return {"sentence": text} if isinstance(text, str) else {"sentence": text[0], "sentence2": text[1]}

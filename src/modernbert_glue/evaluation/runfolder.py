@@ -1,10 +1,11 @@
 """The run folder every producer (train, baselines, evaluate) writes and every consumer (compare) reads.
 
     model/                   the model (weights + config + tokenizer, or a baseline's pipeline)
-    metrics.json             flat scalars: eval_accuracy, eval_f1, eval_mcc, eval_*_ci, eval_ece, timing, ...
+    metrics.json             flat scalars: the task's metrics as eval_<metric> and eval_<metric>_ci, eval_ece,
+                             main_metric (the task's), timing, ...
                              and test_* when a labelled test set was given
     run.json                 resolved config, versions, git commit, hardware, command line, date
-    predictions_<set>.tsv    idx, sentence, label, prediction, score (set: dev, test)
+    predictions_<set>.tsv    idx, sentence[, sentence2], label, prediction, score (set: dev, dev_mismatched, test)
     analysis_<set>.json      confusion matrix, calibration bins (reliability diagram), accuracy by length
     misclassified_<set>.tsv  the wrong predictions, most confident first
 """
@@ -19,7 +20,7 @@ from ..errors import UserError
 from ..outputs import OutputFolder
 from .metrics import evaluation_report
 
-SET_PREFIX = {"dev": "eval", "test": "test"}  # metrics.json key prefix per evaluation set
+SET_PREFIX = {"dev": "eval", "dev_mismatched": "eval_mismatched", "test": "test"}  # metrics.json key prefixes
 
 
 def read_json(path: Path) -> dict:
@@ -36,56 +37,87 @@ def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def write_set_results(out: OutputFolder, name: str, sentences, labels, probs) -> dict:
-    """Predictions, analysis and misclassified examples of one evaluation set; returns prefixed scalars."""
-    report = evaluation_report(list(sentences), labels, probs)
-    lines = ["idx\tsentence\tlabel\tprediction\tscore"]
-    for i, (sentence, label, p) in enumerate(zip(sentences, labels, probs)):
-        lines.append(f"{i}\t{_clean(sentence)}\t{int(label)}\t{int(p.argmax())}\t{float(p.max()):.6f}")
+HEADER = ["idx", "sentence", "label", "prediction", "score"]
+PAIR_HEADER = ["idx", "sentence", "sentence2", "label", "prediction", "score"]
+
+
+def _row(i: int, text, label, prediction, score: float) -> str:
+    texts = [text] if isinstance(text, str) else list(text)
+    value = lambda v: f"{v:.6f}" if isinstance(v, float) else str(v)
+    return "\t".join([str(i), *map(_clean, texts), value(label), value(prediction), f"{score:.6f}"])
+
+
+def write_set_results(out: OutputFolder, name: str, texts, labels, scores, *, regression: bool = False,
+                      metrics: tuple[str, ...] | None = None) -> dict:
+    """Predictions, analysis and misclassified examples of one evaluation set; returns prefixed scalars (the
+    task's `metrics` with intervals, ece or mae, n). `texts`: sentences or (sentence, sentence2) pairs;
+    `scores`: probabilities, or [n, 1] values (regression)."""
+    texts = list(texts)
+    report = evaluation_report(texts, labels, scores, regression=regression)
+    if metrics:
+        keep = {*metrics, *(f"{m}_ci" for m in metrics), "ece", "mae", "n"}
+        report["scalars"] = {k: v for k, v in report["scalars"].items() if k in keep}
+    header = "\t".join(PAIR_HEADER if texts and not isinstance(texts[0], str) else HEADER)
+    lines = [header]
+    for i, (text, label, p) in enumerate(zip(texts, labels, scores)):
+        if regression:
+            lines.append(_row(i, text, float(label), float(p[0]), float(p[0])))
+        else:
+            lines.append(_row(i, text, int(label), int(p.argmax()), float(p.max())))
     out.write_text(f"predictions_{name}.tsv", "\n".join(lines) + "\n")
     out.write_json(f"analysis_{name}.json", report["details"])
-    wrong = ["idx\tsentence\tlabel\tprediction\tscore"] + [
-        f"{m['idx']}\t{_clean(m['sentence'])}\t{m['label']}\t{m['prediction']}\t{m['score']:.6f}"
-        for m in report["misclassified"]
-    ]
+    wrong = [header] + [_row(m["idx"], (m["sentence"], m["sentence2"]) if "sentence2" in m else m["sentence"],
+                             m["label"], m["prediction"], m["score"]) for m in report["misclassified"]]
     out.write_text(f"misclassified_{name}.tsv", "\n".join(wrong) + "\n")
     prefix = SET_PREFIX[name]
     scalars = report["scalars"]
     return {**{f"{prefix}_{k}": v for k, v in scalars.items() if k != "n"}, f"{prefix}_samples": scalars["n"]}
 
 
-def read_predictions(path: Path) -> list[tuple[int, str, int, int, float]]:
-    """Rows (idx, sentence, label, prediction, score) of a predictions_<set>.tsv."""
+def read_predictions(path: Path) -> list[tuple]:
+    """Rows (idx, text, label, prediction, score) of a predictions_<set>.tsv; `text` is a (sentence, sentence2)
+    pair for a pair task; label and prediction are ints, or floats for regression."""
     rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise UserError(f"{path}: not found") from None
-    if not lines or lines[0].split("\t") != ["idx", "sentence", "label", "prediction", "score"]:
-        raise UserError(f"{path}: not a predictions file (expected header idx, sentence, label, prediction, score)")
+    header = lines[0].split("\t") if lines else []
+    if header not in (HEADER, PAIR_HEADER):
+        raise UserError(f"{path}: not a predictions file (expected header {', '.join(HEADER)}, with sentence2 "
+                        f"after sentence for pairs)")
+    pair = header == PAIR_HEADER
     for lineno, line in enumerate(lines[1:], start=2):
         parts = line.split("\t")
         try:
-            rows.append((int(parts[0]), parts[1], int(parts[2]), int(parts[3]), float(parts[4])))
-        except (IndexError, ValueError):
+            if len(parts) != len(header):
+                raise ValueError
+            number = float if "." in parts[-3] else int
+            text = (parts[1], parts[2]) if pair else parts[1]
+            rows.append((int(parts[0]), text, number(parts[-3]), number(parts[-2]), float(parts[-1])))
+        except ValueError:
             raise UserError(f"{path}, line {lineno}: malformed prediction row") from None
     return rows
 
 
-def evaluate_into(out: OutputFolder, probabilities, sets: dict) -> dict:
-    """Score each labelled set with `probabilities(texts) -> array`, write its files, return scalars
-    (with the dev inference throughput and the run's peak memory)."""
+def evaluate_into(out: OutputFolder, scores, sets: dict, *, regression: bool = False,
+                  metrics: tuple[str, ...] | None = None) -> dict:
+    """Score each labelled set with `scores(texts) -> array` (probabilities, or values for regression), write its
+    files, return scalars (with the dev inference throughput and the run's peak memory)."""
     import time
 
+    from ..data import texts_of
+
     scalars: dict = {}
-    for name, dataset in sets.items():
-        sentences = list(dataset["sentence"])
+    for name, columns in sets.items():
+        texts = texts_of(columns)
         started = time.perf_counter()
-        probs = probabilities(sentences)
+        values = scores(texts)
         seconds = time.perf_counter() - started
-        scalars.update(write_set_results(out, name, sentences, dataset["label"], probs))
+        scalars.update(write_set_results(out, name, texts, columns["label"], values, regression=regression,
+                                         metrics=metrics))
         if name == "dev":
-            scalars["infer_sentences_per_second"] = round(len(sentences) / max(seconds, 1e-9), 1)
+            scalars["infer_sentences_per_second"] = round(len(texts) / max(seconds, 1e-9), 1)
     scalars["eval_split"] = "validation"
     scalars["peak_memory_mb"] = peak_mb()
     return scalars

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..device import autocast, check_bf16, use_bf16
 from ..errors import UserError
-from ..inputs import collate, resolve_input_path, sorted_batches
+from ..inputs import collate, resolve_input_path, sep_for, sorted_batches
 from ..models import InferenceSettings, load_saved_classifier
 from .classifier import TextClassifier, Tokenized
 
@@ -47,7 +47,7 @@ class Classifier(Tokenized):
         path = resolve_input_path(self.input_path or self.settings.input_path, self.model.config.model_type,
                                   "infer", device.type)
         width = min(self.settings.max_length, self.tokenizer.model_max_length)
-        pad_id = self.tokenizer.pad_token_id
+        pad_id, sep_id = self.tokenizer.pad_token_id, sep_for(self.tokenizer)
         forward = self.model
         if path == "packed":
             from ..packing import PackedClassifier
@@ -55,7 +55,7 @@ class Classifier(Tokenized):
             forward = PackedClassifier(self.model)
 
         def run(seqs: list[list[int]]) -> np.ndarray:
-            batch = collate(path, seqs, pad_id, width)
+            batch = collate(path, seqs, pad_id, width, sep_id=sep_id)
             if path == "packed":
                 logits = forward(batch).logits
             else:
@@ -69,11 +69,20 @@ class Classifier(Tokenized):
         return predict_records(self, texts)
 
 
-def predict_records(model: TextClassifier, texts: list[str]) -> list[dict]:
-    """[{"text", "label", "score"}] in input order; `score` is the predicted label's probability."""
-    probs = model.probabilities(texts)
+def predict_records(model: TextClassifier, texts: list) -> list[dict]:
+    """[{"text"[, "text_pair"], "label", "score"}] in input order; `score` is the predicted label's probability
+    (regression: {"text"[, "text_pair"], "score"}, the predicted value)."""
+    scores = model.scores(texts)
     names = model.label_names
-    return [{"text": text, "label": names[int(p.argmax())], "score": float(p.max())} for text, p in zip(texts, probs)]
+    records = []
+    for text, row in zip(texts, scores):
+        record = {"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]}
+        if model.settings.regression:
+            record["score"] = float(row[0])
+        else:
+            record.update(label=names[int(row.argmax())], score=float(row.max()))
+        records.append(record)
+    return records
 
 
 def load_model(folder: str, backend: str = "torch", **kwargs) -> TextClassifier:

@@ -15,17 +15,23 @@ from ..data import encode_texts
 from ..evaluation.metrics import softmax
 from ..models import InferenceSettings
 
+Text = str | tuple[str, str]  # a sentence, or a (sentence, sentence2) pair for a pair task
+
 
 @runtime_checkable
 class TextClassifier(Protocol):
-    """Scores per label for texts, in input order (rows: texts; columns: `label_names`): `logits` before the
-    softmax (TEI's raw scores), `probabilities` after it."""
+    """Scores per label for texts or pairs, in input order (rows: texts; columns: `label_names`): `logits` before
+    the softmax (TEI's raw scores), `probabilities` after it; `scores` is what a prediction reports: the
+    probabilities, or a regression model's predicted value ([n, 1], its logits)."""
 
     label_names: list[str]
+    settings: InferenceSettings
 
-    def logits(self, texts: list[str]) -> np.ndarray: ...
+    def logits(self, texts: list[Text]) -> np.ndarray: ...
 
-    def probabilities(self, texts: list[str]) -> np.ndarray: ...
+    def probabilities(self, texts: list[Text]) -> np.ndarray: ...
+
+    def scores(self, texts: list[Text]) -> np.ndarray: ...
 
 
 @runtime_checkable
@@ -33,15 +39,20 @@ class EncodedClassifier(TextClassifier, Protocol):
     """A classifier that tokenizes apart from running the model: the server tokenizes each request once, on
     arrival, so that its batches are bounded by exact token counts."""
 
-    settings: InferenceSettings
-
-    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-        """Token ids per text, truncated to `max_length` (default: the settings' max_length)."""
+    def encode(self, texts: list[Text], max_length: int | None = None) -> list[list[int]]:
+        """Token ids per text or pair, truncated to `max_length` (default: the settings' max_length)."""
         ...
 
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
 
     def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
+
+    def scores_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
+
+
+def to_scores(logits: np.ndarray, regression: bool) -> np.ndarray:
+    """What a prediction reports from logits: probabilities, or the value itself for regression."""
+    return logits if regression else softmax(logits)
 
 
 class Tokenized:
@@ -53,14 +64,20 @@ class Tokenized:
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         raise NotImplementedError
 
-    def encode(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+    def encode(self, texts: list[Text], max_length: int | None = None) -> list[list[int]]:
         return encode_texts(self.tokenizer, texts, max_length or self.settings.max_length)
 
-    def logits(self, texts: list[str]) -> np.ndarray:
+    def logits(self, texts: list[Text]) -> np.ndarray:
         return self.logits_encoded(self.encode(texts))
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
+    def probabilities(self, texts: list[Text]) -> np.ndarray:
         return softmax(self.logits(texts))
+
+    def scores(self, texts: list[Text]) -> np.ndarray:
+        return to_scores(self.logits(texts), self.settings.regression)
 
     def probabilities_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         return softmax(self.logits_encoded(encoded))
+
+    def scores_encoded(self, encoded: list[list[int]]) -> np.ndarray:
+        return to_scores(self.logits_encoded(encoded), self.settings.regression)

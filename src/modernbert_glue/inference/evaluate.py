@@ -1,26 +1,32 @@
-"""`evaluate`: a saved model's metrics on a labelled split or file."""
+"""`evaluate`: a saved model's metrics on a labelled split or file of the task it was trained on."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..config import DataConfig
-from ..data import load_split, read_examples
+from ..data import load_columns, read_examples, texts_of
 from ..errors import UserError
 from ..evaluation.metrics import evaluation_report
-from ..tasks import get_task
+from ..tasks import task_of_model
 from .backends import load_model
 
 
-def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", file: str | None = None) -> dict:
-    """Metrics of a saved model on a labelled split or file: {"accuracy", "f1", "mcc", "n"} with
-    95% bootstrap intervals (`*_ci`) and the expected calibration error (`ece`)."""
-    task = get_task(data.task)
+def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", file: str | None = None,
+             task: str | None = None) -> dict:
+    """Metrics of a saved model on a labelled split or file: the task's metrics (accuracy, f1, mcc, ... or
+    pearson, spearman) and n, with 95% bootstrap intervals (`*_ci`) and, for classifiers, the expected
+    calibration error (`ece`). `task`, when given, must be the model's."""
+    model = load_model(model_dir)
+    model_task = task_of_model(model.settings, model.label_names)
+    if task and task != model_task.name:
+        raise UserError(f"--task {task}: {model_dir} was trained on {model_task.name}")
     if file:
-        columns = read_examples(file, task, require_label=True)
-        sentences, labels = columns["sentence"], columns["label"]
+        columns = read_examples(file, model_task, require_label=True)
     else:
-        dataset = load_split(data, task, split)
-        if "label" not in dataset.column_names:
+        columns = load_columns(dataclasses.replace(data, task=model_task.name), model_task, split)
+        if "label" not in columns:
             raise UserError(f"split '{split}' has no labels to evaluate against (use --file with a labelled file)")
-        sentences, labels = dataset["sentence"], dataset["label"]
-    probs = load_model(model_dir).probabilities(list(sentences))
-    return evaluation_report(list(sentences), labels, probs)["scalars"]
+    texts = texts_of(columns)
+    scores = model.scores(texts)
+    return evaluation_report(texts, columns["label"], scores, regression=model_task.regression)["scalars"]

@@ -1,23 +1,45 @@
-"""`predict`: texts from arguments, a file or stdin, classified by any backend, one JSON record each."""
+"""`predict`: texts or sentence pairs from arguments, a file or stdin, classified by any backend, one JSON record
+each."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
 from pathlib import Path
 
-from ..data import FORMATS, read_examples, read_lines
+from ..data import FORMATS, read_examples, read_lines, texts_of
 from ..errors import UserError
-from ..tasks import get_task
+from ..tasks import TASKS, Task
 from .backends import load_model, predict_records
 
 log = logging.getLogger(__name__)
 
 
-def predict_texts(folder: str, texts: list[str], backend: str = "torch", **options) -> list[dict]:
-    """Load a model and classify `texts`; logs the classification rate with loading excluded (to stderr)."""
+def predict(folder: str, texts: list[str] | None = None, input: str | None = None, backend: str = "torch", *,
+            task: str | None = None, text_columns: list[str] | None = None, **options) -> list[dict]:
+    """Load a model, read its inputs (arguments, a file or stdin: `read_texts`, by the model's text columns or
+    `text_columns`) and classify them. `task`, when given, must be the model's."""
+    if texts and input:
+        raise UserError("give sentences as arguments or --input, not both")
     model = load_model(folder, backend, **options)
+    if task and task != model.settings.task:
+        raise UserError(f"--task {task}: {folder} was trained on {model.settings.task}")
+    columns = model.settings.text_columns
+    if text_columns:
+        if len(text_columns) != len(columns):
+            raise UserError(f"--text-columns names {len(text_columns)} column(s); {folder} takes {len(columns)}")
+        columns = tuple(text_columns)
+    return predict_texts(model, read_texts(input, texts, columns), folder)
+
+
+def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
+    """Classify `texts` (or pairs) with a loaded model; logs the rate, loading excluded (to stderr)."""
+    pair = len(model.settings.text_columns) == 2
+    for i, text in enumerate(texts, start=1):
+        if isinstance(text, str) == pair:
+            raise UserError(f"input {i}: {name} classifies {'sentence pairs' if pair else 'single sentences'}")
     started = time.perf_counter()
     records = predict_records(model, texts)
     seconds = time.perf_counter() - started
@@ -26,12 +48,19 @@ def predict_texts(folder: str, texts: list[str], backend: str = "torch", **optio
     return records
 
 
-def read_texts(path: str | None, texts: list[str] | None = None) -> list[str]:
-    """Texts from arguments, a file (plain text per line, or tsv/csv/jsonl/parquet with `sentence`), or stdin."""
+def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[str, ...] = ("sentence",)) -> list:
+    """Texts from arguments, a file (plain text per line, or tsv/csv/jsonl/parquet with the model's text columns,
+    or sentence / sentence1,sentence2), or stdin. With two `columns` (a pair model) the results are pairs:
+    arguments taken two by two, plain-text lines split at a tab."""
+    pair = len(columns) == 2
     if texts:
         for i, text in enumerate(texts, start=1):
             if not text.strip():
                 raise UserError(f"text argument {i} is empty")
+        if pair:
+            if len(texts) % 2:
+                raise UserError(f"a pair model takes its texts two by two (first, second, ...); got {len(texts)}")
+            return list(zip(texts[::2], texts[1::2]))
         return list(texts)
     if path is None or path == "-":
         lines = sys.stdin.read().split("\n")
@@ -42,7 +71,29 @@ def read_texts(path: str | None, texts: list[str] | None = None) -> list[str]:
                 raise UserError(f"<stdin>, line {i}: empty line (every line must hold a sentence)")
         if not lines:
             raise UserError("<stdin>: no input (give texts as arguments, --input FILE, or lines on stdin)")
-        return lines
+        return _pairs(lines, "<stdin>") if pair else lines
     if Path(path).suffix.lower() in FORMATS:
-        return read_examples(path, get_task("sst2"), require_label=False)["sentence"]
-    return read_lines(path)
+        return texts_of(read_examples(path, _reader(path, columns), require_label=False))
+    lines = read_lines(path)
+    return _pairs(lines, path) if pair else lines
+
+
+def _pairs(lines: list[str], where: str) -> list[tuple[str, str]]:
+    out = []
+    for i, line in enumerate(lines, start=1):
+        parts = line.split("\t")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise UserError(f"{where}, line {i}: a pair model takes two texts per line, separated by a tab")
+        out.append((parts[0], parts[1]))
+    return out
+
+
+def _reader(path: str, columns: tuple[str, ...]) -> Task:
+    """Read a file's texts by the model's own columns, or else GLUE's generic names (sentence; sentence1,
+    sentence2): whichever its header has."""
+    from ..data import header_columns
+
+    header = header_columns(path)
+    generic = ("sentence1", "sentence2") if len(columns) == 2 else ("sentence",)
+    chosen = columns if header is None or set(columns) <= set(header) else generic
+    return dataclasses.replace(TASKS["custom"], text_columns=tuple(chosen), label_column=None)

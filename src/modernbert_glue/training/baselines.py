@@ -4,7 +4,9 @@
 - ``sbert-frozen``: frozen sentence-transformers embeddings (all-MiniLM-L6-v2 by default) + logistic regression,
   the embeddings cached on disk keyed by model and data.
 
-The regularisation strength C is chosen on a held-out 10% of train, then the model is refit on all of train.
+Pair tasks use features of both texts, u, v, |u - v| and u * v (as SBERT's classifier objective); regression
+tasks fit a ridge regression instead of the logistic one. The regularisation strength is chosen on a held-out 10%
+of train (by the task's main metric), then the model is refit on all of train.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from ..data import labelled_eval_sets, load_columns, load_split
+from ..data import labelled_eval_sets, load_columns, load_training_data, texts_of
 from ..device import device_type
 from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into
-from ..models import resolve_model
+from ..evaluation.metrics import task_metrics
+from ..models import InferenceSettings, resolve_model
 from ..outputs import check_output, open_output, write_json
 from ..provenance import device_name, provenance
-from ..tasks import get_task
+from ..tasks import Task, task_for
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ class BaselineConfig:
     seed: int = 42
     holdout_fraction: float = 0.1
     cache_dir: str | None = None
+    # The task as trained (filled by run_baseline; what inference needs, as a model folder's settings):
+    text_columns: tuple[str, ...] = ("sentence",)
+    label_column: str | None = "label"
+    label_names: tuple[str, ...] = ("negative", "positive")
+    regression: bool = False
+    main_metric: str = "accuracy"
 
 
 def default_cache_dir() -> Path:
@@ -81,7 +90,7 @@ class Embedder:
 
 
 class BaselineModel:
-    """features(texts) -> logistic regression; `probabilities` has the same signature as Classifier's."""
+    """features(texts or pairs) -> logistic (or ridge) regression; the classifier contract of classifier.py."""
 
     def __init__(self, cfg: BaselineConfig):
         self.cfg = cfg
@@ -95,15 +104,45 @@ class BaselineModel:
             self.vectorizer = None
             self.embedder = Embedder(cfg.encoder, Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir())
 
-    def _features(self, texts: list[str], fit: bool = False):
+    @property
+    def settings(self) -> InferenceSettings:
+        c = self.cfg
+        return InferenceSettings(task=c.task, text_columns=tuple(c.text_columns), label_column=c.label_column,
+                                 regression=c.regression)
+
+    def _encode(self, texts: list[str], fit: bool):
         if self.embedder is not None:
             return self.embedder(texts)
         return self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
 
-    def fit(self, texts: list[str], labels: list[int]) -> dict:
-        """Choose C on a held-out slice of train, refit on all of it; returns the search table."""
-        from sklearn.linear_model import LogisticRegression
+    def _features(self, texts: list, fit: bool = False):
+        if not texts or isinstance(texts[0], str):
+            return self._encode(texts, fit)
+        first, second = (list(side) for side in zip(*texts))
+        if fit and self.vectorizer is not None:
+            self.vectorizer.fit(first + second)  # one vocabulary for both sides
+        u, v = self._encode(first, False), self._encode(second, False)
+        if self.embedder is not None:
+            return np.hstack([u, v, np.abs(u - v), u * v])
+        from scipy.sparse import hstack
 
+        return hstack([u, v, abs(u - v), u.multiply(v)]).tocsr()
+
+    def _estimator(self, strength: float):
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        if self.cfg.regression:
+            return Ridge(alpha=1.0 / strength)
+        return LogisticRegression(C=strength, max_iter=2000)
+
+    def _score(self, estimator, x, labels) -> float:
+        predictions = estimator.predict(x)
+        values = task_metrics(labels, predictions, regression=self.cfg.regression, num_labels=len(self.cfg.label_names))
+        return values[self.cfg.main_metric]
+
+    def fit(self, texts: list, labels: list) -> dict:
+        """Choose C (ridge: alpha = 1 / C) on a held-out slice of train by the task's main metric, refit on all
+        of it; returns the search table."""
         rng = np.random.default_rng(self.cfg.seed)
         order = rng.permutation(len(texts))
         n_hold = max(1, int(len(texts) * self.cfg.holdout_fraction))
@@ -113,23 +152,31 @@ class BaselineModel:
         x_hold = self._features([texts[i] for i in hold])
         scores = {}
         for c in C_GRID:
-            clf = LogisticRegression(C=c, max_iter=2000).fit(x_fit, labels_arr[fit_idx])
-            scores[c] = float((clf.predict(x_hold) == labels_arr[hold]).mean())
+            scores[c] = float(self._score(self._estimator(c).fit(x_fit, labels_arr[fit_idx]), x_hold, labels_arr[hold]))
         best_c = max(C_GRID, key=lambda c: (scores[c], -c))
-        self.classifier = LogisticRegression(C=best_c, max_iter=2000).fit(self._features(texts, fit=True), labels_arr)
-        return {"C": best_c, "holdout_accuracy": scores, "holdout_size": int(n_hold)}
+        self.classifier = self._estimator(best_c).fit(self._features(texts, fit=True), labels_arr)
+        return {"C": best_c, f"holdout_{self.cfg.main_metric}": scores, "holdout_size": int(n_hold)}
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
+    def probabilities(self, texts: list) -> np.ndarray:
+        if self.cfg.regression:
+            raise UserError("a regression baseline predicts values, not probabilities")
         return self.classifier.predict_proba(self._features(texts))
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        """Scores whose softmax is `probabilities` (binary: [0, decision function])."""
+    def scores(self, texts: list) -> np.ndarray:
+        if self.cfg.regression:
+            return self.classifier.predict(self._features(texts))[:, None]
+        return self.probabilities(texts)
+
+    def logits(self, texts: list) -> np.ndarray:
+        """Scores whose softmax is `probabilities` (binary: [0, decision function]); regression: the values."""
+        if self.cfg.regression:
+            return self.scores(texts)
         scores = self.classifier.decision_function(self._features(texts))
         return np.stack([np.zeros_like(scores), scores], axis=1) if scores.ndim == 1 else scores
 
     @property
     def label_names(self) -> list[str]:
-        return list(get_task(self.cfg.task).label_names)
+        return ["score"] if self.cfg.regression else list(self.cfg.label_names)
 
     def save(self, folder: Path) -> None:
         import joblib
@@ -143,13 +190,24 @@ class BaselineModel:
         import joblib
 
         folder = Path(folder)
-        cfg = BaselineConfig(**json.loads((folder / "baseline.json").read_text()))
+        raw = json.loads((folder / "baseline.json").read_text())
+        cfg = BaselineConfig(**raw)
+        if "label_names" not in raw:  # written before pair and regression tasks: SST-2's names
+            from ..tasks import get_task
+
+            cfg.label_names = get_task(cfg.task).label_names
         model = cls.__new__(cls)
         model.cfg = cfg
         parts = joblib.load(folder / "baseline.joblib")
         model.vectorizer, model.classifier = parts["vectorizer"], parts["classifier"]
         model.embedder = None if cfg.name == "tfidf" else Embedder(cfg.encoder, None)
         return model
+
+
+def describe_task(cfg: BaselineConfig, task: Task) -> None:
+    """Record in the baseline's config what inference needs to know of its task."""
+    cfg.task, cfg.text_columns, cfg.label_column = task.name, task.text_columns, task.label_column
+    cfg.label_names, cfg.regression, cfg.main_metric = task.label_names, task.regression, task.main_metric
 
 
 def is_baseline_folder(folder: str | Path) -> bool:
@@ -163,14 +221,13 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     out = Path(output_dir)
     check_output(out, "run", overwrite=overwrite)
     record = provenance()  # at the start: the code and command that this run actually used
-    task = get_task(data.task)
-    train_raw = load_split(data, task, "train")
+    task, train_raw = load_training_data(data, task_for(data))
     eval_sets = labelled_eval_sets(data, task, load_columns(data, task, "validation"))
 
-    cfg.task = task.name
+    describe_task(cfg, task)
     model = BaselineModel(cfg)
     started = time.perf_counter()
-    search = model.fit(list(train_raw["sentence"]), list(train_raw["label"]))
+    search = model.fit(texts_of(train_raw), list(train_raw["label"]))
     train_seconds = time.perf_counter() - started
     folder = open_output(out, "run", overwrite=overwrite)
     with folder.staged_dir("model") as staged:
@@ -181,10 +238,12 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
         "model": name,
         "random_init": False,
         "preset": f"baseline:{cfg.name}",
-        **evaluate_into(folder, model.probabilities, eval_sets),
-        "train_samples": len(train_raw),
+        "main_metric": task.main_metric,
+        **evaluate_into(folder, model.scores, eval_sets, regression=task.regression,
+                        metrics=task.metrics),
+        "train_samples": len(train_raw["label"]),
         "train_seconds": round(train_seconds, 2),
-        "train_samples_per_second": round(len(train_raw) / max(train_seconds, 1e-9), 2),
+        "train_samples_per_second": round(len(train_raw["label"]) / max(train_seconds, 1e-9), 2),
         "epochs": None,
         "seed": cfg.seed,
         "device": device_name(),
@@ -194,5 +253,5 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     folder.write_json("run.json", {"config": {"baseline": asdict(cfg), "data": asdict(data)}, "search": search,
                                    **record})
     folder.finish()
-    log.info("%s: dev accuracy %.4f; run folder %s", name, metrics["eval_accuracy"], out)
+    log.info("%s: dev %s %.4f; run folder %s", name, task.main_metric, metrics[f"eval_{task.main_metric}"], out)
     return metrics

@@ -129,9 +129,10 @@ def eval_plan(lengths: list[int], batch_size: int) -> Plan:
 
 
 def static_batch(ids: list[list[int]], labels: list[int], indices, rows: int, width: int, slots: int,
-                 pad_id: int) -> PackedBatch:
+                 pad_id: int, sep_id: int | None = None) -> PackedBatch:
     """The sentences `indices` packed into exactly [rows, width] tokens and `slots` sentence slots."""
     seqs = [ids[i] for i in indices]
-    batch = pack_batch(seqs, pad_id, [labels[i] for i in indices], token_budget=rows * width, row_tokens=width)
+    batch = pack_batch(seqs, pad_id, [labels[i] for i in indices], token_budget=rows * width, row_tokens=width,
+                       sep_id=sep_id)
     assert batch.input_ids.shape == (rows, width), (batch.input_ids.shape, rows, width)
     return pad_sentences(batch, slots)

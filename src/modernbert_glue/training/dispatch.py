@@ -37,6 +37,8 @@ def unsupported(cfg: RunConfig, model_type: str | None, world_size: int) -> str 
         return f"model type '{model_type}': the engine packs batches, which supports {', '.join(PACKED_MODEL_TYPES)}"
     if t.input_path not in ("auto", "packed"):
         return f"train.input_path = {t.input_path}: the engine trains on packed batches only"
+    if cfg.data.regression or cfg.data.task == "stsb":
+        return f"task {cfg.data.task}: regression; the engine trains classifiers"
     if t.lr_scheduler in UNSUPPORTED_SCHEDULERS:
         return f"train.lr_scheduler = {t.lr_scheduler}: the engine's schedule is a function of the step alone"
     return None
@@ -59,10 +61,10 @@ def model_type(cfg: RunConfig) -> str | None:
     """The model's type from its config, or None when the model cannot be resolved yet: the training path then
     says so itself, after checking the data (as it always has)."""
     from ..models import load_config, resolve_model
-    from ..tasks import get_task
+    from ..tasks import task_for
 
     try:
-        return load_config(resolve_model(cfg.model.name), get_task(cfg.data.task), cfg.model.overrides).model_type
+        return load_config(resolve_model(cfg.model.name), task_for(cfg.data), cfg.model.overrides).model_type
     except UserError:
         return None
 

@@ -8,7 +8,7 @@ CPU. Nothing in the loop waits for the device except logging (every `logging_ste
 checkpoint snapshots (engine_state.py), which the Trainer path has too.
 
 It keeps the Trainer path's recipe and contract: the same optimizer groups, schedule and warmup, evaluations
-`evals_per_epoch` times an epoch and at the end, the best checkpoint by dev accuracy, EMA, early stopping,
+`evals_per_epoch` times an epoch and at the end, the best checkpoint by the task's main dev metric, EMA, early stopping,
 checkpoints and `--resume`, and the same run folder (lifecycle.py). What it lacks sends a run to the Trainer
 (dispatch.py). `train_seconds` covers the step loop (with its evaluations and checkpoint copies); preparing
 the batches and capturing the steps before it are `prepare_seconds` in log_history.json's "engine" entry.
@@ -24,12 +24,20 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data import encode_texts, labelled_eval_sets, load_columns
+from ..data import (
+    encode_texts,
+    labelled_eval_sets,
+    load_columns,
+    load_training_data,
+    texts_of,
+)
 from ..device import cpu_attention_kernel, default_device, sync, use_bf16
+from ..errors import UserError
 from ..evaluation.metrics import classification_metrics
+from ..inputs import sep_for
 from ..models import build_classifier
 from ..packing import PackedClassifier
-from ..tasks import get_task
+from ..tasks import task_for
 from . import engine_state
 from .budgets import eval_plan, plan_run, static_batch
 from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
@@ -52,8 +60,9 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
 
     out = Path(output_dir)
     record = check_run(cfg, out, overwrite=overwrite, resume=resume)
-    task = get_task(cfg.data.task)
-    train_columns = load_columns(cfg.data, task, "train")
+    task, train_columns = load_training_data(cfg.data, task_for(cfg.data))
+    if task.regression:  # dispatch.unsupported sends regression to the Trainer; a direct call gets this line
+        raise UserError(f"task {task.name}: the engine trains classifiers; use --engine trainer for regression")
     eval_sets = labelled_eval_sets(cfg.data, task, load_columns(cfg.data, task, "validation"))
     set_seed(cfg.train.seed)  # as the Trainer path: the same seed builds the same random weights
     model, tokenizer = build_classifier(cfg.model.name, task, random_init=cfg.model.random_init,
@@ -62,7 +71,7 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
         model.get_input_embeddings().weight.requires_grad_(False)
     checkpoint = latest_checkpoint(out) if resume else None
     folder = open_run(cfg, out, record, "engine", overwrite=overwrite, resume=resume, checkpoint=checkpoint)
-    run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"])
+    run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"], task.main_metric)
     with cpu_attention_kernel(cfg.train.cpu_flash_attention):
         run.prepare(checkpoint)
         trained = run.train()
@@ -72,8 +81,9 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
 
 
 class EngineRun:
-    def __init__(self, cfg: RunConfig, out: Path, model, tokenizer, train: dict, dev: dict):
-        self.cfg, self.t, self.out = cfg, cfg.train, out
+    def __init__(self, cfg: RunConfig, out: Path, model, tokenizer, train: dict, dev: dict,
+                 main_metric: str = "accuracy"):
+        self.cfg, self.t, self.out, self.main_metric = cfg, cfg.train, out, main_metric
         self.device = default_device()
         self.model = model.to(self.device).train()
         self.packed = PackedClassifier(model)
@@ -89,8 +99,8 @@ class EngineRun:
     def prepare(self, checkpoint: Path | None) -> None:
         """Plan every step, restore a checkpoint, build the static batches, compile and capture the step."""
         started = time.perf_counter()
-        t, pad = self.t, self.tokenizer.pad_token_id
-        ids = encode_texts(self.tokenizer, self.train_columns["sentence"], self.cfg.data.max_length)
+        t, pad, sep = self.t, self.tokenizer.pad_token_id, sep_for(self.tokenizer)
+        ids = encode_texts(self.tokenizer, texts_of(self.train_columns), self.cfg.data.max_length)
         self.plan = plan_run([len(x) for x in ids], t.batch_size, t.epochs, t.seed, t.max_steps,
                              t.packed_token_budget)
         self.eval_steps = max(1, self.plan.steps_per_epoch // t.evals_per_epoch)  # as training_arguments
@@ -110,12 +120,12 @@ class EngineRun:
         labels = self.train_columns["label"]
         first = self.state.step
         self.batches = {i: static_batch(ids, labels, self.plan.batches[i], self.plan.rows[i], self.plan.width,
-                                        t.batch_size, pad).to(self.device)
+                                        t.batch_size, pad, sep).to(self.device)
                         for i in range(first, self.plan.total_steps)}
-        dev_ids = encode_texts(self.tokenizer, self.dev["sentence"], self.cfg.data.max_length)
+        dev_ids = encode_texts(self.tokenizer, texts_of(self.dev), self.cfg.data.max_length)
         self.eval_plan = eval_plan([len(x) for x in dev_ids], t.eval_batch_size)
         self.eval_batches = [static_batch(dev_ids, self.dev["label"], b, rows, self.eval_plan.width,
-                                          t.eval_batch_size, pad).to(self.device)
+                                          t.eval_batch_size, pad, sep).to(self.device)
                              for b, rows in zip(self.eval_plan.batches, self.eval_plan.rows)]
         self.step = TrainStep(self.packed, self.optimizer, t, self.bf16, self.device)
         compiled = compile_setting(t.compile, self.device.type)
@@ -187,7 +197,8 @@ class EngineRun:
             self.state.last_logged = step
         stop = False
         if evaluate:
-            better, stop = self.state.judge(self.evaluate()["eval_accuracy"], t.early_stopping_patience)
+            better, stop = self.state.judge(self.evaluate()[f"eval_{self.main_metric}"],
+                                               t.early_stopping_patience)
             if better:  # the weights evaluated (the average, with an EMA): the model saved at the end
                 self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         if save:
@@ -206,7 +217,7 @@ class EngineRun:
         self.model.train()
         labels = torch.tensor(self.dev["label"], device=self.device)
         loss = float(self.step.loss(logits, labels))
-        scores = classification_metrics(self.dev["label"], logits.argmax(-1).cpu().numpy())
+        scores = classification_metrics(self.dev["label"], logits.argmax(-1).cpu().numpy(), logits.shape[-1])
         seconds = time.perf_counter() - started
         metrics = {"eval_loss": loss, **{f"eval_{k}": v for k, v in scores.items() if k != "n"},
                    "eval_runtime": round(seconds, 4),

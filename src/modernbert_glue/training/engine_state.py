@@ -39,7 +39,7 @@ class LoopState:
     window_loss: float = 0.0  # summed losses of the steps since `last_logged` (0 at every checkpoint: it logs)
     log_history: list[dict] = field(default_factory=list)
 
-    def judge(self, accuracy: float, patience: int) -> tuple[bool, bool]:
+    def judge(self, accuracy: float, patience: int) -> tuple[bool, bool]:  # accuracy: the task's main metric
         """Record the dev accuracy of an evaluation at `step`, as the Trainer's best-checkpoint choice and
         EarlyStoppingCallback do (strictly better only): (a new best?, stop training?), stopping after `patience`
         evaluations in a row that were not better (0: never)."""

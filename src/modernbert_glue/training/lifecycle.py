@@ -74,7 +74,7 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     labelled set, write metrics.json and log_history.json, drop the checkpoints, mark the folder finished.
     `trained`: what the training path measured (train_samples, train_seconds, steps, ...). Returns metrics."""
     out = folder.path
-    settings = InferenceSettings(task=task.name, text_columns=(task.text_column,), max_length=cfg.data.max_length)
+    settings = InferenceSettings.for_task(task, cfg.data.max_length)
     with folder.staged_dir("model") as staged:
         model.save_pretrained(str(staged))
         tokenizer.save_pretrained(str(staged))
@@ -85,7 +85,9 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
         "model": cfg.model.name,
         "random_init": cfg.model.random_init,
         "preset": cfg.preset,
-        **evaluate_into(folder, clf.probabilities, eval_sets),
+        "main_metric": task.main_metric,
+        **evaluate_into(folder, clf.scores, eval_sets, regression=task.regression,
+                        metrics=task.metrics),
         **{key: trained[key] for key in ("train_samples", "train_seconds", "train_samples_per_second",
                                           "train_loss")},
         "epochs": cfg.train.epochs,
@@ -100,7 +102,8 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     folder.write_json("log_history.json", log_history)
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
     folder.finish()
-    log.info("dev accuracy %.4f (%d examples); run folder %s", metrics["eval_accuracy"], metrics["eval_samples"], out)
+    log.info("dev %s %.4f (%d examples); run folder %s", task.main_metric, metrics[f"eval_{task.main_metric}"],
+             metrics["eval_samples"], out)
     return metrics
 
 

@@ -91,9 +91,13 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
             runs.append(train(seed_cfg, str(seed_dir), resume=state == "unfinished"))
     if not is_main_process():
         return {}
-    keys = [k for k in ("eval_accuracy", "eval_f1", "eval_mcc", "test_accuracy", "test_f1", "test_mcc",
-                        "train_seconds") if k in runs[0]]
-    summary = {"task": runs[0]["task"], "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
+    from ..evaluation.metrics import CLASSIFICATION, REGRESSION
+
+    metrics = (*CLASSIFICATION, *REGRESSION)
+    keys = [f"{prefix}_{m}" for prefix in ("eval", "eval_mismatched", "test") for m in metrics] + ["train_seconds"]
+    keys = [k for k in keys if k in runs[0]]
+    summary = {"task": runs[0]["task"], "main_metric": runs[0].get("main_metric", "accuracy"),
+               "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
     for k in keys:
         values = np.array([r[k] for r in runs], dtype=float)
         summary[f"{k}_mean"] = float(values.mean())

@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 from ..config import RunConfig
-from ..data import labelled_eval_sets, load_split, tokenize
+from ..data import labelled_eval_sets, load_columns, load_training_data, tokenize
 from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
-from ..evaluation.metrics import classification_metrics
-from ..inputs import Collator, resolve_input_path
+from ..evaluation.metrics import task_metrics
+from ..inputs import Collator, resolve_input_path, sep_for
 from ..models import build_classifier
-from ..tasks import get_task
+from ..tasks import Task, task_for
 from .checkpoints import (
     CHECKPOINTS,
     CheckpointCallback,
@@ -37,7 +37,7 @@ from .lifecycle import (
 log = logging.getLogger(__name__)
 
 
-def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str):
+def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str, task: Task):
     from transformers import TrainingArguments
 
     t = cfg.train
@@ -68,7 +68,7 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str)
         save_only_model=False,  # optimizer, scheduler and RNG states too: a run can resume (checkpoints.py)
         save_total_limit=None,  # CheckpointCallback prunes, once a newer checkpoint is complete
         load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
+        metric_for_best_model=task.main_metric,
         greater_is_better=True,
         train_sampling_strategy="group_by_length" if input_path == "grouped" else "random",
         remove_unused_columns=input_path != "packed",  # the packed model takes `packed`, not input_ids
@@ -90,10 +90,11 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
 
     out = Path(output_dir)
     record = check_run(cfg, out, overwrite=overwrite, resume=resume)
-    task = get_task(cfg.data.task)
-    train_raw = load_split(cfg.data, task, "train")
-    dev_raw = load_split(cfg.data, task, "validation")
-    eval_sets = labelled_eval_sets(cfg.data, task, dev_raw.to_dict())
+    from datasets import Dataset
+
+    task, train_columns = load_training_data(cfg.data, task_for(cfg.data))
+    dev_columns = load_columns(cfg.data, task, "validation")
+    eval_sets = labelled_eval_sets(cfg.data, task, dev_columns)
 
     set_seed(cfg.train.seed)
     model, tokenizer = build_classifier(
@@ -103,9 +104,10 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         model.get_input_embeddings().weight.requires_grad_(False)
     input_path = resolve_input_path(cfg.train.input_path, model.config.model_type, "train", device_type(),
                                     "train.input_path")
-    collator = Collator(input_path, tokenizer.pad_token_id, cfg.data.max_length, cfg.train.packed_token_budget)
-    train_ds = tokenize(train_raw, tokenizer, cfg.data.max_length)
-    dev_ds = tokenize(dev_raw, tokenizer, cfg.data.max_length)
+    collator = Collator(input_path, tokenizer.pad_token_id, cfg.data.max_length, cfg.train.packed_token_budget,
+                        sep_id=sep_for(tokenizer))
+    train_ds = tokenize(Dataset.from_dict(train_columns), tokenizer, cfg.data.max_length)
+    dev_ds = tokenize(Dataset.from_dict(dev_columns), tokenizer, cfg.data.max_length)
     if input_path == "packed":
         from ..packing import PackedClassifier
 
@@ -133,12 +135,12 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
 
     trainer = Trainer(
         model=model,
-        args=training_arguments(cfg, out, len(train_ds), input_path),
+        args=training_arguments(cfg, out, len(train_ds), input_path, task),
         train_dataset=train_ds,
         eval_dataset=dev_ds,
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=_compute_metrics,
+        compute_metrics=metrics_for(task),
         callbacks=callbacks,
     )
     started = time.perf_counter()
@@ -165,8 +167,14 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
                       {"log_history": trainer.state.log_history})
 
 
-def _compute_metrics(eval_pred) -> dict:
-    logits, labels = eval_pred
-    m = classification_metrics(labels, logits.argmax(axis=-1))
-    m.pop("n")
-    return m
+def metrics_for(task: Task):
+    """The Trainer's compute_metrics for `task`: its metrics from the dev logits."""
+
+    def compute(eval_pred) -> dict:
+        logits, labels = eval_pred
+        predictions = logits[:, 0] if task.regression else logits.argmax(axis=-1)
+        m = task_metrics(labels, predictions, regression=task.regression, num_labels=task.num_labels)
+        m.pop("n")
+        return m
+
+    return compute
