@@ -192,12 +192,13 @@ def predict(
 def compare(
     runs: Annotated[list[str], typer.Argument(help="Run folders (train or baseline; a --seeds folder expands).")],
     output: Annotated[str, typer.Option("--output", help="Report folder to create (report.md, report.html).")],
+    task: Task = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Compare runs: accuracy with CIs, paired tests, calibration, length buckets, speed, architecture."""
+    """Compare runs of one task: its metrics with CIs, paired tests, calibration, length buckets, speed, architecture."""
     from .report import compare as run_compare
 
-    result = run_compare(runs, output, overwrite=overwrite)
+    result = run_compare(runs, output, overwrite=overwrite, task=task)
     _emit({"report": str(Path(output) / "report.md"), "html": str(Path(output) / "report.html"),
            "systems": [r["label"] for r in result["runs"]]})
 

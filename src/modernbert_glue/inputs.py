@@ -72,11 +72,10 @@ def sep_for(tokenizer) -> int | None:
     return tokenizer.sep_token_id if "token_type_ids" in tokenizer.model_input_names else None
 
 
-def segment_ids(ids: np.ndarray, sep_id: int) -> np.ndarray:
-    """token_type_ids of id rows (last axis): 1 after the first separator of each row, 0 up to it."""
+def segment_ids(ids, sep_id: int):
+    """token_type_ids of id rows (last axis; numpy or torch): True after the first separator of each row."""
     is_sep = ids == sep_id
-    before = np.cumsum(is_sep, axis=-1) - is_sep
-    return (before >= 1).astype(np.int64)
+    return is_sep.cumsum(-1) > is_sep  # separators up to and including this token, minus this one, >= 1
 
 
 def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left: bool = False,
@@ -92,7 +91,7 @@ def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left:
         out["input_ids"][row, span] = f["input_ids"][:n]
         out["attention_mask"][row, span] = 1
     if sep_id is not None:
-        out["token_type_ids"] = segment_ids(out["input_ids"], sep_id) * out["attention_mask"]
+        out["token_type_ids"] = segment_ids(out["input_ids"], sep_id) * out["attention_mask"]  # int64
     return out
 
 

@@ -82,7 +82,7 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
         from .inputs import segment_ids
 
         types = torch.zeros(len(rows) * width, dtype=torch.long)
-        types[real] = torch.from_numpy(np.concatenate([segment_ids(np.asarray(s), sep_id) for s in sequences]))
+        types[real] = torch.from_numpy(np.concatenate([segment_ids(np.asarray(s), sep_id) for s in sequences])).long()
         types = types.view(len(rows), width)
     return PackedBatch(
         input_ids=ids.view(len(rows), width),

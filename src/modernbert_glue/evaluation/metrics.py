@@ -141,6 +141,31 @@ def paired_bootstrap(correct_a, correct_b, *, resamples: int = 1000, seed: int =
     }
 
 
+def paired_bootstrap_metric(labels, pred_a, pred_b, metric: str, *, regression: bool = False,
+                            num_labels: int | None = None, resamples: int = 1000, seed: int = 0,
+                            level: float = 0.95) -> dict:
+    """`metric` of a minus that of b over the same examples (MCC, F1, correlations: where McNemar's test on
+    correctness does not apply), its bootstrap interval and the share of resamples where the sign flips (p)."""
+    labels, pred_a, pred_b = np.asarray(labels), np.asarray(pred_a), np.asarray(pred_b)
+    idx = np.random.default_rng(seed).integers(0, labels.size, size=(resamples, labels.size))
+    if regression:
+        def values(p, i):
+            return _regression_values(labels[i].astype(float), p[i].astype(float))[metric]
+    else:
+        k = num_labels or int(max(labels.max(initial=1), pred_a.max(initial=1), pred_b.max(initial=1)) + 1)
+
+        def values(p, i):
+            return _from_confusion(_confusions(labels[i].astype(np.int64), p[i].astype(np.int64), k))[metric]
+    whole = np.arange(labels.size)[None]
+    observed = float(values(pred_a, whole)[0] - values(pred_b, whole)[0])
+    diffs = values(pred_a, idx) - values(pred_b, idx)
+    tail = (1 - level) / 2 * 100
+    flipped = np.mean(diffs <= 0) if observed > 0 else np.mean(diffs >= 0)
+    return {"metric": metric, "difference": observed,
+            "ci": [float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))],
+            "p": float(min(1.0, 2 * flipped))}
+
+
 def confusion_matrix(labels, predictions, num_labels: int = 2) -> list[list[int]]:
     """rows: true label, columns: predicted label."""
     m = np.zeros((num_labels, num_labels), dtype=int)

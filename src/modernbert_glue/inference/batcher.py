@@ -53,7 +53,7 @@ class MicroBatcher:
         future = asyncio.get_running_loop().create_future()
         self.pending += len(texts)
         inputs = (encoded or self.model.encode(texts)) if self.encoded else texts
-        tokens = sum(len(ids) for ids in inputs) if self.encoded else sum(len(t.split()) + 2 for t in texts)
+        tokens = sum(len(ids) for ids in inputs) if self.encoded else sum(len(" ".join([t] if isinstance(t, str) else t).split()) + 2 for t in texts)
         await self.queue.put((inputs, tokens, future))
         return await future
 

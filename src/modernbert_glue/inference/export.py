@@ -58,15 +58,24 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
     model.eval()
     folder = open_output(output_dir, "export", overwrite=overwrite)
     with folder.staged_files() as out:  # built aside, moved in when done: never half an export
-        InferenceSettings.load(model_dir).save(out)  # the export truncates and batches as the model did
-        info = _write_export(model, tokenizer, out, quantize)
+        settings = InferenceSettings.load(model_dir)
+        settings.save(out)  # the export truncates and batches as the model did
+        info = _write_export(model, tokenizer, out, quantize, pairs=len(settings.text_columns) == 2)
     info = {**info, "source": str(model_dir), **provenance()}
     folder.write_json("export.json", info)
     folder.finish()
     return info
 
 
-def _write_export(model, tokenizer, out: Path, quantize: str | None) -> dict:
+def parity_batch(tokenizer, pairs: bool) -> dict:
+    """The parity check's inputs, tokenized by the tokenizer itself (its own token_type_ids for pairs, which
+    the graph must reproduce): PARITY_SENTENCES, or pairs of them."""
+    if pairs:
+        return tokenizer(PARITY_SENTENCES, PARITY_SENTENCES[::-1], padding=True, return_tensors="pt")
+    return tokenizer(PARITY_SENTENCES, padding=True, return_tensors="pt")
+
+
+def _write_export(model, tokenizer, out: Path, quantize: str | None, pairs: bool = False) -> dict:
     import torch
 
     onnx_path = out / "model.onnx"
@@ -74,7 +83,7 @@ def _write_export(model, tokenizer, out: Path, quantize: str | None) -> dict:
     model.config.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     with torch.no_grad():
-        enc = tokenizer(PARITY_SENTENCES, padding=True, return_tensors="pt")
+        enc = parity_batch(tokenizer, pairs)
         reference = model(**enc).logits.numpy()
 
     def difference(path: Path) -> float:
@@ -106,13 +115,22 @@ def export_graph(model, tokenizer, path: Path) -> None:
     """torch.onnx (dynamo) export of `model`'s logits with dynamic batch and sequence axes."""
     import torch
 
+    from ..inputs import segment_ids, sep_for
+
+    sep_id = sep_for(tokenizer)
+
     class Logits(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, input_ids, attention_mask):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+            if sep_id is None:
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+            # Segment ids inside the graph, by the rule every backend uses (inputs.segment_ids): the ONNX
+            # backend feeds ids and mask alone, for single sentences and pairs alike.
+            types = segment_ids(input_ids, sep_id).long() * attention_mask
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=types).logits
 
     example = tokenizer(PARITY_SENTENCES[:2], padding=True, return_tensors="pt")
     batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=2)

@@ -1,7 +1,9 @@
 """HTTP API (FastAPI + uvicorn) over the micro-batcher (batcher.py).
 
-Routes: POST /v1/classify (ours), POST /predict, GET /health and /info (Text Embeddings Inference's, as TEI
-defines them: tei.py), GET /healthz, /readyz, /metrics (Prometheus), /docs, and a demo page at /. Every error
+Routes: POST /v1/classify (ours: texts, or pairs for a pair model), GET /v1/model (task, text columns, labels),
+POST /predict, GET /health and /info (Text Embeddings Inference's, as TEI defines them: tei.py), GET /healthz,
+/readyz, /metrics (Prometheus), /docs, and a demo page at /. A regression model (STS-B) answers its value as
+`score` (TEI: the raw value, with or without `raw_scores`). Every error
 answers `{"error": ..., "error_type": ...}`. Limits answer 413 (too many texts, too long a text, too large a
 body); a full queue 503 with Retry-After on /v1/classify, 429 on /predict (as TEI); malformed JSON or schema 422.
 With an API key, every route but /health and /healthz needs `Authorization: Bearer KEY` (401 otherwise).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from importlib import resources
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -24,15 +27,19 @@ log = logging.getLogger(__name__)
 API_KEY_ENV = "MODERNBERT_GLUE_API_KEY"
 
 
+Pair = Annotated[list[StrictStr], Field(min_length=2, max_length=2)]
+
+
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    texts: list[StrictStr] = Field(min_length=1, description="Sentences to classify.")
+    texts: list[StrictStr | Pair] = Field(
+        min_length=1, description="Sentences to classify, or [sentence, sentence2] pairs for a pair model.")
 
 
 class Prediction(BaseModel):
-    label: str
-    score: float = Field(description="The predicted label's probability.")
-    scores: dict[str, float] = Field(description="Every label's probability.")
+    label: str | None = Field(None, description="The predicted label (absent for a regression model).")
+    score: float = Field(description="The predicted label's probability, or a regression model's value.")
+    scores: dict[str, float] | None = Field(None, description="Every label's probability (classifiers).")
 
 
 class ClassifyResponse(BaseModel):
@@ -143,12 +150,19 @@ def create_app(cfg: ServeConfig, model=None):
     if cfg.api_key:
         app.add_middleware(RequireKey, key=cfg.api_key)
 
-    def check_texts(texts: list[str]) -> None:
+    def check_texts(texts: list) -> None:
+        """Limits, and inputs of the model's kind: single texts, or pairs for a pair model (422 otherwise)."""
         if len(texts) > cfg.max_texts:
             raise TEIError("validation", f"{len(texts)} texts in one request; the limit is {cfg.max_texts}")
+        pair = len(state["model"].settings.text_columns) == 2
         for i, text in enumerate(texts):
-            if len(text) > cfg.max_chars:
-                raise TEIError("validation", f"text {i} has {len(text)} characters; the limit is {cfg.max_chars}")
+            if isinstance(text, str) == pair:
+                want = "pairs of texts [text, text]" if pair else "single texts"
+                raise TEIError("validation", f"input {i}: this model classifies {want}", status=422)
+            for part in [text] if isinstance(text, str) else text:
+                if len(part) > cfg.max_chars:
+                    raise TEIError("validation", f"text {i} has {len(part)} characters; the limit is "
+                                   f"{cfg.max_chars}")
 
     async def logits(texts: list[str], encoded=None):
         try:
@@ -156,38 +170,40 @@ def create_app(cfg: ServeConfig, model=None):
         except Overloaded:
             raise TEIError("overloaded", "the server is busy: too many texts queued") from None
 
+    def regression() -> bool:
+        return state["model"].settings.regression
+
     @app.post("/v1/classify", responses={200: {"model": ClassifyResponse}})
     async def classify(body: ClassifyRequest):
+        texts = [t if isinstance(t, str) else (t[0], t[1]) for t in body.texts]
         try:
-            check_texts(body.texts)
-            probs = softmax(await logits(body.texts))
+            check_texts(texts)
+            values = await logits(texts)
         except TEIError as exc:  # our own route: a full queue is 503, as before TEI's shapes were added
             status = 503 if exc.kind == "overloaded" else exc.status
             return error(status, exc.message, exc.kind, {"Retry-After": "1"} if status == 503 else None)
+        if regression():
+            return JSONResponse({"model": cfg.model, "predictions": [{"score": float(v[0])} for v in values]})
         names = state["model"].label_names
         return JSONResponse({"model": cfg.model, "predictions": [
             {"label": names[int(p.argmax())], "score": float(p.max()),
-             "scores": {n: float(v) for n, v in zip(names, p)}} for p in probs]})
+             "scores": {n: float(v) for n, v in zip(names, p)}} for p in softmax(values)]})
 
     @app.post("/predict", responses={200: {"model": list[TEIScore] | list[list[TEIScore]]}})
     async def predict_tei(body: TEIRequest):
         try:
             single, sequences = parse_inputs(body.inputs)
-            pairs = [i for i, seq in enumerate(sequences) if isinstance(seq, tuple)]
-            if pairs:
-                raise TEIError("validation", f"input {pairs[0]} is a pair of texts; this model classifies single "
-                               "texts", status=422)
-            if any(not text for text in sequences):
+            if any(not part for seq in sequences for part in ([seq] if isinstance(seq, str) else seq)):
                 raise TEIError("empty", "`inputs` cannot be empty")
             check_texts(sequences)
             scores = await logits(sequences, tei_encode(sequences, body.truncate))
         except TEIError as exc:
             return error(exc.status, exc.message, exc.kind, {"Retry-After": "1"} if exc.status == 429 else None)
-        values = scores if body.raw_scores else softmax(scores)
+        values = scores if body.raw_scores or regression() else softmax(scores)
         out = [ranked(state["model"].label_names, row) for row in values]
         return JSONResponse(out[0] if single else out)
 
-    def tei_encode(texts: list[str], truncate: bool | None):
+    def tei_encode(texts: list, truncate: bool | None):
         """Token ids, refusing (TEI: 413) an input over the max length unless `truncate`."""
         clf = state["model"]
         if not isinstance(clf, EncodedClassifier):
@@ -216,6 +232,15 @@ def create_app(cfg: ServeConfig, model=None):
                                  max_input_length=settings.max_length if settings else 0,
                                  max_batch_tokens=cfg.max_batch_tokens, max_client_batch_size=cfg.max_texts,
                                  max_concurrent_requests=cfg.max_queue))
+
+    @app.get("/v1/model")
+    async def model_card():
+        """What a client (the demo page) needs: the task, its text columns (two: pairs) and label names."""
+        clf = state["model"]
+        settings = clf.settings
+        return {"model": cfg.model, "task": settings.task, "text_columns": list(settings.text_columns),
+                "regression": settings.regression, "labels": [] if settings.regression else clf.label_names,
+                "max_length": settings.max_length}
 
     @app.get("/healthz")
     async def healthz():

@@ -9,6 +9,9 @@ The modules: runs (loading and checking run folders), stats (paired tests, archi
 
 from __future__ import annotations
 
+import logging
+
+from ..errors import UserError
 from ..outputs import check_output, open_output
 from .figures import (
     all_figures,
@@ -28,10 +31,13 @@ __all__ = [
 ]
 
 
-def compare(folders: list[str], output_dir: str, *, overwrite: bool = False) -> dict:
-    """Write report.md, report.html, report.json and the figures into output_dir; returns report.json's content."""
+def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, task: str | None = None) -> dict:
+    """Write report.md, report.html, report.json and the figures into output_dir; returns report.json's content.
+    With `task`, only the runs of that task are compared (the others are named in one log line)."""
     check_output(output_dir, "report", overwrite=overwrite)
     runs, seed_summaries = load_runs(folders)
+    if task:
+        runs, seed_summaries = only_task(runs, seed_summaries, task)
     check_comparable(runs)
     sets = [name for name in SETS if any(name in r.predictions for r in runs)]
     tests = {name: pairwise_tests(runs, name) for name in sets}
@@ -50,3 +56,16 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False) -> 
     out.write_json("report.json", result)
     out.finish()
     return result
+
+
+def only_task(runs: list[Run], seed_summaries: list[dict], task: str) -> tuple[list[Run], list[dict]]:
+    from ..tasks import get_task
+
+    get_task(task)  # an unknown name is refused here, with the list of tasks
+    kept = [r for r in runs if r.metrics.get("task") == task]
+    skipped = [str(r.folder) for r in runs if r.metrics.get("task") != task]
+    if not kept:
+        raise UserError(f"--task {task}: none of the runs is on {task}")
+    if skipped:
+        logging.getLogger(__name__).info("--task %s: leaving out %s", task, ", ".join(skipped))
+    return kept, [s for s in seed_summaries if s.get("task") == task]

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from .runs import SETS, Run
+from .runs import SET_PREFIX, Run, set_title, task_metrics
 
 
 def _plt():
@@ -29,18 +29,19 @@ def _figure_png(fig) -> bytes:
 
 
 def plot_accuracy(runs: list[Run], name: str) -> bytes:
+    """The task's main metric per system, with its 95% interval."""
     plt = _plt()
-    prefix = "eval" if name == "dev" else "test"
-    have = [r for r in runs if f"{prefix}_accuracy" in r.metrics]
-    acc = np.array([r.metrics[f"{prefix}_accuracy"] for r in have]) * 100
-    ci = np.array([r.metrics.get(f"{prefix}_accuracy_ci", [a / 100, a / 100]) for r, a in zip(have, acc)]) * 100
+    prefix, metric = SET_PREFIX[name], task_metrics(runs)[0]
+    have = [r for r in runs if f"{prefix}_{metric}" in r.metrics]
+    acc = np.array([r.metrics[f"{prefix}_{metric}"] for r in have]) * 100
+    ci = np.array([r.metrics.get(f"{prefix}_{metric}_ci", [a / 100, a / 100]) for r, a in zip(have, acc)]) * 100
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(have) + 1.2))
     y = np.arange(len(have))
     ax.errorbar(acc, y, xerr=[acc - ci[:, 0], ci[:, 1] - acc], fmt="o", capsize=4)
     ax.set_yticks(y, [r.label for r in have])
     ax.invert_yaxis()
-    ax.set_xlabel("accuracy (%), 95% bootstrap CI")
-    ax.set_title(SETS[name])
+    ax.set_xlabel(f"{metric} (×100), 95% bootstrap CI")
+    ax.set_title(set_title(runs, name))
     ax.grid(axis="x", alpha=0.3)
     return _figure_png(fig)
 
@@ -58,7 +59,7 @@ def plot_reliability(runs: list[Run], name: str) -> bytes:
                     label=f"{r.label} (ECE {ece:.3f})")
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"Reliability, {SETS[name]}")
+    ax.set_title(f"Reliability, {set_title(runs, name)}")
     ax.legend(fontsize=7)
     return _figure_png(fig)
 
@@ -68,17 +69,22 @@ def plot_length(runs: list[Run], name: str) -> bytes:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     have = [r for r in runs if name in r.analysis]
-    buckets = [b["words"] for b in have[0].analysis[name]["accuracy_by_length"]]
+    key, value = ("mae_by_length", "mae") if "mae_by_length" in have[0].analysis[name] else ("accuracy_by_length",
+                                                                                             "accuracy")
+    scale = 1 if value == "mae" else 100
+    buckets = [b["words"] for b in have[0].analysis[name][key]]
     width = 0.8 / max(1, len(have))
     for i, r in enumerate(have):
-        values = [(b["accuracy"] or 0) * 100 for b in r.analysis[name]["accuracy_by_length"]]
+        values = [(b.get(value) or 0) * scale for b in r.analysis[name].get(key, [])]
         ax.bar(np.arange(len(buckets)) + i * width, values, width, label=r.label)
-    counts = [b["count"] for b in have[0].analysis[name]["accuracy_by_length"]]
+    counts = [b["count"] for b in have[0].analysis[name][key]]
     ax.set_xticks(np.arange(len(buckets)) + width * (len(have) - 1) / 2,
                   [f"{b} words\n(n={n})" for b, n in zip(buckets, counts)])
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(40, 100)
-    ax.set_title(f"Accuracy by sentence length, {SETS[name]}")
+    ax.set_ylabel("mean absolute error" if value == "mae" else "accuracy (%)")
+    if value == "accuracy":
+        ax.set_ylim(0, 100)
+    ax.set_title(f"{'Error' if value == 'mae' else 'Accuracy'} by length (words, both texts of a pair), "
+                 f"{set_title(runs, name)}")
     ax.legend(fontsize=7)
     return _figure_png(fig)
 
@@ -106,7 +112,8 @@ def all_figures(runs: list[Run], sets: list[str]) -> dict[str, bytes]:
     figures: dict[str, bytes] = {}
     for name in sets:
         figures[f"accuracy_{name}.png"] = plot_accuracy(runs, name)
-        figures[f"reliability_{name}.png"] = plot_reliability(runs, name)
+        if "calibration" in runs[0].analysis.get(name, {}):
+            figures[f"reliability_{name}.png"] = plot_reliability(runs, name)
         figures[f"length_{name}.png"] = plot_length(runs, name)
     figures["speed.png"] = plot_speed(runs)
     return figures

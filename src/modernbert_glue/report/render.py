@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
-from .runs import SETS, Run
+from ..evaluation.metrics import REGRESSION
+from .runs import SET_PREFIX, Run, set_title, task_metrics
 
 TITLE = "ModernBERT-GLUE comparison report"
 
@@ -50,14 +51,32 @@ def _ci(x) -> str:
     return "–" if not x else f"[{100 * x[0]:.2f}, {100 * x[1]:.2f}]"
 
 
+NAMES = {"accuracy": "accuracy", "f1": "F1", "f1_macro": "macro-F1", "mcc": "MCC", "pearson": "Pearson",
+         "spearman": "Spearman"}
+
+
+def metric_rows(runs: list[Run], name: str) -> tuple[list[str], list[list]]:
+    """(headers, rows): each run's metrics on set `name`, the task's main metric first, each with its interval;
+    ECE for classifiers."""
+    p = SET_PREFIX[name]
+    metrics = task_metrics(runs)
+    regression = metrics[0] in REGRESSION
+    headers = ["system", "n"] + [h for m in metrics for h in (NAMES.get(m, m), "95% CI")] + ([] if regression else ["ECE"])
+    rows = []
+    for r in runs:
+        if f"{p}_{metrics[0]}" not in r.metrics:
+            continue
+        row = [r.label, r.metrics.get(f"{p}_samples")]
+        for m in metrics:
+            row += [_pct(r.metrics.get(f"{p}_{m}")), _ci(r.metrics.get(f"{p}_{m}_ci"))]
+        if not regression:
+            row.append(f"{r.metrics.get(f'{p}_ece', 0):.4f}")
+        rows.append(row)
+    return headers, rows
+
+
 def accuracy_rows(runs: list[Run], name: str) -> list[list]:
-    p = "eval" if name == "dev" else "test"
-    return [
-        [r.label, r.metrics.get(f"{p}_samples"), _pct(r.metrics.get(f"{p}_accuracy")), _ci(r.metrics.get(f"{p}_accuracy_ci")),
-         _pct(r.metrics.get(f"{p}_f1")), _ci(r.metrics.get(f"{p}_f1_ci")), f"{r.metrics.get(f'{p}_mcc', 0):.4f}",
-         f"{r.metrics.get(f'{p}_ece', 0):.4f}"]
-        for r in runs if f"{p}_accuracy" in r.metrics
-    ]
+    return metric_rows(runs, name)[1]
 
 
 def speed_rows(runs: list[Run]) -> list[list]:
@@ -68,41 +87,58 @@ def speed_rows(runs: list[Run]) -> list[list]:
     ]
 
 
-def _pairwise_rows(tests: list[dict]) -> list[list]:
-    return [[t["a"], t["b"], t["n"], _pct(t["accuracy_a"]), _pct(t["accuracy_b"]),
-             f"{100 * t['paired_bootstrap']['difference']:+.2f}", _ci(t["paired_bootstrap"]["ci"]),
-             f"{t['paired_bootstrap']['p']:.4f}", f"{t['mcnemar']['p_exact']:.4g}", t["mcnemar"]["only_a"],
-             t["mcnemar"]["only_b"]] for t in tests]
+def _pairwise_table(tests: list[dict]) -> Block:
+    """The paired tests: the main metric's paired bootstrap; for classifiers McNemar on correctness too."""
+    metric = NAMES.get(tests[0]["main_metric"]["metric"], tests[0]["main_metric"]["metric"])
+    classifier = "mcnemar" in tests[0]
+    headers = ["A", "B", "n", f"{metric} A − B (pts)", "95% CI", "bootstrap p"]
+    if classifier:
+        headers += ["acc A", "acc B", "McNemar p (exact)", "only A right", "only B right"]
+    rows = []
+    for t in tests:
+        m = t["main_metric"]
+        row = [t["a"], t["b"], t["n"], f"{100 * m['difference']:+.2f}", _ci(m["ci"]), f"{m['p']:.4f}"]
+        if classifier:
+            row += [_pct(t["accuracy_a"]), _pct(t["accuracy_b"]), f"{t['mcnemar']['p_exact']:.4g}",
+                    t["mcnemar"]["only_a"], t["mcnemar"]["only_b"]]
+        rows.append(row)
+    return _table(headers, rows)
 
 
 def _seed_blocks(s: dict) -> list[Block]:
-    text = (f"**{s['label']}** ({s['folder']}), seeds {', '.join(map(str, s['seeds']))}: dev accuracy "
-            f"{100 * s['eval_accuracy_mean']:.2f} ± {100 * s['eval_accuracy_std']:.2f} (mean ± std), "
-            f"95% t-interval of the mean {_ci(s.get('eval_accuracy_mean_ci'))}")
-    if "test_accuracy_mean" in s:
-        text += (f"; test accuracy {100 * s['test_accuracy_mean']:.2f} ± {100 * s['test_accuracy_std']:.2f}, "
-                 f"95% t-interval {_ci(s.get('test_accuracy_mean_ci'))}")
+    m = s.get("main_metric", "accuracy")
+    name = NAMES.get(m, m)
+    text = (f"**{s['label']}** ({s['folder']}), seeds {', '.join(map(str, s['seeds']))}: dev {name} "
+            f"{100 * s[f'eval_{m}_mean']:.2f} ± {100 * s[f'eval_{m}_std']:.2f} (mean ± std), "
+            f"95% t-interval of the mean {_ci(s.get(f'eval_{m}_mean_ci'))}")
+    if f"test_{m}_mean" in s:
+        text += (f"; test {name} {100 * s[f'test_{m}_mean']:.2f} ± {100 * s[f'test_{m}_std']:.2f}, "
+                 f"95% t-interval {_ci(s.get(f'test_{m}_mean_ci'))}")
+    shown = [k for k in ("accuracy", "f1", "f1_macro", "mcc", "pearson", "spearman") if f"eval_{k}" in s["per_seed"][0]]
     return [_paragraph(text), _table(
-        ["seed", "dev accuracy", "dev macro-F1", "dev MCC", "test accuracy", "train s"],
-        [[p["seed"], _pct(p["eval_accuracy"]), _pct(p["eval_f1"]), f"{p['eval_mcc']:.4f}", _pct(p.get("test_accuracy")),
-          p["train_seconds"]] for p in s["per_seed"]])]
+        ["seed", *(f"dev {NAMES[k]}" for k in shown), "train s"],
+        [[p["seed"], *(_pct(p[f"eval_{k}"]) for k in shown), p["train_seconds"]] for p in s["per_seed"]])]
 
 
 def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], tests: dict[str, list[dict]],
                   arch: list[dict]) -> list[Block]:
     """The whole report, in reading order."""
+    regression = task_metrics(runs)[0] in REGRESSION
     blocks = [_heading(1, TITLE), _paragraph(
-        "Generated by `modernbert-glue compare` from the run folders listed at the end. Accuracy, macro-F1 and "
-        "MCC in %, with 95% bootstrap intervals (1,000 resamples); ECE: expected calibration error (10 bins).")]
+        "Generated by `modernbert-glue compare` from the run folders listed at the end. Metrics in % (×100), with "
+        "95% bootstrap intervals (1,000 resamples); the task's main metric first. F1 is the positive class's "
+        "(GLUE's), macro-F1 the mean over classes" + ("." if regression else
+                                                       "; ECE: expected calibration error (10 bins)."))]
     for name in sets:
-        blocks += [_heading(2, SETS[name]), _table(
-            ["system", "n", "accuracy", "95% CI", "macro-F1", "95% CI", "MCC", "ECE"], accuracy_rows(runs, name)),
-            _figure("accuracy", f"accuracy_{name}.png")]
+        headers, rows = metric_rows(runs, name)
+        blocks += [_heading(2, set_title(runs, name)), _table(headers, rows),
+                   _figure("main metric", f"accuracy_{name}.png")]
         if tests[name]:
-            blocks += [_heading(3, "Paired tests (on the examples both systems were evaluated on)"), _table(
-                ["A", "B", "n", "acc A", "acc B", "A − B (pts)", "95% CI", "bootstrap p", "McNemar p (exact)",
-                 "only A right", "only B right"], _pairwise_rows(tests[name]))]
-        blocks += [_figure("reliability", f"reliability_{name}.png"), _figure("length", f"length_{name}.png")]
+            blocks += [_heading(3, "Paired tests (on the examples both systems were evaluated on)"),
+                       _pairwise_table(tests[name])]
+        if not regression:
+            blocks.append(_figure("reliability", f"reliability_{name}.png"))
+        blocks.append(_figure("length", f"length_{name}.png"))
     if seed_summaries:
         blocks.append(_heading(2, "Seeds"))
         for s in seed_summaries:

@@ -15,7 +15,8 @@ from ..errors import UserError
 from ..evaluation.runfolder import read_json, read_predictions
 from ..outputs import check_finished
 
-SETS = {"dev": "SST-2 dev (GLUE validation)", "test": "SST-2 test (test_labeled.tsv)"}
+SETS = {"dev": "dev (GLUE validation)", "dev_mismatched": "dev mismatched (MNLI)",
+        "test": "test (the labelled --test-file)"}
 
 
 @dataclass
@@ -82,6 +83,23 @@ def _load_run(folder: Path) -> Run:
     if "dev" not in r.predictions:
         raise UserError(f"{folder}: no predictions_dev.tsv (is it a run folder written by train or baseline?)")
     return r
+
+
+SET_PREFIX = {"dev": "eval", "dev_mismatched": "eval_mismatched", "test": "test"}  # metrics.json key prefixes
+
+
+def task_metrics(runs: list[Run]) -> list[str]:
+    """The metrics the runs report, the task's main one first (metrics.json's main_metric; accuracy before it
+    existed)."""
+    from ..evaluation.metrics import CLASSIFICATION, REGRESSION
+
+    first = runs[0].metrics
+    main = first.get("main_metric", "accuracy")
+    return [main, *(m for m in (*CLASSIFICATION, *REGRESSION) if m != main and f"eval_{m}" in first)]
+
+
+def set_title(runs: list[Run], name: str) -> str:
+    return f"{str(runs[0].metrics.get('task', '')).upper()} {SETS[name]}".strip()
 
 
 def pairs(runs: list[Run], name: str) -> Iterator[tuple[Run, Run]]:

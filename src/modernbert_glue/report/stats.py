@@ -9,22 +9,31 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluation.metrics import mcnemar, paired_bootstrap
-from .runs import Run, pairs
+from ..evaluation.metrics import REGRESSION, mcnemar, paired_bootstrap, paired_bootstrap_metric
+from .runs import Run, pairs, task_metrics
 
 
 def pairwise_tests(runs: list[Run], name: str) -> list[dict]:
-    """McNemar and paired bootstrap for every pair of runs evaluated on `name`, on the rows both have."""
+    """For every pair of runs evaluated on `name`, on the rows both have: a paired bootstrap of the task's main
+    metric; for classifiers also McNemar's test and a paired bootstrap on correctness (accuracy)."""
+    main = task_metrics(runs)[0]
+    regression = main in REGRESSION
     out = []
     for a, b in pairs(runs, name):
-        pa = {row[0]: row[2] == row[3] for row in a.predictions[name]}
-        pb = {row[0]: row[2] == row[3] for row in b.predictions[name]}
-        shared = sorted(pa.keys() & pb.keys())
+        rows_a = {row[0]: row for row in a.predictions[name]}
+        rows_b = {row[0]: row for row in b.predictions[name]}
+        shared = sorted(rows_a.keys() & rows_b.keys())
         if not shared:
             continue
-        ca, cb = np.array([pa[i] for i in shared]), np.array([pb[i] for i in shared])
-        out.append({"a": a.label, "b": b.label, "n": len(shared), "accuracy_a": float(ca.mean()),
-                    "accuracy_b": float(cb.mean()), "mcnemar": mcnemar(ca, cb), "paired_bootstrap": paired_bootstrap(ca, cb)})
+        labels = np.array([rows_a[i][2] for i in shared])
+        pred_a, pred_b = np.array([rows_a[i][3] for i in shared]), np.array([rows_b[i][3] for i in shared])
+        test = {"a": a.label, "b": b.label, "n": len(shared),
+                "main_metric": paired_bootstrap_metric(labels, pred_a, pred_b, main, regression=regression)}
+        if not regression:
+            ca, cb = pred_a == labels, pred_b == labels
+            test.update(accuracy_a=float(ca.mean()), accuracy_b=float(cb.mean()), mcnemar=mcnemar(ca, cb),
+                        paired_bootstrap=paired_bootstrap(ca, cb))
+        out.append(test)
     return out
 
 

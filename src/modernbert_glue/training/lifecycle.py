@@ -1,7 +1,8 @@
 """A training run's folder from start to finish, the same whichever path trains (the HF Trainer or the engine):
 refusing a folder before the slow part, opening it with run.json, and finishing it after training.
 
-    model/               weights (safetensors), config with label names, tokenizer, inference.json
+    model/               weights (safetensors), config with label names, tokenizer, inference.json, README.md
+                         (the model card: modelcard.py); loads with transformers.pipeline("text-classification")
     metrics.json         dev metrics + timing (`finish_run`)
     run.json             resolved config, the training path, package versions, git commit, hardware, command
     predictions_dev.tsv, analysis_dev.json, misclassified_dev.tsv (and _test with --test-file): evaluation/runfolder.py
@@ -22,6 +23,7 @@ from ..device import check_bf16
 from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
+from ..modelcard import model_card
 from ..models import InferenceSettings
 from ..outputs import OutputFolder, check_output, open_output
 from ..provenance import device_name, provenance
@@ -75,10 +77,6 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     `trained`: what the training path measured (train_samples, train_seconds, steps, ...). Returns metrics."""
     out = folder.path
     settings = InferenceSettings.for_task(task, cfg.data.max_length)
-    with folder.staged_dir("model") as staged:
-        model.save_pretrained(str(staged))
-        tokenizer.save_pretrained(str(staged))
-        settings.save(staged)
     clf = Classifier(model=model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
     metrics = {
         "task": task.name,
@@ -86,8 +84,7 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
         "random_init": cfg.model.random_init,
         "preset": cfg.preset,
         "main_metric": task.main_metric,
-        **evaluate_into(folder, clf.scores, eval_sets, regression=task.regression,
-                        metrics=task.metrics),
+        **evaluate_into(folder, clf.scores, eval_sets, regression=task.regression, metrics=task.metrics),
         **{key: trained[key] for key in ("train_samples", "train_seconds", "train_samples_per_second",
                                           "train_loss")},
         "epochs": cfg.train.epochs,
@@ -98,6 +95,12 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
         "input_path": trained["input_path"],
         "engine": trained["engine"],
     }
+    command = read_json(out / "run.json").get("command", "")
+    with folder.staged_dir("model") as staged:
+        model.save_pretrained(str(staged))
+        tokenizer.save_pretrained(str(staged))
+        settings.save(staged)
+        (staged / "README.md").write_text(model_card(task, cfg, metrics, command), encoding="utf-8")
     folder.write_json("metrics.json", metrics)
     folder.write_json("log_history.json", log_history)
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/

@@ -1,0 +1,200 @@
+"""GLUE on 2 CPU cores with all-MiniLM-L6-v2: our CLI (one fixed recipe) beside the plain HF Trainer with run_glue.py's
+defaults and the trivial baseline, on CoLA, MRPC, RTE, STS-B and WNLI.
+
+    .venv/bin/python benchmarks/glue_cpu.py                 # run what is missing, then summarise
+    .venv/bin/python benchmarks/glue_cpu.py --summary-only  # summarise what has finished
+
+Resumable: every run has its own folder or file; a finished one is skipped, an interrupted `train` is resumed
+(`train --resume`), an interrupted plain run starts again. Stop it at any time and start it again later.
+
+- ours: `modernbert-glue train --preset minilm-glue --task T --seeds 42,43,44` (WNLI: 42), the recipe committed in
+  src/modernbert_glue/presets/minilm-glue.toml before these runs; run folders in runs/glue-cpu/ours/T (not committed:
+  weights), each run's metrics.json and run.json copied to benchmarks/results/glue-cpu/ours/.
+- plain: benchmarks/glue_plain.py (run_glue.py's defaults: lr 2e-5, batch 32, 3 epochs, max length 128) for seeds
+  42 and 43 -> benchmarks/results/glue-cpu/plain/T-seed-S.json.
+- trivial: the majority class of train (STS-B: its mean score) predicted for every dev row, its metric with a 95%
+  bootstrap interval (the package's metrics).
+
+summary.json / summary.md: per task, each system's main metric (mean, std, per seed), the two checks of the issue
+(ours >= plain's mean or within one of its standard deviations; ours above the trivial baseline's interval) and the
+longest of our runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import REPO, SHARED
+
+TASKS = ("cola", "mrpc", "rte", "stsb", "wnli")
+OUR_SEEDS = {"wnli": (42,)}
+SEEDS = (42, 43, 44)
+PLAIN_SEEDS = (42, 43)
+RESULTS = REPO / "benchmarks" / "results" / "glue-cpu"
+RUNS = REPO / "runs" / "glue-cpu"
+CLI = [sys.executable, "-m", "modernbert_glue.cli"]
+PRESET = "minilm-glue"
+
+
+def run_ours(task: str) -> None:
+    seeds = OUR_SEEDS.get(task, SEEDS)
+    folder = RUNS / "ours" / task
+    if (RESULTS / "ours" / task / "seeds.json").is_file():  # finished, and its results copied
+        return
+    if folder.exists():
+        command = [*CLI, "train", "--resume", str(folder)]
+    else:
+        command = [*CLI, "train", "--preset", PRESET, "--task", task, "--data-dir", str(SHARED / "data" / task),
+                   "--seeds", ",".join(map(str, seeds)), "--output-dir", str(folder)]
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    out = RESULTS / "ours" / task
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / "seeds.json", out / "seeds.json")
+    for seed in seeds:
+        for name in ("metrics.json", "run.json"):
+            shutil.copyfile(folder / f"seed-{seed}" / name, out / f"seed-{seed}-{name}")
+
+
+def run_plain(task: str) -> None:
+    for seed in PLAIN_SEEDS:
+        target = RESULTS / "plain" / f"{task}-seed-{seed}.json"
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, str(REPO / "benchmarks" / "glue_plain.py"), "--task", task, "--seed", str(seed),
+                   "--output", str(target)]
+        print("+", " ".join(command), flush=True)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def trivial(task_name: str) -> dict:
+    """The majority class of train (regression: the mean score) for every dev row."""
+    import numpy as np
+
+    from modernbert_glue.config import DataConfig
+    from modernbert_glue.data import load_columns
+    from modernbert_glue.evaluation.metrics import bootstrap_ci, task_metrics
+    from modernbert_glue.tasks import get_task
+
+    task = get_task(task_name)
+    data = DataConfig(task=task_name, data_dir=str(SHARED / "data" / task_name))
+    train, dev = load_columns(data, task, "train"), load_columns(data, task, "validation")
+    labels = np.asarray(dev["label"])
+    if task.regression:
+        constant, predictions = float(np.mean(train["label"])), np.full(labels.size, np.mean(train["label"]))
+    else:
+        constant = int(np.bincount(train["label"]).argmax())
+        predictions = np.full(labels.size, constant)
+    kwargs = {"regression": task.regression, "num_labels": task.num_labels}
+    value = task_metrics(labels, predictions, **kwargs)[task.main_metric]
+    ci = bootstrap_ci(labels, predictions, **kwargs)[task.main_metric]
+    return {"prediction": constant, "value": value, "ci": ci}
+
+
+PLAIN_KEYS = {"mcc": "matthews_correlation"}  # glue_plain.py's names for our metrics, where they differ
+
+
+def summarise() -> dict:
+    import numpy as np
+
+    from modernbert_glue.tasks import get_task
+
+    rows = {}
+    for name in TASKS:
+        task = get_task(name)
+        metric = task.main_metric
+        row: dict = {"metric": metric, "trivial": trivial(name)}
+        seeds_file = RESULTS / "ours" / name / "seeds.json"
+        if seeds_file.is_file():
+            ours = [json.loads((RESULTS / "ours" / name / f"seed-{s}-metrics.json").read_text())
+                    for s in json.loads(seeds_file.read_text())["seeds"]]
+            values = np.array([m[f"eval_{metric}"] for m in ours])
+            row["ours"] = {"values": values.tolist(), "mean": float(values.mean()),
+                           "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                           "max_train_seconds": max(m["train_seconds"] for m in ours),
+                           "max_total_seconds": max(_run_seconds(name, m["seed"]) for m in ours)}
+        plain_files = [RESULTS / "plain" / f"{name}-seed-{s}.json" for s in PLAIN_SEEDS]
+        if all(p.is_file() for p in plain_files):
+            plain = [json.loads(p.read_text()) for p in plain_files]
+            values = np.array([_plain_metric(p, metric) for p in plain])
+            row["plain"] = {"values": values.tolist(), "mean": float(values.mean()), "std": float(values.std(ddof=1)),
+                            "max_train_seconds": max(p["train_seconds"] for p in plain)}
+        if "ours" in row and "plain" in row:
+            o, p = row["ours"], row["plain"]
+            row["ours_at_least_plain"] = o["mean"] >= p["mean"] or p["mean"] - o["mean"] <= p["std"]
+        if "ours" in row:
+            row["ours_above_trivial_interval"] = row["ours"]["mean"] > row["trivial"]["ci"][1]
+            row["ours_runs_within_15_min"] = row["ours"]["max_total_seconds"] <= 15 * 60
+        rows[name] = row
+    return rows
+
+
+def _plain_metric(result: dict, metric: str) -> float:
+    metrics = result.get("metrics", result)
+    return float(metrics[PLAIN_KEYS.get(metric, metric)])
+
+
+def _run_seconds(task: str, seed: int) -> float:
+    """Wall time of one of our runs, from its start (run.json's date) to its finished metrics.json; a resumed run
+    (whose wall time includes the pause) counts its training time instead."""
+    from datetime import datetime
+
+    folder = RUNS / "ours" / task / f"seed-{seed}"
+    run = json.loads((RESULTS / "ours" / task / f"seed-{seed}-run.json").read_text())
+    if run.get("resumed") or not (folder / "metrics.json").is_file():
+        metrics = json.loads((RESULTS / "ours" / task / f"seed-{seed}-metrics.json").read_text())
+        return float(metrics["train_seconds"])
+    return (folder / "metrics.json").stat().st_mtime - datetime.fromisoformat(run["date"]).timestamp()
+
+
+def markdown(rows: dict) -> str:
+    def cell(system: dict | None) -> str:
+        if not system:
+            return "pending"
+        seeds = ", ".join(f"{v:.3f}" for v in system["values"])
+        return f"{system['mean']:.3f} ± {system['std']:.3f} ({seeds})"
+
+    lines = ["| task | metric | ours (mean ± std, per seed) | plain Trainer | trivial [95% CI] | ours ≥ plain | "
+             "ours > trivial CI | our longest run |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in rows.items():
+        t = r["trivial"]
+        longest = f"{r['ours']['max_total_seconds'] / 60:.1f} min" if "ours" in r else "pending"
+        lines.append(f"| {name} | {r['metric']} | {cell(r.get('ours'))} | {cell(r.get('plain'))} | "
+                     f"{t['value']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] | "
+                     f"{_yes(r.get('ours_at_least_plain'))} | {_yes(r.get('ours_above_trivial_interval'))} | {longest} |")
+    return "\n".join(lines) + "\n"
+
+
+def _yes(value) -> str:
+    return "pending" if value is None else ("yes" if value else "**no**")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    args = parser.parse_args()
+    if not args.summary_only:
+        for task in args.tasks.split(","):
+            started = time.perf_counter()
+            run_ours(task)
+            run_plain(task)
+            print(f"{task}: done in {time.perf_counter() - started:.0f} s", flush=True)
+    rows = summarise()
+    from modernbert_glue.provenance import provenance
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "summary.json").write_text(json.dumps({"tasks": rows, **provenance()}, indent=2) + "\n")
+    (RESULTS / "summary.md").write_text(markdown(rows))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
