@@ -137,7 +137,7 @@ def summarise() -> dict:
 
 
 def _plain_metric(result: dict, metric: str) -> float:
-    metrics = result.get("metrics", result)
+    metrics = result["dev_metrics"]
     return float(metrics[PLAIN_KEYS.get(metric, metric)])
 
 

@@ -127,3 +127,45 @@ def test_packed_forward_is_one_graph_for_torch_compile(model_and_tokenizer):
     torch._dynamo.reset()
     explained = torch._dynamo.explain(PackedClassifier(model))(batch)
     assert explained.graph_break_count == 0, [str(r.reason)[:200] for r in explained.break_reasons]
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_packed_pairs_equal_padded_with_segment_ids(kind):
+    """Real RTE pairs: the packed path's segment ids (from the separator) give the padded model's logits, and
+    for BERT they matter (segment embeddings)."""
+    import numpy as np
+
+    from modernbert_glue.data import encode_texts, read_examples, texts_of
+    from modernbert_glue.inputs import pad_batch, sep_for, to_tensors
+
+    from .conftest import SHARED
+
+    name, overrides = MODELS[kind]
+    torch.manual_seed(0)
+    model, tokenizer = build_classifier(name, get_task("rte"), random_init=True, overrides=overrides)
+    model.eval()
+    pairs = texts_of(read_examples(SHARED / "data/rte/dev.tsv", get_task("rte")))[:12]
+    seqs = encode_texts(tokenizer, pairs, 128)
+    sep = sep_for(tokenizer)
+    padded = model(**to_tensors(pad_batch([{"input_ids": s} for s in seqs], tokenizer.pad_token_id, sep_id=sep)))
+    packed = PackedClassifier(model)(pack(seqs, row_tokens=256, pad_id=tokenizer.pad_token_id, sep_id=sep))
+    assert torch.allclose(packed.logits, padded.logits, atol=1e-4), (packed.logits - padded.logits).abs().max()
+    if kind == "bert":
+        assert sep is not None
+        unsegmented = PackedClassifier(model)(pack(seqs, row_tokens=256, pad_id=tokenizer.pad_token_id))
+        assert not torch.allclose(unsegmented.logits, padded.logits, atol=1e-3)
+    else:
+        assert sep is None and not np.any([s.count(tokenizer.sep_token_id) != 2 for s in seqs])
+
+
+def test_packed_regression_loss_is_the_models_mse():
+    name, overrides = MODELS["modernbert"]
+    torch.manual_seed(0)
+    model, tokenizer = build_classifier(name, get_task("stsb"), random_init=True, overrides=overrides)
+    model.eval()
+    seqs = [[1000 + i for i in range(n)] for n in (5, 17, 40)]
+    targets = [0.5, 3.25, 4.75]
+    padded = model(**tokenizer.pad({"input_ids": seqs}, return_tensors="pt"), labels=torch.tensor(targets))
+    packed = PackedClassifier(model)(pack(seqs, targets, pad_id=tokenizer.pad_token_id))
+    assert packed.logits.shape == (3, 1)
+    assert abs(packed.loss.item() - padded.loss.item()) < 1e-4

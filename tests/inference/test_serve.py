@@ -29,6 +29,12 @@ class FakeEncodedClassifier:
     def probabilities_encoded(self, encoded):
         return self.logits_encoded(encoded)
 
+    def scores(self, texts):
+        return self.logits(texts)
+
+    def scores_encoded(self, encoded):
+        return self.logits_encoded(encoded)
+
 
 async def _until(condition, what: str) -> None:
     """Poll `condition` on the event loop until it holds; the deadline only guards against a hang."""

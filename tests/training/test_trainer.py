@@ -20,7 +20,8 @@ from ..conftest import (
     tiny_train_args,
 )
 
-METRIC_KEYS = {"task", "model", "preset", "eval_accuracy", "eval_f1", "eval_mcc", "eval_samples",
+METRIC_KEYS = {"task", "model", "preset", "main_metric", "eval_accuracy", "eval_f1", "eval_f1_macro", "eval_mcc",
+               "eval_samples",
                "train_seconds", "train_samples_per_second", "epochs", "seed", "device"}
 TSV_ROUNDING = 5e-7  # predictions_*.tsv writes scores with 6 decimals
 
@@ -63,7 +64,8 @@ def test_run_folder_has_every_file(tiny_run):
     labels, preds = [r[2] for r in rows], [r[3] for r in rows]
     assert metrics["eval_samples"] == len(rows) and [r[0] for r in rows] == list(range(160))
     assert metrics["eval_accuracy"] == pytest.approx(accuracy_score(labels, preds))
-    assert metrics["eval_f1"] == pytest.approx(f1_score(labels, preds, average="macro"))
+    assert metrics["eval_f1"] == pytest.approx(f1_score(labels, preds))  # GLUE's: the positive class
+    assert metrics["eval_f1_macro"] == pytest.approx(f1_score(labels, preds, average="macro"))
     assert metrics["eval_mcc"] == pytest.approx(matthews_corrcoef(labels, preds))
     low, high = metrics["eval_accuracy_ci"]
     assert low <= metrics["eval_accuracy"] <= high
@@ -85,8 +87,8 @@ def test_run_folder_has_every_file(tiny_run):
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     assert config["num_hidden_layers"] == 2 and len(config["layer_types"]) == 2
     settings = json.loads((tiny_run / "model/inference.json").read_text())  # what evaluate/predict/serve use
-    assert settings == {"task": "sst2", "text_columns": ["sentence"], "max_length": 128, "input_path": "auto",
-                        "version": 1}
+    assert settings == {"task": "sst2", "text_columns": ["sentence"], "label_column": "label", "regression": False,
+                        "max_length": 128, "input_path": "auto", "version": 2}
 
 
 def test_loss_falls(tiny_run):

@@ -1,0 +1,212 @@
+"""Pair, three-class and regression tasks through the real entry points with the tiny ModernBERT: train, the run
+folder and its metrics, evaluate, predict, the model card, transformers' pipeline, ONNX and the server."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from modernbert_glue.evaluation.metrics import classification_metrics, regression_metrics
+from modernbert_glue.evaluation.runfolder import read_predictions
+
+from ..conftest import SHARED, assert_probs_close, run_cli, tiny_train_args, write_tsv
+
+
+def glue_folder(root, task: str, train: int, dev: int):
+    """A GLUE-format folder with the first rows of the shared task's files (header kept where there is one)."""
+    folder = root / task
+    folder.mkdir()
+    for name, n in (("train.tsv", train), ("dev.tsv", dev), ("test.tsv", 20)):
+        lines = (SHARED / "data" / task / name).read_text(encoding="utf-8").splitlines()
+        header = 0 if task == "cola" and name != "test.tsv" else 1
+        write_tsv(folder / name, lines[: n + header])
+    return folder
+
+
+def train(tmp_path_factory, task: str, data_args: list, *extra: str):
+    out = tmp_path_factory.mktemp("glue") / task
+    code, _, stderr = run_cli(*tiny_train_args(data_args[1], out, "--task", task, *data_args[2:], *extra))
+    assert code == 0, stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def rte_run(tmp_path_factory):
+    data = glue_folder(tmp_path_factory.mktemp("data"), "rte", 96, 48)
+    return train(tmp_path_factory, "rte", ["--data-dir", data], "--epochs", "1")
+
+
+@pytest.fixture(scope="module")
+def stsb_run(tmp_path_factory):
+    data = glue_folder(tmp_path_factory.mktemp("data"), "stsb", 96, 48)
+    return train(tmp_path_factory, "stsb", ["--data-dir", data], "--epochs", "1")
+
+
+@pytest.fixture(scope="module")
+def three_class_run(tmp_path_factory):
+    """Your own data: a csv of STS-B pairs whose score is binned into three string labels."""
+    root = tmp_path_factory.mktemp("own")
+    rows = list(csv.reader((SHARED / "data/stsb/train.tsv").open(encoding="utf-8"), delimiter="\t",
+                           quoting=csv.QUOTE_NONE))[1:]
+    for name, part in (("train.csv", rows[:96]), ("dev.csv", rows[96:144])):
+        with (root / name).open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["first", "second", "level"])
+            for r in part:
+                score = float(r[9])
+                writer.writerow([r[7], r[8], "low" if score < 1.7 else "mid" if score < 3.4 else "high"])
+    out = tmp_path_factory.mktemp("glue") / "own"
+    code, _, stderr = run_cli(*tiny_train_args(root, out, "--task", "custom", "--text-columns", "first,second",
+                                               "--label-column", "level", "--train-file", root / "train.csv",
+                                               "--validation-file", root / "dev.csv", "--epochs", "1"))
+    assert code == 0, stderr[-3000:]
+    return out
+
+
+def _metrics(run):
+    return json.loads((run / "metrics.json").read_text())
+
+
+def test_pair_run_reports_the_tasks_metrics_from_its_predictions(rte_run):
+    m = _metrics(rte_run)
+    assert m["task"] == "rte" and m["main_metric"] == "accuracy" and m["input_path"] == "packed"
+    assert "eval_accuracy_ci" in m and "eval_f1" not in m  # RTE's metric only (its class 1 is not "positive")
+    rows = read_predictions(rte_run / "predictions_dev.tsv")
+    assert all(isinstance(text, tuple) and len(text) == 2 for _, text, *_ in rows)  # both texts kept
+    recomputed = classification_metrics([r[2] for r in rows], [r[3] for r in rows], 2)
+    assert m["eval_accuracy"] == pytest.approx(recomputed["accuracy"]) and m["eval_samples"] == 48
+    settings = json.loads((rte_run / "model/inference.json").read_text())
+    assert settings["text_columns"] == ["sentence1", "sentence2"] and settings["regression"] is False
+
+
+def test_regression_run_has_one_output_and_correlation_metrics(stsb_run):
+    m = _metrics(stsb_run)
+    assert m["main_metric"] == "pearson" and {"eval_pearson", "eval_spearman", "eval_pearson_ci"} <= m.keys()
+    assert "eval_accuracy" not in m and "eval_ece" not in m
+    assert m["engine"] == "trainer"
+    config = json.loads((stsb_run / "model/config.json").read_text())
+    assert len(config["id2label"]) == 1 and config["problem_type"] == "regression"
+    rows = read_predictions(stsb_run / "predictions_dev.tsv")
+    assert all(isinstance(r[2], float) and isinstance(r[3], float) for r in rows)
+    recomputed = regression_metrics([r[2] for r in rows], [r[3] for r in rows])
+    assert m["eval_pearson"] == pytest.approx(recomputed["pearson"], abs=1e-5)
+
+
+def test_own_three_class_pairs_keep_their_label_names(three_class_run):
+    m = _metrics(three_class_run)
+    assert m["task"] == "custom" and {"eval_accuracy", "eval_f1_macro", "eval_mcc"} <= m.keys()
+    assert "eval_f1" not in m  # three classes: no positive class
+    config = json.loads((three_class_run / "model/config.json").read_text())
+    assert config["id2label"] == {"0": "high", "1": "low", "2": "mid"}
+    analysis = json.loads((three_class_run / "analysis_dev.json").read_text())
+    assert np.array(analysis["confusion_matrix"]).shape == (3, 3)
+    code, stdout, stderr = run_cli("predict", "--model", three_class_run / "model", "a man plays", "a man plays music")
+    assert code == 0, stderr
+    assert json.loads(stdout)["label"] in ("high", "low", "mid")
+
+
+def test_evaluate_reproduces_the_runs_dev_metrics(rte_run, stsb_run):
+    for run, task, metric in ((rte_run, "rte", "accuracy"), (stsb_run, "stsb", "pearson")):
+        code, stdout, stderr = run_cli("evaluate", "--model", run / "model", "--task", task, "--file",
+                                       _dev_file(run, task))
+        assert code == 0, stderr
+        assert json.loads(stdout)[metric] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-5)
+    code, _, stderr = run_cli("evaluate", "--model", rte_run / "model", "--task", "mrpc", "--file",
+                              _dev_file(rte_run, "rte"))
+    assert code == 2 and "--task mrpc: " in stderr and "was trained on rte" in stderr
+
+
+def _dev_file(run, task):
+    """The run's dev rows as a file in the task's own layout (from its predictions, labels included)."""
+    rows = read_predictions(run / "predictions_dev.tsv")
+    path = run.parent / f"{task}-dev.tsv"
+    label = "score" if task == "stsb" else "label"
+    lines = [f"sentence1\tsentence2\t{label}"] + [f"{a}\t{b}\t{y}" for _, (a, b), y, *_ in rows]
+    return write_tsv(path, lines)
+
+
+def test_predict_takes_pairs_from_arguments_and_from_a_file(rte_run, tmp_path):
+    model = rte_run / "model"
+    code, stdout, stderr = run_cli("predict", "--model", model, "A man sleeps.", "A person rests.", "x", "y")
+    assert code == 0, stderr
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert [(r["text"], r["text_pair"]) for r in records] == [("A man sleeps.", "A person rests."), ("x", "y")]
+    write_tsv(tmp_path / "pairs.tsv", ["sentence1\tsentence2", "A man sleeps.\tA person rests.", "x\ty"])
+    code, stdout2, stderr = run_cli("predict", "--model", model, "--input", tmp_path / "pairs.tsv")
+    assert code == 0, stderr
+    assert_probs_close([json.loads(line)["score"] for line in stdout2.splitlines()], [r["score"] for r in records])
+    code, _, stderr = run_cli("predict", "--model", model, "one", "two", "three")
+    assert code == 2 and "a pair model takes its texts two by two" in stderr
+
+
+def test_model_card_follows_the_hub_conventions(rte_run):
+    text = (rte_run / "model/README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    meta = yaml.safe_load(text.split("---\n")[1])
+    assert meta["pipeline_tag"] == "text-classification" and meta["datasets"] == ["nyu-mll/glue"]
+    result = meta["model-index"][0]["results"][0]
+    assert result["dataset"]["config"] == "rte" and result["dataset"]["split"] == "validation"
+    accuracy = next(x for x in result["metrics"] if x["type"] == "accuracy")
+    assert accuracy["value"] == pytest.approx(_metrics(rte_run)["eval_accuracy"], abs=1e-4)
+    assert "95% bootstrap interval" in accuracy["name"]
+    for section in ("## Data", "## Recipe", "## Results (dev)", "## How to use", "## Limitations", "train "):
+        assert section in text
+
+
+def test_the_model_folder_loads_in_a_transformers_pipeline(rte_run, stsb_run):
+    from transformers import pipeline
+
+    from modernbert_glue.inference.backends import load_model
+
+    pair = ("A man is playing a guitar.", "A man plays an instrument.")
+    ours = load_model(str(rte_run / "model"))
+    clf = pipeline("text-classification", model=str(rte_run / "model"), device="cpu")
+    out = clf({"text": pair[0], "text_pair": pair[1]}, top_k=None)
+    by_name = {d["label"]: d["score"] for d in out}
+    assert_probs_close([by_name[n] for n in ours.label_names], ours.probabilities([pair])[0])
+    reg = load_model(str(stsb_run / "model"))
+    value = pipeline("text-classification", model=str(stsb_run / "model"), device="cpu")(
+        {"text": pair[0], "text_pair": pair[1]}, function_to_apply="none")
+    assert value["score"] == pytest.approx(float(reg.scores([pair])[0, 0]), abs=1e-4)
+
+
+def test_onnx_export_of_a_pair_model_matches_torch(rte_run, tmp_path):
+    from modernbert_glue.inference.backends import load_model
+
+    out = tmp_path / "onnx"
+    code, stdout, stderr = run_cli("export", "onnx", "--model", rte_run / "model", "--output", out)
+    assert code == 0, stderr[-2000:]
+    pairs = [("A man sleeps.", "A person rests."), ("The cat sat.", "A dog ran away quickly.")]
+    assert_probs_close(load_model(str(out), "onnx").probabilities(pairs),
+                       load_model(str(rte_run / "model")).probabilities(pairs))
+
+
+def test_server_classifies_pairs_as_our_route_and_tei_do(rte_run):
+    import requests
+
+    from modernbert_glue.inference.backends import load_model
+
+    from ..inference.conftest import start
+
+    pairs = [("A man sleeps.", "A person rests."), ("The cat sat.", "A dog ran away quickly.")]
+    expected = load_model(str(rte_run / "model")).probabilities(pairs)
+    proc, url, _ = start(rte_run / "model")
+    try:
+        card = requests.get(f"{url}/v1/model", timeout=30).json()
+        assert card["task"] == "rte" and card["text_columns"] == ["sentence1", "sentence2"]
+        ours = requests.post(f"{url}/v1/classify", json={"texts": [list(p) for p in pairs]}, timeout=30)
+        assert ours.status_code == 200, ours.text
+        names = card["labels"]
+        assert_probs_close([[p["scores"][n] for n in names] for p in ours.json()["predictions"]], expected)
+        tei = requests.post(f"{url}/predict", json={"inputs": list(pairs[0])}, timeout=30)  # one pair, TEI's way
+        assert tei.status_code == 200, tei.text
+        assert_probs_close([{d["label"]: d["score"] for d in tei.json()}[n] for n in names], expected[0])
+        batch = requests.post(f"{url}/predict", json={"inputs": [list(p) for p in pairs]}, timeout=30)
+        assert batch.status_code == 200 and len(batch.json()) == 2
+        single = requests.post(f"{url}/v1/classify", json={"texts": ["just one text"]}, timeout=30)
+        assert single.status_code == 422 and "this model classifies pairs of texts" in single.json()["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
