@@ -74,3 +74,24 @@ def column_list(text: str | None) -> list[str] | None:
     if not all(columns) or len(columns) > 2:
         raise UserError(f"--text-columns '{text}': expected one column name or two separated by a comma")
     return columns
+
+
+def data_args(data: dict) -> list[str]:
+    """The data options given (`with_data_options`'s dict) as command-line arguments again, for a child `train`."""
+    args: list[str] = []
+    for name, value in data.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args += [flag] if value else []
+        elif isinstance(value, list):
+            args += [flag, ",".join(value)]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def float_list(text: str, option: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{option} '{text}': expected comma-separated numbers like 1e-5,3e-5") from None

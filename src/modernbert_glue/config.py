@@ -63,6 +63,11 @@ class ModelConfig:
     )
     random_init: bool = _doc(False, "Build the architecture from config.json with random weights.")
     overrides: dict[str, Any] = _doc({}, "Model config fields to change, e.g. {num_hidden_layers = 2}.")
+    init_from: str | None = _doc(
+        None,
+        "A fine-tuned model folder (RUN/model) whose weights start this run with a fresh classification layer: "
+        "the paper's MNLI warm start for RTE, MRPC and STS-B. Its architecture and tokenizer are used.",
+    )
 
 
 @dataclass

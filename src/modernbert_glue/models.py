@@ -124,10 +124,14 @@ def _with_overrides(config, path: str, overrides: dict[str, Any]):
         raise UserError(f"--model-override: invalid model config ({_first_line(exc)})") from None
 
 
-def build_classifier(name: str, task: Task, *, random_init: bool = False, overrides: dict[str, Any] | None = None):
-    """(model, tokenizer) for sequence classification; random weights from config.json when asked."""
+def build_classifier(name: str, task: Task, *, random_init: bool = False, overrides: dict[str, Any] | None = None,
+                     init_from: str | None = None):
+    """(model, tokenizer) for sequence classification; random weights from config.json when asked; with
+    `init_from`, a fine-tuned model's weights with a fresh classification layer (warm_start)."""
     from transformers import AutoModelForSequenceClassification
 
+    if init_from:
+        return warm_start(init_from, task, overrides)
     path = resolve_model(name)
     config = load_config(path, task, overrides)
     tokenizer = load_tokenizer(path)
@@ -142,6 +146,29 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
             raise UserError(
                 f"model '{name}': no weights found ({_first_line(exc)}); use --random-init to build it untrained"
             ) from None
+    return model, tokenizer
+
+
+HEAD_PREFIXES = ("classifier.",)  # the task's output layer in ModernBERT and BERT sequence classifiers
+
+
+def warm_start(folder: str, task: Task, overrides: dict[str, Any] | None = None):
+    """A fine-tuned classifier's encoder (and pooling head) for `task`, its classification layer fresh: the
+    reference's second round, which starts RTE, MRPC and STS-B from the MNLI model."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .outputs import check_model_finished
+
+    check_model_finished(folder)
+    source, tokenizer = load_saved_classifier(folder)
+    config = load_config(folder, task, overrides)
+    model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+    kept = {k: v for k, v in source.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
+    missing, unexpected = model.load_state_dict(kept, strict=False)
+    if unexpected or any(not k.startswith(HEAD_PREFIXES) for k in missing):
+        raise UserError(f"--init-from {folder}: its weights do not fit this model (missing "
+                        f"{[k for k in missing if not k.startswith(HEAD_PREFIXES)][:3]}, unexpected {unexpected[:3]})")
+    log.info("warm start from %s: %d weights kept, %s fresh", folder, len(kept), ", ".join(sorted(missing)))
     return model, tokenizer
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from .errors import UserError
 
 MARKER = ".modernbert-glue.json"
-KINDS = ("run", "seeds", "report", "export")
+KINDS = ("run", "seeds", "report", "export", "submission", "sweep")
 _TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
 
 

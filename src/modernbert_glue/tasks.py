@@ -120,6 +120,10 @@ TASKS = {task.name: task for task in (
     Task(CUSTOM, ("sentence",), "label", files=GLUE_FILES),
 )}
 GLUE_TASKS = tuple(name for name in TASKS if name not in ("ax", CUSTOM))
+# Rows of each test file the GLUE server scores, by submission file (GLUE's distribution).
+TEST_ROWS = {"CoLA": 1063, "SST-2": 1821, "MRPC": 1725, "STS-B": 1379, "QQP": 390965, "MNLI-m": 9796,
+             "MNLI-mm": 9847, "QNLI": 5463, "RTE": 3000, "WNLI": 146, "AX": 1104}
+NAMED_PREDICTIONS = ("mnli", "qnli", "rte", "ax")  # the server wants label names for these, ids for the others
 
 
 def get_task(name: str) -> Task:

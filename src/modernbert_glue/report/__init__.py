@@ -38,6 +38,8 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, tas
     runs, seed_summaries = load_runs(folders)
     if task:
         runs, seed_summaries = only_task(runs, seed_summaries, task)
+    elif len({r.metrics.get("task") for r in runs}) > 1:
+        return glue_table_report(runs, output_dir, overwrite=overwrite)
     check_comparable(runs)
     sets = [name for name in SETS if any(name in r.predictions for r in runs)]
     tests = {name: pairwise_tests(runs, name) for name in sets}
@@ -69,3 +71,18 @@ def only_task(runs: list[Run], seed_summaries: list[dict], task: str) -> tuple[l
     if skipped:
         logging.getLogger(__name__).info("--task %s: leaving out %s", task, ", ".join(skipped))
     return kept, [s for s in seed_summaries if s.get("task") == task]
+
+
+def glue_table_report(runs: list[Run], output_dir: str, *, overwrite: bool) -> dict:
+    """Runs of several tasks: the GLUE table (glue_table.py) as report.md, report.html and report.json."""
+    from .glue_table import glue_blocks
+
+    blocks, table = glue_blocks(runs)
+    result = {"runs": [{"label": r.label, "folder": str(r.folder), "metrics": r.metrics} for r in runs],
+              "glue": table}
+    out = open_output(output_dir, "report", overwrite=overwrite)
+    out.write_text("report.md", markdown(blocks))
+    out.write_text("report.html", html(blocks, {}))
+    out.write_json("report.json", result)
+    out.finish()
+    return result

@@ -44,7 +44,7 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
         if (folder / "seeds.json").is_file():
             summary = read_json(folder / "seeds.json")
             seed_runs = [_load_run(folder / f"seed-{s}") for s in summary["seeds"]]
-            summary = {**summary, "label": _system_name(seed_runs[0].metrics), "folder": str(folder)}
+            summary = {**summary, "label": system_name(seed_runs[0].metrics), "folder": str(folder)}
             seed_summaries.append(summary)
             runs.extend(seed_runs)
         else:
@@ -56,7 +56,7 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
     return runs, seed_summaries
 
 
-def _system_name(metrics: dict) -> str:
+def system_name(metrics: dict) -> str:
     """'modernbert-base fine-tuned', 'TF-IDF + LR', ...: what a reader calls the system, from its metrics.json."""
     model = str(metrics.get("model", "?"))
     short = model.rstrip("/").split("/")[-1]
@@ -71,7 +71,7 @@ def _load_run(folder: Path) -> Run:
     check_finished(folder)
     metrics = read_json(folder / "metrics.json")
     run = read_json(folder / "run.json")
-    label = _system_name(metrics)
+    label = system_name(metrics)
     if not str(metrics.get("preset", "")).startswith("baseline:") and metrics.get("seed") is not None:
         label += f" (seed {metrics['seed']})"
     r = Run(folder=folder, metrics=metrics, run=run, label=label)

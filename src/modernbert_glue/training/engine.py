@@ -66,7 +66,7 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
     eval_sets = labelled_eval_sets(cfg.data, task, load_columns(cfg.data, task, "validation"))
     set_seed(cfg.train.seed)  # as the Trainer path: the same seed builds the same random weights
     model, tokenizer = build_classifier(cfg.model.name, task, random_init=cfg.model.random_init,
-                                        overrides=cfg.model.overrides)
+                                        overrides=cfg.model.overrides, init_from=cfg.model.init_from)
     if cfg.train.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     checkpoint = latest_checkpoint(out) if resume else None

@@ -82,6 +82,7 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
         "task": task.name,
         "model": cfg.model.name,
         "random_init": cfg.model.random_init,
+        "init_from": cfg.model.init_from,
         "preset": cfg.preset,
         "main_metric": task.main_metric,
         **evaluate_into(folder, clf.scores, eval_sets, regression=task.regression, metrics=task.metrics),

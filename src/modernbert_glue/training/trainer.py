@@ -98,7 +98,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
 
     set_seed(cfg.train.seed)
     model, tokenizer = build_classifier(
-        cfg.model.name, task, random_init=cfg.model.random_init, overrides=cfg.model.overrides
+        cfg.model.name, task, random_init=cfg.model.random_init, overrides=cfg.model.overrides,
+        init_from=cfg.model.init_from,
     )
     if cfg.train.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)

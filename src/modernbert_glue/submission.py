@@ -1,0 +1,82 @@
+"""`glue-submission`: the files the GLUE server scores — one `<Task>.tsv` per task (`index`, `prediction`: label
+ids, label names for MNLI/QNLI/RTE/AX, values for STS-B), from one fine-tuned run per task, predicted on each
+task's test file. An MNLI run also gives MNLI-mm.tsv (test_mismatched) and AX.tsv (the diagnostic set).
+
+Test files come from `--data-root` (one GLUE-format folder per task: DATA_ROOT/<task>/test.tsv; AX as
+DATA_ROOT/ax/diagnostic.tsv), else from the Hub; a missing one stops with one line naming it. The rows written
+are checked against the test file's and against GLUE's published counts (submission.json says which differ).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .config import DataConfig
+from .data import load_columns, texts_of
+from .errors import UserError
+from .outputs import check_output, open_output
+from .tasks import GLUE_TASKS, NAMED_PREDICTIONS, TEST_ROWS, get_task
+
+log = logging.getLogger(__name__)
+
+
+def test_sets(task_name: str) -> list[tuple[str, str, str]]:
+    """(submission file, task, split) for a run of `task_name`."""
+    task = get_task(task_name)
+    sets = [(task.submission, task_name, "test")]
+    if task_name == "mnli":
+        sets += [("MNLI-mm", "mnli", "test_mismatched"), ("AX", "ax", "test")]
+    return sets
+
+
+def _model_dir(run: str) -> Path:
+    folder = Path(run)
+    return folder / "model" if (folder / "model").is_dir() else folder
+
+
+def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None = None,
+                    overwrite: bool = False) -> dict:
+    """Predict each run's task's test set(s) and write the server's files; returns submission.json's content."""
+    from .inference.backends import load_model
+
+    check_output(output_dir, "submission", overwrite=overwrite)
+    models = {}
+    for run in runs:
+        folder = _model_dir(run)
+        model = load_model(str(folder))
+        task = model.settings.task
+        if task not in GLUE_TASKS:
+            raise UserError(f"{run}: trained on '{task}', not a GLUE task")
+        if task in models:
+            raise UserError(f"{run}: a second run for {task} (the first: {models[task][0]}); give one run per task")
+        models[task] = (run, model)
+    planned = []
+    for task_name, (run, model) in models.items():
+        for name, data_task, split in test_sets(task_name):
+            data = DataConfig(task=data_task, data_dir=str(Path(data_root) / data_task) if data_root else None)
+            columns = load_columns(data, get_task(data_task), split)  # every file is read before any is written
+            planned.append((name, data_task, run, model, columns))
+    out = open_output(output_dir, "submission", overwrite=overwrite)
+    files = {}
+    for name, data_task, run, model, columns in planned:
+        task = get_task(data_task)
+        scores = model.scores(texts_of(columns))
+        if task.regression:
+            predictions = [f"{min(max(float(v[0]), 0.0), 5.0):.3f}" for v in scores]  # STS-B's scale
+        elif data_task in NAMED_PREDICTIONS:
+            predictions = [task.label_names[int(i)] for i in scores.argmax(axis=1)]
+        else:
+            predictions = [str(int(i)) for i in scores.argmax(axis=1)]
+        out.write_text(f"{name}.tsv", "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in
+                                                                     enumerate(predictions)))
+        files[name] = {"run": str(run), "rows": len(predictions), "glue_rows": TEST_ROWS[name],
+                       "matches_glue": len(predictions) == TEST_ROWS[name]}
+        if not files[name]["matches_glue"]:
+            log.warning("%s.tsv: %d rows; GLUE's test set has %d (the server will refuse it)", name,
+                        len(predictions), TEST_ROWS[name])
+    missing = sorted(set(TEST_ROWS) - set(files))
+    summary = {"files": files, "missing": missing}
+    out.write_json("submission.json", summary)
+    out.finish()
+    return summary

@@ -1,0 +1,172 @@
+"""`sweep`: a grid of learning rate × weight decay × epochs × seeds for one task, resumable, run one at a time on
+a CPU or several at once on a GPU (one fine-tune uses ~2% of an H200: see ../shared/results/h200-2026-11-27),
+with a results table and the config chosen as the paper chooses it.
+
+Each (config, seed) is a `train` run in its own folder, DIR/<config>-seed-<S>, launched as its own process
+(`modernbert-glue train`): a finished run is skipped, an interrupted one resumed (`train --resume`), so a sweep
+stopped at any point continues where it was. With `parallel` > 1 that many processes run at once, each with its
+share of the CPU threads, and a new one starts only when the device (GPU memory, or RAM on a CPU) has
+`memory_per_run_gb` free.
+
+Selection: the config with the best mean over seeds of the task's main dev metric (ties: the earlier config).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .outputs import open_output, read_marker
+
+log = logging.getLogger(__name__)
+
+GRID_KEYS = {"lr": "train.lr", "wd": "train.weight_decay", "ep": "train.epochs"}
+POLL_S = 0.5
+
+
+@dataclass
+class SweepConfig:
+    grid: dict[str, list[float]]  # GRID_KEYS name -> values
+    seeds: list[int]
+    train_args: list[str] = field(default_factory=list)  # everything else `train` is given (task, data, preset...)
+    parallel: int = 1
+    memory_per_run_gb: float = 4.0
+
+    def __post_init__(self):
+        unknown = sorted(set(self.grid) - set(GRID_KEYS))
+        if unknown:
+            raise UserError(f"sweep: unknown grid key(s) {', '.join(unknown)} (use {', '.join(GRID_KEYS)})")
+        if not self.seeds:
+            raise UserError("sweep: give at least one seed")
+        if self.parallel < 1:
+            raise UserError(f"--parallel must be at least 1, got {self.parallel}")
+        for key, values in self.grid.items():
+            if not values or any(v <= 0 for v in values):
+                raise UserError(f"sweep: --{key} needs positive values, got {values}")
+
+
+def configs(cfg: SweepConfig) -> list[dict[str, float]]:
+    keys = list(cfg.grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(cfg.grid[k] for k in keys))]
+
+
+def config_name(config: dict[str, float]) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in config.items())
+
+
+def run_state(folder: Path) -> str:
+    marker = read_marker(folder)
+    if marker is None:
+        return "new"
+    return "finished" if marker.get("complete") else "unfinished"
+
+
+def _command(cfg: SweepConfig, config: dict, seed: int, folder: Path, threads: int) -> list[str]:
+    cli = [sys.executable, "-m", "modernbert_glue.cli", "train"]
+    if run_state(folder) == "unfinished":
+        return [*cli, "--resume", str(folder)]
+    sets = [f"{GRID_KEYS[k]}={v:g}" for k, v in config.items()] + [f"train.seed={seed}"]
+    if threads:
+        sets.append(f"train.threads={threads}")
+    return [*cli, *cfg.train_args, "--output-dir", str(folder), *(a for s in sets for a in ("--set", s))]
+
+
+def free_memory_gb() -> float:
+    """Free memory where the runs train: the GPU's, else the machine's available RAM."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.mem_get_info()[0] / 2**30
+    except ImportError:
+        pass
+    with open("/proc/meminfo") as f:
+        info = dict(line.split(":", 1) for line in f)
+    return int(info["MemAvailable"].split()[0]) / 2**20
+
+
+def sweep(cfg: SweepConfig, output_dir: str) -> dict:
+    """Run every (config, seed) not finished yet, `parallel` at a time; write sweep.json and sweep.md."""
+    out_path = Path(output_dir)
+    folder = open_output(out_path, "sweep", resume=read_marker(out_path) is not None)
+    folder.write_json("sweep-config.json", asdict(cfg))
+    jobs = [(config, seed, out_path / f"{config_name(config)}-seed-{seed}") for config in configs(cfg)
+            for seed in cfg.seeds]
+    folder.claim(*(job[2].name for job in jobs))
+    threads = max(1, (os.cpu_count() or 1) // cfg.parallel) if cfg.parallel > 1 else 0
+    timing = _read_timing(out_path)
+    pending = [job for job in jobs if run_state(job[2]) != "finished"]
+    running: list[tuple[subprocess.Popen, Path, float]] = []
+    failed = []
+    while pending or running:
+        for proc, path, started in list(running):
+            if proc.poll() is not None:
+                running.remove((proc, path, started))
+                timing[path.name] = [started, time.time()]
+                if proc.returncode != 0:
+                    failed.append(path.name)
+        can_start = pending and len(running) < cfg.parallel
+        if can_start and running and free_memory_gb() < cfg.memory_per_run_gb:
+            can_start = False  # wait for a running one to finish and free its memory
+        if can_start:
+            config, seed, path = pending.pop(0)
+            log.info("sweep: %s (%d running, %d waiting)", path.name, len(running) + 1, len(pending))
+            running.append((subprocess.Popen(_command(cfg, config, seed, path, threads), stdout=subprocess.DEVNULL),
+                            path, time.time()))
+            continue
+        time.sleep(POLL_S)
+    folder.write_json("timing.json", timing)
+    if failed:
+        raise UserError(f"sweep: {len(failed)} run(s) failed: {', '.join(failed)} (their folders say why; run the "
+                        f"sweep again to resume them)")
+    summary = summarise(jobs)
+    folder.write_json("sweep.json", summary)
+    folder.write_text("sweep.md", table(summary))
+    folder.finish()
+    return summary
+
+
+def _read_timing(out_path: Path) -> dict:
+    try:
+        return json.loads((out_path / "timing.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def summarise(jobs: list) -> dict:
+    """Per config: each seed's main dev metric, mean, median, std; the chosen config (best mean)."""
+    import numpy as np
+
+    rows: dict[str, dict] = {}
+    metric = None
+    for config, seed, path in jobs:
+        metrics = json.loads((path / "metrics.json").read_text())
+        metric = metrics.get("main_metric", "accuracy")
+        row = rows.setdefault(config_name(config), {"config": config, "values": {}})
+        row["values"][str(seed)] = metrics[f"eval_{metric}"]
+    for row in rows.values():
+        values = np.array(list(row["values"].values()), dtype=float)
+        row.update(mean=float(values.mean()), median=float(np.median(values)),
+                   std=float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+    chosen = max(rows, key=lambda name: rows[name]["mean"])  # max keeps the first of equal means
+    return {"metric": metric, "rule": "best mean over seeds of the main dev metric", "configs": rows,
+            "chosen": {"name": chosen, **rows[chosen]}}
+
+
+def table(summary: dict) -> str:
+    seeds = list(next(iter(summary["configs"].values()))["values"])
+    lines = [f"| config | {' | '.join(f'seed {s}' for s in seeds)} | mean | median | std |",
+             "| --- |" + " --- |" * (len(seeds) + 3)]
+    for name, row in summary["configs"].items():
+        mark = " **(chosen)**" if name == summary["chosen"]["name"] else ""
+        lines.append(f"| {name}{mark} | " + " | ".join(f"{row['values'][s]:.4f}" for s in seeds)
+                     + f" | {row['mean']:.4f} | {row['median']:.4f} | {row['std']:.4f} |")
+    return f"Main dev metric: {summary['metric']}; chosen by {summary['rule']}.\n\n" + "\n".join(lines) + "\n"

@@ -1,0 +1,109 @@
+"""`sweep`: a 2x2 grid interrupted and resumed (finished runs kept as they were), runs two at a time through the
+same launcher on a CPU, and the chosen config is the best mean of the task's main metric."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from modernbert_glue.outputs import read_marker
+
+from ..conftest import CLI, MODERNBERT, TINY_ARGS, run_cli, write_tsv
+from .test_glue_tasks import glue_folder
+
+HANG_GUARD_S = 300
+
+
+def sweep_args(data, out, *extra):
+    return ["sweep", "--task", "rte", "--data-dir", data, "--model", MODERNBERT, "--random-init", *TINY_ARGS,
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--set", "train.batch_size=16",
+            "--lr", "1e-4,1e-3", "--epochs", "1,2", "--seeds", "7", "--output-dir", out, *extra]
+
+
+def test_sweep_resumes_after_a_kill_and_runs_two_at_once(tmp_path):
+    data = glue_folder(tmp_path, "rte", 32, 16)
+    out = tmp_path / "sweep"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen([*CLI, *map(str, sweep_args(data, out))], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / "lr=0.0001,ep=1-seed-7"
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not (read_marker(first) or {}).get("complete"):
+        assert proc.poll() is None and time.monotonic() < deadline, "the first run did not finish"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the run it started next
+    proc.wait()
+    kept = (first / "metrics.json").stat().st_mtime_ns
+    assert not (out / "sweep.json").exists()
+
+    code, stdout, stderr = run_cli(*sweep_args(data, out, "--parallel", "2"), timeout=HANG_GUARD_S)
+    assert code == 0, stderr[-3000:]
+    assert (first / "metrics.json").stat().st_mtime_ns == kept  # finished before the kill: not run again
+    summary = json.loads((out / "sweep.json").read_text())
+    assert len(summary["configs"]) == 4 and summary["metric"] == "accuracy"
+    best = max(summary["configs"].values(), key=lambda row: row["mean"])
+    assert summary["chosen"]["mean"] == best["mean"] and json.loads(stdout)["name"] == summary["chosen"]["name"]
+    for name in summary["configs"]:
+        metrics = json.loads((out / f"{name}-seed-7" / "metrics.json").read_text())
+        assert metrics["eval_accuracy"] == summary["configs"][name]["values"]["7"]
+    timing = json.loads((out / "timing.json").read_text())
+    spans = sorted(timing[k] for k in timing if k != first.name)  # the three the second launch ran
+    assert len(spans) == 3 and spans[1][0] < spans[0][1], spans  # the second started before the first ended
+    run = json.loads((out / "lr=0.001,ep=2-seed-7" / "run.json").read_text())
+    assert run["config"]["train"]["lr"] == 1e-3 and run["config"]["train"]["epochs"] == 2.0
+    assert run["config"]["train"]["threads"] == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_warm_start_keeps_the_encoder_and_replaces_the_head(tmp_path):
+    """--init-from: every weight but the classification layer comes from the given model; the run records it."""
+    import torch
+
+    from modernbert_glue.models import load_saved_classifier
+
+    data = glue_folder(tmp_path, "rte", 32, 16)
+    source = tmp_path / "source"
+    base = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--max-train-samples", "32",
+            "--max-eval-samples", "16", "--epochs", "1", "--batch-size", "16"]
+    code, _, stderr = run_cli(*base, "--task", "rte", "--data-dir", data, "--output-dir", source)
+    assert code == 0, stderr[-2000:]
+    stsb = glue_folder(tmp_path, "stsb", 32, 16)
+    warm = tmp_path / "warm"
+    code, _, stderr = run_cli(*base, "--task", "stsb", "--data-dir", stsb, "--init-from", source / "model",
+                              "--set", "train.lr=1e-12", "--output-dir", warm)  # ~no update: the start survives
+    assert code == 0, stderr[-2000:]
+    before, _ = load_saved_classifier(str(source / "model"))
+    after, _ = load_saved_classifier(str(warm / "model"))
+    a, b = before.state_dict(), after.state_dict()
+    assert b["classifier.weight"].shape == (1, 64) and a["classifier.weight"].shape == (2, 64)  # a new head
+    for key in a:
+        if not key.startswith("classifier."):
+            assert torch.allclose(a[key], b[key], atol=1e-6), key
+    metrics = json.loads((warm / "metrics.json").read_text())
+    assert metrics["init_from"] == str(source / "model")
+    code, _, stderr = run_cli(*base, "--task", "stsb", "--data-dir", stsb, "--init-from", tmp_path / "nowhere",
+                              "--output-dir", tmp_path / "x")
+    assert code == 2 and "nowhere" in stderr and "Traceback" not in stderr
+
+
+def test_glue_submission_writes_the_servers_files(tmp_path):
+    data = glue_folder(tmp_path, "rte", 32, 16)
+    run = tmp_path / "rte-run"
+    code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--task", "rte",
+                              "--data-dir", data, "--max-train-samples", "32", "--max-eval-samples", "16",
+                              "--epochs", "1", "--batch-size", "16", "--output-dir", run)
+    assert code == 0, stderr[-2000:]
+    root = tmp_path / "glue"
+    (root / "rte").mkdir(parents=True)
+    write_tsv(root / "rte" / "test.tsv", ["index\tsentence1\tsentence2", "0\tA man sleeps.\tA man rests.",
+                                          "1\tIt rains.\tThe sun shines."])
+    code, stdout, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub", "--data-root", root)
+    assert code == 0, stderr[-2000:]
+    lines = (tmp_path / "sub" / "RTE.tsv").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 3
+    assert all(line.split("\t")[1] in ("entailment", "not_entailment") for line in lines[1:])
+    summary = json.loads(stdout)
+    assert summary["files"]["RTE"] == {"run": str(run), "rows": 2, "glue_rows": 3000, "matches_glue": False}
+    assert "CoLA" in summary["missing"]
+    code, _, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub2", "--data-root", tmp_path / "none")
+    assert code == 2 and "none/rte: data folder not found" in stderr and not (tmp_path / "sub2").exists()
