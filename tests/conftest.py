@@ -64,13 +64,60 @@ def assert_labels_match(labels, probs, names=None):
         assert label in allowed, (i, label, row.tolist())
 
 
-def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: int = 300):
-    """The real entry point in a subprocess: (returncode, stdout, stderr)."""
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    proc = subprocess.run(
-        [*CLI, *map(str, args)], input=input, capture_output=True, text=True, env=full_env, timeout=timeout
-    )
-    return proc.returncode, proc.stdout, proc.stderr
+def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: int = 300,
+            separate: bool = False):
+    """The real entry point, `cli.main()` with these arguments: (exit code, stdout, stderr).
+
+    In this process by default — importing torch and transformers again for every call cost most of the suite's
+    time — with stdin, stdout, stderr, logging, the environment and torch's thread count swapped in for the call
+    and restored after it. `separate`: in a subprocess instead (what needs its own process: signals, time-outs).
+    """
+    full_env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    if separate:
+        proc = subprocess.run([*CLI, *map(str, args)], input=input, capture_output=True, text=True,
+                              env={**os.environ, **full_env}, timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+    return _run_main([str(a) for a in args], input, full_env)
+
+
+def _run_main(argv: list[str], input: str | None, env: dict) -> tuple[int, str, str]:
+    import contextlib
+    import io
+    import logging
+
+    import torch
+
+    from modernbert_glue import cli
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    saved_env = {k: os.environ.get(k) for k in env}
+    threads, saved_argv, saved_stdin = torch.get_num_threads(), sys.argv, sys.stdin
+    out, err = io.StringIO(), io.StringIO()
+    for handler in handlers:  # main() configures logging onto this call's stderr
+        root.removeHandler(handler)
+    os.environ.update(env)
+    sys.argv, sys.stdin = ["modernbert-glue", *argv], io.StringIO(input or "")
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        torch.set_num_threads(threads)
+        sys.argv, sys.stdin = saved_argv, saved_stdin
+    return code, out.getvalue(), err.getvalue()
 
 
 def write_tsv(path: Path, lines: list[str]) -> Path:
