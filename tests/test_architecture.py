@@ -7,13 +7,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modernbert_glue"
 # The flow (README, Layout): a module imports only modules of its own or an earlier stage. `cli` is the entry
 # point and may import anything; errors, outputs and provenance serve every stage and import no staged module.
 STAGES = [
-    ["cli", "cli_options"],
+    ["cli", "cli_options", "cli_protocol"],
     ["config"],
-    ["tasks", "data", "hub"],
-    ["inputs", "packing"],
-    ["models", "device"],
+    ["tasks", "data", "readers", "hub"],
+    ["inputs", "packing", "segments"],
+    ["models", "device", "modelcard"],
     ["evaluation"],
-    ["training", "inference", "bench"],
+    ["training", "inference", "bench", "sweep", "submission"],
     ["report"],
 ]
 SHARED = {"errors", "outputs", "provenance", "__init__"}

@@ -9,7 +9,7 @@ import pytest
 from modernbert_glue.config import DataConfig
 from modernbert_glue.data import encode_texts, load_training_data, read_examples, texts_of
 from modernbert_glue.errors import UserError
-from modernbert_glue.inputs import pad_batch, segment_ids, sep_for
+from modernbert_glue.inputs import pad_batch, sep_for, type_ids
 from modernbert_glue.tasks import GLUE_TASKS, TASKS, get_task, task_for
 
 from .conftest import SHARED
@@ -138,7 +138,7 @@ def test_segment_ids_from_the_separator_equal_the_tokenizers_own(bert_tokenizer)
     assert np.array_equal(ours["token_type_ids"], theirs["token_type_ids"])
     assert ours["token_type_ids"].any()  # pairs do have a second segment
     single = encode_texts(bert_tokenizer, ["one sentence only"], 128)
-    assert not segment_ids(np.array(single), sep_for(bert_tokenizer)).any()
+    assert not type_ids(np.array(single), sep_for(bert_tokenizer)).any()
 
 
 def test_pairs_truncate_longest_first_and_text_cannot_forge_a_separator(bert_tokenizer):

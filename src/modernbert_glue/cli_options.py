@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -95,3 +97,8 @@ def float_list(text: str, option: str) -> list[float]:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UserError(f"{option} '{text}': expected comma-separated numbers like 1e-5,3e-5") from None
+
+
+def emit(obj) -> None:
+    """One JSON line on stdout (stdout carries only results)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")

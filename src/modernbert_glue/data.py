@@ -1,251 +1,30 @@
-"""Load and validate labelled sentences (Hub, GLUE folder, tsv/csv/jsonl/parquet files); tokenize.
+"""A task's splits (from a GLUE-format folder, single files or the Hub) as checked columns; tokenization.
 
-Every problem with a file becomes a UserError naming the file and, where there is one, the line:
-missing file or column, a label outside the task's ids, an empty sentence, bytes that are not UTF-8,
-zero rows. Nothing is dropped silently.
+Files are read by readers.py; everything that goes wrong becomes one UserError line naming the file (and line).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
-import math
 import os
 from pathlib import Path
-from typing import Any
 
 from .config import DataConfig
 from .errors import UserError
+from .readers import (  # noqa: F401  (the data interface other modules use)
+    FORMATS,
+    MAX_TEXT_CHARS,
+    header_columns,
+    read_examples,
+    read_lines,
+    with_found_labels,
+)
 from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task
 
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "MODERNBERT_GLUE_DATA_DIR"
-FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
 SPLITS = ("train", "validation", "test")
-MAX_TEXT_CHARS = 100_000  # far past any max length; a longer "sentence" is a broken file, not text
-
-
-def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -> dict[str, list]:
-    """Read one file into {"sentence": [...], "label": [...]} ("label" absent when the file has none)."""
-    path = _existing_file(path)
-    suffix = path.suffix.lower()
-    layout = task.headerless.get(path.name)
-    if suffix == ".tsv":
-        rows = _read_delimited(path, "\t", layout, task.text_columns[0])
-    elif suffix == ".csv":
-        rows = _read_delimited(path, ",", layout, task.text_columns[0])
-    elif suffix == ".jsonl":
-        rows = _read_jsonl(path)
-    elif suffix == ".parquet":
-        rows = _read_parquet(path)
-    else:
-        raise UserError(f"{path}: unsupported file type '{suffix}' (use {', '.join(FORMATS)})")
-    return _validate(path, rows, task, require_label)
-
-
-def header_columns(path: str | Path) -> list[str] | None:
-    """A file's column names (tsv/csv header, first JSON object's keys, parquet schema), or None when they cannot
-    be read (read_examples then says why)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        first = next(_decoded_lines(path), (0, ""))[1]
-        if suffix == ".jsonl":
-            record = json.loads(first)
-            return list(record) if isinstance(record, dict) else None
-        return first.split("\t") if suffix == ".tsv" else next(csv.reader(io.StringIO(first)), [])
-    except Exception:  # unreadable in any of several ways: read_examples reports it properly
-        return None
-
-
-def _existing_file(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: a folder, not a file")
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    return path
-
-
-def read_lines(path: str | Path) -> list[str]:
-    """Plain text, one sentence per line. The final newline does not make an empty last line."""
-    path = _existing_file(path)
-    texts = []
-    for lineno, line in _decoded_lines(path):
-        if not line.strip():
-            raise UserError(f"{path}, line {lineno}: empty line (every line must hold a sentence)")
-        texts.append(line)
-    if not texts:
-        raise UserError(f"{path}: no rows")
-    return texts
-
-
-def _decoded_lines(path: Path):
-    """(line number, text) for each line, strictly UTF-8; a trailing newline adds no line."""
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for lineno, line in enumerate(lines, start=1):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{path}, line {lineno}: not valid UTF-8 (byte {exc.start + 1} of the line)") from None
-        if lineno == 1:
-            text = text.removeprefix("\ufeff")
-        yield lineno, text.removesuffix("\r")
-
-
-def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None = None,
-                    text_column: str = "") -> list[tuple[int, dict[str, Any]]]:
-    """tsv: no quoting (GLUE's files contain bare `"`); csv: standard quoting, one record per line.
-    `layout`: the column names of a file the GLUE distribution ships without a header (CoLA train/dev), used
-    when the first line is not a header naming `text_column`."""
-    lines = list(_decoded_lines(path))
-    if not lines:
-        raise UserError(f"{path}: empty file (expected a header row)")
-    if delimiter == "\t":
-        split = lambda text: text.split("\t")
-    else:
-        split = lambda text: next(csv.reader(io.StringIO(text)), [])
-    if layout and text_column not in split(lines[0][1]):
-        lines = [(0, delimiter.join(layout)), *lines]
-    header = split(lines[0][1])
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise UserError(f"{path}, line 1: column {repeated[0]!r} appears more than once in the header")
-    rows = []
-    for lineno, text in lines[1:]:
-        fields = split(text)
-        if len(fields) != len(header):
-            raise UserError(
-                f"{path}, line {lineno}: expected {len(header)} fields separated by {delimiter!r}, found {len(fields)}"
-            )
-        rows.append((lineno, dict(zip(header, fields))))
-    return rows
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    for lineno, text in _decoded_lines(path):
-        if not text.strip():
-            raise UserError(f"{path}, line {lineno}: empty line (expected a JSON object)")
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise UserError(f"{path}, line {lineno}: expected a JSON object, found {type(record).__name__}")
-        rows.append((lineno, record))
-    return rows
-
-
-def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a broken file
-        raise UserError(f"{path}: cannot read as parquet ({exc})") from None
-    return [(i, row) for i, row in enumerate(table.to_pylist(), start=1)]
-
-
-def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_label: bool) -> dict[str, list]:
-    parquet = path.suffix.lower() == ".parquet"
-    where = (lambda n: f"{path}, row {n}") if parquet else (lambda n: f"{path}, line {n}")
-    if not rows:
-        raise UserError(f"{path}: no rows")
-    columns = rows[0][1].keys()
-    found = ", ".join(map(str, columns)) or "none"
-    for name in task.text_columns:
-        if name not in columns:
-            kind = f"{task.name} classifies {'sentence pairs' if task.is_pair else 'single sentences'}: "
-            raise UserError(f"{path}: missing column '{name}' ({kind}expected {', '.join(task.text_columns)}; "
-                            f"found: {found})")
-    label_col = task.label_column
-    has_label = label_col is not None and label_col in columns
-    if require_label and not has_label:
-        raise UserError(f"{path}: missing label column '{label_col}' (found: {found})")
-    out: dict[str, list] = {key: [] for key in TEXT_KEYS[: len(task.text_columns)]}
-    labels = []
-    for lineno, record in rows:
-        for key, name in zip(TEXT_KEYS, task.text_columns):
-            out[key].append(_text(record.get(name), name, where(lineno)))
-        if has_label:
-            labels.append(parse_label(record.get(label_col), task, where(lineno)))
-    if has_label:
-        out["label"] = labels
-    return out
-
-
-def _text(value: Any, column: str, where: str) -> str:
-    if not isinstance(value, str):
-        raise UserError(f"{where}: '{column}' must be text, found {value!r}")
-    if not value.strip():
-        raise UserError(f"{where}: empty '{column}'")
-    if len(value) > MAX_TEXT_CHARS:
-        raise UserError(f"{where}: '{column}' has {len(value):,} characters; the limit is {MAX_TEXT_CHARS:,}")
-    return value
-
-
-def parse_label(value: Any, task: Task, where: str) -> int | float | str:
-    """A label id (by name, then by number), a float for regression, or — a custom task whose labels are not
-    known yet — the label as text."""
-    if task.regression:
-        number = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-        if number is None or not math.isfinite(number):
-            raise UserError(f"{where}: label {value!r} is not a number (regression)")
-        return number
-    if not task.label_names:
-        if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()) or (
-                isinstance(value, float) and not value.is_integer()):
-            raise UserError(f"{where}: label {value!r} is not a class label")
-        return str(int(value)) if isinstance(value, float) else str(value).strip()
-    if isinstance(value, str) and value in task.label_names:
-        return task.label_names.index(value)
-    label = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        label = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        label = int(value)
-    if label not in range(task.num_labels):
-        allowed = ", ".join([*map(str, range(task.num_labels)), *task.label_names])
-        raise UserError(f"{where}: label {value!r} is not one of {allowed}")
-    return label
-
-
-MAX_CLASSES = 1000
-
-
-def with_found_labels(task: Task, train: dict[str, list], source: str) -> tuple[Task, dict[str, list]]:
-    """A custom classification task gets its label names from its training file (numbers in numeric order,
-    else sorted text); returns the task and the training columns with label ids."""
-    if task.name != CUSTOM or task.regression or task.label_names or "label" not in train:
-        return task, train
-    found = set(train["label"])
-    numeric = all(name.lstrip("-").isdigit() for name in found)
-    names = sorted(found, key=int) if numeric else sorted(found)
-    if len(names) < 2:
-        raise UserError(f"{source}: every label is {names[0]!r}; a classifier needs two or more")
-    if len(names) > MAX_CLASSES:
-        raise UserError(f"{source}: {len(names)} different labels; for numbers to predict, use --regression")
-    task = task.with_labels(names)
-    index = {name: i for i, name in enumerate(names)}
-    return task, {**train, "label": [index[label] for label in train["label"]]}
 
 
 def split_source(cfg: DataConfig, task: Task, split: str) -> str:
@@ -367,7 +146,7 @@ def encode_texts(tokenizer, texts: list, max_length: int) -> list[list[int]]:
     is lower (a pair: the longer text first, as `longest_first` does).
 
     Only the ids: masks are made per padded batch, and segment ids (BERT's token_type_ids) follow from the ids
-    (inputs.segment_ids). Special tokens written in the text ("[SEP]") are split as ordinary text, so that no
+    (segments.type_ids). Special tokens written in the text ("[SEP]") are split as ordinary text, so that no
     input can forge a separator and every separator in the ids is the tokenizer's own.
     """
     limit = min(max_length, tokenizer.model_max_length)

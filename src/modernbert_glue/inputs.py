@@ -11,7 +11,7 @@ The Trainer's collators, `predict`, `serve`, the ONNX backend and `bench` all co
 code. Every per-token field (input_ids, attention_mask, token_type_ids) is made there.
 
 Sentence pairs arrive as one id list ([CLS] a [SEP] b [SEP]); a model with segment embeddings (BERT's
-token_type_ids) gets them from `segment_ids`: 0 up to and including the first separator, 1 after it — what the
+token_type_ids) gets them from `segments.type_ids`: 0 up to and including the first separator, 1 after it — what the
 tokenizer itself returns, since encoding never lets text forge a separator (data.encode_texts).
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import UserError
+from .segments import label_array, sep_for, type_ids  # noqa: F401  (part of this module's interface)
 
 PATHS = ("padded", "dynamic", "grouped", "packed")
 INPUT_PATHS = ("auto", *PATHS)
@@ -67,17 +68,6 @@ def check_token_budget(token_budget: int | None, input_path: str) -> None:
                         f"got {token_budget}")
 
 
-def sep_for(tokenizer) -> int | None:
-    """The separator id whose position gives segment ids, for a model that takes token_type_ids; else None."""
-    return tokenizer.sep_token_id if "token_type_ids" in tokenizer.model_input_names else None
-
-
-def segment_ids(ids, sep_id: int):
-    """token_type_ids of id rows (last axis; numpy or torch): True after the first separator of each row."""
-    is_sep = ids == sep_id
-    return is_sep.cumsum(-1) > is_sep  # separators up to and including this token, minus this one, >= 1
-
-
 def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left: bool = False,
               sep_id: int | None = None) -> dict:
     """Pad `features` (dicts with input_ids) to the longest (or `width`): {"input_ids", "attention_mask"} as int64
@@ -91,14 +81,8 @@ def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left:
         out["input_ids"][row, span] = f["input_ids"][:n]
         out["attention_mask"][row, span] = 1
     if sep_id is not None:
-        out["token_type_ids"] = segment_ids(out["input_ids"], sep_id) * out["attention_mask"]  # int64
+        out["token_type_ids"] = type_ids(out["input_ids"], sep_id) * out["attention_mask"]  # int64
     return out
-
-
-def label_array(labels) -> np.ndarray:
-    """Labels for a loss: int64 class ids, or float32 targets for regression."""
-    values = np.asarray(labels)
-    return values.astype(np.float32) if values.dtype.kind == "f" else values.astype(np.int64)
 
 
 def pack_batch(seqs: list[list[int]], pad_id: int, labels=None, token_budget: int | None = None,

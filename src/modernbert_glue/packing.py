@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .segments import label_array, type_ids
+
 
 @dataclass
 class PackedBatch:
@@ -78,11 +80,9 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
     positions = torch.zeros(len(rows) * width, dtype=torch.long)
     positions[real] = torch.cat([torch.arange(n) for n in lengths.tolist()])
     types = None
-    if sep_id is not None:  # segment ids sentence by sentence (inputs.segment_ids)
-        from .inputs import segment_ids
-
+    if sep_id is not None:  # segment ids sentence by sentence (segments.type_ids)
         types = torch.zeros(len(rows) * width, dtype=torch.long)
-        types[real] = torch.from_numpy(np.concatenate([segment_ids(np.asarray(s), sep_id) for s in sequences])).long()
+        types[real] = torch.from_numpy(np.concatenate([type_ids(np.asarray(s), sep_id) for s in sequences])).long()
         types = types.view(len(rows), width)
     return PackedBatch(
         input_ids=ids.view(len(rows), width),
@@ -96,8 +96,6 @@ def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = No
 
 
 def _label_tensor(labels) -> torch.Tensor:
-    from .inputs import label_array
-
     return torch.from_numpy(label_array(labels))
 
 

@@ -115,7 +115,7 @@ def export_graph(model, tokenizer, path: Path) -> None:
     """torch.onnx (dynamo) export of `model`'s logits with dynamic batch and sequence axes."""
     import torch
 
-    from ..inputs import segment_ids, sep_for
+    from ..segments import sep_for, type_ids
 
     sep_id = sep_for(tokenizer)
 
@@ -127,9 +127,9 @@ def export_graph(model, tokenizer, path: Path) -> None:
         def forward(self, input_ids, attention_mask):
             if sep_id is None:
                 return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
-            # Segment ids inside the graph, by the rule every backend uses (inputs.segment_ids): the ONNX
+            # Segment ids inside the graph, by the rule every backend uses (segments.type_ids): the ONNX
             # backend feeds ids and mask alone, for single sentences and pairs alike.
-            types = segment_ids(input_ids, sep_id).long() * attention_mask
+            types = type_ids(input_ids, sep_id).long() * attention_mask
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=types).logits
 
     example = tokenizer(PARITY_SENTENCES[:2], padding=True, return_tensors="pt")

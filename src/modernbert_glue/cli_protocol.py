@@ -1,0 +1,60 @@
+"""The paper-protocol subcommands of the CLI (`sweep`, `glue-submission`), registered on cli.py's app; options
+are declared once in cli_options.py, as for every command."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .cli_options import Overwrite, emit, int_list, with_data_options
+
+
+@with_data_options
+def sweep(
+    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Sweep folder (created, or continued).")],
+    lr: Annotated[str, typer.Option(help="Learning rates, comma-separated.")],
+    seeds: Annotated[str, typer.Option(help="Seeds, comma-separated: every config runs each.")],
+    weight_decay: Annotated[Optional[str], typer.Option(help="Weight decays (torch AdamW's), comma-separated.")] = None,
+    epochs: Annotated[Optional[str], typer.Option(help="Epoch counts, comma-separated.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Preset name or .toml path for every run.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
+    random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
+    model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE for every run.")] = None,
+    parallel: Annotated[int, typer.Option(help="Runs at once (a GPU holds several; on a CPU keep 1).")] = 1,
+    memory_per_run_gb: Annotated[float, typer.Option(
+        help="Free memory (GPU, else RAM) a run needs before another starts beside it.")] = 4.0,
+    data: Optional[dict] = None,
+) -> None:
+    """Grid of lr x weight decay x epochs x seeds for one task, resumable; prints the table and the chosen config."""
+    from .cli_options import data_args, float_list
+    from .sweep import SweepConfig
+    from .sweep import sweep as run_sweep
+
+    grid = {"lr": float_list(lr, "--lr")}
+    if weight_decay:
+        grid["wd"] = float_list(weight_decay, "--weight-decay")
+    if epochs:
+        grid["ep"] = float_list(epochs, "--epochs")
+    train_args = [*(["--preset", preset] if preset else []), *(["--model", model] if model else []),
+                  *(["--random-init"] if random_init else []),
+                  *(a for item in model_override or [] for a in ("--model-override", item)),
+                  *(a for item in set_ or [] for a in ("--set", item)), *data_args(data)]
+    cfg = SweepConfig(grid=grid, seeds=int_list(seeds, "--seeds"), train_args=train_args, parallel=parallel,
+                      memory_per_run_gb=memory_per_run_gb)
+    emit(run_sweep(cfg, output_dir)["chosen"])
+
+
+def glue_submission(
+    runs: Annotated[list[str], typer.Argument(help="One run folder (or RUN/model) per task.")],
+    output: Annotated[str, typer.Option("--output", help="Folder to create: CoLA.tsv, SST-2.tsv, ... for the GLUE server.")],
+    data_root: Annotated[Optional[str], typer.Option(
+        "--data-root", help="Folder of GLUE task folders (ROOT/rte/test.tsv, ...; AX: ROOT/ax/diagnostic.tsv); default: the Hub.")
+    ] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Write the GLUE leaderboard's files from one fine-tuned run per task; prints submission.json."""
+    from .submission import glue_submission as run_submission
+
+    emit(run_submission(runs, output, data_root=data_root, overwrite=overwrite))
