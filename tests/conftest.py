@@ -159,3 +159,35 @@ def tiny_run(small_sst2, tmp_path_factory) -> Path:
     code, stdout, stderr = run_cli(*tiny_train_args(small_sst2, out))
     assert code == 0, stderr[-3000:]
     return out
+
+
+def glue_folder(root, task: str, train: int, dev: int):
+    """A GLUE-format folder with the first rows of the shared task's files (header kept where there is one)."""
+    folder = root / task
+    folder.mkdir()
+    for name, n in (("train.tsv", train), ("dev.tsv", dev), ("test.tsv", 20)):
+        lines = (SHARED / "data" / task / name).read_text(encoding="utf-8").splitlines()
+        header = 0 if task == "cola" and name != "test.tsv" else 1
+        write_tsv(folder / name, lines[: n + header])
+    return folder
+
+
+def train_task(tmp_path_factory, task: str, data_args: list, *extra: str):
+    out = tmp_path_factory.mktemp("glue") / task
+    code, _, stderr = run_cli(*tiny_train_args(data_args[1], out, "--task", task, *data_args[2:], *extra))
+    assert code == 0, stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def rte_run(tmp_path_factory):
+    """The tiny ModernBERT trained on 96 real RTE pairs (the packed path), shared by the pair tests."""
+    data = glue_folder(tmp_path_factory.mktemp("data"), "rte", 96, 48)
+    return train_task(tmp_path_factory, "rte", ["--data-dir", data], "--epochs", "1")
+
+
+@pytest.fixture(scope="session")
+def stsb_run(tmp_path_factory):
+    """The tiny ModernBERT as a regressor on 96 real STS-B pairs."""
+    data = glue_folder(tmp_path_factory.mktemp("data"), "stsb", 96, 48)
+    return train_task(tmp_path_factory, "stsb", ["--data-dir", data], "--epochs", "1")

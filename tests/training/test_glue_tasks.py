@@ -11,37 +11,7 @@ import yaml
 from modernbert_glue.evaluation.metrics import classification_metrics, regression_metrics
 from modernbert_glue.evaluation.runfolder import read_predictions
 
-from ..conftest import SHARED, assert_probs_close, run_cli, tiny_train_args, write_tsv
-
-
-def glue_folder(root, task: str, train: int, dev: int):
-    """A GLUE-format folder with the first rows of the shared task's files (header kept where there is one)."""
-    folder = root / task
-    folder.mkdir()
-    for name, n in (("train.tsv", train), ("dev.tsv", dev), ("test.tsv", 20)):
-        lines = (SHARED / "data" / task / name).read_text(encoding="utf-8").splitlines()
-        header = 0 if task == "cola" and name != "test.tsv" else 1
-        write_tsv(folder / name, lines[: n + header])
-    return folder
-
-
-def train(tmp_path_factory, task: str, data_args: list, *extra: str):
-    out = tmp_path_factory.mktemp("glue") / task
-    code, _, stderr = run_cli(*tiny_train_args(data_args[1], out, "--task", task, *data_args[2:], *extra))
-    assert code == 0, stderr[-3000:]
-    return out
-
-
-@pytest.fixture(scope="module")
-def rte_run(tmp_path_factory):
-    data = glue_folder(tmp_path_factory.mktemp("data"), "rte", 96, 48)
-    return train(tmp_path_factory, "rte", ["--data-dir", data], "--epochs", "1")
-
-
-@pytest.fixture(scope="module")
-def stsb_run(tmp_path_factory):
-    data = glue_folder(tmp_path_factory.mktemp("data"), "stsb", 96, 48)
-    return train(tmp_path_factory, "stsb", ["--data-dir", data], "--epochs", "1")
+from ..conftest import SHARED, assert_probs_close, glue_folder, run_cli, tiny_train_args, write_tsv
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +180,25 @@ def test_server_classifies_pairs_as_our_route_and_tei_do(rte_run):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("name", ["tfidf", "sbert-frozen"])
+def test_baselines_fit_pairs_and_regression(name, tmp_path):
+    """Features of both texts (u, v, |u - v|, u * v); a ridge regression for STS-B; the same run folder and the
+    same predict as a fine-tuned model."""
+    for task, metric in (("rte", "accuracy"), ("stsb", "pearson")):
+        data = glue_folder(tmp_path, task, 96, 48)
+        out = tmp_path / f"{name}-{task}"
+        code, stdout, stderr = run_cli("baseline", name, "--task", task, "--data-dir", data, "--output-dir", out,
+                                       "--cache-dir", tmp_path / "cache")
+        assert code == 0, stderr[-2000:]
+        metrics = json.loads(stdout)
+        rows = read_predictions(out / "predictions_dev.tsv")
+        assert len(rows) == 48 and all(isinstance(r[1], tuple) for r in rows)
+        recompute = regression_metrics if task == "stsb" else (lambda y, p: classification_metrics(y, p, 2))
+        assert metrics[f"eval_{metric}"] == pytest.approx(recompute([r[2] for r in rows], [r[3] for r in rows])[metric],
+                                                          abs=1e-5)
+        code, stdout, stderr = run_cli("predict", "--model", out / "model", "A man sleeps.", "A person rests.")
+        assert code == 0, stderr[-2000:]
+        record = json.loads(stdout)
+        assert record["text_pair"] == "A person rests." and ("label" in record) == (task == "rte")

@@ -9,8 +9,7 @@ import time
 
 from modernbert_glue.outputs import read_marker
 
-from ..conftest import CLI, MODERNBERT, TINY_ARGS, run_cli, write_tsv
-from .test_glue_tasks import glue_folder
+from ..conftest import CLI, MODERNBERT, TINY_ARGS, glue_folder, run_cli, write_tsv
 
 HANG_GUARD_S = 300
 
