@@ -121,10 +121,11 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
     prediction = trainer.predict(dev)
     metrics = glue_metrics(args.task, prediction.predictions, prediction.label_ids)
+    counts = None if regression else [int(c) for c in (prediction.predictions.argmax(-1)[:, None] == [0, 1]).sum(0)]
 
     record = {
         "task": args.task, "seed": args.seed, "dev_metrics": metrics, "train_seconds": round(train_seconds, 1),
-        "train_samples": len(train), "dev_samples": len(dev), "optimizer_steps": train_output.global_step,
+        "train_samples": len(train), "dev_samples": len(dev), "dev_predicted_label_counts": counts, "optimizer_steps": train_output.global_step,
         "train_loss": train_output.training_loss,
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "trainer": {"optim": str(training_args.optim), "lr_scheduler_type": str(training_args.lr_scheduler_type),

@@ -148,7 +148,7 @@ def tiny_train_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
     return [
         "train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", data_dir,
         "--output-dir", out, "--epochs", "3", "--batch-size", "16", "--lr", "1e-3",
-        "--set", "train.logging_steps=5", "--set", "train.warmup_ratio=0.1", *extra,
+        "--set", "train.logging_steps=5", "--set", "train.warmup_ratio=0.1", "--set", "data.max_length=128", *extra,
     ]
 
 

@@ -87,6 +87,6 @@ def test_training_and_inference_collate_through_the_same_padding():
         assert trained["input_ids"].tolist() == inferred["input_ids"].tolist()
         assert trained["attention_mask"].tolist() == inferred["attention_mask"].tolist()
         assert trained["labels"].tolist() == [1, 1, 1]
-    pair = Collator("dynamic", 0, 6)([{"input_ids": [1, 2, 3], "token_type_ids": [0, 1, 1]}, {"input_ids": [4],
-                                                                                              "token_type_ids": [0]}])
-    assert pair["token_type_ids"].tolist() == [[0, 1, 1], [0, 0, 0]]  # pairs' segment ids are padded too
+    # a pair [CLS]=1 a=5 [SEP]=2 b=6 [SEP]=2: segment ids after the first separator, padding 0
+    pair = Collator("dynamic", 0, 6, sep_id=2)([{"input_ids": [1, 5, 2, 6, 2]}, {"input_ids": [1, 7, 2]}])
+    assert pair["token_type_ids"].tolist() == [[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]]

@@ -23,6 +23,9 @@ def sweep(
     model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE for every run.")] = None,
     parallel: Annotated[int, typer.Option(help="Runs at once (a GPU holds several; on a CPU keep 1).")] = 1,
+    decoupled_weight_decay: Annotated[bool, typer.Option(
+        "--decoupled-weight-decay", help="--weight-decay values are the paper's (decoupled): each run gets wd / lr.")
+    ] = False,
     memory_per_run_gb: Annotated[float, typer.Option(
         help="Free memory (GPU, else RAM) a run needs before another starts beside it.")] = 4.0,
     data: Optional[dict] = None,
@@ -42,7 +45,7 @@ def sweep(
                   *(a for item in model_override or [] for a in ("--model-override", item)),
                   *(a for item in set_ or [] for a in ("--set", item)), *data_args(data)]
     cfg = SweepConfig(grid=grid, seeds=int_list(seeds, "--seeds"), train_args=train_args, parallel=parallel,
-                      memory_per_run_gb=memory_per_run_gb)
+                      memory_per_run_gb=memory_per_run_gb, decoupled_weight_decay=decoupled_weight_decay)
     emit(run_sweep(cfg, output_dir)["chosen"])
 
 

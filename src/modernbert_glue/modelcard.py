@@ -68,7 +68,9 @@ def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
         f"# {Path(cfg.model.name).name} fine-tuned on {dataset}", "",
         f"A {'sentence-pair' if task.is_pair else 'sentence'} {'regressor' if task.regression else 'classifier'} "
         f"({kind}) fine-tuned with modernbert-glue from `{cfg.model.name}`"
-        f"{' (random weights)' if cfg.model.random_init else ''}.", "",
+        f"{' (random weights)' if cfg.model.random_init else ''}"
+        f"{f', starting from the fine-tuned model {cfg.model.init_from} (fresh classification layer)' if cfg.model.init_from else ''}.",
+        "",
         "## Data", "",
         f"{dataset}: text column(s) {texts}, label `{task.label_column}`; "
         f"{metrics.get('train_samples')} training examples, {metrics.get('eval_samples')} dev examples.", "",

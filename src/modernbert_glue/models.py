@@ -198,6 +198,15 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def _config_problem_type(folder) -> str | None:
+    import json
+
+    try:
+        return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("problem_type")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 SETTINGS_FILE = "inference.json"
 SETTINGS_VERSION = 2  # 2: label_column and regression (pair and regression tasks); version 1 files still load
 
@@ -234,7 +243,7 @@ class InferenceSettings:
         if not path.is_file():
             log.warning("%s: no %s (written by `train` since this file was introduced); using max_length %d and "
                         "input path %s", folder, SETTINGS_FILE, cls.max_length, cls.input_path)
-            return cls()
+            return cls(regression=_config_problem_type(folder) == "regression")
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

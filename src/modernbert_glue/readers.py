@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
 from .tasks import CUSTOM, TEXT_KEYS, Task
+
+log = logging.getLogger(__name__)
 
 FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
 MAX_TEXT_CHARS = 100_000  # far past any max length; a longer "sentence" is a broken file, not text
@@ -27,9 +30,9 @@ def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -
     suffix = path.suffix.lower()
     layout = task.headerless.get(path.name)
     if suffix == ".tsv":
-        rows = _read_delimited(path, "\t", layout, task.text_columns[0])
+        rows = _read_delimited(path, "\t", layout, task.text_columns[0], task.skip_malformed_rows)
     elif suffix == ".csv":
-        rows = _read_delimited(path, ",", layout, task.text_columns[0])
+        rows = _read_delimited(path, ",", layout, task.text_columns[0], task.skip_malformed_rows)
     elif suffix == ".jsonl":
         rows = _read_jsonl(path)
     elif suffix == ".parquet":
@@ -97,7 +100,7 @@ def _decoded_lines(path: Path):
 
 
 def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None = None,
-                    text_column: str = "") -> list[tuple[int, dict[str, Any]]]:
+                    text_column: str = "", skip_malformed: bool = False) -> list[tuple[int, dict[str, Any]]]:
     """tsv: no quoting (GLUE's files contain bare `"`); csv: standard quoting, one record per line.
     `layout`: the column names of a file the GLUE distribution ships without a header (CoLA train/dev), used
     when the first line is not a header naming `text_column`."""
@@ -114,14 +117,20 @@ def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None =
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise UserError(f"{path}, line 1: column {repeated[0]!r} appears more than once in the header")
-    rows = []
+    rows, skipped = [], []
     for lineno, text in lines[1:]:
         fields = split(text)
+        if len(fields) != len(header) and skip_malformed:
+            skipped.append(lineno)
+            continue
         if len(fields) != len(header):
             raise UserError(
                 f"{path}, line {lineno}: expected {len(header)} fields separated by {delimiter!r}, found {len(fields)}"
             )
         rows.append((lineno, dict(zip(header, fields))))
+    if skipped:
+        log.warning("%s: skipped %d row(s) without %d fields (line %s%s), as GLUE's processors do", path,
+                    len(skipped), len(header), skipped[0], " ..." if len(skipped) > 1 else "")
     return rows
 
 
@@ -210,6 +219,10 @@ def parse_label(value: Any, task: Task, where: str) -> int | float | str:
         return str(int(value)) if isinstance(value, float) else str(value).strip()
     if isinstance(value, str) and value in task.label_names:
         return task.label_names.index(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        if str(int(value)) in task.label_names:  # a custom task's numeric labels are names ("1", "2", ...)
+            return task.label_names.index(str(int(value)))
+        value = int(value)  # 1.0 as pandas writes labels: the id 1
     label = None
     if isinstance(value, int) and not isinstance(value, bool):
         label = value

@@ -31,7 +31,16 @@ def test_sets(task_name: str) -> list[tuple[str, str, str]]:
 
 
 def _model_dir(run: str) -> Path:
+    """RUN/model, or for a `--seeds` folder the model of its seed with the best main dev metric."""
+    import json
+
     folder = Path(run)
+    if (folder / "seeds.json").is_file():
+        summary = json.loads((folder / "seeds.json").read_text())
+        metric = f"eval_{summary.get('main_metric', 'accuracy')}"
+        best = max(summary["per_seed"], key=lambda s: s.get(metric, float("-inf")))
+        log.info("%s: seed %s has the best %s", run, best["seed"], metric)
+        folder = folder / f"seed-{best['seed']}"
     return folder / "model" if (folder / "model").is_dir() else folder
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 GRID_KEYS = {"lr": "train.lr", "wd": "train.weight_decay", "ep": "train.epochs"}
 POLL_S = 0.5
+RAMP_S = 60.0  # how long a new run may take to claim its memory
 
 
 @dataclass
@@ -39,8 +40,13 @@ class SweepConfig:
     train_args: list[str] = field(default_factory=list)  # everything else `train` is given (task, data, preset...)
     parallel: int = 1
     memory_per_run_gb: float = 4.0
+    # The grid's weight decays are the paper's decoupled ones (composer's DecoupledAdamW): each run gets torch's
+    # wd / lr of its own config (../shared/REFERENCE-GLUE.md).
+    decoupled_weight_decay: bool = False
 
     def __post_init__(self):
+        self.seeds = list(dict.fromkeys(self.seeds))  # a repeated seed would share one folder
+        self.grid = {k: list(dict.fromkeys(v)) for k, v in self.grid.items()}
         unknown = sorted(set(self.grid) - set(GRID_KEYS))
         if unknown:
             raise UserError(f"sweep: unknown grid key(s) {', '.join(unknown)} (use {', '.join(GRID_KEYS)})")
@@ -73,21 +79,25 @@ def _command(cfg: SweepConfig, config: dict, seed: int, folder: Path, threads: i
     cli = [sys.executable, "-m", "modernbert_glue.cli", "train"]
     if run_state(folder) == "unfinished":
         return [*cli, "--resume", str(folder)]
-    sets = [f"{GRID_KEYS[k]}={v:g}" for k, v in config.items()] + [f"train.seed={seed}"]
+    values = dict(config)
+    if cfg.decoupled_weight_decay and "wd" in values:
+        values["wd"] = values["wd"] / values.get("lr", 1.0)
+    sets = [f"{GRID_KEYS[k]}={v:.6g}" for k, v in values.items()] + [f"train.seed={seed}"]
     if threads:
         sets.append(f"train.threads={threads}")
     return [*cli, *cfg.train_args, "--output-dir", str(folder), *(a for s in sets for a in ("--set", s))]
 
 
 def free_memory_gb() -> float:
-    """Free memory where the runs train: the GPU's, else the machine's available RAM."""
-    try:
-        import torch
+    """Free memory where the runs train: the GPU's (nvidia-smi: the launcher itself holds no CUDA context), else
+    the machine's available RAM."""
+    import shutil
 
-        if torch.cuda.is_available():
-            return torch.cuda.mem_get_info()[0] / 2**30
-    except ImportError:
-        pass
+    if shutil.which("nvidia-smi"):
+        query = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+                               capture_output=True, text=True, check=False)
+        if query.returncode == 0 and query.stdout.strip():
+            return float(query.stdout.split()[0]) / 1024
     with open("/proc/meminfo") as f:
         info = dict(line.split(":", 1) for line in f)
     return int(info["MemAvailable"].split()[0]) / 2**20
@@ -96,7 +106,10 @@ def free_memory_gb() -> float:
 def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     """Run every (config, seed) not finished yet, `parallel` at a time; write sweep.json and sweep.md."""
     out_path = Path(output_dir)
-    folder = open_output(out_path, "sweep", resume=read_marker(out_path) is not None)
+    resuming = read_marker(out_path) is not None
+    if resuming:
+        _check_same_sweep(out_path, cfg)
+    folder = open_output(out_path, "sweep", resume=resuming)
     folder.write_json("sweep-config.json", asdict(cfg))
     jobs = [(config, seed, out_path / f"{config_name(config)}-seed-{seed}") for config in configs(cfg)
             for seed in cfg.seeds]
@@ -114,8 +127,10 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
                 if proc.returncode != 0:
                     failed.append(path.name)
         can_start = pending and len(running) < cfg.parallel
-        if can_start and running and free_memory_gb() < cfg.memory_per_run_gb:
-            can_start = False  # wait for a running one to finish and free its memory
+        # Runs started in the last minute may not hold their memory yet: count them as if they did.
+        recent = sum(1 for _, _, started in running if time.time() - started < RAMP_S)
+        if can_start and running and free_memory_gb() < cfg.memory_per_run_gb * (1 + recent):
+            can_start = False  # wait for the device to have room
         if can_start:
             config, seed, path = pending.pop(0)
             log.info("sweep: %s (%d running, %d waiting)", path.name, len(running) + 1, len(pending))
@@ -132,6 +147,18 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     folder.write_text("sweep.md", table(summary))
     folder.finish()
     return summary
+
+
+def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
+    """A sweep continues only with the arguments it started with: its finished runs are reused."""
+    try:
+        saved = json.loads((out_path / "sweep-config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    differ = [k for k in ("train_args", "decoupled_weight_decay") if saved.get(k) != asdict(cfg)[k]]
+    if differ:
+        raise UserError(f"{out_path}: a sweep started with other {', '.join(differ)} ({saved.get(differ[0])}); "
+                        "continue it with the same options or give another --output-dir")
 
 
 def _read_timing(out_path: Path) -> dict:

@@ -34,6 +34,9 @@ class Task:
     hub_splits: dict[str, str] = field(default_factory=dict)  # our split -> the Hub's, where they differ
     extra_eval: dict[str, str] = field(default_factory=dict)  # more labelled dev sets: set name -> split
     submission: str = ""  # the GLUE leaderboard's file name (without .tsv)
+    # GLUE's QQP train.tsv has rows with a wrong field count (nyu-mll/GLUE-baselines#5); HF's and BERT's
+    # processors skip them, so this reader does too, and says how many.
+    skip_malformed_rows: bool = False
 
     @property
     def num_labels(self) -> int:
@@ -99,7 +102,7 @@ TASKS = {task.name: task for task in (
     Task("stsb", ("sentence1", "sentence2"), "score", regression=True, metrics=REGRESSION_METRICS, files=GLUE_FILES,
          hub_config="stsb", submission="STS-B"),
     Task("qqp", ("question1", "question2"), "is_duplicate", ("not_duplicate", "duplicate"),
-         metrics=("f1", "accuracy"), files=GLUE_FILES, hub_config="qqp", submission="QQP"),
+         metrics=("f1", "accuracy"), files=GLUE_FILES, hub_config="qqp", submission="QQP", skip_malformed_rows=True),
     Task("mnli", ("sentence1", "sentence2"), "gold_label", ("entailment", "neutral", "contradiction"),
          metrics=("accuracy",),
          files={"train": "train.tsv", "validation": "dev_matched.tsv", "test": "test_matched.tsv",

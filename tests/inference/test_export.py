@@ -41,25 +41,31 @@ def test_fp32_onnx_matches_torch_modernbert(tiny_run, exported):
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
 
 
-def test_fp32_onnx_matches_torch_bert(tmp_path):
-    """A BERT-style classifier (all-MiniLM-L6-v2's real weights, new head) exports with dynamic axes too."""
+def test_fp32_onnx_matches_torch_bert_on_pairs(tmp_path):
+    """A BERT-style pair classifier (all-MiniLM-L6-v2's first 2 layers, real weights, new head) exports with dynamic
+    axes, its segment ids computed inside the graph: single sentences and pairs match torch."""
     import torch
 
-    from modernbert_glue.models import build_classifier
+    from modernbert_glue.models import InferenceSettings, build_classifier
     from modernbert_glue.tasks import get_task
 
     torch.manual_seed(0)
-    model, tokenizer = build_classifier("sentence-transformers/all-MiniLM-L6-v2", get_task("sst2"))
+    task = get_task("rte")
+    model, tokenizer = build_classifier("sentence-transformers/all-MiniLM-L6-v2", task,
+                                        overrides={"num_hidden_layers": 2})
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
+    InferenceSettings.for_task(task, 128).save(tmp_path / "model")
     code, _, stderr = run_cli("export", "onnx", "--model", tmp_path / "model", "--output", tmp_path / "onnx")
     assert code == 0, stderr[-2000:]
     info = json.loads((tmp_path / "onnx" / "export.json").read_text())
-    assert info["fusions"].get("attention") == 6  # onnxruntime's fused Attention, one per layer
+    assert info["fusions"].get("attention") == 2  # onnxruntime's fused Attention, one per layer
     assert sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx")) == ["model.onnx"]
     sentences = _dev_sentences(40)
-    torch_probs = Classifier.load(str(tmp_path / "model")).probabilities(sentences)
-    assert np.abs(OnnxClassifier(tmp_path / "onnx").probabilities(sentences) - torch_probs).max() < 1e-4
+    pairs = list(zip(sentences[:20], sentences[20:]))
+    torch_model, onnx_model = Classifier.load(str(tmp_path / "model")), OnnxClassifier(tmp_path / "onnx")
+    for inputs in (sentences, pairs):
+        assert np.abs(onnx_model.probabilities(inputs) - torch_model.probabilities(inputs)).max() < 1e-4
 
 
 def test_predict_with_the_onnx_backend(exported):

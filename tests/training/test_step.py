@@ -52,7 +52,9 @@ def _trainer(model, tokenizer, cfg, tmp_path, n):
 
     from modernbert_glue.training.trainer import training_arguments
 
-    args = training_arguments(cfg, tmp_path, n, "packed")
+    from modernbert_glue.tasks import get_task
+
+    args = training_arguments(cfg, tmp_path, n, "packed", get_task("sst2"))
     collator = Collator("packed", tokenizer.pad_token_id, cfg.data.max_length)
     trainer = Trainer(model=PackedClassifier(model), args=args, data_collator=collator,
                       eval_dataset=[{"input_ids": [1], "labels": 0}])  # evaluation is configured, not run

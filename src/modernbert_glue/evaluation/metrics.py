@@ -46,7 +46,9 @@ def _from_confusion(c: np.ndarray) -> dict[str, np.ndarray]:
     diag = np.diagonal(c, axis1=-2, axis2=-1)
     f1_per_class = _safe_div(2 * diag, true + pred)
     mcc_den = np.sqrt((n**2 - (pred**2).sum(-1)) * (n**2 - (true**2).sum(-1)))
-    out = {"accuracy": _safe_div(correct, n), "f1_macro": f1_per_class.mean(axis=-1),
+    present = (true + pred) > 0  # as scikit-learn: classes in neither labels nor predictions do not count
+    out = {"accuracy": _safe_div(correct, n),
+           "f1_macro": _safe_div((f1_per_class * present).sum(-1), present.sum(-1)),
            "mcc": _safe_div(correct * n - (true * pred).sum(-1), mcc_den)}
     if c.shape[-1] == 2:
         out["f1"] = f1_per_class[..., 1]

@@ -70,6 +70,8 @@ def system_name(metrics: dict) -> str:
 def _load_run(folder: Path) -> Run:
     check_finished(folder)
     metrics = read_json(folder / "metrics.json")
+    if "main_metric" not in metrics:  # written before GLUE's names: its `f1` is macro-F1
+        metrics = {key.replace("_f1", "_f1_macro", 1) if "_f1" in key else key: value for key, value in metrics.items()}
     run = read_json(folder / "run.json")
     label = system_name(metrics)
     if not str(metrics.get("preset", "")).startswith("baseline:") and metrics.get("seed") is not None:
@@ -134,9 +136,12 @@ def _label_names(run: Run) -> list[str]:
         return [id2label[k] for k in sorted(id2label, key=int)]
     baseline = run.folder / "model" / "baseline.json"
     if baseline.is_file():
-        from ..tasks import (
-            get_task,  # only baselines need it; keeps the report's import light
-        )
+        saved = json.loads(baseline.read_text())
+        if saved.get("regression"):
+            return ["score"]
+        if "label_names" in saved:
+            return list(saved["label_names"])
+        from ..tasks import get_task  # written before label names were saved: SST-2's
 
-        return list(get_task(json.loads(baseline.read_text()).get("task", "sst2")).label_names)
+        return list(get_task(saved.get("task", "sst2")).label_names)
     return []

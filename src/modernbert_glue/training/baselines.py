@@ -160,7 +160,10 @@ class BaselineModel:
     def probabilities(self, texts: list) -> np.ndarray:
         if self.cfg.regression:
             raise UserError("a regression baseline predicts values, not probabilities")
-        return self.classifier.predict_proba(self._features(texts))
+        probs = self.classifier.predict_proba(self._features(texts))
+        out = np.zeros((len(probs), len(self.cfg.label_names)))
+        out[:, self.classifier.classes_.astype(int)] = probs  # a class absent from training gets probability 0
+        return out
 
     def scores(self, texts: list) -> np.ndarray:
         if self.cfg.regression:

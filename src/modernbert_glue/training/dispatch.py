@@ -64,7 +64,8 @@ def model_type(cfg: RunConfig) -> str | None:
     from ..tasks import task_for
 
     try:
-        return load_config(resolve_model(cfg.model.name), task_for(cfg.data), cfg.model.overrides).model_type
+        name = cfg.model.init_from or cfg.model.name
+        return load_config(resolve_model(name), task_for(cfg.data), cfg.model.overrides).model_type
     except UserError:
         return None
 

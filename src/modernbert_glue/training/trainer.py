@@ -16,6 +16,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..data import labelled_eval_sets, load_columns, load_training_data, tokenize
 from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
+from ..errors import UserError
 from ..evaluation.metrics import task_metrics
 from ..inputs import Collator, resolve_input_path, sep_for
 from ..models import build_classifier
@@ -95,6 +96,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     task, train_columns = load_training_data(cfg.data, task_for(cfg.data))
     dev_columns = load_columns(cfg.data, task, "validation")
     eval_sets = labelled_eval_sets(cfg.data, task, dev_columns)
+    if task.regression and cfg.train.label_smoothing > 0:
+        raise UserError(f"train.label_smoothing applies to classes; task {task.name} is a regression")
 
     set_seed(cfg.train.seed)
     model, tokenizer = build_classifier(
