@@ -171,3 +171,23 @@ def test_mnli_layout_and_its_mismatched_dev_set(tmp_path):
     assert dev["label"] == [0, 1, 2, 0, 1, 2] and dev["sentence2"][0] == rte[0][1]
     sets = labelled_eval_sets(data, task, dev)
     assert list(sets) == ["dev", "dev_mismatched"] and sets["dev_mismatched"]["label"] == dev["label"]
+
+
+def test_numeric_labels_match_by_name_for_own_data_and_by_id_for_glue(tmp_path):
+    from modernbert_glue.readers import parse_label
+
+    own = get_task("custom").with_labels(["1", "2", "3"])
+    assert [parse_label(v, own, "x") for v in ("1", 1, 1.0, 3)] == [0, 0, 0, 2]  # jsonl ints as tsv text
+    assert parse_label(1.0, get_task("sst2"), "x") == 1  # pandas writes labels as floats
+
+
+def test_qqp_skips_glues_malformed_rows_and_other_tasks_refuse_them(tmp_path):
+    rows = ["id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate", "0\t1\t2\tWhy?\tHow?\t0", "1\t3\tbroken",
+            "2\t4\t5\tWhat?\tWhen?\t1"]
+    path = tmp_path / "train.tsv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert read_examples(path, get_task("qqp"))["label"] == [0, 1]
+    rte = tmp_path / "rte.tsv"
+    rte.write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tbroken\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"rte.tsv, line 3: expected 4 fields"):
+        read_examples(rte, get_task("rte"))

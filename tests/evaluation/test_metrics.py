@@ -122,3 +122,8 @@ def test_accuracy_by_length_buckets():
     assert by_name["1-5"] == {"words": "1-5", "count": 1, "accuracy": 1.0}
     assert by_name["6-10"]["accuracy"] == 0.0 and by_name["21-30"]["count"] == 1
     assert by_name["31+"]["accuracy"] is None
+
+
+def test_macro_f1_counts_only_classes_that_occur():
+    assert classification_metrics([0, 1, 0, 1], [0, 1, 0, 1], 3)["f1_macro"] == 1.0
+    assert classification_metrics([0, 0, 0], [0, 0, 0], 2)["f1_macro"] == f1_score([0, 0, 0], [0, 0, 0], average="macro")

@@ -106,3 +106,19 @@ def test_glue_submission_writes_the_servers_files(tmp_path):
     assert "CoLA" in summary["missing"]
     code, _, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub2", "--data-root", tmp_path / "none")
     assert code == 2 and "none/rte: data folder not found" in stderr and not (tmp_path / "sub2").exists()
+
+
+def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
+    import pytest
+
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.outputs import open_output, write_json
+    from modernbert_glue.sweep import SweepConfig, sweep
+
+    started = SweepConfig(grid={"lr": [1e-4]}, seeds=[1, 1], train_args=["--task", "rte"])
+    assert started.seeds == [1]  # a repeated seed would share one folder
+    folder = open_output(tmp_path / "sweep", "sweep")
+    write_json(folder.file("sweep-config.json"), {"train_args": ["--task", "rte"], "decoupled_weight_decay": False})
+    other = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "mrpc"])
+    with pytest.raises(UserError, match="a sweep started with other train_args"):
+        sweep(other, str(tmp_path / "sweep"))
