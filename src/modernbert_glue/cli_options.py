@@ -62,10 +62,18 @@ def with_data_options(command):
 
 
 def int_list(text: str, option: str) -> list[int]:
+    return _number_list(text, option, int, "integers like 1,2,3")
+
+
+def float_list(text: str, option: str) -> list[float]:
+    return _number_list(text, option, float, "numbers like 1e-5,3e-5")
+
+
+def _number_list(text: str, option: str, kind, example: str) -> list:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise UserError(f"{option} '{text}': expected comma-separated integers like 1,2,3") from None
+        raise UserError(f"{option} '{text}': expected comma-separated {example}") from None
 
 
 def column_list(text: str | None) -> list[str] | None:
@@ -90,13 +98,6 @@ def data_args(data: dict) -> list[str]:
         else:
             args += [flag, str(value)]
     return args
-
-
-def float_list(text: str, option: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"{option} '{text}': expected comma-separated numbers like 1e-5,3e-5") from None
 
 
 def emit(obj) -> None:
