@@ -62,7 +62,8 @@ def train(
     model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
     random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
     init_from: Annotated[Optional[str], typer.Option(
-        "--init-from", help="Start from a fine-tuned RUN/model (e.g. MNLI's) with a fresh classification layer.")] = None,
+        "--init-from", help="Start from a fine-tuned RUN/model (e.g. MNLI's) with a fresh classification layer; "
+        "{seed} in it is each run's seed.")] = None,
     model_override: Annotated[
         Optional[list[str]], typer.Option(help="KEY=VALUE model config change; repeat per field.")
     ] = None,

@@ -85,6 +85,23 @@ def test_warm_start_keeps_the_encoder_and_replaces_the_head(tmp_path):
     assert code == 2 and "nowhere" in stderr and "Traceback" not in stderr
 
 
+def test_init_from_takes_each_seeds_own_model(tmp_path):
+    """--init-from DIR/seed-{seed}/model with --seeds: each seed starts from the same seed's model."""
+    data = glue_folder(tmp_path, "rte", 32, 16)
+    base = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--task", "rte", "--data-dir", data,
+            "--max-train-samples", "16", "--max-eval-samples", "16", "--epochs", "1", "--batch-size", "16"]
+    code, _, stderr = run_cli(*base, "--seeds", "1,2", "--output-dir", tmp_path / "first")
+    assert code == 0, stderr[-2000:]
+    template = str(tmp_path / "first" / "seed-{seed}" / "model")
+    code, _, stderr = run_cli(*base, "--seeds", "2,1", "--init-from", template, "--output-dir", tmp_path / "second")
+    assert code == 0, stderr[-2000:]
+    for seed in (1, 2):
+        metrics = json.loads((tmp_path / "second" / f"seed-{seed}" / "metrics.json").read_text())
+        assert metrics["init_from"] == str(tmp_path / "first" / f"seed-{seed}" / "model")
+    code, _, stderr = run_cli(*base, "--seed", "3", "--init-from", template, "--output-dir", tmp_path / "third")
+    assert code == 2 and "seed-3" in stderr and "Traceback" not in stderr
+
+
 def test_glue_submission_writes_the_servers_files(tmp_path):
     data = glue_folder(tmp_path, "rte", 32, 16)
     run = tmp_path / "rte-run"

@@ -11,6 +11,7 @@ A resumed run continues with the loop that started it (run.json's "engine"): the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -70,8 +71,19 @@ def model_type(cfg: RunConfig) -> str | None:
         return None
 
 
+def with_seed_paths(cfg: RunConfig) -> RunConfig:
+    """`model.init_from` with `{seed}` replaced by this run's seed: with --seeds, each seed starts from the same
+    seed's earlier model (e.g. RTE from runs/mnli/seed-{seed}/model), so the seeds stay independent."""
+    init_from = cfg.model.init_from
+    if not init_from or "{seed}" not in init_from:
+        return cfg
+    model = dataclasses.replace(cfg.model, init_from=init_from.replace("{seed}", str(cfg.train.seed)))
+    return dataclasses.replace(cfg, model=model)
+
+
 def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
     """Train one run with the loop `choose` picks (or, resuming, the one that started it)."""
+    cfg = with_seed_paths(cfg)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     engine, reason = choose(cfg, device_type(), world, lambda: model_type(cfg))
     if resume and (Path(output_dir) / "run.json").is_file():
