@@ -43,7 +43,8 @@ def new_output_folder(path: Path) -> Path:
     import sys
 
     if path.exists() and any(path.iterdir()):
-        sys.exit(f"error: {path} is not empty (results are not overwritten)")
+        print(f"error: {path} is not empty (results are not overwritten)", file=sys.stderr)
+        sys.exit(2)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
