@@ -133,7 +133,7 @@ def train(
 @app.command()
 @with_data_options
 def baseline(
-    name: Annotated[str, typer.Argument(help="tfidf or sbert-frozen.")],
+    name: Annotated[str, typer.Argument(help="tfidf, sbert-frozen or majority (train's majority class or mean).")],
     output_dir: OutputDir,
     data: Optional[dict] = None,
     encoder: Annotated[str, typer.Option(help="sbert-frozen: the sentence-transformers model.")] = "sentence-transformers/all-MiniLM-L6-v2",
@@ -141,7 +141,7 @@ def baseline(
     cache_dir: Annotated[Optional[str], typer.Option(help="Embedding cache (default ~/.cache/modernbert-glue/embeddings).")] = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Fit a TF-IDF or frozen-SBERT logistic regression; writes the same run folder as `train`."""
+    """Fit a TF-IDF or frozen-SBERT logistic regression, or the majority floor; writes the same run folder as `train`."""
     from .config import DataConfig
     from .training.baselines import BaselineConfig, run_baseline
 

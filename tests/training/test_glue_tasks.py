@@ -182,10 +182,11 @@ def test_server_classifies_pairs_as_our_route_and_tei_do(rte_run):
         proc.wait(timeout=30)
 
 
-@pytest.mark.parametrize("name", ["tfidf", "sbert-frozen"])
+@pytest.mark.parametrize("name", ["tfidf", "sbert-frozen", "majority"])
 def test_baselines_fit_pairs_and_regression(name, tmp_path):
     """Features of both texts (u, v, |u - v|, u * v); a ridge regression for STS-B; the same run folder and the
-    same predict as a fine-tuned model."""
+    same predict as a fine-tuned model. `majority` predicts one answer for every row: train's majority class, or
+    its mean score (whose correlation is 0)."""
     for task, metric in (("rte", "accuracy"), ("stsb", "pearson")):
         data = glue_folder(tmp_path, task, 96, 48)
         out = tmp_path / f"{name}-{task}"
@@ -198,6 +199,15 @@ def test_baselines_fit_pairs_and_regression(name, tmp_path):
         recompute = regression_metrics if task == "stsb" else (lambda y, p: classification_metrics(y, p, 2))
         assert metrics[f"eval_{metric}"] == pytest.approx(recompute([r[2] for r in rows], [r[3] for r in rows])[metric],
                                                           abs=1e-5)
+        if name == "majority":
+            train = [line.split("\t")[-1] for line in (data / "train.tsv").read_text().splitlines()[1:]]
+            if task == "stsb":
+                expected = np.mean([float(v) for v in train])
+            else:  # RTE's label ids follow its names: entailment 0, not_entailment 1
+                expected = ["entailment", "not_entailment"].index(max(set(train), key=train.count))
+            predicted = {r[3] for r in rows}
+            assert len(predicted) == 1 and predicted.pop() == pytest.approx(expected, abs=1e-4)
+            assert task != "stsb" or abs(metrics["eval_pearson"]) < 1e-6
         code, stdout, stderr = run_cli("predict", "--model", out / "model", "A man sleeps.", "A person rests.")
         assert code == 0, stderr[-2000:]
         record = json.loads(stdout)

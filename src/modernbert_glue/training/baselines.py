@@ -2,7 +2,9 @@
 
 - ``tfidf``: word 1-2 gram TF-IDF + logistic regression;
 - ``sbert-frozen``: frozen sentence-transformers embeddings (all-MiniLM-L6-v2 by default) + logistic regression,
-  the embeddings cached on disk keyed by model and data.
+  the embeddings cached on disk keyed by model and data;
+- ``majority``: the trivial floor, reading no text: train's class frequencies (predicting its majority class), or
+  for regression train's mean score. Every other system's interval should clear its interval.
 
 Pair tasks use features of both texts, u, v, |u - v| and u * v (as SBERT's classifier objective); regression
 tasks fit a ridge regression instead of the logistic one. The regularisation strength is chosen on a held-out 10%
@@ -34,7 +36,7 @@ from ..tasks import Task, task_for
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("tfidf", "sbert-frozen")
+BASELINES = ("tfidf", "sbert-frozen", "majority")
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -100,6 +102,8 @@ class BaselineModel:
 
             self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
             self.embedder = None
+        elif cfg.name == "majority":
+            self.vectorizer = self.embedder = None
         else:
             self.vectorizer = None
             self.embedder = Embedder(cfg.encoder, Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir())
@@ -116,6 +120,8 @@ class BaselineModel:
         return self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
 
     def _features(self, texts: list, fit: bool = False):
+        if self.cfg.name == "majority":
+            return np.zeros((len(texts), 1))  # the dummy estimators read no feature
         if not texts or isinstance(texts[0], str):
             return self._encode(texts, fit)
         first, second = (list(side) for side in zip(*texts))
@@ -129,8 +135,11 @@ class BaselineModel:
         return hstack([u, v, abs(u - v), u.multiply(v)]).tocsr()
 
     def _estimator(self, strength: float):
+        from sklearn.dummy import DummyClassifier, DummyRegressor
         from sklearn.linear_model import LogisticRegression, Ridge
 
+        if self.cfg.name == "majority":
+            return DummyRegressor(strategy="mean") if self.cfg.regression else DummyClassifier(strategy="prior")
         if self.cfg.regression:
             return Ridge(alpha=1.0 / strength)
         return LogisticRegression(C=strength, max_iter=2000)
@@ -143,6 +152,9 @@ class BaselineModel:
     def fit(self, texts: list, labels: list) -> dict:
         """Choose C (ridge: alpha = 1 / C) on a held-out slice of train by the task's main metric, refit on all
         of it; returns the search table."""
+        if self.cfg.name == "majority":  # nothing to choose
+            self.classifier = self._estimator(1.0).fit(self._features(texts), np.asarray(labels))
+            return {"C": None}
         rng = np.random.default_rng(self.cfg.seed)
         order = rng.permutation(len(texts))
         n_hold = max(1, int(len(texts) * self.cfg.holdout_fraction))
@@ -174,6 +186,8 @@ class BaselineModel:
         """Scores whose softmax is `probabilities` (binary: [0, decision function]); regression: the values."""
         if self.cfg.regression:
             return self.scores(texts)
+        if not hasattr(self.classifier, "decision_function"):  # majority: log-probabilities
+            return np.log(np.clip(self.probabilities(texts), 1e-12, None))
         scores = self.classifier.decision_function(self._features(texts))
         return np.stack([np.zeros_like(scores), scores], axis=1) if scores.ndim == 1 else scores
 
@@ -203,7 +217,7 @@ class BaselineModel:
         model.cfg = cfg
         parts = joblib.load(folder / "baseline.joblib")
         model.vectorizer, model.classifier = parts["vectorizer"], parts["classifier"]
-        model.embedder = None if cfg.name == "tfidf" else Embedder(cfg.encoder, None)
+        model.embedder = Embedder(cfg.encoder, None) if cfg.name == "sbert-frozen" else None
         return model
 
 
@@ -235,7 +249,7 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     folder = open_output(out, "run", overwrite=overwrite)
     with folder.staged_dir("model") as staged:
         model.save(staged)
-    name = cfg.name if cfg.name == "tfidf" else f"sbert-frozen:{cfg.encoder}"
+    name = f"sbert-frozen:{cfg.encoder}" if cfg.name == "sbert-frozen" else cfg.name
     metrics = {
         "task": task.name,
         "model": name,
