@@ -14,8 +14,12 @@ Resumable: every run has its own folder or file; a finished one is skipped, an i
   benchmarks/results/glue-cpu/ours/.
 - plain: benchmarks/glue_plain.py (run_glue.py's defaults: lr 2e-5, batch 32, 3 epochs, max length 128) for seeds
   42 and 43 -> benchmarks/results/glue-cpu/plain/T-seed-S.json.
-- trivial: `modernbert-glue baseline majority` (train's majority class, STS-B: its mean score, for every dev row),
-  its metric with a 95% bootstrap interval -> benchmarks/results/glue-cpu/trivial/T-metrics.json.
+- baselines: `modernbert-glue baseline majority|tfidf|sbert-frozen` -> benchmarks/results/glue-cpu/baselines/; the
+  trivial baseline is `majority` (train's majority class, STS-B: its mean score, for every dev row), its metric with a
+  95% bootstrap interval.
+- report: `modernbert-glue compare` over our runs and the baselines, once all of ours have finished ->
+  benchmarks/reports/glue-cpu/glue/ (the GLUE table) and benchmarks/reports/glue-cpu/T/ (each task's intervals,
+  paired tests, calibration; report.md and report.html).
 
 summary.json / summary.md: per task, each system's main metric (mean, std, per seed), the two checks of the issue
 (ours >= plain's mean or within one of its standard deviations; ours above the trivial baseline's interval) and the
@@ -81,24 +85,53 @@ def run_plain(task: str) -> None:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
-def trivial(task: str) -> dict:
-    """`modernbert-glue baseline majority`: train's majority class (STS-B: its mean score) for every dev row, its
-    metric and 95% bootstrap interval as every run reports them. Seconds; run when missing."""
-    from modernbert_glue.tasks import get_task
+BASELINES = ("majority", "tfidf", "sbert-frozen")  # majority is the issue's trivial baseline
+REPORT = REPO / "benchmarks" / "reports" / "glue-cpu"
 
-    target = RESULTS / "trivial" / f"{task}-metrics.json"
-    if not target.is_file():
-        folder = RUNS / "trivial" / task
+
+def run_baselines(task: str) -> None:
+    """`modernbert-glue baseline NAME` for each of BASELINES (seconds to a few minutes each), when missing; each
+    one's metrics.json and run.json copied to benchmarks/results/glue-cpu/baselines/."""
+    for name in BASELINES:
+        target = RESULTS / "baselines" / f"{name}-{task}-metrics.json"
+        if target.is_file():
+            continue
+        folder = RUNS / "baselines" / name / task
         if not (folder / "metrics.json").is_file():
-            command = [*CLI, "baseline", "majority", "--task", task, "--data-dir", str(SHARED / "data" / task),
+            command = [*CLI, "baseline", name, "--task", task, "--data-dir", str(SHARED / "data" / task),
                        "--output-dir", str(folder), "--overwrite"]
             print("+", " ".join(command), flush=True)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "run.json", target.with_name(f"{name}-{task}-run.json"))
         shutil.copyfile(folder / "metrics.json", target)
+
+
+def trivial(task: str) -> dict:
+    """The majority baseline (train's majority class, STS-B: its mean score, for every dev row): its main metric
+    and 95% bootstrap interval, as every run reports them."""
+    from modernbert_glue.tasks import get_task
+
+    target = RESULTS / "baselines" / f"majority-{task}-metrics.json"
+    if not target.is_file():
+        run_baselines(task)
     metrics = json.loads(target.read_text())
     metric = get_task(task).main_metric
     return {"value": metrics[f"eval_{metric}"], "ci": metrics[f"eval_{metric}_ci"]}
+
+
+def write_report() -> None:
+    """`modernbert-glue compare` over our runs and the baselines: the GLUE table of every task
+    (benchmarks/reports/glue-cpu/glue/) and each task's own report with intervals and paired tests (.../T/)."""
+    def folders(task: str) -> list[str]:
+        return [str(RUNS / "ours" / task)] + [str(RUNS / "baselines" / b / task) for b in BASELINES]
+
+    for name, runs in (("glue", [f for t in TASKS for f in folders(t)]), *((t, folders(t)) for t in TASKS)):
+        command = [*CLI, "compare", *runs, "--output", str(REPORT / name), "--overwrite"]
+        if name != "glue":
+            command += ["--task", name]
+        print("+", " ".join(command), flush=True)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
 PLAIN_KEYS = {"mcc": "matthews_correlation"}  # glue_plain.py's names for our metrics, where they differ
@@ -185,11 +218,15 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     args = parser.parse_args()
     if not args.summary_only:
-        for system, run, order in (("ours", run_ours, ORDER), ("plain", run_plain, PLAIN_ORDER)):
-            for task in [t for t in order if t in args.tasks.split(",")]:
+        chosen = args.tasks.split(",")
+        for system, run, order in (("ours", run_ours, ORDER), ("baselines", run_baselines, ORDER),
+                                   ("plain", run_plain, PLAIN_ORDER)):
+            for task in [t for t in order if t in chosen]:
                 started = time.perf_counter()
                 run(task)
                 print(f"{system} {task}: done in {time.perf_counter() - started:.0f} s", flush=True)
+            if system == "baselines" and set(chosen) == set(TASKS):
+                write_report()
     rows = summarise()
     from modernbert_glue.provenance import provenance
 

@@ -54,6 +54,11 @@ class Task:
     def main_metric(self) -> str:
         return self.metrics[0]
 
+    @property
+    def title(self) -> str:
+        """The name GLUE's papers and leaderboard print: CoLA, SST-2, STS-B, MNLI, ..."""
+        return self.submission.removesuffix("-m") or self.name
+
     def with_columns(self, text_columns=None, label_column=None, regression: bool | None = None) -> Task:
         """This task reading other column names (a user's own files); `regression` turns a custom task into one."""
         changes: dict = {}

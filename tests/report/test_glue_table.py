@@ -29,7 +29,7 @@ def test_each_task_gets_its_main_metric_and_the_average_leaves_out_wnli():
     assert average(row) == pytest.approx(expected) and "wnli" not in AVERAGED
     blocks, summary = glue_blocks(runs)
     header = blocks[2].headers
-    assert header[:3] == ["system", "COLA", "SST2"] and header[-1] == "average (8 tasks)"
+    assert header[:3] == ["system", "CoLA", "SST-2"] and header[-1] == "average (8 tasks)"
     assert blocks[2].rows[0][-1] == f"{100 * expected:.1f}"
 
 

@@ -70,9 +70,16 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    x = x - x.mean(axis=-1, keepdims=True)
-    y = y - y.mean(axis=-1, keepdims=True)
+    x, y = _centered(x), _centered(y)
     return _safe_div((x * y).sum(-1), np.sqrt((x * x).sum(-1) * (y * y).sum(-1)))
+
+
+def _centered(x: np.ndarray) -> np.ndarray:
+    """x minus its mean, with rounding noise (a constant's deviations of ~1e-16) set to 0, so that a constant
+    prediction (the trivial STS-B baseline) correlates exactly 0 with anything, as MCC does for a constant class."""
+    centered = x - x.mean(axis=-1, keepdims=True)
+    noise = 1e-12 * np.abs(x).max(axis=-1, keepdims=True)
+    return np.where(np.abs(centered) <= noise, 0.0, centered)
 
 
 def _regression_values(labels: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:

@@ -62,7 +62,8 @@ def system_name(metrics: dict) -> str:
     short = model.rstrip("/").split("/")[-1]
     preset = str(metrics.get("preset", ""))
     if preset.startswith("baseline:"):
-        return {"tfidf": "TF-IDF + LR"}.get(preset[9:], f"{short} frozen + LR")
+        return {"tfidf": "TF-IDF + LR", "majority": "trivial (majority class or mean)"}.get(
+            preset[9:], f"{short} frozen + LR")
     kind = "random weights" if metrics.get("random_init") else "fine-tuned"
     return f"{short} {kind}"
 
