@@ -80,6 +80,11 @@ class TrainConfig:
     adam_beta1: float = _doc(0.9, "AdamW beta1.")
     adam_beta2: float = _doc(0.98, "AdamW beta2.")
     adam_epsilon: float = _doc(1e-6, "AdamW epsilon.")
+    classifier_lr_scale: float = _doc(
+        1.0,
+        "The classification layer's learning rate as a multiple of train.lr: a fresh layer on a pretrained or "
+        "warm-started encoder can leave a loss plateau sooner at a higher rate (1: the same rate).",
+    )
     lr_scheduler: str = _doc("linear", "Transformers scheduler name (linear, cosine, constant_with_warmup, ...).")
     warmup_ratio: float = _doc(0.06, "Fraction of training steps spent warming up the learning rate.")
     max_grad_norm: float = _doc(1.0, "Gradient clipping norm.")
@@ -183,6 +188,7 @@ RANGES = {
     "data.max_length": (2, None, True, True), "data.max_train_samples": (1, None, True, True),
     "data.max_eval_samples": (1, None, True, True),
     "train.epochs": (0, None, False, True), "train.lr": (0, None, False, True),
+    "train.classifier_lr_scale": (0, None, False, True),
     "train.batch_size": (1, None, True, True), "train.eval_batch_size": (1, None, True, True),
     "train.weight_decay": (0, None, True, True), "train.adam_beta1": (0, 1, True, False),
     "train.adam_beta2": (0, 1, True, False), "train.adam_epsilon": (0, None, False, True),

@@ -50,14 +50,18 @@ def _step_on_a_copy(model, cfg, bf16=False):
 def _trainer(model, tokenizer, cfg, tmp_path, n):
     from transformers import Trainer
 
+    from modernbert_glue.training.trainer import optimizer_with_groups
+
     from modernbert_glue.training.trainer import training_arguments
 
     from modernbert_glue.tasks import get_task
 
     args = training_arguments(cfg, tmp_path, n, "packed", get_task("sst2"))
     collator = Collator("packed", tokenizer.pad_token_id, cfg.data.max_length)
-    trainer = Trainer(model=PackedClassifier(model), args=args, data_collator=collator,
-                      eval_dataset=[{"input_ids": [1], "labels": 0}])  # evaluation is configured, not run
+    packed = PackedClassifier(model)
+    trainer = Trainer(model=packed, args=args, data_collator=collator,
+                      eval_dataset=[{"input_ids": [1], "labels": 0}],  # evaluation is configured, not run
+                      optimizer_cls_and_kwargs=optimizer_with_groups(args, packed, cfg.train))
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     trainer.current_gradient_accumulation_steps = 1  # set by the Trainer's own loop, which is not run here
     return trainer, collator
@@ -78,6 +82,41 @@ def test_parameter_groups_and_schedule_are_the_trainers(kind, tmp_path):
     for total in (10, 17, 2106):
         assert warmup_steps(0.06, total) == trainer.args.get_warmup_steps(total) == math.ceil(0.06 * total)
     assert schedule.lr_lambdas[0](3) == trainer.lr_scheduler.lr_lambdas[0](3)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_classifier_lr_scale_gives_the_classification_layer_its_own_rate_in_both_loops(kind, tmp_path):
+    model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.2, classifier_lr_scale=10.0)
+    trainer, _ = _trainer(model, tokenizer, cfg, tmp_path, 64)
+    ours, schedule = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
+    names = {id(p): n for n, p in model.named_parameters()}
+    for optimizer in (ours, trainer.optimizer):
+        groups = optimizer.param_groups
+        assert len(groups) == 4 and all(g["params"] for g in groups)
+        head = [names[id(p)] for g in groups[2:] for p in g["params"]]
+        assert sorted(head) == ["classifier.bias", "classifier.weight"]
+        assert not any("classifier" in names[id(p)] for g in groups[:2] for p in g["params"])
+        assert [g["weight_decay"] for g in groups] == [cfg.train.weight_decay, 0.0] * 2
+    for _ in range(3):  # past the warmup: every group at its own peak times the schedule's same factor
+        ours.step()
+        schedule.step()
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    for optimizer in (ours, trainer.optimizer):
+        rates = [float(g["lr"]) for g in optimizer.param_groups]
+        factor = schedule.lr_lambdas[0](3)
+        assert 0 < factor < 1
+        assert rates[0] == pytest.approx(cfg.train.lr * factor, rel=1e-6)  # float32 rates in the engine
+        assert rates[2] == pytest.approx(10 * cfg.train.lr * factor, rel=1e-6)
+
+
+def test_classifier_lr_scale_refuses_a_model_without_a_classifier():
+    from modernbert_glue.config import TrainConfig
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.training.step import parameter_groups
+
+    with pytest.raises(UserError, match="no trainable `classifier`"):
+        parameter_groups(torch.nn.Linear(2, 2), TrainConfig(classifier_lr_scale=5.0))
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))

@@ -3,13 +3,14 @@ that waits for the device (no `.item()`, no data-dependent shapes), so that on C
 captured once per static shape and replayed (capture.py), and on a CPU runs eager or compiled.
 
 The optimizer is the HF Trainer's: AdamW (fused) with its parameter groups (no decay on biases and norms, by
-the Trainer's own rule) and the schedule from transformers' `get_scheduler`, warmup counted as the Trainer
+the Trainer's own rule; `parameter_groups`, which the Trainer path uses too) and the schedule from transformers' `get_scheduler`, warmup counted as the Trainer
 counts it. The learning rate is a tensor the schedule fills each step, so a replayed step reads the new value.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -37,6 +38,32 @@ def decay_parameter_names(model: nn.Module) -> set[str]:
     return set(get_parameter_names(model, [nn.LayerNorm], forbidden))
 
 
+# The classification layer: `classifier` in BERT's and ModernBERT's sequence classifiers (under PackedClassifier,
+# `model.classifier`); the layer that --init-from replaces with a fresh one.
+CLASSIFIER = re.compile(r"(?:^|\.)classifier\.")
+
+
+def parameter_groups(model: nn.Module, t: TrainConfig) -> list[dict]:
+    """AdamW's parameter groups, for the Trainer and the engine alike: weight decay or none (the Trainer's rule),
+    and, when train.classifier_lr_scale is not 1, the classification layer in groups of its own whose rate is
+    that multiple of train.lr (the schedule scales every group alike)."""
+    decay = decay_parameter_names(model)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    heads = (None,) if t.classifier_lr_scale == 1 else (False, True)
+    groups = []
+    for head in heads:
+        for decayed in (True, False):
+            params = [p for n, p in named if (n in decay) == decayed
+                      and (head is None or bool(CLASSIFIER.search(n)) == head)]
+            group = {"params": params, "weight_decay": t.weight_decay if decayed else 0.0}
+            if head:
+                group["lr"] = t.lr * t.classifier_lr_scale
+            groups.append(group)
+    if t.classifier_lr_scale != 1 and not any(g["params"] for g in groups if "lr" in g):
+        raise UserError("train.classifier_lr_scale: the model has no trainable `classifier` layer")
+    return groups
+
+
 def warmup_steps(warmup: float, total: int) -> int:
     """TrainingArguments.get_warmup_steps: a value below 1 is a ratio of the total steps, rounded up."""
     return int(warmup) if warmup >= 1 else math.ceil(total * warmup)
@@ -46,10 +73,10 @@ def build_optimizer(model: nn.Module, t: TrainConfig, total: int, device: torch.
     """(AdamW, schedule) as the Trainer builds them for `t`, the learning rate a tensor on `device`."""
     from transformers import get_scheduler
 
-    decay = decay_parameter_names(model)
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in named if n in decay], "weight_decay": t.weight_decay},
-              {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0}]
+    groups = parameter_groups(model, t)
+    for group in groups:  # a tensor rate, as the default's: a replayed step reads the value the schedule set
+        if "lr" in group:
+            group["lr"] = torch.tensor(group["lr"], device=device)
     lr = torch.tensor(t.lr, device=device)
     optimizer = torch.optim.AdamW(groups, lr=lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_epsilon,
                                   fused=True, capturable=device.type == "cuda")

@@ -137,15 +137,17 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     if cfg.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
 
+    args = training_arguments(cfg, out, len(train_ds), input_path, task)
     trainer = Trainer(
         model=model,
-        args=training_arguments(cfg, out, len(train_ds), input_path, task),
+        args=args,
         train_dataset=train_ds,
         eval_dataset=dev_ds,
         data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=metrics_for(task),
         callbacks=callbacks,
+        optimizer_cls_and_kwargs=optimizer_with_groups(args, model, cfg.train),
     )
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention):
@@ -169,6 +171,19 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     hf_model = trainer.model.model if input_path == "packed" else trainer.model
     return finish_run(folder, cfg, task, hf_model, tokenizer, eval_sets, trained,
                       {"log_history": trainer.state.log_history})
+
+
+def optimizer_with_groups(args, model, t):
+    """The Trainer's own optimizer class and options with our parameter groups (step.parameter_groups), when
+    they differ from its own (train.classifier_lr_scale); None leaves the Trainer's choice untouched."""
+    if t.classifier_lr_scale == 1:
+        return None
+    from transformers import Trainer
+
+    from .step import parameter_groups
+
+    cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    return cls, {**kwargs, "params": parameter_groups(model, t)}
 
 
 def metrics_for(task: Task):
