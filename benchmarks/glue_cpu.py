@@ -9,17 +9,18 @@ Resumable: every run has its own folder or file; a finished one is skipped, an i
 
 - ours: `modernbert-glue train --preset minilm-glue --task T --seeds 42,43,44` (WNLI: 42), the recipe committed in
   src/modernbert_glue/presets/minilm-glue.toml before these runs: MRPC, RTE and WNLI start from the same seed's
-  STS-B model (`--init-from runs/glue-cpu/ours/stsb/seed-{seed}/model`), so STS-B runs first. Run folders in
-  runs/glue-cpu/ours/T (not committed: weights), each run's metrics.json and run.json copied to
-  benchmarks/results/glue-cpu/ours/. RTE trains 5 epochs (round 2; TASK_OPTIONS says why).
+  STS-B model (`--init-from runs/glue-cpu/ours/stsb/seed-{seed}/model`), so STS-B runs first; RTE has options of
+  its own (TASK_OPTIONS, round 3). Run folders in runs/glue-cpu/ours/T (not committed: weights); what `compare`
+  reads (SMALL_FILES) is copied to benchmarks/results/glue-cpu/ours/T/seed-S/ with wall.json (the run's wall
+  time), then seeds.json. Rounds 1 and 2 are kept in benchmarks/results/glue-cpu/round{1,2}/.
 - plain: benchmarks/glue_plain.py (run_glue.py's defaults: lr 2e-5, batch 32, 3 epochs, max length 128) for seeds
   42 and 43 -> benchmarks/results/glue-cpu/plain/T-seed-S.json.
-- baselines: `modernbert-glue baseline majority|tfidf|sbert-frozen` -> benchmarks/results/glue-cpu/baselines/; the
-  trivial baseline is `majority` (train's majority class, STS-B: its mean score, for every dev row), its metric with a
-  95% bootstrap interval.
-- report: `modernbert-glue compare` over our runs and the baselines, once all of ours have finished ->
-  benchmarks/reports/glue-cpu/glue/ (the GLUE table) and benchmarks/reports/glue-cpu/T/ (each task's intervals,
-  paired tests, calibration; report.md and report.html).
+- baselines: `modernbert-glue baseline majority|tfidf|sbert-frozen` -> benchmarks/results/glue-cpu/baselines/NAME/T/;
+  the trivial baseline is `majority` (train's majority class, STS-B: its mean score, for every dev row), its metric
+  with a 95% bootstrap interval.
+- report: `modernbert-glue compare` over the committed copies of our runs and the baselines, once all of ours have
+  finished -> benchmarks/reports/glue-cpu/glue/ (the GLUE table) and benchmarks/reports/glue-cpu/T/ (each task's
+  intervals, paired tests, calibration; report.md and report.html).
 
 summary.json / summary.md: per task, each system's main metric (mean, std, per seed), the two checks of the issue
 (ours >= plain's mean or within one of its standard deviations; ours above the trivial baseline's interval) and the
@@ -72,11 +73,34 @@ def run_ours(task: str) -> None:
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     out = RESULTS / "ours" / task
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(folder / "seeds.json", out / "seeds.json")
     for seed in seeds:
-        for name in ("metrics.json", "run.json"):
-            shutil.copyfile(folder / f"seed-{seed}" / name, out / f"seed-{seed}-{name}")
+        keep_small_files(folder / f"seed-{seed}", out / f"seed-{seed}")
+        wall = {"wall_seconds": round(_wall_seconds(folder / f"seed-{seed}"), 1)}
+        (out / f"seed-{seed}" / "wall.json").write_text(json.dumps(wall) + "\n")
+    shutil.copyfile(folder / "seeds.json", out / "seeds.json")  # last: it marks the task finished
+
+
+# What `compare` reads from a run folder (report/runs.py): small text files, committed so that the reports can be
+# written again from benchmarks/results/ alone (the run folders hold the weights and are not committed).
+SMALL_FILES = ("metrics.json", "run.json", "predictions_dev.tsv", "analysis_dev.json")
+
+
+def keep_small_files(folder: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SMALL_FILES:
+        shutil.copyfile(folder / name, out / name)
+
+
+def _wall_seconds(folder: Path) -> float:
+    """Wall time of one of our runs, from its start (run.json's date) to its finished metrics.json: loading,
+    training, evaluations and saving. A resumed run (whose wall time includes the pause) counts its training
+    time instead."""
+    from datetime import datetime
+
+    run = json.loads((folder / "run.json").read_text())
+    if run.get("resumed"):
+        return float(json.loads((folder / "metrics.json").read_text())["train_seconds"])
+    return (folder / "metrics.json").stat().st_mtime - datetime.fromisoformat(run["date"]).timestamp()
 
 
 def run_plain(task: str) -> None:
@@ -99,8 +123,8 @@ def run_baselines(task: str) -> None:
     """`modernbert-glue baseline NAME` for each of BASELINES (seconds to a few minutes each), when missing; each
     one's metrics.json and run.json copied to benchmarks/results/glue-cpu/baselines/."""
     for name in BASELINES:
-        target = RESULTS / "baselines" / f"{name}-{task}-metrics.json"
-        if target.is_file():
+        out = RESULTS / "baselines" / name / task
+        if (out / "metrics.json").is_file():
             continue
         folder = RUNS / "baselines" / name / task
         if not (folder / "metrics.json").is_file():
@@ -108,9 +132,7 @@ def run_baselines(task: str) -> None:
                        "--output-dir", str(folder), "--overwrite"]
             print("+", " ".join(command), flush=True)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / "run.json", target.with_name(f"{name}-{task}-run.json"))
-        shutil.copyfile(folder / "metrics.json", target)
+        keep_small_files(folder, out)
 
 
 def trivial(task: str) -> dict:
@@ -118,7 +140,7 @@ def trivial(task: str) -> dict:
     and 95% bootstrap interval, as every run reports them."""
     from modernbert_glue.tasks import get_task
 
-    target = RESULTS / "baselines" / f"majority-{task}-metrics.json"
+    target = RESULTS / "baselines" / "majority" / task / "metrics.json"
     if not target.is_file():
         run_baselines(task)
     metrics = json.loads(target.read_text())
@@ -129,8 +151,8 @@ def trivial(task: str) -> dict:
 def write_report() -> None:
     """`modernbert-glue compare` over our runs and the baselines: the GLUE table of every task
     (benchmarks/reports/glue-cpu/glue/) and each task's own report with intervals and paired tests (.../T/)."""
-    def folders(task: str) -> list[str]:
-        return [str(RUNS / "ours" / task)] + [str(RUNS / "baselines" / b / task) for b in BASELINES]
+    def folders(task: str) -> list[str]:  # the committed copies (keep_small_files)
+        return [str(RESULTS / "ours" / task)] + [str(RESULTS / "baselines" / b / task) for b in BASELINES]
 
     for name, runs in (("glue", [f for t in TASKS for f in folders(t)]), *((t, folders(t)) for t in TASKS)):
         command = [*CLI, "compare", *runs, "--output", str(REPORT / name), "--overwrite"]
@@ -155,13 +177,14 @@ def summarise() -> dict:
         row: dict = {"metric": metric, "trivial": trivial(name)}
         seeds_file = RESULTS / "ours" / name / "seeds.json"
         if seeds_file.is_file():
-            ours = [json.loads((RESULTS / "ours" / name / f"seed-{s}-metrics.json").read_text())
-                    for s in json.loads(seeds_file.read_text())["seeds"]]
+            seed_folders = [RESULTS / "ours" / name / f"seed-{s}" for s in json.loads(seeds_file.read_text())["seeds"]]
+            ours = [json.loads((f / "metrics.json").read_text()) for f in seed_folders]
             values = np.array([m[f"eval_{metric}"] for m in ours])
             row["ours"] = {"values": values.tolist(), "mean": float(values.mean()),
                            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                            "max_train_seconds": max(m["train_seconds"] for m in ours),
-                           "max_total_seconds": max(_run_seconds(name, m["seed"]) for m in ours)}
+                           "max_total_seconds": max(json.loads((f / "wall.json").read_text())["wall_seconds"]
+                                                    for f in seed_folders)}
         plain_files = [RESULTS / "plain" / f"{name}-seed-{s}.json" for s in PLAIN_SEEDS]
         if all(p.is_file() for p in plain_files):
             plain = [json.loads(p.read_text()) for p in plain_files]
@@ -181,19 +204,6 @@ def summarise() -> dict:
 def _plain_metric(result: dict, metric: str) -> float:
     metrics = result["dev_metrics"]
     return float(metrics[PLAIN_KEYS.get(metric, metric)])
-
-
-def _run_seconds(task: str, seed: int) -> float:
-    """Wall time of one of our runs, from its start (run.json's date) to its finished metrics.json; a resumed run
-    (whose wall time includes the pause) counts its training time instead."""
-    from datetime import datetime
-
-    folder = RUNS / "ours" / task / f"seed-{seed}"
-    run = json.loads((RESULTS / "ours" / task / f"seed-{seed}-run.json").read_text())
-    if run.get("resumed") or not (folder / "metrics.json").is_file():
-        metrics = json.loads((RESULTS / "ours" / task / f"seed-{seed}-metrics.json").read_text())
-        return float(metrics["train_seconds"])
-    return (folder / "metrics.json").stat().st_mtime - datetime.fromisoformat(run["date"]).timestamp()
 
 
 def markdown(rows: dict) -> str:
