@@ -3,8 +3,8 @@ that waits for the device (no `.item()`, no data-dependent shapes), so that on C
 captured once per static shape and replayed (capture.py), and on a CPU runs eager or compiled.
 
 The optimizer is the HF Trainer's: AdamW (fused) with its parameter groups (no decay on biases and norms, by
-the Trainer's own rule; `parameter_groups`, which the Trainer path uses too) and the schedule from transformers' `get_scheduler`, warmup counted as the Trainer
-counts it. The learning rate is a tensor the schedule fills each step, so a replayed step reads the new value.
+the Trainer's own rule; `parameter_groups`, which the Trainer path uses too) and the schedule from
+transformers' `get_scheduler`, warmup counted as the Trainer counts it. The learning rate is a tensor the schedule fills each step, so a replayed step reads the new value.
 """
 
 from __future__ import annotations
