@@ -38,7 +38,7 @@ from pathlib import Path
 
 from common import TINY, add_model_options, new_output_folder  # benchmarks/common.py, this script's sibling
 
-from modernbert_glue.bench.flops import matmul_tflops
+from modernbert_glue.bench.flops import add_mfu, matmul_tflops
 from modernbert_glue.bench.lengths import run_lengths
 from modernbert_glue.bench.paths import BenchConfig, run_bench, sample
 from modernbert_glue.config import load_config
@@ -101,8 +101,8 @@ def main() -> None:
                        batch_size=recipe.batch_size, steps=args.steps or (20 if gpu else 2), warmup=3, repeats=3,
                        bf16=use_bf16("auto", "bench"), row_tokens=ROW_TOKENS, seed=0)
     base.sentences = recipe.batch_size * (base.warmup + 2 * base.steps * base.repeats)  # infer runs 2x the steps
-    rate = matmul_tflops(device)
-    meta = {"device": device_name(), "gpu": gpu, "matmul_bf16": rate, "recipe": dataclasses.asdict(recipe),
+    rate = matmul_tflops(device, base.bf16)
+    meta = {"device": device_name(), "gpu": gpu, "matmul": rate, "recipe": dataclasses.asdict(recipe),
             "bench_config": dataclasses.asdict(base), "tiny": args.tiny, **provenance()}
     write(out / "env.json", meta)
 
@@ -111,8 +111,8 @@ def main() -> None:
 
     def measured(cfg: BenchConfig) -> list[dict]:
         records = run_bench(cfg, sentences, labels)
+        add_mfu(records, rate)
         for r in records:
-            r["mfu"] = round(r["model_tflops_per_s"] / rate["tflops"], 4)
             r["extrapolated_two_epoch_seconds"] = round(r["seconds_per_step_median"] * steps_2ep, 2)
         return records
 
@@ -156,7 +156,7 @@ def main() -> None:
 
     timed = [r for r in paths + variant_records if "seconds_per_step_median" in r]
     summary = {
-        "device": meta["device"], "matmul_bf16_tflops": rate["tflops"], "two_epoch_steps": steps_2ep,
+        "device": meta["device"], "matmul_tflops": rate["tflops"], "matmul_dtype": rate["dtype"], "two_epoch_steps": steps_2ep,
         "extrapolated_two_epoch_seconds": {label(r): r["extrapolated_two_epoch_seconds"] for r in timed},
         "mfu": {label(r): r["mfu"] for r in timed},
         "elapsed_seconds": round(args.budget_seconds - clock.left(), 1),

@@ -44,7 +44,7 @@ def test_every_file_is_written(protocol_run):
     names = {p.name for p in protocol_run.iterdir()}
     assert names == {"env.json", "train-paths.json", "train-variants.json", "infer.json", "summary.json"}
     env = load(protocol_run, "env.json")
-    assert env["matmul_bf16"]["tflops"] > 0 and env["versions"]["torch"] and env["command"] and not env["gpu"]
+    assert env["matmul"]["tflops"] > 0 and env["versions"]["torch"] and env["command"] and not env["gpu"]
 
 
 def test_train_paths_extrapolate_two_epochs_and_report_mfu(protocol_run):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..device import default_device
 from ..errors import UserError
 from ..provenance import device_name, provenance
-from .flops import matmul_tflops
+from .flops import add_mfu, matmul_tflops
 from .lengths import run_lengths
 from .paths import BenchConfig, ratios, run_bench, sample
 
@@ -25,15 +25,13 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
     sentences, labels = sample(train["sentence"], train["label"], cfg.sentences, cfg.seed)
     long_inputs = cfg.lengths or cfg.variable_means
     results = run_lengths(cfg, sentences) if long_inputs else run_bench(cfg, sentences, labels)
-    rate = matmul_tflops(default_device())
-    for r in results:
-        if "model_tflops_per_s" in r:
-            r["mfu"] = round(r["model_tflops_per_s"] / rate["tflops"], 4)
+    rate = matmul_tflops(default_device(), cfg.bf16)
+    add_mfu(results, rate)
     report = {
         "benchmark": f"bench {cfg.mode}",
         "config": {k: v for k, v in cfg.__dict__.items()},
         "device": device_name(),
-        "matmul_bf16": rate,
+        "matmul": rate,
         "results": results,
         "ratios_real_tokens_per_s": ratios([r for r in results if r.get("supported", True)]),
         **provenance(),

@@ -53,13 +53,17 @@ def step_flops(fm: FlopModel, lengths: list[int], *, train: bool) -> float:
     return per_weight * (fm.encoder_params * tokens + fm.head_params * len(lengths)) + attention
 
 
-def matmul_tflops(device, size: int | None = None, repeats: int = 10) -> dict:
-    """Measured bf16 matrix-product rate of `device` (the denominator of MFU), median of `repeats` products."""
+def matmul_tflops(device, bf16: bool, size: int | None = None, repeats: int = 10) -> dict:
+    """Measured matrix-product rate of `device` in the dtype the timed steps use (bf16 or fp32): MFU's denominator.
+
+    The dtype follows the steps because a CPU without bf16 instructions emulates bf16 products, two orders of
+    magnitude slower than fp32 there: a bf16 rate would be the wrong denominator and take minutes to measure."""
     import torch
 
-    size = size or (8192 if device.type == "cuda" else 2048)
-    a = torch.randn(size, size, dtype=torch.bfloat16, device=device)
-    b = torch.randn(size, size, dtype=torch.bfloat16, device=device)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    size = size or (8192 if device.type == "cuda" else 1024)
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
     times = []
     for i in range(repeats + 3):
         _sync(device)
@@ -69,7 +73,14 @@ def matmul_tflops(device, size: int | None = None, repeats: int = 10) -> dict:
         if i >= 3:  # warm-up products are not timed
             times.append(time.perf_counter() - started)
     seconds = sorted(times)[len(times) // 2]
-    return {"size": size, "dtype": "bfloat16", "tflops": round(2 * size**3 / seconds / 1e12, 3)}
+    return {"size": size, "dtype": str(dtype).removeprefix("torch."), "tflops": float(f"{2 * size**3 / seconds / 1e12:.4g}")}
+
+
+def add_mfu(records: list[dict], rate: dict) -> None:
+    """Model FLOP utilisation of each timed record against the measured matrix-product rate."""
+    for r in records:
+        if "model_tflops_per_s" in r:
+            r["mfu"] = float(f"{r['model_tflops_per_s'] / rate['tflops']:.4g}")
 
 
 def _sync(device) -> None:

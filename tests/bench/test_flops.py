@@ -1,0 +1,16 @@
+"""bench/flops.py: the MFU denominator is measured in the steps' dtype and never rounds a slow device to zero."""
+
+import torch
+
+from modernbert_glue.bench.flops import add_mfu, matmul_tflops
+
+
+def test_fp32_steps_get_an_fp32_rate_on_cpu():
+    rate = matmul_tflops(torch.device("cpu"), bf16=False, size=256, repeats=2)
+    assert rate["dtype"] == "float32" and rate["size"] == 256 and rate["tflops"] > 0
+
+
+def test_mfu_of_a_slow_device_is_not_rounded_to_zero():
+    records = [{"model_tflops_per_s": 2e-6}, {"path": "unsupported"}]
+    add_mfu(records, {"tflops": 4e-4})
+    assert abs(records[0]["mfu"] - 0.005) < 1e-9 and "mfu" not in records[1]
