@@ -3,6 +3,7 @@ defaults and the trivial baseline, on CoLA, MRPC, RTE, STS-B and WNLI.
 
     .venv/bin/python benchmarks/glue_cpu.py                 # run what is missing, then summarise
     .venv/bin/python benchmarks/glue_cpu.py --summary-only  # summarise what has finished
+    .venv/bin/python benchmarks/glue_cpu.py --report-only   # the compare reports again, then the summary
     .venv/bin/python benchmarks/glue_cpu.py --plain-jobs 2  # the plain runs two at a time, one thread each
 
 Resumable: every run has its own folder or file; a finished one is skipped, an interrupted `train` is resumed
@@ -46,6 +47,7 @@ PLAIN_ORDER = ("wnli", "rte", "mrpc", "stsb", "cola")  # the plain runs, after a
 OUR_SEEDS = {"wnli": (42,)}
 SEEDS = (42, 43, 44)
 PLAIN_SEEDS = (42, 43)
+ABOVE_TRIVIAL = ("cola", "mrpc", "rte", "stsb")  # the issue asks for a clear win over the trivial baseline on these
 RESULTS = REPO / "benchmarks" / "results" / "glue-cpu"
 RUNS = REPO / "runs" / "glue-cpu"
 CLI = [sys.executable, "-m", "modernbert_glue.cli"]
@@ -176,15 +178,18 @@ def trivial(task: str) -> dict:
 def write_report() -> None:
     """`modernbert-glue compare` over our runs and the baselines: the GLUE table of every task
     (benchmarks/reports/glue-cpu/glue/) and each task's own report with intervals and paired tests (.../T/)."""
+    def here(path: Path) -> str:  # relative to the repository, so that the reports name paths any clone has
+        return str(path.relative_to(REPO))
+
     def folders(task: str) -> list[str]:  # the committed copies (keep_small_files)
-        return [str(RESULTS / "ours" / task)] + [str(RESULTS / "baselines" / b / task) for b in BASELINES]
+        return [here(RESULTS / "ours" / task)] + [here(RESULTS / "baselines" / b / task) for b in BASELINES]
 
     for name, runs in (("glue", [f for t in TASKS for f in folders(t)]), *((t, folders(t)) for t in TASKS)):
-        command = [*CLI, "compare", *runs, "--output", str(REPORT / name), "--overwrite"]
+        command = [*CLI, "compare", *runs, "--output", here(REPORT / name), "--overwrite"]
         if name != "glue":
             command += ["--task", name]
         print("+", " ".join(command), flush=True)
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
 
 
 PLAIN_KEYS = {"mcc": "matthews_correlation"}  # glue_plain.py's names for our metrics, where they differ
@@ -221,6 +226,7 @@ def summarise() -> dict:
             row["ours_at_least_plain"] = o["mean"] >= p["mean"] or p["mean"] - o["mean"] <= p["std"]
         if "ours" in row:
             row["ours_above_trivial_interval"] = row["ours"]["mean"] > row["trivial"]["ci"][1]
+            row["trivial_is_a_check"] = name in ABOVE_TRIVIAL
             row["ours_runs_within_15_min"] = row["ours"]["max_total_seconds"] <= 15 * 60
         rows[name] = row
     return rows
@@ -245,21 +251,27 @@ def markdown(rows: dict) -> str:
         longest = f"{r['ours']['max_total_seconds'] / 60:.1f} min" if "ours" in r else "pending"
         lines.append(f"| {name} | {r['metric']} | {cell(r.get('ours'))} | {cell(r.get('plain'))} | "
                      f"{t['value']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] | "
-                     f"{_yes(r.get('ours_at_least_plain'))} | {_yes(r.get('ours_above_trivial_interval'))} | {longest} |")
+                     f"{_yes(r.get('ours_at_least_plain'))} | {_yes(r.get('ours_above_trivial_interval'), r.get('trivial_is_a_check', True))} | "
+                     f"{longest} |")
     return "\n".join(lines) + "\n"
 
 
-def _yes(value) -> str:
-    return "pending" if value is None else ("yes" if value else "**no**")
+def _yes(value, checked: bool = True) -> str:
+    if value is None:
+        return "pending"
+    return "yes" if value else ("**no**" if checked else "no (not a check)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="the compare reports from the committed results")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--plain-jobs", type=int, default=1, choices=(1, 2), help="plain runs at a time")
     args = parser.parse_args()
-    if not args.summary_only:
+    if args.report_only:
+        write_report()
+    elif not args.summary_only:
         chosen = args.tasks.split(",")
         for system, run, order in (("ours", run_ours, ORDER), ("baselines", run_baselines, ORDER)):
             for task in [t for t in order if t in chosen]:
