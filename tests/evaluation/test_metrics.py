@@ -10,6 +10,7 @@ from modernbert_glue.evaluation.metrics import (
     confusion_matrix,
     mcnemar,
     paired_bootstrap,
+    paired_bootstrap_metric,
     regression_metrics,
 )
 
@@ -127,3 +128,27 @@ def test_accuracy_by_length_buckets():
 def test_macro_f1_counts_only_classes_that_occur():
     assert classification_metrics([0, 1, 0, 1], [0, 1, 0, 1], 3)["f1_macro"] == 1.0
     assert classification_metrics([0, 0, 0], [0, 0, 0], 2)["f1_macro"] == f1_score([0, 0, 0], [0, 0, 0], average="macro")
+
+
+@pytest.mark.parametrize("metric,regression", [("mcc", False), ("f1", False), ("pearson", True), ("spearman", True)])
+def test_paired_bootstrap_metric_difference_interval_and_p(metric, regression):
+    """MCC, F1 and correlations (where McNemar's test does not apply): the observed difference is the metric's
+    difference, its interval holds it, a clearly better system gets a small p and a system against itself p = 1."""
+    from scipy.stats import pearsonr, spearmanr
+
+    rng = np.random.default_rng(0)
+    if regression:
+        labels = rng.uniform(0, 5, 400)
+        good, bad = labels + rng.normal(0, 0.5, 400), labels + rng.normal(0, 3.0, 400)
+        reference = {"pearson": lambda p: pearsonr(labels, p)[0], "spearman": lambda p: spearmanr(labels, p)[0]}
+    else:
+        labels = rng.integers(0, 2, 400)
+        good = np.where(rng.random(400) < 0.9, labels, 1 - labels)
+        bad = np.where(rng.random(400) < 0.6, labels, 1 - labels)
+        reference = {"mcc": lambda p: matthews_corrcoef(labels, p), "f1": lambda p: f1_score(labels, p)}
+    result = paired_bootstrap_metric(labels, good, bad, metric, regression=regression, resamples=500)
+    assert result["metric"] == metric
+    assert result["difference"] == pytest.approx(reference[metric](good) - reference[metric](bad))
+    assert 0 < result["ci"][0] <= result["difference"] <= result["ci"][1] and result["p"] < 0.01
+    same = paired_bootstrap_metric(labels, good, good, metric, regression=regression, resamples=200)
+    assert same["difference"] == 0 and same["ci"] == [0.0, 0.0] and same["p"] == 1.0
