@@ -158,6 +158,36 @@ def test_packed_pairs_equal_padded_with_segment_ids(kind):
         assert sep is None and not np.any([s.count(tokenizer.sep_token_id) != 2 for s in seqs])
 
 
+@pytest.mark.parametrize("task,source", [("mnli", "rte"), ("stsb", "stsb")])
+def test_packed_pairs_train_as_padded_for_three_classes_and_regression(task, source):
+    """Real pairs with a three-class head (MNLI's labels) and a one-output regression head (STS-B's scores): the
+    packed path gives the padded model's logits, loss and gradients."""
+    from modernbert_glue.data import encode_texts, read_examples, texts_of
+    from modernbert_glue.inputs import pad_batch, to_tensors
+
+    from .conftest import SHARED
+
+    name, overrides = MODELS["modernbert"]
+    torch.manual_seed(0)
+    model, tokenizer = build_classifier(name, get_task(task), random_init=True, overrides=overrides)
+    examples = read_examples(SHARED / f"data/{source}/dev.tsv", get_task(source))
+    seqs = encode_texts(tokenizer, texts_of(examples)[:10], 128)
+    targets = [float(v) for v in examples["label"][:10]] if task == "stsb" else [i % 3 for i in range(10)]
+    batch = to_tensors(pad_batch([{"input_ids": s} for s in seqs], tokenizer.pad_token_id))
+    padded = model(**batch, labels=torch.tensor(targets))
+    padded.loss.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    packed = PackedClassifier(model)(pack(seqs, targets, row_tokens=256, pad_id=tokenizer.pad_token_id))
+    packed.loss.backward()
+    assert packed.logits.shape == (10, 3 if task == "mnli" else 1)
+    assert torch.allclose(packed.logits, padded.logits, atol=1e-4)
+    assert abs(packed.loss.item() - padded.loss.item()) < 1e-4
+    for n, p in model.named_parameters():
+        if n in expected:
+            assert torch.allclose(p.grad, expected[n], atol=1e-4, rtol=1e-3), n
+
+
 def test_packed_regression_loss_is_the_models_mse():
     name, overrides = MODELS["modernbert"]
     torch.manual_seed(0)
