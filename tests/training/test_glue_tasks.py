@@ -149,8 +149,34 @@ def test_onnx_export_of_a_pair_model_matches_torch(rte_run, tmp_path):
     code, stdout, stderr = run_cli("export", "onnx", "--model", rte_run / "model", "--output", out)
     assert code == 0, stderr[-2000:]
     pairs = [("A man sleeps.", "A person rests."), ("The cat sat.", "A dog ran away quickly.")]
-    assert_probs_close(load_model(str(out), "onnx").probabilities(pairs),
-                       load_model(str(rte_run / "model")).probabilities(pairs))
+    expected = load_model(str(rte_run / "model")).probabilities(pairs)
+    assert_probs_close(load_model(str(out), "onnx").probabilities(pairs), expected)
+    # and through the CLI: pairs as arguments and from a file whose header names the two text columns
+    write_tsv(tmp_path / "pairs.tsv", ["sentence1\tsentence2", *("\t".join(p) for p in pairs)])
+    for texts in ([t for p in pairs for t in p], ["--input", tmp_path / "pairs.tsv"]):
+        code, stdout, stderr = run_cli("predict", "--model", out, "--backend", "onnx", *texts)
+        assert code == 0, stderr[-2000:]
+        records = [json.loads(line) for line in stdout.splitlines()]
+        assert [(r["text"], r["text_pair"]) for r in records] == pairs
+        names = json.loads((rte_run / "model" / "config.json").read_text())["id2label"]
+        assert [r["label"] for r in records] == [names[str(int(np.argmax(p)))] for p in expected]
+        assert_probs_close([r["score"] for r in records], [float(np.max(p)) for p in expected])
+
+
+def test_onnx_export_of_a_regression_model_matches_torch(stsb_run, tmp_path):
+    from modernbert_glue.inference.backends import load_model
+
+    out = tmp_path / "onnx"
+    code, _, stderr = run_cli("export", "onnx", "--model", stsb_run / "model", "--output", out)
+    assert code == 0, stderr[-2000:]
+    pairs = [("A man sleeps.", "A person rests."), ("The cat sat.", "A dog ran away quickly.")]
+    code, stdout, stderr = run_cli("predict", "--model", out, "--backend", "onnx", *[t for p in pairs for t in p])
+    assert code == 0, stderr[-2000:]
+    code, torch_out, stderr = run_cli("predict", "--model", stsb_run / "model", *[t for p in pairs for t in p])
+    assert code == 0, stderr[-2000:]
+    onnx_scores = [json.loads(line)["score"] for line in stdout.splitlines()]
+    torch_scores = [json.loads(line)["score"] for line in torch_out.splitlines()]
+    assert len(onnx_scores) == 2 and onnx_scores == pytest.approx(torch_scores, abs=1e-3)
 
 
 def test_server_classifies_pairs_as_our_route_and_tei_do(rte_run):
