@@ -47,6 +47,13 @@ def test_default_preset_is_paper():
     assert load_config(None).train == load_config("paper").train
 
 
+def test_a_task_without_a_preset_gets_the_papers_recipe_for_it():
+    rte = load_config(None, {"data.task": "rte"})
+    assert rte.preset == "paper-rte" and rte.train == load_config("paper-rte").train and rte.train.epochs == 3
+    assert load_config(None, {"data.task": "custom"}).preset == "paper"  # no paper recipe: SST-2's
+    assert load_config("cpu-sbert", {"data.task": "rte"}).preset == "cpu-sbert"  # a named preset wins
+
+
 def test_overrides_parse_text_by_field_type():
     cfg = resolve_run_config("paper", {"train.epochs": 1.0}, ["train.lr=1e-4", "train.seed=7", "train.input_path=dynamic"])
     assert cfg.train.lr == 1e-4 and cfg.train.seed == 7 and cfg.train.input_path == "dynamic"

@@ -161,9 +161,16 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+def default_preset(task: str | None) -> str:
+    """The preset of a run that names none: the paper's recipe for its task (`paper-T`) where there is one, so that
+    `train --task rte` does not train RTE with SST-2's rate and epochs; otherwise `paper` (SST-2's)."""
+    name = f"paper-{task}" if task else DEFAULT_PRESET
+    return name if name in list_presets() else DEFAULT_PRESET
+
+
 def load_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Resolve a run configuration: defaults <- preset file <- overrides (dotted keys)."""
-    preset = preset or DEFAULT_PRESET
+    preset = preset or default_preset((overrides or {}).get("data.task"))
     path = preset_path(preset)
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
