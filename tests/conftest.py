@@ -172,6 +172,32 @@ def glue_folder(root, task: str, train: int, dev: int):
     return folder
 
 
+MNLI_HEADER = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+               "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
+
+
+def mnli_folder(folder, rows: int):
+    """MNLI's GLUE layout (MNLI is not in ../shared) with real RTE pairs, labels cycling over the three classes:
+    train, both dev sets, both test sets (without labels), and AX's diagnostic.tsv in ../ax beside it."""
+    from modernbert_glue.data import read_examples, texts_of
+    from modernbert_glue.tasks import get_task
+
+    pairs = texts_of(read_examples(SHARED / "data/rte/dev.tsv", get_task("rte")))[:rows]
+    names = get_task("mnli").label_names
+    labelled = [f"{i}\t1\t1a\tfiction\t(a)\t(b)\t(A)\t(B)\t{a}\t{b}\t{names[i % 3]}\t{names[i % 3]}"
+                for i, (a, b) in enumerate(pairs)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
+        write_tsv(folder / name, [MNLI_HEADER, *labelled])
+    test = [f"{i}\t1\t1a\tfiction\t(a)\t(b)\t(A)\t(B)\t{a}\t{b}" for i, (a, b) in enumerate(pairs[:5])]
+    for name in ("test_matched.tsv", "test_mismatched.tsv"):
+        write_tsv(folder / name, ["\t".join(MNLI_HEADER.split("\t")[:10]), *test])
+    (folder.parent / "ax").mkdir(exist_ok=True)
+    write_tsv(folder.parent / "ax" / "diagnostic.tsv",
+              ["index\tsentence1\tsentence2", *(f"{i}\t{a}\t{b}" for i, (a, b) in enumerate(pairs[:4]))])
+    return folder
+
+
 def train_task(tmp_path_factory, task: str, data_args: list, *extra: str):
     out = tmp_path_factory.mktemp("glue") / task
     code, _, stderr = run_cli(*tiny_train_args(data_args[1], out, "--task", task, *data_args[2:], *extra))

@@ -157,15 +157,11 @@ def test_mnli_layout_and_its_mismatched_dev_set(tmp_path):
     mismatched dev set evaluated beside the matched one."""
     from modernbert_glue.data import labelled_eval_sets, load_columns
 
-    header = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
-              "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
+    from .conftest import mnli_folder
+
+    mnli_folder(tmp_path / "mnli", 6)
     rte = texts_of(read_examples(SHARED / "data/rte/dev.tsv", get_task("rte")))[:6]
-    names = ("entailment", "neutral", "contradiction")
-    rows = [f"{i}\t1\t1a\tfiction\t(a)\t(b)\t(A)\t(B)\t{a}\t{b}\t{names[i % 3]}\t{names[i % 3]}"
-            for i, (a, b) in enumerate(rte)]
-    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
-        (tmp_path / name).write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    data = DataConfig(task="mnli", data_dir=str(tmp_path))
+    data = DataConfig(task="mnli", data_dir=str(tmp_path / "mnli"))
     task = task_for(data)
     dev = load_columns(data, task, "validation")
     assert dev["label"] == [0, 1, 2, 0, 1, 2] and dev["sentence2"][0] == rte[0][1]

@@ -16,7 +16,7 @@ from .config import DataConfig
 from .data import load_columns, texts_of
 from .errors import UserError
 from .outputs import check_output, open_output
-from .tasks import GLUE_TASKS, NAMED_PREDICTIONS, TEST_ROWS, get_task
+from .tasks import GLUE_TASKS, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ def test_sets(task_name: str) -> list[tuple[str, str, str]]:
     task = get_task(task_name)
     sets = [(task.submission, task_name, "test")]
     if task_name == "mnli":
-        sets += [("MNLI-mm", "mnli", "test_mismatched"), ("AX", "ax", "test")]
+        sets.append(("MNLI-mm", "mnli", "test_mismatched"))
+    sets += [(t.submission, t.name, "test") for t in TASKS.values() if t.predicted_by == task_name]
     return sets
 
 

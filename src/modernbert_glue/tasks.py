@@ -37,6 +37,7 @@ class Task:
     # GLUE's QQP train.tsv has rows with a wrong field count (nyu-mll/GLUE-baselines#5); HF's and BERT's
     # processors skip them, so this reader does too, and says how many.
     skip_malformed_rows: bool = False
+    predicted_by: str = ""  # a test-only task predicted with another task's model (AX: MNLI's)
 
     @property
     def num_labels(self) -> int:
@@ -124,7 +125,7 @@ TASKS = {task.name: task for task in (
     # AX: MNLI's diagnostic set, test only, predicted with an MNLI model.
     Task("ax", ("sentence1", "sentence2"), None, ("entailment", "neutral", "contradiction"), metrics=("mcc",),
          files={"test": "diagnostic.tsv"}, hub_config="ax", hub_text_columns=("premise", "hypothesis"),
-         submission="AX"),
+         submission="AX", predicted_by="mnli"),
     Task(CUSTOM, ("sentence",), "label", files=GLUE_FILES),
 )}
 GLUE_TASKS = tuple(name for name in TASKS if name not in ("ax", CUSTOM))

@@ -125,6 +125,35 @@ def test_glue_submission_writes_the_servers_files(tmp_path):
     assert code == 2 and "none/rte: data folder not found" in stderr and not (tmp_path / "sub2").exists()
 
 
+def test_an_mnli_run_gives_both_mnli_files_and_ax(tmp_path):
+    """An MNLI model predicts MNLI-m, MNLI-mm and AX (the diagnostic set) with label names; `predict --task ax`
+    takes it too, and refuses a model of another task."""
+    from ..conftest import mnli_folder
+
+    data = mnli_folder(tmp_path / "glue" / "mnli", 24)
+    run = tmp_path / "mnli-run"
+    code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--task", "mnli",
+                              "--data-dir", data, "--epochs", "1", "--batch-size", "8", "--output-dir", run)
+    assert code == 0, stderr[-2000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["eval_samples"] == 24 and 0 <= metrics["eval_mismatched_accuracy"] <= 1
+    code, stdout, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub", "--data-root", tmp_path / "glue")
+    assert code == 0, stderr[-2000:]
+    rows = {}
+    for name, n in (("MNLI-m", 5), ("MNLI-mm", 5), ("AX", 4)):
+        lines = (tmp_path / "sub" / f"{name}.tsv").read_text().splitlines()
+        assert lines[0] == "index\tprediction" and len(lines) == n + 1, name
+        rows[name] = [line.split("\t")[1] for line in lines[1:]]
+        assert set(rows[name]) <= {"entailment", "neutral", "contradiction"}
+    assert rows["MNLI-m"] == rows["MNLI-mm"]  # the same pairs in both test files
+    code, stdout, stderr = run_cli("predict", "--model", run / "model", "--task", "ax",
+                                   "--input", tmp_path / "glue" / "ax" / "diagnostic.tsv")
+    assert code == 0, stderr[-2000:]
+    assert [json.loads(line)["label"] for line in stdout.splitlines()] == rows["AX"]
+    code, _, stderr = run_cli("predict", "--model", run / "model", "--task", "rte", "a", "b")
+    assert code == 2 and "was trained on mnli" in stderr
+
+
 def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
     import pytest
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..data import FORMATS, read_examples, read_lines, texts_of
 from ..errors import UserError
-from ..tasks import TASKS, Task
+from ..tasks import TASKS, Task, get_task
 from .backends import load_model, predict_records
 
 log = logging.getLogger(__name__)
@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 def predict(folder: str, texts: list[str] | None = None, input: str | None = None, backend: str = "torch", *,
             task: str | None = None, text_columns: list[str] | None = None, **options) -> list[dict]:
     """Load a model, read its inputs (arguments, a file or stdin: `read_texts`, by the model's text columns or
-    `text_columns`) and classify them. `task`, when given, must be the model's."""
+    `text_columns`) and classify them. `task`, when given, must be the model's (or one it predicts: AX, MNLI's)."""
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
     model = load_model(folder, backend, **options)
-    if task and task != model.settings.task:
+    if task and model.settings.task not in (task, get_task(task).predicted_by):
         raise UserError(f"--task {task}: {folder} was trained on {model.settings.task}")
     columns = model.settings.text_columns
     if text_columns:
