@@ -208,6 +208,30 @@ def test_server_classifies_pairs_as_our_route_and_tei_do(rte_run):
         proc.wait(timeout=30)
 
 
+def test_server_gives_a_regression_models_value_on_both_routes(stsb_run):
+    """STS-B: our route and TEI's give the model's raw value (no softmax over a single output)."""
+    import requests
+
+    from modernbert_glue.inference.backends import load_model
+
+    from ..inference.conftest import start
+
+    pairs = [("A man sleeps.", "A person rests."), ("The cat sat.", "A dog ran away quickly.")]
+    expected = [float(v[0]) for v in load_model(str(stsb_run / "model")).scores(pairs)]
+    proc, url, _ = start(stsb_run / "model")
+    try:
+        assert requests.get(f"{url}/v1/model", timeout=30).json()["task"] == "stsb"
+        ours = requests.post(f"{url}/v1/classify", json={"texts": [list(p) for p in pairs]}, timeout=30)
+        assert ours.status_code == 200, ours.text
+        assert [p["score"] for p in ours.json()["predictions"]] == pytest.approx(expected, abs=1e-4)
+        tei = requests.post(f"{url}/predict", json={"inputs": [list(p) for p in pairs]}, timeout=30)
+        assert tei.status_code == 200, tei.text
+        assert [row[0]["score"] for row in tei.json()] == pytest.approx(expected, abs=1e-4)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("name", ["tfidf", "sbert-frozen", "majority"])
 def test_baselines_fit_pairs_and_regression(name, tmp_path):
     """Features of both texts (u, v, |u - v|, u * v); a ridge regression for STS-B; the same run folder and the
