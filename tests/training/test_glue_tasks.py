@@ -142,24 +142,29 @@ def test_the_model_folder_loads_in_a_transformers_pipeline(rte_run, stsb_run):
     assert value["score"] == pytest.approx(float(reg.scores([pair])[0, 0]), abs=1e-4)
 
 
-def test_onnx_export_of_a_pair_model_matches_torch(rte_run, tmp_path):
+@pytest.mark.parametrize("fixture", ["rte_run", "three_class_run"])
+def test_onnx_export_of_a_pair_model_matches_torch(fixture, request, tmp_path):
+    """Two classes (RTE) and three with the user's own column and label names: the ONNX model's probabilities are
+    torch's, through the Python API and the CLI (pairs as arguments, and a file headed by the text columns)."""
     from modernbert_glue.inference.backends import load_model
 
+    run = request.getfixturevalue(fixture)
     out = tmp_path / "onnx"
-    code, stdout, stderr = run_cli("export", "onnx", "--model", rte_run / "model", "--output", out)
+    code, stdout, stderr = run_cli("export", "onnx", "--model", run / "model", "--output", out)
     assert code == 0, stderr[-2000:]
     pairs = [("A man sleeps.", "A person rests."), ("The cat sat.", "A dog ran away quickly.")]
-    expected = load_model(str(rte_run / "model")).probabilities(pairs)
+    torch_model = load_model(str(run / "model"))
+    expected = torch_model.probabilities(pairs)
     assert_probs_close(load_model(str(out), "onnx").probabilities(pairs), expected)
-    # and through the CLI: pairs as arguments and from a file whose header names the two text columns
-    write_tsv(tmp_path / "pairs.tsv", ["sentence1\tsentence2", *("\t".join(p) for p in pairs)])
+    columns = torch_model.settings.text_columns
+    write_tsv(tmp_path / "pairs.tsv", ["\t".join(columns), *("\t".join(p) for p in pairs)])
+    names = torch_model.label_names
     for texts in ([t for p in pairs for t in p], ["--input", tmp_path / "pairs.tsv"]):
         code, stdout, stderr = run_cli("predict", "--model", out, "--backend", "onnx", *texts)
         assert code == 0, stderr[-2000:]
         records = [json.loads(line) for line in stdout.splitlines()]
         assert [(r["text"], r["text_pair"]) for r in records] == pairs
-        names = json.loads((rte_run / "model" / "config.json").read_text())["id2label"]
-        assert [r["label"] for r in records] == [names[str(int(np.argmax(p)))] for p in expected]
+        assert [r["label"] for r in records] == [names[int(np.argmax(p))] for p in expected]
         assert_probs_close([r["score"] for r in records], [float(np.max(p)) for p in expected])
 
 
