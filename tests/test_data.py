@@ -144,3 +144,36 @@ def test_columns_load_without_datasets(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "no datasets", proc.stderr[-2000:]
+
+
+def test_the_hub_path_maps_the_hubs_columns_and_splits(monkeypatch):
+    """nyu-mll/glue names MNLI's texts premise/hypothesis and its dev set validation_matched, and hides test labels
+    as -1 (this machine is offline: `datasets.load_dataset` is replaced by the Hub's schema)."""
+    import datasets
+
+    from modernbert_glue import hub
+    from modernbert_glue.config import DataConfig
+    from modernbert_glue.data import load_columns
+    from modernbert_glue.tasks import get_task
+
+    calls = []
+
+    def load_dataset(path, config, split):
+        calls.append((path, config, split))
+        if config == "stsb":
+            return {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [4.5, 1.0], "idx": [0, 1]}
+        labels = [-1, -1] if split.startswith("test") else [2, 0]
+        return {"premise": ["p1", "p2"], "hypothesis": ["h1", "h2"], "label": labels, "idx": [0, 1]}
+
+    monkeypatch.delenv("MODERNBERT_GLUE_DATA_DIR", raising=False)
+    monkeypatch.setattr(hub, "hub_available", lambda: True)
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    mnli = get_task("mnli")
+    dev = load_columns(DataConfig(task="mnli"), mnli, "validation")
+    assert dev == {"sentence": ["p1", "p2"], "sentence2": ["h1", "h2"], "label": [2, 0]}
+    test = load_columns(DataConfig(task="mnli"), mnli, "test")
+    assert "label" not in test and test["sentence2"] == ["h1", "h2"]
+    stsb = load_columns(DataConfig(task="stsb"), get_task("stsb"), "train")
+    assert stsb["label"] == [4.5, 1.0] and stsb["sentence2"] == ["c", "d"]
+    assert calls == [("nyu-mll/glue", "mnli", "validation_matched"), ("nyu-mll/glue", "mnli", "test_matched"),
+                     ("nyu-mll/glue", "stsb", "train")]
