@@ -111,16 +111,18 @@ def test_predict_takes_pairs_from_arguments_and_from_a_file(rte_run, tmp_path):
     assert code == 2 and "a pair model takes its texts two by two" in stderr
 
 
-def test_model_card_follows_the_hub_conventions(rte_run):
-    text = (rte_run / "model/README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("fixture,task,metric", [("rte_run", "rte", "accuracy"), ("stsb_run", "stsb", "pearson")])
+def test_model_card_follows_the_hub_conventions(fixture, task, metric, request):
+    run = request.getfixturevalue(fixture)
+    text = (run / "model/README.md").read_text(encoding="utf-8")
     assert text.startswith("---\n")
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["pipeline_tag"] == "text-classification" and meta["datasets"] == ["nyu-mll/glue"]
     result = meta["model-index"][0]["results"][0]
-    assert result["dataset"]["config"] == "rte" and result["dataset"]["split"] == "validation"
-    accuracy = next(x for x in result["metrics"] if x["type"] == "accuracy")
-    assert accuracy["value"] == pytest.approx(_metrics(rte_run)["eval_accuracy"], abs=1e-4)
-    assert "95% bootstrap interval" in accuracy["name"]
+    assert result["dataset"]["config"] == task and result["dataset"]["split"] == "validation"
+    main = next(x for x in result["metrics"] if x["type"] == metric)
+    assert main["value"] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-4)
+    assert "95% bootstrap interval" in main["name"]
     for section in ("## Data", "## Recipe", "## Results (dev)", "## How to use", "## Limitations", "train "):
         assert section in text
 
