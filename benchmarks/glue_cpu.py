@@ -251,8 +251,8 @@ def markdown(rows: dict) -> str:
         longest = f"{r['ours']['max_total_seconds'] / 60:.1f} min" if "ours" in r else "pending"
         lines.append(f"| {name} | {r['metric']} | {cell(r.get('ours'))} | {cell(r.get('plain'))} | "
                      f"{t['value']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] | "
-                     f"{_yes(r.get('ours_at_least_plain'))} | {_yes(r.get('ours_above_trivial_interval'), r.get('trivial_is_a_check', True))} | "
-                     f"{longest} |")
+                     f"{_yes(r.get('ours_at_least_plain'))} | "
+                     f"{_yes(r.get('ours_above_trivial_interval'), r.get('trivial_is_a_check', True))} | {longest} |")
     return "\n".join(lines) + "\n"
 
 

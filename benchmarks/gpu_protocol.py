@@ -156,7 +156,8 @@ def main() -> None:
 
     timed = [r for r in paths + variant_records if "seconds_per_step_median" in r]
     summary = {
-        "device": meta["device"], "matmul_tflops": rate["tflops"], "matmul_dtype": rate["dtype"], "two_epoch_steps": steps_2ep,
+        "device": meta["device"], "matmul_tflops": rate["tflops"], "matmul_dtype": rate["dtype"],
+        "two_epoch_steps": steps_2ep,
         "extrapolated_two_epoch_seconds": {label(r): r["extrapolated_two_epoch_seconds"] for r in timed},
         "mfu": {label(r): r["mfu"] for r in timed},
         "elapsed_seconds": round(args.budget_seconds - clock.left(), 1),

@@ -137,7 +137,8 @@ def test_an_mnli_run_gives_both_mnli_files_and_ax(tmp_path):
     assert code == 0, stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["eval_samples"] == 24 and 0 <= metrics["eval_mismatched_accuracy"] <= 1
-    code, stdout, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub", "--data-root", tmp_path / "glue")
+    code, stdout, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub",
+                                   "--data-root", tmp_path / "glue")
     assert code == 0, stderr[-2000:]
     rows = {}
     for name, n in (("MNLI-m", 5), ("MNLI-mm", 5), ("AX", 4)):

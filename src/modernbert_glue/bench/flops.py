@@ -73,7 +73,8 @@ def matmul_tflops(device, bf16: bool, size: int | None = None, repeats: int = 10
         if i >= 3:  # warm-up products are not timed
             times.append(time.perf_counter() - started)
     seconds = sorted(times)[len(times) // 2]
-    return {"size": size, "dtype": str(dtype).removeprefix("torch."), "tflops": float(f"{2 * size**3 / seconds / 1e12:.4g}")}
+    tflops = float(f"{2 * size**3 / seconds / 1e12:.4g}")  # significant digits: a slow device is not rounded to 0
+    return {"size": size, "dtype": str(dtype).removeprefix("torch."), "tflops": tflops}
 
 
 def add_mfu(records: list[dict], rate: dict) -> None:
