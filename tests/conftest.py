@@ -64,7 +64,7 @@ def assert_labels_match(labels, probs, names=None):
         assert label in allowed, (i, label, row.tolist())
 
 
-def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: int = 300,
+def run_cli(*args: str, input: str | bytes | None = None, env: dict | None = None, timeout: int = 300,
             separate: bool = False):
     """The real entry point, `cli.main()` with these arguments: (exit code, stdout, stderr).
 
@@ -97,7 +97,8 @@ def _run_main(argv: list[str], input: str | None, env: dict) -> tuple[int, str, 
     for handler in handlers:  # main() configures logging onto this call's stderr
         root.removeHandler(handler)
     os.environ.update(env)
-    sys.argv, sys.stdin = ["modernbert-glue", *argv], io.StringIO(input or "")
+    stdin = input if isinstance(input, bytes) else (input or "").encode()  # bytes as a shell pipes them
+    sys.argv, sys.stdin = ["modernbert-glue", *argv], io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
     code = 0
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -71,6 +71,11 @@ def files(small_sst2, tiny_run, tmp_path_factory):
         "xlsx": tsv("data.xlsx", ["a"]),
         "bom_crlf": tsv("bom.tsv", [], ("\ufeffsentence\tlabel\r\n" + "\r\n".join(good[1:9]) + "\r\n").encode()),
         "empty_lines": tsv("empty.txt", [], b""),
+        "superscript": tsv("sup.jsonl", ['{"sentence": "fine", "label": "\u00b2"}']),
+        "one_class": tsv("positive.tsv", ["sentence\tlabel", *[f"fine {i}\t1" for i in range(20)]]),
+        "review": tsv("review.csv", ["review", "fine"]),
+        "stars_train": tsv("stars.csv", ["text,stars", "good,2", "bad,1", "fine,2"]),
+        "stars_dev": tsv("stars_dev.csv", ["text,stars", "good,2", "odd,0"]),
     }
     model = d / "model"
     shutil.copytree(tiny_run / "model", model)
@@ -126,6 +131,17 @@ CLI_ROWS = [
     (["{train}", "--input-path", "fast"], 2, "train.input_path must be one of auto, padded, dynamic, grouped"),
     (["{train}", "--seeds", "1,1"], 2, "--seeds needs distinct seeds"),
     (["{train}", "--epochs", "abc"], 2, "Invalid value for '--epochs'"),
+    (["{train}", "--train-file", "{superscript}"], 2, "sup.jsonl, line 1: label '²' is not one of 0, 1, negative"),
+    (["{train}", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of linear, cosine"),
+    (["{train}", "--seeds", "1,2", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of"),
+    (["{train}", "--model-override", "hidden_size=abc"], 2, "--model-override: invalid model config"),
+    (["{train}", "--model-override", "hidden_size=65"], 2, "--model-override: invalid model config"),
+    (["baseline", "tfidf", "--data-dir", "{sst2}", "--train-file", "{one_class}", "-o", "{out}"], 2,
+     "positive.tsv: every label is 'positive'; a classifier needs two or more"),
+    # numbers as label names are names, not ids: with names 1 and 2, a 0 is no label (not the id of '1')
+    (["baseline", "majority", "--task", "custom", "--text-columns", "text", "--label-column", "stars",
+      "--train-file", "{stars_train}", "--validation-file", "{stars_dev}", "-o", "{out}"], 2,
+     "stars_dev.csv, line 3: label '0' is not one of 1, 2"),
     (["{train}", "--bogus"], 2, "No such option: --bogus"),
     (["predict", "--model", "{truncated}", "fine"], 2, "truncated: cannot load a classifier from it"),
     (["predict", "--model", "{no_arch}", "fine"], 2, "no_arch: cannot load a classifier from it"),
@@ -136,6 +152,9 @@ CLI_ROWS = [
     (["predict", "--model", "{model}", "--batch-size", "0", "fine"], 2, "--batch-size must be at least 1, got 0"),
     (["predict", "--model", "{model}", "--bf16", "maybe", "fine"], 2, "--bf16 must be auto, on or off"),
     (["predict", "--model", "{model}", "--input", "{empty_lines}"], 2, "empty.txt: no rows"),
+    (["predict", "--model", "{model}", "--input", "{review}"], 2,
+     "review.csv: no column(s) sentence (name yours with --text-columns); found: review"),
+    (["predict", "--model", "{model}", "bad \udcff byte"], 2, "text argument 1 is not valid UTF-8"),
     (["evaluate", "--model", "{model}", "--data-dir", "{sst2}", "--split", "dev"], 2, "unknown split 'dev'"),
     (["serve", "--model", "{model}", "--port", "99999"], 2, "--port must be at most 65535, got 99999"),
     (["serve", "--model", "{model}", "--max-texts", "0"], 2, "--max-texts must be at least 1, got 0"),
@@ -147,7 +166,7 @@ CLI_ROWS = [
 def expand(argv: list[str], files: dict, out) -> list[str]:
     if argv[0] == "{train}":
         argv = [*TRAIN, "--data-dir", "{sst2}", "--output-dir", str(out), *argv[1:]]
-    return [str(a).format(**{k: str(v) for k, v in files.items()}) for a in argv]
+    return [str(a).format(out=str(out), **{k: str(v) for k, v in files.items()}) for a in argv]
 
 
 def test_bad_cli_inputs_get_one_line_and_exit_2(files, capsys, tmp_path):

@@ -14,9 +14,11 @@ from .errors import UserError
 from .readers import (  # noqa: F401  (the data interface other modules use)
     FORMATS,
     MAX_TEXT_CHARS,
+    STDIN,
     header_columns,
     read_examples,
     read_lines,
+    require_two_classes,
     with_found_labels,
 )
 from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task
@@ -65,12 +67,18 @@ def load_columns(cfg: DataConfig, task: Task, split: str) -> dict[str, list]:
     else:
         columns = read_examples(source, task, require_label=not split.startswith("test"))
     limit = {"train": cfg.max_train_samples}.get(split, None if split.startswith("test") else cfg.max_eval_samples)
-    if limit is not None:
-        if limit <= 0:
-            raise UserError(f"max samples for {split} must be positive, got {limit}")
-        columns = {k: v[:limit] for k, v in columns.items()}
+    columns = first_rows(columns, limit, split)
     log.info("loaded %d %s examples from %s", len(columns["sentence"]), split, source)
     return columns
+
+
+def first_rows(columns: dict[str, list], limit: int | None, what: str) -> dict[str, list]:
+    """The first `limit` rows of every column (all of them when `limit` is None)."""
+    if limit is None:
+        return columns
+    if limit <= 0:
+        raise UserError(f"max samples for {what} must be positive, got {limit}")
+    return {k: v[:limit] for k, v in columns.items()}
 
 
 def load_training_data(cfg: DataConfig, task: Task) -> tuple[Task, dict[str, list]]:

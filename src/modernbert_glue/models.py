@@ -7,6 +7,7 @@ same command works on a machine with no internet.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 from dataclasses import asdict, dataclass, fields
@@ -118,9 +119,21 @@ def _with_overrides(config, path: str, overrides: dict[str, Any]):
     raw, _ = PretrainedConfig.get_config_dict(path)
     derived = {"layer_types"} - set(overrides) if "num_hidden_layers" in overrides else set()
     merged = {k: v for k, v in raw.items() if k not in derived} | overrides
-    try:
+    with _overrides_checked(overrides):
         return type(config).from_dict(merged)
-    except (TypeError, ValueError) as exc:
+
+
+@contextlib.contextmanager
+def _overrides_checked(overrides: dict[str, Any] | None):
+    """With --model-override values, a config or model that transformers refuses is the user's input: one line.
+    (huggingface_hub's strict-dataclass errors derive from Exception only.)"""
+    from huggingface_hub.errors import StrictDataclassError
+
+    try:
+        yield
+    except (TypeError, ValueError, StrictDataclassError) as exc:
+        if not overrides:
+            raise
         raise UserError(f"--model-override: invalid model config ({_first_line(exc)})") from None
 
 
@@ -136,12 +149,14 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
     config = load_config(path, task, overrides)
     tokenizer = load_tokenizer(path)
     if random_init:
-        model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+        with _overrides_checked(overrides):
+            model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     else:
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, config=config, attn_implementation=ATTN_IMPLEMENTATION
-            )
+            with _overrides_checked(overrides):
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    path, config=config, attn_implementation=ATTN_IMPLEMENTATION
+                )
         except OSError as exc:
             raise UserError(
                 f"model '{name}': no weights found ({_first_line(exc)}); use --random-init to build it untrained"
@@ -162,7 +177,8 @@ def warm_start(folder: str, task: Task, overrides: dict[str, Any] | None = None)
     check_model_finished(folder)
     source, tokenizer = load_saved_classifier(folder)
     config = load_config(folder, task, overrides)
-    model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+    with _overrides_checked(overrides):
+        model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     kept = {k: v for k, v in source.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
     missing, unexpected = model.load_state_dict(kept, strict=False)
     if unexpected or any(not k.startswith(HEAD_PREFIXES) for k in missing):

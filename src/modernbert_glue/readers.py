@@ -12,6 +12,8 @@ import io
 import json
 import logging
 import math
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ def header_columns(path: str | Path) -> list[str] | None:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-        first = next(_decoded_lines(path), (0, ""))[1]
+        first = next(_decoded_lines(path.read_bytes(), path), (0, ""))[1]
         if suffix == ".jsonl":
             record = json.loads(first)
             return list(record) if isinstance(record, dict) else None
@@ -70,22 +72,30 @@ def _existing_file(path: str | Path) -> Path:
     return path
 
 
-def read_lines(path: str | Path) -> list[str]:
-    """Plain text, one sentence per line. The final newline does not make an empty last line."""
-    path = _existing_file(path)
+STDIN = "<stdin>"
+
+
+def read_lines(path: str | Path | None) -> list[str]:
+    """Plain text, one sentence per line, from a file or (None or "-") stdin, decoded alike: strict UTF-8, a BOM
+    and CRLF endings removed. The final newline does not make an empty last line."""
+    if path is None or str(path) == "-":
+        name, raw = STDIN, sys.stdin.buffer.read()
+    else:
+        path = _existing_file(path)
+        name, raw = str(path), path.read_bytes()
     texts = []
-    for lineno, line in _decoded_lines(path):
+    for lineno, line in _decoded_lines(raw, name):
         if not line.strip():
-            raise UserError(f"{path}, line {lineno}: empty line (every line must hold a sentence)")
+            raise UserError(f"{name}, line {lineno}: empty line (every line must hold a sentence)")
         texts.append(line)
     if not texts:
-        raise UserError(f"{path}: no rows")
+        raise UserError(f"{name}: no rows" + " (give texts as arguments, --input FILE, or lines on stdin)" * (name == STDIN))
     return texts
 
 
-def _decoded_lines(path: Path):
-    """(line number, text) for each line, strictly UTF-8; a trailing newline adds no line."""
-    raw = path.read_bytes()
+def _decoded_lines(raw: bytes, name: str | Path):
+    """(line number, text) for each line of a file's (or stdin's) bytes, strictly UTF-8; a trailing newline adds
+    no line."""
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -93,7 +103,7 @@ def _decoded_lines(path: Path):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise UserError(f"{path}, line {lineno}: not valid UTF-8 (byte {exc.start + 1} of the line)") from None
+            raise UserError(f"{name}, line {lineno}: not valid UTF-8 (byte {exc.start + 1} of the line)") from None
         if lineno == 1:
             text = text.removeprefix("\ufeff")
         yield lineno, text.removesuffix("\r")
@@ -104,7 +114,7 @@ def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None =
     """tsv: no quoting (GLUE's files contain bare `"`); csv: standard quoting, one record per line.
     `layout`: the column names of a file the GLUE distribution ships without a header (CoLA train/dev), used
     when the first line is not a header naming `text_column`."""
-    lines = list(_decoded_lines(path))
+    lines = list(_decoded_lines(path.read_bytes(), path))
     if not lines:
         raise UserError(f"{path}: empty file (expected a header row)")
     if delimiter == "\t":
@@ -136,7 +146,7 @@ def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None =
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    for lineno, text in _decoded_lines(path):
+    for lineno, text in _decoded_lines(path.read_bytes(), path):
         if not text.strip():
             raise UserError(f"{path}, line {lineno}: empty line (expected a JSON object)")
         try:
@@ -217,24 +227,37 @@ def parse_label(value: Any, task: Task, where: str) -> int | float | str:
                 isinstance(value, float) and not value.is_integer()):
             raise UserError(f"{where}: label {value!r} is not a class label")
         return str(int(value)) if isinstance(value, float) else str(value).strip()
-    if isinstance(value, str) and value in task.label_names:
-        return task.label_names.index(value)
+    if isinstance(value, str) and value.strip() in task.label_names:
+        return task.label_names.index(value.strip())
     if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
         if str(int(value)) in task.label_names:  # a custom task's numeric labels are names ("1", "2", ...)
             return task.label_names.index(str(int(value)))
         value = int(value)  # 1.0 as pandas writes labels: the id 1
+    # Labels that are numbers themselves are names only: with names 1 and 2, a 0 is an unknown label, not the id 0.
+    by_id = not all(map(is_integer_text, task.label_names))
     label = None
-    if isinstance(value, int) and not isinstance(value, bool):
+    if by_id and isinstance(value, int) and not isinstance(value, bool):
         label = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif by_id and isinstance(value, str) and is_integer_text(value):
         label = int(value)
     if label not in range(task.num_labels):
-        allowed = ", ".join([*map(str, range(task.num_labels)), *task.label_names])
-        raise UserError(f"{where}: label {value!r} is not one of {allowed}")
+        allowed = [*map(str, range(task.num_labels))] * by_id + list(task.label_names)
+        raise UserError(f"{where}: label {value!r} is not one of {', '.join(allowed)}")
     return label
 
 
+def is_integer_text(text: str) -> bool:
+    """'12' or '-3', in ASCII digits (str.isdigit also accepts '²', which int() refuses)."""
+    return re.fullmatch(r"-?[0-9]+", text.strip()) is not None
+
+
 MAX_CLASSES = 1000
+
+
+def require_two_classes(names, source: str) -> None:
+    """One line when a classifier's training labels (`names`, the distinct ones) hold a single class."""
+    if len(names) < 2:
+        raise UserError(f"{source}: every label is {next(iter(names))!r}; a classifier needs two or more")
 
 
 def with_found_labels(task: Task, train: dict[str, list], source: str) -> tuple[Task, dict[str, list]]:
@@ -243,10 +266,9 @@ def with_found_labels(task: Task, train: dict[str, list], source: str) -> tuple[
     if task.name != CUSTOM or task.regression or task.label_names or "label" not in train:
         return task, train
     found = set(train["label"])
-    numeric = all(name.lstrip("-").isdigit() for name in found)
+    numeric = all(map(is_integer_text, found))
     names = sorted(found, key=int) if numeric else sorted(found)
-    if len(names) < 2:
-        raise UserError(f"{source}: every label is {names[0]!r}; a classifier needs two or more")
+    require_two_classes(names, source)
     if len(names) > MAX_CLASSES:
         raise UserError(f"{source}: {len(names)} different labels; for numbers to predict, use --regression")
     task = task.with_labels(names)

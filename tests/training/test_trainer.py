@@ -130,6 +130,9 @@ def test_evaluate_prints_only_json_matching_the_run(tiny_run, small_sst2):
     code, stdout, _ = run_cli("evaluate", "--model", tiny_run / "model", "--file", small_sst2 / "dev.tsv")
     assert code == 0
     _assert_same_scalars(json.loads(stdout), result)
+    for source in (["--file", small_sst2 / "dev.tsv"], ["--data-dir", small_sst2, "--split", "train"]):
+        code, stdout, stderr = run_cli("evaluate", "--model", tiny_run / "model", *source, "--max-eval-samples", "5")
+        assert code == 0 and json.loads(stdout)["n"] == 5, (source, stderr[-500:])
 
 
 def test_predict_keeps_input_order(tiny_run, tmp_path):
@@ -157,6 +160,23 @@ def test_predict_keeps_input_order(tiny_run, tmp_path):
     code, stdout3, _ = run_cli("predict", "--model", tiny_run / "model", input="\n".join(texts) + "\n")
     assert code == 0
     check([json.loads(line) for line in stdout3.splitlines()])
+
+
+def test_predict_reads_stdin_as_it_reads_a_file(tiny_run, tmp_path):
+    """The same bytes piped or in a file give the same texts and scores: a BOM and CRLF endings removed alike,
+    and bytes that are not UTF-8 one line naming stdin's line."""
+    raw = "\ufeffgood movie\r\nbad\r\n".encode()
+    (tmp_path / "in.txt").write_bytes(raw)
+    code, from_file, _ = run_cli("predict", "--model", tiny_run / "model", "--input", tmp_path / "in.txt")
+    assert code == 0
+    code, piped, stderr = run_cli("predict", "--model", tiny_run / "model", input=raw)
+    assert code == 0, stderr
+    records = [json.loads(line) for line in piped.splitlines()]
+    assert [r["text"] for r in records] == ["good movie", "bad"]
+    assert_probs_close([r["score"] for r in records], [json.loads(line)["score"] for line in from_file.splitlines()])
+    code, stdout, stderr = run_cli("predict", "--model", tiny_run / "model", input=b"good\n\xffbad\n")
+    assert code == 2 and stdout == ""
+    assert stderr.strip().splitlines()[-1] == "error: <stdin>, line 2: not valid UTF-8 (byte 1 of the line)"
 
 
 def test_predict_refuses_an_empty_line(tiny_run, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..config import DataConfig
-from ..data import load_columns, read_examples, texts_of
+from ..data import first_rows, load_columns, read_examples, texts_of
 from ..errors import UserError
 from ..evaluation.metrics import evaluation_report
 from ..tasks import task_of_model
@@ -27,6 +27,7 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", fil
         columns = load_columns(dataclasses.replace(data, task=model_task.name), model_task, split)
         if "label" not in columns:
             raise UserError(f"split '{split}' has no labels to evaluate against (use --file with a labelled file)")
+    columns = first_rows(columns, data.max_eval_samples, file or split)  # --file and every split alike
     texts = texts_of(columns)
     scores = model.scores(texts)
     return evaluation_report(texts, columns["label"], scores, regression=model_task.regression)["scalars"]

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..data import FORMATS, read_examples, read_lines, texts_of
+from ..data import FORMATS, STDIN, read_examples, read_lines, texts_of
 from ..errors import UserError
 from ..tasks import TASKS, Task, get_task
 from .backends import load_model, predict_records
@@ -57,25 +57,17 @@ def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[
         for i, text in enumerate(texts, start=1):
             if not text.strip():
                 raise UserError(f"text argument {i} is empty")
+            if any("\ud800" <= c <= "\udfff" for c in text):
+                raise UserError(f"text argument {i} is not valid UTF-8")  # the shell's bytes, kept as surrogates
         if pair:
             if len(texts) % 2:
                 raise UserError(f"a pair model takes its texts two by two (first, second, ...); got {len(texts)}")
             return list(zip(texts[::2], texts[1::2]))
         return list(texts)
-    if path is None or path == "-":
-        lines = sys.stdin.read().split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        for i, line in enumerate(lines, start=1):
-            if not line.strip():
-                raise UserError(f"<stdin>, line {i}: empty line (every line must hold a sentence)")
-        if not lines:
-            raise UserError("<stdin>: no input (give texts as arguments, --input FILE, or lines on stdin)")
-        return _pairs(lines, "<stdin>") if pair else lines
-    if Path(path).suffix.lower() in FORMATS:
+    if path is not None and path != "-" and Path(path).suffix.lower() in FORMATS:
         return texts_of(read_examples(path, _reader(path, columns), require_label=False))
     lines = read_lines(path)
-    return _pairs(lines, path) if pair else lines
+    return _pairs(lines, STDIN if path in (None, "-") else path) if pair else lines
 
 
 def _pairs(lines: list[str], where: str) -> list[tuple[str, str]]:
@@ -95,5 +87,8 @@ def _reader(path: str, columns: tuple[str, ...]) -> Task:
 
     header = header_columns(path)
     generic = ("sentence1", "sentence2") if len(columns) == 2 else ("sentence",)
+    if header is not None and not set(columns) <= set(header) and not set(generic) <= set(header):
+        wanted = " or ".join(dict.fromkeys(", ".join(names) for names in (columns, generic)))
+        raise UserError(f"{path}: no column(s) {wanted} (name yours with --text-columns); found: {', '.join(header)}")
     chosen = columns if header is None or set(columns) <= set(header) else generic
     return dataclasses.replace(TASKS["custom"], text_columns=tuple(chosen), label_column=None)

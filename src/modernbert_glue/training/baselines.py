@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from ..data import labelled_eval_sets, load_columns, load_training_data, texts_of
+from ..data import labelled_eval_sets, load_columns, load_training_data, require_two_classes, split_source, texts_of
 from ..device import device_type
 from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into
@@ -160,6 +160,9 @@ class BaselineModel:
         n_hold = max(1, int(len(texts) * self.cfg.holdout_fraction))
         hold, fit_idx = order[:n_hold], order[n_hold:]
         labels_arr = np.asarray(labels)
+        if not self.cfg.regression and len(np.unique(labels_arr[fit_idx])) < 2:
+            raise UserError(f"the training rows outside the held-out slice for choosing C hold one class only; "
+                            f"give more training rows (now {len(texts)})")
         x_fit = self._features([texts[i] for i in fit_idx], fit=True)
         x_hold = self._features([texts[i] for i in hold])
         scores = {}
@@ -241,6 +244,9 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     task, train_raw = load_training_data(data, task_for(data))
     eval_sets = labelled_eval_sets(data, task, load_columns(data, task, "validation"))
 
+    if not task.regression and cfg.name != "majority":
+        found = {task.label_names[i] for i in train_raw["label"]}
+        require_two_classes(found, split_source(data, task, "train"))
     describe_task(cfg, task)
     model = BaselineModel(cfg)
     started = time.perf_counter()

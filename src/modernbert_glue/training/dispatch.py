@@ -48,14 +48,26 @@ def unsupported(cfg: RunConfig, model_type: str | None, world_size: int) -> str 
 def choose(cfg: RunConfig, device: str, world_size: int, model_type: Callable[[], str | None]) -> tuple[str, str | None]:
     """('engine' or 'trainer', why the engine was wanted but not chosen, else None). `model_type` is only asked
     when the engine is a candidate."""
-    setting = cfg.train.engine.strip().lower()
-    if setting not in ENGINES:
-        raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
-    compile_setting(cfg.train.compile, device)  # refuse a wrong value before any slow work
+    setting = check_settings(cfg, device)
     if setting == "trainer" or (setting == "auto" and device != "cuda"):
         return "trainer", None
     reason = unsupported(cfg, model_type(), world_size)
     return ("trainer", reason) if reason else ("engine", None)
+
+
+def check_settings(cfg: RunConfig, device: str) -> str:
+    """Refuse a wrong engine, compile or scheduler value before any folder is opened or slow work done; returns
+    the engine setting."""
+    from transformers import SchedulerType
+
+    setting = cfg.train.engine.strip().lower()
+    if setting not in ENGINES:
+        raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
+    compile_setting(cfg.train.compile, device)
+    schedulers = [kind.value for kind in SchedulerType]
+    if cfg.train.lr_scheduler not in schedulers:
+        raise UserError(f"train.lr_scheduler must be one of {', '.join(schedulers)}, got '{cfg.train.lr_scheduler}'")
+    return setting
 
 
 def model_type(cfg: RunConfig) -> str | None:

@@ -12,7 +12,8 @@ from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..outputs import check_output, open_output, read_marker
 from ..provenance import provenance
-from .dispatch import train
+from ..device import device_type
+from .dispatch import check_settings, train
 from .lifecycle import is_main_process
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds needs distinct seeds, got {seeds}")
+    check_settings(cfg, device_type())
     out = Path(output_dir)
     folder = None
     if is_main_process():
