@@ -16,6 +16,7 @@ from .readers import (  # noqa: F401  (the data interface other modules use)
     MAX_TEXT_CHARS,
     STDIN,
     header_columns,
+    is_valid_unicode,
     read_examples,
     read_lines,
     require_two_classes,

@@ -202,9 +202,21 @@ def _text(value: Any, column: str, where: str) -> str:
         raise UserError(f"{where}: '{column}' must be text, found {value!r}")
     if not value.strip():
         raise UserError(f"{where}: empty '{column}'")
+    if not is_valid_unicode(value):
+        raise UserError(f"{where}: '{column}' is not valid Unicode (a lone surrogate such as \\ud800)")
     if len(value) > MAX_TEXT_CHARS:
         raise UserError(f"{where}: '{column}' has {len(value):,} characters; the limit is {MAX_TEXT_CHARS:,}")
     return value
+
+
+def is_valid_unicode(text: str) -> bool:
+    """False for a lone surrogate, which JSON escapes (\\ud800) and undecodable shell bytes produce and no
+    tokenizer accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_label(value: Any, task: Task, where: str) -> int | float | str:

@@ -49,12 +49,13 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
                     overwrite: bool = False) -> dict:
     """Predict each run's task's test set(s) and write the server's files; returns submission.json's content."""
     from .inference.backends import load_model
+    from .inference.onnx import is_export_folder
 
     check_output(output_dir, "submission", overwrite=overwrite)
     models = {}
     for run in runs:
         folder = _model_dir(run)
-        model = load_model(str(folder))
+        model = load_model(str(folder), "onnx" if is_export_folder(folder) else "torch")  # an export predicts too
         task = model.settings.task
         if task not in GLUE_TASKS:
             raise UserError(f"{run}: trained on '{task}', not a GLUE task")

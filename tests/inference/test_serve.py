@@ -151,9 +151,43 @@ def test_full_queue_is_503_with_retry_after(tiny_run):
         r = httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]})
         assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
         assert httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
+        # A lone surrogate (valid JSON, no tokenizer takes it) is a 422, more times than the queue holds, and
+        # takes no place in the queue: a valid request still gets through afterwards.
+        as_json = {"content-type": "application/json"}  # the escape as a client sends it (httpx's json= cannot)
+        for _ in range(3):
+            r = httpx.post(f"{url}/v1/classify", content=b'{"texts": ["\\ud800"]}', headers=as_json)
+            assert r.status_code == 422 and r.json()["error_type"] == "validation" and "Unicode" in r.json()["error"]
+            r = httpx.post(f"{url}/predict", content=b'{"inputs": "fine \\udfff"}', headers=as_json)
+            assert r.status_code == 422
+        assert httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
+        # metrics are labelled by the app's routes; any other URL counts as "other" (no series per URL)
+        assert httpx.get(f"{url}/no-such-page-123").status_code == 404
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'route="other",status="404"' in metrics and "no-such-page" not in metrics
+        assert 'route="/v1/classify",status="422"' in metrics
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_batcher_counts_nothing_for_texts_it_cannot_tokenize():
+    """A text the tokenizer refuses fails its request and leaves the queue's count as it was (a leaked count
+    would fill the queue for good and hang shutdown, which waits for it to reach 0)."""
+    from modernbert_glue.inference.batcher import Metrics, MicroBatcher
+    from modernbert_glue.inference.serve import ServeConfig
+
+    class Refusing(FakeEncodedClassifier):
+        def encode(self, texts):
+            raise TypeError("TextEncodeInput must be Union[TextInputSequence, ...]")
+
+    async def main():
+        batcher = MicroBatcher(Refusing(), ServeConfig(model="m", max_queue=2), Metrics())
+        for _ in range(3):
+            with pytest.raises(TypeError):
+                await batcher.logits(["a", "b"])
+        return batcher.pending
+
+    assert asyncio.run(main()) == 0
 
 
 def test_graceful_shutdown_finishes_in_flight_requests(tiny_run):

@@ -11,16 +11,17 @@ MAIN = {"cola": "mcc", "sst2": "accuracy", "mrpc": "f1", "stsb": "pearson", "qqp
         "qnli": "accuracy", "rte": "accuracy", "wnli": "accuracy"}
 
 
-def fake_run(task: str, value: float, seed: int = 1, model: str = "m") -> Run:
+def fake_run(task: str, value: float, seed: int = 1, model: str = "m", seeds_folder: str | None = None) -> Run:
     metric = MAIN[task]
     metrics = {"task": task, "model": model, "preset": "p", "main_metric": metric, "seed": seed,
                f"eval_{metric}": value, f"eval_{metric}_ci": [value - 0.1, value + 0.1]}
-    return Run(folder=Path(f"/runs/{model}-{task}-{seed}"), metrics=metrics, run={}, label=f"{model} {task} {seed}")
+    return Run(folder=Path(f"/runs/{model}-{task}-{seed}"), metrics=metrics, run={}, label=f"{model} {task} {seed}",
+               seeds_folder=Path(seeds_folder) if seeds_folder else None)
 
 
 def test_each_task_gets_its_main_metric_and_the_average_leaves_out_wnli():
-    runs = [fake_run(t, 0.5 + i / 100) for i, t in enumerate(MAIN)]
-    runs.append(fake_run("rte", 0.7, seed=2))  # a second seed: the cell is the mean
+    runs = [fake_run(t, 0.5 + i / 100, seeds_folder="/runs/rte-seeds" if t == "rte" else None) for i, t in enumerate(MAIN)]
+    runs.append(fake_run("rte", 0.7, seed=2, seeds_folder="/runs/rte-seeds"))  # a second seed: the cell is the mean
     table = glue_rows(runs)
     row = table["m fine-tuned"]
     assert row["rte"]["value"] == pytest.approx((0.57 + 0.7) / 2) and row["rte"]["runs"] == 2
@@ -38,3 +39,15 @@ def test_no_average_until_all_eight_tasks_are_there():
     assert average(glue_rows(runs)["m fine-tuned"]) is None
     blocks, _ = glue_blocks(runs)
     assert blocks[2].rows[0][-1] == "–"
+
+
+def test_runs_of_one_system_and_task_from_two_folders_are_refused_not_pooled():
+    """Two folders (say two learning rates, or a single run beside a --seeds folder holding its seed) are not
+    seeds of one recipe: averaging them would report a t-interval of unrelated runs."""
+    from modernbert_glue.errors import UserError
+
+    for runs in ([fake_run("rte", 0.6), fake_run("rte", 0.7, seed=2)],
+                 [fake_run("rte", 0.6), fake_run("rte", 0.6, seeds_folder="/runs/rte-seeds")]):
+        with pytest.raises(UserError, match=r"are both 'm fine-tuned' on rte: give one run or one --seeds folder"):
+            glue_rows(runs)
+    assert glue_rows([fake_run("rte", 0.6), fake_run("rte", 0.7, model="other")])["other fine-tuned"]["rte"]["runs"] == 1

@@ -9,7 +9,7 @@ import time
 
 from modernbert_glue.outputs import read_marker
 
-from ..conftest import CLI, MODERNBERT, TINY_ARGS, glue_folder, run_cli, write_tsv
+from ..conftest import CLI, MODERNBERT, TINY_ARGS, glue_folder, near_tie, run_cli, write_tsv
 
 HANG_GUARD_S = 300
 
@@ -123,6 +123,19 @@ def test_glue_submission_writes_the_servers_files(tmp_path):
     assert "CoLA" in summary["missing"]
     code, _, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub2", "--data-root", tmp_path / "none")
     assert code == 2 and "none/rte: data folder not found" in stderr and not (tmp_path / "sub2").exists()
+    # an ONNX export of the run predicts the same labels (where torch's two probabilities are not a near tie)
+    from modernbert_glue.inference.backends import Classifier
+
+    code, _, stderr = run_cli("export", "onnx", "--model", run / "model", "--output", tmp_path / "onnx")
+    assert code == 0, stderr[-2000:]
+    code, _, stderr = run_cli("glue-submission", tmp_path / "onnx", "--output", tmp_path / "sub3", "--data-root", root)
+    assert code == 0, stderr[-2000:]
+    probs = Classifier.load(str(run / "model")).probabilities([("A man sleeps.", "A man rests."),
+                                                               ("It rains.", "The sun shines.")])
+    onnx_lines = (tmp_path / "sub3" / "RTE.tsv").read_text().splitlines()
+    assert len(onnx_lines) == 3
+    for row, a, b in zip(probs, lines[1:], onnx_lines[1:]):
+        assert a == b or near_tie(row), (a, b, row)
 
 
 def test_an_mnli_run_gives_both_mnli_files_and_ax(tmp_path):

@@ -85,16 +85,28 @@ def predict_records(model: TextClassifier, texts: list) -> list[dict]:
     return records
 
 
-def load_model(folder: str, backend: str = "torch", **kwargs) -> TextClassifier:
-    """A fine-tuned classifier folder, an ONNX export folder (backend onnx) or a baseline's model folder,
-    behind the same contract (TextClassifier)."""
+def check_backend(folder: str, backend: str) -> None:
+    """The backend exists, the folder is finished and of the backend's kind: one line otherwise (what `serve`
+    checks before its server starts)."""
     from ..outputs import check_model_finished
-    from ..training.baselines import BaselineModel, is_baseline_folder
-    from .onnx import OnnxClassifier, is_export_folder
+    from .onnx import is_export_folder, require_export_folder
 
     if backend not in BACKENDS:
         raise UserError(f"--backend must be torch or onnx, got '{backend}'")
     check_model_finished(folder)
+    if backend == "onnx":
+        require_export_folder(folder)
+    elif is_export_folder(folder):
+        raise UserError(f"{folder}: an ONNX export folder; pass --backend onnx")
+
+
+def load_model(folder: str, backend: str = "torch", **kwargs) -> TextClassifier:
+    """A fine-tuned classifier folder, an ONNX export folder (backend onnx) or a baseline's model folder,
+    behind the same contract (TextClassifier)."""
+    from ..training.baselines import BaselineModel, is_baseline_folder
+    from .onnx import OnnxClassifier
+
+    check_backend(folder, backend)
     kwargs = {key: value for key, value in kwargs.items() if value is not None}  # None: the backend's default
     if "bf16" in kwargs:
         check_bf16(kwargs["bf16"], "--bf16")
@@ -102,8 +114,6 @@ def load_model(folder: str, backend: str = "torch", **kwargs) -> TextClassifier:
         raise UserError(f"--batch-size must be at least 1, got {kwargs['batch_size']}")
     if backend == "onnx":
         return OnnxClassifier(folder, **{k: v for k, v in kwargs.items() if k in ("batch_size", "spin")})
-    if is_export_folder(folder):
-        raise UserError(f"{folder}: an ONNX export folder; pass --backend onnx")
     if is_baseline_folder(folder):
         return BaselineModel.load(folder)  # batching options do not apply
     return Classifier.load(folder, **kwargs)

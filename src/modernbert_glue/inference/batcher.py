@@ -50,9 +50,9 @@ class MicroBatcher:
         """The model's logits for `texts` (tokenized here unless `encoded` gives their token ids)."""
         if self.pending + len(texts) > self.cfg.max_queue:
             raise Overloaded()
+        inputs = (encoded or self.model.encode(texts)) if self.encoded else texts  # may raise: before counting
         future = asyncio.get_running_loop().create_future()
         self.pending += len(texts)
-        inputs = (encoded or self.model.encode(texts)) if self.encoded else texts
         tokens = sum(len(ids) for ids in inputs) if self.encoded else sum(len(" ".join([t] if isinstance(t, str) else t).split()) + 2 for t in texts)
         await self.queue.put((inputs, tokens, future))
         return await future

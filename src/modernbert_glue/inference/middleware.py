@@ -46,6 +46,7 @@ class BodyLimitAndMetrics:
 
     def __init__(self, app, max_body_bytes: int, metrics: Metrics):
         self.app, self.max_body_bytes, self.metrics = app, max_body_bytes, metrics
+        self.routes: set[str] | None = None  # the app's route paths, read at the first request
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -65,8 +66,16 @@ class BodyLimitAndMetrics:
             else:
                 await self.app(scope, _replay(body, receive), counted_send)
         finally:
-            self.metrics.requests.labels(scope["path"], str(status[0])).inc()
-            self.metrics.latency.labels(scope["path"]).observe(time.perf_counter() - started)
+            route = self._route(scope)
+            self.metrics.requests.labels(route, str(status[0])).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    def _route(self, scope) -> str:
+        """The metrics label: the app's own route paths, any other path as "other" (a label per unknown URL
+        would let any client grow the server's memory and its /metrics without bound)."""
+        if self.routes is None:
+            self.routes = {getattr(route, "path", None) for route in scope["app"].routes}
+        return scope["path"] if scope["path"] in self.routes else "other"
 
     async def _read_body(self, scope, receive) -> tuple[bytes | None, str]:
         """(the whole request body, its size); body None when over the limit (read no further than that)."""

@@ -19,6 +19,11 @@ def is_export_folder(folder: str | Path) -> bool:
     return (Path(folder) / "export.json").is_file()
 
 
+def require_export_folder(folder: str | Path) -> None:
+    if not is_export_folder(folder):
+        raise UserError(f"{folder}: not an ONNX export folder (no export.json; create one with `export onnx`)")
+
+
 class OnnxClassifier(Tokenized):
     """onnxruntime inference over an export folder; same `probabilities`/`label_names` as Classifier.
 
@@ -33,8 +38,7 @@ class OnnxClassifier(Tokenized):
         import onnxruntime as ort
 
         folder = Path(folder)
-        if not is_export_folder(folder):
-            raise UserError(f"{folder}: not an ONNX export folder (no export.json; create one with `export onnx`)")
+        require_export_folder(folder)
         info = json.loads((folder / "export.json").read_text())
         self.workers = workers or len(os.sched_getaffinity(0))
         options = ort.SessionOptions()

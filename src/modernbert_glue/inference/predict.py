@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..data import FORMATS, STDIN, read_examples, read_lines, texts_of
+from ..data import FORMATS, STDIN, is_valid_unicode, read_examples, read_lines, texts_of
 from ..errors import UserError
 from ..tasks import TASKS, Task, get_task
 from .backends import load_model, predict_records
@@ -57,8 +57,8 @@ def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[
         for i, text in enumerate(texts, start=1):
             if not text.strip():
                 raise UserError(f"text argument {i} is empty")
-            if any("\ud800" <= c <= "\udfff" for c in text):
-                raise UserError(f"text argument {i} is not valid UTF-8")  # the shell's bytes, kept as surrogates
+            if not is_valid_unicode(text):
+                raise UserError(f"text argument {i} is not valid UTF-8")
         if pair:
             if len(texts) % 2:
                 raise UserError(f"a pair model takes its texts two by two (first, second, ...); got {len(texts)}")

@@ -114,6 +114,7 @@ def create_app(cfg: ServeConfig, model=None):
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from ..data import is_valid_unicode
     from ..evaluation.metrics import softmax
     from .backends import load_model
     from .classifier import EncodedClassifier
@@ -160,6 +161,8 @@ def create_app(cfg: ServeConfig, model=None):
                 want = "pairs of texts [text, text]" if pair else "single texts"
                 raise TEIError("validation", f"input {i}: this model classifies {want}", status=422)
             for part in [text] if isinstance(text, str) else text:
+                if not is_valid_unicode(part):
+                    raise TEIError("validation", f"text {i} is not valid Unicode (a lone surrogate)", status=422)
                 if len(part) > cfg.max_chars:
                     raise TEIError("validation", f"text {i} has {len(part)} characters; the limit is "
                                    f"{cfg.max_chars}")
@@ -267,9 +270,9 @@ def serve(cfg: ServeConfig) -> None:
     """Run the server until SIGINT/SIGTERM; in-flight requests finish first (graceful shutdown)."""
     import uvicorn
 
-    from ..outputs import check_model_finished
+    from .backends import check_backend
 
-    check_model_finished(cfg.model)  # before the server starts: one line, not a failed start-up
+    check_backend(cfg.model, cfg.backend)  # before the server starts: one line, not a failed start-up
     if not cfg.api_key and not _local(cfg.host):
         log.warning("serving on %s without an API key: anyone who can reach it can use it (--api-key KEY or "
                     "$%s)", cfg.host, API_KEY_ENV)

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..errors import UserError
 from .render import Block, _heading, _paragraph, _table
 from .runs import Run, system_name
 
@@ -22,6 +23,12 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
     grouped: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         grouped[system_name(r.metrics)][str(r.metrics.get("task"))].append(r)
+    for system, tasks in grouped.items():  # a cell averages the seeds of one --seeds folder, nothing else
+        for task, task_runs in tasks.items():
+            sources = list(dict.fromkeys(r.source for r in task_runs))
+            if len(sources) > 1:
+                raise UserError(f"{sources[0]} and {sources[1]} are both '{system}' on {task}: give one run or one "
+                                "--seeds folder per system and task (only one folder's seeds are averaged)")
     table: dict[str, dict[str, dict]] = {}
     for system, tasks in grouped.items():
         table[system] = {}
@@ -71,7 +78,6 @@ def glue_blocks(runs: list[Run]) -> tuple[list[Block], dict]:
 
 
 def _title(task: str) -> str:
-    from ..errors import UserError
     from ..tasks import get_task
 
     try:

@@ -27,6 +27,12 @@ class Run:
     label: str
     predictions: dict[str, list] = field(default_factory=dict)  # set -> rows
     analysis: dict[str, dict] = field(default_factory=dict)
+    seeds_folder: Path | None = None  # the --seeds folder this run is one seed of
+
+    @property
+    def source(self) -> Path:
+        """What the user named: its seeds folder, else the run folder."""
+        return self.seeds_folder or self.folder
 
     @property
     def random_init(self) -> bool:
@@ -44,6 +50,8 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
         if (folder / "seeds.json").is_file():
             summary = read_json(folder / "seeds.json")
             seed_runs = [_load_run(folder / f"seed-{s}") for s in summary["seeds"]]
+            for r in seed_runs:
+                r.seeds_folder = folder
             summary = {**summary, "label": system_name(seed_runs[0].metrics), "folder": str(folder)}
             seed_summaries.append(summary)
             runs.extend(seed_runs)
