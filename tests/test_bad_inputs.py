@@ -131,6 +131,7 @@ CLI_ROWS = [
     (["{train}", "--set", "data.task=nosuch"], 2, "unknown task 'nosuch'"),
     (["{train}", "--input-path", "fast"], 2, "train.input_path must be one of auto, padded, dynamic, grouped"),
     (["{train}", "--seeds", "1,1"], 2, "--seeds needs distinct seeds"),
+    (["{train}", "--seeds", "1,2", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
     (["{train}", "--epochs", "abc"], 2, "Invalid value for '--epochs'"),
     (["{train}", "--train-file", "{superscript}"], 2, "sup.jsonl, line 1: label '²' is not one of 0, 1, negative"),
     (["{train}", "--train-file", "{surrogate}"], 2, "surrogate.jsonl, line 2: 'sentence' is not valid Unicode"),

@@ -3,6 +3,7 @@ refused by readers."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,21 @@ def test_kinds_are_not_mixed_and_our_temporary_files_go_too(tmp_path):
     (tmp_path / "r" / "mine.md").write_text("user")
     open_output(tmp_path / "r", "report", overwrite=True)
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [MARKER, "mine.md"]
+
+
+def test_resuming_removes_what_a_killed_writer_left_half_written(tmp_path):
+    """A run killed while staging model/ leaves `.model.tmp-PID/`; resuming removes it (and keeps the rest)."""
+    folder = open_output(tmp_path / "r", "run")
+    folder.write_text("run.json", "{}")
+    with pytest.raises(KeyboardInterrupt):
+        with folder.staged_dir("model") as staged:
+            (staged / "weights").write_text("half")
+            shutil.copytree(staged, tmp_path / "r" / f".model.tmp-{os.getpid() + 1}")  # as if another process died
+            raise KeyboardInterrupt
+    (tmp_path / "r" / "notes.txt").write_text("the user's")
+    assert (tmp_path / "r" / f".model.tmp-{os.getpid() + 1}").is_dir()
+    open_output(tmp_path / "r", "run", resume=True)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [MARKER, "notes.txt", "run.json"]
 
 
 def test_a_writer_killed_before_the_rename_leaves_the_old_file_whole(tmp_path):

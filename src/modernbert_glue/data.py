@@ -22,7 +22,7 @@ from .readers import (  # noqa: F401  (the data interface other modules use)
     require_two_classes,
     with_found_labels,
 )
-from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task
+from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task, task_for
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,20 @@ def load_training_data(cfg: DataConfig, task: Task) -> tuple[Task, dict[str, lis
     return with_found_labels(task, train, split_source(cfg, task, "train"))
 
 
+def load_run_data(data: DataConfig) -> tuple[Task, dict[str, list], dict[str, dict[str, list]]]:
+    """What a training run or baseline reads: the task (a custom task with its labels), the training columns and
+    every labelled evaluation set (labelled_eval_sets)."""
+    task, train = load_training_data(data, task_for(data))
+    return task, train, labelled_eval_sets(data, task, load_columns(data, task, "validation"))
+
+
 def labelled_eval_sets(data, task, dev: dict[str, list]) -> dict[str, dict[str, list]]:
     """{"dev": dev columns, the task's other labelled dev sets (MNLI: "dev_mismatched"), "test": a labelled
     test file's columns} — test only when --test-file names a labelled file."""
     if "label" not in dev:
         raise UserError("the validation split has no labels")
     sets = {"dev": dev}
-    if not (data.validation_file or data.test_file):  # a task's own folder or the Hub
+    if not data.validation_file:  # a task's own folder or the Hub (a --test-file keeps them)
         for name, split in task.extra_eval.items():
             sets[name] = load_columns(data, task, split)
     if data.test_file:

@@ -22,6 +22,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
     import yaml
 
     glue = task.hub_config and task.name != "custom"
+    name = metrics["model"]  # the base model, also with --init-from (training.lifecycle.base_model_name)
     dataset = f"GLUE {task.name.upper()}" if glue else "custom data"
     rows, entries = [], []
     for metric in task.metrics:
@@ -34,7 +35,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
                         "name": f"{METRIC_NAMES.get(metric, metric)} (95% bootstrap interval {interval})"})
     meta: dict = {"library_name": "transformers", "pipeline_tag": "text-classification",
                   "tags": ["modernbert-glue", task.name, "regression" if task.regression else "classification"]}
-    base = _base_model(cfg.model.name)
+    base = _base_model(name)
     if base and not cfg.model.random_init:
         meta["base_model"] = base
     if glue:
@@ -43,16 +44,16 @@ def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
               "dataset": {"name": dataset, "type": HUB_PATH if glue else "custom",
                           **({"config": task.hub_config} if glue else {}), "split": "validation"},
               "metrics": entries}
-    meta["model-index"] = [{"name": f"{Path(cfg.model.name).name}-{task.name}", "results": [result]}]
+    meta["model-index"] = [{"name": f"{Path(name).name}-{task.name}", "results": [result]}]
     t = cfg.train
     texts = " and ".join(f"`{c}`" for c in task.text_columns)
     kind = (f"regression: one output, the predicted `{task.label_column}`" if task.regression
             else f"{task.num_labels} labels: {', '.join(task.label_names)}")
     if task.is_pair:
-        use = ('clf({"text": "first sentence", "text_pair": "second sentence"}'
+        use = ('clf({"text": "first sentence", "text_pair": "second sentence"}, truncation=True'
                + (', function_to_apply="none")' if task.regression else ")"))
     else:
-        use = 'clf("a sentence to classify"' + (', function_to_apply="none")' if task.regression else ")")
+        use = 'clf("a sentence to classify", truncation=True' + (', function_to_apply="none")' if task.regression else ")")
     caveats = [
         "Results are on the dev (validation) split, the split the best checkpoint was chosen on: they are "
         "optimistic for unseen data. GLUE's test labels are hidden (the GLUE server scores test predictions).",
@@ -65,9 +66,9 @@ def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
     if cfg.model.random_init:
         caveats.insert(0, "Trained from random weights (a speed or plumbing test): not a useful classifier.")
     body = [
-        f"# {Path(cfg.model.name).name} fine-tuned on {dataset}", "",
+        f"# {Path(name).name} fine-tuned on {dataset}", "",
         f"A {'sentence-pair' if task.is_pair else 'sentence'} {'regressor' if task.regression else 'classifier'} "
-        f"({kind}) fine-tuned with modernbert-glue from `{cfg.model.name}`"
+        f"({kind}) fine-tuned with modernbert-glue from `{name}`"
         f"{' (random weights)' if cfg.model.random_init else ''}"
         f"{f', starting from the fine-tuned model {cfg.model.init_from} (fresh classification layer)' if cfg.model.init_from else ''}.",
         "",

@@ -197,6 +197,19 @@ def load_tokenizer(path: str):
         raise UserError(f"model '{path}': cannot load its tokenizer ({_first_line(exc)})") from None
 
 
+def tokenizer_for_pipeline(tokenizer, max_length: int):
+    """A copy of `tokenizer` that, saved, makes `transformers.pipeline(..., truncation=True)` tokenize as
+    `predict` does: cut at the run's max length, and text that cannot forge special tokens ("[SEP]" in a
+    sentence stays words; data.encode_texts passes split_special_tokens=True)."""
+    import copy
+
+    saved = copy.deepcopy(tokenizer)
+    saved.model_max_length = min(max_length, tokenizer.model_max_length)
+    saved.split_special_tokens = True
+    saved.init_kwargs["split_special_tokens"] = True  # what save_pretrained writes to tokenizer_config.json
+    return saved
+
+
 def load_saved_classifier(folder: str):
     """A model folder written by `train` (or any local classifier folder): (model, tokenizer)."""
     from transformers import AutoModelForSequenceClassification

@@ -214,7 +214,8 @@ def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume:
     those; with `resume`, reopen it as it is). Refusals as `check_output`."""
     out = Path(path)
     marker = check_output(out, kind, overwrite=overwrite, resume=resume)
-    if resume:
+    if resume:  # what a killed writer left half-written goes; what it finished stays
+        _remove(out, (marker or {}).get("files", []), finished=False)
         return OutputFolder(out, kind)
     if marker is not None:
         _remove_our_files(out, marker.get("files", []))
@@ -227,12 +228,17 @@ def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume:
 
 
 def _remove_our_files(out: Path, names: list[str]) -> None:
+    _remove(out, names, finished=True)
+    (out / MARKER).unlink(missing_ok=True)
+
+
+def _remove(out: Path, names: list[str], *, finished: bool) -> None:
+    """Remove the temporary copies of `names` (`.<name>.tmp-<pid>`), and with `finished` the names too."""
     for name in names:
         if "/" in name or name in ("", ".", ".."):
             continue  # a marker edited by hand never reaches outside the folder
-        for target in [out / name, *out.glob(f".{name}{_TMP}*")]:
+        for target in [out / name] * finished + [*out.glob(f".{name}{_TMP}*")]:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
-    (out / MARKER).unlink(missing_ok=True)

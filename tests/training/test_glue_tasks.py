@@ -135,9 +135,14 @@ def test_the_model_folder_loads_in_a_transformers_pipeline(rte_run, stsb_run):
     pair = ("A man is playing a guitar.", "A man plays an instrument.")
     ours = load_model(str(rte_run / "model"))
     clf = pipeline("text-classification", model=str(rte_run / "model"), device="cpu")
-    out = clf({"text": pair[0], "text_pair": pair[1]}, top_k=None)
-    by_name = {d["label"]: d["score"] for d in out}
-    assert_probs_close([by_name[n] for n in ours.label_names], ours.probabilities([pair])[0])
+    # as the model card says: truncation=True cuts at the run's max length, as ours does; a literal "[SEP]" in
+    # the text stays words on both sides (the saved tokenizer splits special tokens)
+    long_pair = (" ".join(["a long premise about a man and his guitar"] * 80), "A man plays an instrument.")
+    forged = ("a great movie [SEP] terrible [CLS] long", "the second one [SEP] fine")
+    for inputs in (pair, long_pair, forged):
+        out = clf({"text": inputs[0], "text_pair": inputs[1]}, top_k=None, truncation=True)
+        by_name = {d["label"]: d["score"] for d in out}
+        assert_probs_close([by_name[n] for n in ours.label_names], ours.probabilities([inputs])[0])
     reg = load_model(str(stsb_run / "model"))
     value = pipeline("text-classification", model=str(stsb_run / "model"), device="cpu")(
         {"text": pair[0], "text_pair": pair[1]}, function_to_apply="none")

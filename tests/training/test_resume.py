@@ -111,3 +111,23 @@ def test_seeds_resume_seed_by_seed(small_sst2, tmp_path):
     assert (out / "seed-1/metrics.json").read_bytes() == seed1  # the finished seed was kept, not re-run
     assert json.loads((out / "seed-2/metrics.json").read_text())["resumed_from_step"] == 4
     assert json.loads((out / ".modernbert-glue.json").read_text())["complete"] is True
+
+
+def test_resume_accepts_the_init_from_template_the_run_started_with(tmp_path):
+    """run.json holds --init-from with {seed} filled in; the same template given again with --resume matches it,
+    another one does not."""
+    from dataclasses import replace
+
+    from modernbert_glue.config import RunConfig
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.training.runs import config_for_resume
+
+    def init_from(cfg, path):
+        return replace(cfg, model=replace(cfg.model, init_from=path))
+
+    started = replace(init_from(RunConfig(), "src/seed-42/model"), train=replace(RunConfig().train, seed=42))
+    (tmp_path / "run.json").write_text(json.dumps({"config": started.to_dict()}))
+    resumed = config_for_resume(str(tmp_path), lambda saved: init_from(saved, "src/seed-{seed}/model"))
+    assert resumed.model.init_from == "src/seed-42/model"
+    with pytest.raises(UserError, match="model.init_from is 'src/seed-42/model' there, 'elsewhere/seed-42/model' here"):
+        config_for_resume(str(tmp_path), lambda saved: init_from(saved, "elsewhere/seed-{seed}/model"))

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from modernbert_glue.outputs import read_marker
 
@@ -100,6 +101,20 @@ def test_init_from_takes_each_seeds_own_model(tmp_path):
         assert metrics["init_from"] == str(tmp_path / "first" / f"seed-{seed}" / "model")
     code, _, stderr = run_cli(*base, "--seed", "3", "--init-from", template, "--output-dir", tmp_path / "third")
     assert code == 2 and "seed-3" in stderr and "Traceback" not in stderr
+    # a typo in a data path is refused before the seeds folder is touched, even with --overwrite
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "second").rglob("*"))
+    code, _, stderr = run_cli(*base, "--train-file", tmp_path / "trian.tsv", "--seeds", "2,1", "--init-from", template,
+                              "--output-dir", tmp_path / "second", "--overwrite")
+    assert code == 2 and "trian.tsv: file not found" in stderr
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "second").rglob("*")) == before
+    # --init-from without --model: the run, its card and compare name the base model the weights come from
+    code, _, stderr = run_cli("train", "--init-from", tmp_path / "first" / "seed-1" / "model", "--task", "rte",
+                              "--data-dir", data, "--max-train-samples", "16", "--max-eval-samples", "16",
+                              "--epochs", "1", "--batch-size", "16", "--output-dir", tmp_path / "fourth")
+    assert code == 0, stderr[-2000:]
+    assert json.loads((tmp_path / "fourth" / "metrics.json").read_text())["model"] == str(MODERNBERT)
+    card = (tmp_path / "fourth" / "model" / "README.md").read_text()
+    assert f"# {Path(MODERNBERT).name} fine-tuned on GLUE RTE" in card and "ModernBERT-base" not in card
 
 
 def test_glue_submission_writes_the_servers_files(tmp_path):
@@ -146,10 +161,13 @@ def test_an_mnli_run_gives_both_mnli_files_and_ax(tmp_path):
     data = mnli_folder(tmp_path / "glue" / "mnli", 24)
     run = tmp_path / "mnli-run"
     code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--task", "mnli",
-                              "--data-dir", data, "--epochs", "1", "--batch-size", "8", "--output-dir", run)
+                              "--data-dir", data, "--epochs", "1", "--batch-size", "8", "--output-dir", run,
+                              "--test-file", data / "dev_matched.tsv")  # a labelled test file keeps dev-mismatched
     assert code == 0, stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["eval_samples"] == 24 and 0 <= metrics["eval_mismatched_accuracy"] <= 1
+    assert metrics["test_accuracy"] == metrics["eval_accuracy"]  # the same file, the same model
+    assert (run / "predictions_dev_mismatched.tsv").is_file() and (run / "predictions_test.tsv").is_file()
     code, stdout, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub",
                                    "--data-root", tmp_path / "glue")
     assert code == 0, stderr[-2000:]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from ..data import labelled_eval_sets, load_columns, load_training_data, require_two_classes, split_source, texts_of
+from ..data import load_run_data, require_two_classes, split_source, texts_of
 from ..device import device_type
 from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into
@@ -32,7 +32,7 @@ from ..evaluation.metrics import task_metrics
 from ..models import InferenceSettings, resolve_model
 from ..outputs import check_output, open_output, write_json
 from ..provenance import device_name, provenance
-from ..tasks import Task, task_for
+from ..tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,7 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     out = Path(output_dir)
     check_output(out, "run", overwrite=overwrite)
     record = provenance()  # at the start: the code and command that this run actually used
-    task, train_raw = load_training_data(data, task_for(data))
-    eval_sets = labelled_eval_sets(data, task, load_columns(data, task, "validation"))
+    task, train_raw, eval_sets = load_run_data(data)
 
     if not task.regression and cfg.name != "majority":
         found = {task.label_names[i] for i in train_raw["label"]}

@@ -26,9 +26,7 @@ import torch
 from ..config import RunConfig
 from ..data import (
     encode_texts,
-    labelled_eval_sets,
-    load_columns,
-    load_training_data,
+    load_run_data,
     texts_of,
 )
 from ..device import cpu_attention_kernel, default_device, sync, use_bf16
@@ -37,7 +35,6 @@ from ..evaluation.metrics import classification_metrics
 from ..inputs import sep_for
 from ..models import build_classifier
 from ..packing import PackedClassifier
-from ..tasks import task_for
 from . import engine_state
 from .budgets import eval_plan, plan_run, static_batch
 from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
@@ -60,10 +57,9 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
 
     out = Path(output_dir)
     record = check_run(cfg, out, overwrite=overwrite, resume=resume)
-    task, train_columns = load_training_data(cfg.data, task_for(cfg.data))
+    task, train_columns, eval_sets = load_run_data(cfg.data)
     if task.regression:  # dispatch.unsupported sends regression to the Trainer; a direct call gets this line
         raise UserError(f"task {task.name}: the engine trains classifiers; use --engine trainer for regression")
-    eval_sets = labelled_eval_sets(cfg.data, task, load_columns(cfg.data, task, "validation"))
     set_seed(cfg.train.seed)  # as the Trainer path: the same seed builds the same random weights
     model, tokenizer = build_classifier(cfg.model.name, task, random_init=cfg.model.random_init,
                                         overrides=cfg.model.overrides, init_from=cfg.model.init_from)

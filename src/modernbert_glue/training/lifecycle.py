@@ -24,7 +24,7 @@ from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
 from ..modelcard import model_card
-from ..models import InferenceSettings
+from ..models import InferenceSettings, tokenizer_for_pipeline
 from ..outputs import OutputFolder, check_output, open_output
 from ..provenance import device_name, provenance
 from .checkpoints import CHECKPOINTS, checkpoint_step
@@ -70,6 +70,17 @@ def open_run(cfg: RunConfig, out: Path, record: dict, engine: str, *, overwrite:
     return folder
 
 
+def base_model_name(model_cfg) -> str:
+    """The model a run's weights come from: --model, or with --init-from the base model recorded by that run
+    (its metrics.json beside the model folder), else the --init-from folder itself."""
+    if not model_cfg.init_from:
+        return model_cfg.name
+    try:
+        return str(read_json(Path(model_cfg.init_from).parent / "metrics.json")["model"])
+    except (OSError, ValueError, KeyError, UserError):
+        return model_cfg.init_from
+
+
 def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eval_sets: dict, trained: dict,
                log_history: dict) -> dict:
     """After training: save model/ (the HF model, tokenizer and inference settings), evaluate it on every
@@ -80,7 +91,7 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     clf = Classifier(model=model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
     metrics = {
         "task": task.name,
-        "model": cfg.model.name,
+        "model": base_model_name(cfg.model),
         "random_init": cfg.model.random_init,
         "init_from": cfg.model.init_from,
         "preset": cfg.preset,
@@ -99,7 +110,7 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     command = read_json(out / "run.json").get("command", "")
     with folder.staged_dir("model") as staged:
         model.save_pretrained(str(staged))
-        tokenizer.save_pretrained(str(staged))
+        tokenizer_for_pipeline(tokenizer, settings.max_length).save_pretrained(str(staged))
         settings.save(staged)
         (staged / "README.md").write_text(model_card(task, cfg, metrics, command), encoding="utf-8")
     folder.write_json("metrics.json", metrics)

@@ -13,7 +13,7 @@ from ..evaluation.runfolder import read_json
 from ..outputs import check_output, open_output, read_marker
 from ..provenance import provenance
 from ..device import device_type
-from .dispatch import check_settings, train
+from .dispatch import check_settings, train, with_seed_paths
 from .lifecycle import is_main_process
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ def config_for_resume(run_dir: str, requested) -> RunConfig:
     saved = config_from_dict(read_json(Path(run_dir) / "run.json")["config"], source=f"{run_dir}/run.json")
     if requested is None:
         return saved
-    differ = _differences(saved.to_dict(), requested(saved).to_dict())
+    # the saved config has --init-from's {seed} filled in (dispatch.with_seed_paths); so must the request
+    differ = _differences(saved.to_dict(), with_seed_paths(requested(saved)).to_dict())
     if differ:
         shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
         raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
@@ -61,6 +62,27 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, 
     return out
 
 
+def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+
+
+def _check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
+    """What a single run reads before it opens its folder, read once for all seeds before the seeds folder is
+    opened (with --overwrite: emptied): the data, and the model or each seed's --init-from folder. A typo then
+    costs one line, not a finished run."""
+    from ..data import load_run_data
+    from ..models import resolve_model
+    from ..outputs import check_model_finished
+
+    load_run_data(cfg.data)
+    for seed in seeds:
+        init_from = with_seed_paths(_with_seed(cfg, seed)).model.init_from
+        if init_from:
+            check_model_finished(init_from)
+    if not cfg.model.init_from:
+        resolve_model(cfg.model.name)
+
+
 def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False,
                 resume: bool = False) -> dict:
     """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json.
@@ -71,6 +93,8 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
     if not seeds or len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds needs distinct seeds, got {seeds}")
     check_settings(cfg, device_type())
+    if not resume:
+        _check_inputs(cfg, seeds)
     out = Path(output_dir)
     folder = None
     if is_main_process():
@@ -83,7 +107,7 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
             folder.write_json("run.json", {"config": cfg.to_dict(), "seeds": seeds, **provenance()})
     runs = []
     for seed in seeds:
-        seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        seed_cfg = _with_seed(cfg, seed)
         seed_dir = out / f"seed-{seed}"
         state = _seed_state(seed_dir) if resume else "new"
         if state == "finished":

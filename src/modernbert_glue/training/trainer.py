@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 from ..config import RunConfig
-from ..data import labelled_eval_sets, load_columns, load_training_data, tokenize
+from ..data import load_run_data, tokenize
 from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
 from ..errors import UserError
 from ..evaluation.metrics import task_metrics
 from ..inputs import Collator, resolve_input_path, sep_for
 from ..models import build_classifier
-from ..tasks import Task, task_for
+from ..tasks import Task
 from .checkpoints import (
     CHECKPOINTS,
     CheckpointCallback,
@@ -93,9 +93,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     record = check_run(cfg, out, overwrite=overwrite, resume=resume)
     from datasets import Dataset
 
-    task, train_columns = load_training_data(cfg.data, task_for(cfg.data))
-    dev_columns = load_columns(cfg.data, task, "validation")
-    eval_sets = labelled_eval_sets(cfg.data, task, dev_columns)
+    task, train_columns, eval_sets = load_run_data(cfg.data)
+    dev_columns = eval_sets["dev"]
     if task.regression and cfg.train.label_smoothing > 0:
         raise UserError(f"train.label_smoothing applies to classes; task {task.name} is a regression")
 
