@@ -25,6 +25,13 @@ CLI = [sys.executable, "-m", "modernbert_glue.cli"]
 PROB_ATOL = 1e-5
 
 
+def pytest_collection_modifyitems(items):
+    """Long real runs (marked slow) get an hour before pytest-timeout calls them hung, not the default 10 minutes."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(3600))
+
+
 def pytest_sessionstart(session):
     """Fail at once, with one clear message, when the shared data folder is missing (never skip)."""
     missing = [p for p in (SST2, MODERNBERT) if not p.is_dir()]

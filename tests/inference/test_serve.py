@@ -180,11 +180,15 @@ def test_batcher_counts_nothing_for_texts_it_cannot_tokenize():
         def encode(self, texts):
             raise TypeError("TextEncodeInput must be Union[TextInputSequence, ...]")
 
+        def logits_encoded(self, encoded):
+            raise AssertionError("never reached: encoding fails first")
+
     async def main():
         batcher = MicroBatcher(Refusing(), ServeConfig(model="m", max_queue=2), Metrics())
+        assert batcher.encoded  # else texts would queue unencoded (and, with no batcher running, wait for ever)
         for _ in range(3):
             with pytest.raises(TypeError):
-                await batcher.logits(["a", "b"])
+                await asyncio.wait_for(batcher.logits(["a", "b"]), HANG_GUARD_S)
         return batcher.pending
 
     assert asyncio.run(main()) == 0
