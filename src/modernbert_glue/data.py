@@ -157,15 +157,21 @@ def tokenize(dataset, tokenizer, max_length: int):
     return out
 
 
-def encode_texts(tokenizer, texts: list, max_length: int) -> list[list[int]]:
+def token_limit(tokenizer, max_length: int) -> int:
+    """The length inputs are really cut at: the run's max_length, or the tokenizer's own limit if lower."""
+    return min(max_length, tokenizer.model_max_length)
+
+
+def encode_texts(tokenizer, texts: list, max_length: int, exact: bool = False) -> list[list[int]]:
     """Token ids per text or (text, text) pair, truncated to `max_length` or the tokenizer's own limit, whichever
-    is lower (a pair: the longer text first, as `longest_first` does).
+    is lower (a pair: the longer text first, as `longest_first` does). `exact`: to `max_length` even past the
+    tokenizer's limit (a saved model's tokenizer carries its run's limit: the server counts one token past it).
 
     Only the ids: masks are made per padded batch, and segment ids (BERT's token_type_ids) follow from the ids
     (segments.type_ids). Special tokens written in the text ("[SEP]") are split as ordinary text, so that no
     input can forge a separator and every separator in the ids is the tokenizer's own.
     """
-    limit = min(max_length, tokenizer.model_max_length)
+    limit = max_length if exact else token_limit(tokenizer, max_length)
     if not texts:
         return []
     pairs = [i for i, t in enumerate(texts) if not isinstance(t, str)]
@@ -178,8 +184,8 @@ def encode_texts(tokenizer, texts: list, max_length: int) -> list[list[int]]:
         return tokenizer(list(first), list(second), **kwargs)["input_ids"]
     out: list = [None] * len(texts)  # a mix (the server's batches): pairs and single texts apart
     single = [i for i, t in enumerate(texts) if isinstance(t, str)]
-    for index, ids in zip(pairs, encode_texts(tokenizer, [texts[i] for i in pairs], max_length)):
+    for index, ids in zip(pairs, encode_texts(tokenizer, [texts[i] for i in pairs], limit, exact=True)):
         out[index] = ids
-    for index, ids in zip(single, encode_texts(tokenizer, [texts[i] for i in single], max_length)):
+    for index, ids in zip(single, encode_texts(tokenizer, [texts[i] for i in single], limit, exact=True)):
         out[index] = ids
     return out

@@ -17,8 +17,9 @@ def _base_model(name: str) -> str | None:
     return None if name.startswith((".", "/")) or Path(name).exists() else name
 
 
-def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
-    """README.md for the model folder of a run (`cfg`: its RunConfig; `metrics`: metrics.json's content)."""
+def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) -> str:
+    """README.md for the model folder of a run (`cfg`: its RunConfig; `metrics`: metrics.json's content;
+    `max_length`: what inputs were really cut at, data.token_limit)."""
     import yaml
 
     glue = task.hub_config and task.name != "custom"
@@ -57,7 +58,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
     caveats = [
         "Results are on the dev (validation) split, the split the best checkpoint was chosen on: they are "
         "optimistic for unseen data. GLUE's test labels are hidden (the GLUE server scores test predictions).",
-        f"Inputs are cut at {cfg.data.max_length} tokens" + (" (both texts together, the longer first)."
+        f"Inputs are cut at {max_length} tokens" + (" (both texts together, the longer first)."
                                                               if task.is_pair else "."),
         f"One run, seed {t.seed}: fine-tuning results vary between seeds; compare systems over several "
         "(`train --seeds`, `compare`).",
@@ -78,7 +79,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str) -> str:
         "## Recipe", "",
         f"lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epochs, weight decay {t.weight_decay:g} (torch AdamW), "
         f"betas ({t.adam_beta1:g}, {t.adam_beta2:g}), eps {t.adam_epsilon:g}, {t.lr_scheduler} schedule with "
-        f"{t.warmup_ratio:g} warmup, max length {cfg.data.max_length}, seed {t.seed}, preset `{cfg.preset}`; the "
+        f"{t.warmup_ratio:g} warmup, max length {max_length}, seed {t.seed}, preset `{cfg.preset}`; the "
         f"best of the dev evaluations by {task.main_metric} was kept. The full resolved config is the run "
         "folder's run.json.", "",
         "```", command, "```", "",

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .data import token_limit
 from .errors import UserError
 from .hub import hub_available
 from .tasks import Task
@@ -204,7 +205,7 @@ def tokenizer_for_pipeline(tokenizer, max_length: int):
     import copy
 
     saved = copy.deepcopy(tokenizer)
-    saved.model_max_length = min(max_length, tokenizer.model_max_length)
+    saved.model_max_length = token_limit(tokenizer, max_length)
     saved.split_special_tokens = True
     saved.init_kwargs["split_special_tokens"] = True  # what save_pretrained writes to tokenizer_config.json
     return saved

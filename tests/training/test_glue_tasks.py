@@ -30,7 +30,8 @@ def three_class_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("glue") / "own"
     code, _, stderr = run_cli(*tiny_train_args(root, out, "--task", "custom", "--text-columns", "first,second",
                                                "--label-column", "level", "--train-file", root / "train.csv",
-                                               "--validation-file", root / "dev.csv", "--epochs", "1"))
+                                               "--validation-file", root / "dev.csv", "--epochs", "1",
+                                               "--set", "data.max_length=100000"))  # above the tokenizer's 8192
     assert code == 0, stderr[-3000:]
     return out
 
@@ -75,6 +76,14 @@ def test_own_three_class_pairs_keep_their_label_names(three_class_run):
     code, stdout, stderr = run_cli("predict", "--model", three_class_run / "model", "a man plays", "a man plays music")
     assert code == 0, stderr
     assert json.loads(stdout)["label"] in ("high", "low", "mid")
+
+
+def test_a_max_length_above_the_tokenizers_is_saved_as_what_inputs_were_cut_at(three_class_run):
+    limit = json.loads((three_class_run / "model/tokenizer_config.json").read_text())["model_max_length"]
+    assert limit == 8192  # ModernBERT's tokenizer; the run asked for 100000
+    assert json.loads((three_class_run / "model/inference.json").read_text())["max_length"] == limit
+    card = (three_class_run / "model/README.md").read_text()
+    assert "cut at 8192 tokens" in card and "max length 8192" in card and "100000" not in card.split("```")[0]
 
 
 def test_evaluate_reproduces_the_runs_dev_metrics(rte_run, stsb_run):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..data import token_limit
 from ..device import autocast, check_bf16, use_bf16
 from ..errors import UserError
 from ..inputs import collate, resolve_input_path, sep_for, sorted_batches
@@ -46,7 +47,7 @@ class Classifier(Tokenized):
         device = next(self.model.parameters()).device
         path = resolve_input_path(self.input_path or self.settings.input_path, self.model.config.model_type,
                                   "infer", device.type)
-        width = min(self.settings.max_length, self.tokenizer.model_max_length)
+        width = token_limit(self.tokenizer, self.settings.max_length)
         pad_id, sep_id = self.tokenizer.pad_token_id, sep_for(self.tokenizer)
         forward = self.model
         if path == "packed":

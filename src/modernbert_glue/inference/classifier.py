@@ -40,7 +40,7 @@ class EncodedClassifier(TextClassifier, Protocol):
     arrival, so that its batches are bounded by exact token counts."""
 
     def encode(self, texts: list[Text], max_length: int | None = None) -> list[list[int]]:
-        """Token ids per text or pair, truncated to `max_length` (default: the settings' max_length)."""
+        """Token ids per text or pair, truncated to `max_length` as given (default: the settings' max_length)."""
         ...
 
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
@@ -65,7 +65,9 @@ class Tokenized:
         raise NotImplementedError
 
     def encode(self, texts: list[Text], max_length: int | None = None) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts, max_length or self.settings.max_length)
+        if max_length is None:  # the run's limit (its saved tokenizer carries it too)
+            return encode_texts(self.tokenizer, texts, self.settings.max_length)
+        return encode_texts(self.tokenizer, texts, max_length, exact=True)
 
     def logits(self, texts: list[Text]) -> np.ndarray:
         return self.logits_encoded(self.encode(texts))

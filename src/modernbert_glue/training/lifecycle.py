@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from ..config import RunConfig
+from ..data import token_limit
 from ..device import check_bf16
 from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into, read_json
@@ -87,7 +88,7 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     labelled set, write metrics.json and log_history.json, drop the checkpoints, mark the folder finished.
     `trained`: what the training path measured (train_samples, train_seconds, steps, ...). Returns metrics."""
     out = folder.path
-    settings = InferenceSettings.for_task(task, cfg.data.max_length)
+    settings = InferenceSettings.for_task(task, token_limit(tokenizer, cfg.data.max_length))  # what it was cut at
     clf = Classifier(model=model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
     metrics = {
         "task": task.name,
@@ -112,7 +113,7 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
         model.save_pretrained(str(staged))
         tokenizer_for_pipeline(tokenizer, settings.max_length).save_pretrained(str(staged))
         settings.save(staged)
-        (staged / "README.md").write_text(model_card(task, cfg, metrics, command), encoding="utf-8")
+        (staged / "README.md").write_text(model_card(task, cfg, metrics, command, settings.max_length), encoding="utf-8")
     folder.write_json("metrics.json", metrics)
     folder.write_json("log_history.json", log_history)
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
