@@ -59,7 +59,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         "Results are on the dev (validation) split, the split the best checkpoint was chosen on: they are "
         "optimistic for unseen data. GLUE's test labels are hidden (the GLUE server scores test predictions).",
         f"Inputs are cut at {max_length} tokens" + (" (both texts together, the longer first)."
-                                                              if task.is_pair else "."),
+                                                    if task.is_pair else "."),
         f"One run, seed {t.seed}: fine-tuning results vary between seeds; compare systems over several "
         "(`train --seeds`, `compare`).",
         "English text in the style of the training data only; GLUE's sources carry their own biases.",

@@ -42,7 +42,7 @@ def test_writes_its_files_and_summary(device_run):
     assert summary["engine_steps"] == 4 and summary["engine_train_seconds"] > 0  # 128 sentences, batch 64, 2 epochs
     assert summary["engine_wall_seconds"] > summary["engine_train_seconds"]
     assert summary["speedup_over_plain_trainer"] == pytest.approx(
-        summary["plain_trainer_extrapolated_seconds"] / summary["engine_train_seconds"], rel=0.01)
+        summary["plain_trainer_extrapolated_seconds"] / summary["engine_train_seconds"], abs=0.0051)  # 2 decimals
     anchor = json.loads((device_run / "plain_trainer.json").read_text())
     assert anchor["steps"] == 3 and anchor["two_epoch_steps"] == 4 and anchor["steady_ms_per_step"] > 0
 
