@@ -199,3 +199,19 @@ def test_packed_regression_loss_is_the_models_mse():
     packed = PackedClassifier(model)(pack(seqs, targets, pad_id=tokenizer.pad_token_id))
     assert packed.logits.shape == (3, 1)
     assert abs(packed.loss.item() - padded.loss.item()) < 1e-4
+
+
+def test_a_batch_copies_into_static_tensors_of_its_shape_only():
+    """What a captured step's replay does with each batch (training/capture.py): copy in place, optional fields
+    (ModernBERT has no token_type_ids) left None, and a wrong shape or a missing field refused, not broadcast."""
+    single = pack([[5, 6, 7], [8, 9]], labels=[0, 1], row_tokens=8, fixed_rows=1)
+    static = single.clone()
+    assert static.token_type_ids is None and static.input_ids is not single.input_ids
+    other = pack([[1, 2], [3, 4, 4]], labels=[1, 0], row_tokens=8, fixed_rows=1)
+    kept = static.input_ids
+    static.copy_(other)
+    assert static.input_ids is kept and torch.equal(kept, other.input_ids) and torch.equal(static.labels, other.labels)
+    with pytest.raises(ValueError, match="field input_ids has shape \\(2, 8\\), not \\(1, 8\\)"):
+        static.copy_(pack([[1] * 6, [2] * 6], labels=[0, 1], row_tokens=8, fixed_rows=2))
+    with pytest.raises(ValueError, match="field token_type_ids is None in only one"):
+        static.copy_(pack([[1, 2], [3, 4, 4]], labels=[1, 0], row_tokens=8, fixed_rows=1, sep_id=4))

@@ -12,7 +12,7 @@ and gradients against the padded model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -39,10 +39,28 @@ class PackedBatch:
     def real_tokens(self) -> int:
         return int(self.lengths.sum())
 
+    def tensors(self) -> tuple[torch.Tensor | None, ...]:
+        """The fields in order; the optional ones (labels, token_type_ids) may be None."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
     def to(self, device) -> PackedBatch:
-        return PackedBatch(*(t.to(device) if t is not None else None for t in (
-            self.input_ids, self.position_ids, self.segment_ids, self.starts, self.lengths, self.labels,
-            self.token_type_ids)))
+        return PackedBatch(*(t.to(device) if t is not None else None for t in self.tensors()))
+
+    def clone(self) -> PackedBatch:
+        return PackedBatch(*(t.clone() if t is not None else None for t in self.tensors()))
+
+    def copy_(self, other: PackedBatch) -> PackedBatch:
+        """Copy `other` into these tensors in place (a captured step's static inputs); both must have the
+        same fields present and the same shapes."""
+        for f, mine, theirs in zip(fields(self), self.tensors(), other.tensors()):
+            if (mine is None) != (theirs is None):
+                raise ValueError(f"PackedBatch.copy_: field {f.name} is None in only one of the batches")
+            if mine is not None:
+                if mine.shape != theirs.shape:
+                    raise ValueError(f"PackedBatch.copy_: field {f.name} has shape {tuple(theirs.shape)}, "
+                                     f"not {tuple(mine.shape)}")
+                mine.copy_(theirs, non_blocking=True)
+        return self
 
 
 def pack(sequences: list[list[int]], labels=None, *, row_tokens: int | None = None, pad_id: int = 0,

@@ -1,0 +1,148 @@
+"""capture.py's flow on a CPU: warm-up, capture per shape, restore, replay by shape, and the fallbacks, with
+torch.cuda's stream and graph API replaced by fakes that keep a CUDA graph's contract (the step's static
+inputs are read at replay, its static outputs overwritten; the captured backward writes gradients instead of
+adding to them). The capture itself needs a GPU (benchmarks/gpu_engine.py); everything around it is checked
+here, for ModernBERT (no token_type_ids) and BERT (with them)."""
+
+import contextlib
+import copy
+
+import pytest
+import torch
+
+from modernbert_glue.packing import PackedClassifier
+from modernbert_glue.segments import sep_for
+from modernbert_glue.training.budgets import static_batch
+from modernbert_glue.training.capture import capture_step
+from modernbert_glue.training.step import TrainStep, build_optimizer
+
+from .test_step import MODELS, _setup
+
+ORIGINAL_BODY = TrainStep.body
+
+
+class FakeGraph:
+    """Records the step it captures; a replay runs that step again on the same static inputs and writes the
+    results into the outputs the capture returned."""
+
+    fail_rows: set = set()  # shapes whose capture raises, as a real capture can
+
+    def __init__(self):
+        self.step = self.inputs = self.outputs = None
+        self.replays = 0
+
+    def replay(self):
+        self.replays += 1
+        self.step.optimizer.zero_grad(set_to_none=True)
+        loss, norm = ORIGINAL_BODY(self.step, self.inputs)
+        self.outputs[0].copy_(loss)
+        self.outputs[1].copy_(norm)
+
+
+class FakeCuda:
+    def __init__(self, monkeypatch):
+        self.recording: FakeGraph | None = None
+        self.graphs: list[FakeGraph] = []
+        stream = type("Stream", (), {"wait_stream": lambda self, other: None})
+        for name, value in {
+            "Stream": stream, "current_stream": lambda: stream(), "stream": lambda s: contextlib.nullcontext(),
+            "synchronize": lambda: None, "CUDAGraph": self.new_graph, "graph": self.capture,
+            "get_rng_state": lambda: torch.zeros(1), "set_rng_state": lambda state: None,
+        }.items():
+            monkeypatch.setattr(torch.cuda, name, value)
+        fake = self
+
+        def body(step, batch):
+            result = ORIGINAL_BODY(step, batch)
+            if fake.recording is not None:
+                fake.recording.step, fake.recording.inputs, fake.recording.outputs = step, batch, result
+            return result
+
+        monkeypatch.setattr(TrainStep, "body", body)
+
+    def new_graph(self):
+        self.graphs.append(FakeGraph())
+        return self.graphs[-1]
+
+    @contextlib.contextmanager
+    def capture(self, graph):
+        self.recording = graph
+        try:
+            yield
+            rows = graph.inputs.input_ids.shape[0]
+            if rows in FakeGraph.fail_rows:
+                raise RuntimeError(f"operation not permitted when stream is capturing ({rows} rows)")
+        finally:
+            self.recording = None
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """Installs the fakes when called: after the model is built (building it consults torch.cuda)."""
+    FakeGraph.fail_rows = set()
+    return lambda: FakeCuda(monkeypatch)
+
+
+def _batches(kind):
+    model, tokenizer, cfg, seqs, labels = _setup(kind)
+    sep = sep_for(tokenizer)
+    small, large, odd = (static_batch(seqs, labels, range(n), rows, 256, len(seqs), tokenizer.pad_token_id, sep)
+                         for n, rows in ((4, 1), (8, 2), (8, 3)))
+    return model, cfg, small, large, odd
+
+
+def _run(model, cfg, batches, device, capture=None):
+    """Steps over `batches` on a copy of `model`, the step told it is on `device` (compute stays on the CPU),
+    captured first when `capture` (rows -> example batch) is given: (losses, final weights, capture report)."""
+    m = copy.deepcopy(model)
+    optimizer, _ = build_optimizer(m, cfg.train, 10, torch.device("cpu"))
+    step = TrainStep(PackedClassifier(m), optimizer, cfg.train, bf16=False, device=torch.device(device))
+    report = capture_step(step, capture, compiled=False) if capture else None
+    losses = [float(step(b)[0]) for b in batches]
+    return losses, [p.detach().clone() for p in m.parameters()], report, step
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_captured_steps_replay_as_the_eager_steps(kind, fake_cuda):
+    model, cfg, small, large, odd = _batches(kind)
+    fake = fake_cuda()
+    order = [large, small, large, odd, small]  # `odd` (3 rows) has no graph: it runs eagerly between replays
+    eager_losses, eager_weights, _, _ = _run(model, cfg, order, "cpu")
+    losses, weights, report, step = _run(model, cfg, order, "cuda", capture={1: small, 2: large})
+    assert report == {1: "captured", 2: "captured"}
+    assert [g.replays for g in fake.graphs] == [2, 2]  # rows 1, then 2: each shape's batches replay it
+    static = step.graphs[1].inputs
+    assert (static.token_type_ids is None) == (kind == "modernbert")  # None stays None, through clone and copy
+    assert static.input_ids is not small.input_ids  # the graph reads its own copy
+    assert losses == pytest.approx(eager_losses, abs=1e-6)  # the warm-up left no trace, replays train as eager
+    assert max(float((a - b).abs().max()) for a, b in zip(weights, eager_weights)) <= 1e-6
+
+
+def test_a_shape_that_cannot_be_captured_runs_eagerly_and_says_why(fake_cuda):
+    model, cfg, small, large, _ = _batches("modernbert")
+    fake_cuda()
+    FakeGraph.fail_rows = {2}
+    eager_losses, _, _, _ = _run(model, cfg, [large, small, large], "cpu")
+    losses, _, report, step = _run(model, cfg, [large, small, large], "cuda", capture={1: small, 2: large})
+    assert report[1] == "captured" and set(step.graphs) == {1}
+    assert report[2].startswith("eager (RuntimeError: operation not permitted when stream is capturing")
+    assert losses == pytest.approx(eager_losses, abs=1e-6)
+
+
+def test_a_failed_compiled_capture_is_tried_again_without_compile(fake_cuda):
+    model, cfg, small, large, _ = _batches("bert")
+    fake_cuda()
+    FakeGraph.fail_rows = {2}  # fails both times: the report names both reasons
+    m = copy.deepcopy(model)
+    optimizer, _ = build_optimizer(m, cfg.train, 10, torch.device("cpu"))
+    step = TrainStep(PackedClassifier(m), optimizer, cfg.train, bf16=False, device=torch.device("cuda"))
+    report = capture_step(step, {2: large}, compiled=True)
+    assert report[2].startswith("eager (RuntimeError") and "; without torch.compile: RuntimeError" in report[2]
+
+
+def test_capture_refuses_a_cpu_step():
+    model, cfg, small, _, _ = _batches("modernbert")
+    optimizer, _ = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
+    step = TrainStep(PackedClassifier(model), optimizer, cfg.train, bf16=False, device=torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="needs a CUDA device"):
+        capture_step(step, {1: small}, compiled=False)
