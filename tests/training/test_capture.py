@@ -5,6 +5,7 @@ adding to them). The capture itself needs a GPU (benchmarks/gpu_engine.py); ever
 here, for ModernBERT (no token_type_ids) and BERT (with them)."""
 
 import contextlib
+import json
 import copy
 
 import pytest
@@ -13,6 +14,7 @@ import torch
 from modernbert_glue.packing import PackedClassifier
 from modernbert_glue.segments import sep_for
 from modernbert_glue.training.budgets import static_batch
+from modernbert_glue.training import capture
 from modernbert_glue.training.capture import capture_step
 from modernbert_glue.training.step import TrainStep, build_optimizer
 
@@ -47,9 +49,9 @@ class FakeCuda:
         for name, value in {
             "Stream": stream, "current_stream": lambda: stream(), "stream": lambda s: contextlib.nullcontext(),
             "synchronize": lambda: None, "CUDAGraph": self.new_graph, "graph": self.capture,
-            "get_rng_state": lambda: torch.zeros(1), "set_rng_state": lambda state: None,
         }.items():
             monkeypatch.setattr(torch.cuda, name, value)
+        monkeypatch.setattr(capture, "supported", lambda device: True)  # the CPU's steps are captured too
         fake = self
 
         def body(step, batch):
@@ -91,13 +93,17 @@ def _batches(kind):
     return model, cfg, small, large, odd
 
 
-def _run(model, cfg, batches, device, capture=None):
-    """Steps over `batches` on a copy of `model`, the step told it is on `device` (compute stays on the CPU),
-    captured first when `capture` (rows -> example batch) is given: (losses, final weights, capture report)."""
+def _step(model, cfg):
     m = copy.deepcopy(model)
     optimizer, _ = build_optimizer(m, cfg.train, 10, torch.device("cpu"))
-    step = TrainStep(PackedClassifier(m), optimizer, cfg.train, bf16=False, device=torch.device(device))
-    report = capture_step(step, capture, compiled=False) if capture else None
+    return m, TrainStep(PackedClassifier(m), optimizer, cfg.train, bf16=False, device=torch.device("cpu"))
+
+
+def _run(model, cfg, batches, examples=None):
+    """Steps over `batches` on a copy of `model`, captured first when `examples` (rows -> example batch) are
+    given: (losses, final weights, capture report, step)."""
+    m, step = _step(model, cfg)
+    report = capture_step(step, examples, compiled=False) if examples else None
     losses = [float(step(b)[0]) for b in batches]
     return losses, [p.detach().clone() for p in m.parameters()], report, step
 
@@ -107,8 +113,8 @@ def test_captured_steps_replay_as_the_eager_steps(kind, fake_cuda):
     model, cfg, small, large, odd = _batches(kind)
     fake = fake_cuda()
     order = [large, small, large, odd, small]  # `odd` (3 rows) has no graph: it runs eagerly between replays
-    eager_losses, eager_weights, _, _ = _run(model, cfg, order, "cpu")
-    losses, weights, report, step = _run(model, cfg, order, "cuda", capture={1: small, 2: large})
+    eager_losses, eager_weights, _, _ = _run(model, cfg, order)
+    losses, weights, report, step = _run(model, cfg, order, {1: small, 2: large})
     assert report == {1: "captured", 2: "captured"}
     assert [g.replays for g in fake.graphs] == [2, 2]  # rows 1, then 2: each shape's batches replay it
     static = step.graphs[1].inputs
@@ -122,8 +128,8 @@ def test_a_shape_that_cannot_be_captured_runs_eagerly_and_says_why(fake_cuda):
     model, cfg, small, large, _ = _batches("modernbert")
     fake_cuda()
     FakeGraph.fail_rows = {2}
-    eager_losses, _, _, _ = _run(model, cfg, [large, small, large], "cpu")
-    losses, _, report, step = _run(model, cfg, [large, small, large], "cuda", capture={1: small, 2: large})
+    eager_losses, _, _, _ = _run(model, cfg, [large, small, large])
+    losses, _, report, step = _run(model, cfg, [large, small, large], {1: small, 2: large})
     assert report[1] == "captured" and set(step.graphs) == {1}
     assert report[2].startswith("eager (RuntimeError: operation not permitted when stream is capturing")
     assert losses == pytest.approx(eager_losses, abs=1e-6)
@@ -133,16 +139,42 @@ def test_a_failed_compiled_capture_is_tried_again_without_compile(fake_cuda):
     model, cfg, small, large, _ = _batches("bert")
     fake_cuda()
     FakeGraph.fail_rows = {2}  # fails both times: the report names both reasons
-    m = copy.deepcopy(model)
-    optimizer, _ = build_optimizer(m, cfg.train, 10, torch.device("cpu"))
-    step = TrainStep(PackedClassifier(m), optimizer, cfg.train, bf16=False, device=torch.device("cuda"))
+    _, step = _step(model, cfg)
     report = capture_step(step, {2: large}, compiled=True)
     assert report[2].startswith("eager (RuntimeError") and "; without torch.compile: RuntimeError" in report[2]
 
 
 def test_capture_refuses_a_cpu_step():
     model, cfg, small, _, _ = _batches("modernbert")
-    optimizer, _ = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
-    step = TrainStep(PackedClassifier(model), optimizer, cfg.train, bf16=False, device=torch.device("cpu"))
+    _, step = _step(model, cfg)
     with pytest.raises(RuntimeError, match="needs a CUDA device"):
         capture_step(step, {1: small}, compiled=False)
+
+
+def _engine_run(small_sst2, out):
+    """train_engine in this process on 96 real sentences, batch 16 (6 steps), the tiny ModernBERT."""
+    from modernbert_glue.config import resolve_run_config
+    from modernbert_glue.models import parse_overrides
+    from modernbert_glue.training.engine import train_engine
+
+    from ..conftest import MODERNBERT, TINY
+
+    options = {"model.name": str(MODERNBERT), "model.random_init": True, "data.data_dir": str(small_sst2),
+               "data.max_train_samples": 96, "data.max_eval_samples": 32, "train.epochs": 1,
+               "train.batch_size": 16, "train.lr": 1e-3}
+    cfg = resolve_run_config(None, options, ["train.engine=engine"], parse_overrides(TINY))
+    metrics = train_engine(cfg, str(out))
+    return metrics, json.loads((out / "log_history.json").read_text())["engine"]
+
+
+def test_the_engine_captures_its_step_shapes_and_trains_as_it_does_eagerly(small_sst2, tmp_path, fake_cuda):
+    """EngineRun.prepare captures one graph per step shape of its plan and the loop replays them: the same step
+    losses and dev accuracy as the eager run, and the capture report in log_history.json."""
+    _, eager = _engine_run(small_sst2, tmp_path / "eager")
+    fake = fake_cuda()
+    metrics, engine = _engine_run(small_sst2, tmp_path / "captured")
+    shapes = engine["step_shapes"]
+    assert engine["cuda_graphs"] == {rows: "captured" for rows in shapes}
+    assert sorted(g.replays for g in fake.graphs) == sorted(shapes.values())  # every step was a replay
+    assert engine["step_losses"] == pytest.approx(eager["step_losses"], abs=1e-5)
+    assert metrics["steps"] == 6 and eager["cuda_graphs"] is None

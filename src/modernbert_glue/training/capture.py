@@ -37,11 +37,17 @@ class CapturedStep:
         return self.loss, self.grad_norm
 
 
+def supported(device: torch.device) -> bool:
+    """Whether steps on `device` are captured: CUDA graphs need a CUDA device (tests/training/test_capture.py
+    replaces this, and torch.cuda's graph API, to run the engine's capture flow on a CPU)."""
+    return device.type == "cuda"
+
+
 def capture_step(step: TrainStep, examples: dict[int, PackedBatch], compiled: bool) -> dict[int, str]:
     """Capture `step` once per shape (rows -> an example batch of that shape, on the device) into
     `step.graphs`; returns rows -> "captured", or how that shape runs instead and why. A shape whose compiled
     capture fails is captured again without torch.compile; one that cannot be captured at all runs eagerly."""
-    if step.device.type != "cuda":
+    if not supported(step.device):
         raise RuntimeError("capture_step needs a CUDA device")
     saved = WarmupSnapshot(step)
     report = {}

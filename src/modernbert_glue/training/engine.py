@@ -35,6 +35,7 @@ from ..evaluation.metrics import classification_metrics
 from ..inputs import sep_for
 from ..models import build_classifier
 from ..packing import PackedClassifier
+from . import capture as graphs
 from . import engine_state
 from .budgets import eval_plan, plan_run, static_batch
 from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
@@ -128,11 +129,9 @@ class EngineRun:
         if compiled:
             compile_layers(self.packed)
         capture = None
-        if self.device.type == "cuda":
-            from .capture import capture_step
-
+        if graphs.supported(self.device):
             examples = {self.plan.rows[i]: self.batches[i] for i in reversed(self.batches)}
-            capture = {str(rows): how for rows, how in capture_step(self.step, examples, compiled).items()}
+            capture = {str(rows): how for rows, how in graphs.capture_step(self.step, examples, compiled).items()}
         self.stats = {
             "row_tokens": self.plan.width,
             "step_shapes": {str(r): self.plan.rows.count(r) for r in self.plan.shapes},
