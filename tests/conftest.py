@@ -128,6 +128,30 @@ def _run_main(argv: list[str], input: str | None, env: dict) -> tuple[int, str, 
     return code, out.getvalue(), err.getvalue()
 
 
+def gpu_image_env(folder: Path) -> dict:
+    """Environment for a subprocess that sees only what the GPU image offers: each package the project depends on
+    that the image lacks (benchmarks/gpu_wheels.py lists the image's) is absent, and the project runs from src/,
+    as on the device."""
+    import importlib.util
+    from importlib.metadata import packages_distributions, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    spec = importlib.util.spec_from_file_location("gpu_wheels", REPO / "benchmarks" / "gpu_wheels.py")
+    gpu_wheels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_wheels)
+    needs = [Requirement(r) for r in requires("modernbert-glue")]
+    missing = {canonicalize_name(r.name) for r in needs if r.marker is None or r.marker.evaluate({"extra": ""})}
+    missing -= set(gpu_wheels.IMAGE)
+    modules = {m for m, dists in packages_distributions().items() if {canonicalize_name(d) for d in dists} & missing}
+    assert "datasets" in modules, modules  # the one the issue names: the lookup itself works
+    # Absent as on the image, not merely failing: `import` raises and importlib.util.find_spec (what
+    # transformers asks before importing `datasets`) says None.
+    (folder / "sitecustomize.py").write_text(f"import sys\nsys.modules.update(dict.fromkeys({sorted(modules)!r}))\n")
+    return {"PYTHONPATH": os.pathsep.join([str(folder), str(REPO / "src")])}
+
+
 def write_tsv(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -3,12 +3,13 @@ summary key the GPU run will be judged on. On CPU the engine runs eager fp32, so
 eager reference loop's (same batches, seed and initial weights; the engine's padding to budgets changes nothing)."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from ..conftest import REPO, SST2, write_tsv
+from ..conftest import REPO, SST2, gpu_image_env, write_tsv
 
 SCRIPT = REPO / "benchmarks" / "gpu_engine.py"
 SUMMARY_KEYS = {"device", "engine_train_seconds", "engine_wall_seconds", "speedup_over_plain_trainer",
@@ -16,9 +17,9 @@ SUMMARY_KEYS = {"device", "engine_train_seconds", "engine_wall_seconds", "speedu
                 "plain_trainer_steady_ms_per_step", "bar_two_epochs_within_15_s", "bar_5x_plain_trainer"}
 
 
-def run_script(out, *extra):
+def run_script(out, *extra, env=None):
     return subprocess.run([sys.executable, str(SCRIPT), str(out), "--tiny", *map(str, extra)], capture_output=True,
-                          text=True, timeout=600, check=False)
+                          text=True, timeout=600, check=False, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def device_run(tmp_path_factory):
         write_tsv(data / name, (SST2 / name).read_text(encoding="utf-8").splitlines()[: n + 1])
     out = tmp_path_factory.mktemp("gpu-engine") / "out"
     proc = run_script(out, "--data-dir", data, "--engine", "engine", "--anchor-steps", 3, "--reference-steps", 3,
-                      "--profile")
+                      "--profile", env=gpu_image_env(tmp_path_factory.mktemp("gpu-image")))  # as on the device
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from ..conftest import REPO, SST2, write_tsv
+from ..conftest import REPO, SST2, gpu_image_env, write_tsv
 
 SCRIPT = REPO / "benchmarks" / "gpu_protocol.py"
 # Slow (~1.5 min on 2 cores) and the protocol's measurements are committed (benchmarks/results/h200-2026-11-27/);
@@ -27,11 +27,9 @@ def run_protocol(out, *extra, env=None):
 def protocol_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("sst2")
     write_tsv(data / "train.tsv", (SST2 / "train.tsv").read_text(encoding="utf-8").splitlines()[:641])
-    no_datasets = tmp_path_factory.mktemp("no-datasets")
-    (no_datasets / "datasets.py").write_text("raise ImportError('datasets is not installed on the GPU image')\n")
     out = tmp_path_factory.mktemp("protocol") / "out"
     proc = run_protocol(out, "--data-dir", data, "--skip-compile",
-                        env={"PYTHONPATH": f"{no_datasets}{os.pathsep}{REPO / 'src'}"})
+                        env=gpu_image_env(tmp_path_factory.mktemp("gpu-image")))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 

@@ -10,7 +10,7 @@ from modernbert_glue.errors import UserError
 from modernbert_glue.training.checkpoints import checkpoint_step, complete_checkpoints
 from modernbert_glue.training.dispatch import choose
 
-from ..conftest import MODERNBERT, TINY_ARGS, run_cli, tiny_train_args
+from ..conftest import MODERNBERT, TINY_ARGS, gpu_image_env, run_cli, tiny_train_args
 from .test_resume import assert_same_run, killed_run
 
 LOSS_KEYS = {"loss", "grad_norm", "learning_rate", "epoch", "step"}
@@ -23,18 +23,16 @@ def _files(folder):
 
 
 @pytest.fixture(scope="module")
-def no_datasets(tmp_path_factory):
-    """A PYTHONPATH on which `import datasets` fails, as on the GPU image (which has no such package)."""
-    folder = tmp_path_factory.mktemp("no-datasets")
-    (folder / "datasets.py").write_text("raise ImportError('datasets is not installed on the GPU image')\n")
-    return {"PYTHONPATH": str(folder)}
+def gpu_image(tmp_path_factory):
+    """The GPU image's packages: no `datasets` (nor the server's fastapi/uvicorn)."""
+    return gpu_image_env(tmp_path_factory.mktemp("gpu-image"))
 
 
-def test_engine_writes_the_trainer_paths_run_folder_without_datasets(tiny_run, small_sst2, tmp_path, no_datasets):
+def test_engine_writes_the_trainer_paths_run_folder_without_datasets(tiny_run, small_sst2, tmp_path, gpu_image):
     out = tmp_path / "engine"
     code, stdout, stderr = run_cli(*tiny_train_args(small_sst2, out, "--engine", "engine", "--epochs", "1",
                                                     "--max-train-samples", "64", "--max-eval-samples", "32"),
-                                   env=no_datasets)
+                                   env=gpu_image, separate=True)  # its own process: its own imports
     assert code == 0, stderr[-3000:]
     metrics = json.loads(stdout)
     assert metrics["engine"] == "engine" and metrics["input_path"] == "packed" and metrics["steps"] == 4
