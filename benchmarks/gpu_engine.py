@@ -28,6 +28,9 @@ files in OUT_DIR (never a non-empty one):
     (200) of the engine's own batches, from the engine's seed and initial weights: the reference loss curve.
 (d) profile.json (--profile): torch.profiler on the engine's step (training/step.py), eager and replayed: kernels
     per step, CUDA graphs and the capture report, and the forward / backward / clip / optimizer split.
+(e) variant_run.json, variant.log: (c) again with --variant's settings (default train.compile=off: CUDA graphs of
+    eager steps, no compiling), when --variant-seconds (100) are left: the other side of compile's trade-off
+    (compiling time against faster steps), measured in the same call.
     summary.json: device, engine_train_seconds, engine_wall_seconds (preparation and compiling included),
     speedup_over_plain_trainer, the engine's first losses against (b)'s, and the issue's bars.
 """
@@ -60,6 +63,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="sets",
                         help="train --set SECTION.KEY=VALUE for the engine run, e.g. train.compile=off")
     parser.add_argument("--profile", action="store_true", help="(d): torch.profiler on the engine's step")
+    parser.add_argument("--variant", action="append", default=None, metavar="SECTION.KEY=VALUE",
+                        help="(e): the engine run again with these --set values, last and only when --variant-seconds "
+                             "are left (default train.compile=off: capture without compiling, side by side)")
+    parser.add_argument("--variant-seconds", type=float, default=100.0)
     args = parser.parse_args()
     out = new_output_folder(args.out_dir)
     started = time.perf_counter()
@@ -76,6 +83,9 @@ def main() -> None:
     write(out / "reference.json", reference)
     if args.profile:
         write(out / "profile.json", attempt(lambda: profile(args)) if left() > 30 else skipped(left()))
+    variant_sets = args.variant if args.variant is not None else ["train.compile=off"]
+    variant = (run_engine(args, out, timeout=left() - 10, extra_sets=variant_sets, name="variant")
+               if variant_sets and left() > args.variant_seconds else skipped(left()))
 
     metrics = engine.get("metrics", {})
     first = engine.get("engine", {}).get("step_losses", [])[: len(reference.get("losses", []))]
@@ -95,35 +105,41 @@ def main() -> None:
         "engine_first_losses": first, "reference_losses": reference.get("losses", []),
         "loss_max_abs_difference": round(max(diffs), 5) if diffs else None,
         "loss_mean_abs_difference": round(sum(diffs) / len(diffs), 5) if diffs else None,
+        "variant_sets": variant_sets, "variant_train_seconds": variant.get("metrics", {}).get("train_seconds"),
+        "variant_wall_seconds": variant.get("wall_seconds"),
+        "variant_dev_accuracy": variant.get("metrics", {}).get("eval_accuracy"),
+        "variant_cuda_graphs": variant.get("engine", {}).get("cuda_graphs"), "variant_skipped": variant.get("skipped"),
         "bar_two_epochs_within_15_s": train_s <= BAR_SECONDS if train_s else None,
         "bar_5x_plain_trainer": plain_s / train_s >= BAR_SPEEDUP if train_s and plain_s else None,
         "elapsed_seconds": round(time.perf_counter() - started, 1), "errors": {
             name: record["error"] for name, record in (("engine", engine), ("anchor", anchor),
-                                                        ("reference", reference)) if "error" in record},
+                                                        ("reference", reference), ("variant", variant))
+            if "error" in record},
         **provenance(),
     }
     write(out / "summary.json", summary)
     print(json.dumps({k: v for k, v in summary.items() if not k.endswith("losses")}, indent=1, default=str))
 
 
-def run_engine(args, out: Path, timeout: float) -> dict:
-    """(c): the CLI in a subprocess; its run folder (model weights included) stays in a temporary folder."""
+def run_engine(args, out: Path, timeout: float, extra_sets: list[str] = (), name: str = "engine") -> dict:
+    """(c), and (e) with `extra_sets`: the CLI in a subprocess, its record in NAME_run.json and its stderr in
+    NAME.log; its run folder (model weights included) stays in a temporary folder."""
     run_dir = Path(tempfile.mkdtemp(prefix="gpu-engine-")) / "run"
     command = [sys.executable, "-m", "modernbert_glue.cli", "train", "--preset", "paper", "--engine", args.engine,
                "--model", args.model, "--random-init", "--data-dir", str(args.data_dir), "--output-dir", str(run_dir),
-               *data_options(args), *(a for item in args.sets for a in ("--set", item))]
+               *data_options(args), *(a for item in [*args.sets, *extra_sets] for a in ("--set", item))]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     began = time.perf_counter()
     try:
         proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=max(timeout, 1), check=False)
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        (out / "engine.log").write_text(stderr[-200_000:])
+        (out / f"{name}.log").write_text(stderr[-200_000:])
         record = {"error": f"timed out after {timeout:.0f} s", "command": command}
-        write(out / "engine_run.json", record)
+        write(out / f"{name}_run.json", record)
         return record
     wall = time.perf_counter() - began
-    (out / "engine.log").write_text(proc.stderr[-200_000:])
+    (out / f"{name}.log").write_text(proc.stderr[-200_000:])
     record = {"command": command, "returncode": proc.returncode, "wall_seconds": round(wall, 2)}
     if proc.returncode != 0:
         record["error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
@@ -131,7 +147,7 @@ def run_engine(args, out: Path, timeout: float) -> dict:
         history = json.loads((run_dir / "log_history.json").read_text())
         record.update(metrics=json.loads((run_dir / "metrics.json").read_text()), engine=history.get("engine", {}),
                       log_history=history["log_history"])
-    write(out / "engine_run.json", record)
+    write(out / f"{name}_run.json", record)
     return record
 
 

@@ -37,13 +37,16 @@ def device_run(tmp_path_factory):
 def test_writes_its_files_and_summary(device_run):
     names = {p.name for p in device_run.iterdir()}
     assert names == {"engine_run.json", "engine.log", "plain_trainer.json", "reference.json", "profile.json",
-                     "summary.json"} and len(names) <= 8
+                     "variant_run.json", "variant.log", "summary.json"} and len(names) <= 8
     summary = json.loads((device_run / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys() and summary["errors"] == {} and summary["gpu"] is False
     assert summary["engine_steps"] == 4 and summary["engine_train_seconds"] > 0  # 128 sentences, batch 64, 2 epochs
     assert summary["engine_wall_seconds"] > summary["engine_train_seconds"]
     assert summary["speedup_over_plain_trainer"] == pytest.approx(
         summary["plain_trainer_extrapolated_seconds"] / summary["engine_train_seconds"], abs=0.0051)  # 2 decimals
+    assert summary["variant_sets"] == ["train.compile=off"] and summary["variant_train_seconds"] > 0
+    variant = json.loads((device_run / "variant_run.json").read_text())
+    assert variant["command"][-2:] == ["--set", "train.compile=off"] and variant["metrics"]["steps"] == 4
     anchor = json.loads((device_run / "plain_trainer.json").read_text())
     assert anchor["steps"] == 3 and anchor["two_epoch_steps"] == 4 and anchor["steady_ms_per_step"] > 0
 
