@@ -72,20 +72,29 @@ def main() -> None:
     started = time.perf_counter()
     left = lambda: args.budget_seconds - (time.perf_counter() - started)  # noqa: E731
 
-    import torch
-
-    from modernbert_glue.provenance import device_name, provenance
-
     engine = run_engine(args, out, timeout=left() - 30)
     anchor = attempt(lambda: run_anchor(args, timeout=left() - 20)) if left() > 60 else skipped(left())
     write(out / "plain_trainer.json", anchor)
     reference = attempt(lambda: reference_loop(args)) if left() > 30 else skipped(left())
     write(out / "reference.json", reference)
+    variant_sets = args.variant if args.variant is not None else ["train.compile=off"]
+    # Written now and again at the end: (d) runs in this process without a time limit of its own, and a device
+    # call that runs out of time keeps what is already under $OUT.
+    summarize(out, args, started, engine, anchor, reference, variant_sets, {"skipped": "not run yet"})
     if args.profile:
         write(out / "profile.json", attempt(lambda: profile(args)) if left() > 30 else skipped(left()))
-    variant_sets = args.variant if args.variant is not None else ["train.compile=off"]
     variant = (run_engine(args, out, timeout=left() - 10, extra_sets=variant_sets, name="variant")
                if variant_sets and left() > args.variant_seconds else skipped(left()))
+    summary = summarize(out, args, started, engine, anchor, reference, variant_sets, variant)
+    print(json.dumps({k: v for k, v in summary.items() if not k.endswith("losses")}, indent=1, default=str))
+
+
+def summarize(out: Path, args, started: float, engine: dict, anchor: dict, reference: dict, variant_sets: list[str],
+              variant: dict) -> dict:
+    """summary.json from the steps' records."""
+    import torch
+
+    from modernbert_glue.provenance import device_name, provenance
 
     metrics = engine.get("metrics", {})
     first = engine.get("engine", {}).get("step_losses", [])[: len(reference.get("losses", []))]
@@ -118,7 +127,7 @@ def main() -> None:
         **provenance(),
     }
     write(out / "summary.json", summary)
-    print(json.dumps({k: v for k, v in summary.items() if not k.endswith("losses")}, indent=1, default=str))
+    return summary
 
 
 def run_engine(args, out: Path, timeout: float, extra_sets: list[str] = (), name: str = "engine") -> dict:
@@ -243,17 +252,19 @@ def profile(args) -> dict:
     batch = run.batches[len(run.batches) // 2]
 
     def measured(step, n):
+        """(seconds per step without the profiler, the profile of n more steps)."""
         step(batch)  # warm
         sync()
         began = time.perf_counter()
         for _ in range(n):
             step(batch)
         sync()
+        seconds = (time.perf_counter() - began) / n
         with torch_profile(activities=activities) as prof:
             for _ in range(n):
                 step(batch)
             sync()
-        return (time.perf_counter() - began) / n, prof
+        return seconds, prof
 
     def eager(b):
         run.step.optimizer.zero_grad(set_to_none=True)

@@ -46,8 +46,10 @@ class FakeCuda:
         self.recording: FakeGraph | None = None
         self.graphs: list[FakeGraph] = []
         stream = type("Stream", (), {"wait_stream": lambda self, other: None})
+        self.current = self.default = stream()
         for name, value in {
-            "Stream": stream, "current_stream": lambda: stream(), "stream": lambda s: contextlib.nullcontext(),
+            "Stream": stream, "current_stream": lambda: self.current, "set_stream": self.set_stream,
+            "stream": lambda s: contextlib.nullcontext(),
             "synchronize": lambda: None, "CUDAGraph": self.new_graph, "graph": self.capture,
         }.items():
             monkeypatch.setattr(torch.cuda, name, value)
@@ -62,20 +64,28 @@ class FakeCuda:
 
         monkeypatch.setattr(TrainStep, "body", body)
 
+    def set_stream(self, stream):
+        self.current = stream
+
     def new_graph(self):
         self.graphs.append(FakeGraph())
         return self.graphs[-1]
 
     @contextlib.contextmanager
     def capture(self, graph):
-        self.recording = graph
-        try:
-            yield
-            rows = graph.inputs.input_ids.shape[0]
-            if rows in FakeGraph.fail_rows:
+        """As torch.cuda.graph: the capture stream is current inside; a shape in `fail_rows` fails in its step
+        and then again when the capture ends, which leaves the capture stream current (as torch's context does
+        when capture_end raises)."""
+        self.recording, self.current = graph, type(self.current)()
+        yield
+        self.recording = None
+        rows = graph.inputs.input_ids.shape[0]
+        if rows in FakeGraph.fail_rows:
+            try:
                 raise RuntimeError(f"operation not permitted when stream is capturing ({rows} rows)")
-        finally:
-            self.recording = None
+            except RuntimeError:
+                raise RuntimeError("operation failed due to a previous error during capture")  # noqa: B904
+        self.current = self.default
 
 
 @pytest.fixture
@@ -126,12 +136,14 @@ def test_captured_steps_replay_as_the_eager_steps(kind, fake_cuda):
 
 def test_a_shape_that_cannot_be_captured_runs_eagerly_and_says_why(fake_cuda):
     model, cfg, small, large, _ = _batches("modernbert")
-    fake_cuda()
+    fake = fake_cuda()
     FakeGraph.fail_rows = {2}
     eager_losses, _, _, _ = _run(model, cfg, [large, small, large])
     losses, _, report, step = _run(model, cfg, [large, small, large], {1: small, 2: large})
     assert report[1] == "captured" and set(step.graphs) == {1}
-    assert report[2].startswith("eager (RuntimeError: operation not permitted when stream is capturing")
+    assert report[2] == ("eager (RuntimeError: operation not permitted when stream is capturing (2 rows), then "
+                         "RuntimeError: operation failed due to a previous error during capture)")  # the cause first
+    assert fake.current is fake.default  # the capture stream is not left current
     assert losses == pytest.approx(eager_losses, abs=1e-6)
 
 

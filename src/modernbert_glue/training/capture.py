@@ -58,7 +58,8 @@ def capture_step(step: TrainStep, examples: dict[int, PackedBatch], compiled: bo
             report[rows] = "captured"
             continue
         except Exception as exc:  # noqa: BLE001 - a failed capture must leave a working (slower) step
-            reason = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            reason = _why(exc)
+            log.warning("capturing the %d-row step failed", rows, exc_info=True)
         if compiled:
             try:
                 with torch.compiler.set_stance("force_eager"):
@@ -66,7 +67,8 @@ def capture_step(step: TrainStep, examples: dict[int, PackedBatch], compiled: bo
                 report[rows] = f"captured without torch.compile ({reason})"
                 continue
             except Exception as exc:  # noqa: BLE001
-                reason += f"; without torch.compile: {type(exc).__name__}: {str(exc).strip()[:300]}"
+                reason += f"; without torch.compile: {_why(exc)}"
+                log.warning("capturing the %d-row step without torch.compile failed", rows, exc_info=True)
         report[rows] = f"eager ({reason})"
     for rows, outcome in report.items():
         log.info("step shape %d rows: %s", rows, outcome)
@@ -87,9 +89,23 @@ def _capture(step: TrainStep, static: PackedBatch) -> CapturedStep:
     # Gradients set to None: backward then allocates them inside the graph (its own memory pool) and each replay
     # overwrites them rather than adding to the last step's.
     step.optimizer.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        loss, norm = step.body(static)
+    before = torch.cuda.current_stream()
+    try:
+        with torch.cuda.graph(graph):
+            loss, norm = step.body(static)
+    finally:  # when ending the capture raises, the graph's context skips putting the stream back
+        torch.cuda.set_stream(before)
     return CapturedStep(graph, static, loss, norm)
+
+
+def _why(exc: BaseException) -> str:
+    """An exception and the ones it was raised while handling, the first first: when a step fails inside a
+    capture, ending the capture raises again ("... a previous error during capture") and hides the cause."""
+    chain = []
+    while exc is not None and len(chain) < 3:
+        chain.append(f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+        exc = exc.__context__
+    return ", then ".join(reversed(chain))
 
 
 class WarmupSnapshot:

@@ -162,6 +162,7 @@ class EngineRun:
         waited = time.perf_counter()
         self.writer.wait()  # the last checkpoint's write: training is over, so it is not training time
         self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
+        self.stats["checkpoint_blocked_seconds"] = round(self.writer.blocked_seconds, 2)  # inside train_seconds
         if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)
             self.model.load_state_dict(self.best_weights)
         sentences = sum(len(b) for b in self.plan.batches[first : self.state.step])

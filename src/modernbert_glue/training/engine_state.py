@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,12 +150,19 @@ class Writer:
         self.background = background
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        # Time the step loop spent in submit (waiting for the last write, or writing in the foreground): part of
+        # train_seconds, reported apart (log_history.json's engine entry) so a device run shows what it cost.
+        self.blocked_seconds = 0.0
 
     def submit(self, folder: Path, snap: dict, best: Path | None) -> None:
-        self.wait()
-        if not self.background:
-            write(folder, snap, best)
-            return
+        began = time.perf_counter()
+        try:
+            self.wait()
+            if not self.background:
+                write(folder, snap, best)
+                return
+        finally:
+            self.blocked_seconds += time.perf_counter() - began
 
         def run():
             try:
