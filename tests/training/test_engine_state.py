@@ -2,6 +2,7 @@
 in place (the learning-rate tensor a captured step reads stays the same object); best and early stopping as the
 Trainer's."""
 
+import pytest
 import torch
 
 from modernbert_glue.config import TrainConfig
@@ -64,3 +65,36 @@ def test_best_and_early_stopping_as_the_trainers():
     state.step = 6
     assert state.judge(0.8, patience=1) == (False, True)  # a tie is not better
     assert state.judge(0.1, patience=0) == (False, False)  # no early stopping
+
+
+def test_the_background_writer_queues_checkpoints_in_order_and_waits_only_when_full(monkeypatch, tmp_path):
+    """The step loop does not wait for a write in progress: `max_pending` snapshots queue, the next submit
+    waits for a place, the writes keep their order, and a failed write is raised in the caller."""
+    import threading
+
+    from modernbert_glue.training import engine_state
+
+    release, written = threading.Event(), []
+
+    def slow_write(folder, snap, best):
+        release.wait(timeout=30)  # a disk slower than the steps
+        if snap == "bad":
+            raise OSError(f"{folder}: No space left on device")
+        written.append(folder.name)
+
+    monkeypatch.setattr(engine_state, "write", slow_write)
+    writer = Writer(background=True, max_pending=2)
+    writer.submit(tmp_path / "a", "snap", None)
+    writer.submit(tmp_path / "b", "snap", None)
+    assert written == [] and writer.blocked_seconds < 5  # both queued, neither written, no wait
+    threading.Timer(0.3, release.set).start()
+    writer.submit(tmp_path / "c", "snap", None)  # full: waits until the first write is done
+    assert writer.blocked_seconds >= 0.2 and written[:1] == ["a"]
+    writer.wait()
+    assert written == ["a", "b", "c"] and not writer.pending
+
+    writer.submit(tmp_path / "d", "bad", None)
+    with pytest.raises(OSError) as raised:
+        writer.wait()
+    assert str(raised.value) == f"{tmp_path / 'd'}: No space left on device"
+    writer.wait()  # raised once; the writer is usable again
