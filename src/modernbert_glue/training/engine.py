@@ -160,7 +160,7 @@ class EngineRun:
         sync()
         seconds = time.perf_counter() - started
         waited = time.perf_counter()
-        self.writer.wait()  # the last checkpoint's write: training is over, so it is not training time
+        self.writer.wait()  # the checkpoints still queued: training is over, so their writes are not training time
         self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
         self.stats["checkpoint_blocked_seconds"] = round(self.writer.blocked_seconds, 2)  # inside train_seconds
         if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)
