@@ -104,6 +104,9 @@ def summarize(out: Path, args, started: float, engine: dict, anchor: dict, refer
         "device": device_name(), "gpu": torch.cuda.is_available(), "tiny": args.tiny,
         "engine_train_seconds": train_s, "engine_wall_seconds": engine.get("wall_seconds"),
         "engine_prepare_seconds": engine.get("engine", {}).get("prepare_seconds"),
+        # checkpoint writes: the loop's waits inside train_seconds, the queue's remainder after it (in the wall)
+        "engine_checkpoint_blocked_seconds": engine.get("engine", {}).get("checkpoint_blocked_seconds"),
+        "engine_checkpoint_wait_seconds": engine.get("engine", {}).get("checkpoint_wait_seconds"),
         "engine_steps": metrics.get("steps"), "engine_dev_accuracy": metrics.get("eval_accuracy"),
         "engine_cuda_graphs": engine.get("engine", {}).get("cuda_graphs"),
         "plain_trainer_extrapolated_seconds": plain_s,

@@ -42,6 +42,8 @@ def test_writes_its_files_and_summary(device_run):
     assert SUMMARY_KEYS <= summary.keys() and summary["errors"] == {} and summary["gpu"] is False
     assert summary["engine_steps"] == 4 and summary["engine_train_seconds"] > 0  # 128 sentences, batch 64, 2 epochs
     assert summary["engine_wall_seconds"] > summary["engine_train_seconds"]
+    assert 0 <= summary["engine_checkpoint_blocked_seconds"] <= summary["engine_train_seconds"]
+    assert summary["engine_checkpoint_wait_seconds"] >= 0
     assert summary["speedup_over_plain_trainer"] == pytest.approx(
         summary["plain_trainer_extrapolated_seconds"] / summary["engine_train_seconds"], abs=0.0051)  # 2 decimals
     assert summary["variant_sets"] == ["train.compile=off"] and summary["variant_train_seconds"] > 0
