@@ -8,7 +8,8 @@ then one device call, carry [".gpu"], timeout 420 s:
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl &&
     PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 python3 benchmarks/gpu_protocol.py $OUT/protocol \
         --model .gpu/modernbert-base --data-dir .gpu/sst2
-It needs torch, transformers, numpy and tokenizers only (no `datasets`; transformers 5.24.0 comes as a wheel, see gpu_protocol_prepare.sh).
+It needs torch, transformers, numpy and tokenizers only (no `datasets`; transformers 5.24.0 comes as a wheel,
+see gpu_protocol_prepare.sh).
 Here, on CPU, a smoke check of the script itself with a tiny model built from the same config
 (tests/bench/test_gpu_protocol.py runs it):
     .venv/bin/python benchmarks/gpu_protocol.py /tmp/gpu-protocol --tiny
