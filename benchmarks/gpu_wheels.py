@@ -5,8 +5,9 @@ every carried wheel is met by another carried wheel or by the image's own packag
 
 Exit 0 when all is met, 1 with one line per unmet requirement, 2 when the folder holds no wheels.
 Why it exists: the wheels go into `--target /tmp/site` with `--no-deps`, so a missing or too old dependency
-only shows on the device, as an ImportError that costs a machine start. Two such were found by reading metadata: transformers 5.25 requires huggingface-hub >= 2.4
-(the image has 1.33), and typer 0.29 imports pydantic (the image has none).
+only shows on the device, as an ImportError that costs a machine start. Two such were found by reading metadata:
+transformers 5.25 requires huggingface-hub >= 2.4 (the image has 1.33), and typer 0.29 imports pydantic (the
+image has none).
 
 IMAGE is the image's package list as the device library documents it (/work/.library/device/KINDS.md, read
 2026-12-05; versions where a session's `pip list` there gave them, None where only the name is known: any
