@@ -147,9 +147,9 @@ def load(folder: Path, model, optimizer, schedule, ema, losses: torch.Tensor) ->
 class Writer:
     """Writes checkpoints in order: at once (CPU), or in a background thread (`background`, on a GPU) while
     training goes on. The loop does not wait for a write in progress: up to `max_pending` snapshots queue (each a
-    copy of the weights and optimizer state in device memory, ~1.8 GB for ModernBERT-base: SST-2's paper run
-    has four checkpoints, due every few seconds once steps are replayed, and writing one took longer than that on
-    our disks); only beyond that it waits. A failed write is raised in the training thread by the next call."""
+    copy of the weights and optimizer state in device memory: SST-2's paper run has four checkpoints, due every
+    few seconds once steps are replayed, faster than a disk may write them); only beyond that it waits. A failed
+    write is raised in the training thread by the next call."""
 
     def __init__(self, background: bool, max_pending: int = 4):
         self.background, self.max_pending = background, max_pending
