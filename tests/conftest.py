@@ -128,19 +128,30 @@ def _run_main(argv: list[str], input: str | None, env: dict) -> tuple[int, str, 
     return code, out.getvalue(), err.getvalue()
 
 
+def benchmark_module(name: str):
+    """benchmarks/NAME.py imported as a module (benchmarks/ is not a package: its scripts import their sibling
+    `common` by name, so the folder goes on sys.path)."""
+    import importlib.util
+
+    folder = str(REPO / "benchmarks")
+    if folder not in sys.path:
+        sys.path.append(folder)
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def gpu_image_env(folder: Path) -> dict:
     """Environment for a subprocess that sees only what the GPU image offers: each package the project depends on
     that the image lacks (benchmarks/gpu_wheels.py lists the image's) is absent, and the project runs from src/,
     as on the device."""
-    import importlib.util
     from importlib.metadata import packages_distributions, requires
 
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    spec = importlib.util.spec_from_file_location("gpu_wheels", REPO / "benchmarks" / "gpu_wheels.py")
-    gpu_wheels = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_wheels)
+    gpu_wheels = benchmark_module("gpu_wheels")
     needs = [Requirement(r) for r in requires("modernbert-glue")]
     missing = {canonicalize_name(r.name) for r in needs if r.marker is None or r.marker.evaluate({"extra": ""})}
     missing -= set(gpu_wheels.IMAGE)

@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-from ..conftest import REPO, SST2, gpu_image_env, write_tsv
+from ..conftest import REPO, SST2, benchmark_module, gpu_image_env, write_tsv
 
 SCRIPT = REPO / "benchmarks" / "gpu_engine.py"
 SUMMARY_KEYS = {"device", "engine_train_seconds", "engine_wall_seconds", "speedup_over_plain_trainer",
                 "engine_first_losses", "reference_losses", "loss_max_abs_difference", "plain_trainer_extrapolated_seconds",
-                "plain_trainer_steady_ms_per_step", "bar_two_epochs_within_15_s", "bar_5x_plain_trainer"}
+                "plain_trainer_steady_ms_per_step", "bar_two_epochs_within_15_s", "bar_5x_plain_trainer",
+                "bar_wall_within_60_s", "bar_loss_within_bf16_tolerance"}
 
 
 def run_script(out, *extra, env=None):
@@ -57,6 +58,19 @@ def test_engine_losses_equal_the_eager_reference(device_run):
     summary = json.loads((device_run / "summary.json").read_text())
     assert summary["losses_compared"] == 3
     assert summary["loss_max_abs_difference"] <= 1e-4, (summary["engine_first_losses"], summary["reference_losses"])
+    assert summary["loss_steps_within_bf16_tolerance"] == 3 and summary["bar_loss_within_bf16_tolerance"] is True
+
+
+def test_loss_bar_holds_only_within_bf16_tolerance_over_every_expected_step():
+    agreement = benchmark_module("gpu_engine").loss_agreement
+    reference = [0.7, 0.69, 0.68]
+    close = [0.705, 0.69 * 1.015, 0.68]  # within 1.6% of the reference
+    assert agreement(close, reference, 3)["bar_loss_within_bf16_tolerance"] is True
+    off = agreement([0.7, 0.69 * 1.02, 0.68], reference, 3)  # one step 2% off
+    assert off["bar_loss_within_bf16_tolerance"] is False and off["loss_steps_within_bf16_tolerance"] == 2
+    assert off["loss_max_abs_difference"] == pytest.approx(0.0138, abs=1e-5)
+    assert agreement(close, reference, 200)["bar_loss_within_bf16_tolerance"] is None  # a cut comparison: no bar
+    assert agreement([], [], 0)["bar_loss_within_bf16_tolerance"] is None
 
 
 def test_profile_records_the_step(device_run):
