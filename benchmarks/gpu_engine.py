@@ -30,7 +30,8 @@ files in OUT_DIR (never a non-empty one):
     per step, CUDA graphs and the capture report, and the forward / backward / clip / optimizer split.
 (e) variant_run.json, variant.log: (c) again with --variant's settings (default train.compile=off: CUDA graphs of
     eager steps, no compiling), when --variant-seconds (100) are left: the other side of compile's trade-off
-    (compiling time against faster steps), measured in the same call.
+    (compiling time against faster steps), measured in the same call. When (c) failed or ran past
+    --engine-seconds (150), (e) runs before (d), and (d) takes (e)'s settings.
     summary.json: device, engine_train_seconds, engine_wall_seconds (preparation and compiling included),
     speedup_over_plain_trainer, the engine's first losses against (b)'s, and the issue's bars.
 """
@@ -70,12 +71,14 @@ def main() -> None:
                         help="(e): the engine run again with these --set values, last and only when --variant-seconds "
                              "are left (default train.compile=off: capture without compiling, side by side)")
     parser.add_argument("--variant-seconds", type=float, default=100.0)
+    parser.add_argument("--engine-seconds", type=float, default=150.0,
+                        help="(c)'s time limit (its bar is 60 s): past it, the other steps still get their time")
     args = parser.parse_args()
     out = new_output_folder(args.out_dir)
     started = time.perf_counter()
     left = lambda: args.budget_seconds - (time.perf_counter() - started)  # noqa: E731
 
-    engine = run_engine(args, out, timeout=left() - 30)
+    engine = run_engine(args, out, timeout=min(left() - 30, args.engine_seconds))
     anchor = attempt(lambda: run_anchor(args, timeout=left() - 20)) if left() > 60 else skipped(left())
     write(out / "plain_trainer.json", anchor)
     reference = attempt(lambda: reference_loop(args)) if left() > 30 else skipped(left())
@@ -84,10 +87,25 @@ def main() -> None:
     # Written now and again at the end: (d) runs in this process without a time limit of its own, and a device
     # call that runs out of time keeps what is already under $OUT.
     summarize(out, args, started, engine, anchor, reference, variant_sets, {"skipped": "not run yet"})
-    if args.profile:
-        write(out / "profile.json", attempt(lambda: profile(args)) if left() > 30 else skipped(left()))
-    variant = (run_engine(args, out, timeout=left() - 10, extra_sets=variant_sets, name="variant")
-               if variant_sets and left() > args.variant_seconds else skipped(left()))
+    # When the engine run failed or ran out of time (its compiling, say), the variant is the measurement left to
+    # get: it goes before the profile, and the profile takes its settings.
+    fallback = "error" in engine and bool(variant_sets)
+    profiled = argparse.Namespace(**{**vars(args), "sets": [*args.sets, *(variant_sets if fallback else [])]})
+
+    def run_profile() -> None:
+        if args.profile:
+            write(out / "profile.json", attempt(lambda: profile(profiled)) if left() > 30 else skipped(left()))
+
+    def run_variant() -> dict:
+        return (run_engine(args, out, timeout=left() - 10, extra_sets=variant_sets, name="variant")
+                if variant_sets and left() > args.variant_seconds else skipped(left()))
+
+    if fallback:
+        variant = run_variant()
+        run_profile()
+    else:
+        run_profile()
+        variant = run_variant()
     summary = summarize(out, args, started, engine, anchor, reference, variant_sets, variant)
     print(json.dumps({k: v for k, v in summary.items() if not k.endswith("losses")}, indent=1, default=str))
 
@@ -288,7 +306,8 @@ def profile(args) -> dict:
         run.step.optimizer.zero_grad(set_to_none=True)
         return run.step.body(b)
 
-    report = {"activities": [a.name for a in activities], "shape_rows": int(batch.input_ids.shape[0]),
+    report = {"sets": args.sets, "activities": [a.name for a in activities],
+              "shape_rows": int(batch.input_ids.shape[0]),
               "compile": run.stats["compile"], "bf16": run.bf16, "cuda_graphs": len(run.step.graphs),
               "capture": run.stats["cuda_graphs"] or "CUDA graphs are GPU only"}
     for name, step in (("eager", eager), ("replayed", run.step)):
@@ -301,7 +320,8 @@ def profile(args) -> dict:
         report[name] = {
             "ms_per_step": round(1000 * seconds, 3),
             "device_kernels_per_step": len(device_events) / 3,
-            "cpu_ops_per_step": sum(1 for e in events if e.device_type.name == "CPU" and e.name.startswith("aten::")) / 3,
+            "cpu_ops_per_step": sum(1 for e in events
+                                    if e.device_type.name == "CPU" and e.name.startswith("aten::")) / 3,
             "graph_launches_per_step": sum(1 for e in events if e.name == "cudaGraphLaunch") / 3,
             "regions_ms_per_step": {r: {"cpu": round(averages[r].cpu_time_total / 3e3, 3),
                                         "device": round(_device_time(averages[r]) / 3e3, 3)}

@@ -13,9 +13,10 @@ from ..conftest import REPO, SST2, benchmark_module, gpu_image_env, write_tsv
 
 SCRIPT = REPO / "benchmarks" / "gpu_engine.py"
 SUMMARY_KEYS = {"device", "engine_train_seconds", "engine_wall_seconds", "speedup_over_plain_trainer",
-                "engine_first_losses", "reference_losses", "loss_max_abs_difference", "plain_trainer_extrapolated_seconds",
-                "plain_trainer_steady_ms_per_step", "bar_two_epochs_within_15_s", "bar_5x_plain_trainer",
-                "bar_wall_within_60_s", "bar_loss_within_bf16_tolerance"}
+                "engine_first_losses", "reference_losses", "loss_max_abs_difference",
+                "plain_trainer_extrapolated_seconds", "plain_trainer_steady_ms_per_step",
+                "bar_two_epochs_within_15_s", "bar_wall_within_60_s", "bar_5x_plain_trainer",
+                "bar_loss_within_bf16_tolerance"}
 
 
 def run_script(out, *extra, env=None):
@@ -75,10 +76,29 @@ def test_loss_bar_holds_only_within_bf16_tolerance_over_every_expected_step():
 
 def test_profile_records_the_step(device_run):
     report = json.loads((device_run / "profile.json").read_text())
-    assert report["cuda_graphs"] == 0 and report["capture"] == "CUDA graphs are GPU only"
+    assert report["cuda_graphs"] == 0 and report["capture"] == "CUDA graphs are GPU only" and report["sets"] == []
     eager = report["eager"]
     assert set(eager["regions_ms_per_step"]) == {"forward", "backward", "clip", "optimizer"}
     assert eager["cpu_ops_per_step"] > 0 and eager["ms_per_step"] > 0 and eager["top"]
+
+
+def test_an_engine_run_out_of_time_leaves_the_variant_and_profile_their_turn(tmp_path):
+    """(c) past --engine-seconds (a compile too slow, say): the other steps still run, the variant before the
+    profile, and the profile with the variant's settings."""
+    data = tmp_path / "sst2"
+    data.mkdir()
+    for name, n in (("train.tsv", 128), ("dev.tsv", 48)):
+        write_tsv(data / name, (SST2 / name).read_text(encoding="utf-8").splitlines()[: n + 1])
+    out = tmp_path / "out"
+    proc = run_script(out, "--data-dir", data, "--engine", "engine", "--anchor-steps", 3, "--reference-steps", 3,
+                      "--profile", "--engine-seconds", 1)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["errors"] == {"engine": "timed out after 1 s"} and summary["engine_train_seconds"] is None
+    assert summary["speedup_over_plain_trainer"] is None and summary["bar_5x_plain_trainer"] is None
+    assert summary["variant_train_seconds"] > 0 and summary["bar_loss_within_bf16_tolerance"] is None
+    assert json.loads((out / "profile.json").read_text())["sets"] == ["train.compile=off"]
+    assert (out / "variant_run.json").stat().st_mtime_ns < (out / "profile.json").stat().st_mtime_ns
 
 
 def test_refuses_a_non_empty_folder(device_run):
