@@ -157,13 +157,14 @@ def evaluate(
     split: Annotated[str, typer.Option(help="train, validation or test.")] = "validation",
     file: Annotated[Optional[str], typer.Option(help="A labelled tsv/csv/jsonl/parquet file instead of a split.")] = None,
     max_eval_samples: MaxEval = None,
+    backend: Backend = "torch",
 ) -> None:
     """Print the task's metrics (e.g. {"accuracy", "f1", "mcc", "n"}) of a saved model on a labelled split or file."""
     from .config import DataConfig
     from .inference.evaluate import evaluate as run_evaluation
 
     data = DataConfig(data_dir=data_dir, max_eval_samples=max_eval_samples)
-    _emit(run_evaluation(model, data=data, split=split, file=file, task=task))
+    _emit(run_evaluation(model, data=data, split=split, file=file, task=task, backend=backend))
 
 
 @app.command()

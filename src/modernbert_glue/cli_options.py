@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import UserError
+from .outputs import model_folder
 
 DataDir = Annotated[
     Optional[str], typer.Option("--data-dir", help="GLUE-format folder (train/dev/test.tsv); env MODERNBERT_GLUE_DATA_DIR.")
@@ -28,7 +29,9 @@ Bf16 = Annotated[Optional[str], typer.Option(
     "--bf16", help="bf16 autocast: auto, on or off (true/false also accepted); auto is decided per device and use.")]
 InputPath = Annotated[Optional[str], typer.Option(
     "--input-path", help="auto, padded, dynamic, grouped or packed batches (default: the preset's or model's).")]
-ModelDir = Annotated[str, typer.Option("--model", help="A model folder written by `train` (its model/ subfolder).")]
+ModelDir = Annotated[str, typer.Option(
+    "--model", callback=lambda folder: model_folder(folder) if folder else folder,
+    help="A run folder written by `train` or `baseline`, or its model/ subfolder.")]
 Task = Annotated[Optional[str], typer.Option(
     "--task", help="cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, ax, or custom (your own columns).")]
 TextColumns = Annotated[Optional[str], typer.Option(

@@ -77,6 +77,17 @@ def check_model_finished(folder: str | Path) -> None:
         check_finished(path)
 
 
+def model_folder(folder: str) -> str:
+    """The model a folder names: a run folder (`train`'s or a baseline's) names its model/ subfolder, so either
+    can be passed; any other folder (a model, an export, a --seeds set) is returned as given."""
+    path = Path(folder)
+    marker = read_marker(path)
+    run = marker is None or marker["kind"] == "run"
+    if run and (path / "model").is_dir() and not (path / "config.json").exists():
+        return str(path / "model")
+    return folder
+
+
 def _protected(path: Path) -> str | None:
     """Why `path` may never be an output folder (None when it may)."""
     resolved = path.resolve()

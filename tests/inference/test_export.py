@@ -75,5 +75,15 @@ def test_predict_with_the_onnx_backend(exported):
     assert "classified 2 texts in" in stderr and "model loading excluded" in stderr
     code, _, stderr = run_cli("predict", "--model", exported, "a fine film")
     assert code == 2 and "an ONNX export folder; pass --backend onnx" in stderr
+    code, _, stderr = run_cli("evaluate", "--model", exported, "--data-dir", SST2, "--max-eval-samples", 8)
+    assert code == 2 and "an ONNX export folder; pass --backend onnx" in stderr  # and evaluate has that option:
+
+
+def test_evaluate_with_the_onnx_backend(tiny_run, exported):
+    args = ("--data-dir", SST2, "--max-eval-samples", 64)
+    code, stdout, stderr = run_cli("evaluate", "--backend", "onnx", "--model", exported, *args)
+    assert code == 0, stderr
+    int8, fp32 = json.loads(stdout), json.loads(run_cli("evaluate", "--model", tiny_run, *args)[1])
+    assert int8["n"] == fp32["n"] == 64 and abs(int8["accuracy"] - fp32["accuracy"]) <= 3 / 64  # int8 ~ torch
     code, _, stderr = run_cli("export", "onnx", "--model", exported, "--output", exported)
     assert code == 2 and "output folder is not empty" in stderr

@@ -38,6 +38,8 @@ def test_tfidf_baseline_writes_a_run_folder_that_predict_uses(tfidf_run, small_s
     assert code == 0 and [json.loads(x)["text"] for x in stdout.splitlines()] == ["a wonderful , moving film", "dull and tedious"]
     code, stdout, _ = run_cli("evaluate", "--model", tfidf_run / "model", "--data-dir", small_sst2)
     assert json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"])
+    code, stdout, stderr = run_cli("evaluate", "--model", tfidf_run, "--data-dir", small_sst2)  # the run folder
+    assert code == 0 and json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"]), stderr
 
 
 def test_sbert_frozen_baseline_caches_embeddings(small_sst2, tmp_path):

@@ -13,11 +13,11 @@ from .backends import load_model
 
 
 def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", file: str | None = None,
-             task: str | None = None) -> dict:
+             task: str | None = None, backend: str = "torch") -> dict:
     """Metrics of a saved model on a labelled split or file: the task's metrics (accuracy, f1, mcc, ... or
     pearson, spearman) and n, with 95% bootstrap intervals (`*_ci`) and, for classifiers, the expected
-    calibration error (`ece`). `task`, when given, must be the model's."""
-    model = load_model(model_dir)
+    calibration error (`ece`). `task`, when given, must be the model's; `backend` onnx reads an export folder."""
+    model = load_model(model_dir, backend)
     model_task = task_of_model(model.settings, model.label_names)
     if task and task != model_task.name:
         raise UserError(f"--task {task}: {model_dir} was trained on {model_task.name}")
