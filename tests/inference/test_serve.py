@@ -161,7 +161,12 @@ def test_full_queue_is_503_with_retry_after(tiny_run):
             assert r.status_code == 422
         assert httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
         # metrics are labelled by the app's routes; any other URL counts as "other" (no series per URL)
-        assert httpx.get(f"{url}/no-such-page-123").status_code == 404
+        r = httpx.get(f"{url}/no-such-page-123")
+        assert r.status_code == 404 and r.json()["error_type"] == "not_found"  # the framework's errors: our body
+        r = httpx.get(f"{url}/v1/classify")
+        assert r.status_code == 405 and r.json()["error_type"] == "method_not_allowed" and r.headers["allow"]
+        r = httpx.post(f"{url}/v1/classify", json={"texts": ["a fine film", " \t "]})
+        assert r.status_code == 400 and r.json()["error_type"] == "empty" and "text 1" in r.json()["error"]
         metrics = httpx.get(f"{url}/metrics").text
         assert 'route="other",status="404"' in metrics and "no-such-page" not in metrics
         assert 'route="/v1/classify",status="422"' in metrics

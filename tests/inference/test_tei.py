@@ -53,6 +53,7 @@ def test_raw_scores_are_logits_and_batches_keep_order(server):
 @pytest.mark.parametrize("body, status, kind", [
     ({"inputs": []}, 400, "empty"),
     ({"inputs": ""}, 400, "empty"),
+    ({"inputs": [["a fine film"], ["   "]]}, 400, "empty"),  # whitespace only: `predict` refuses it too
     ({"inputs": ["a fine film", "dull"]}, 422, "validation"),  # a pair: this model takes single texts
     ({"inputs": [["x"]] * 9}, 413, "validation"),  # the server's --max-texts 8
     ({"inputs": "y" * 201}, 413, "validation"),  # --max-chars 200

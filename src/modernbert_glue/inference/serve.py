@@ -112,6 +112,7 @@ def create_app(cfg: ServeConfig, model=None):
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from ..data import is_valid_unicode
@@ -142,6 +143,11 @@ def create_app(cfg: ServeConfig, model=None):
     def error(status: int, message: str, kind: str, headers: dict | None = None):
         return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers=headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, exc: StarletteHTTPException):  # the framework's own 404 and 405, in our body
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "validation")
+        return error(exc.status_code, str(exc.detail), kind, getattr(exc, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors())
@@ -161,6 +167,8 @@ def create_app(cfg: ServeConfig, model=None):
                 want = "pairs of texts [text, text]" if pair else "single texts"
                 raise TEIError("validation", f"input {i}: this model classifies {want}", status=422)
             for part in [text] if isinstance(text, str) else text:
+                if not part.strip():  # as `predict` refuses an empty line: nothing to classify
+                    raise TEIError("empty", f"text {i} is empty or only whitespace")
                 if not is_valid_unicode(part):
                     raise TEIError("validation", f"text {i} is not valid Unicode (a lone surrogate)", status=422)
                 if len(part) > cfg.max_chars:
@@ -196,8 +204,6 @@ def create_app(cfg: ServeConfig, model=None):
     async def predict_tei(body: TEIRequest):
         try:
             single, sequences = parse_inputs(body.inputs)
-            if any(not part for seq in sequences for part in ([seq] if isinstance(seq, str) else seq)):
-                raise TEIError("empty", "`inputs` cannot be empty")
             check_texts(sequences)
             scores = await logits(sequences, tei_encode(sequences, body.truncate))
         except TEIError as exc:
