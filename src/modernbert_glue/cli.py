@@ -218,7 +218,8 @@ def bench(
     model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
     data_dir: DataDir = None,
     paths: Annotated[str, typer.Option(help="Comma-separated input paths.")] = "padded,dynamic,grouped,packed",
-    batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Sentences per step (default 64; --lengths batches by tokens instead).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Timed steps per repeat (default: train 2, infer 4).")] = None,
     repeats: Annotated[int, typer.Option(help="Repeats per path; the median is reported.")] = 3,
     bf16: Bf16 = None,
@@ -238,7 +239,7 @@ def bench(
     from .models import parse_overrides
 
     cfg = BenchConfig(model=model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
-                      paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size,
+                      paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size or 64,
                       steps=steps or (2 if mode == "train" else 4), repeats=repeats,
                       bf16=use_bf16(bf16 or "auto", "bench", "--bf16"),
                       lengths=tuple(int_list(lengths, "--lengths")) if lengths else (),
@@ -246,6 +247,9 @@ def bench(
                       token_budget=token_budget, compile="" if compile == "none" else compile)
     if (cfg.lengths or cfg.variable_means) and mode != "infer":
         raise UserError("--lengths and --variable-means go with `bench infer`")
+    if (cfg.lengths or cfg.variable_means) and batch_size is not None:
+        raise UserError(f"--batch-size goes with the input paths: --lengths and --variable-means batch "
+                        f"{cfg.tokens_per_batch} tokens at a time")
     report = run_bench(cfg, DataConfig(data_dir=data_dir), output)
     print(format_table(report), file=sys.stderr)
     _emit({"results": report["results"], "ratios_real_tokens_per_s": report["ratios_real_tokens_per_s"]})

@@ -48,10 +48,14 @@ def test_bench_infer_lengths_marks_unsupported(small_sst2, tmp_path):
     assert code == 0, stderr[-2000:]
     rows = {r["length"]: r for r in json.loads(out.read_text())["results"]}
     assert rows[64]["supported"] and rows[128]["supported"] and rows[128]["real_tokens_per_s"] > 0
+    for row in (rows[64], rows[128]):  # the records the README lists: timed work, its FLOP rate and MFU
+        assert row["warmup_seconds"] > 0 and row["model_tflops_per_s"] > 0 and 0 < row["mfu"]
     assert rows[512] == {"path": "fixed-512", "length": 512, "model_max_positions": 256, "supported": False,
                          "reason": "the model has 256 positions"}
     code, _, stderr = run_cli("bench", "train", "--lengths", "128", "--data-dir", small_sst2)
     assert code == 2 and "--lengths and --variable-means go with `bench infer`" in stderr
+    code, _, stderr = run_cli("bench", "infer", "--lengths", "128", "--batch-size", "8", "--data-dir", small_sst2)
+    assert code == 2 and "--batch-size goes with the input paths" in stderr  # not silently ignored
 
 
 def test_step_flops_counts_weights_and_attention():

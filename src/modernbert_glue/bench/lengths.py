@@ -9,6 +9,7 @@ import numpy as np
 
 from ..device import autocast as amp
 from ..device import default_device, peak_mb, reset_peak, sync
+from .flops import flop_model, step_flops
 from .paths import BenchConfig, collate, path_forward, to_device
 
 
@@ -30,6 +31,7 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
     model.to(device)
     pool = [t for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"] for t in ids]
     limit = model.config.max_position_embeddings
+    flops = flop_model(model)
     autocast = (lambda: amp(device.type, cfg.bf16))
 
     def document(length: int, offset: int) -> list[int]:
@@ -38,15 +40,17 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
         return [tokenizer.cls_token_id, *pool[start : start + body], tokenizer.sep_token_id]
 
     def measure(record: dict, forward, docs: list[list[int]], slots: int) -> dict:
-        times, peak = _time_forwards(forward, cfg, autocast)
+        times, peak, warmup = _time_forwards(forward, cfg, autocast)
         seconds = sorted(times)[len(times) // 2]
         real = sum(map(len, docs))
+        work = cfg.steps * step_flops(flops, list(map(len, docs)), train=False)
         return {**record, "supported": True, "batch_size": len(docs),
                 "real_tokens_per_s": round(cfg.steps * real / seconds, 1),
                 "sentences_per_s": round(cfg.steps * len(docs) / seconds, 3),
                 "padding_fraction": round(1 - real / slots, 4), "peak_memory_mb": peak,
                 "seconds_per_step_median": round(seconds / cfg.steps, 4),
-                "seconds_per_repeat": [round(t, 3) for t in times]}
+                "seconds_per_repeat": [round(t, 3) for t in times], "warmup_seconds": round(warmup, 3),
+                "model_tflops_per_s": round(work / seconds / 1e12, 4)}
 
     results = []
     for length in cfg.lengths:
@@ -105,16 +109,20 @@ def variable_lengths(rng, mean: int, tokens: int) -> list[int]:
     return lengths
 
 
-def _time_forwards(forward, cfg: BenchConfig, autocast) -> tuple[list[float], float]:
-    """`cfg.repeats` timings of `cfg.steps` forward passes after `cfg.warmup` untimed ones, and peak memory."""
+def _time_forwards(forward, cfg: BenchConfig, autocast) -> tuple[list[float], float, float]:
+    """`cfg.repeats` timings of `cfg.steps` forward passes after `cfg.warmup` untimed ones (their time, the
+    third value), and peak memory."""
     import torch
-
 
     reset_peak()
     times = []
     with torch.inference_mode(), autocast():
+        sync()
+        started = time.perf_counter()
         for _ in range(cfg.warmup):
             forward()
+        sync()
+        warmup = time.perf_counter() - started
         for _ in range(cfg.repeats):
             sync()
             started = time.perf_counter()
@@ -122,6 +130,6 @@ def _time_forwards(forward, cfg: BenchConfig, autocast) -> tuple[list[float], fl
                 forward()
             sync()
             times.append(time.perf_counter() - started)
-    return times, peak_mb()
+    return times, peak_mb(), warmup
 
 
