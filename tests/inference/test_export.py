@@ -18,6 +18,7 @@ def exported(tiny_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("onnx") / "tiny"
     code, stdout, stderr = run_cli("export", "onnx", "--model", tiny_run / "model", "--output", out, "--quantize", "int8")
     assert code == 0, stderr[-2000:]
+    assert json.loads(stdout)["model_file"] == "model.int8.onnx"  # stdout is export.json alone: it parses
     return out
 
 

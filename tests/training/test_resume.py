@@ -90,8 +90,9 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     assert not (out / "checkpoints").exists()  # training succeeded: only the best model is kept
     run = json.loads((out / "run.json").read_text())
     assert run["resumed"][0]["from_step"] == 15 and run["config"]["train"]["ema_decay"] == 0.9
-    code, _, stderr = run_cli("train", "--resume", out)
-    assert code == 2 and "finished already; nothing to resume" in stderr
+    for options in ((), ("--lr", "1e-3")):  # with other options too: finished, not "another config"
+        code, _, stderr = run_cli("train", "--resume", out, *options)
+        assert code == 2 and "finished already; nothing to resume" in stderr, stderr
 
 
 def test_seeds_resume_seed_by_seed(small_sst2, tmp_path):

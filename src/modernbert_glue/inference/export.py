@@ -22,8 +22,10 @@ Steps, as measured on this CPU for the fine-tuned all-MiniLM-L6-v2 (benchmarks/r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +136,8 @@ def export_graph(model, tokenizer, path: Path) -> None:
 
     example = tokenizer(PARITY_SENTENCES[:2], padding=True, return_tensors="pt")
     batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=2)
-    with torch.no_grad():
+    # torch.onnx prints its progress: on stderr, so that stdout carries export.json alone
+    with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
         torch.onnx.export(Logits(model), (example["input_ids"], example["attention_mask"]), str(path),
                           input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamo=True,
                           external_data=False,

@@ -41,6 +41,9 @@ def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
     marker = read_marker(Path(run_dir))
     if marker is None or marker["kind"] not in ("run", "seeds"):
         raise UserError(f"{run_dir}: not a run folder written by modernbert-glue; nothing to resume")
+    if marker.get("complete"):  # before comparing configs: a finished run is not "another config"
+        what = "this run" if marker["kind"] == "run" else "these seeds"
+        raise UserError(f"{run_dir}: {what} finished already; nothing to resume")
     if marker["kind"] == "run":
         if seeds:
             raise UserError(f"{run_dir}: a single run, not a --seeds folder; leave out --seeds")
