@@ -187,3 +187,14 @@ def test_qqp_skips_glues_malformed_rows_and_other_tasks_refuse_them(tmp_path):
     rte.write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tbroken\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"rte.tsv, line 3: expected 4 fields"):
         read_examples(rte, get_task("rte"))
+
+
+def test_predict_reads_a_headerless_glue_file_by_the_models_task():
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.inference.predict import read_texts
+
+    dev = str(SHARED / "data/cola/dev.tsv")
+    texts = read_texts(dev, None, ("sentence",), get_task("cola"))  # a CoLA model's own dev file: its layout
+    assert len(texts) == 1043 and texts[0] == "The sailors rode the breeze clear of the rocks."
+    with pytest.raises(UserError, match="no column"):  # without the task, its first row is taken as a header
+        read_texts(dev, None, ("sentence",))

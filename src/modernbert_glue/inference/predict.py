@@ -30,7 +30,8 @@ def predict(folder: str, texts: list[str] | None = None, input: str | None = Non
         if len(text_columns) != len(columns):
             raise UserError(f"--text-columns names {len(text_columns)} column(s); {folder} takes {len(columns)}")
         columns = tuple(text_columns)
-    return predict_texts(model, read_texts(input, texts, columns), folder)
+    return predict_texts(model, read_texts(input, texts, columns, None if text_columns else
+                                           TASKS.get(model.settings.task)), folder)
 
 
 def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
@@ -47,10 +48,12 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     return records
 
 
-def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[str, ...] = ("sentence",)) -> list:
+def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[str, ...] = ("sentence",),
+               task: Task | None = None) -> list:
     """Texts from arguments, a file (plain text per line, or tsv/csv/jsonl/parquet with the model's text columns,
-    or sentence / sentence1,sentence2), or stdin. With two `columns` (a pair model) the results are pairs:
-    arguments taken two by two, plain-text lines split at a tab."""
+    or sentence / sentence1,sentence2; one of `task`'s headerless GLUE files, such as CoLA's dev.tsv, by its
+    layout), or stdin. With two `columns` (a pair model) the results are pairs: arguments taken two by two,
+    plain-text lines split at a tab."""
     pair = len(columns) == 2
     if texts:
         for i, text in enumerate(texts, start=1):
@@ -64,7 +67,8 @@ def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[
             return list(zip(texts[::2], texts[1::2]))
         return list(texts)
     if path is not None and path != "-" and Path(path).suffix.lower() in FORMATS:
-        return texts_of(read_examples(path, _reader(path, columns), require_label=False))
+        headerless = task is not None and Path(path).name in task.headerless
+        return texts_of(read_examples(path, task if headerless else _reader(path, columns), require_label=False))
     lines = read_lines(path)
     return _pairs(lines, STDIN if path in (None, "-") else path) if pair else lines
 
