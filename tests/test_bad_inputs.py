@@ -230,3 +230,16 @@ def test_bad_requests_get_the_right_4xx_with_a_json_error(tiny_run):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_ctrl_c_exits_130_with_one_line(tiny_run, capsys, monkeypatch):
+    """Ctrl-C mid-command: exit 130 and "error: interrupted", so that `train && evaluate` stops there (typer
+    hands the interrupt back as a returned code, which main() once dropped: exit 0)."""
+    from modernbert_glue.inference import predict
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict, "predict", interrupted)
+    code, stdout, stderr = run_main(["predict", "--model", tiny_run, "a fine film"], capsys)
+    assert code == 130 and stdout == "" and stderr.strip().splitlines()[-1] == "error: interrupted"

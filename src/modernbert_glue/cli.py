@@ -322,7 +322,8 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("MODERNBERT_GLUE_LOG", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False, prog_name="modernbert-glue")  # usage errors reach us, for one line
+        # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
+        code = app(standalone_mode=False, prog_name="modernbert-glue")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -334,6 +335,10 @@ def main() -> None:
         if message:  # (none when the command was run bare: its help is already printed)
             print(f"error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        if code == 130:
+            print("error: interrupted", file=sys.stderr)
+        sys.exit(code)
 
 
 if __name__ == "__main__":
