@@ -131,6 +131,9 @@ CLI_ROWS = [
     (["{train}", "--set", "data.task=nosuch"], 2, "unknown task 'nosuch'"),
     (["{train}", "--input-path", "fast"], 2, "train.input_path must be one of auto, padded, dynamic, grouped"),
     (["{train}", "--seeds", "1,1"], 2, "--seeds needs distinct seeds"),
+    (["{train}", "--seed", "-1"], 2, "'train.seed' must be at least 0 and at most 4294967295, got -1"),
+    (["{train}", "--set", "train.seed=4294967296"], 2, "'train.seed' must be at least 0"),
+    (["{train}", "--seeds=-1,2"], 2, "--seeds: 'train.seed' must be at least 0"),
     (["{train}", "--seeds", "1,2", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
     (["{train}", "--epochs", "abc"], 2, "Invalid value for '--epochs'"),
     (["{train}", "--train-file", "{superscript}"], 2, "sup.jsonl, line 1: label '²' is not one of 0, 1, negative"),
@@ -165,6 +168,12 @@ CLI_ROWS = [
     (["serve", "--model", "{model}", "--max-texts", "0"], 2, "--max-texts must be at least 1, got 0"),
     # accepted: a BOM and CRLF line endings
     (["evaluate", "--model", "{model}", "--file", "{bom_crlf}"], 0, None),
+    (["{train}", "--check"], 0, None),  # checks options, data and model; writes nothing
+    (["{train}", "--check", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
+    (["{train}", "--check", "--seeds", "3,3"], 2, "--seeds needs distinct seeds"),
+    (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
+      "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
+    (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),
 ]
 
 

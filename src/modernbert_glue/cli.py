@@ -87,12 +87,16 @@ def train(
         Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE for any config field; repeatable.")
     ] = None,
     overwrite: Overwrite = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Check the options, data and model, print the resolved config, and stop: nothing is written.")
+    ] = False,
 ) -> None:
     """Fine-tune a model on a GLUE task (or your own data), evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
     from .models import parse_overrides
+    from .outputs import check_output
     from .training.dispatch import train as run_training
-    from .training.runs import resume_training, train_seeds
+    from .training.runs import check_inputs, resume_training, train_seeds
 
     options = {
             "model.name": model,
@@ -110,6 +114,8 @@ def train(
     }
     seed_list = int_list(seeds, "--seeds") if seeds else None
     given = preset or set_ or model_override or any(v is not None for v in options.values())
+    if resume and check:
+        raise UserError("--check goes with a new run, not --resume")
     if resume:
         if overwrite:
             raise UserError("--resume continues a run and --overwrite starts it again: choose one")
@@ -118,11 +124,16 @@ def train(
         overrides = parse_overrides(model_override or [])
         requested = (lambda saved: resolve_run_config(preset, options, set_, overrides, base=saved)) if given else None
         metrics = resume_training(resume, requested, seed_list)
-    elif not output_dir:
+    elif not output_dir and not check:
         raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
     else:
         cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
-        if seed_list:
+        if check:
+            if output_dir:  # a folder train would refuse (not ours, not empty) is refused now
+                check_output(Path(output_dir), "seeds" if seed_list else "run", overwrite=overwrite)
+            check_inputs(cfg, seed_list or [cfg.train.seed])
+            metrics = {"check": "ok", "config": cfg.to_dict()}
+        elif seed_list:
             metrics = train_seeds(cfg, output_dir, seed_list, overwrite=overwrite)
         else:
             metrics = run_training(cfg, output_dir, overwrite=overwrite)

@@ -204,6 +204,7 @@ RANGES = {
     "train.ema_decay": (0, 1, True, False), "train.early_stopping_patience": (0, None, True, True),
     "train.packed_token_budget": (0, None, True, True), "train.logging_steps": (1, None, True, True),
     "train.threads": (0, None, True, True), "train.checkpoint_steps": (0, None, True, True),
+    "train.seed": (0, 2**32 - 1, True, True),  # numpy's and transformers' set_seed range
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import logging
 import os
 import subprocess
@@ -23,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .config import RANGES
 from .errors import UserError
 from .outputs import open_output, read_marker
 
@@ -45,8 +47,14 @@ class SweepConfig:
     decoupled_weight_decay: bool = False
 
     def __post_init__(self):
-        self.seeds = list(dict.fromkeys(self.seeds))  # a repeated seed would share one folder
-        self.grid = {k: list(dict.fromkeys(v)) for k, v in self.grid.items()}
+        for name, values in (("seeds", self.seeds), *self.grid.items()):  # as train --seeds: a repeat is a typo
+            if len(set(values)) != len(values):
+                raise UserError(f"sweep: --{name} repeats a value: {', '.join(f'{v:g}' for v in values)}")
+        low, high = RANGES["train.seed"][:2]
+        if any(not low <= seed <= high for seed in self.seeds):
+            raise UserError(f"sweep: --seeds must be between {low} and {high}, got {self.seeds}")
+        if not math.isfinite(self.memory_per_run_gb) or self.memory_per_run_gb < 0:
+            raise UserError(f"--memory-per-run-gb must be a number of at least 0, got {self.memory_per_run_gb}")
         unknown = sorted(set(self.grid) - set(GRID_KEYS))
         if unknown:
             raise UserError(f"sweep: unknown grid key(s) {', '.join(unknown)} (use {', '.join(GRID_KEYS)})")
@@ -55,7 +63,7 @@ class SweepConfig:
         if self.parallel < 1:
             raise UserError(f"--parallel must be at least 1, got {self.parallel}")
         for key, values in self.grid.items():
-            if not values or any(v <= 0 for v in values):
+            if not values or any(not math.isfinite(v) or v <= 0 for v in values):
                 raise UserError(f"sweep: --{key} needs positive values, got {values}")
 
 
@@ -109,6 +117,8 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     resuming = read_marker(out_path) is not None
     if resuming:
         _check_same_sweep(out_path, cfg)
+    else:
+        _check_train_options(cfg, out_path)
     folder = open_output(out_path, "sweep", resume=resuming)
     folder.write_json("sweep-config.json", asdict(cfg))
     jobs = [(config, seed, out_path / f"{config_name(config)}-seed-{seed}") for config in configs(cfg)
@@ -147,6 +157,17 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     folder.write_text("sweep.md", table(summary))
     folder.finish()
     return summary
+
+
+def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
+    """`train --check` with the first run's command: options `train` refuses stop the sweep here, in one line,
+    before its folder is made (the other runs differ only in grid values and seeds, checked by SweepConfig)."""
+    (config, seed), folder = (configs(cfg)[0], cfg.seeds[0]), out_path / "check"
+    proc = subprocess.run([*_command(cfg, config, seed, folder, 0), "--check"], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["failed"])[-1].removeprefix("error: ")
+        raise UserError(f"sweep: train refuses the runs' options: {last}")
 
 
 def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:

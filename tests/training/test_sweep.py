@@ -193,8 +193,12 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
     from modernbert_glue.outputs import open_output, write_json
     from modernbert_glue.sweep import SweepConfig, sweep
 
-    started = SweepConfig(grid={"lr": [1e-4]}, seeds=[1, 1], train_args=["--task", "rte"])
-    assert started.seeds == [1]  # a repeated seed would share one folder
+    for grid, seeds, message in (({"lr": [1e-4]}, [1, 1], "--seeds repeats a value"),  # as train --seeds
+                                 ({"lr": [1e-4, 1e-4]}, [1], "--lr repeats a value"),
+                                 ({"lr": [float("nan")]}, [1], "--lr needs positive values"),
+                                 ({"lr": [1e-4]}, [-1], "--seeds must be between 0 and 4294967295")):
+        with pytest.raises(UserError, match=message):
+            SweepConfig(grid=grid, seeds=seeds, train_args=["--task", "rte"])
     folder = open_output(tmp_path / "sweep", "sweep")
     write_json(folder.file("sweep-config.json"), {"train_args": ["--task", "rte"], "decoupled_weight_decay": False})
     other = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "mrpc"])

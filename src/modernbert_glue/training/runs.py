@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from ..config import RunConfig
+from ..config import RunConfig, check_ranges
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..outputs import check_output, open_output, read_marker
@@ -69,14 +69,24 @@ def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
 
 
-def _check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
-    """What a single run reads before it opens its folder, read once for all seeds before the seeds folder is
-    opened (with --overwrite: emptied): the data, and the model or each seed's --init-from folder. A typo then
-    costs one line, not a finished run."""
+def _check_seeds(cfg: RunConfig, seeds: list[int]) -> None:
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds needs distinct seeds, got {seeds}")
+    for seed in seeds:
+        check_ranges(_with_seed(cfg, seed), "--seeds")
+
+
+def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
+    """What a run checks and reads before it opens its folder, read once for all seeds before the seeds folder is
+    opened (with --overwrite: emptied), and what `train --check` does: the seeds, the engine and compile
+    settings, the data, and the model or each seed's --init-from folder. A typo then costs one line, not a
+    finished run."""
     from ..data import load_run_data
     from ..models import resolve_model
     from ..outputs import check_model_finished
 
+    _check_seeds(cfg, seeds)
+    check_settings(cfg, device_type())
     load_run_data(cfg.data)
     for seed in seeds:
         init_from = with_seed_paths(_with_seed(cfg, seed)).model.init_from
@@ -93,11 +103,11 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
     With `resume`: finished seeds are kept, an unfinished one continues from its checkpoint, the rest run."""
     import numpy as np
 
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise UserError(f"--seeds needs distinct seeds, got {seeds}")
-    check_settings(cfg, device_type())
-    if not resume:
-        _check_inputs(cfg, seeds)
+    if resume:
+        _check_seeds(cfg, seeds)
+        check_settings(cfg, device_type())
+    else:
+        check_inputs(cfg, seeds)
     out = Path(output_dir)
     folder = None
     if is_main_process():
