@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modernbert_glue.config import TrainConfig
-from modernbert_glue.training.checkpoints import latest_checkpoint
+from modernbert_glue.training.checkpoints import complete, latest_checkpoint
 from modernbert_glue.training.ema import EMA
 from modernbert_glue.training.engine_state import LoopState, Writer, load, snapshot
 from modernbert_glue.training.step import build_optimizer
@@ -37,7 +37,7 @@ def test_a_checkpoint_restores_weights_optimizer_schedule_ema_and_counters(tmp_p
     writer = Writer(background=True)
     writer.submit(folder, snapshot(model, optimizer, schedule, ema, state, losses), best=None)
     writer.wait()
-    assert latest_checkpoint(tmp_path) == folder and (folder / "complete").read_text() == "3\n"
+    assert latest_checkpoint(tmp_path) == folder and (folder / "complete").read_text().startswith("3\n")
 
     fresh, fresh_optimizer, fresh_schedule = _objects(1)
     lr = fresh_optimizer.param_groups[0]["lr"]
@@ -98,3 +98,22 @@ def test_the_background_writer_queues_checkpoints_in_order_and_waits_only_when_f
         writer.wait()
     assert str(raised.value) == f"{tmp_path / 'd'}: No space left on device"
     writer.wait()  # raised once; the writer is usable again
+
+
+def test_a_damaged_checkpoint_is_passed_over_for_the_one_before(tmp_path):
+    """A file cut short after its checkpoint was completed (a full disk, a bad copy): resuming takes the
+    previous intact checkpoint instead of failing halfway through loading."""
+    folders = [tmp_path / "checkpoints" / f"checkpoint-{step}" for step in (5, 10)]
+    for step, folder in zip((5, 10), folders):
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"w" * 1000)
+        (folder / "ema").mkdir()
+        (folder / "ema" / "state.pt").write_bytes(b"e" * 10)
+        complete(folder, step, best=folders[0])
+    assert latest_checkpoint(tmp_path) == folders[1] and "model.safetensors\t1000" in (folders[1] / "complete").read_text()
+    (folders[1] / "model.safetensors").write_bytes(b"w" * 500)
+    assert latest_checkpoint(tmp_path) == folders[0]
+    (folders[0] / "ema" / "state.pt").write_bytes(b"")
+    assert latest_checkpoint(tmp_path) is None  # nothing intact: the run starts over
+    (folders[0] / "complete").write_text("5\n")  # an older version's complete file: no sizes, trusted
+    assert latest_checkpoint(tmp_path) == folders[0]

@@ -3,9 +3,9 @@
 A checkpoint holds what an exact continuation needs: the weights, optimizer and scheduler, the RNG states and
 the training state (step, best metric, log history, early-stopping counters; the data order follows from the
 seed and the step) — written by the Trainer, or by the engine (engine_state.py) — plus the EMA state (the live
-weights and their average) and a `complete` file written last (`complete` below). A checkpoint without that
-file was cut off while being written and is never resumed from; the previous complete one is kept until a
-newer one is complete.
+weights and their average) and a `complete` file written last (`complete` below), listing every file's size.
+A checkpoint without that file was cut off while being written, and one whose files no longer have those sizes
+was damaged since: neither is resumed from; the previous complete one is kept until a newer one is complete.
 """
 
 from __future__ import annotations
@@ -30,12 +30,30 @@ def checkpoint_step(path: str | Path | None) -> int | None:
 
 
 def complete_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints of a run folder, oldest first."""
+    """Complete and intact checkpoints of a run folder, oldest first."""
     folder = Path(run_dir) / CHECKPOINTS
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if _NAME.search(p.name) and (p / COMPLETE).is_file()]
+    found = [p for p in folder.iterdir() if _NAME.search(p.name) and (p / COMPLETE).is_file() and intact(p)]
     return sorted(found, key=checkpoint_step)
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    return {str(f.relative_to(folder)): f.stat().st_size for f in sorted(folder.rglob("*"))
+            if f.is_file() and f.name != COMPLETE}
+
+
+def intact(folder: Path) -> bool:
+    """Whether every file the `complete` file lists still has its size (a file cut short or replaced since, on a
+    full disk say, would make resuming fail halfway): a damaged checkpoint is passed over for an earlier one.
+    A `complete` file without sizes (older versions) is trusted."""
+    lines = (folder / COMPLETE).read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+    listed = dict(line.rsplit("\t", 1) for line in lines if "\t" in line)
+    present = _sizes(folder)
+    damaged = [name for name, size in listed.items() if str(present.get(name)) != size]
+    if damaged:
+        log.warning("%s is damaged (%s not as written): not resumed from", folder, ", ".join(damaged[:3]))
+    return not damaged
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -75,7 +93,8 @@ def checkpoint_folder(run_dir: Path, step: int) -> Path:
 def complete(folder: Path, step: int, best: str | Path | None) -> None:
     """Mark a fully written checkpoint complete (the file written last), then prune: only it and the best
     checkpoint stay."""
-    (folder / COMPLETE).write_text(f"{step}\n")
+    sizes = "".join(f"{name}\t{size}\n" for name, size in _sizes(folder).items())  # intact() checks them
+    (folder / COMPLETE).write_text(f"{step}\n{sizes}")
     keep = {folder.resolve()} | ({Path(best).resolve()} if best else set())
     for old in folder.parent.iterdir():
         if _NAME.search(old.name) and old.resolve() not in keep:
