@@ -112,6 +112,17 @@ def test_compare_refuses_different_label_sets(tiny_run, tmp_path):
     assert code == 2 and "different label sets" in stderr
 
 
+def test_compare_names_a_damaged_model_file_in_one_line(tiny_run, tmp_path):
+    for name, content, message in (("config.json", b'{"hidden_size": ', "config.json: not valid JSON"),
+                                   ("model.safetensors", b"", "model.safetensors: not a readable safetensors file")):
+        other = tmp_path / name
+        shutil.copytree(tiny_run, other)
+        (other / "model" / name).write_bytes(content)
+        code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / f"r-{name}")
+        assert code == 2 and message in stderr.strip().splitlines()[-1] and "Traceback" not in stderr, stderr[-800:]
+        assert not (tmp_path / f"r-{name}").exists()
+
+
 def test_architecture_of_the_real_configs(tmp_path):
     """ModernBERT-base (transformers 5 config with layer_types) and all-MiniLM-L6-v2, read from their files."""
     from transformers import AutoConfig

@@ -6,7 +6,6 @@ A run's numbers are never recomputed here; they are read from the files train an
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,11 +140,11 @@ def check_comparable(runs: list[Run]) -> None:
 def _label_names(run: Run) -> list[str]:
     config = run.folder / "model" / "config.json"
     if config.is_file():
-        id2label = json.loads(config.read_text()).get("id2label", {})
+        id2label = read_json(config).get("id2label", {})
         return [id2label[k] for k in sorted(id2label, key=int)]
     baseline = run.folder / "model" / "baseline.json"
     if baseline.is_file():
-        saved = json.loads(baseline.read_text())
+        saved = read_json(baseline)
         if saved.get("regression"):
             return ["score"]
         if "label_names" in saved:

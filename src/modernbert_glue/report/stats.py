@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from ..evaluation.metrics import REGRESSION, mcnemar, paired_bootstrap, paired_bootstrap_metric
+from ..evaluation.runfolder import read_json
 from .runs import Run, pairs, task_metrics
 
 
@@ -42,9 +44,9 @@ def architecture(run: Run) -> dict | None:
     folder = run.folder / "model"
     if not (folder / "config.json").is_file():
         return None
-    c = json.loads((folder / "config.json").read_text())
+    c = read_json(folder / "config.json")
     tok = folder / "tokenizer.json"
-    tokenizer = json.loads(tok.read_text())["model"]["type"] if tok.is_file() else "?"
+    tokenizer = read_json(tok).get("model", {}).get("type", "?") if tok.is_file() else "?"
     if "layer_types" in c or "global_attn_every_n_layers" in c:  # ModernBERT-style alternating attention
         attention = _attention_pattern(c)
         rope = c.get("rope_parameters") or {}
@@ -101,7 +103,10 @@ def safetensors_parameters(path: Path) -> int | None:
     """Parameter count from a safetensors header (no weights loaded)."""
     if not path.is_file():
         return None
-    with path.open("rb") as f:
-        (size,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(size))
-    return int(sum(int(np.prod(t["shape"])) for k, t in header.items() if k != "__metadata__"))
+    try:
+        with path.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        return int(sum(int(np.prod(t["shape"])) for k, t in header.items() if k != "__metadata__"))
+    except (struct.error, ValueError, KeyError, TypeError, AttributeError, MemoryError, OverflowError):
+        raise UserError(f"{path}: not a readable safetensors file (damaged or cut short)") from None
