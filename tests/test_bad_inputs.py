@@ -168,6 +168,13 @@ CLI_ROWS = [
     (["serve", "--model", "{model}", "--max-texts", "0"], 2, "--max-texts must be at least 1, got 0"),
     # accepted: a BOM and CRLF line endings
     (["evaluate", "--model", "{model}", "--file", "{bom_crlf}"], 0, None),
+    *((["bench", "infer", "--data-dir", "{sst2}", *option], 2, message) for option, message in (
+        (["--batch-size", "0"], "--batch-size must be at least 1"), (["--steps", "-1"], "--steps must be at least 1"),
+        (["--repeats", "0"], "--repeats must be at least 1"), (["--lengths", "1"], "--lengths must be at least 2"),
+        (["--variable-means", "0"], "--variable-means at least 1"),  # drew zero-length documents for ever
+        (["--token-budget", "1"], "--token-budget must be a multiple of 256"),
+        (["--compile", "bogus"], "--compile must be none or one of"), (["--paths", ","], "(none given)"),
+        (["--output", "{empty}/results.json"], "empty.tsv/results.json: cannot write there"))),
     (["{train}", "--check"], 0, None),  # checks options, data and model; writes nothing
     (["{train}", "--check", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
     (["{train}", "--check", "--seeds", "3,3"], 2, "--seeds needs distinct seeds"),

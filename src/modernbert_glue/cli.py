@@ -250,7 +250,8 @@ def bench(
     from .models import parse_overrides
 
     cfg = BenchConfig(model=model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
-                      paths=tuple(p.strip() for p in paths.split(",") if p.strip()), batch_size=batch_size or 64,
+                      paths=tuple(p.strip() for p in paths.split(",") if p.strip()),
+                      batch_size=64 if batch_size is None else batch_size,
                       steps=steps or (2 if mode == "train" else 4), repeats=repeats,
                       bf16=use_bf16(bf16 or "auto", "bench", "--bf16"),
                       lengths=tuple(int_list(lengths, "--lengths")) if lengths else (),

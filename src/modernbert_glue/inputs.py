@@ -57,15 +57,14 @@ def resolve_input_path(setting: str, model_type: str, use: str, device: str, wha
     return setting
 
 
-def check_token_budget(token_budget: int | None, input_path: str) -> None:
+def check_token_budget(token_budget: int | None, input_path: str, what: str = "train.packed_token_budget") -> None:
     """A token budget (one static packed shape) needs the packed path and whole packed rows."""
     if not token_budget:
         return
     if input_path != "packed":
-        raise UserError(f"train.packed_token_budget needs the packed input path, not '{input_path}'")
+        raise UserError(f"{what} needs the packed input path, not '{input_path}'")
     if token_budget < 0 or token_budget % PACKED_ROW_TOKENS:
-        raise UserError(f"train.packed_token_budget must be a multiple of {PACKED_ROW_TOKENS} tokens, "
-                        f"got {token_budget}")
+        raise UserError(f"{what} must be a multiple of {PACKED_ROW_TOKENS} tokens, got {token_budget}")
 
 
 def pad_batch(features: list[dict], pad_id: int, width: int | None = None, left: bool = False,

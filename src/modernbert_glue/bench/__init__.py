@@ -21,6 +21,14 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
 
     if output and Path(output).exists():
         raise UserError(f"{output}: exists (results are not overwritten; choose another --output)")
+    if output:  # a folder it cannot write to is found now, not after the whole benchmark
+        import tempfile
+
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=Path(output).parent).close()
+        except OSError as exc:
+            raise UserError(f"{output}: cannot write there ({exc.strerror or exc})") from None
     train = load_split(data, get_task(data.task), "train")
     sentences, labels = sample(train["sentence"], train["label"], cfg.sentences, cfg.seed)
     long_inputs = cfg.lengths or cfg.variable_means

@@ -20,10 +20,11 @@ import numpy as np
 from ..device import autocast as amp
 from ..device import default_device, peak_mb, reset_peak, sync
 from ..errors import UserError
-from ..inputs import INPUT_PATHS, PACKED_ROW_TOKENS, resolve_input_path
+from ..inputs import INPUT_PATHS, PACKED_ROW_TOKENS, check_token_budget, resolve_input_path
 from ..inputs import collate as collate_inputs
 
 PATHS = INPUT_PATHS[1:]  # every path but auto
+COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 MAX_LENGTH = 128  # padded: run_glue.py's default max_length
 
 
@@ -47,6 +48,24 @@ class BenchConfig:
     variable_means: tuple[int, ...] = ()  # long-input mode: also lengths drawn around these means (padded, packed)
     token_budget: int | None = None  # packed: pad each batch to this many tokens (one static shape)
     compile: str = ""  # torch.compile mode for the step's forward ("default", "reduce-overhead"); "" = eager
+
+    def __post_init__(self):
+        """Every option checked before any work: one line for a value that would fail (or hang) later."""
+        if self.mode not in ("train", "infer"):
+            raise UserError(f"bench mode must be train or infer, got '{self.mode}'")
+        self.paths = tuple(resolve_input_path(p, "", "bench", "cpu") if p == "padded-128" else p for p in self.paths)
+        unknown = set(self.paths) - set(PATHS)
+        if unknown or not self.paths:
+            raise UserError(f"unknown path(s) {', '.join(sorted(unknown)) or '(none given)'} (use {', '.join(PATHS)})")
+        for name in ("batch_size", "steps", "repeats"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if any(n < 2 for n in self.lengths) or any(n < 1 for n in self.variable_means):
+            raise UserError(f"--lengths must be at least 2 tokens and --variable-means at least 1, got "
+                            f"{list(self.lengths) or ''}{list(self.variable_means) or ''}")
+        if self.compile not in COMPILE_MODES:
+            raise UserError(f"--compile must be none or one of {', '.join(COMPILE_MODES[1:])}, got '{self.compile}'")
+        check_token_budget(self.token_budget, "packed", "--token-budget")
 
 
 def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int, seed: int) -> list[list[int]]:
@@ -91,12 +110,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
     from ..tasks import get_task
     from .flops import flop_model, step_flops
 
-    paths = [resolve_input_path(p, "", "bench", "cpu") if p == "padded-128" else p for p in cfg.paths]
-    unknown = set(paths) - set(PATHS)
-    if unknown:
-        raise UserError(f"unknown path(s) {', '.join(sorted(unknown))} (use {', '.join(PATHS)})")
-    if cfg.mode not in ("train", "infer"):
-        raise UserError(f"bench mode must be train or infer, got '{cfg.mode}'")
+    paths = cfg.paths
     torch.manual_seed(cfg.seed)
     model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
                                         overrides=cfg.overrides or {})
