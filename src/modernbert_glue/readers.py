@@ -79,6 +79,8 @@ def read_lines(path: str | Path | None) -> list[str]:
     """Plain text, one sentence per line, from a file or (None or "-") stdin, decoded alike: strict UTF-8, a BOM
     and CRLF endings removed. The final newline does not make an empty last line."""
     if path is None or str(path) == "-":
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise UserError(f"{STDIN}: closed; give the texts as arguments or --input FILE")
         name, raw = STDIN, sys.stdin.buffer.read()
     else:
         path = _existing_file(path)

@@ -177,6 +177,9 @@ def test_predict_reads_stdin_as_it_reads_a_file(tiny_run, tmp_path):
     code, stdout, stderr = run_cli("predict", "--model", tiny_run / "model", input=b"good\n\xffbad\n")
     assert code == 2 and stdout == ""
     assert stderr.strip().splitlines()[-1] == "error: <stdin>, line 2: not valid UTF-8 (byte 1 of the line)"
+    closed = subprocess.run(f"'{sys.executable}' -m modernbert_glue.cli predict --model '{tiny_run}' <&-", shell=True,
+                            executable="/bin/bash", capture_output=True, text=True, timeout=120, check=False)
+    assert closed.returncode == 2 and closed.stderr.strip().splitlines()[-1].startswith("error: <stdin>: closed")
 
 
 def test_predict_refuses_an_empty_line(tiny_run, tmp_path):
