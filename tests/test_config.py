@@ -89,6 +89,10 @@ def test_preset_file_with_unknown_key_or_wrong_type(tmp_path):
         load_config(str(bad_section))
     with pytest.raises(UserError, match="unknown preset 'nope'"):
         load_config("nope")
+    bad_value = tmp_path / "bad_value.toml"
+    bad_value.write_text("[train]\nlr = nan\n")  # valid TOML, a value out of range: the file is named
+    with pytest.raises(UserError, match=r"bad_value.toml: 'train.lr' must be a finite number"):
+        load_config(str(bad_value))
 
 
 def test_int_in_toml_accepted_for_float_but_bool_not_for_int(tmp_path):

@@ -176,7 +176,7 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
-    cfg = _apply_table(RunConfig(preset=preset), table, str(path))
+    cfg = check_ranges(_apply_table(RunConfig(preset=preset), table, str(path)), str(path))  # the file's own values
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
     return cfg

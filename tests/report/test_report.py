@@ -112,6 +112,11 @@ def test_compare_refuses_different_label_sets(tiny_run, tmp_path):
     assert code == 2 and "different label sets" in stderr
 
 
+def test_compare_refuses_a_run_given_twice(tiny_run, tmp_path):
+    code, _, stderr = run_cli("compare", tiny_run, tiny_run, "--output", tmp_path / "r")
+    assert code == 2 and "given twice" in stderr and not (tmp_path / "r").exists()
+
+
 def test_compare_names_a_damaged_model_file_in_one_line(tiny_run, tmp_path):
     for name, content, message in (("config.json", b'{"hidden_size": ', "config.json: not valid JSON"),
                                    ("model.safetensors", b"", "model.safetensors: not a readable safetensors file")):

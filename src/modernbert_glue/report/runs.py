@@ -41,10 +41,14 @@ class Run:
 def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
     """Runs (a seeds folder expands to its seed-N runs) and the seed summaries found."""
     runs, seed_summaries = [], []
+    seen: set[Path] = set()
     for name in folders:
         folder = Path(name)
         if not folder.is_dir():
             raise UserError(f"{folder}: run folder not found")
+        if folder.resolve() in seen:  # its paired tests against itself would report a perfect tie
+            raise UserError(f"{folder}: given twice; compare different runs")
+        seen.add(folder.resolve())
         check_finished(folder)
         if (folder / "seeds.json").is_file():
             summary = read_json(folder / "seeds.json")
