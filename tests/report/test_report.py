@@ -40,6 +40,8 @@ def test_tfidf_baseline_writes_a_run_folder_that_predict_uses(tfidf_run, small_s
     assert json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"])
     code, stdout, stderr = run_cli("evaluate", "--model", tfidf_run, "--data-dir", small_sst2)  # the run folder
     assert code == 0 and json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"]), stderr
+    code, _, stderr = run_cli("export", "onnx", "--model", tfidf_run, "--output", tfidf_run.parent / "onnx")
+    assert code == 2 and "a baseline's scikit-learn model" in stderr and not (tfidf_run.parent / "onnx").exists()
 
 
 def test_sbert_frozen_baseline_caches_embeddings(small_sst2, tmp_path):

@@ -51,11 +51,14 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
     """Export a saved classifier; returns export.json's content (files, parity with torch)."""
     from ..models import load_saved_classifier
     from ..provenance import provenance
+    from ..training.baselines import is_baseline_folder
 
     if quantize not in (None, "int8"):
         raise UserError(f"--quantize takes int8, got '{quantize}'")
     check_output(output_dir, "export", overwrite=overwrite)
     check_model_finished(model_dir)
+    if is_baseline_folder(model_dir):
+        raise UserError(f"{model_dir}: a baseline's scikit-learn model; only fine-tuned transformers export to ONNX")
     model, tokenizer = load_saved_classifier(model_dir)
     model.eval()
     folder = open_output(output_dir, "export", overwrite=overwrite)
