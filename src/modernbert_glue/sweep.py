@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import logging
+import math
 import os
 import subprocess
 import sys

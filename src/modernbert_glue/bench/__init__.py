@@ -14,6 +14,7 @@ __all__ = ["BenchConfig", "bench", "format_table"]
 
 def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
     """Run the paths on a seeded sample of SST-2 train sentences; print a table; write the JSON results file."""
+    import tempfile
     from pathlib import Path
 
     from ..data import load_split
@@ -22,8 +23,6 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
     if output and Path(output).exists():
         raise UserError(f"{output}: exists (results are not overwritten; choose another --output)")
     if output:  # a folder it cannot write to is found now, not after the whole benchmark
-        import tempfile
-
         try:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=Path(output).parent).close()

@@ -112,8 +112,8 @@ def create_app(cfg: ServeConfig, model=None):
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from starlette.exceptions import HTTPException as StarletteHTTPException
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from ..data import is_valid_unicode
     from ..evaluation.metrics import softmax
