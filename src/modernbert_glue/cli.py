@@ -94,24 +94,13 @@ def train(
     """Fine-tune a model on a GLUE task (or your own data), evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
     from .models import parse_overrides
-    from .outputs import check_output
     from .training.dispatch import train as run_training
-    from .training.runs import check_inputs, resume_training, train_seeds
+    from .training.runs import check_training, resume_training, train_seeds
 
-    options = {
-            "model.name": model,
-            "model.random_init": random_init,
-            "model.init_from": init_from,
-            **{f"data.{name}": value for name, value in data.items()},
-            "train.epochs": epochs,
-            "train.lr": lr,
-            "train.batch_size": batch_size,
-            "train.weight_decay": weight_decay,
-            "train.seed": seed,
-            "train.input_path": input_path,
-            "train.packed_token_budget": token_budget,
-            "train.engine": engine,
-    }
+    options = {"model.name": model, "model.random_init": random_init, "model.init_from": init_from,
+               **{f"data.{name}": value for name, value in data.items()}, "train.epochs": epochs, "train.lr": lr,
+               "train.batch_size": batch_size, "train.weight_decay": weight_decay, "train.seed": seed,
+               "train.input_path": input_path, "train.packed_token_budget": token_budget, "train.engine": engine}
     seed_list = int_list(seeds, "--seeds") if seeds else None
     given = preset or set_ or model_override or any(v is not None for v in options.values())
     if resume and check:
@@ -129,10 +118,7 @@ def train(
     else:
         cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
         if check:
-            if output_dir:  # a folder train would refuse (not ours, not empty) is refused now
-                check_output(Path(output_dir), "seeds" if seed_list else "run", overwrite=overwrite)
-            check_inputs(cfg, seed_list or [cfg.train.seed])
-            metrics = {"check": "ok", "config": cfg.to_dict()}
+            metrics = check_training(cfg, output_dir, seed_list, overwrite=overwrite)
         elif seed_list:
             metrics = train_seeds(cfg, output_dir, seed_list, overwrite=overwrite)
         else:

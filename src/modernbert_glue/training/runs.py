@@ -96,6 +96,15 @@ def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
         resolve_model(cfg.model.name)
 
 
+def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | None, *, overwrite: bool) -> dict:
+    """`train --check`: what a run would refuse (check_inputs, and an output folder that is not new, empty or
+    ours to --overwrite), refused now; nothing is written. Returns the resolved config."""
+    if output_dir:
+        check_output(Path(output_dir), "seeds" if seeds else "run", overwrite=overwrite)
+    check_inputs(cfg, seeds or [cfg.train.seed])
+    return {"check": "ok", "config": cfg.to_dict()}
+
+
 def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False,
                 resume: bool = False) -> dict:
     """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json.
