@@ -31,7 +31,7 @@ files in OUT_DIR (never a non-empty one):
 (e) variant_run.json, variant.log: (c) again with --variant's settings (default train.compile=off: CUDA graphs of
     eager steps, no compiling), when --variant-seconds (100) are left: the other side of compile's trade-off
     (compiling time against faster steps), measured in the same call. When (c) failed or ran past
-    --engine-seconds (150), (e) runs before (d), and (d) takes (e)'s settings.
+    --engine-seconds (150), (e) runs right after it (leaving 80 s for (a) and (b)), and (d) takes (e)'s settings.
     summary.json: device, engine_train_seconds, engine_wall_seconds (preparation and compiling included),
     speedup_over_plain_trainer, the engine's first losses against (b)'s, and the issue's bars.
 """
@@ -53,6 +53,7 @@ BAR_SECONDS, BAR_WALL_SECONDS, BAR_SPEEDUP = 15.0, 60.0, 5.0
 # "Within bf16 tolerance": torch.testing.assert_close's default for bfloat16, applied to each compared step's loss
 # (the engine's, bf16 autocast on a GPU, against the eager fp32 loop's on the same batches).
 BF16_RTOL, BF16_ATOL = 1.6e-2, 1e-5
+FALLBACK_RESERVE = 80.0  # seconds a fallback variant leaves for (a) and (b): their steps and their start-ups
 REGIONS = ("forward", "backward", "clip", "optimizer")  # named in training/step.py's TrainStep.body
 
 
@@ -79,33 +80,28 @@ def main() -> None:
     left = lambda: args.budget_seconds - (time.perf_counter() - started)  # noqa: E731
 
     engine = run_engine(args, out, timeout=min(left() - 30, args.engine_seconds))
+    variant_sets = args.variant if args.variant is not None else ["train.compile=off"]
+    # When the engine run failed or ran out of time (its compiling, say), the variant is the measurement left to
+    # get: it runs next, keeping FALLBACK_RESERVE seconds for (a) and (b), and the profile takes its settings.
+    fallback = "error" in engine and bool(variant_sets)
+    profiled = argparse.Namespace(**{**vars(args), "sets": [*args.sets, *(variant_sets if fallback else [])]})
+
+    def run_variant(reserve: float) -> dict:
+        return (run_engine(args, out, timeout=left() - reserve, extra_sets=variant_sets, name="variant")
+                if variant_sets and left() > args.variant_seconds else skipped(left()))
+
+    variant = run_variant(FALLBACK_RESERVE) if fallback else {"skipped": "not run yet"}
     anchor = attempt(lambda: run_anchor(args, timeout=left() - 20)) if left() > 60 else skipped(left())
     write(out / "plain_trainer.json", anchor)
     reference = attempt(lambda: reference_loop(args)) if left() > 30 else skipped(left())
     write(out / "reference.json", reference)
-    variant_sets = args.variant if args.variant is not None else ["train.compile=off"]
     # Written now and again at the end: (d) runs in this process without a time limit of its own, and a device
     # call that runs out of time keeps what is already under $OUT.
-    summarize(out, args, started, engine, anchor, reference, variant_sets, {"skipped": "not run yet"})
-    # When the engine run failed or ran out of time (its compiling, say), the variant is the measurement left to
-    # get: it goes before the profile, and the profile takes its settings.
-    fallback = "error" in engine and bool(variant_sets)
-    profiled = argparse.Namespace(**{**vars(args), "sets": [*args.sets, *(variant_sets if fallback else [])]})
-
-    def run_profile() -> None:
-        if args.profile:
-            write(out / "profile.json", attempt(lambda: profile(profiled)) if left() > 30 else skipped(left()))
-
-    def run_variant() -> dict:
-        return (run_engine(args, out, timeout=left() - 10, extra_sets=variant_sets, name="variant")
-                if variant_sets and left() > args.variant_seconds else skipped(left()))
-
-    if fallback:
-        variant = run_variant()
-        run_profile()
-    else:
-        run_profile()
-        variant = run_variant()
+    summarize(out, args, started, engine, anchor, reference, variant_sets, variant)
+    if args.profile:
+        write(out / "profile.json", attempt(lambda: profile(profiled)) if left() > 30 else skipped(left()))
+    if not fallback:
+        variant = run_variant(10)
     summary = summarize(out, args, started, engine, anchor, reference, variant_sets, variant)
     print(json.dumps({k: v for k, v in summary.items() if not k.endswith("losses")}, indent=1, default=str))
 
@@ -122,10 +118,12 @@ def summarize(out: Path, args, started: float, engine: dict, anchor: dict, refer
     agreement = loss_agreement(first, reference.get("losses", []), min(args.reference_steps, metrics.get("steps") or 0))
     wall_s = engine.get("wall_seconds")
     train_s, plain_s = metrics.get("train_seconds"), anchor.get("extrapolated_two_epoch_seconds")
+    variant_s = variant.get("metrics", {}).get("train_seconds")
     summary = {
         "device": device_name(), "gpu": torch.cuda.is_available(), "tiny": args.tiny,
         "engine_train_seconds": train_s, "engine_wall_seconds": wall_s,
         "engine_prepare_seconds": engine.get("engine", {}).get("prepare_seconds"),
+        "engine_capture_seconds": engine.get("engine", {}).get("capture_seconds"),
         # checkpoint writes: the loop's waits inside train_seconds, the queue's remainder after it (in the wall)
         "engine_checkpoint_blocked_seconds": engine.get("engine", {}).get("checkpoint_blocked_seconds"),
         "engine_checkpoint_wait_seconds": engine.get("engine", {}).get("checkpoint_wait_seconds"),
@@ -136,8 +134,9 @@ def summarize(out: Path, args, started: float, engine: dict, anchor: dict, refer
         "speedup_over_plain_trainer": round(plain_s / train_s, 2) if train_s and plain_s else None,
         "reference_ms_per_step": reference.get("ms_per_step"),
         "engine_first_losses": first, "reference_losses": reference.get("losses", []), **agreement,
-        "variant_sets": variant_sets, "variant_train_seconds": variant.get("metrics", {}).get("train_seconds"),
+        "variant_sets": variant_sets, "variant_train_seconds": variant_s,
         "variant_wall_seconds": variant.get("wall_seconds"),
+        "variant_speedup_over_plain_trainer": round(plain_s / variant_s, 2) if variant_s and plain_s else None,
         "variant_dev_accuracy": variant.get("metrics", {}).get("eval_accuracy"),
         "variant_cuda_graphs": variant.get("engine", {}).get("cuda_graphs"), "variant_skipped": variant.get("skipped"),
         "bar_two_epochs_within_15_s": train_s <= BAR_SECONDS if train_s else None,

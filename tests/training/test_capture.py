@@ -187,6 +187,7 @@ def test_the_engine_captures_its_step_shapes_and_trains_as_it_does_eagerly(small
     metrics, engine = _engine_run(small_sst2, tmp_path / "captured")
     shapes = engine["step_shapes"]
     assert engine["cuda_graphs"] == {rows: "captured" for rows in shapes}
+    assert 0 <= engine["capture_seconds"] <= engine["prepare_seconds"]  # the capture flow ran inside preparation
     assert sorted(g.replays for g in fake.graphs) == sorted(shapes.values())  # every step was a replay
     assert engine["step_losses"] == pytest.approx(eager["step_losses"], abs=1e-5)
     assert metrics["steps"] == 6 and eager["cuda_graphs"] is None

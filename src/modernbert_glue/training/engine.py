@@ -128,7 +128,7 @@ class EngineRun:
         compiled = compile_setting(t.compile, self.device.type)
         if compiled:
             compile_layers(self.packed)
-        capture = None
+        capture, captured = None, time.perf_counter()
         if graphs.supported(self.device):
             examples = {self.plan.rows[i]: self.batches[i] for i in reversed(self.batches)}
             capture = {str(rows): how for rows, how in graphs.capture_step(self.step, examples, compiled).items()}
@@ -139,6 +139,8 @@ class EngineRun:
             "padding_fraction": round(1 - _real_tokens(ids, self.plan) / (sum(self.plan.rows) * self.plan.width), 4),
             "compile": compiled, "bf16": self.bf16, "cuda_graphs": capture,
             "prepare_seconds": round(time.perf_counter() - started, 2),
+            # of which compiling (on the warm-up steps) and capturing: the part of the wall a warm cache shortens
+            "capture_seconds": round(time.perf_counter() - captured, 2),
         }
         log.info("engine: %d steps on shapes %s (rows of %d tokens), compile %s, CUDA graphs %s",
                  self.plan.total_steps, self.stats["step_shapes"], self.plan.width, compiled, capture)
