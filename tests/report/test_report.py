@@ -114,20 +114,23 @@ def test_compare_refuses_different_label_sets(tiny_run, tmp_path):
     assert code == 2 and "different label sets" in stderr
 
 
-def test_compare_refuses_a_run_given_twice(tiny_run, tmp_path):
-    code, _, stderr = run_cli("compare", tiny_run, tiny_run, "--output", tmp_path / "r")
-    assert code == 2 and "given twice" in stderr and not (tmp_path / "r").exists()
+def test_compare_refuses_a_run_given_twice(tiny_run, seeds_run, tmp_path):
+    for twice in ((tiny_run, tiny_run), (seeds_run, seeds_run / "seed-1")):  # also inside a --seeds folder
+        code, _, stderr = run_cli("compare", *twice, "--output", tmp_path / "r")
+        assert code == 2 and "given twice" in stderr and not (tmp_path / "r").exists()
 
 
 def test_compare_names_a_damaged_model_file_in_one_line(tiny_run, tmp_path):
     for name, content, message in (("config.json", b'{"hidden_size": ', "config.json: not valid JSON"),
+                                   ("tokenizer.json", b"\xff\xfe{", "tokenizer.json: not valid UTF-8"),
+                                   ("config.json", b"[1]", "config.json: not a JSON object"),
                                    ("model.safetensors", b"", "model.safetensors: not a readable safetensors file")):
-        other = tmp_path / name
+        other = tmp_path / f"{name}-{len(content)}"
         shutil.copytree(tiny_run, other)
         (other / "model" / name).write_bytes(content)
-        code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / f"r-{name}")
+        code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / f"r-{other.name}")
         assert code == 2 and message in stderr.strip().splitlines()[-1] and "Traceback" not in stderr, stderr[-800:]
-        assert not (tmp_path / f"r-{name}").exists()
+        assert not (tmp_path / f"r-{other.name}").exists()
 
 
 def test_architecture_of_the_real_configs(tmp_path):

@@ -24,12 +24,18 @@ SET_PREFIX = {"dev": "eval", "dev_mismatched": "eval_mismatched", "test": "test"
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from one of our folders' files; a missing, damaged or other file is one line naming it."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: not found (is {path.parent} a run folder?)") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: not a JSON object")
+    return obj
 
 
 def _clean(text: str) -> str:

@@ -41,14 +41,10 @@ class Run:
 def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
     """Runs (a seeds folder expands to its seed-N runs) and the seed summaries found."""
     runs, seed_summaries = [], []
-    seen: set[Path] = set()
     for name in folders:
         folder = Path(name)
         if not folder.is_dir():
             raise UserError(f"{folder}: run folder not found")
-        if folder.resolve() in seen:  # its paired tests against itself would report a perfect tie
-            raise UserError(f"{folder}: given twice; compare different runs")
-        seen.add(folder.resolve())
         check_finished(folder)
         if (folder / "seeds.json").is_file():
             summary = read_json(folder / "seeds.json")
@@ -60,6 +56,11 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
             runs.extend(seed_runs)
         else:
             runs.append(_load_run(folder))
+    folders_seen = [r.folder.resolve() for r in runs]  # after expanding --seeds folders into their runs
+    for r in runs:  # a run against itself would report a perfect tie
+        if folders_seen.count(r.folder.resolve()) > 1:
+            raise UserError(f"{r.folder}: given twice (a --seeds folder holds its seed-N runs); compare different "
+                            "runs")
     labels = [r.label for r in runs]
     for r in runs:  # labels key the tables and pairwise results, so equal ones get their folder name
         if labels.count(r.label) > 1:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataConfig
+from ..config import RANGES, DataConfig
 from ..data import load_run_data, require_two_classes, split_source, texts_of
 from ..device import device_type
 from ..errors import UserError
@@ -55,6 +55,11 @@ class BaselineConfig:
     label_names: tuple[str, ...] = ("negative", "positive")
     regression: bool = False
     main_metric: str = "accuracy"
+
+    def __post_init__(self):
+        low, high = RANGES["train.seed"][:2]  # the range train's seeds have
+        if not low <= self.seed <= high:
+            raise UserError(f"--seed must be between {low} and {high}, got {self.seed}")
 
 
 def default_cache_dir() -> Path:
