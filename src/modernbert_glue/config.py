@@ -208,6 +208,13 @@ RANGES = {
 }
 
 
+def check_seeds(seeds: list[int], what: str) -> None:
+    """Seeds outside train.seed's range (RANGES), for commands that take seeds outside a RunConfig."""
+    low, high = RANGES["train.seed"][:2]
+    if any(not low <= seed <= high for seed in seeds):
+        raise UserError(f"{what} must be between {low} and {high}, got {', '.join(map(str, seeds))}")
+
+
 def check_ranges(cfg: RunConfig, source: str = "config") -> RunConfig:
     """Refuse values out of range (RANGES), NaN and infinities, naming the field."""
     import math

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import RANGES
+from .config import check_seeds
 from .errors import UserError
 from .outputs import open_output, read_marker
 
@@ -50,9 +50,7 @@ class SweepConfig:
         for name, values in (("seeds", self.seeds), *self.grid.items()):  # as train --seeds: a repeat is a typo
             if len(set(values)) != len(values):
                 raise UserError(f"sweep: --{name} repeats a value: {', '.join(f'{v:g}' for v in values)}")
-        low, high = RANGES["train.seed"][:2]
-        if any(not low <= seed <= high for seed in self.seeds):
-            raise UserError(f"sweep: --seeds must be between {low} and {high}, got {self.seeds}")
+        check_seeds(self.seeds, "sweep: --seeds")
         if not math.isfinite(self.memory_per_run_gb) or self.memory_per_run_gb < 0:
             raise UserError(f"--memory-per-run-gb must be a number of at least 0, got {self.memory_per_run_gb}")
         unknown = sorted(set(self.grid) - set(GRID_KEYS))

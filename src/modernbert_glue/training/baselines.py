@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RANGES, DataConfig
+from ..config import DataConfig, check_seeds
 from ..data import load_run_data, require_two_classes, split_source, texts_of
 from ..device import device_type
 from ..errors import UserError
@@ -57,9 +57,7 @@ class BaselineConfig:
     main_metric: str = "accuracy"
 
     def __post_init__(self):
-        low, high = RANGES["train.seed"][:2]  # the range train's seeds have
-        if not low <= self.seed <= high:
-            raise UserError(f"--seed must be between {low} and {high}, got {self.seed}")
+        check_seeds([self.seed], "--seed")  # the range train's seeds have
 
 
 def default_cache_dir() -> Path:
