@@ -93,7 +93,9 @@ def test_the_background_writer_queues_checkpoints_in_order_and_waits_only_when_f
     writer.wait()
     assert written == ["a", "b", "c"] and not writer.pending
 
+    release.clear()  # the failing write waits until after submit returns, so that wait() is what raises
     writer.submit(tmp_path / "d", "bad", None)
+    release.set()
     with pytest.raises(OSError) as raised:
         writer.wait()
     assert str(raised.value) == f"{tmp_path / 'd'}: No space left on device"
