@@ -1,6 +1,7 @@
 """Output folders: nothing of the user's is deleted, files appear whole or not at all, unfinished folders are
 refused by readers."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from modernbert_glue.outputs import (
     MARKER,
     check_finished,
     check_output,
+    in_use,
     open_output,
     read_marker,
 )
@@ -147,3 +149,71 @@ def test_readers_refuse_an_unfinished_folder(tiny_run, tmp_path):
         assert code == 2 and stdout == "", args
         assert stderr.strip().splitlines()[-1] == expected, args
     assert not (tmp_path / "onnx").exists()
+
+
+@contextlib.contextmanager
+def writer_in_another_process(path: Path, kind: str):
+    """Another process that opened `path` as a `kind` folder and is still writing it (until the block ends)."""
+    script = ("import sys\n"
+              "from modernbert_glue.outputs import open_output\n"
+              "open_output(sys.argv[1], sys.argv[2], overwrite=True).write_text('part.txt', 'being written')\n"
+              "print('writing', flush=True)\n"
+              "sys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path), kind], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "writing\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+
+
+def test_a_folder_another_process_is_writing_is_refused_until_it_dies(small_sst2, tmp_path):
+    """A second writer (--overwrite, --resume, a sweep started twice) is refused in one line while the first
+    writes; once the first is killed, nothing is left to clear by hand."""
+    out = tmp_path / "run"
+    with writer_in_another_process(out, "run") as first:
+        code, stdout, stderr = quick_train(small_sst2, out, "--overwrite")
+        assert code == 2 and stdout == ""
+        assert stderr.strip().splitlines()[-1] == (
+            f"error: {out}: another modernbert-glue process is writing this folder now; wait for it to end, "
+            "or name another folder")
+        assert (out / "part.txt").read_text() == "being written"  # the overwrite removed nothing
+        for call in (lambda: open_output(out, "run", resume=True), lambda: check_output(out, "run", resume=True)):
+            with pytest.raises(UserError, match="another modernbert-glue process is writing this folder now"):
+                call()
+        with pytest.raises(UserError, match="unfinished run folder: another process is writing it now"):
+            check_finished(out)
+        first.kill()
+        first.wait(timeout=60)
+        assert check_output(out, "run", resume=True)["complete"] is False  # the kernel dropped the lock
+        with pytest.raises(UserError, match="stopped before the end"):
+            check_finished(out)
+
+
+def test_a_finished_folder_is_free_and_this_process_may_reopen_its_own(tmp_path):
+    folder = open_output(tmp_path / "seeds", "seeds")
+    open_output(tmp_path / "seeds", "seeds", resume=True)  # the same process: a seed set reopened by its writer
+    folder.finish()  # released: another process may write it now
+    with writer_in_another_process(tmp_path / "seeds", "seeds"):
+        assert in_use(tmp_path / "seeds")
+    assert not in_use(tmp_path / "seeds")
+
+
+def test_the_cli_frees_the_folders_of_a_failed_command(tiny_run, tmp_path, monkeypatch):
+    """main runs in-process in tests and notebooks: a command that failed after opening its folder must not keep
+    it from the next process (here, an export whose writing fails)."""
+    from modernbert_glue.inference import export
+
+    def fail(*args, **kwargs):
+        raise UserError("disk full")
+
+    monkeypatch.setattr(export, "_write_export", fail)
+    code, _, stderr = run_cli("export", "onnx", "--model", tiny_run / "model", "--output", tmp_path / "onnx")
+    assert code == 2 and stderr.strip().splitlines()[-1] == "error: disk full"
+    assert read_marker(tmp_path / "onnx")["complete"] is False
+    probe = subprocess.run([sys.executable, "-c", "import sys; from modernbert_glue.outputs import in_use; "
+                            "print(in_use(sys.argv[1]))", str(tmp_path / "onnx")],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout == "False\n", probe.stderr

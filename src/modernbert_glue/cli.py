@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import UserError
+from .outputs import release_all
 
 app = typer.Typer(
     add_completion=False,
@@ -333,6 +334,8 @@ def main() -> None:
         if message:  # (none when the command was run bare: its help is already printed)
             print(f"error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    finally:  # a failed command's output folders are free for the next one, also when main runs in-process
+        release_all()
     if isinstance(code, int) and code:
         if code == 130:
             print("error: interrupted", file=sys.stderr)
