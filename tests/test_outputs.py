@@ -217,3 +217,51 @@ def test_the_cli_frees_the_folders_of_a_failed_command(tiny_run, tmp_path, monke
                             "print(in_use(sys.argv[1]))", str(tmp_path / "onnx")],
                            capture_output=True, text=True, timeout=60)
     assert probe.stdout == "False\n", probe.stderr
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_the_run_resumes(small_sst2, tmp_path, monkeypatch):
+    """The disk fills up while metrics.json is written (after training): exit code 1 and one line naming the
+    file, no half-written file left, the folder unfinished; once there is room, --resume finishes the run."""
+    import builtins
+    import errno
+
+    from modernbert_glue import outputs
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it: no file name
+
+    def open_on_a_full_disk(path, *args, **kwargs):
+        handle = builtins.open(path, *args, **kwargs)
+        return FullDisk(handle) if Path(path).name.startswith(".metrics.json") else handle
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(outputs, "open", open_on_a_full_disk, raising=False)
+    code, stdout, stderr = quick_train(small_sst2, out)
+    assert code == 1 and stdout == ""
+    assert stderr.strip().splitlines()[-1].startswith(
+        f"error: {out / 'metrics.json'}: No space left on device; what was being written is not kept")
+    assert not list(out.glob(".metrics.json*")) and not (out / "metrics.json").exists()
+    with pytest.raises(UserError, match="unfinished run folder"):
+        check_finished(out)
+    monkeypatch.undo()
+    code, _, stderr = run_cli("train", "--resume", out)
+    assert code == 0, stderr[-2000:]
+    assert read_marker(out)["complete"] and json.loads((out / "metrics.json").read_text())["resumed_from_step"]
+
+
+def test_an_oserror_that_is_not_the_disks_is_still_a_bug_with_its_traceback():
+    from modernbert_glue.errors import MachineError, as_user_error
+
+    assert isinstance(as_user_error(OSError(28, "No space left on device", "/x")), MachineError)
+    with pytest.raises(ConnectionResetError):
+        as_user_error(ConnectionResetError(104, "Connection reset by peer"))

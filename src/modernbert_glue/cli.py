@@ -1,6 +1,7 @@
 """The `modernbert-glue` command: each subcommand parses its options and calls one library function.
 
-A UserError anywhere becomes one line on stderr and exit code 2. stdout carries only results (JSON).
+A UserError anywhere becomes one line on stderr and exit code 2 (1 for a full or failing disk: errors.MachineError).
+stdout carries only results (JSON).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import UserError
+from .errors import UserError, as_user_error
 from .outputs import release_all
 
 app = typer.Typer(
@@ -323,7 +324,8 @@ def main() -> None:
     try:
         # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
         code = app(standalone_mode=False, prog_name="modernbert-glue")
-    except UserError as exc:
+    except (UserError, OSError) as exc:
+        exc = as_user_error(exc)  # an OSError that is not the machine's refusal is raised again, as a bug
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except typer.Abort:
