@@ -31,7 +31,8 @@ def device_run(tmp_path_factory):
         write_tsv(data / name, (SST2 / name).read_text(encoding="utf-8").splitlines()[: n + 1])
     out = tmp_path_factory.mktemp("gpu-engine") / "out"
     proc = run_script(out, "--data-dir", data, "--engine", "engine", "--anchor-steps", 3, "--reference-steps", 3,
-                      "--profile", env=gpu_image_env(tmp_path_factory.mktemp("gpu-image")))  # as on the device
+                      "--profile", "--budget-seconds", 3600,  # the budget's own test is below; here every step runs
+                      env=gpu_image_env(tmp_path_factory.mktemp("gpu-image")))  # as on the device
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -92,7 +93,7 @@ def test_an_engine_run_out_of_time_leaves_the_variant_and_profile_their_turn(tmp
         write_tsv(data / name, (SST2 / name).read_text(encoding="utf-8").splitlines()[: n + 1])
     out = tmp_path / "out"
     proc = run_script(out, "--data-dir", data, "--engine", "engine", "--anchor-steps", 3, "--reference-steps", 3,
-                      "--profile", "--engine-seconds", 1)
+                      "--profile", "--engine-seconds", 1, "--budget-seconds", 3600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["errors"] == {"engine": "timed out after 1 s"} and summary["engine_train_seconds"] is None

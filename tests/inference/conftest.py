@@ -1,10 +1,13 @@
 """A real server on a loopback port with the tiny trained model, shared by the HTTP tests of this folder."""
 
+import httpx
 import pytest
 
 from modernbert_glue.inference.launch import start_server
 
 HANG_GUARD_S = 60  # only guards against a hang: no test waits for time to pass
+# The tests' HTTP client: httpx's own 5 s time-out could pass on a loaded machine; this one guards only a hang.
+http = httpx.Client(timeout=HANG_GUARD_S)
 
 
 def start(model_dir, *extra):

@@ -3,10 +3,10 @@
 import os
 import shutil
 
-import httpx
 import pytest
 
 from ..conftest import near_tie
+from .conftest import http
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -46,7 +46,7 @@ def test_type_click_and_see_a_label(server):
         assert label in ("positive", "negative")
         assert "an utterly charming and funny film" in shown.text
         # The page shows what the API answers for that sentence (either label where the two are a tie).
-        api = httpx.post(f"{server}/v1/classify", json={"texts": ["an utterly charming and funny film"]}).json()
+        api = http.post(f"{server}/v1/classify", json={"texts": ["an utterly charming and funny film"]}).json()
         scores = api["predictions"][0]["scores"]
         assert label == api["predictions"][0]["label"] or near_tie(list(scores.values())), (shown.text, api)
     finally:

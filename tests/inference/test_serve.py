@@ -5,13 +5,12 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from modernbert_glue.models import InferenceSettings
 
 from ..conftest import CLI, PROB_ATOL, near_tie
-from .conftest import HANG_GUARD_S, start
+from .conftest import HANG_GUARD_S, http, start
 
 
 class FakeEncodedClassifier:
@@ -46,7 +45,7 @@ async def _until(condition, what: str) -> None:
 
 
 def test_classify_and_health(server):
-    r = httpx.post(f"{server}/v1/classify", json={"texts": ["a fine film", "dull"]})
+    r = http.post(f"{server}/v1/classify", json={"texts": ["a fine film", "dull"]})
     assert r.status_code == 200
     body = r.json()
     assert len(body["predictions"]) == 2
@@ -55,10 +54,10 @@ def test_classify_and_health(server):
         assert p["score"] == pytest.approx(max(p["scores"].values()))
         assert p["scores"][p["label"]] == p["score"]  # the same row of the same pass: exact
         assert sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-5)
-    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{server}/readyz").status_code == 200
-    assert httpx.get(f"{server}/docs").status_code == 200
-    page = httpx.get(f"{server}/")
+    assert http.get(f"{server}/healthz").json() == {"status": "ok"}
+    assert http.get(f"{server}/readyz").status_code == 200
+    assert http.get(f"{server}/docs").status_code == 200
+    page = http.get(f"{server}/")
     assert page.status_code == 200 and "<button" in page.text and "http" not in page.text.split("<script>")[1]
 
 
@@ -73,19 +72,19 @@ def test_classify_and_health(server):
     (None, 422, ""),
 ])
 def test_bad_requests_get_4xx_with_a_message(server, body, status, message):
-    r = httpx.post(f"{server}/v1/classify", json=body)
+    r = http.post(f"{server}/v1/classify", json=body)
     assert r.status_code == status, r.text
     assert message in r.text
 
 
 def test_malformed_json_and_huge_body(server):
-    r = httpx.post(f"{server}/v1/classify", content=b'{"texts": [', headers={"content-type": "application/json"})
+    r = http.post(f"{server}/v1/classify", content=b'{"texts": [', headers={"content-type": "application/json"})
     assert r.status_code == 422
-    r = httpx.post(f"{server}/v1/classify", content=b"\xff\xfe garbage", headers={"content-type": "application/json"})
+    r = http.post(f"{server}/v1/classify", content=b"\xff\xfe garbage", headers={"content-type": "application/json"})
     assert r.status_code == 422
-    r = httpx.post(f"{server}/v1/classify", content=b"x" * 1_100_000, headers={"content-type": "application/json"})
+    r = http.post(f"{server}/v1/classify", content=b"x" * 1_100_000, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit is 1000000" in r.json()["error"]
-    assert httpx.post(f"{server}/predict", json={"inputs": 5}).status_code == 422
+    assert http.post(f"{server}/predict", json={"inputs": 5}).status_code == 422
 
 
 def test_streamed_body_without_length_is_limited_too(server):
@@ -93,16 +92,16 @@ def test_streamed_body_without_length_is_limited_too(server):
         for _ in range(20):
             yield b"x" * 100_000
 
-    r = httpx.post(f"{server}/v1/classify", content=chunks(), headers={"content-type": "application/json"})
+    r = http.post(f"{server}/v1/classify", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"] == "request body is over 1000000 bytes; the limit is 1000000"
-    small = httpx.post(f"{server}/v1/classify", content=iter([b'{"texts": ', b'["a fine film"]}']),
+    small = http.post(f"{server}/v1/classify", content=iter([b'{"texts": ', b'["a fine film"]}']),
                        headers={"content-type": "application/json"})
     assert small.status_code == 200 and len(small.json()["predictions"]) == 1
 
 
 def test_concurrent_requests_are_batched(server):
     def one(i):
-        return httpx.post(f"{server}/v1/classify", json={"texts": [f"sentence number {i}"]}, timeout=30).status_code
+        return http.post(f"{server}/v1/classify", json={"texts": [f"sentence number {i}"]}, timeout=30).status_code
 
     before = _batch_stats(server)
     with ThreadPoolExecutor(16) as pool:
@@ -113,7 +112,7 @@ def test_concurrent_requests_are_batched(server):
 
 
 def _batch_stats(url):
-    text = httpx.get(f"{url}/metrics").text
+    text = http.get(f"{url}/metrics").text
     values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("mbg_batch_texts_")}
     return values["mbg_batch_texts_sum"], values["mbg_batch_texts_count"]
 
@@ -123,11 +122,11 @@ def _scores(ranked: list[dict]) -> dict[str, float]:
 
 
 def test_tei_predict_route_and_real_client(server, monkeypatch):
-    single = httpx.post(f"{server}/predict", json={"inputs": "a fine film"}).json()
+    single = http.post(f"{server}/predict", json={"inputs": "a fine film"}).json()
     assert [d["label"] for d in single] in (["positive", "negative"], ["negative", "positive"])
     assert single[0]["score"] >= single[1]["score"] and sum(_scores(single).values()) == pytest.approx(1, abs=1e-5)
     tied = near_tie(list(_scores(single).values()))
-    batch = httpx.post(f"{server}/predict", json={"inputs": [["a fine film"], ["dull"]]}).json()  # TEI's batch
+    batch = http.post(f"{server}/predict", json={"inputs": [["a fine film"], ["dull"]]}).json()  # TEI's batch
     assert len(batch) == 2 and all(len(ranked) == 2 for ranked in batch)
     # Alone and inside a batch are different forward passes (other padding, other kernels' summation order):
     # equal within fp32 rounding, not bit for bit (Intel AMX vs AMD EPYC gave 0.8492293953895569 vs 0.8492292761802673).
@@ -148,26 +147,26 @@ def test_tei_predict_route_and_real_client(server, monkeypatch):
 def test_full_queue_is_503_with_retry_after(tiny_run):
     proc, url, _ = start(tiny_run / "model", "--max-queue", "2")
     try:
-        r = httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]})
+        r = http.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]})
         assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
-        assert httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
+        assert http.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
         # A lone surrogate (valid JSON, no tokenizer takes it) is a 422, more times than the queue holds, and
         # takes no place in the queue: a valid request still gets through afterwards.
         as_json = {"content-type": "application/json"}  # the escape as a client sends it (httpx's json= cannot)
         for _ in range(3):
-            r = httpx.post(f"{url}/v1/classify", content=b'{"texts": ["\\ud800"]}', headers=as_json)
+            r = http.post(f"{url}/v1/classify", content=b'{"texts": ["\\ud800"]}', headers=as_json)
             assert r.status_code == 422 and r.json()["error_type"] == "validation" and "Unicode" in r.json()["error"]
-            r = httpx.post(f"{url}/predict", content=b'{"inputs": "fine \\udfff"}', headers=as_json)
+            r = http.post(f"{url}/predict", content=b'{"inputs": "fine \\udfff"}', headers=as_json)
             assert r.status_code == 422
-        assert httpx.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
+        assert http.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
         # metrics are labelled by the app's routes; any other URL counts as "other" (no series per URL)
-        r = httpx.get(f"{url}/no-such-page-123")
+        r = http.get(f"{url}/no-such-page-123")
         assert r.status_code == 404 and r.json()["error_type"] == "not_found"  # the framework's errors: our body
-        r = httpx.get(f"{url}/v1/classify")
+        r = http.get(f"{url}/v1/classify")
         assert r.status_code == 405 and r.json()["error_type"] == "method_not_allowed" and r.headers["allow"]
-        r = httpx.post(f"{url}/v1/classify", json={"texts": ["a fine film", " \t "]})
+        r = http.post(f"{url}/v1/classify", json={"texts": ["a fine film", " \t "]})
         assert r.status_code == 400 and r.json()["error_type"] == "empty" and "text 1" in r.json()["error"]
-        metrics = httpx.get(f"{url}/metrics").text
+        metrics = http.get(f"{url}/metrics").text
         assert 'route="other",status="404"' in metrics and "no-such-page" not in metrics
         assert 'route="/v1/classify",status="422"' in metrics
     finally:

@@ -1,13 +1,12 @@
 """/predict, /health and /info as Text Embeddings Inference defines them (shapes, error bodies, status codes);
 the API key."""
 
-import httpx
 import pytest
 
 from modernbert_glue.inference.tei import TEIError, parse_inputs
 
 from ..conftest import PROB_ATOL
-from .conftest import start
+from .conftest import http, start
 
 
 @pytest.mark.parametrize("inputs, single, sequences", [
@@ -36,9 +35,9 @@ def test_tei_input_errors(inputs, status, kind):
 
 def test_raw_scores_are_logits_and_batches_keep_order(server):
     texts = ["a fine film", "dull and slow", "x"]
-    probs = httpx.post(f"{server}/predict", json={"inputs": [[t] for t in texts]}).json()
-    raw = httpx.post(f"{server}/predict", json={"inputs": [[t] for t in texts], "raw_scores": True}).json()
-    classify = httpx.post(f"{server}/v1/classify", json={"texts": texts}).json()["predictions"]
+    probs = http.post(f"{server}/predict", json={"inputs": [[t] for t in texts]}).json()
+    raw = http.post(f"{server}/predict", json={"inputs": [[t] for t in texts], "raw_scores": True}).json()
+    classify = http.post(f"{server}/v1/classify", json={"texts": texts}).json()["predictions"]
     import numpy as np
 
     for p, r, c in zip(probs, raw, classify):
@@ -61,7 +60,7 @@ def test_raw_scores_are_logits_and_batches_keep_order(server):
     ({"input": "a"}, 422, "validation"),
 ])
 def test_tei_errors_have_teis_body(server, body, status, kind):
-    r = httpx.post(f"{server}/predict", json=body)
+    r = http.post(f"{server}/predict", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error_type"] == kind and r.json()["error"]
 
@@ -73,18 +72,18 @@ def test_too_long_input_is_413_unless_truncate(server, tiny_run):
     over = "\U0001f600" * 100  # 100 characters (within --max-chars 200), each several byte-level tokens
     fits = "a " * 60
     assert len(tokenizer(over)["input_ids"]) > 128 >= len(tokenizer(fits)["input_ids"])
-    assert httpx.get(f"{server}/info").json()["max_input_length"] == 128
-    assert httpx.post(f"{server}/predict", json={"inputs": fits}).status_code == 200
-    r = httpx.post(f"{server}/predict", json={"inputs": over})
+    assert http.get(f"{server}/info").json()["max_input_length"] == 128
+    assert http.post(f"{server}/predict", json={"inputs": fits}).status_code == 200
+    r = http.post(f"{server}/predict", json={"inputs": over})
     assert r.status_code == 413 and r.json()["error_type"] == "validation"
     assert "must have less than 128 tokens" in r.json()["error"]
-    assert httpx.post(f"{server}/predict", json={"inputs": over, "truncate": True}).status_code == 200
+    assert http.post(f"{server}/predict", json={"inputs": over, "truncate": True}).status_code == 200
 
 
 def test_health_and_info(server):
-    r = httpx.get(f"{server}/health")
+    r = http.get(f"{server}/health")
     assert r.status_code == 200 and r.content == b""
-    info = httpx.get(f"{server}/info").json()
+    info = http.get(f"{server}/info").json()
     assert info["model_type"]["classifier"]["id2label"] == {"0": "negative", "1": "positive"}
     assert info["model_type"]["classifier"]["label2id"] == {"negative": 0, "positive": 1}
     assert info["max_client_batch_size"] == 8 and info["max_batch_tokens"] == 8192 and info["model_dtype"] == "float32"
@@ -93,15 +92,15 @@ def test_health_and_info(server):
 def test_api_key_guards_every_route_but_health(tiny_run):
     proc, url, _ = start(tiny_run / "model", "--api-key", "s3cret")
     try:
-        assert httpx.get(f"{url}/health").status_code == 200 and httpx.get(f"{url}/healthz").status_code == 200
+        assert http.get(f"{url}/health").status_code == 200 and http.get(f"{url}/healthz").status_code == 200
         for method, route, body in (("post", "/predict", {"inputs": "a"}), ("post", "/v1/classify", {"texts": ["a"]}),
                                     ("get", "/info", None), ("get", "/metrics", None), ("get", "/docs", None),
                                     ("get", "/openapi.json", None), ("get", "/", None)):
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
-                r = httpx.request(method, f"{url}{route}", json=body, headers=headers)
+                r = http.request(method, f"{url}{route}", json=body, headers=headers)
                 assert r.status_code == 401, (route, headers)
                 assert r.json()["error_type"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
-            ok = httpx.request(method, f"{url}{route}", json=body, headers={"Authorization": "Bearer s3cret"})
+            ok = http.request(method, f"{url}{route}", json=body, headers={"Authorization": "Bearer s3cret"})
             assert ok.status_code == 200, (route, ok.text)
     finally:
         proc.terminate()
@@ -111,7 +110,7 @@ def test_api_key_guards_every_route_but_health(tiny_run):
 def test_binding_beyond_localhost_without_a_key_warns(tiny_run):
     proc, url, _ = start(tiny_run / "model", "--host", "0.0.0.0")  # reached over loopback only
     try:
-        assert httpx.get(f"{url}/health").status_code == 200
+        assert http.get(f"{url}/health").status_code == 200
     finally:
         proc.terminate()
         output = proc.communicate(timeout=30)[0]

@@ -89,7 +89,7 @@ def test_the_background_writer_queues_checkpoints_in_order_and_waits_only_when_f
     assert written == [] and writer.blocked_seconds < 5  # both queued, neither written, no wait
     threading.Timer(0.3, release.set).start()
     writer.submit(tmp_path / "c", "snap", None)  # full: waits until the first write is done
-    assert writer.blocked_seconds >= 0.2 and written[:1] == ["a"]
+    assert writer.blocked_seconds > 0 and written[:1] == ["a"]  # it returned only once "a" was written
     writer.wait()
     assert written == ["a", "b", "c"] and not writer.pending
 

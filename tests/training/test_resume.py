@@ -21,11 +21,11 @@ TIMING = {"train_seconds", "train_samples_per_second", "infer_sentences_per_seco
           "resumed_from_step"}
 
 
-def killed_run(*args, step: int, within: str = ""):
-    """The CLI under tests/kill_at_step.py, SIGKILLed at the end of training step `step` (of the run whose
+def killed_run(*args, step: int, within: str = "", sig: str = "SIGKILL"):
+    """The CLI under tests/kill_at_step.py, sent `sig` at the end of training step `step` (of the run whose
     folder path contains `within`)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "KILL_AT_STEP": str(step),
-           "KILL_WITHIN": within}
+           "KILL_WITHIN": within, "KILL_SIGNAL": sig}
     return subprocess.run([sys.executable, str(KILLER), *map(str, args)], capture_output=True, text=True, env=env,
                           timeout=300)
 
@@ -38,7 +38,10 @@ def ema_args(data_dir, out, *extra):
             "--set", "train.checkpoint_steps=3", *extra]
 
 
-def assert_same_run(a: Path, b: Path):
+def assert_same_run(a: Path, b: Path, stopped_at: int | None = None):
+    """Run `a` equals run `b`. `stopped_at`: `a` was stopped by a signal at that step, whose checkpoint logged the
+    loss window up to it, so the window of `b` around that step is two in `a` (metrics' train_loss weighs the
+    windows by their steps, and stays the same)."""
     ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
     assert ma.keys() == mb.keys()
     for key in ma.keys() - TIMING:
@@ -52,8 +55,14 @@ def assert_same_run(a: Path, b: Path):
     assert worst <= 1e-6, worst
     la, lb = (json.loads((d / "log_history.json").read_text())["log_history"] for d in (a, b))
     losses = lambda h: [(e["step"], e["loss"]) for e in h if "loss" in e]  # noqa: E731
-    assert [s for s, _ in losses(la)] == [s for s, _ in losses(lb)]
-    assert np.allclose([v for _, v in losses(la)], [v for _, v in losses(lb)], atol=1e-6)
+    la, lb = losses(la), losses(lb)
+    if stopped_at is not None:
+        assert stopped_at in [s for s, _ in la] and stopped_at not in [s for s, _ in lb]
+        after = min(s for s, _ in lb if s > stopped_at)  # b's window that a split in two
+        la = [(s, v) for s, v in la if not stopped_at <= s <= after]
+        lb = [(s, v) for s, v in lb if s != after]
+    assert [s for s, _ in la] == [s for s, _ in lb]
+    assert np.allclose([v for _, v in la], [v for _, v in lb], atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +102,41 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     for options in ((), ("--lr", "1e-3")):  # with other options too: finished, not "another config"
         code, _, stderr = run_cli("train", "--resume", out, *options)
         assert code == 2 and "finished already; nothing to resume" in stderr, stderr
+
+
+def test_sigterm_checkpoints_the_step_in_progress_and_resume_equals_an_uninterrupted_run(uninterrupted, small_sst2,
+                                                                                          tmp_path):
+    """A scheduler's SIGTERM at the end of step 16: step 17 (no checkpoint of its own) is checkpointed, the run
+    stops with one line and exit code 143, and resuming from step 17 gives the uninterrupted run."""
+    out = tmp_path / "stopped"
+    proc = killed_run(*ema_args(small_sst2, out), step=16, sig="SIGTERM")
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {out}: stopped by SIGTERM, checkpointed at step 17 of 30: `modernbert-glue train --resume {out}` "
+        "continues the run")
+    assert "Traceback" not in proc.stderr and not (out / "metrics.json").exists()
+    code, stdout, stderr = run_cli("train", "--resume", out)
+    assert code == 0, stderr[-3000:]
+    assert json.loads(stdout)["resumed_from_step"] == 17
+    assert_same_run(out, uninterrupted, stopped_at=17)
+
+
+def test_a_second_signal_stops_at_once(small_sst2, tmp_path):
+    """Ctrl-C twice: the second does what Ctrl-C does without the graceful stop (KeyboardInterrupt: "error:
+    interrupted", exit code 130) and no checkpoint of the step in progress is written."""
+    script = ("import os, signal, sys\n"
+              "from modernbert_glue.training import stopping\n"
+              "with stopping.graceful_stop():\n"
+              "    os.kill(os.getpid(), signal.SIGINT)\n"
+              "    assert stopping.requested()\n"
+              "    try:\n"
+              "        os.kill(os.getpid(), signal.SIGINT)\n"
+              "        [0 for _ in range(10**6)]  # the handler runs between bytecodes\n"
+              "    except KeyboardInterrupt:\n"
+              "        print('interrupted at once')\n"
+              "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "interrupted at once\n", proc.stderr
 
 
 def test_seeds_resume_seed_by_seed(small_sst2, tmp_path):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from . import stopping
+
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
@@ -62,7 +64,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 class CheckpointCallback(TrainerCallback):
-    """Saves every `every_steps` steps on top of the Trainer's saves at each evaluation, completes each
+    """Saves every `every_steps` steps, and when a signal asks the run to stop, on top of the Trainer's saves at
+    each evaluation; completes each
     checkpoint with the EMA state, and prunes: only the newest complete checkpoint and the best one stay."""
 
     def __init__(self, every_steps: int = 0, ema=None):
@@ -72,6 +75,8 @@ class CheckpointCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.every_steps and state.global_step % self.every_steps == 0:
             control.should_save = True
+        if stopping.requested():  # SIGTERM or Ctrl-C: checkpoint this step, then stop (stopping.py)
+            control.should_save = control.should_training_stop = True
         if control.should_save:
             # Log the loss window up to here first, so the log history a checkpoint holds covers every step
             # before it and a resumed run's history (and mean training loss) is the uninterrupted run's.

@@ -36,7 +36,7 @@ from ..inputs import sep_for
 from ..models import build_classifier
 from ..packing import PackedClassifier
 from . import capture as graphs
-from . import engine_state
+from . import engine_state, stopping
 from .budgets import eval_plan, plan_run, static_batch
 from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
 from .ema import EMA
@@ -71,7 +71,8 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
     run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"], task.main_metric)
     with cpu_attention_kernel(cfg.train.cpu_flash_attention):
         run.prepare(checkpoint)
-        trained = run.train()
+        with stopping.graceful_stop():
+            trained = run.train()
     trained["resumed_from_step"] = checkpoint_step(checkpoint)
     with torch.compiler.set_stance("force_eager"):  # compiled layers would compile again for every eval shape
         return finish_run(folder, cfg, task, model, tokenizer, eval_sets, trained, run.history())
@@ -132,15 +133,16 @@ class EngineRun:
         if graphs.supported(self.device):
             examples = {self.plan.rows[i]: self.batches[i] for i in reversed(self.batches)}
             capture = {str(rows): how for rows, how in graphs.capture_step(self.step, examples, compiled).items()}
+        now = time.perf_counter()  # one reading for both: capture_seconds <= prepare_seconds
         self.stats = {
             "row_tokens": self.plan.width,
             "step_shapes": {str(r): self.plan.rows.count(r) for r in self.plan.shapes},
             "eval_shapes": {str(r): self.eval_plan.rows.count(r) for r in self.eval_plan.shapes},
             "padding_fraction": round(1 - _real_tokens(ids, self.plan) / (sum(self.plan.rows) * self.plan.width), 4),
             "compile": compiled, "bf16": self.bf16, "cuda_graphs": capture,
-            "prepare_seconds": round(time.perf_counter() - started, 2),
+            "prepare_seconds": round(now - started, 2),
             # of which compiling (on the warm-up steps) and capturing: the part of the wall a warm cache shortens
-            "capture_seconds": round(time.perf_counter() - captured, 2),
+            "capture_seconds": round(now - captured, 2),
         }
         log.info("engine: %d steps on shapes %s (rows of %d tokens), compile %s, CUDA graphs %s",
                  self.plan.total_steps, self.stats["step_shapes"], self.plan.width, compiled, capture)
@@ -163,6 +165,8 @@ class EngineRun:
         seconds = time.perf_counter() - started
         waited = time.perf_counter()
         self.writer.wait()  # the checkpoints still queued: training is over, so their writes are not training time
+        if stopping.requested():  # end_step checkpointed the step in progress
+            raise stopping.stopped(self.out, self.plan.total_steps)
         self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
         self.stats["checkpoint_blocked_seconds"] = round(self.writer.blocked_seconds, 2)  # inside train_seconds
         if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)
@@ -179,12 +183,13 @@ class EngineRun:
 
     def end_step(self, grad_norm: torch.Tensor) -> bool:
         """After optimizer step `state.step`: EMA, logging, evaluation, checkpoint, as the Trainer's callbacks
-        order them. True when training stops early."""
+        order them. True when training stops early (early stopping, or a signal asked for a stop)."""
         step, t = self.state.step, self.t
         if self.ema is not None:
             self.ema.update(self.model, step)
         evaluate = step % self.eval_steps == 0 or step == self.plan.total_steps
-        save = step % self.eval_steps == 0 or (t.checkpoint_steps > 0 and step % t.checkpoint_steps == 0)
+        halt = stopping.requested()  # SIGTERM or Ctrl-C: checkpoint this step, then stop (stopping.py)
+        save = step % self.eval_steps == 0 or (t.checkpoint_steps > 0 and step % t.checkpoint_steps == 0) or halt
         if self.ema is not None and (evaluate or save):
             self.ema.swap_in(self.model)
         if step % t.logging_steps == 0 or save or step == self.plan.total_steps:
@@ -205,7 +210,7 @@ class EngineRun:
                 self.model, self.optimizer, self.schedule, self.ema, self.state, self.losses), best)
         if self.ema is not None:
             self.ema.swap_out(self.model)
-        return stop
+        return stop or halt
 
     def evaluate(self) -> dict:
         started = time.perf_counter()

@@ -27,6 +27,7 @@ from .checkpoints import (
     checkpoint_step,
     latest_checkpoint,
 )
+from . import stopping
 from .lifecycle import (
     check_run,
     finish_run,
@@ -149,10 +150,12 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         optimizer_cls_and_kwargs=optimizer_with_groups(args, model, cfg.train),
     )
     started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention):
-        # the Trainer prints its logs; stdout is for results
+    with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention), \
+            stopping.graceful_stop():  # the Trainer prints its logs; stdout is for results
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
+    if stopping.requested():  # CheckpointCallback checkpointed the step and stopped the loop
+        raise stopping.stopped(out, trainer.state.max_steps)
     if not trainer.is_world_process_zero():
         return {}
 

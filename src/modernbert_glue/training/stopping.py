@@ -1,0 +1,76 @@
+"""A graceful stop: SIGTERM (a scheduler preempting the job, `kill`) or a first Ctrl-C during the training steps
+asks the loop (the Trainer's or the engine's) to checkpoint the step in progress and stop; `train --resume`
+then continues from that step to the run an uninterrupted one gives. A second signal stops at once, as before.
+
+transformers' own `enable_jit_checkpoint` is not used: it waits 3 s, may save in the middle of a step, and its
+checkpoint lacks this project's `complete` record and EMA state (checkpoints.py), so resuming would pass it over.
+Under torchrun the ranks could stop at different steps and wait for each other for ever: there, and outside the
+main thread, signals keep their usual meaning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from ..errors import UserError
+from ..outputs import read_marker
+
+log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_requested: list[signal.Signals] = []  # the signal that asked for a stop, once one did
+
+
+def requested() -> bool:
+    """Whether a signal asked the step loop to checkpoint and stop."""
+    return bool(_requested)
+
+
+@contextlib.contextmanager
+def graceful_stop():
+    """Within: SIGTERM and SIGINT ask for a stop (module docstring) instead of stopping at once."""
+    if threading.current_thread() is not threading.main_thread() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def ask(signum, frame) -> None:
+        if _requested:  # the second signal: what it would have done without us
+            restore()
+            signal.raise_signal(signum)
+            return
+        _requested.append(signal.Signals(signum))
+        log.warning("%s: checkpointing the step in progress, then stopping (send it again to stop at once)",
+                    signal.Signals(signum).name)
+
+    _requested.clear()
+    for sig in SIGNALS:
+        signal.signal(sig, ask)
+    try:
+        yield
+    finally:
+        restore()
+
+
+def stopped(out: Path, total: int) -> UserError:
+    """The error a stopped run ends with: one line saying where it stopped and how to continue, and the
+    signal's exit code (128 + its number: 143 for SIGTERM, 130 for Ctrl-C)."""
+    from .checkpoints import checkpoint_step, latest_checkpoint  # (checkpoints.py imports this module)
+
+    sig = _requested.pop()
+    marker = read_marker(out.parent)
+    folder = out.parent if marker is not None and marker["kind"] == "seeds" else out  # resume the seed set
+    step = checkpoint_step(latest_checkpoint(out))
+    error = UserError(f"{out}: stopped by {sig.name}, checkpointed at step {step} of {total}: "
+                      f"`modernbert-glue train --resume {folder}` continues the run")
+    error.exit_code = 128 + int(sig)
+    return error
