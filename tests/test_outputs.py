@@ -248,8 +248,9 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_run_resumes(small_sst2,
     monkeypatch.setattr(outputs, "open", open_on_a_full_disk, raising=False)
     code, stdout, stderr = quick_train(small_sst2, out)
     assert code == 1 and stdout == ""
-    assert stderr.strip().splitlines()[-1].startswith(
-        f"error: {out / 'metrics.json'}: No space left on device; what was being written is not kept")
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: {out / 'metrics.json'}: No space left on device; make room and run the command again "
+        "(`train --resume` continues a run)")
     assert not list(out.glob(".metrics.json*")) and not (out / "metrics.json").exists()
     with pytest.raises(UserError, match="unfinished run folder"):
         check_finished(out)
@@ -265,3 +266,50 @@ def test_an_oserror_that_is_not_the_disks_is_still_a_bug_with_its_traceback():
     assert isinstance(as_user_error(OSError(28, "No space left on device", "/x")), MachineError)
     with pytest.raises(ConnectionResetError):
         as_user_error(ConnectionResetError(104, "Connection reset by peer"))
+
+
+@pytest.mark.parametrize("limit_kb, where", [(5000, "safetensors"), (20000, "torch.save")])
+def test_a_file_size_limit_in_the_big_writes_is_one_line(small_sst2, tmp_path, limit_kb, where):
+    """The biggest writes are not ours: a checkpoint's weights (safetensors, ~13 MB here) and its optimizer state
+    (torch.save, ~26 MB) fail with their own errors when the disk gives out (here a file size limit: EFBIG)."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_kb * 1024, limit_kb * 1024))
+
+    out = tmp_path / "run"
+    args = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--epochs", "1", "--batch-size", "32",
+            "--output-dir", out]
+    proc = subprocess.run([sys.executable, "-m", "modernbert_glue.cli", *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300, preexec_fn=limit)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    if where == "safetensors":
+        assert last.startswith("error: ") and "File too large (os error 27); make room" in last, last
+    else:
+        assert last.startswith("error: torch could not write a file (") and "is the disk full?" in last, last
+    assert read_marker(out)["complete"] is False
+
+
+def test_overwrite_refuses_a_seed_set_whose_seed_another_process_writes(tmp_path):
+    seeds = open_output(tmp_path / "seeds", "seeds")
+    seeds.claim("seed-1")
+    seeds.finish()
+    with writer_in_another_process(tmp_path / "seeds" / "seed-1", "run"):
+        with pytest.raises(UserError, match="seed-1: another modernbert-glue process is writing this folder now"):
+            check_output(tmp_path / "seeds", "seeds", overwrite=True)
+        assert (tmp_path / "seeds" / "seed-1" / "part.txt").is_file()
+
+
+def test_a_library_call_that_fails_releases_its_folder(tiny_run, tmp_path, monkeypatch):
+    """Through the library (a notebook), not the CLI: the failed export's folder is free for another process."""
+    from modernbert_glue.inference import export
+
+    monkeypatch.setattr(export, "_write_export", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        export.export_onnx(str(tiny_run / "model"), str(tmp_path / "onnx"))
+    probe = subprocess.run([sys.executable, "-c", "import sys; from modernbert_glue.outputs import in_use; "
+                            "print(in_use(sys.argv[1]))", str(tmp_path / "onnx")],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout == "False\n", probe.stderr

@@ -1,6 +1,6 @@
 """The `modernbert-glue` command: each subcommand parses its options and calls one library function.
 
-A UserError anywhere becomes one line on stderr and exit code 2 (1 for a full or failing disk: errors.MachineError).
+A UserError anywhere becomes one line on stderr and exit code 2 (1: errors.MachineError, errors.RunFailed).
 stdout carries only results (JSON).
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .errors import UserError, as_user_error
-from .outputs import release_all
 
 app = typer.Typer(
     add_completion=False,
@@ -324,10 +324,6 @@ def main() -> None:
     try:
         # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
         code = app(standalone_mode=False, prog_name="modernbert-glue")
-    except (UserError, OSError) as exc:
-        exc = as_user_error(exc)  # an OSError that is not the machine's refusal is raised again, as a bug
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
     except typer.Abort:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
@@ -336,8 +332,11 @@ def main() -> None:
         if message:  # (none when the command was run bare: its help is already printed)
             print(f"error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    finally:  # a failed command's output folders are free for the next one, also when main runs in-process
-        release_all()
+    except Exception as exc:  # noqa: BLE001 - what is not a UserError or the machine's refusal is raised again
+        exc = as_user_error(exc)
+        traceback.clear_frames(sys.exc_info()[2])  # progress bars left open print now, not after the line
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     if isinstance(code, int) and code:
         if code == 130:
             print("error: interrupted", file=sys.stderr)

@@ -1,9 +1,10 @@
-"""Errors a user can fix. The CLI prints them as one line: exit code 2 for the input or the options, 1 for what
-the machine refused (a full disk, a read-only or failing one)."""
+"""Errors a user can fix. The CLI prints them as one line: exit code 2 for the input or the options, 1 for a run
+that failed on the way (the machine refused a write, the training loss diverged)."""
 
 from __future__ import annotations
 
 import errno
+import re
 
 
 class UserError(Exception):
@@ -18,19 +19,36 @@ class MachineError(UserError):
     exit_code = 1
 
 
-# A full disk or quota, a read-only file system, a failing device: raised from deep inside torch, transformers or
-# our own writers, wherever the disk happens to give out.
-MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+class RunFailed(UserError):
+    """A run that started and cannot go on (its training loss is no longer a number)."""
+
+    exit_code = 1
+
+
+# A full disk or quota, a file too large, a read-only file system, a failing device: raised from deep inside torch,
+# transformers or our own writers, wherever the disk happens to give out.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+MACHINE_ERRNOS = _NO_ROOM | {errno.EROFS, errno.EIO}
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # safetensors' and tokenizers' I/O errors carry only this
+_TORCH_WRITE = ("PytorchStreamWriter failed writing", "unexpected pos")  # torch.save's failed writes (no errno)
 
 
 def as_user_error(exc: Exception) -> UserError:
-    """The one line the CLI prints for `exc`: a UserError as it is, an OSError of MACHINE_ERRNOS as what it hit and
-    where; anything else is raised again, with its traceback, as the bug it is."""
+    """The one line the CLI prints for `exc`: a UserError as it is; an OSError of MACHINE_ERRNOS (or safetensors'
+    error with one of their numbers) as what it hit and where; torch.save's failed write as such; anything else
+    is raised again, with its traceback, as the bug it is."""
     if isinstance(exc, UserError):
         return exc
-    if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
-        where = f"{exc.filename}: " if exc.filename else ""
-        return MachineError(f"{where}{exc.strerror or exc}; what was being written is not kept, and an unfinished "
-                            "folder is refused by readers: make room and run the command again (`train --resume` "
-                            "continues a run)")
+    number, where, what = None, "", str(exc)
+    if isinstance(exc, OSError):
+        number, where, what = exc.errno, f"{exc.filename}: " if exc.filename else "", exc.strerror or str(exc)
+    elif match := _RUST_OS_ERROR.search(str(exc)):
+        number = int(match.group(1))
+    elif isinstance(exc, RuntimeError) and any(text in str(exc) for text in _TORCH_WRITE):
+        return MachineError(f"torch could not write a file ({str(exc).splitlines()[-1].strip()}); is the disk full? "
+                            "Make room and run the command again (`train --resume` continues a run)")
+    if number in _NO_ROOM:
+        return MachineError(f"{where}{what}; make room and run the command again (`train --resume` continues a run)")
+    if number in MACHINE_ERRNOS:
+        return MachineError(f"{where}{what}; the file system refused it: fix it, or use another folder")
     raise exc

@@ -9,16 +9,13 @@ that a later `--overwrite` would not clean up.
 Every file goes to a temporary name beside its target and is renamed into place (atomic on POSIX), so a
 reader sees either the old file, the new file or none, never half of one.
 
-One process writes a folder at a time: its writer holds an exclusive `flock` on the folder itself until it
-finishes (or exits), and a second writer (a resume, an --overwrite, a sweep run twice) is refused in one line
-instead of both writing the same checkpoints. The kernel drops the lock when its holder dies, so a killed run
-never leaves a stale lock to clear by hand.
+One process writes a folder at a time (locks.py): `open_output` takes the folder's lock, `finish` or `fail`
+releases it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -27,13 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: folders are not locked
-    fcntl = None
+from .locks import in_use, in_use_error, lock, release
 
 MARKER = ".modernbert-glue.json"
+FAILURE = "failure.json"  # written by a writer that stopped for good (OutputFolder.fail): why
 KINDS = ("run", "seeds", "report", "export", "submission", "sweep")
 _TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
 
@@ -76,55 +70,15 @@ def read_marker(folder: Path) -> dict | None:
     return marker if isinstance(marker, dict) and marker.get("kind") in KINDS else None
 
 
-_HELD: dict[Path, int] = {}  # folders this process writes -> the open descriptor holding the folder's lock
-
-
-def _lock(folder: Path) -> bool:
-    """Take `folder`'s lock for this process (kept until `release`); False when another process holds it. Where
-    the folder cannot be opened or its file system has no locks, go on unlocked: the write itself says why."""
-    key = folder.resolve()
-    if fcntl is None or key in _HELD:
-        return True
+def failure(folder: Path) -> str | None:
+    """Why the writer of an unfinished `folder` stopped for good (OutputFolder.fail), or None."""
+    marker = read_marker(folder)
+    if marker is None or marker.get("complete") or FAILURE not in marker.get("files", []):
+        return None
     try:
-        fd = os.open(key, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        return exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    _HELD[key] = fd
-    return True
-
-
-def release(folder: Path) -> None:
-    """Let other processes write `folder` (a no-op when this process does not hold it)."""
-    fd = _HELD.pop(Path(folder).resolve(), None)
-    if fd is not None:
-        os.close(fd)  # closing the descriptor drops the lock
-
-
-def release_all() -> None:
-    """Every folder this process holds (the CLI calls it when a command ends, however it ends)."""
-    for key in list(_HELD):
-        release(key)
-
-
-def in_use(folder: Path) -> bool:
-    """Whether another process is writing `folder` now."""
-    key = Path(folder).resolve()
-    if key in _HELD or not key.is_dir():
-        return False
-    if not _lock(key):
-        return True
-    release(key)
-    return False
-
-
-def _in_use_error(folder: Path) -> UserError:
-    return UserError(f"{folder}: another modernbert-glue process is writing this folder now; wait for it to end, "
-                     "or name another folder")
+        return str(json.loads((Path(folder) / FAILURE).read_text(encoding="utf-8"))["reason"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def check_finished(folder: Path, what: str = "folder") -> None:
@@ -134,6 +88,8 @@ def check_finished(folder: Path, what: str = "folder") -> None:
     if marker is not None and not marker.get("complete", False):
         if in_use(folder):
             raise UserError(f"{folder}: unfinished {marker['kind']} {what}: another process is writing it now")
+        if (reason := failure(folder)) is not None:
+            raise UserError(f"{folder}: unfinished {marker['kind']} {what}: {reason}")
         hint = " (continue it with `train --resume`)" if marker["kind"] in ("run", "seeds") else ""
         raise UserError(f"{folder}: unfinished {marker['kind']} {what}: its writer is still running or "
                         f"stopped before the end{hint}")
@@ -250,6 +206,11 @@ class OutputFolder:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def fail(self, reason: str) -> None:
+        """Record why this folder will not be finished (resuming would not help); it stays unfinished."""
+        self.write_json(FAILURE, {"reason": reason})
+        release(self.path)
+
     def finish(self) -> None:
         write_json(self.path / MARKER, {**self._marker(), "complete": True})
         release(self.path)
@@ -274,7 +235,7 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
     if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
         raise UserError(f"{out}: cannot write there ({nearest} is not a writable folder)")
     if in_use(out):
-        raise _in_use_error(out)
+        raise in_use_error(out)
     marker = read_marker(out) if out.is_dir() else None
     if resume:
         if marker is None or marker["kind"] != kind:
@@ -288,6 +249,9 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
             raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
         if marker["kind"] != kind:
             raise UserError(f"{out}: a {marker['kind']} folder, not a {kind} folder; refusing to overwrite it")
+        for name in marker.get("files", []):  # a seed's or a sweep's run folder, resumed by another process
+            if "/" not in name and name not in ("", ".", "..") and in_use(out / name):
+                raise in_use_error(out / name)
     return marker
 
 
@@ -300,8 +264,9 @@ def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out}: cannot write there ({exc.strerror or exc})") from None
-    if not _lock(out):  # taken between the check and now
-        raise _in_use_error(out)
+    if not lock(out):
+        raise in_use_error(out)
+    marker = check_output(out, kind, overwrite=overwrite, resume=resume)  # again: another writer may have just ended
     if resume:  # what a killed writer left half-written goes; what it finished stays
         _remove(out, (marker or {}).get("files", []), finished=False)
         return OutputFolder(out, kind)

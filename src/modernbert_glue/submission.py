@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import DataConfig
 from .data import load_columns, texts_of
 from .errors import UserError
+from .locks import releases_on_error
 from .outputs import check_output, open_output
 from .tasks import GLUE_TASKS, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
 
@@ -45,6 +46,7 @@ def _model_dir(run: str) -> Path:
     return folder / "model" if (folder / "model").is_dir() else folder
 
 
+@releases_on_error
 def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None = None,
                     overwrite: bool = False) -> dict:
     """Predict each run's task's test set(s) and write the server's files; returns submission.json's content."""

@@ -4,11 +4,13 @@ with a results table and the config chosen as the paper chooses it.
 
 Each (config, seed) is a `train` run in its own folder, DIR/<config>-seed-<S>, launched as its own process
 (`modernbert-glue train`): a finished run is skipped, an interrupted one resumed (`train --resume`), so a sweep
-stopped at any point continues where it was. With `parallel` > 1 that many processes run at once, each with its
+stopped at any point continues where it was. A run that stopped for good (its training loss diverged: failure.json)
+is not run again; it counts as failed in the table, and a config with a failed seed is not chosen. With `parallel` > 1 that many processes run at once, each with its
 share of the CPU threads, and a new one starts only when the device (GPU memory, or RAM on a CPU) has
 `memory_per_run_gb` free.
 
-Selection: the config with the best mean over seeds of the task's main dev metric (ties: the earlier config).
+Selection: the config with the best mean over seeds of the task's main dev metric (ties: the earlier config), among
+the configs whose every seed finished.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 
 from .config import check_seeds
 from .errors import UserError
-from .outputs import open_output, read_marker
+from .locks import releases_on_error
+from .outputs import failure, open_output, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,9 @@ def run_state(folder: Path) -> str:
     marker = read_marker(folder)
     if marker is None:
         return "new"
-    return "finished" if marker.get("complete") else "unfinished"
+    if marker.get("complete"):
+        return "finished"
+    return "failed" if failure(folder) is not None else "unfinished"
 
 
 def _command(cfg: SweepConfig, config: dict, seed: int, folder: Path, threads: int) -> list[str]:
@@ -109,6 +114,7 @@ def free_memory_gb() -> float:
     return int(info["MemAvailable"].split()[0]) / 2**20
 
 
+@releases_on_error
 def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     """Run every (config, seed) not finished yet, `parallel` at a time; write sweep.json and sweep.md."""
     out_path = Path(output_dir)
@@ -124,7 +130,7 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     folder.claim(*(job[2].name for job in jobs))
     threads = max(1, (os.cpu_count() or 1) // cfg.parallel) if cfg.parallel > 1 else 0
     timing = _read_timing(out_path)
-    pending = [job for job in jobs if run_state(job[2]) != "finished"]
+    pending = [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]
     running: list[tuple[subprocess.Popen, Path, float]] = []
     failed = []
     while pending or running:
@@ -147,6 +153,7 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
             continue
         time.sleep(POLL_S)
     folder.write_json("timing.json", timing)
+    failed = [name for name in failed if run_state(out_path / name) != "failed"]  # a recorded outcome: in the table
     if failed:
         raise UserError(f"sweep: {len(failed)} run(s) failed: {', '.join(failed)} (their folders say why; run the "
                         f"sweep again to resume them)")
@@ -188,23 +195,34 @@ def _read_timing(out_path: Path) -> dict:
 
 
 def summarise(jobs: list) -> dict:
-    """Per config: each seed's main dev metric, mean, median, std; the chosen config (best mean)."""
+    """Per config: each seed's main dev metric (None for a failed run), mean, median, std (None with a failed
+    seed); the chosen config (best mean among the configs whose every seed finished)."""
     import numpy as np
 
     rows: dict[str, dict] = {}
     metric = None
     for config, seed, path in jobs:
+        row = rows.setdefault(config_name(config), {"config": config, "values": {}})
+        if (reason := failure(path)) is not None:
+            row["values"][str(seed)] = None
+            row.setdefault("failed", {})[str(seed)] = reason
+            continue
         metrics = json.loads((path / "metrics.json").read_text())
         metric = metrics.get("main_metric", "accuracy")
-        row = rows.setdefault(config_name(config), {"config": config, "values": {}})
         row["values"][str(seed)] = metrics[f"eval_{metric}"]
     for row in rows.values():
+        finished = None not in row["values"].values()
         values = np.array(list(row["values"].values()), dtype=float)
-        row.update(mean=float(values.mean()), median=float(np.median(values)),
-                   std=float(values.std(ddof=1)) if len(values) > 1 else 0.0)
-    chosen = max(rows, key=lambda name: rows[name]["mean"])  # max keeps the first of equal means
-    return {"metric": metric, "rule": "best mean over seeds of the main dev metric", "configs": rows,
-            "chosen": {"name": chosen, **rows[chosen]}}
+        row.update(mean=float(values.mean()) if finished else None,
+                   median=float(np.median(values)) if finished else None,
+                   std=(float(values.std(ddof=1)) if len(values) > 1 else 0.0) if finished else None)
+    candidates = [name for name, row in rows.items() if row["mean"] is not None]
+    if not candidates:
+        raise UserError("sweep: every config has a failed run (failure.json in each run folder says why); "
+                        "nothing to choose")
+    chosen = max(candidates, key=lambda name: rows[name]["mean"])  # max keeps the first of equal means
+    return {"metric": metric, "rule": "best mean over seeds of the main dev metric, every seed finished",
+            "configs": rows, "chosen": {"name": chosen, **rows[chosen]}}
 
 
 def table(summary: dict) -> str:
@@ -213,6 +231,6 @@ def table(summary: dict) -> str:
              "| --- |" + " --- |" * (len(seeds) + 3)]
     for name, row in summary["configs"].items():
         mark = " **(chosen)**" if name == summary["chosen"]["name"] else ""
-        lines.append(f"| {name}{mark} | " + " | ".join(f"{row['values'][s]:.4f}" for s in seeds)
-                     + f" | {row['mean']:.4f} | {row['median']:.4f} | {row['std']:.4f} |")
+        cells = [row["values"][s] for s in seeds] + [row["mean"], row["median"], row["std"]]
+        lines.append(f"| {name}{mark} | " + " | ".join("failed" if c is None else f"{c:.4f}" for c in cells) + " |")
     return f"Main dev metric: {summary['metric']}; chosen by {summary['rule']}.\n\n" + "\n".join(lines) + "\n"

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from modernbert_glue.outputs import read_marker
+
 from ..conftest import MODERNBERT, TINY_ARGS, run_cli
 
 KILLER = Path(__file__).with_name("kill_at_step.py")
@@ -128,7 +130,7 @@ def test_a_second_signal_stops_at_once(small_sst2, tmp_path):
               "from modernbert_glue.training import stopping\n"
               "with stopping.graceful_stop():\n"
               "    os.kill(os.getpid(), signal.SIGINT)\n"
-              "    assert stopping.requested()\n"
+              "    assert stopping.requested(0, 1)\n"
               "    try:\n"
               "        os.kill(os.getpid(), signal.SIGINT)\n"
               "        [0 for _ in range(10**6)]  # the handler runs between bytecodes\n"
@@ -137,6 +139,27 @@ def test_a_second_signal_stops_at_once(small_sst2, tmp_path):
               "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == "interrupted at once\n", proc.stderr
+
+
+def test_a_signal_at_the_last_step_lets_the_run_finish(small_sst2, tmp_path):
+    out = tmp_path / "finished"
+    proc = killed_run(*ema_args(small_sst2, out), step=30, sig="SIGTERM")  # 30 of 30
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_marker(out)["complete"] is True
+
+
+def test_a_signal_the_process_was_started_ignoring_stays_ignored():
+    """A script's background job starts with Ctrl-C ignored: it must not stop its trainings."""
+    script = ("import signal\n"
+              "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+              "from modernbert_glue.training import stopping\n"
+              "with stopping.graceful_stop():\n"
+              "    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN\n"
+              "    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL\n"
+              "assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n"
+              "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "ok\n", proc.stderr
 
 
 def test_seeds_resume_seed_by_seed(small_sst2, tmp_path):

@@ -205,3 +205,32 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
     other = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "mrpc"])
     with pytest.raises(UserError, match="a sweep started with other train_args"):
         sweep(other, str(tmp_path / "sweep"))
+
+
+def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
+    """lr 1e30 makes the loss NaN: that run stops for good (failure.json), the sweep still finishes and chooses
+    among the configs whose every seed finished, a second launch does not run it again, and --resume says why."""
+    data = glue_folder(tmp_path, "rte", 32, 16)
+    out = tmp_path / "sweep"
+    args = ["sweep", "--task", "rte", "--data-dir", data, "--model", MODERNBERT, "--random-init", *TINY_ARGS,
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--set", "train.batch_size=16",
+            "--set", "train.logging_steps=1", "--lr", "1e-3,1e30", "--epochs", "1", "--seeds", "7",
+            "--output-dir", out]
+    code, stdout, stderr = run_cli(*args, timeout=HANG_GUARD_S)
+    assert code == 0, stderr[-3000:]
+    summary = json.loads((out / "sweep.json").read_text())
+    failed = summary["configs"]["lr=1e+30,ep=1"]
+    assert failed["values"] == {"7": None} and failed["mean"] is None
+    assert failed["failed"]["7"].startswith("the dev loss is nan at step 2 of 2: the model diverged")
+    assert summary["chosen"]["name"] == json.loads(stdout)["name"] == "lr=0.001,ep=1"
+    assert "| lr=1e+30,ep=1 | failed | failed | failed | failed |" in (out / "sweep.md").read_text()
+
+    run = out / "lr=1e+30,ep=1-seed-7"
+    recorded = (run / "failure.json").stat().st_mtime_ns
+    code, _, stderr = run_cli(*args, timeout=HANG_GUARD_S)
+    assert code == 0, stderr[-3000:]
+    assert (run / "failure.json").stat().st_mtime_ns == recorded  # an outcome, not an unfinished run
+    code, _, stderr = run_cli("train", "--resume", run)
+    assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {run}: the dev loss is nan")
+    code, _, stderr = run_cli("compare", run, out / "lr=0.001,ep=1-seed-7", "--output", tmp_path / "report")
+    assert code == 2 and f"error: {run}: unfinished run folder: the dev loss is nan" in stderr

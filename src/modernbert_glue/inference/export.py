@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..locks import releases_on_error
 from ..models import InferenceSettings
 from ..outputs import check_model_finished, check_output, open_output
 from .onnx import session_logits
@@ -47,6 +48,7 @@ PARITY_SENTENCES = [
 ]
 
 
+@releases_on_error
 def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None, overwrite: bool = False) -> dict:
     """Export a saved classifier; returns export.json's content (files, parity with torch)."""
     from ..models import load_saved_classifier

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import UserError
+from ..locks import releases_on_error
 from ..outputs import check_output, open_output
 from .figures import (
     all_figures,
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 
+@releases_on_error
 def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, task: str | None = None) -> dict:
     """Write report.md, report.html, report.json and the figures into output_dir; returns report.json's content.
     With `task`, only the runs of that task are compared (the others are named in one log line)."""

@@ -29,6 +29,7 @@ from ..device import device_type
 from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into
 from ..evaluation.metrics import task_metrics
+from ..locks import releases_on_error
 from ..models import InferenceSettings, resolve_model
 from ..outputs import check_output, open_output, write_json
 from ..provenance import device_name, provenance
@@ -237,6 +238,7 @@ def is_baseline_folder(folder: str | Path) -> bool:
     return (Path(folder) / "baseline.json").is_file()
 
 
+@releases_on_error
 def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, overwrite: bool = False) -> dict:
     """Fit a baseline on train, evaluate it like `train` does, write the run folder; returns metrics.json."""
     if cfg.name not in BASELINES:

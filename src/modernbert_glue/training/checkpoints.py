@@ -75,7 +75,7 @@ class CheckpointCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.every_steps and state.global_step % self.every_steps == 0:
             control.should_save = True
-        if stopping.requested():  # SIGTERM or Ctrl-C: checkpoint this step, then stop (stopping.py)
+        if stopping.requested(state.global_step, state.max_steps):  # SIGTERM or Ctrl-C: checkpoint, stop
             control.should_save = control.should_training_stop = True
         if control.should_save:
             # Log the loss window up to here first, so the log history a checkpoint holds covers every step

@@ -22,6 +22,7 @@ from ..device import device_type
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES
+from ..locks import releases_on_error
 from .step import UNSUPPORTED_SCHEDULERS, compile_setting
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def with_seed_paths(cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, model=model)
 
 
+@releases_on_error
 def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
     """Train one run with the loop `choose` picks (or, resuming, the one that started it)."""
     cfg = with_seed_paths(cfg)

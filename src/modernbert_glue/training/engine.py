@@ -40,7 +40,7 @@ from . import engine_state, stopping
 from .budgets import eval_plan, plan_run, static_batch
 from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
 from .ema import EMA
-from .lifecycle import check_run, finish_run, mean_logged_loss, open_run
+from .lifecycle import check_run, fail_run, finish_run, loss_failure, mean_logged_loss, open_run
 from .step import (
     TrainStep,
     build_optimizer,
@@ -73,6 +73,8 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
         run.prepare(checkpoint)
         with stopping.graceful_stop():
             trained = run.train()
+    if run.failure is not None:
+        fail_run(folder, out, run.failure)
     trained["resumed_from_step"] = checkpoint_step(checkpoint)
     with torch.compiler.set_stance("force_eager"):  # compiled layers would compile again for every eval shape
         return finish_run(folder, cfg, task, model, tokenizer, eval_sets, trained, run.history())
@@ -91,6 +93,7 @@ class EngineRun:
         self.writer = engine_state.Writer(background=self.device.type == "cuda")
         self.state = engine_state.LoopState()
         self.best_weights: dict | None = None
+        self.failure: str | None = None  # why the run cannot go on (lifecycle.loss_failure)
         self.stats: dict = {}
         self.board = _tensorboard(out / "logs")
 
@@ -165,8 +168,9 @@ class EngineRun:
         seconds = time.perf_counter() - started
         waited = time.perf_counter()
         self.writer.wait()  # the checkpoints still queued: training is over, so their writes are not training time
-        if stopping.requested():  # end_step checkpointed the step in progress
-            raise stopping.stopped(self.out, self.plan.total_steps)
+        total = self.plan.total_steps
+        if stopping.requested(self.state.step, total) and self.failure is None:  # end_step checkpointed this step
+            raise stopping.stopped(self.out, checkpoint_step(latest_checkpoint(self.out)), total)
         self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
         self.stats["checkpoint_blocked_seconds"] = round(self.writer.blocked_seconds, 2)  # inside train_seconds
         if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)
@@ -183,34 +187,37 @@ class EngineRun:
 
     def end_step(self, grad_norm: torch.Tensor) -> bool:
         """After optimizer step `state.step`: EMA, logging, evaluation, checkpoint, as the Trainer's callbacks
-        order them. True when training stops early (early stopping, or a signal asked for a stop)."""
+        order them. True when training stops early (early stopping, a signal asked for a stop, a NaN loss)."""
         step, t = self.state.step, self.t
         if self.ema is not None:
             self.ema.update(self.model, step)
         evaluate = step % self.eval_steps == 0 or step == self.plan.total_steps
-        halt = stopping.requested()  # SIGTERM or Ctrl-C: checkpoint this step, then stop (stopping.py)
+        halt = stopping.requested(step, self.plan.total_steps)  # SIGTERM or Ctrl-C: checkpoint this step, stop
         save = step % self.eval_steps == 0 or (t.checkpoint_steps > 0 and step % t.checkpoint_steps == 0) or halt
         if self.ema is not None and (evaluate or save):
             self.ema.swap_in(self.model)
         if step % t.logging_steps == 0 or save or step == self.plan.total_steps:
             # at every checkpoint too: its log history then covers every step before it (as checkpoints.py)
-            self.log({"loss": float(self.window) / (step - self.state.last_logged), "grad_norm": float(grad_norm),
+            loss = float(self.window) / (step - self.state.last_logged)
+            self.log({"loss": loss, "grad_norm": float(grad_norm),
                       "learning_rate": float(scheduled_lr(self.schedule, t.lr, step - 1)), "epoch": self._epoch()})
             self.window.zero_()
             self.state.last_logged = step
+            self.failure = loss_failure("training loss", loss, step, self.plan.total_steps, t.lr)
         stop = False
-        if evaluate:
-            better, stop = self.state.judge(self.evaluate()[f"eval_{self.main_metric}"],
-                                               t.early_stopping_patience)
+        if evaluate and self.failure is None:
+            metrics = self.evaluate()
+            self.failure = loss_failure("dev loss", metrics["eval_loss"], step, self.plan.total_steps, t.lr)
+            better, stop = self.state.judge(metrics[f"eval_{self.main_metric}"], t.early_stopping_patience)
             if better:  # the weights evaluated (the average, with an EMA): the model saved at the end
                 self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        if save:
+        if save and self.failure is None:  # a diverged model is not kept: train_engine ends the run
             best = checkpoint_folder(self.out, self.state.best_step) if self.state.best_step else None
             self.writer.submit(checkpoint_folder(self.out, step), engine_state.snapshot(
                 self.model, self.optimizer, self.schedule, self.ema, self.state, self.losses), best)
         if self.ema is not None:
             self.ema.swap_out(self.model)
-        return stop or halt
+        return stop or halt or self.failure is not None
 
     def evaluate(self) -> dict:
         started = time.perf_counter()

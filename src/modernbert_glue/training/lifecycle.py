@@ -14,6 +14,7 @@ refusing a folder before the slow part, opening it with run.json, and finishing 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 from pathlib import Path
@@ -21,12 +22,12 @@ from pathlib import Path
 from ..config import RunConfig
 from ..data import token_limit
 from ..device import check_bf16
-from ..errors import UserError
+from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
 from ..modelcard import model_card
 from ..models import InferenceSettings, tokenizer_for_pipeline
-from ..outputs import OutputFolder, check_output, open_output
+from ..outputs import OutputFolder, check_output, failure, open_output
 from ..provenance import device_name, provenance
 from .checkpoints import CHECKPOINTS, checkpoint_step
 
@@ -46,6 +47,8 @@ def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> di
         marker = check_output(out, "run", overwrite=overwrite, resume=resume)
         if resume and marker.get("complete"):
             raise UserError(f"{out}: this run finished already; nothing to resume")
+        if resume and (reason := failure(out)) is not None:
+            raise UserError(f"{out}: {reason}")
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     check_bf16(cfg.train.bf16, "train.bf16")
@@ -134,3 +137,24 @@ def mean_logged_loss(log_history: list[dict]) -> float | None:
             total += entry["loss"] * (entry["step"] - last)
             last = entry["step"]
     return total / last if last else None
+
+
+def loss_failure(what: str, loss: float, step: int, total: int, lr: float) -> str | None:
+    """Both loops ask this of every logged training loss and every dev loss (`what`), before that step's
+    checkpoint. Once either is NaN or infinite the model has diverged, and nothing after it is worth computing
+    or keeping: the run stops for this reason (fail_run). (The Trainer's default, logging_nan_inf_filter, would
+    log a NaN training loss as the mean of the earlier ones, often 0.0, and train on to a model that predicts
+    one class.)"""
+    if math.isfinite(loss):
+        return None
+    return (f"the {what} is {loss} at step {step} of {total}: the model diverged, so the run stopped (resuming "
+            f"would repeat it). Start it again with --overwrite and a lower learning rate (train.lr is {lr:g}) or "
+            f"more warmup")
+
+
+def fail_run(folder: OutputFolder | None, out: Path, reason: str):
+    """End a run that cannot go on: its folder records why (failure.json: a sweep counts it as failed, not
+    unfinished; --resume and readers say why), and one line says it."""
+    if folder is not None:
+        folder.fail(reason)
+    raise RunFailed(f"{out}: {reason}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import RunConfig, check_ranges
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
+from ..locks import releases_on_error
 from ..outputs import check_output, open_output, read_marker
 from ..provenance import provenance
 from ..device import device_type
@@ -105,6 +106,7 @@ def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | No
     return {"check": "ok", "config": cfg.to_dict()}
 
 
+@releases_on_error
 def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite: bool = False,
                 resume: bool = False) -> dict:
     """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json.

@@ -5,7 +5,8 @@ then continues from that step to the run an uninterrupted one gives. A second si
 transformers' own `enable_jit_checkpoint` is not used: it waits 3 s, may save in the middle of a step, and its
 checkpoint lacks this project's `complete` record and EMA state (checkpoints.py), so resuming would pass it over.
 Under torchrun the ranks could stop at different steps and wait for each other for ever: there, and outside the
-main thread, signals keep their usual meaning.
+main thread, signals keep their usual meaning, as does a signal the process was started ignoring (a background
+job of a script ignores Ctrl-C). A signal at the last step changes nothing: the run finishes.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _requested: list[signal.Signals] = []  # the signal that asked for a stop, once one did
 
 
-def requested() -> bool:
-    """Whether a signal asked the step loop to checkpoint and stop."""
-    return bool(_requested)
+def requested(step: int, total: int) -> bool:
+    """Whether a signal asked the step loop to checkpoint and stop after `step` (never after the last)."""
+    return bool(_requested) and step < total
 
 
 @contextlib.contextmanager
@@ -38,6 +39,7 @@ def graceful_stop():
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    previous = {sig: handler for sig, handler in previous.items() if handler not in (signal.SIG_IGN, None)}
 
     def restore() -> None:
         for sig, handler in previous.items():
@@ -53,7 +55,7 @@ def graceful_stop():
                     signal.Signals(signum).name)
 
     _requested.clear()
-    for sig in SIGNALS:
+    for sig in previous:
         signal.signal(sig, ask)
     try:
         yield
@@ -61,15 +63,12 @@ def graceful_stop():
         restore()
 
 
-def stopped(out: Path, total: int) -> UserError:
-    """The error a stopped run ends with: one line saying where it stopped and how to continue, and the
-    signal's exit code (128 + its number: 143 for SIGTERM, 130 for Ctrl-C)."""
-    from .checkpoints import checkpoint_step, latest_checkpoint  # (checkpoints.py imports this module)
-
+def stopped(out: Path, step: int | None, total: int) -> UserError:
+    """The error a stopped run ends with: one line saying where it stopped (`step`: its newest checkpoint) and how
+    to continue, and the signal's exit code (128 + its number: 143 for SIGTERM, 130 for Ctrl-C)."""
     sig = _requested.pop()
     marker = read_marker(out.parent)
     folder = out.parent if marker is not None and marker["kind"] == "seeds" else out  # resume the seed set
-    step = checkpoint_step(latest_checkpoint(out))
     error = UserError(f"{out}: stopped by {sig.name}, checkpointed at step {step} of {total}: "
                       f"`modernbert-glue train --resume {folder}` continues the run")
     error.exit_code = 128 + int(sig)

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from transformers import TrainerCallback
+
 from ..config import RunConfig
 from ..data import load_run_data, tokenize
 from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
@@ -30,8 +32,10 @@ from .checkpoints import (
 from . import stopping
 from .lifecycle import (
     check_run,
+    fail_run,
     finish_run,
     is_main_process,
+    loss_failure,
     mean_logged_loss,
     open_run,
 )
@@ -75,6 +79,7 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str,
         train_sampling_strategy="group_by_length" if input_path == "grouped" else "random",
         remove_unused_columns=input_path != "packed",  # the packed model takes `packed`, not input_ids
         logging_steps=t.logging_steps,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as it is, and stops the run (LossCheck)
         report_to="none",  # TensorBoard is attached explicitly so its logs land in <out>/logs
         ddp_backend="gloo" if world > 1 and not cuda() else None,
         ddp_find_unused_parameters=False,
@@ -131,6 +136,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         from .ema import EMACallback
 
         ema = EMACallback(cfg.train.ema_decay, resume_from=checkpoint)
+    loss_check = LossCheck(cfg.train.lr)
+    callbacks.append(loss_check)
     callbacks.append(CheckpointCallback(cfg.train.checkpoint_steps, ema))  # before EMA: it asks for saves
     if ema is not None:
         callbacks.append(ema)
@@ -154,8 +161,10 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
             stopping.graceful_stop():  # the Trainer prints its logs; stdout is for results
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
-    if stopping.requested():  # CheckpointCallback checkpointed the step and stopped the loop
-        raise stopping.stopped(out, trainer.state.max_steps)
+    if loss_check.failure is not None:
+        fail_run(folder, out, loss_check.failure)
+    if stopping.requested(trainer.state.global_step, trainer.state.max_steps):  # (CheckpointCallback's stop)
+        raise stopping.stopped(out, checkpoint_step(latest_checkpoint(out)), trainer.state.max_steps)
     if not trainer.is_world_process_zero():
         return {}
 
@@ -173,6 +182,29 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     hf_model = trainer.model.model if input_path == "packed" else trainer.model
     return finish_run(folder, cfg, task, hf_model, tokenizer, eval_sets, trained,
                       {"log_history": trainer.state.log_history})
+
+
+class LossCheck(TrainerCallback):
+    """lifecycle.loss_failure on every logged training loss and every dev loss. The Trainer logs, then evaluates,
+    then saves: a failed loss stops the loop before the save, and `train` ends the run (fail_run) once the
+    Trainer has closed its progress bar."""
+
+    def __init__(self, lr: float):
+        self.lr = lr
+        self.failure: str | None = None
+
+    def _check(self, what: str, loss, state, control) -> None:
+        if loss is not None and self.failure is None:
+            self.failure = loss_failure(what, loss, state.global_step, state.max_steps, self.lr)
+        if self.failure is not None:
+            control.should_training_stop = True
+            control.should_evaluate = control.should_save = False
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self._check("training loss", (logs or {}).get("loss"), state, control)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self._check("dev loss", (metrics or {}).get("eval_loss"), state, control)
 
 
 def optimizer_with_groups(args, model, t):
