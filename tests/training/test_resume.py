@@ -106,21 +106,28 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
         assert code == 2 and "finished already; nothing to resume" in stderr, stderr
 
 
-def test_sigterm_checkpoints_the_step_in_progress_and_resume_equals_an_uninterrupted_run(uninterrupted, small_sst2,
-                                                                                          tmp_path):
-    """A scheduler's SIGTERM at the end of step 16: step 17 (no checkpoint of its own) is checkpointed, the run
-    stops with one line and exit code 143, and resuming from step 17 gives the uninterrupted run."""
-    out = tmp_path / "stopped"
-    proc = killed_run(*ema_args(small_sst2, out), step=16, sig="SIGTERM")
-    assert proc.returncode == 143, proc.stderr[-2000:]
+def stop_and_resume(args: list, out: Path, uninterrupted: Path, *, sig: str, step: int, total: int) -> None:
+    """Send `sig` at the end of step `step`: step + 1 is checkpointed and the run stops with one line and exit
+    code 128 + the signal's number; `--resume` from step + 1 gives the uninterrupted run."""
+    import signal
+
+    proc = killed_run(*args, step=step, sig=sig)
+    assert proc.returncode == 128 + signal.Signals[sig], proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"error: {out}: stopped by SIGTERM, checkpointed at step 17 of 30: `modernbert-glue train --resume {out}` "
-        "continues the run")
+        f"error: {out}: stopped by {sig}, checkpointed at step {step + 1} of {total}: "
+        f"`modernbert-glue train --resume {out}` continues the run")
     assert "Traceback" not in proc.stderr and not (out / "metrics.json").exists()
     code, stdout, stderr = run_cli("train", "--resume", out)
     assert code == 0, stderr[-3000:]
-    assert json.loads(stdout)["resumed_from_step"] == 17
-    assert_same_run(out, uninterrupted, stopped_at=17)
+    assert json.loads(stdout)["resumed_from_step"] == step + 1
+    assert_same_run(out, uninterrupted, stopped_at=step + 1)
+
+
+def test_sigterm_checkpoints_the_step_in_progress_and_resume_equals_an_uninterrupted_run(uninterrupted, small_sst2,
+                                                                                          tmp_path):
+    """A scheduler's SIGTERM at the end of step 16: step 17 has no checkpoint of its own, and gets one."""
+    out = tmp_path / "stopped"
+    stop_and_resume(ema_args(small_sst2, out), out, uninterrupted, sig="SIGTERM", step=16, total=30)
 
 
 def test_a_second_signal_stops_at_once(small_sst2, tmp_path):
