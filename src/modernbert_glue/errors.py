@@ -30,7 +30,7 @@ class RunFailed(UserError):
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 MACHINE_ERRNOS = _NO_ROOM | {errno.EROFS, errno.EIO}
 _RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # safetensors' and tokenizers' I/O errors carry only this
-_TORCH_WRITE = ("PytorchStreamWriter failed writing", "unexpected pos")  # torch.save's failed writes (no errno)
+_TORCH_WRITE = re.compile(r"PytorchStreamWriter failed writing|unexpected pos \d+ vs \d+")  # torch.save's (no errno)
 
 
 def as_user_error(exc: Exception) -> UserError:
@@ -44,7 +44,7 @@ def as_user_error(exc: Exception) -> UserError:
         number, where, what = exc.errno, f"{exc.filename}: " if exc.filename else "", exc.strerror or str(exc)
     elif match := _RUST_OS_ERROR.search(str(exc)):
         number = int(match.group(1))
-    elif isinstance(exc, RuntimeError) and any(text in str(exc) for text in _TORCH_WRITE):
+    elif isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
         return MachineError(f"torch could not write a file ({str(exc).splitlines()[-1].strip()}); is the disk full? "
                             "Make room and run the command again (`train --resume` continues a run)")
     if number in _NO_ROOM:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import check_seeds
-from .errors import UserError
+from .errors import RunFailed, UserError
 from .locks import releases_on_error
 from .outputs import failure, open_output, read_marker
 
@@ -161,6 +161,9 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     folder.write_json("sweep.json", summary)
     folder.write_text("sweep.md", table(summary))
     folder.finish()
+    if summary["chosen"] is None:
+        raise RunFailed(f"sweep: every config has a failed run, so none is chosen ({out_path / 'sweep.md'} shows "
+                        "why; failure.json in each run folder)")
     return summary
 
 
@@ -217,12 +220,9 @@ def summarise(jobs: list) -> dict:
                    median=float(np.median(values)) if finished else None,
                    std=(float(values.std(ddof=1)) if len(values) > 1 else 0.0) if finished else None)
     candidates = [name for name, row in rows.items() if row["mean"] is not None]
-    if not candidates:
-        raise UserError("sweep: every config has a failed run (failure.json in each run folder says why); "
-                        "nothing to choose")
-    chosen = max(candidates, key=lambda name: rows[name]["mean"])  # max keeps the first of equal means
+    chosen = max(candidates, key=lambda name: rows[name]["mean"]) if candidates else None  # the first of equals
     return {"metric": metric, "rule": "best mean over seeds of the main dev metric, every seed finished",
-            "configs": rows, "chosen": {"name": chosen, **rows[chosen]}}
+            "configs": rows, "chosen": {"name": chosen, **rows[chosen]} if chosen else None}
 
 
 def table(summary: dict) -> str:
@@ -230,7 +230,7 @@ def table(summary: dict) -> str:
     lines = [f"| config | {' | '.join(f'seed {s}' for s in seeds)} | mean | median | std |",
              "| --- |" + " --- |" * (len(seeds) + 3)]
     for name, row in summary["configs"].items():
-        mark = " **(chosen)**" if name == summary["chosen"]["name"] else ""
+        mark = " **(chosen)**" if name == (summary["chosen"] or {}).get("name") else ""
         cells = [row["values"][s] for s in seeds] + [row["mean"], row["median"], row["std"]]
         lines.append(f"| {name}{mark} | " + " | ".join("failed" if c is None else f"{c:.4f}" for c in cells) + " |")
     return f"Main dev metric: {summary['metric']}; chosen by {summary['rule']}.\n\n" + "\n".join(lines) + "\n"

@@ -29,6 +29,19 @@ def test_a_nan_loss_stops_the_run_with_one_line(small_sst2, tmp_path, engine, wh
     assert "Traceback" not in stderr
     assert not (out / "metrics.json").exists() and not (out / "model").exists()
     assert read_marker(out)["complete"] is False and failure(out) == last.split(": ", 2)[2]
-    checkpoints = [p.name for p in (out / "checkpoints").iterdir()] if (out / "checkpoints").exists() else []
-    step = int(re.search(r"at step (\d)", last).group(1))
-    assert all(int(name.split("-")[1]) < step for name in checkpoints), checkpoints  # none of the diverged model
+    assert not (out / "checkpoints").exists()  # even the last one before the NaN holds unchecked weights
+
+
+def test_a_diverged_seed_fails_the_seed_set(small_sst2, tmp_path):
+    """Seed 1 diverges: seed 2 does not run, and the set is failed too (its mean would mix configs otherwise):
+    --resume on it says why."""
+    out = tmp_path / "seeds"
+    code, _, stderr = run_cli(
+        "train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2, "--output-dir", out,
+        "--max-train-samples", "64", "--max-eval-samples", "16", "--epochs", "1", "--batch-size", "16",
+        "--lr", "1e30", "--set", "train.logging_steps=1", "--set", "train.evals_per_epoch=1", "--seeds", "1,2")
+    last = stderr.strip().splitlines()[-1]
+    assert code == 1 and last.startswith(f"error: {out}: seed 1: the training loss is nan at step "), last
+    assert failure(out).startswith("seed 1: the training loss is nan") and not (out / "seed-2").exists()
+    code, _, stderr = run_cli("train", "--resume", out)
+    assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {out}: seed 1: the training loss")

@@ -188,6 +188,23 @@ def test_seeds_resume_seed_by_seed(small_sst2, tmp_path):
     assert json.loads((out / ".modernbert-glue.json").read_text())["complete"] is True
 
 
+def test_a_signal_at_a_seeds_last_step_stops_the_set_after_that_seed(small_sst2, tmp_path):
+    """SIGTERM at seed 1's last step: seed 1 finishes, seed 2 does not start, and --resume runs seed 2."""
+    out = tmp_path / "seeds"
+    args = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--epochs", "1", "--batch-size", "16",
+            "--seeds", "1,2", "--output-dir", out]
+    proc = killed_run(*args, step=2, within="seed-1", sig="SIGTERM")  # 2 of 2
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {out}: stopped by SIGTERM, after seed 1 finished (1 of 2 seeds): `modernbert-glue train --resume "
+        f"{out}` continues the run")
+    assert read_marker(out / "seed-1")["complete"] and not (out / "seed-2").exists()
+    code, stdout, stderr = run_cli("train", "--resume", out)
+    assert code == 0, stderr[-3000:]
+    assert json.loads(stdout)["seeds"] == [1, 2] and read_marker(out)["complete"]
+
+
 def test_resume_accepts_the_init_from_template_the_run_started_with(tmp_path):
     """run.json holds --init-from with {seed} filled in; the same template given again with --resume matches it,
     another one does not."""

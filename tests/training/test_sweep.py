@@ -234,3 +234,18 @@ def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
     assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {run}: the dev loss is nan")
     code, _, stderr = run_cli("compare", run, out / "lr=0.001,ep=1-seed-7", "--output", tmp_path / "report")
     assert code == 2 and f"error: {run}: unfinished run folder: the dev loss is nan" in stderr
+
+
+def test_a_sweep_whose_every_config_failed_finishes_its_table_and_says_so(tmp_path):
+    data = glue_folder(tmp_path, "rte", 32, 16)
+    out = tmp_path / "sweep"
+    code, stdout, stderr = run_cli(
+        "sweep", "--task", "rte", "--data-dir", data, "--model", MODERNBERT, "--random-init", *TINY_ARGS,
+        "--max-train-samples", "32", "--max-eval-samples", "16", "--set", "train.batch_size=16", "--lr", "1e30",
+        "--epochs", "1", "--seeds", "7", "--output-dir", out, timeout=HANG_GUARD_S)
+    assert code == 1 and stdout == ""
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: sweep: every config has a failed run, so none is chosen ({out / 'sweep.md'} shows why; "
+        "failure.json in each run folder)")
+    assert json.loads((out / "sweep.json").read_text())["chosen"] is None and read_marker(out)["complete"]
+    assert "| lr=1e+30,ep=1 | failed |" in (out / "sweep.md").read_text()

@@ -170,7 +170,8 @@ class EngineRun:
         self.writer.wait()  # the checkpoints still queued: training is over, so their writes are not training time
         total = self.plan.total_steps
         if stopping.requested(self.state.step, total) and self.failure is None:  # end_step checkpointed this step
-            raise stopping.stopped(self.out, checkpoint_step(latest_checkpoint(self.out)), total)
+            step = checkpoint_step(latest_checkpoint(self.out))
+            raise stopping.stopped(self.out, f"checkpointed at step {step} of {total}")
         self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
         self.stats["checkpoint_blocked_seconds"] = round(self.writer.blocked_seconds, 2)  # inside train_seconds
         if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)

@@ -156,5 +156,6 @@ def fail_run(folder: OutputFolder | None, out: Path, reason: str):
     """End a run that cannot go on: its folder records why (failure.json: a sweep counts it as failed, not
     unfinished; --resume and readers say why), and one line says it."""
     if folder is not None:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # even the last one's weights were never checked
         folder.fail(reason)
     raise RunFailed(f"{out}: {reason}")

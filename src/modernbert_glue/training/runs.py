@@ -8,14 +8,15 @@ import logging
 from pathlib import Path
 
 from ..config import RunConfig, check_ranges
-from ..errors import UserError
+from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import read_json
 from ..locks import releases_on_error
-from ..outputs import check_output, open_output, read_marker
+from ..outputs import check_output, failure, open_output, read_marker
 from ..provenance import provenance
 from ..device import device_type
+from . import stopping
 from .dispatch import check_settings, train, with_seed_paths
-from .lifecycle import is_main_process
+from .lifecycle import fail_run, is_main_process
 
 log = logging.getLogger(__name__)
 
@@ -125,20 +126,28 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
         marker = check_output(out, "seeds", overwrite=overwrite, resume=resume)
         if resume and marker.get("complete"):
             raise UserError(f"{out}: these seeds finished already; nothing to resume")
+        if resume and (reason := failure(out)) is not None:
+            raise UserError(f"{out}: {reason}")
         folder = open_output(out, "seeds", overwrite=overwrite, resume=resume)
         folder.claim(*(f"seed-{seed}" for seed in seeds))
         if not resume:
             folder.write_json("run.json", {"config": cfg.to_dict(), "seeds": seeds, **provenance()})
     runs = []
-    for seed in seeds:
-        seed_cfg = _with_seed(cfg, seed)
-        seed_dir = out / f"seed-{seed}"
-        state = _seed_state(seed_dir) if resume else "new"
-        if state == "finished":
-            log.info("seed %d finished already: %s", seed, seed_dir)
-            runs.append(read_json(seed_dir / "metrics.json"))
-        else:
-            runs.append(train(seed_cfg, str(seed_dir), resume=state == "unfinished"))
+    with stopping.graceful_stop():  # a signal at a seed's last step stops the set after that seed
+        for i, seed in enumerate(seeds, 1):
+            seed_cfg = _with_seed(cfg, seed)
+            seed_dir = out / f"seed-{seed}"
+            state = _seed_state(seed_dir) if resume else "new"
+            if state == "finished":
+                log.info("seed %d finished already: %s", seed, seed_dir)
+                runs.append(read_json(seed_dir / "metrics.json"))
+                continue
+            try:
+                runs.append(train(seed_cfg, str(seed_dir), resume=state == "unfinished"))
+            except RunFailed as failed:  # the set cannot be finished either: its mean would mix configs
+                fail_run(folder, out, f"seed {seed}: {failure(seed_dir) or str(failed).split(': ', 1)[-1]}")
+            if stopping.pending() and i < len(seeds):
+                raise stopping.stopped(out, f"after seed {seed} finished ({i} of {len(seeds)} seeds)")
     if not is_main_process():
         return {}
     from ..evaluation.metrics import CLASSIFICATION, REGRESSION

@@ -25,11 +25,17 @@ log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _requested: list[signal.Signals] = []  # the signal that asked for a stop, once one did
+_depth = [0]  # graceful_stop contexts open: a seed set's around each seed's step loop
 
 
 def requested(step: int, total: int) -> bool:
     """Whether a signal asked the step loop to checkpoint and stop after `step` (never after the last)."""
     return bool(_requested) and step < total
+
+
+def pending() -> bool:
+    """Whether a signal asked for a stop that no step loop has made (it came at or after a run's last step)."""
+    return bool(_requested)
 
 
 @contextlib.contextmanager
@@ -51,25 +57,28 @@ def graceful_stop():
             signal.raise_signal(signum)
             return
         _requested.append(signal.Signals(signum))
-        log.warning("%s: checkpointing the step in progress, then stopping (send it again to stop at once)",
-                    signal.Signals(signum).name)
+        log.warning("%s: checkpointing the step in progress (at the last step: finishing the run), then stopping "
+                    "(send it again to stop at once)", signal.Signals(signum).name)
 
-    _requested.clear()
+    if not _depth[0]:  # an outer context's request stands (a seed set stops after the seed that saw it)
+        _requested.clear()
+    _depth[0] += 1
     for sig in previous:
         signal.signal(sig, ask)
     try:
         yield
     finally:
+        _depth[0] -= 1
         restore()
 
 
-def stopped(out: Path, step: int | None, total: int) -> UserError:
-    """The error a stopped run ends with: one line saying where it stopped (`step`: its newest checkpoint) and how
-    to continue, and the signal's exit code (128 + its number: 143 for SIGTERM, 130 for Ctrl-C)."""
+def stopped(out: Path, where: str) -> UserError:
+    """The error a stopped run or seed set ends with: one line saying where it stopped and how to continue, and
+    the signal's exit code (128 + its number: 143 for SIGTERM, 130 for Ctrl-C)."""
     sig = _requested.pop()
     marker = read_marker(out.parent)
     folder = out.parent if marker is not None and marker["kind"] == "seeds" else out  # resume the seed set
-    error = UserError(f"{out}: stopped by {sig.name}, checkpointed at step {step} of {total}: "
-                      f"`modernbert-glue train --resume {folder}` continues the run")
+    error = UserError(f"{out}: stopped by {sig.name}, {where}: `modernbert-glue train --resume {folder}` continues "
+                      "the run")
     error.exit_code = 128 + int(sig)
     return error

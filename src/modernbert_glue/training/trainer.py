@@ -164,7 +164,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     if loss_check.failure is not None:
         fail_run(folder, out, loss_check.failure)
     if stopping.requested(trainer.state.global_step, trainer.state.max_steps):  # (CheckpointCallback's stop)
-        raise stopping.stopped(out, checkpoint_step(latest_checkpoint(out)), trainer.state.max_steps)
+        step = checkpoint_step(latest_checkpoint(out))
+        raise stopping.stopped(out, f"checkpointed at step {step} of {trainer.state.max_steps}")
     if not trainer.is_world_process_zero():
         return {}
 
