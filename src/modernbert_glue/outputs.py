@@ -240,6 +240,8 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
     if resume:
         if marker is None or marker["kind"] != kind:
             raise UserError(f"{out}: not a {kind} folder written by modernbert-glue; nothing to resume")
+        if (reason := failure(out)) is not None:  # stopped for good: resuming would repeat it
+            raise UserError(f"{out}: {reason}")
         return marker
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:

@@ -27,7 +27,7 @@ from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
 from ..modelcard import model_card
 from ..models import InferenceSettings, tokenizer_for_pipeline
-from ..outputs import OutputFolder, check_output, failure, open_output
+from ..outputs import OutputFolder, check_output, open_output
 from ..provenance import device_name, provenance
 from .checkpoints import CHECKPOINTS, checkpoint_step
 
@@ -47,8 +47,6 @@ def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> di
         marker = check_output(out, "run", overwrite=overwrite, resume=resume)
         if resume and marker.get("complete"):
             raise UserError(f"{out}: this run finished already; nothing to resume")
-        if resume and (reason := failure(out)) is not None:
-            raise UserError(f"{out}: {reason}")
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     check_bf16(cfg.train.bf16, "train.bf16")

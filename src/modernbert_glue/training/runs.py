@@ -126,8 +126,6 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
         marker = check_output(out, "seeds", overwrite=overwrite, resume=resume)
         if resume and marker.get("complete"):
             raise UserError(f"{out}: these seeds finished already; nothing to resume")
-        if resume and (reason := failure(out)) is not None:
-            raise UserError(f"{out}: {reason}")
         folder = open_output(out, "seeds", overwrite=overwrite, resume=resume)
         folder.claim(*(f"seed-{seed}" for seed in seeds))
         if not resume:
