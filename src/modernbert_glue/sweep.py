@@ -30,6 +30,7 @@ from .config import check_seeds
 from .errors import RunFailed, UserError
 from .locks import releases_on_error
 from .outputs import failure, open_output, read_marker
+from .training import stopping
 
 log = logging.getLogger(__name__)
 
@@ -133,26 +134,34 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     pending = [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]
     running: list[tuple[subprocess.Popen, Path, float]] = []
     failed = []
-    while pending or running:
-        for proc, path, started in list(running):
-            if proc.poll() is not None:
-                running.remove((proc, path, started))
-                timing[path.name] = [started, time.time()]
-                if proc.returncode != 0:
-                    failed.append(path.name)
-        can_start = pending and len(running) < cfg.parallel
-        # Runs started in the last minute may not hold their memory yet: count them as if they did.
-        recent = sum(1 for _, _, started in running if time.time() - started < RAMP_S)
-        if can_start and running and free_memory_gb() < cfg.memory_per_run_gb * (1 + recent):
-            can_start = False  # wait for the device to have room
-        if can_start:
-            config, seed, path = pending.pop(0)
-            log.info("sweep: %s (%d running, %d waiting)", path.name, len(running) + 1, len(pending))
-            running.append((subprocess.Popen(_command(cfg, config, seed, path, threads), stdout=subprocess.DEVNULL),
-                            path, time.time()))
-            continue
-        time.sleep(POLL_S)
+    with stopping.graceful_stop():  # SIGTERM or Ctrl-C: start no more runs, wait for those in progress
+        while pending or running:
+            for proc, path, started in list(running):
+                if proc.poll() is not None:
+                    running.remove((proc, path, started))
+                    timing[path.name] = [started, time.time()]
+                    if proc.returncode != 0:
+                        failed.append(path.name)
+            if stopping.pending() and pending:
+                log.warning("sweep: starting no more runs; waiting for the %d in progress, which checkpoint and stop "
+                            "if the signal reached them too (send it again to leave them running)", len(running))
+                pending.clear()
+            can_start = pending and len(running) < cfg.parallel
+            # Runs started in the last minute may not hold their memory yet: count them as if they did.
+            recent = sum(1 for _, _, started in running if time.time() - started < RAMP_S)
+            if can_start and running and free_memory_gb() < cfg.memory_per_run_gb * (1 + recent):
+                can_start = False  # wait for the device to have room
+            if can_start:
+                config, seed, path = pending.pop(0)
+                log.info("sweep: %s (%d running, %d waiting)", path.name, len(running) + 1, len(pending))
+                running.append((subprocess.Popen(_command(cfg, config, seed, path, threads),
+                                                 stdout=subprocess.DEVNULL), path, time.time()))
+                continue
+            time.sleep(POLL_S)
     folder.write_json("timing.json", timing)
+    if stopping.pending():  # the runs it stopped are resumed by the next launch, as after a kill
+        raise stopping.stopped(out_path, "after the runs in progress ended", "the same `modernbert-glue sweep` "
+                               "command continues it")
     failed = [name for name in failed if run_state(out_path / name) != "failed"]  # a recorded outcome: in the table
     if failed:
         raise UserError(f"sweep: {len(failed)} run(s) failed: {', '.join(failed)} (their folders say why; run the "

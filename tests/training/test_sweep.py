@@ -249,3 +249,29 @@ def test_a_sweep_whose_every_config_failed_finishes_its_table_and_says_so(tmp_pa
         "failure.json in each run folder)")
     assert json.loads((out / "sweep.json").read_text())["chosen"] is None and read_marker(out)["complete"]
     assert "| lr=1e+30,ep=1 | failed |" in (out / "sweep.md").read_text()
+
+
+def test_sigterm_stops_a_sweep_once_its_run_in_progress_ends(tmp_path):
+    """SIGTERM to the sweep's process group (a scheduler, or Ctrl-C's SIGINT from a terminal): no new run starts,
+    the launcher waits for the run in progress (which checkpoints and stops), ends with one line and exit code 143,
+    and the same command then finishes the sweep."""
+    data = glue_folder(tmp_path, "rte", 32, 16)
+    out = tmp_path / "sweep"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen([*CLI, *map(str, sweep_args(data, out))], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = out / "lr=0.0001,ep=1-seed-7"
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not (first / "run.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the first run did not start"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=HANG_GUARD_S)
+    assert proc.returncode == 143, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: {out}: stopped by SIGTERM, after the runs in progress ended: the same `modernbert-glue sweep` "
+        "command continues it")
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [first.name]  # none started after the signal
+    code, stdout, stderr = run_cli(*sweep_args(data, out), timeout=HANG_GUARD_S)
+    assert code == 0, stderr[-3000:]
+    assert len(json.loads((out / "sweep.json").read_text())["configs"]) == 4

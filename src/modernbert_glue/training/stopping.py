@@ -72,13 +72,15 @@ def graceful_stop():
         restore()
 
 
-def stopped(out: Path, where: str) -> UserError:
-    """The error a stopped run or seed set ends with: one line saying where it stopped and how to continue, and
-    the signal's exit code (128 + its number: 143 for SIGTERM, 130 for Ctrl-C)."""
+def stopped(out: Path, where: str, how: str | None = None) -> UserError:
+    """The error a stopped run, seed set or sweep ends with: one line saying where it stopped and `how` to continue
+    (by default `train --resume`, of the seed set around a seed), and the signal's exit code (128 + its number:
+    143 for SIGTERM, 130 for Ctrl-C)."""
     sig = _requested.pop()
-    marker = read_marker(out.parent)
-    folder = out.parent if marker is not None and marker["kind"] == "seeds" else out  # resume the seed set
-    error = UserError(f"{out}: stopped by {sig.name}, {where}: `modernbert-glue train --resume {folder}` continues "
-                      "the run")
+    if how is None:
+        marker = read_marker(out.parent)
+        folder = out.parent if marker is not None and marker["kind"] == "seeds" else out  # resume the seed set
+        how = f"`modernbert-glue train --resume {folder}` continues the run"
+    error = UserError(f"{out}: stopped by {sig.name}, {where}: {how}")
     error.exit_code = 128 + int(sig)
     return error
