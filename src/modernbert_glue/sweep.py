@@ -5,7 +5,8 @@ with a results table and the config chosen as the paper chooses it.
 Each (config, seed) is a `train` run in its own folder, DIR/<config>-seed-<S>, launched as its own process
 (`modernbert-glue train`): a finished run is skipped, an interrupted one resumed (`train --resume`), so a sweep
 stopped at any point continues where it was. A run that stopped for good (its training loss diverged: failure.json)
-is not run again; it counts as failed in the table, and a config with a failed seed is not chosen. With `parallel` > 1 that many processes run at once, each with its
+is not run again; it counts as failed in the table, and a config with a failed seed is not chosen. SIGTERM or
+Ctrl-C starts no more runs and waits for those in progress (training/stopping.py). With `parallel` > 1 that many processes run at once, each with its
 share of the CPU threads, and a new one starts only when the device (GPU memory, or RAM on a CPU) has
 `memory_per_run_gb` free.
 
