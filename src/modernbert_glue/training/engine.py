@@ -40,7 +40,7 @@ from . import engine_state, stopping
 from .budgets import eval_plan, plan_run, static_batch
 from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
 from .ema import EMA
-from .lifecycle import check_run, fail_run, finish_run, loss_failure, mean_logged_loss, open_run
+from .lifecycle import check_run, fail_run, finish_run, loss_failure, mean_logged_loss, open_run, stopped_run
 from .step import (
     TrainStep,
     build_optimizer,
@@ -170,8 +170,7 @@ class EngineRun:
         self.writer.wait()  # the checkpoints still queued: training is over, so their writes are not training time
         total = self.plan.total_steps
         if stopping.requested(self.state.step, total) and self.failure is None:  # end_step checkpointed this step
-            step = checkpoint_step(latest_checkpoint(self.out))
-            raise stopping.stopped(self.out, f"checkpointed at step {step} of {total}")
+            raise stopped_run(self.out, total)
         self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
         self.stats["checkpoint_blocked_seconds"] = round(self.writer.blocked_seconds, 2)  # inside train_seconds
         if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)

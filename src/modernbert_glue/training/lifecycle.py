@@ -29,7 +29,8 @@ from ..modelcard import model_card
 from ..models import InferenceSettings, tokenizer_for_pipeline
 from ..outputs import OutputFolder, check_output, open_output
 from ..provenance import device_name, provenance
-from .checkpoints import CHECKPOINTS, checkpoint_step
+from . import stopping
+from .checkpoints import CHECKPOINTS, checkpoint_step, latest_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +158,8 @@ def fail_run(folder: OutputFolder | None, out: Path, reason: str):
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # even the last one's weights were never checked
         folder.fail(reason)
     raise RunFailed(f"{out}: {reason}")
+
+
+def stopped_run(out: Path, total: int) -> UserError:
+    """The error a run stopped by a signal ends with (both loops checkpointed the step they were in)."""
+    return stopping.stopped(out, f"checkpointed at step {checkpoint_step(latest_checkpoint(out))} of {total}")

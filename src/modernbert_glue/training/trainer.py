@@ -38,6 +38,7 @@ from .lifecycle import (
     loss_failure,
     mean_logged_loss,
     open_run,
+    stopped_run,
 )
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     if loss_check.failure is not None:
         fail_run(folder, out, loss_check.failure)
     if stopping.requested(trainer.state.global_step, trainer.state.max_steps):  # (CheckpointCallback's stop)
-        step = checkpoint_step(latest_checkpoint(out))
-        raise stopping.stopped(out, f"checkpointed at step {step} of {trainer.state.max_steps}")
+        raise stopped_run(out, trainer.state.max_steps)
     if not trainer.is_world_process_zero():
         return {}
 
