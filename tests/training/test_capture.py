@@ -5,8 +5,9 @@ adding to them). The capture itself needs a GPU (benchmarks/gpu_engine.py); ever
 here, for ModernBERT (no token_type_ids) and BERT (with them)."""
 
 import contextlib
-import json
 import copy
+import json
+import math
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from modernbert_glue.segments import sep_for
 from modernbert_glue.training.budgets import static_batch
 from modernbert_glue.training import capture
 from modernbert_glue.training.capture import capture_step
-from modernbert_glue.training.step import TrainStep, build_optimizer
+from modernbert_glue.training.step import TrainStep, build_optimizer, compile_layers
 
 from .test_step import MODELS, _setup
 
@@ -154,6 +155,32 @@ def test_a_failed_compiled_capture_is_tried_again_without_compile(fake_cuda):
     _, step = _step(model, cfg)
     report = capture_step(step, {2: large}, compiled=True)
     assert report[2].startswith("eager (RuntimeError") and "; without torch.compile: RuntimeError" in report[2]
+
+
+def test_after_a_compiled_capture_fails_the_run_goes_on_without_torch_compile(fake_cuda):
+    """A compiler that fails (as inductor can on a GPU) fails the first compiled capture; that shape is captured
+    without torch.compile, the next shape goes straight to that, and an eager step does not call the compiler."""
+    model, cfg, small, large, odd = _batches("bert")  # two layers of one kind: both compiled
+    fake = fake_cuda()
+    calls = []
+
+    def failing_compiler(graph, example_inputs):
+        calls.append(1)
+        raise RuntimeError("the compiler crashed")
+
+    m, step = _step(model, cfg)
+    compile_layers(step.model, backend=failing_compiler)
+    torch._dynamo.reset()
+    try:
+        report = capture_step(step, {1: small, 2: large}, compiled=True)
+        assert report[1].startswith("captured without torch.compile (") and "the compiler crashed" in report[1]
+        assert report[2] == report[1] and len(fake.graphs) == 2  # the failure came in the warm-up, before a graph
+        compiles = len(calls)
+        assert compiles >= 1 and step.uncompiled
+        assert math.isfinite(float(step(odd)[0]))  # 3 rows: no graph, an eager step
+        assert len(calls) == compiles
+    finally:
+        torch._dynamo.reset()
 
 
 def test_capture_refuses_a_cpu_step():

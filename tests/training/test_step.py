@@ -15,7 +15,7 @@ from modernbert_glue.packing import PackedClassifier
 from modernbert_glue.tasks import get_task
 from modernbert_glue.training.budgets import rows_needed, static_batch
 from modernbert_glue.training.capture import WarmupSnapshot
-from modernbert_glue.training.step import TrainStep, build_optimizer, compile_layers, warmup_steps
+from modernbert_glue.training.step import TrainStep, build_optimizer, compile_layers, encoder_layers, warmup_steps
 
 from ..conftest import MODERNBERT
 
@@ -26,8 +26,9 @@ MODELS = {"modernbert": (str(MODERNBERT), SMALL),
 LENGTHS = [5, 17, 60, 1, 40, 130, 9, 33]
 
 
-def _setup(kind, dropout=False, **train):
+def _setup(kind, dropout=False, layers=2, **train):
     name, overrides = MODELS[kind]
+    overrides = {**overrides, "num_hidden_layers": layers}
     if dropout:
         overrides = {**overrides, "hidden_dropout_prob": 0.1}
     torch.manual_seed(0)
@@ -166,27 +167,54 @@ def test_warmup_steps_before_capture_leave_no_trace():
     assert all(torch.equal(a, b) for a, b in zip(plain_weights, warmed_weights))
 
 
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_each_kind_of_layer_compiles_once_for_every_step_shape(kind):
+    """compile_layers: one dynamo graph serves every layer of a kind and every rows count of a run (a GPU
+    compile costs seconds per graph); ModernBERT's first layer, a kind of its own, stays eager. The eager
+    backend: dynamo's graphs without inductor's compile time."""
+    from torch._dynamo.utils import counters
+
+    model, tokenizer, cfg, seqs, labels = _setup(kind, layers=4)
+    m, step = _step_on_a_copy(model, cfg)
+    compile_layers(step.model, backend="eager")
+    compiled = [hasattr(layer.forward, "_torchdynamo_orig_callable") for layer in encoder_layers(step.model)]
+    assert compiled == ([False, True, True, True] if kind == "modernbert" else [True] * 4)
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        losses = [float(step(static_batch(seqs, labels, range(len(seqs)), rows, 256, len(seqs),
+                                          tokenizer.pad_token_id))[0]) for rows in (2, 3, 4, 2)]
+        assert counters["stats"]["unique_graphs"] == 1 and not counters["recompiles"], dict(counters)
+    finally:
+        torch._dynamo.reset()
+    assert all(math.isfinite(x) for x in losses)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(MODELS))
 @pytest.mark.parametrize("bf16", [False, True])
 def test_compiled_step_equals_the_eager_step(kind, bf16):
     """torch.compile of the encoder layers (inductor, CPU) inside the whole step. fp32: loss and gradients within
     1e-5. bf16 (8-bit mantissa, ~4e-3 relative per rounding; fused kernels round at other places): loss within
-    2e-2 and every gradient within 5% of the largest gradient of its tensor."""
-    model, tokenizer, cfg, seqs, labels = _setup(kind)
-    batch = static_batch(seqs, labels, range(len(seqs)), 2, 256, len(seqs), tokenizer.pad_token_id)
-    results = []
+    2e-2 and every gradient within 5% of the largest gradient of its tensor. Three layers: ModernBERT's first is
+    left eager (compile_layers), so two layers of one kind are compiled."""
+    model, tokenizer, cfg, seqs, labels = _setup(kind, layers=3)
+    batches = [static_batch(seqs, labels, range(len(seqs)), rows, 256, len(seqs), tokenizer.pad_token_id)
+               for rows in (2, 3)]  # two shapes, the second through the graph the first compiled (rows dynamic)
+    results = {}
     for compiled in (False, True):
         m, step = _step_on_a_copy(model, cfg, bf16)
         if compiled:
             compile_layers(step.model)
-        loss, _ = step(batch)
-        results.append((float(loss), {n: p.grad.clone() for n, p in m.named_parameters()}))
-    (loss_e, grads_e), (loss_c, grads_c) = results
-    if not bf16:
-        assert loss_c == pytest.approx(loss_e, abs=1e-5)
-        assert max(float((grads_c[n] - g).abs().max()) for n, g in grads_e.items()) <= 1e-5
-        return
-    assert loss_c == pytest.approx(loss_e, abs=2e-2)
-    for n, g in grads_e.items():
-        assert float((grads_c[n] - g).abs().max()) <= 0.05 * float(g.abs().max()) + 1e-6, n
+        results[compiled] = []
+        for batch in batches:
+            loss, _ = step(batch)
+            results[compiled].append((float(loss), {n: p.grad.clone() for n, p in m.named_parameters()}))
+    for (loss_e, grads_e), (loss_c, grads_c) in zip(results[False], results[True]):
+        if not bf16:
+            assert loss_c == pytest.approx(loss_e, abs=1e-5)
+            assert max(float((grads_c[n] - g).abs().max()) for n, g in grads_e.items()) <= 1e-5
+            continue
+        assert loss_c == pytest.approx(loss_e, abs=2e-2)
+        for n, g in grads_e.items():
+            assert float((grads_c[n] - g).abs().max()) <= 0.05 * float(g.abs().max()) + 1e-6, n

@@ -45,8 +45,10 @@ def supported(device: torch.device) -> bool:
 
 def capture_step(step: TrainStep, examples: dict[int, PackedBatch], compiled: bool) -> dict[int, str]:
     """Capture `step` once per shape (rows -> an example batch of that shape, on the device) into
-    `step.graphs`; returns rows -> "captured", or how that shape runs instead and why. A shape whose compiled
-    capture fails is captured again without torch.compile; one that cannot be captured at all runs eagerly."""
+    `step.graphs`; returns rows -> "captured", or how that shape runs instead and why. Once a compiled capture
+    fails, it is captured again without torch.compile, and the rest of the run (other shapes, eager steps) goes
+    without it: a compiler failing on one shape would fail again on the next, after compiling as long again.
+    A shape that cannot be captured at all runs eagerly."""
     if not supported(step.device):
         raise RuntimeError("capture_step needs a CUDA device")
     saved = WarmupSnapshot(step)
@@ -55,15 +57,15 @@ def capture_step(step: TrainStep, examples: dict[int, PackedBatch], compiled: bo
         static = example.clone()  # ModernBERT's batches have no token_type_ids (None): clone keeps them None
         try:
             step.graphs[rows] = _capture(step, static)
-            report[rows] = "captured"
+            report[rows] = f"captured without torch.compile ({step.uncompiled})" if step.uncompiled else "captured"
             continue
         except Exception as exc:  # noqa: BLE001 - a failed capture must leave a working (slower) step
             reason = _why(exc)
             log.warning("capturing the %d-row step failed", rows, exc_info=True)
-        if compiled:
+        if compiled and step.uncompiled is None:
+            step.uncompiled = reason
             try:
-                with torch.compiler.set_stance("force_eager"):
-                    step.graphs[rows] = _capture(step, static)
+                step.graphs[rows] = _capture(step, static)
                 report[rows] = f"captured without torch.compile ({reason})"
                 continue
             except Exception as exc:  # noqa: BLE001
