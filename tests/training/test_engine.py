@@ -36,6 +36,8 @@ def test_engine_writes_the_trainer_paths_run_folder_without_datasets(tiny_run, s
     assert code == 0, stderr[-3000:]
     metrics = json.loads(stdout)
     assert metrics["engine"] == "engine" and metrics["input_path"] == "packed" and metrics["steps"] == 4
+    # progress a device run's log keeps even if it is cut short: the preparation's and the loop's times
+    assert "prepared in" in stderr and "engine: 4 steps in" in stderr and "4/4" in stderr  # and the bar
     trainer = json.loads((tiny_run / "metrics.json").read_text())
     assert metrics.keys() == trainer.keys() and trainer["engine"] == "trainer"
     assert _files(out) == _files(tiny_run) and not (out / "checkpoints").exists()

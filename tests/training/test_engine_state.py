@@ -2,6 +2,8 @@
 in place (the learning-rate tensor a captured step reads stays the same object); best and early stopping as the
 Trainer's."""
 
+import time
+
 import pytest
 import torch
 
@@ -100,6 +102,16 @@ def test_the_background_writer_queues_checkpoints_in_order_and_waits_only_when_f
         writer.wait()
     assert str(raised.value) == f"{tmp_path / 'd'}: No space left on device"
     writer.wait()  # raised once; the writer is usable again
+
+    release.clear()  # at the end of a run: only the write in progress is waited for
+    writer = Writer(background=True, max_pending=4)
+    for name in "efg":
+        writer.submit(tmp_path / name, "snap", None)
+    while not writer.pending or writer.thread is None:
+        time.sleep(0.01)
+    threading.Timer(0.3, release.set).start()
+    assert writer.wait(drop_queued=True) == 2
+    assert written[-1] == "e" and "f" not in written and "g" not in written and not writer.pending
 
 
 def test_a_damaged_checkpoint_is_passed_over_for_the_one_before(tmp_path):

@@ -147,13 +147,17 @@ class EngineRun:
             # of which compiling (on the warm-up steps) and capturing: the part of the wall a warm cache shortens
             "capture_seconds": round(now - captured, 2),
         }
-        log.info("engine: %d steps on shapes %s (rows of %d tokens), compile %s, CUDA graphs %s",
-                 self.plan.total_steps, self.stats["step_shapes"], self.plan.width, compiled, capture)
+        log.info("engine: %d steps on shapes %s (rows of %d tokens), compile %s, CUDA graphs %s; prepared in %.1f s "
+                 "(%.1f s of it compiling and capturing)", self.plan.total_steps, self.stats["step_shapes"],
+                 self.plan.width, compiled, capture, self.stats["prepare_seconds"], self.stats["capture_seconds"])
 
     def train(self) -> dict:
         """The step loop, from the restored step to the end (or an early stop); returns what lifecycle.finish_run
         records about it."""
+        from tqdm.auto import tqdm  # the progress bar the Trainer's ProgressCallback shows
+
         first = self.state.step
+        self.bar = tqdm(total=self.plan.total_steps, initial=first, unit="step")
         sync()
         started = time.perf_counter()
         for i in range(first, self.plan.total_steps):
@@ -166,12 +170,19 @@ class EngineRun:
                 break
         sync()
         seconds = time.perf_counter() - started
-        waited = time.perf_counter()
-        self.writer.wait()  # the checkpoints still queued: training is over, so their writes are not training time
-        total = self.plan.total_steps
-        if stopping.requested(self.state.step, total) and self.failure is None:  # end_step checkpointed this step
+        self.bar.close()
+        done = self.state.step - first
+        log.info("engine: %d steps in %.2f s (%.2f ms a step, evaluations included)", done, seconds,
+                 1000 * seconds / max(done, 1))
+        waited, total = time.perf_counter(), self.plan.total_steps
+        halted = stopping.requested(self.state.step, total) and self.failure is None  # end_step checkpointed it
+        # Training is over, so these writes are not training time. A run that goes on to finish_run, which
+        # removes the checkpoints, waits only for the one being written; a stopped run needs them all.
+        dropped = self.writer.wait(drop_queued=not halted)
+        if halted:
             raise stopped_run(self.out, total)
         self.stats["checkpoint_wait_seconds"] = round(time.perf_counter() - waited, 2)
+        self.stats["checkpoints_dropped"] = dropped
         self.stats["checkpoint_blocked_seconds"] = round(self.writer.blocked_seconds, 2)  # inside train_seconds
         if self.best_weights is not None:  # the model saved is the best evaluated one (load_best_model_at_end)
             self.model.load_state_dict(self.best_weights)
@@ -203,6 +214,8 @@ class EngineRun:
                       "learning_rate": float(scheduled_lr(self.schedule, t.lr, step - 1)), "epoch": self._epoch()})
             self.window.zero_()
             self.state.last_logged = step
+            self.bar.update(step - self.bar.n)  # here, where the host has waited for the device: true progress
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             self.failure = loss_failure("training loss", loss, step, self.plan.total_steps, t.lr)
         stop = False
         if evaluate and self.failure is None:
@@ -262,10 +275,11 @@ def _real_tokens(ids: list[list[int]], plan) -> int:
 
 
 def _tensorboard(folder: Path):
-    """TensorBoard's writer, or None where the package is missing (the GPU image): the logs are optional."""
+    """TensorBoard's writer, or None where the package is missing or fails to load: the logs are optional."""
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log.info("tensorboard is not installed: no TensorBoard logs in %s", folder)
+
+        return SummaryWriter(log_dir=str(folder))
+    except Exception as exc:  # noqa: BLE001 - missing, or broken (a protobuf its version cannot read)
+        log.info("no TensorBoard logs in %s: tensorboard cannot be used (%s)", folder, exc)
         return None
-    return SummaryWriter(log_dir=str(folder))

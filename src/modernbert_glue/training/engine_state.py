@@ -179,12 +179,18 @@ class Writer:
             self.blocked_seconds += time.perf_counter() - began
         self._raise()
 
-    def wait(self) -> None:
-        """Until every submitted checkpoint is written."""
+    def wait(self, drop_queued: bool = False) -> int:
+        """Until every submitted checkpoint is written; with `drop_queued`, only the one being written, the others
+        are dropped (a finished run's checkpoints are removed anyway: lifecycle.finish_run). Returns how many
+        were dropped."""
         with self.changed:
+            dropped = len(self.pending) - 1 if drop_queued and self.pending else 0
+            for _ in range(dropped):
+                self.pending.pop()
             while self.pending and self.error is None:
                 self.changed.wait()
         self._raise()
+        return dropped
 
     def _run(self) -> None:
         while True:
