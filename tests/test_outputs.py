@@ -48,6 +48,34 @@ def test_overwrite_replaces_our_run_and_keeps_the_users_file(small_sst2, tmp_pat
     assert json.loads((out / "run.json").read_text())["date"] >= before
 
 
+def test_overwrite_refuses_to_remove_another_commands_output_inside_its_folders(tmp_path):
+    """An export written into a run's model/ (or a seed's) is not the run's to remove: --overwrite is refused in
+    one line and removes nothing."""
+    for layout in ("run", "seeds"):
+        out = tmp_path / layout
+        run = out / "seed-1" if layout == "seeds" else out
+        seeds = open_output(out, "seeds") if layout == "seeds" else None
+        if seeds:
+            seeds.claim("seed-1")
+        folder = open_output(run, "run")
+        folder.claim("model")
+        (run / "model").mkdir()
+        (run / "model" / "config.json").write_text("{}")
+        folder.finish()
+        if seeds:
+            seeds.finish()
+        export = open_output(run / "model" / "onnx", "export")
+        export.write_text("model.onnx", "graph")
+        export.finish()
+        with pytest.raises(UserError, match=f"^{run / 'model' / 'onnx'}: a export folder inside {out}, in a folder "
+                                            "--overwrite replaces; move it out first$"):
+            open_output(out, layout, overwrite=True)
+        assert (run / "model" / "onnx" / "model.onnx").read_text() == "graph"
+        shutil.rmtree(run / "model" / "onnx")
+        open_output(out, layout, overwrite=True).finish()  # once it is moved, the overwrite goes ahead
+        assert not (run / "model").exists()
+
+
 def test_overwrite_refuses_a_folder_we_did_not_write(small_sst2, tmp_path):
     out = tmp_path / "mine"
     out.mkdir()

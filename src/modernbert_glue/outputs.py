@@ -251,10 +251,39 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
             raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
         if marker["kind"] != kind:
             raise UserError(f"{out}: a {marker['kind']} folder, not a {kind} folder; refusing to overwrite it")
-        for name in marker.get("files", []):  # a seed's or a sweep's run folder, resumed by another process
-            if "/" not in name and name not in ("", ".", "..") and in_use(out / name):
+        for name in _own_names(marker.get("files", [])):  # a seed's or a sweep's run, resumed by another process
+            if in_use(out / name):
                 raise in_use_error(out / name)
+        if inside := _outputs_inside(out, marker):
+            found = read_marker(inside[0])["kind"]
+            raise UserError(f"{inside[0]}: a {found} folder inside {out}, in a folder --overwrite replaces; "
+                            "move it out first")
     return marker
+
+
+def _own_names(names: list[str]) -> list[str]:
+    """A marker's names, but never one that reaches outside its folder (a marker edited by hand)."""
+    return [n for n in names if "/" not in n and n not in ("", ".", "..")]
+
+
+def _outputs_inside(out: Path, marker: dict) -> list[Path]:
+    """Output folders of other commands written inside the folders `marker` lists (an `export onnx` into a
+    run's model/, say): --overwrite would remove them with the folder they are in, though the user never
+    asked for that. A seed's or a sweep's run folder is one of the listed names: its own marker says what
+    is in it."""
+    found = []
+    for name in _own_names(marker.get("files", [])):
+        top = out / name
+        if not top.is_dir() or top.is_symlink():
+            continue
+        if (own := read_marker(top)) is not None:
+            found += _outputs_inside(top, own)
+            continue
+        for root, dirs, _ in os.walk(top):
+            nested = [d for d in dirs if read_marker(Path(root, d)) is not None]
+            found += [Path(root, d) for d in nested]
+            dirs[:] = [d for d in dirs if d not in nested]
+    return found
 
 
 def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False) -> OutputFolder:
@@ -289,9 +318,7 @@ def _remove_our_files(out: Path, names: list[str]) -> None:
 
 def _remove(out: Path, names: list[str], *, finished: bool) -> None:
     """Remove the temporary copies of `names` (`.<name>.tmp-<pid>`), and with `finished` the names too."""
-    for name in names:
-        if "/" in name or name in ("", ".", ".."):
-            continue  # a marker edited by hand never reaches outside the folder
+    for name in _own_names(names):
         for target in [out / name] * finished + [*out.glob(f".{name}{_TMP}*")]:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
