@@ -122,7 +122,7 @@ CLI_ROWS = [
     (["{train}", "--lr", "-1"], 2, "'train.lr' must be more than 0, got -1.0"),
     (["{train}", "--epochs", "0"], 2, "'train.epochs' must be more than 0, got 0.0"),
     (["{train}", "--epochs", "nan"], 2, "'train.epochs' must be a finite number, got nan"),
-    (["{train}", "--batch-size", "0"], 2, "'train.batch_size' must be at least 1, got 0"),
+    (["{train}", "--batch-size", "0"], 2, "'train.batch_size' must be at least 1 and at most 1048576, got 0"),
     (["{train}", "--max-train-samples", "-5"], 2, "'data.max_train_samples' must be at least 1, got -5"),
     (["{train}", "--set", "train.warmup_ratio=1.5"], 2, "'train.warmup_ratio' must be at least 0 and less than 1"),
     (["{train}", "--set", "train.nope=1"], 2, "unknown config key 'train.nope'"),

@@ -76,6 +76,18 @@ def test_overwrite_refuses_to_remove_another_commands_output_inside_its_folders(
         assert not (run / "model").exists()
 
 
+@pytest.mark.parametrize("where", ["output", "input"])
+def test_a_name_too_long_is_one_line(small_sst2, tmp_path, where):
+    long = tmp_path / ("n" * 300)
+    extra = ["--output-dir", long] if where == "output" else ["--output-dir", tmp_path / "o", "--train-file", long]
+    code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+                              *extra)
+    assert code == 2, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]  # the path as the call that failed had it (a probe of long/.git, say)
+    assert last.startswith(f"error: {long}") and last.endswith(": File name too long (a file or folder name is "
+                                                               "limited to 255 bytes)")
+
+
 def test_overwrite_refuses_a_folder_we_did_not_write(small_sst2, tmp_path):
     out = tmp_path / "mine"
     out.mkdir()

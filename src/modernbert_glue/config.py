@@ -196,14 +196,16 @@ RANGES = {
     "data.max_eval_samples": (1, None, True, True),
     "train.epochs": (0, None, False, True), "train.lr": (0, None, False, True),
     "train.classifier_lr_scale": (0, None, False, True),
-    "train.batch_size": (1, None, True, True), "train.eval_batch_size": (1, None, True, True),
+    # Upper bounds: past them a run fails deep inside a library (a batch beyond any GLUE training set, more
+    # threads than any machine maps), not with a line naming the field.
+    "train.batch_size": (1, 2**20, True, True), "train.eval_batch_size": (1, 2**20, True, True),
     "train.weight_decay": (0, None, True, True), "train.adam_beta1": (0, 1, True, False),
     "train.adam_beta2": (0, 1, True, False), "train.adam_epsilon": (0, None, False, True),
     "train.warmup_ratio": (0, 1, True, False), "train.max_grad_norm": (0, None, False, True),
     "train.label_smoothing": (0, 1, True, False), "train.evals_per_epoch": (1, None, True, True),
     "train.ema_decay": (0, 1, True, False), "train.early_stopping_patience": (0, None, True, True),
     "train.packed_token_budget": (0, None, True, True), "train.logging_steps": (1, None, True, True),
-    "train.threads": (0, None, True, True), "train.checkpoint_steps": (0, None, True, True),
+    "train.threads": (0, 4096, True, True), "train.checkpoint_steps": (0, None, True, True),
     "train.seed": (0, 2**32 - 1, True, True),  # numpy's and transformers' set_seed range
 }
 

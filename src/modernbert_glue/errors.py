@@ -34,8 +34,8 @@ _TORCH_WRITE = re.compile(r"PytorchStreamWriter failed writing|unexpected pos \d
 
 
 def as_user_error(exc: Exception) -> UserError:
-    """The one line the CLI prints for `exc`: a UserError as it is; an OSError of MACHINE_ERRNOS (or safetensors'
-    error with one of their numbers) as what it hit and where; torch.save's failed write as such; anything else
+    """The one line the CLI prints for `exc`: a UserError as it is; a name too long as the user's input; an OSError
+    of MACHINE_ERRNOS (or safetensors' error with one of their numbers) as what it hit and where; torch.save's failed write as such; anything else
     is raised again, with its traceback, as the bug it is."""
     if isinstance(exc, UserError):
         return exc
@@ -47,6 +47,8 @@ def as_user_error(exc: Exception) -> UserError:
     elif isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
         return MachineError(f"torch could not write a file ({str(exc).splitlines()[-1].strip()}); is the disk full? "
                             "Make room and run the command again (`train --resume` continues a run)")
+    if number == errno.ENAMETOOLONG:  # a path the user typed
+        return UserError(f"{where}{what} (a file or folder name is limited to 255 bytes)")
     if number in _NO_ROOM:
         return MachineError(f"{where}{what}; make room and run the command again (`train --resume` continues a run)")
     if number in MACHINE_ERRNOS:

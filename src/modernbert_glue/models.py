@@ -132,10 +132,23 @@ def _overrides_checked(overrides: dict[str, Any] | None):
 
     try:
         yield
-    except (TypeError, ValueError, StrictDataclassError) as exc:
+    except (TypeError, ValueError, AssertionError, StrictDataclassError) as exc:  # Assertion: vocab_size < pad id
         if not overrides:
             raise
-        raise UserError(f"--model-override: invalid model config ({_first_line(exc)})") from None
+        raise UserError(f"--model-override: invalid model config ({_one_line(exc)})") from None
+
+
+def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None):
+    """What build_classifier would refuse, found before any slow work (`train --check`, a sweep before its
+    runs): the model folder or Hub name, its config with the overrides, and the architecture they make, built
+    on the meta device (no memory, no weights). Returns the config."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    config = load_config(resolve_model(name), task, overrides)
+    with _overrides_checked(overrides), torch.device("meta"):
+        AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+    return config
 
 
 def build_classifier(name: str, task: Task, *, random_init: bool = False, overrides: dict[str, Any] | None = None,
@@ -222,6 +235,12 @@ def load_saved_classifier(folder: str):
     except Exception as exc:  # a truncated weights file, a config without an architecture: many error types
         raise UserError(f"{folder}: cannot load a classifier from it ({_first_line(exc)})") from None
     return model, load_tokenizer(folder)
+
+
+def _one_line(exc: Exception) -> str:
+    """The whole message on one line: huggingface_hub's validation errors give the field on the first line and
+    what is wrong with it on the next."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:400] or type(exc).__name__
 
 
 def _first_line(exc: Exception) -> str:

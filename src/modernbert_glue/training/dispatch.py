@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import RunConfig
-from ..device import device_type
+from ..device import check_bf16, device_type
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES
@@ -57,7 +57,7 @@ def choose(cfg: RunConfig, device: str, world_size: int, model_type: Callable[[]
 
 
 def check_settings(cfg: RunConfig, device: str) -> str:
-    """Refuse a wrong engine, compile or scheduler value before any folder is opened or slow work done; returns
+    """Refuse a wrong engine, compile, bf16 or scheduler value before any folder is opened or slow work done; returns
     the engine setting."""
     from transformers import SchedulerType
 
@@ -65,6 +65,7 @@ def check_settings(cfg: RunConfig, device: str) -> str:
     if setting not in ENGINES:
         raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
     compile_setting(cfg.train.compile, device)
+    check_bf16(cfg.train.bf16, "train.bf16")
     schedulers = [kind.value for kind in SchedulerType]
     if cfg.train.lr_scheduler not in schedulers:
         raise UserError(f"train.lr_scheduler must be one of {', '.join(schedulers)}, got '{cfg.train.lr_scheduler}'")

@@ -15,7 +15,7 @@ from ..outputs import check_output, failure, open_output, read_marker
 from ..provenance import provenance
 from ..device import device_type
 from . import stopping
-from .dispatch import check_settings, train, with_seed_paths
+from .dispatch import check_settings, choose, train, with_seed_paths
 from .lifecycle import fail_run, is_main_process
 
 log = logging.getLogger(__name__)
@@ -80,22 +80,28 @@ def _check_seeds(cfg: RunConfig, seeds: list[int]) -> None:
 
 def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
     """What a run checks and reads before it opens its folder, read once for all seeds before the seeds folder is
-    opened (with --overwrite: emptied), and what `train --check` does: the seeds, the engine and compile
-    settings, the data, and the model or each seed's --init-from folder. A typo then costs one line, not a
-    finished run."""
+    opened (with --overwrite: emptied), and what `train --check` does: the seeds, the engine, compile and bf16
+    settings, the data, the model (or each seed's --init-from folder) with its overrides, and the input path
+    and token budget for that model. A typo then costs one line, not a finished run."""
     from ..data import load_run_data
-    from ..models import resolve_model
+    from ..inputs import check_token_budget, resolve_input_path
+    from ..models import check_model
     from ..outputs import check_model_finished
+    from ..tasks import task_for
 
     _check_seeds(cfg, seeds)
     check_settings(cfg, device_type())
     load_run_data(cfg.data)
-    for seed in seeds:
-        init_from = with_seed_paths(_with_seed(cfg, seed)).model.init_from
-        if init_from:
-            check_model_finished(init_from)
-    if not cfg.model.init_from:
-        resolve_model(cfg.model.name)
+    task = task_for(cfg.data)
+    names = {with_seed_paths(_with_seed(cfg, seed)).model.init_from for seed in seeds} - {None, ""}
+    for init_from in sorted(names):
+        check_model_finished(init_from)
+    configs = [check_model(name, task, cfg.model.overrides) for name in sorted(names) or [cfg.model.name]]
+    model_type = configs[0].model_type
+    engine, _ = choose(cfg, device_type(), 1, lambda: model_type)
+    path = "packed" if engine == "engine" else resolve_input_path(cfg.train.input_path, model_type, "train",
+                                                                  device_type(), "train.input_path")
+    check_token_budget(cfg.train.packed_token_budget, path)
 
 
 def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | None, *, overwrite: bool) -> dict:

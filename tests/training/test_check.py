@@ -1,0 +1,37 @@
+"""`train --check` refuses, in one line, what the run itself would refuse: settings, the model's overrides and the
+architecture they make (built on the meta device), the --init-from folder, the token budget for the input path
+the run would take. A sweep checks its runs this way before starting them."""
+
+import pytest
+
+from ..conftest import run_cli, tiny_train_args
+
+CASES = [
+    (["--set", "train.bf16=maybe"], "train.bf16 must be auto, on or off"),
+    (["--token-budget", "100", "--input-path", "packed"], "train.packed_token_budget must be a multiple of 256"),
+    (["--token-budget", "256", "--input-path", "padded"], "train.packed_token_budget needs the packed input path"),
+    (["--init-from", "/nonexistent/model"], "/nonexistent/model: model folder not found"),
+    (["--model-override", "nosuch_field=1"], "the 'modernbert' config has no field 'nosuch_field'"),
+    (["--model-override", "vocab_size=10"], "invalid model config (Padding_idx must be within num_embeddings)"),
+    (["--model-override", "num_hidden_layers=two"],  # the field and what is wrong with it, on one line
+     "invalid model config (Validation error for field 'num_hidden_layers': TypeError: Field 'num_hidden_layers' "
+     "expected int, got str (value: 'two'))"),
+    (["--batch-size", "99999999999999999999"], "'train.batch_size' must be at least 1 and at most 1048576"),
+    (["--set", "train.threads=100000"], "'train.threads' must be at least 0 and at most 4096"),
+]
+
+
+@pytest.mark.parametrize("extra, message", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_check_refuses_what_the_run_would(small_sst2, tmp_path, extra, message):
+    code, stdout, stderr = run_cli(*tiny_train_args(small_sst2, tmp_path / "run", "--check", *extra))
+    assert code == 2 and stdout == "", stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, last
+    assert not (tmp_path / "run").exists()
+
+
+def test_check_passes_a_sound_run_and_writes_nothing(small_sst2, tmp_path):
+    code, stdout, stderr = run_cli(*tiny_train_args(small_sst2, tmp_path / "run", "--check",
+                                                    "--token-budget", "512", "--input-path", "packed"))
+    assert code == 0, stderr[-2000:]
+    assert '"check": "ok"' in stdout and not (tmp_path / "run").exists()
