@@ -60,7 +60,8 @@ def train(
         "--output-dir", "-o", help="Run folder to create (new, or empty).")] = None,
     resume: Annotated[Optional[str], typer.Option(
         help="Continue the unfinished run (or --seeds folder) DIR from its newest checkpoint.")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Preset name or .toml path (default: paper).")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        help="Preset name or .toml path (default: paper-TASK, the paper's recipe for the task).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
     random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
     init_from: Annotated[Optional[str], typer.Option(
