@@ -23,7 +23,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
     import yaml
 
     glue = task.hub_config and task.name != "custom"
-    name = metrics["model"]  # the base model, also with --init-from (training.lifecycle.base_model_name)
+    name = metrics["model"]  # the base model, also with --init-from (training.lifecycle.base_model)
     dataset = f"GLUE {task.name.upper()}" if glue else "custom data"
     rows, entries = [], []
     for metric in task.metrics:
@@ -77,7 +77,8 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         f"{dataset}: text column(s) {texts}, label `{task.label_column}`; "
         f"{metrics.get('train_samples')} training examples, {metrics.get('eval_samples')} dev examples.", "",
         "## Recipe", "",
-        f"lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epoch{"" if t.epochs == 1 else "s"}, weight decay {t.weight_decay:g} (torch AdamW), "
+        f"lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epoch{'' if t.epochs == 1 else 's'}, "
+        f"weight decay {t.weight_decay:g} (torch AdamW), "
         f"betas ({t.adam_beta1:g}, {t.adam_beta2:g}), eps {t.adam_epsilon:g}, {t.lr_scheduler} schedule with "
         f"{t.warmup_ratio:g} warmup, max length {max_length}, seed {t.seed}, preset `{cfg.preset}`; the "
         f"best of the dev evaluations by {task.main_metric} was kept. The full resolved config is the run "

@@ -113,7 +113,8 @@ def test_init_from_takes_each_seeds_own_model(tmp_path):
                               "--data-dir", data, "--max-train-samples", "16", "--max-eval-samples", "16",
                               "--epochs", "1", "--batch-size", "16", "--output-dir", tmp_path / "fourth")
     assert code == 0, stderr[-2000:]
-    assert json.loads((tmp_path / "fourth" / "metrics.json").read_text())["model"] == str(MODERNBERT)
+    fourth = json.loads((tmp_path / "fourth" / "metrics.json").read_text())
+    assert fourth["model"] == str(MODERNBERT) and fourth["random_init"] is True  # random weights, two runs on
     card = (tmp_path / "fourth" / "model" / "README.md").read_text()
     assert f"# {Path(MODERNBERT).name} fine-tuned on GLUE RTE" in card and "ModernBERT-base" not in card
 

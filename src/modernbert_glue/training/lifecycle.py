@@ -73,15 +73,17 @@ def open_run(cfg: RunConfig, out: Path, record: dict, engine: str, *, overwrite:
     return folder
 
 
-def base_model_name(model_cfg) -> str:
-    """The model a run's weights come from: --model, or with --init-from the base model recorded by that run
-    (its metrics.json beside the model folder), else the --init-from folder itself."""
+def base_model(model_cfg) -> tuple[str, bool]:
+    """(name, random_init) of the model a run's weights come from: --model, or with --init-from the base model
+    that run recorded (its metrics.json beside the model folder: random weights stay random weights two runs
+    on), else the --init-from folder itself."""
     if not model_cfg.init_from:
-        return model_cfg.name
+        return model_cfg.name, model_cfg.random_init
     try:
-        return str(read_json(Path(model_cfg.init_from).parent / "metrics.json")["model"])
+        earlier = read_json(Path(model_cfg.init_from).parent / "metrics.json")
+        return str(earlier["model"]), bool(earlier.get("random_init", False))
     except (OSError, ValueError, KeyError, UserError):
-        return model_cfg.init_from
+        return model_cfg.init_from, False
 
 
 def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eval_sets: dict, trained: dict,
@@ -92,10 +94,11 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     out = folder.path
     settings = InferenceSettings.for_task(task, token_limit(tokenizer, cfg.data.max_length))  # what it was cut at
     clf = Classifier(model=model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
+    name, random_init = base_model(cfg.model)
     metrics = {
         "task": task.name,
-        "model": base_model_name(cfg.model),
-        "random_init": cfg.model.random_init,
+        "model": name,
+        "random_init": random_init,
         "init_from": cfg.model.init_from,
         "preset": cfg.preset,
         "main_metric": task.main_metric,
