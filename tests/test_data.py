@@ -177,3 +177,28 @@ def test_the_hub_path_maps_the_hubs_columns_and_splits(monkeypatch):
     assert stsb["label"] == [4.5, 1.0] and stsb["sentence2"] == ["c", "d"]
     assert calls == [("nyu-mll/glue", "mnli", "validation_matched"), ("nyu-mll/glue", "mnli", "test_matched"),
                      ("nyu-mll/glue", "stsb", "train")]
+
+
+def test_csv_fields_are_one_line_each(tmp_path):
+    """A quoted line break is refused on the line it starts: csv.reader alone ends the field at the line's end,
+    which in a one-column file read one row as two ('a line', 'break"'). Doubled and stray quotes read as
+    before."""
+    task = get_task("custom").with_columns(["text"], None, regression=False)
+    quoted = write_tsv(tmp_path / "quoted.csv", ["text", '"a line', 'break"', "fine"])
+    with pytest.raises(UserError, match=r"quoted.csv, line 2: a quoted field runs past the end of the line; fields "
+                                        r"spanning lines \(a line break inside quotes\) are not supported"):
+        read_examples(quoted, task, require_label=False)
+    ok = write_tsv(tmp_path / "ok.csv", ["text", '"he said ""hi"""', '"x"y', 'a "b'])
+    assert read_examples(ok, task, require_label=False)["sentence"] == ['he said "hi"', "xy", 'a "b']
+
+
+def test_cr_only_line_endings_are_named(tmp_path):
+    """Split on LF only, a file with classic Mac OS line endings is one line: it said "no rows"."""
+    path = tmp_path / "cr.tsv"
+    path.write_bytes(b"sentence\tlabel\rgood\t1\rbad\t0\r")
+    with pytest.raises(UserError, match=r"cr.tsv: its line endings are CR only \(classic Mac OS\)"):
+        read_examples(path, get_task("sst2"))
+    path.write_bytes(b"sentence\tlabel\r\ngood\t1\r\n")  # CRLF, and a lone trailing CR, read as ever
+    assert read_examples(path, get_task("sst2"))["sentence"] == ["good"]
+    (tmp_path / "one.txt").write_bytes(b"a fine film\r")
+    assert read_lines(tmp_path / "one.txt") == ["a fine film"]

@@ -281,6 +281,9 @@ def _coerce(value: Any, hint: Any, key: str, source: str, from_text: bool) -> An
         elif origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         elif isinstance(value, origin) and not (origin is int and isinstance(value, bool)):
+            items = typing.get_args(kind)  # list[str]: each item too (a TOML `text_columns = [1]`)
+            if origin is list and items and not all(isinstance(item, items[0]) for item in value):
+                raise UserError(f"{source}: '{key}' must be a list of {items[0].__name__}, got {value!r}")
             return value
     names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed if k is not type(None))
     raise UserError(f"{source}: '{key}' must be {names}, got {value!r}")

@@ -27,6 +27,9 @@ from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task, task_for
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "MODERNBERT_GLUE_DATA_DIR"
+# What to do when the Hub cannot give a split: the data options of train, evaluate, baseline (glue-submission
+# names its own, --data-root)
+DATA_DIR_HINT = f"pass --data-dir FOLDER (GLUE tsv files) or set ${DATA_DIR_ENV}"
 SPLITS = ("train", "validation", "test")
 
 
@@ -56,15 +59,16 @@ def load_split(cfg: DataConfig, task: Task, split: str):
     return Dataset.from_dict(load_columns(cfg, task, split))
 
 
-def load_columns(cfg: DataConfig, task: Task, split: str) -> dict[str, list]:
+def load_columns(cfg: DataConfig, task: Task, split: str, *, hub_hint: str = DATA_DIR_HINT) -> dict[str, list]:
     """One split as {"sentence": [...], ["sentence2": [...],] "label": [...]} ("label" where known), checked row
     by row. Needs no `datasets` for files (the training engine runs where that package is not installed); the
-    Hub does. Splits: train, validation, test, and a task's extra ones (MNLI's validation_mismatched)."""
+    Hub does. Splits: train, validation, test, and a task's extra ones (MNLI's validation_mismatched).
+    `hub_hint`: how the command's user gives local files instead, for the line that says the Hub failed."""
     if split not in (*SPLITS, *task.files):
         raise UserError(f"unknown split '{split}' (use {', '.join(dict.fromkeys((*SPLITS, *task.files)))})")
     source = split_source(cfg, task, split)
     if source == "hub":
-        columns = _load_from_hub(task, split)
+        columns = _load_from_hub(task, split, hub_hint)
     else:
         columns = read_examples(source, task, require_label=not split.startswith("test"))
     limit = {"train": cfg.max_train_samples}.get(split, None if split.startswith("test") else cfg.max_eval_samples)
@@ -120,11 +124,10 @@ def texts_of(columns: dict[str, list]) -> list:
     return list(columns["sentence"])
 
 
-def _load_from_hub(task: Task, split: str) -> dict[str, list]:
+def _load_from_hub(task: Task, split: str, hint: str = DATA_DIR_HINT) -> dict[str, list]:
     from .hub import hub_available
 
     where = f"{HUB_PATH}/{task.hub_config}"
-    hint = f"pass --data-dir FOLDER (GLUE tsv files) or set ${DATA_DIR_ENV}"
     if not hub_available():
         raise UserError(f"the Hugging Face Hub is not reachable to load {where}: {hint}")
     import datasets

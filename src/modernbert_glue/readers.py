@@ -98,6 +98,9 @@ def read_lines(path: str | Path | None) -> list[str]:
 def _decoded_lines(raw: bytes, name: str | Path):
     """(line number, text) for each line of a file's (or stdin's) bytes, strictly UTF-8; a trailing newline adds
     no line."""
+    if b"\n" not in raw and b"\r" in raw.rstrip(b"\r"):  # split on \n only, such a file is one line: "no rows"
+        raise UserError(f"{name}: its line endings are CR only (classic Mac OS), which are not read as line breaks; "
+                        "save it with LF or CRLF line endings")
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -120,18 +123,18 @@ def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None =
     if not lines:
         raise UserError(f"{path}: empty file (expected a header row)")
     if delimiter == "\t":
-        split = lambda text: text.split("\t")
+        split = lambda lineno, text: text.split("\t")
     else:
-        split = lambda text: next(csv.reader(io.StringIO(text)), [])
-    if layout and text_column not in split(lines[0][1]):
+        split = lambda lineno, text: _csv_fields(text, f"{path}, line {lineno}")
+    if layout and text_column not in split(*lines[0]):
         lines = [(0, delimiter.join(layout)), *lines]
-    header = split(lines[0][1])
+    header = split(*lines[0])
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise UserError(f"{path}, line 1: column {repeated[0]!r} appears more than once in the header")
     rows, skipped = [], []
     for lineno, text in lines[1:]:
-        fields = split(text)
+        fields = split(lineno, text)
         if len(fields) != len(header) and skip_malformed:
             skipped.append(lineno)
             continue
@@ -144,6 +147,21 @@ def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None =
         log.warning("%s: skipped %d row(s) without %d fields (line %s%s), as GLUE's processors do", path,
                     len(skipped), len(header), skipped[0], " ..." if len(skipped) > 1 else "")
     return rows
+
+
+def _csv_fields(text: str, where: str) -> list[str]:
+    """One line's csv fields. A quote still open at the line's end is a field with a line break in it: this reader
+    takes one record per line, and csv.reader alone would end the field there, leaving the rest of it for a
+    "wrong number of fields" on this line or the next."""
+    fields = next(csv.reader(io.StringIO(text)), [])
+    if '"' in text:  # only a quote can open a field that runs on; the strict reader says whether one does
+        try:
+            next(csv.reader(io.StringIO(text), strict=True), [])
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise UserError(f"{where}: a quoted field runs past the end of the line; fields spanning lines (a "
+                                "line break inside quotes) are not supported: one record per line") from None
+    return fields
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:

@@ -3,23 +3,28 @@ ids, label names for MNLI/QNLI/RTE/AX, values for STS-B), from one fine-tuned ru
 task's test file. An MNLI run also gives MNLI-mm.tsv (test_mismatched) and AX.tsv (the diagnostic set).
 
 Test files come from `--data-root` (one GLUE-format folder per task: DATA_ROOT/<task>/test.tsv; AX as
-DATA_ROOT/ax/diagnostic.tsv), else from the Hub; a missing one stops with one line naming it. The rows written
-are checked against the test file's and against GLUE's published counts (submission.json says which differ).
+DATA_ROOT/ax/diagnostic.tsv), else from the Hub; a missing one stops with one line naming it. $MODERNBERT_GLUE_DATA_DIR
+(one task's folder, what `train` reads without --data-dir) is refused without --data-root: it would give every
+task that task's test file. The rows written are checked against the test file's and against GLUE's published
+counts (submission.json says which differ).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from .config import DataConfig
-from .data import load_columns, texts_of
+from .data import DATA_DIR_ENV, load_columns, texts_of
 from .errors import UserError
 from .locks import releases_on_error
 from .outputs import check_output, open_output
 from .tasks import GLUE_TASKS, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
 
 log = logging.getLogger(__name__)
+
+HUB_HINT = "pass --data-root FOLDER (a GLUE-format folder per task: FOLDER/rte/test.tsv, ...)"
 
 
 def test_sets(task_name: str) -> list[tuple[str, str, str]]:
@@ -46,6 +51,16 @@ def _model_dir(run: str) -> Path:
     return folder / "model" if (folder / "model").is_dir() else folder
 
 
+def check_data_root(data_root: str | None) -> None:
+    """Refuse $MODERNBERT_GLUE_DATA_DIR without --data-root: it names one task's folder (train's --data-dir), and
+    read for every task it gives each task that one task's test file (WNLI.tsv from RTE's test.tsv, say). With
+    --data-root it is not read, as --data-dir overrides it in train."""
+    folder = os.environ.get(DATA_DIR_ENV)
+    if data_root is None and folder:
+        raise UserError(f"${DATA_DIR_ENV} is set ({folder}): it names one task's data folder, and glue-submission "
+                        f"reads each task's own test file; {HUB_HINT}, or unset ${DATA_DIR_ENV} to read the Hub")
+
+
 @releases_on_error
 def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None = None,
                     overwrite: bool = False) -> dict:
@@ -54,6 +69,7 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     from .inference.onnx import is_export_folder
 
     check_output(output_dir, "submission", overwrite=overwrite)
+    check_data_root(data_root)
     models = {}
     for run in runs:
         folder = _model_dir(run)
@@ -68,7 +84,8 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     for task_name, (run, model) in models.items():
         for name, data_task, split in test_sets(task_name):
             data = DataConfig(task=data_task, data_dir=str(Path(data_root) / data_task) if data_root else None)
-            columns = load_columns(data, get_task(data_task), split)  # every file is read before any is written
+            # every file is read before any is written
+            columns = load_columns(data, get_task(data_task), split, hub_hint=HUB_HINT)
             planned.append((name, data_task, run, model, columns))
     out = open_output(output_dir, "submission", overwrite=overwrite)
     files = {}

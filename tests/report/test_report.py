@@ -151,3 +151,99 @@ def test_architecture_of_the_real_configs(tmp_path):
     assert mb["weights"] == "random weights" and mb["pooling"].startswith("mean")
     assert (ml["layers"], ml["hidden_size"], ml["vocab_size"], ml["max_positions"]) == (6, 384, 30522, 512)
     assert ml["tokenizer"] == "WordPiece" and ml["attention"] == "global (full) in every layer"
+
+
+# (a change to a run's metrics.json, a substring of the one line compare prints)
+WRONG_METRICS = [
+    ({"eval_accuracy": "high"}, "metrics.json: 'eval_accuracy' must be a number, got \"high\""),
+    ({"eval_mcc": True}, "'eval_mcc' must be a number, got true"),
+    ({"eval_ece": "x"}, "'eval_ece' must be a number"),
+    ({"train_seconds": "x"}, "'train_seconds' must be a number or null"),
+    ({"peak_memory_mb": "x"}, "'peak_memory_mb' must be a number or null"),
+    ({"infer_sentences_per_second": "x"}, "'infer_sentences_per_second' must be a number or null"),
+    ({"eval_accuracy_ci": [1]}, "'eval_accuracy_ci' must be an interval [low, high] of two numbers, or null, got [1]"),
+    ({"eval_accuracy_ci": "x"}, "'eval_accuracy_ci' must be an interval [low, high]"),
+    ({"task": 5}, "'task' must be a task name (cola, sst2,"),  # was a second "task": the GLUE table
+    ({"task": [1]}, "'task' must be a task name"),
+    ({"main_metric": "nosuch"}, "'main_metric' must be a metric name (accuracy, f1,"),
+    ({"main_metric": "pearson"}, "no 'eval_pearson' (the dev pearson, the main metric"),
+]
+
+
+def test_compare_names_a_wrong_typed_metric_in_one_line(tiny_run, tmp_path):
+    """Every value of metrics.json the report computes with or prints is checked: a wrong type stopped compare in
+    numpy or in a format string, and a task that is not a name switched it to the GLUE table."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    original = json.loads((other / "metrics.json").read_text())
+    failures = []
+    for i, (change, message) in enumerate(WRONG_METRICS):
+        (other / "metrics.json").write_text(json.dumps({**original, **change}))
+        out = tmp_path / f"r{i}"
+        code, stdout, stderr = run_cli("compare", tiny_run, other, "--output", out)
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        if code != 2 or "Traceback" in stderr or out.exists() or stdout or not last.startswith("error: ") \
+                or message not in last or str(other / "metrics.json") not in last:
+            failures.append(f"{change}: exit {code}, last line {last!r}")
+    assert not failures, "\n".join(failures)
+    # null intervals and timings are accepted, shown as "–" (a missing ECE too, never as a perfect 0.0000)
+    changed = {**original, "eval_accuracy_ci": None, "train_seconds": None}
+    del changed["eval_ece"]
+    (other / "metrics.json").write_text(json.dumps(changed))
+    code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / "accepted")
+    assert code == 0, stderr[-2000:]
+    row = next(line for line in (tmp_path / "accepted" / "report.md").read_text().splitlines()
+               if line.startswith("| ") and "[other]" in line)
+    assert row.split(" | ")[3] == "–" and row.endswith("| – |"), row
+
+
+def _edit_prediction(folder, row: int, column: int, value: str):
+    path = folder / "predictions_dev.tsv"
+    lines = path.read_text().splitlines()
+    fields = lines[row + 1].split("\t")
+    fields[column] = value
+    lines[row + 1] = "\t".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_compare_says_what_differs_between_two_runs_rows(tiny_run, tmp_path):
+    """A label alone differing showed the one sentence twice; two sentences alike in their first 40 characters
+    looked the same too."""
+    other = tmp_path / "label"
+    shutil.copytree(tiny_run, other)
+    _, sentence, label, *_ = (tiny_run / "predictions_dev.tsv").read_text().splitlines()[2].split("\t")
+    _edit_prediction(other, 1, 2, str(1 - int(label)))
+    code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / "r1")
+    assert code == 2 and not (tmp_path / "r1").exists()
+    assert (f"(row 1: the same text {sentence[:40]!r} with label {label} vs {1 - int(label)})"
+            in stderr.strip().splitlines()[-1]), stderr[-500:]
+    other = tmp_path / "sentence"
+    shutil.copytree(tiny_run, other)
+    sentence = (tiny_run / "predictions_dev.tsv").read_text().splitlines()[1].split("\t")[1]
+    assert len(sentence) > 45
+    _edit_prediction(other, 0, 1, sentence[:-3] + "XYZ")
+    code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / "r2")
+    last = stderr.strip().splitlines()[-1]
+    assert code == 2 and "(row 0: sentence '..." in last and "XYZ'" in last and f"{sentence[-3:]}'" in last, last
+
+
+def test_compare_a_run_kept_without_its_model_folder(tiny_run, tmp_path):
+    """benchmarks/results/ keeps run folders without their model: a GLUE task's label names are the task's, so such
+    a run compares with a whole one (it said "different label sets ((...) vs ())"); a custom task's names were
+    saved only in the model folder, and the line says that it is missing."""
+    stripped = tmp_path / "stripped"
+    shutil.copytree(tiny_run, stripped)
+    shutil.rmtree(stripped / "model")
+    code, _, stderr = run_cli("compare", tiny_run, stripped, "--output", tmp_path / "r")
+    assert code == 0, stderr[-2000:]
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert len(report["runs"]) == 2 and len(report["architecture"]) == 1
+    for folder in (stripped, tmp_path / "whole"):
+        if not folder.exists():
+            shutil.copytree(tiny_run, folder)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "task": "custom"}))
+    code, _, stderr = run_cli("compare", tmp_path / "whole", stripped, "--output", tmp_path / "r2")
+    last = stderr.strip().splitlines()[-1]
+    assert code == 2 and f"{stripped / 'model'}: not found; it holds the label names of a custom run" in last, last
+    assert not (tmp_path / "r2").exists()

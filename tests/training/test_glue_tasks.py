@@ -283,3 +283,55 @@ def test_baselines_fit_pairs_and_regression(name, tmp_path):
         assert code == 0, stderr[-2000:]
         record = json.loads(stdout)
         assert record["text_pair"] == "A person rests." and ("label" in record) == (task == "rte")
+
+
+def test_glue_submission_takes_test_files_from_data_root_only(rte_run, tmp_path):
+    """$MODERNBERT_GLUE_DATA_DIR is one task's folder (train's --data-dir): read for every task it gave WNLI.tsv
+    RTE's test rows. Without --data-root it is refused; with it, it is not read (as --data-dir overrides it in
+    train). The Hub's line names --data-root, this command's option, not train's --data-dir."""
+    rte = SHARED / "data" / "rte"
+    code, stdout, stderr = run_cli("glue-submission", rte_run, "--output", tmp_path / "sub",
+                                   env={"MODERNBERT_GLUE_DATA_DIR": str(rte)})
+    last = stderr.strip().splitlines()[-1]
+    assert code == 2 and stdout == "" and not (tmp_path / "sub").exists() and "Traceback" not in stderr
+    assert last.startswith(f"error: $MODERNBERT_GLUE_DATA_DIR is set ({rte}): it names one task's data folder")
+    assert "pass --data-root FOLDER" in last
+    code, _, stderr = run_cli("glue-submission", rte_run, "--output", tmp_path / "sub",
+                              env={"MODERNBERT_GLUE_DATA_DIR": ""})
+    last = stderr.strip().splitlines()[-1]
+    assert code == 2 and "Hub is not reachable to load nyu-mll/glue/rte: pass --data-root FOLDER" in last, last
+    assert "--data-dir" not in last and not (tmp_path / "sub").exists()
+    root = tmp_path / "glue"
+    (root / "rte").mkdir(parents=True)
+    write_tsv(root / "rte" / "test.tsv", ["index\tsentence1\tsentence2", "0\tA man sleeps.\tA man rests."])
+    code, stdout, stderr = run_cli("glue-submission", rte_run, "--output", tmp_path / "sub", "--data-root", root,
+                                   env={"MODERNBERT_GLUE_DATA_DIR": str(tmp_path / "elsewhere")})
+    assert code == 0, stderr[-2000:]
+    assert json.loads(stdout)["files"]["RTE"]["rows"] == 1
+
+
+def test_tfidf_baseline_on_texts_without_words_is_one_line(tmp_path):
+    """Texts such as '?' or ':)' give TF-IDF no vocabulary: scikit-learn's ValueError was a traceback."""
+    punct = write_tsv(tmp_path / "punct.tsv", ["sentence\tlabel", "?\t1", "!\t0", ":)\t1", ":(\t0"])
+    code, stdout, stderr = run_cli("baseline", "tfidf", "--train-file", punct, "--validation-file", punct,
+                                   "-o", tmp_path / "out")
+    last = stderr.strip().splitlines()[-1]
+    assert code == 2 and stdout == "" and "Traceback" not in stderr and not (tmp_path / "out").exists()
+    assert last == (f"error: {punct}: TF-IDF finds no words in any training text (it counts tokens of two or more "
+                    "letters or digits; '?' or ':)' hold none); give training texts with words")
+
+
+def test_tfidf_without_words_outside_the_held_out_slice(tmp_path):
+    """Words only in the rows held out to choose C: the vocabulary (fitted on the rest) is empty too, and the
+    line says why; pairs fit one vocabulary on both sides and are refused alike."""
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.training.baselines import BaselineConfig, BaselineModel
+
+    held_out = int(np.random.default_rng(42).permutation(10)[0])  # fit() holds out 10% of 10 rows: this one
+    texts = ["?" if i != held_out else "a fine film" for i in range(10)]
+    labels = [i % 2 for i in range(10)]
+    with pytest.raises(UserError, match=r"^train.tsv: TF-IDF finds no words in the rows left after holding out "
+                                        r"10% to choose C"):
+        BaselineModel(BaselineConfig(name="tfidf")).fit(texts, labels, source="train.tsv")
+    with pytest.raises(UserError, match="TF-IDF finds no words in any training text"):
+        BaselineModel(BaselineConfig(name="tfidf")).fit([("?", "!")] * 10, labels, source="train.tsv")

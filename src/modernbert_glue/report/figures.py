@@ -34,7 +34,8 @@ def plot_accuracy(runs: list[Run], name: str) -> bytes:
     prefix, metric = SET_PREFIX[name], task_metrics(runs)[0]
     have = [r for r in runs if f"{prefix}_{metric}" in r.metrics]
     acc = np.array([r.metrics[f"{prefix}_{metric}"] for r in have]) * 100
-    ci = np.array([r.metrics.get(f"{prefix}_{metric}_ci", [a / 100, a / 100]) for r, a in zip(have, acc)]) * 100
+    # a run without an interval (null or absent) gets a zero-width one
+    ci = np.array([r.metrics.get(f"{prefix}_{metric}_ci") or [a / 100, a / 100] for r, a in zip(have, acc)]) * 100
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(have) + 1.2))
     y = np.arange(len(have))
     ax.errorbar(acc, y, xerr=[acc - ci[:, 0], ci[:, 1] - acc], fmt="o", capsize=4)

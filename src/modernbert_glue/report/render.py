@@ -70,7 +70,8 @@ def metric_rows(runs: list[Run], name: str) -> tuple[list[str], list[list]]:
         for m in metrics:
             row += [_pct(r.metrics.get(f"{p}_{m}")), _ci(r.metrics.get(f"{p}_{m}_ci"))]
         if not regression:
-            row.append(f"{r.metrics.get(f'{p}_ece', 0):.4f}")
+            ece = r.metrics.get(f"{p}_ece")
+            row.append("–" if ece is None else f"{ece:.4f}")  # not 0: that would read as perfectly calibrated
         rows.append(row)
     return headers, rows
 

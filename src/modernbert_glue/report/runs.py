@@ -6,6 +6,7 @@ A run's numbers are never recomputed here; they are read from the files train an
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,7 @@ def _load_run(folder: Path) -> Run:
     metrics = read_json(folder / "metrics.json")
     if "main_metric" not in metrics:  # written before GLUE's names: its `f1` is macro-F1
         metrics = {key.replace("_f1", "_f1_macro", 1) if "_f1" in key else key: value for key, value in metrics.items()}
+    check_metrics(folder / "metrics.json", metrics)
     run = read_json(folder / "run.json")
     label = system_name(metrics)
     if not str(metrics.get("preset", "")).startswith("baseline:") and metrics.get("seed") is not None:
@@ -101,6 +103,45 @@ def _load_run(folder: Path) -> Run:
 
 
 SET_PREFIX = {"dev": "eval", "dev_mismatched": "eval_mismatched", "test": "test"}  # metrics.json key prefixes
+# metrics.json's other numbers the report reads (the speed table and figure); null where a run has none
+SPEED_KEYS = ("train_samples", "train_seconds", "train_samples_per_second", "infer_sentences_per_second",
+              "peak_memory_mb")
+
+
+def check_metrics(path: Path, metrics: dict) -> None:
+    """One line naming the file and field when a value the report reads has the wrong type: the report's
+    arithmetic, formatting and plots would otherwise stop in numpy or matplotlib, and a task that is not a name
+    would pass for a second task (and switch compare to the GLUE table)."""
+    from ..evaluation.metrics import CLASSIFICATION, REGRESSION
+    from ..tasks import TASKS
+
+    def wrong(key: str, expected: str) -> UserError:
+        shown = json.dumps(metrics[key], ensure_ascii=False)  # as the file spells it: true, "high", [1]
+        return UserError(f"{path}: '{key}' must be {expected}, got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+
+    task = metrics.get("task", "sst2")  # runs before `task` was recorded were SST-2's
+    if not isinstance(task, str) or task not in TASKS:  # a number, or a task no run is trained on
+        raise wrong("task", f"a task name ({', '.join(TASKS)})")
+    main = metrics.get("main_metric", "accuracy")
+    if main not in (*CLASSIFICATION, *REGRESSION):
+        raise wrong("main_metric", f"a metric name ({', '.join((*CLASSIFICATION, *REGRESSION))})")
+    if f"eval_{main}" not in metrics:
+        raise UserError(f"{path}: no 'eval_{main}' (the dev {main}, the main metric the report compares)")
+    numbers = [f"{p}_{m}" for p in SET_PREFIX.values() for m in (*CLASSIFICATION, *REGRESSION)]
+    for key in (*numbers, *(f"{p}_ece" for p in SET_PREFIX.values())):
+        if key in metrics and not _is_number(metrics[key]):
+            raise wrong(key, "a number")
+    for key in (*(f"{p}_samples" for p in SET_PREFIX.values()), *SPEED_KEYS):
+        if metrics.get(key) is not None and not _is_number(metrics[key]):
+            raise wrong(key, "a number or null")
+    for key in (f"{k}_ci" for k in numbers):
+        value = metrics.get(key)
+        if value is not None and not (isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))):
+            raise wrong(key, "an interval [low, high] of two numbers, or null")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)  # JSON's true is an int to Python
 
 
 def task_metrics(runs: list[Run]) -> list[str]:
@@ -138,8 +179,26 @@ def check_comparable(runs: list[Run]) -> None:
                 if other is not None and (other[1], other[2]) != (row[1], row[2]):
                     raise UserError(
                         f"{a.folder} and {b.folder} were evaluated on different {name} data "
-                        f"(row {row[0]}: {other[1][:40]!r} vs {row[1][:40]!r}): compare runs on the same split"
+                        f"(row {row[0]}: {_difference(other, row)}): compare runs on the same split"
                     )
+
+
+def _difference(a: tuple, b: tuple) -> str:
+    """What differs between two runs' prediction rows of one index: a text, from where it first differs (two
+    sentences that begin alike would otherwise look the same), or the label of one text."""
+    texts_a = (a[1],) if isinstance(a[1], str) else a[1]
+    texts_b = (b[1],) if isinstance(b[1], str) else b[1]
+    for column, x, y in zip(("sentence", "sentence2"), texts_a, texts_b):
+        if x != y:
+            start = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+            return f"{column} {_excerpt(x, start)!r} vs {_excerpt(y, start)!r}"
+    return f"the same text {_excerpt(texts_a[0], 0)!r} with label {a[2]} vs {b[2]}"
+
+
+def _excerpt(text: str, start: int, width: int = 40) -> str:
+    """Up to `width` characters of `text` around position `start`, '...' where it is cut."""
+    begin = max(0, min(start - 10, len(text) - width))
+    return "..." * (begin > 0) + text[begin:begin + width] + "..." * (begin + width < len(text))
 
 
 def _label_names(run: Run) -> list[str]:
@@ -157,4 +216,16 @@ def _label_names(run: Run) -> list[str]:
         from ..tasks import get_task  # written before label names were saved: SST-2's
 
         return list(get_task(saved.get("task", "sst2")).label_names)
-    return []
+    from ..evaluation.metrics import REGRESSION
+    from ..tasks import CUSTOM, TASKS
+
+    # No model (run folders kept without their weights, as benchmarks/results/ keeps them): a GLUE task's names
+    # are the task's, as train saves them; a custom task's came from its training file and are saved only there.
+    task = run.metrics.get("task", "sst2")  # runs before `task` was recorded were SST-2's
+    if task in TASKS and task != CUSTOM:
+        return list(TASKS[task].id2label.values())
+    if run.metrics.get("main_metric") in REGRESSION:
+        return ["score"]
+    missing = "not found" if not (run.folder / "model").is_dir() else "has no config.json or baseline.json"
+    raise UserError(f"{run.folder / 'model'}: {missing}; it holds the label names of a {task} run, which compare "
+                    "checks are the same in every run")

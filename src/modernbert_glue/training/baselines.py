@@ -153,9 +153,9 @@ class BaselineModel:
         values = task_metrics(labels, predictions, regression=self.cfg.regression, num_labels=len(self.cfg.label_names))
         return values[self.cfg.main_metric]
 
-    def fit(self, texts: list, labels: list) -> dict:
+    def fit(self, texts: list, labels: list, source: str = "the training data") -> dict:
         """Choose C (ridge: alpha = 1 / C) on a held-out slice of train by the task's main metric, refit on all
-        of it; returns the search table."""
+        of it; returns the search table. `source` names the training data in the lines that refuse it."""
         if self.cfg.name == "majority":  # nothing to choose
             self.classifier = self._estimator(1.0).fit(self._features(texts), np.asarray(labels))
             return {"C": None}
@@ -165,9 +165,14 @@ class BaselineModel:
         hold, fit_idx = order[:n_hold], order[n_hold:]
         labels_arr = np.asarray(labels)
         if not self.cfg.regression and len(np.unique(labels_arr[fit_idx])) < 2:
-            raise UserError(f"the training rows outside the held-out slice for choosing C hold one class only; "
-                            f"give more training rows (now {len(texts)})")
-        x_fit = self._features([texts[i] for i in fit_idx], fit=True)
+            raise UserError(f"{source}: the training rows outside the held-out slice for choosing C hold one class "
+                            f"only; give more training rows (now {len(texts)})")
+        try:
+            x_fit = self._features([texts[i] for i in fit_idx], fit=True)
+        except ValueError as exc:  # sklearn's "empty vocabulary"; the refit on all rows below then has words too
+            if self.vectorizer is None or "empty vocabulary" not in str(exc):
+                raise
+            raise UserError(self._no_words(texts, source)) from None
         x_hold = self._features([texts[i] for i in hold])
         scores = {}
         for c in C_GRID:
@@ -175,6 +180,16 @@ class BaselineModel:
         best_c = max(C_GRID, key=lambda c: (scores[c], -c))
         self.classifier = self._estimator(best_c).fit(self._features(texts, fit=True), labels_arr)
         return {"C": best_c, f"holdout_{self.cfg.main_metric}": scores, "holdout_size": int(n_hold)}
+
+    def _no_words(self, texts: list, source: str) -> str:
+        """Why TF-IDF found no vocabulary: no training text holds a word it counts, or none outside the held-out
+        slice does."""
+        analyze = self.vectorizer.build_analyzer()
+        flat = [t for text in texts for t in ((text,) if isinstance(text, str) else text)]
+        where = (f"the rows left after holding out {self.cfg.holdout_fraction:.0%} to choose C"
+                 if any(map(analyze, flat)) else "any training text")
+        return (f"{source}: TF-IDF finds no words in {where} (it counts tokens of two or more letters or digits; "
+                "'?' or ':)' hold none); give training texts with words")
 
     def probabilities(self, texts: list) -> np.ndarray:
         if self.cfg.regression:
@@ -254,7 +269,7 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     describe_task(cfg, task)
     model = BaselineModel(cfg)
     started = time.perf_counter()
-    search = model.fit(texts_of(train_raw), list(train_raw["label"]))
+    search = model.fit(texts_of(train_raw), list(train_raw["label"]), source=split_source(data, task, "train"))
     train_seconds = time.perf_counter() - started
     folder = open_output(out, "run", overwrite=overwrite)
     with folder.staged_dir("model") as staged:
