@@ -225,16 +225,49 @@ def tokenizer_for_pipeline(tokenizer, max_length: int):
 
 
 def load_saved_classifier(folder: str):
-    """A model folder written by `train` (or any local classifier folder): (model, tokenizer)."""
+    """A model folder written by `train` (or any local classifier folder): (model, tokenizer), every weight its
+    architecture needs read from its weights file. transformers fills a weight the file lacks with random values
+    (and skips one it does not know) with no more than a logged report: a damaged file would then predict
+    confidently, and wrongly. Here a missing, unexpected or misshapen weight is refused in one line."""
     from transformers import AutoModelForSequenceClassification
 
     if not Path(folder).is_dir():
         raise UserError(f"{folder}: model folder not found")
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=ATTN_IMPLEMENTATION)
+        with _without_load_report():  # its table says what the line below says
+            # misshapen weights are reported with the others (transformers would raise a generic error)
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                folder, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True,
+                ignore_mismatched_sizes=True)
     except Exception as exc:  # a truncated weights file, a config without an architecture: many error types
         raise UserError(f"{folder}: cannot load a classifier from it ({_first_line(exc)})") from None
+    problems = [f"{what}: {_some(keys)}" for what, keys in (
+        ("missing", info["missing_keys"]), ("unexpected", info["unexpected_keys"]),
+        ("wrong shape", {key[0] for key in info["mismatched_keys"]})) if keys]
+    if problems:
+        raise UserError(f"{folder}: its weights do not fit its config.json ({'; '.join(problems)}): the weights "
+                        "file is damaged or belongs to another model")
     return model, load_tokenizer(folder)
+
+
+def _some(keys) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+@contextlib.contextmanager
+def _without_load_report():
+    """transformers' LOAD REPORT (a table of missing and unexpected weights, logged as a warning) left out."""
+    logger = logging.getLogger("transformers.modeling_utils")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _one_line(exc: Exception) -> str:

@@ -14,12 +14,40 @@ def _dev_sentences(n=64):
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_run, tmp_path_factory):
+def int8_export(tiny_run, tmp_path_factory):
+    """(the int8 export folder, what `export onnx --quantize int8` wrote on stderr)."""
     out = tmp_path_factory.mktemp("onnx") / "tiny"
     code, stdout, stderr = run_cli("export", "onnx", "--model", tiny_run / "model", "--output", out, "--quantize", "int8")
     assert code == 0, stderr[-2000:]
     assert json.loads(stdout)["model_file"] == "model.int8.onnx"  # stdout is export.json alone: it parses
-    return out
+    return out, stderr
+
+
+@pytest.fixture(scope="module")
+def exported(int8_export):
+    return int8_export[0]
+
+
+def test_export_logs_no_info_lines_of_the_graph_libraries(int8_export):
+    """onnxruntime's quantizer (on the root logger), onnx_ir and onnxscript log hundreds of INFO lines (a tensor
+    left alone, an initializer merged); the export shows only their warnings, and restores the log level."""
+    import logging
+
+    from modernbert_glue.inference.export import _info_quiet
+
+    stderr = int8_export[1]
+    assert "Quantization parameters for tensor" not in stderr and "INFO root" not in stderr
+    assert "INFO onnx_ir" not in stderr and "INFO onnxscript" not in stderr
+    root = logging.getLogger()
+    level = root.level
+    try:
+        for asked, during in ((logging.INFO, logging.WARNING), (logging.DEBUG, logging.DEBUG)):
+            root.setLevel(asked)
+            with _info_quiet():
+                assert root.level == during
+            assert root.level == asked
+    finally:
+        root.setLevel(level)
 
 
 def test_fp32_onnx_matches_torch_modernbert(tiny_run, exported):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -11,8 +12,9 @@ from ..data import token_limit
 from ..device import autocast, check_bf16, use_bf16
 from ..errors import UserError
 from ..inputs import collate, resolve_input_path, sep_for, sorted_batches
-from ..models import InferenceSettings, load_saved_classifier
-from .classifier import TextClassifier, Tokenized
+from ..models import InferenceSettings
+from ..outputs import read_marker
+from .classifier import TextClassifier, Tokenized, check_finite
 
 BACKENDS = ("torch", "onnx")
 
@@ -30,8 +32,7 @@ class Classifier(Tokenized):
 
     @classmethod
     def load(cls, folder: str, **kwargs) -> Classifier:
-        model, tokenizer = load_saved_classifier(folder)
-        model.eval()
+        model, tokenizer = load_fine_tuned(folder)
         return cls(model=model, tokenizer=tokenizer, settings=InferenceSettings.load(folder), **kwargs)
 
     @property
@@ -70,10 +71,11 @@ class Classifier(Tokenized):
         return predict_records(self, texts)
 
 
-def predict_records(model: TextClassifier, texts: list) -> list[dict]:
+def predict_records(model: TextClassifier, texts: list, name: str = "the model") -> list[dict]:
     """[{"text"[, "text_pair"], "label", "score"}] in input order; `score` is the predicted label's probability
-    (regression: {"text"[, "text_pair"], "score"}, the predicted value)."""
-    scores = model.scores(texts)
+    (regression: {"text"[, "text_pair"], "score"}, the predicted value). A score that is no number is refused
+    (classifier.check_finite), naming the model as `name`."""
+    scores = check_finite(model.scores(texts), name)
     names = model.label_names
     records = []
     for text, row in zip(texts, scores):
@@ -95,6 +97,7 @@ def check_backend(folder: str, backend: str) -> None:
     if backend not in BACKENDS:
         raise UserError(f"--backend must be torch or onnx, got '{backend}'")
     check_model_finished(folder)
+    check_model_folder(folder)
     if backend == "onnx":
         require_export_folder(folder)
     elif is_export_folder(folder):
@@ -118,3 +121,40 @@ def load_model(folder: str, backend: str = "torch", **kwargs) -> TextClassifier:
     if is_baseline_folder(folder):
         return BaselineModel.load(folder)  # batching options do not apply
     return Classifier.load(folder, **kwargs)
+
+
+# Our folders that hold runs, not a model: transformers would only say it finds no `model_type` in them.
+_FOLDERS_OF_RUNS = {"seeds": "a --seeds folder", "sweep": "a sweep folder"}
+
+
+def check_model_folder(folder: str) -> None:
+    """One line for a path that cannot hold a model: missing, a file, a --seeds set or a sweep (named by its
+    marker, with one of its runs to pass instead), a report or another of our folders that is no model, or a
+    folder without a config.json (a baseline's excepted). Whether the files in a model folder fit together is
+    the loader's to judge."""
+    from ..training.baselines import is_baseline_folder
+
+    path = Path(folder)
+    if not path.exists():
+        raise UserError(f"{folder}: model folder not found")
+    if not path.is_dir():
+        raise UserError(f"{folder}: a file, not a model folder")
+    marker = read_marker(path) or {}
+    if marker.get("kind") in _FOLDERS_OF_RUNS:
+        runs = [name for name in marker.get("files", []) if "/" not in name and (path / name).is_dir()]
+        example = f", e.g. {path / runs[0]}" if runs else ""
+        raise UserError(f"{folder}: {_FOLDERS_OF_RUNS[marker['kind']]}, not a model; pass one of its runs{example}")
+    if marker.get("kind") in ("report", "submission"):
+        raise UserError(f"{folder}: a {marker['kind']} folder, not a model")
+    if not (path / "config.json").is_file() and not is_baseline_folder(path):
+        raise UserError(f"{folder}: not a model folder (no config.json)")
+
+
+def load_fine_tuned(folder: str):
+    """(model in eval mode, tokenizer) of a saved fine-tuned classifier, a folder that is none refused first."""
+    from ..models import load_saved_classifier
+
+    check_model_folder(folder)
+    model, tokenizer = load_saved_classifier(folder)
+    model.eval()
+    return model, tokenizer

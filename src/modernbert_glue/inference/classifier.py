@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..data import encode_texts
+from ..errors import UserError
 from ..evaluation.metrics import softmax
 from ..models import InferenceSettings
 
@@ -53,6 +54,17 @@ class EncodedClassifier(TextClassifier, Protocol):
 def to_scores(logits: np.ndarray, regression: bool) -> np.ndarray:
     """What a prediction reports from logits: probabilities, or the value itself for regression."""
     return logits if regression else softmax(logits)
+
+
+def check_finite(values: np.ndarray, model: str) -> np.ndarray:
+    """`values` (logits or scores, a row per input) as they are when each is a number. A model with damaged
+    weights (NaN) gives NaN for every input: printed, that is `"score": NaN` (not JSON) or metrics of nothing;
+    refused here in one line naming `model`."""
+    bad = ~np.isfinite(np.asarray(values, dtype=float)).reshape(len(values), -1).all(axis=1)
+    if bad.any():
+        raise UserError(f"{model}: the model gave non-finite scores (NaN or infinity) for {int(bad.sum())} of "
+                        f"{len(values)} inputs; are its weights damaged?")
+    return values
 
 
 class Tokenized:

@@ -10,6 +10,7 @@ from ..errors import UserError
 from ..evaluation.metrics import evaluation_report
 from ..tasks import task_of_model
 from .backends import load_model
+from .classifier import check_finite
 
 
 def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", file: str | None = None,
@@ -29,5 +30,5 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", fil
             raise UserError(f"split '{split}' has no labels to evaluate against (use --file with a labelled file)")
     columns = first_rows(columns, data.max_eval_samples, file or split)  # --file and every split alike
     texts = texts_of(columns)
-    scores = model.scores(texts)
+    scores = check_finite(model.scores(texts), model_dir)  # NaN would make metrics (and JSON) of nothing
     return evaluation_report(texts, columns["label"], scores, regression=model_task.regression)["scalars"]

@@ -34,6 +34,7 @@ from ..errors import UserError
 from ..locks import releases_on_error
 from ..models import InferenceSettings
 from ..outputs import check_model_finished, check_output, open_output
+from .classifier import check_finite
 from .onnx import session_logits
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ PARITY_SENTENCES = [
 @releases_on_error
 def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None, overwrite: bool = False) -> dict:
     """Export a saved classifier; returns export.json's content (files, parity with torch)."""
-    from ..models import load_saved_classifier
+    import torch
+
     from ..provenance import provenance
     from ..training.baselines import is_baseline_folder
+    from .backends import load_fine_tuned
 
     if quantize not in (None, "int8"):
         raise UserError(f"--quantize takes int8, got '{quantize}'")
@@ -61,13 +64,18 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
     check_model_finished(model_dir)
     if is_baseline_folder(model_dir):
         raise UserError(f"{model_dir}: a baseline's scikit-learn model; only fine-tuned transformers export to ONNX")
-    model, tokenizer = load_saved_classifier(model_dir)
-    model.eval()
+    # Everything read from the model, and its logits checked, before the output folder is opened: a refused
+    # model leaves no unfinished export behind.
+    model, tokenizer = load_fine_tuned(model_dir)
+    settings = InferenceSettings.load(model_dir)
+    enc = parity_batch(tokenizer, pairs=len(settings.text_columns) == 2)
+    with torch.no_grad():
+        reference = check_finite(model(**enc).logits.numpy(), model_dir)
     folder = open_output(output_dir, "export", overwrite=overwrite)
     with folder.staged_files() as out:  # built aside, moved in when done: never half an export
-        settings = InferenceSettings.load(model_dir)
         settings.save(out)  # the export truncates and batches as the model did
-        info = _write_export(model, tokenizer, out, quantize, pairs=len(settings.text_columns) == 2)
+        with _info_quiet():
+            info = _write_export(model, tokenizer, out, quantize, enc, reference)
     info = {**info, "source": str(model_dir), **provenance()}
     folder.write_json("export.json", info)
     folder.finish()
@@ -82,16 +90,12 @@ def parity_batch(tokenizer, pairs: bool) -> dict:
     return tokenizer(PARITY_SENTENCES, padding=True, return_tensors="pt")
 
 
-def _write_export(model, tokenizer, out: Path, quantize: str | None, pairs: bool = False) -> dict:
-    import torch
-
+def _write_export(model, tokenizer, out: Path, quantize: str | None, enc: dict, reference: np.ndarray) -> dict:
+    """The export's files in `out`; `reference` is torch's logits for the parity batch `enc`."""
     onnx_path = out / "model.onnx"
     export_graph(model, tokenizer, onnx_path)
     model.config.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    with torch.no_grad():
-        enc = parity_batch(tokenizer, pairs)
-        reference = model(**enc).logits.numpy()
 
     def difference(path: Path) -> float:
         logits = session_logits(path, enc["input_ids"].numpy(), enc["attention_mask"].numpy())
@@ -143,7 +147,7 @@ def export_graph(model, tokenizer, path: Path) -> None:
     batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=2)
     # torch.onnx prints its progress: on stderr, so that stdout carries export.json alone
     with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
-        torch.onnx.export(Logits(model), (example["input_ids"], example["attention_mask"]), str(path),
+        torch.onnx.export(Logits(model).eval(), (example["input_ids"], example["attention_mask"]), str(path),
                           input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamo=True,
                           external_data=False,
                           dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
@@ -201,3 +205,20 @@ def _quantize_int8(source: Path, target: Path, intermediate_size: int) -> list[s
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"], nodes_to_exclude=keep)
     return keep
+
+
+@contextlib.contextmanager
+def _info_quiet():
+    """Only warnings from the libraries that build the graph: at INFO, onnx_ir and onnxscript log a line per
+    initializer they merge or slice they fold, and onnxruntime's quantizer (on the root logger) one per tensor it
+    leaves alone ("Quantization parameters for tensor ... not specified"): hundreds of lines that say nothing
+    wrong. The root logger's level, which every library logger without its own level follows, is raised for
+    the call and restored after it; with DEBUG asked for (MODERNBERT_GLUE_LOG), everything still shows."""
+    root = logging.getLogger()
+    level = root.level
+    if logging.DEBUG < level < logging.WARNING:
+        root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

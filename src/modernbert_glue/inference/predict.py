@@ -41,7 +41,7 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
         if isinstance(text, str) == pair:
             raise UserError(f"input {i}: {name} classifies {'sentence pairs' if pair else 'single sentences'}")
     started = time.perf_counter()
-    records = predict_records(model, texts)
+    records = predict_records(model, texts, name)
     seconds = time.perf_counter() - started
     log.info("classified %d texts in %.3f s (%.1f texts/s, model loading excluded)", len(texts), seconds,
              len(texts) / max(seconds, 1e-9))

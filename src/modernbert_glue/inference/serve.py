@@ -117,8 +117,7 @@ def create_app(cfg: ServeConfig, model=None):
 
     from ..data import is_valid_unicode
     from ..evaluation.metrics import softmax
-    from .backends import load_model
-    from .classifier import EncodedClassifier
+    from .classifier import EncodedClassifier, check_finite
     from .tei import TEIError, info, parse_inputs, ranked
 
     metrics = Metrics()
@@ -126,9 +125,7 @@ def create_app(cfg: ServeConfig, model=None):
 
     @asynccontextmanager
     async def lifespan(app):
-        options = {"spin": False} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
-        options["batch_size"] = cfg.batch_size or (12 if cfg.backend == "onnx" else 32)
-        clf = model or load_model(cfg.model, cfg.backend, **options)
+        clf = model or load_served_model(cfg)
         state["model"] = clf
         state["batcher"] = MicroBatcher(clf, cfg, metrics)
         state["batcher"].start()
@@ -177,9 +174,13 @@ def create_app(cfg: ServeConfig, model=None):
 
     async def logits(texts: list[str], encoded=None):
         try:
-            return await state["batcher"].logits(texts, encoded)
+            values = await state["batcher"].logits(texts, encoded)
         except Overloaded:
             raise TEIError("overloaded", "the server is busy: too many texts queued") from None
+        try:  # NaN (damaged weights) is no JSON number: it would be a plain-text 500
+            return check_finite(values, cfg.model)
+        except UserError as exc:
+            raise TEIError("backend", str(exc)) from None
 
     def regression() -> bool:
         return state["model"].settings.regression
@@ -272,17 +273,76 @@ def create_app(cfg: ServeConfig, model=None):
     return app
 
 
+def load_served_model(cfg: ServeConfig):
+    """The classifier `cfg` serves, with the server's batching defaults (backends.load_model)."""
+    from .backends import load_model
+
+    options = {"spin": False} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
+    options["batch_size"] = cfg.batch_size or (12 if cfg.backend == "onnx" else 32)
+    return load_model(cfg.model, cfg.backend, **options)
+
+
 def serve(cfg: ServeConfig) -> None:
-    """Run the server until SIGINT/SIGTERM; in-flight requests finish first (graceful shutdown)."""
+    """Run the server until SIGINT/SIGTERM; in-flight requests finish first (graceful shutdown).
+
+    The address is bound and the model loaded before uvicorn starts (it listens only after start-up anyway):
+    uvicorn would report a port in use or a damaged model as a logged error or traceback and exit code 3."""
     import uvicorn
 
     from .backends import check_backend
 
-    check_backend(cfg.model, cfg.backend)  # before the server starts: one line, not a failed start-up
+    check_backend(cfg.model, cfg.backend)  # before anything: one line, not a failed start-up
     if not cfg.api_key and not _local(cfg.host):
         log.warning("serving on %s without an API key: anyone who can reach it can use it (--api-key KEY or "
                     "$%s)", cfg.host, API_KEY_ENV)
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=30)
+    sockets = listen_sockets(cfg.host, cfg.port)
+    try:
+        app = create_app(cfg, load_served_model(cfg))
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=30)
+    # uvicorn announces the address only for sockets it binds itself
+    log.info("serving %s on http://%s:%d (Ctrl-C to stop)", cfg.model,
+             f"[{cfg.host}]" if ":" in cfg.host else cfg.host, cfg.port)
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def listen_sockets(host: str, port: int) -> list:
+    """Sockets bound to every address `host` resolves to, as asyncio's create_server (which uvicorn would use)
+    binds them: an address in use, or a host that is not this machine's, is one line here, not uvicorn's
+    logged error and exit code 3 (after the model has loaded)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:  # socket.gaierror: a name that does not resolve
+        raise UserError(f"--host {host}: not an address to listen on ({getattr(exc, 'strerror', None) or exc})") from None
+    sockets, refused = [], []
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # one socket per family, as asyncio binds them
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(address)
+            sockets.append(sock)
+        except OSError as exc:
+            sock.close()
+            refused.append(exc)
+    # An address of a family the machine has not enabled (localhost's ::1 without IPv6) is skipped, as asyncio
+    # skips it, while another address is bound.
+    fatal = [exc for exc in refused if exc.errno != errno.EADDRNOTAVAIL] or (refused if not sockets else [])
+    if fatal:
+        for sock in sockets:
+            sock.close()
+        if fatal[0].errno == errno.EADDRINUSE:
+            raise UserError(f"--port {port}: address already in use on {host} (another server is listening "
+                            "there; choose another --port)")
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({fatal[0].strerror or fatal[0]})")
+    return sockets
 
 
 def _local(host: str) -> bool:
