@@ -353,3 +353,24 @@ def test_a_library_call_that_fails_releases_its_folder(tiny_run, tmp_path, monke
                             "print(in_use(sys.argv[1]))", str(tmp_path / "onnx")],
                            capture_output=True, text=True, timeout=60)
     assert probe.stdout == "False\n", probe.stderr
+
+
+@pytest.mark.parametrize("complete, files", [("no", ["a.txt"]), (1, ["a.txt"]), (True, "a.txt"),
+                                             (True, ["a.txt", 3, None])])
+def test_a_marker_edited_by_hand_is_read_strictly(tmp_path, complete, files):
+    """`"complete": "no"` counted as finished (any truthy value did), and a string as `files` was removed letter
+    by letter by --overwrite (a file named `a` beside it went)."""
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / MARKER).write_text(json.dumps({"kind": "report", "complete": complete, "files": files}))
+    for name in ("a.txt", "a", "keep.md"):
+        (out / name).write_text(name)
+    marker = read_marker(out)
+    assert marker["complete"] is (complete is True)
+    assert marker["files"] == (["a.txt"] if isinstance(files, list) else [])
+    if complete is not True:
+        with pytest.raises(UserError, match="unfinished report folder"):
+            check_finished(out)
+    open_output(out, "report", overwrite=True).finish()
+    left = sorted(p.name for p in out.iterdir())
+    assert "a" in left and "keep.md" in left and ("a.txt" in left) == (not isinstance(files, list))

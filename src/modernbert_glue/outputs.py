@@ -62,12 +62,18 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_marker(folder: Path) -> dict | None:
-    """The folder's marker, or None when the folder is not one of ours (or has no readable marker)."""
+    """The folder's marker, or None when the folder is not one of ours (or has no readable marker). A marker
+    edited by hand is read strictly: only `"complete": true` is finished (`"no"` is not), and `files` holds its
+    strings only (a string in its place would otherwise be read, and removed, letter by letter)."""
     try:
         marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    return marker if isinstance(marker, dict) and marker.get("kind") in KINDS else None
+    if not isinstance(marker, dict) or marker.get("kind") not in KINDS:
+        return None
+    files = marker.get("files")
+    files = [name for name in files if isinstance(name, str)] if isinstance(files, list) else []
+    return {**marker, "complete": marker.get("complete") is True, "files": files}
 
 
 def failure(folder: Path) -> str | None:
