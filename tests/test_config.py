@@ -8,7 +8,7 @@ from modernbert_glue.config import (
 )
 from modernbert_glue.errors import UserError
 
-from .conftest import REPO
+from .conftest import REPO, run_cli
 
 
 def test_presets_ship_and_start_with_their_command():
@@ -108,3 +108,15 @@ def test_int_in_toml_accepted_for_float_but_bool_not_for_int(tmp_path):
 def test_every_field_is_documented():
     for key, _default, doc in describe_fields():
         assert doc, f"{key} has no doc"
+
+
+def test_version_is_the_installed_packages():
+    """`--version` prints the version pip installed (pyproject reads it from the package: one home)."""
+    from importlib import metadata
+
+    import modernbert_glue
+
+    code, stdout, stderr = run_cli("--version")
+    assert code == 0 and stderr == "", stderr
+    assert stdout == f"modernbert-glue {modernbert_glue.__version__}\n"
+    assert metadata.version("modernbert-glue") == modernbert_glue.__version__

@@ -46,6 +46,20 @@ from .cli_options import (  # noqa: E402  (after the apps: options are declared 
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"modernbert-glue {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    pass
+
+
 from .cli_options import emit as _emit  # noqa: E402
 from .cli_protocol import glue_submission, sweep  # noqa: E402
 
