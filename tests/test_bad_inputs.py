@@ -167,6 +167,8 @@ CLI_ROWS = [
     (["serve", "--model", "{model}", "--backend", "onnx"], 2, "model: not an ONNX export folder"),
     (["serve", "--model", "{model}", "--backend", "tensorrt"], 2, "--backend must be torch or onnx"),
     (["serve", "--model", "{model}", "--max-texts", "0"], 2, "--max-texts must be at least 1, got 0"),
+    (["serve", "--model", "{model}", "--max-wait-ms", "nan"], 2, "--max-wait-ms must be a number of 0 or more, got nan"),
+    (["serve", "--model", "{model}", "--max-wait-ms", "inf"], 2, "--max-wait-ms must be a number of 0 or more, got inf"),
     # accepted: a BOM and CRLF line endings
     (["evaluate", "--model", "{model}", "--file", "{bom_crlf}"], 0, None),
     *((["bench", "infer", "--data-dir", "{sst2}", *option], 2, message) for option, message in (

@@ -58,6 +58,8 @@ def test_raw_scores_are_logits_and_batches_keep_order(server):
     ({"inputs": "y" * 201}, 413, "validation"),  # --max-chars 200
     ({"inputs": 5}, 422, "validation"),
     ({"input": "a"}, 422, "validation"),
+    ({"inputs": "a", "raw_scores": "yes"}, 422, "validation"),  # was read as true: TEI takes JSON booleans only
+    ({"inputs": "a", "truncate": "0"}, 422, "validation"),
 ])
 def test_tei_errors_have_teis_body(server, body, status, kind):
     r = http.post(f"{server}/predict", json=body)

@@ -12,11 +12,12 @@ With an API key, every route but /health and /healthz needs `Authorization: Bear
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from ..device import check_bf16
 from ..errors import UserError
@@ -60,8 +61,8 @@ class TEIRequest(BaseModel):
     max length is refused (413)."""
 
     inputs: StrictStr | list[StrictStr] | list[list[StrictStr]]
-    raw_scores: bool = False
-    truncate: bool | None = None
+    raw_scores: StrictBool = False  # a string ("yes", "0") is refused, as TEI does: pydantic would read it as a bool
+    truncate: StrictBool | None = None
     parameters: dict | None = None  # sent by huggingface_hub's client; ignored, as TEI does
 
 
@@ -96,8 +97,8 @@ class ServeConfig:
             value = getattr(self, name)
             if (value is not None or name in positive) and value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.max_wait_ms < 0:
-            raise UserError(f"--max-wait-ms must be 0 or more, got {self.max_wait_ms}")
+        if not 0 <= self.max_wait_ms < math.inf:  # NaN fails both: a lone request would never be answered
+            raise UserError(f"--max-wait-ms must be a number of 0 or more, got {self.max_wait_ms}")
         check_bf16(self.bf16, "--bf16")
         if self.port > 65535:
             raise UserError(f"--port must be at most 65535, got {self.port}")
