@@ -171,6 +171,11 @@ CLI_ROWS = [
     (["serve", "--model", "{model}", "--max-wait-ms", "inf"], 2, "--max-wait-ms must be a number of 0 or more, got inf"),
     # accepted: a BOM and CRLF line endings
     (["evaluate", "--model", "{model}", "--file", "{bom_crlf}"], 0, None),
+    # the file silently won over these
+    (["evaluate", "--model", "{model}", "--file", "{bom_crlf}", "--split", "train"], 2,
+     "evaluates that file, not a split; drop --split"),
+    (["evaluate", "--model", "{model}", "--file", "{bom_crlf}", "--data-dir", "{sst2}"], 2,
+     "evaluates that file, not a split; drop --data-dir"),
     *((["bench", "infer", "--data-dir", "{sst2}", *option], 2, message) for option, message in (
         (["--batch-size", "0"], "--batch-size must be at least 1"), (["--steps", "-1"], "--steps must be at least 1"),
         (["--repeats", "0"], "--repeats must be at least 1"), (["--lengths", "1"], "--lengths must be at least 2"),

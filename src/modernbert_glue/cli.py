@@ -168,8 +168,9 @@ def evaluate(
     model: ModelDir,
     task: Task = None,
     data_dir: DataDir = None,
-    split: Annotated[str, typer.Option(help="train, validation or test.")] = "validation",
-    file: Annotated[Optional[str], typer.Option(help="A labelled tsv/csv/jsonl/parquet file instead of a split.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="train, validation or test (default: validation).")] = None,
+    file: Annotated[Optional[str], typer.Option(
+        help="A labelled tsv/csv/jsonl/parquet file instead of a split (not with --data-dir or --split).")] = None,
     max_eval_samples: MaxEval = None,
     backend: Backend = "torch",
 ) -> None:

@@ -13,11 +13,16 @@ from .backends import load_model
 from .classifier import check_finite
 
 
-def evaluate(model_dir: str, *, data: DataConfig, split: str = "validation", file: str | None = None,
+def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file: str | None = None,
              task: str | None = None, backend: str = "torch") -> dict:
-    """Metrics of a saved model on a labelled split or file: the task's metrics (accuracy, f1, mcc, ... or
-    pearson, spearman) and n, with 95% bootstrap intervals (`*_ci`) and, for classifiers, the expected
-    calibration error (`ece`). `task`, when given, must be the model's; `backend` onnx reads an export folder."""
+    """Metrics of a saved model on a labelled split (default validation) or file: the task's metrics (accuracy,
+    f1, mcc, ... or pearson, spearman) and n, with 95% bootstrap intervals (`*_ci`) and, for classifiers, the
+    expected calibration error (`ece`). `task`, when given, must be the model's; `backend` onnx reads an export
+    folder."""
+    if file and (data.data_dir is not None or split is not None):  # the file would silently win
+        given = " and ".join(o for o, v in (("--data-dir", data.data_dir), ("--split", split)) if v is not None)
+        raise UserError(f"--file {file}: evaluates that file, not a split; drop {given}")
+    split = split or "validation"
     model = load_model(model_dir, backend)
     model_task = task_of_model(model.settings, model.label_names)
     if task and task != model_task.name:
