@@ -51,7 +51,8 @@ class DataConfig:
     validation_file: str | None = _doc(None, "Validation file; overrides data_dir.")
     test_file: str | None = _doc(None, "Test file (label column optional); overrides data_dir.")
     max_train_samples: int | None = _doc(None, "Keep only the first N training rows (quick runs).")
-    max_eval_samples: int | None = _doc(None, "Keep only the first N validation rows (quick runs).")
+    max_eval_samples: int | None = _doc(
+        None, "Keep only the first N rows of each validation set (quick runs); a test file is always read whole.")
     max_length: int = _doc(128, "Truncate tokenized inputs to this many tokens (SST-2 max is ~68).")
 
 
