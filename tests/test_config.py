@@ -120,3 +120,17 @@ def test_version_is_the_installed_packages():
     assert code == 0 and stderr == "", stderr
     assert stdout == f"modernbert-glue {modernbert_glue.__version__}\n"
     assert metadata.version("modernbert-glue") == modernbert_glue.__version__
+
+
+def test_data_dir_from_the_environment_is_the_configs(monkeypatch, tmp_path):
+    """$MODERNBERT_GLUE_DATA_DIR was read where the data loads: run.json's config said data_dir null, and a
+    resume read whatever the variable named then. Now it fills data.data_dir of a new run's config, the one saved;
+    --data-dir still wins, and a resumed run keeps its saved folder."""
+    monkeypatch.setenv("MODERNBERT_GLUE_DATA_DIR", str(tmp_path / "from-env"))
+    cfg = resolve_run_config(None, {})
+    assert cfg.data.data_dir == str(tmp_path / "from-env") and cfg.to_dict()["data"]["data_dir"] == cfg.data.data_dir
+    assert resolve_run_config(None, {"data.data_dir": "given"}).data.data_dir == "given"
+    saved = resolve_run_config(None, {"data.data_dir": "saved"})
+    assert resolve_run_config(None, {}, base=saved).data.data_dir == "saved"
+    monkeypatch.setenv("MODERNBERT_GLUE_DATA_DIR", "")
+    assert resolve_run_config(None, {}).data.data_dir is None

@@ -156,11 +156,11 @@ def baseline(
     overwrite: Overwrite = False,
 ) -> None:
     """Fit a TF-IDF or frozen-SBERT logistic regression, or the majority floor; writes the same run folder as `train`."""
-    from .config import DataConfig
+    from .config import DataConfig, with_data_dir_from_env
     from .training.baselines import BaselineConfig, run_baseline
 
     cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=cache_dir)
-    _emit(run_baseline(cfg, DataConfig(**data), output_dir, overwrite=overwrite))
+    _emit(run_baseline(cfg, with_data_dir_from_env(DataConfig(**data)), output_dir, overwrite=overwrite))
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any
 import tomllib
 
 from .errors import UserError
+
+DATA_DIR_ENV = "MODERNBERT_GLUE_DATA_DIR"  # data.data_dir when no --data-dir is given
 
 DEFAULT_PRESET = "paper"
 
@@ -318,6 +321,14 @@ def describe_fields() -> list[tuple[str, str, str]]:
     return rows
 
 
+def with_data_dir_from_env(data: DataConfig) -> DataConfig:
+    """`data` with $MODERNBERT_GLUE_DATA_DIR as its data_dir when none is given: what a run saves (run.json) is
+    the folder it read, and a resumed run reads it again, whatever the variable says then."""
+    if data.data_dir is None and os.environ.get(DATA_DIR_ENV):
+        return dataclasses.replace(data, data_dir=os.environ[DATA_DIR_ENV])
+    return data
+
+
 def resolve_run_config(
     preset: str | None,
     options: dict[str, Any],
@@ -339,6 +350,7 @@ def resolve_run_config(
     overrides.update({k: v for k, v in options.items() if v is not None})
     if base is None:
         cfg = load_config(preset, overrides)
+        cfg.data = with_data_dir_from_env(cfg.data)
     else:
         cfg = copy.deepcopy(base)
         cfg.preset = preset or base.preset

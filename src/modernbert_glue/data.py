@@ -9,7 +9,7 @@ import logging
 import os
 from pathlib import Path
 
-from .config import DataConfig
+from .config import DATA_DIR_ENV, DataConfig
 from .errors import UserError
 from .readers import (  # noqa: F401  (the data interface other modules use)
     FORMATS,
@@ -26,7 +26,6 @@ from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task, task_for
 
 log = logging.getLogger(__name__)
 
-DATA_DIR_ENV = "MODERNBERT_GLUE_DATA_DIR"
 # What to do when the Hub cannot give a split: the data options of train, evaluate, baseline (glue-submission
 # names its own, --data-root)
 DATA_DIR_HINT = f"pass --data-dir FOLDER (GLUE tsv files) or set ${DATA_DIR_ENV}"
