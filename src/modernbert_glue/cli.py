@@ -112,6 +112,7 @@ def train(
     from .config import resolve_run_config
     from .models import parse_overrides
     from .training.dispatch import train as run_training
+    from .training.lifecycle import with_init_from_base
     from .training.runs import check_training, resume_training, train_seeds
 
     options = {"model.name": model, "model.random_init": random_init, "model.init_from": init_from,
@@ -134,6 +135,8 @@ def train(
         raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
     else:
         cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
+        cfg = with_init_from_base(cfg, seed_list, model_given=model is not None,
+                                  random_init_given=random_init is not None)
         if check:
             metrics = check_training(cfg, output_dir, seed_list, overwrite=overwrite)
         elif seed_list:

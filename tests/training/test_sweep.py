@@ -115,6 +115,15 @@ def test_init_from_takes_each_seeds_own_model(tmp_path):
     assert code == 0, stderr[-2000:]
     fourth = json.loads((tmp_path / "fourth" / "metrics.json").read_text())
     assert fourth["model"] == str(MODERNBERT) and fourth["random_init"] is True  # random weights, two runs on
+    saved = json.loads((tmp_path / "fourth" / "run.json").read_text())["config"]["model"]  # it named the preset's
+    assert (saved["name"], saved["random_init"]) == (str(MODERNBERT), True)
+    # a --model that is not the base of --init-from was recorded in run.json, and ignored
+    code, stdout, stderr = run_cli(*base, "--model", "sentence-transformers/all-MiniLM-L6-v2", "--seed", "1",
+                                   "--init-from", template, "--output-dir", tmp_path / "fifth")
+    assert code == 2 and not (tmp_path / "fifth").exists(), stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: --model sentence-transformers/all-MiniLM-L6-v2: --init-from {tmp_path}/first/seed-1/model was "
+        f"fine-tuned from {MODERNBERT}, whose weights this run starts from; drop --model")
     card = (tmp_path / "fourth" / "model" / "README.md").read_text()
     assert f"# {Path(MODERNBERT).name} fine-tuned on GLUE RTE" in card and "ModernBERT-base" not in card
 

@@ -86,6 +86,35 @@ def base_model(model_cfg) -> tuple[str, bool]:
         return model_cfg.init_from, False
 
 
+def with_init_from_base(cfg: RunConfig, seeds: list[int] | None, *, model_given: bool,
+                        random_init_given: bool) -> RunConfig:
+    """With --init-from, the weights, architecture and tokenizer are that model's: the config takes the base
+    model its run recorded (base_model) as model.name and model.random_init, so that run.json names the model
+    the weights come from; a --model naming another, or a --random-init that run did not have, is refused
+    rather than ignored. Unchanged without --init-from, or when that run recorded no base model."""
+    import dataclasses
+
+    if not cfg.model.init_from:
+        return cfg
+    seed = (seeds or [cfg.train.seed])[0]  # {seed}: every seed's model came from the same base
+    folder = cfg.model.init_from.replace("{seed}", str(seed))
+    name, random_init = base_model(dataclasses.replace(cfg.model, init_from=folder))
+    if name == folder:
+        return cfg
+    if model_given and not _same_model(cfg.model.name, name):
+        raise UserError(f"--model {cfg.model.name}: --init-from {folder} was fine-tuned from {name}, whose "
+                        "weights this run starts from; drop --model")
+    if random_init_given and cfg.model.random_init and not random_init:
+        raise UserError(f"--random-init: --init-from {folder} starts from trained weights of {name}; drop "
+                        "--random-init")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name, random_init=random_init))
+
+
+def _same_model(a: str, b: str) -> bool:
+    """The same Hub id, or the same local folder however its path is written."""
+    return a == b or (Path(a).is_dir() and Path(b).is_dir() and Path(a).resolve() == Path(b).resolve())
+
+
 def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eval_sets: dict, trained: dict,
                log_history: dict) -> dict:
     """After training: save model/ (the HF model, tokenizer and inference settings), evaluate it on every
