@@ -39,11 +39,11 @@ def test_sets(task_name: str) -> list[tuple[str, str, str]]:
 
 def _model_dir(run: str) -> Path:
     """RUN/model, or for a `--seeds` folder the model of its seed with the best main dev metric."""
-    import json
+    from .evaluation.runfolder import read_seeds_summary
 
     folder = Path(run)
     if (folder / "seeds.json").is_file():
-        summary = json.loads((folder / "seeds.json").read_text())
+        summary = read_seeds_summary(folder)
         metric = f"eval_{summary.get('main_metric', 'accuracy')}"
         best = max(summary["per_seed"], key=lambda s: s.get(metric, float("-inf")))
         log.info("%s: seed %s has the best %s", run, best["seed"], metric)

@@ -247,3 +247,25 @@ def test_compare_a_run_kept_without_its_model_folder(tiny_run, tmp_path):
     last = stderr.strip().splitlines()[-1]
     assert code == 2 and f"{stripped / 'model'}: not found; it holds the label names of a custom run" in last, last
     assert not (tmp_path / "r2").exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("seeds", "1,2", "'seeds' must be a non-empty list of whole numbers, got '1,2'"),
+    ("seeds", [1, 3], "'per_seed' must hold one object per seed in 'seeds' ([1, 3])"),
+    ("per_seed", [{"seed": 1, "eval_accuracy": "0.5"}, {"seed": 2}],
+     "'per_seed' seed 1: 'eval_accuracy' must be a number, got '0.5'"),
+    ("main_metric", ["accuracy"], "'main_metric' must be a metric's name, got ['accuracy']"),
+    ("eval_accuracy_mean", None, "'eval_accuracy_mean' must be a number, got None"),
+])
+def test_a_seeds_summary_edited_by_hand_is_one_line(seeds_run, tmp_path, field, value, message):
+    """compare and glue-submission read seeds.json's fields unchecked: a KeyError or TypeError traceback."""
+    other = tmp_path / "seeds"
+    shutil.copytree(seeds_run, other)
+    summary = json.loads((other / "seeds.json").read_text())
+    (other / "seeds.json").write_text(json.dumps({**summary, field: value}))
+    for argv in (["compare", other, "--output", tmp_path / "r"],
+                 ["glue-submission", other, "--output", tmp_path / "r", "--data-root", tmp_path]):
+        code, stdout, stderr = run_cli(*argv)
+        assert code == 2 and stdout == "" and "Traceback" not in stderr, stderr[-800:]
+        assert stderr.strip().splitlines()[-1] == f"error: {other}/seeds.json: {message}"
+        assert not (tmp_path / "r").exists()

@@ -38,6 +38,37 @@ def read_json(path: Path) -> dict:
     return obj
 
 
+def read_seeds_summary(folder: Path) -> dict:
+    """A --seeds folder's seeds.json, its fields checked where readers use them (a file edited by hand is one
+    line naming the field): `seeds` a non-empty list of whole numbers, `per_seed` one object per seed with
+    numbers as values, `main_metric` text, and its mean and std numbers."""
+    path = Path(folder) / "seeds.json"
+    summary = read_json(path)
+
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    seeds = summary.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(whole(s) for s in seeds):
+        raise UserError(f"{path}: 'seeds' must be a non-empty list of whole numbers, got {seeds!r:.80}")
+    per_seed = summary.get("per_seed")
+    if not isinstance(per_seed, list) or not all(isinstance(row, dict) for row in per_seed) or \
+            sorted(row.get("seed") for row in per_seed if whole(row.get("seed"))) != sorted(seeds):
+        raise UserError(f"{path}: 'per_seed' must hold one object per seed in 'seeds' ({seeds})")
+    for row in per_seed:
+        for key, value in row.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise UserError(f"{path}: 'per_seed' seed {row['seed']}: '{key}' must be a number, got {value!r:.80}")
+    main = summary.get("main_metric", "accuracy")
+    if not isinstance(main, str):
+        raise UserError(f"{path}: 'main_metric' must be a metric's name, got {main!r:.80}")
+    for key in (f"eval_{main}_mean", f"eval_{main}_std"):
+        value = summary.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise UserError(f"{path}: '{key}' must be a number, got {value!r:.80}")
+    return summary
+
+
 def _clean(text: str) -> str:
     """GLUE-style tsv has no quoting, so tabs and newlines inside a sentence become spaces."""
     return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")

@@ -118,7 +118,7 @@ def _seed_blocks(s: dict) -> list[Block]:
     shown = [k for k in ("accuracy", "f1", "f1_macro", "mcc", "pearson", "spearman") if f"eval_{k}" in s["per_seed"][0]]
     return [_paragraph(text), _table(
         ["seed", *(f"dev {NAMES[k]}" for k in shown), "train s"],
-        [[p["seed"], *(_pct(p[f"eval_{k}"]) for k in shown), p["train_seconds"]] for p in s["per_seed"]])]
+        [[p["seed"], *(_pct(p[f"eval_{k}"]) for k in shown), p.get("train_seconds", "")] for p in s["per_seed"]])]
 
 
 def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], tests: dict[str, list[dict]],

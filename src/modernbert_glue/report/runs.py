@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluation.runfolder import read_json, read_predictions
+from ..evaluation.runfolder import read_json, read_predictions, read_seeds_summary
 from ..outputs import check_finished
 
 SETS = {"dev": "dev (GLUE validation)", "dev_mismatched": "dev mismatched (MNLI)",
@@ -48,7 +48,7 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
             raise UserError(f"{folder}: run folder not found")
         check_finished(folder)
         if (folder / "seeds.json").is_file():
-            summary = read_json(folder / "seeds.json")
+            summary = read_seeds_summary(folder)
             seed_runs = [_load_run(folder / f"seed-{s}") for s in summary["seeds"]]
             for r in seed_runs:
                 r.seeds_folder = folder
