@@ -114,6 +114,15 @@ def test_compare_refuses_different_label_sets(tiny_run, tmp_path):
     assert code == 2 and "different label sets" in stderr
 
 
+def test_compare_refuses_to_write_into_a_run_it_reads(tiny_run, seeds_run, tmp_path):
+    """`--output RUN/report` wrote a report folder into the run (and that run's --overwrite then refused)."""
+    for run, output in ((tiny_run, tiny_run / "report"), (seeds_run, seeds_run / "seed-1" / "r")):
+        code, stdout, stderr = run_cli("compare", tiny_run, seeds_run, "--output", output)
+        assert code == 2 and not output.exists(), stderr[-800:]
+        assert stderr.strip().splitlines()[-1] == (f"error: --output {output}: inside the run folder {run}; write the "
+                                                   "report beside the runs")
+
+
 def test_compare_refuses_a_run_given_twice(tiny_run, seeds_run, tmp_path):
     for twice in ((tiny_run, tiny_run), (seeds_run, seeds_run / "seed-1")):  # also inside a --seeds folder
         code, _, stderr = run_cli("compare", *twice, "--output", tmp_path / "r")
