@@ -231,7 +231,8 @@ def compare(
 @app.command()
 def bench(
     mode: Annotated[str, typer.Argument(help="train (forward+backward+AdamW steps) or infer (forward passes).")],
-    model: Annotated[str, typer.Option(help="Model folder or Hub id.")] = "../shared/models/modernbert-base",
+    model: Annotated[Optional[str], typer.Option(
+        help="Model folder or Hub id (default: answerdotai/ModernBERT-base).")] = None,
     random_init: Annotated[bool, typer.Option("--random-init/--pretrained", help="Random weights (default).")] = True,
     model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
     data_dir: DataDir = None,
@@ -256,7 +257,7 @@ def bench(
     from .device import use_bf16
     from .models import parse_overrides
 
-    cfg = BenchConfig(model=model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
+    cfg = BenchConfig(model=model or BenchConfig.model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()),
                       batch_size=64 if batch_size is None else batch_size,
                       steps=steps or (2 if mode == "train" else 4), repeats=repeats,

@@ -12,7 +12,7 @@ from ..conftest import MODERNBERT, TINY_ARGS, run_cli
 def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):
     out = tmp_path / "bench.json"
     overrides = [a for a in TINY_ARGS]
-    code, stdout, stderr = run_cli("bench", "train", *overrides, "--data-dir", small_sst2, "--batch-size", "16",
+    code, stdout, stderr = run_cli("bench", "train", "--model", MODERNBERT, *overrides, "--data-dir", small_sst2, "--batch-size", "16",
                                    "--steps", "1", "--repeats", "3", "--output", out)
     assert code == 0, stderr[-2000:]
     report = json.loads(out.read_text())
@@ -27,7 +27,7 @@ def test_bench_train_writes_results_for_every_path(small_sst2, tmp_path):
     assert by["padded"]["padding_fraction"] > by["dynamic"]["padding_fraction"] > by["grouped"]["padding_fraction"]
     assert report["command"] and report["versions"]["torch"] and report["hardware"]["cpu"] and report["date"]
     assert "packed/dynamic" in report["ratios_real_tokens_per_s"] and report["matmul"]["tflops"] > 0
-    code, _, stderr = run_cli("bench", "train", *overrides, "--data-dir", small_sst2, "--output", out)
+    code, _, stderr = run_cli("bench", "train", "--model", MODERNBERT, *overrides, "--data-dir", small_sst2, "--output", out)
     assert code == 2 and "exists (results are not overwritten" in stderr
 
 
@@ -42,7 +42,7 @@ def test_dynamic_and_packed_draw_the_same_batches():
 
 def test_bench_infer_lengths_marks_unsupported(small_sst2, tmp_path):
     out = tmp_path / "lengths.json"
-    code, stdout, stderr = run_cli("bench", "infer", *TINY_ARGS, "--model-override", "max_position_embeddings=256",
+    code, stdout, stderr = run_cli("bench", "infer", "--model", MODERNBERT, *TINY_ARGS, "--model-override", "max_position_embeddings=256",
                                    "--data-dir", small_sst2, "--lengths", "64,128,512", "--steps", "1",
                                    "--repeats", "1", "--output", out)
     assert code == 0, stderr[-2000:]
@@ -52,9 +52,9 @@ def test_bench_infer_lengths_marks_unsupported(small_sst2, tmp_path):
         assert row["warmup_seconds"] > 0 and row["model_tflops_per_s"] > 0 and 0 < row["mfu"]
     assert rows[512] == {"path": "fixed-512", "length": 512, "model_max_positions": 256, "supported": False,
                          "reason": "the model has 256 positions"}
-    code, _, stderr = run_cli("bench", "train", "--lengths", "128", "--data-dir", small_sst2)
+    code, _, stderr = run_cli("bench", "train", "--model", MODERNBERT, "--lengths", "128", "--data-dir", small_sst2)
     assert code == 2 and "--lengths and --variable-means go with `bench infer`" in stderr
-    code, _, stderr = run_cli("bench", "infer", "--lengths", "128", "--batch-size", "8", "--data-dir", small_sst2)
+    code, _, stderr = run_cli("bench", "infer", "--model", MODERNBERT, "--lengths", "128", "--batch-size", "8", "--data-dir", small_sst2)
     assert code == 2 and "--batch-size goes with the input paths" in stderr  # not silently ignored
 
 
@@ -80,7 +80,7 @@ def test_flop_model_of_a_modernbert_config():
 
 def test_bench_infer_variable_lengths_pack_without_padding(small_sst2, tmp_path):
     out = tmp_path / "table2.json"
-    code, _, stderr = run_cli("bench", "infer", *TINY_ARGS, "--data-dir", small_sst2, "--variable-means", "64",
+    code, _, stderr = run_cli("bench", "infer", "--model", MODERNBERT, *TINY_ARGS, "--data-dir", small_sst2, "--variable-means", "64",
                               "--lengths", "128", "--steps", "1", "--repeats", "1", "--output", out)
     assert code == 0, stderr[-2000:]
     rows = {r["path"]: r for r in json.loads(out.read_text())["results"]}
@@ -98,3 +98,12 @@ def test_first_fit_order_packs_rows_tightly():
     batch = pack([[1] * lengths[i] for i in order], row_tokens=512)
     assert batch.input_ids.shape[0] == 3  # 300+210, 290+200, 260+250; in the given order, 4 rows
     assert pack([[1] * n for n in lengths], row_tokens=512).input_ids.shape[0] == 4
+
+
+def test_bench_defaults_to_the_hub_model_not_a_path_beside_the_repository(small_sst2):
+    """The default was ../shared/models/modernbert-base, relative to wherever the command ran; now ModernBERT-base's
+    Hub id, which offline asks for a local folder in one line."""
+    code, stdout, stderr = run_cli("bench", "train", "--data-dir", small_sst2, "--steps", "1", "--repeats", "1")
+    assert code == 2 and stdout == "" and "Traceback" not in stderr, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith(
+        "error: model 'answerdotai/ModernBERT-base': the Hugging Face Hub is not reachable and no local copy exists")

@@ -30,7 +30,7 @@ MAX_LENGTH = 128  # padded: run_glue.py's default max_length
 
 @dataclass
 class BenchConfig:
-    model: str = "../shared/models/modernbert-base"
+    model: str = "answerdotai/ModernBERT-base"  # offline: pass a local folder with its config and tokenizer
     random_init: bool = True
     overrides: dict | None = None
     mode: str = "train"
