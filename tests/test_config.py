@@ -1,3 +1,5 @@
+import tomllib
+
 import pytest
 
 from modernbert_glue.config import (
@@ -120,6 +122,9 @@ def test_version_is_the_installed_packages():
     assert code == 0 and stderr == "", stderr
     assert stdout == f"modernbert-glue {modernbert_glue.__version__}\n"
     assert metadata.version("modernbert-glue") == modernbert_glue.__version__
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "modernbert_glue.__version__"}
 
 
 def test_data_dir_from_the_environment_is_the_configs(monkeypatch, tmp_path):

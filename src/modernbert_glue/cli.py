@@ -135,8 +135,9 @@ def train(
         raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
     else:
         cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
-        cfg = with_init_from_base(cfg, seed_list, model_given=model is not None,
-                                  random_init_given=random_init is not None)
+        given_keys = {item.partition("=")[0].strip() for item in set_ or []}  # --set model.name=... gives it too
+        cfg = with_init_from_base(cfg, seed_list, model_given=model is not None or "model.name" in given_keys,
+                                  random_init_given=random_init is not None or "model.random_init" in given_keys)
         if check:
             metrics = check_training(cfg, output_dir, seed_list, overwrite=overwrite)
         elif seed_list:

@@ -321,11 +321,16 @@ def describe_fields() -> list[tuple[str, str, str]]:
     return rows
 
 
+def data_dir_from_env() -> str | None:
+    """$MODERNBERT_GLUE_DATA_DIR, the data folder when --data-dir is not given (None when unset or empty)."""
+    return os.environ.get(DATA_DIR_ENV) or None
+
+
 def with_data_dir_from_env(data: DataConfig) -> DataConfig:
     """`data` with $MODERNBERT_GLUE_DATA_DIR as its data_dir when none is given: what a run saves (run.json) is
     the folder it read, and a resumed run reads it again, whatever the variable says then."""
-    if data.data_dir is None and os.environ.get(DATA_DIR_ENV):
-        return dataclasses.replace(data, data_dir=os.environ[DATA_DIR_ENV])
+    if data.data_dir is None and data_dir_from_env():
+        return dataclasses.replace(data, data_dir=data_dir_from_env())
     return data
 
 

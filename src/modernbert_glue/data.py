@@ -6,10 +6,9 @@ Files are read by readers.py; everything that goes wrong becomes one UserError l
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from .config import DATA_DIR_ENV, DataConfig
+from .config import DATA_DIR_ENV, DataConfig, data_dir_from_env
 from .errors import UserError
 from .readers import (  # noqa: F401  (the data interface other modules use)
     FORMATS,
@@ -37,7 +36,7 @@ def split_source(cfg: DataConfig, task: Task, split: str) -> str:
     explicit = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}.get(split)
     if explicit:
         return explicit
-    data_dir = cfg.data_dir or os.environ.get(DATA_DIR_ENV) or None
+    data_dir = cfg.data_dir or data_dir_from_env()  # evaluate's; a run's config holds it already
     if data_dir:
         folder = Path(data_dir)
         if not folder.is_dir():

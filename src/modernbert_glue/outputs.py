@@ -257,7 +257,7 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
             raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
         if marker["kind"] != kind:
             raise UserError(f"{out}: a {marker['kind']} folder, not a {kind} folder; refusing to overwrite it")
-        for name in _own_names(marker.get("files", [])):  # a seed's or a sweep's run, resumed by another process
+        for name in own_names(marker.get("files", [])):  # a seed's or a sweep's run, resumed by another process
             if in_use(out / name):
                 raise in_use_error(out / name)
         if inside := _outputs_inside(out, marker):
@@ -267,7 +267,7 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
     return marker
 
 
-def _own_names(names: list[str]) -> list[str]:
+def own_names(names: list[str]) -> list[str]:
     """A marker's names, but never one that reaches outside its folder (a marker edited by hand)."""
     return [n for n in names if "/" not in n and n not in ("", ".", "..")]
 
@@ -278,7 +278,7 @@ def _outputs_inside(out: Path, marker: dict) -> list[Path]:
     asked for that. A seed's or a sweep's run folder is one of the listed names: its own marker says what
     is in it."""
     found = []
-    for name in _own_names(marker.get("files", [])):
+    for name in own_names(marker.get("files", [])):
         top = out / name
         if not top.is_dir() or top.is_symlink():
             continue
@@ -324,7 +324,7 @@ def _remove_our_files(out: Path, names: list[str]) -> None:
 
 def _remove(out: Path, names: list[str], *, finished: bool) -> None:
     """Remove the temporary copies of `names` (`.<name>.tmp-<pid>`), and with `finished` the names too."""
-    for name in _own_names(names):
+    for name in own_names(names):
         for target in [out / name] * finished + [*out.glob(f".{name}{_TMP}*")]:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)

@@ -12,10 +12,9 @@ counts (submission.json says which differ).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from .config import DataConfig
+from .config import DataConfig, data_dir_from_env
 from .data import DATA_DIR_ENV, load_columns, texts_of
 from .errors import UserError
 from .locks import releases_on_error
@@ -55,7 +54,7 @@ def check_data_root(data_root: str | None) -> None:
     """Refuse $MODERNBERT_GLUE_DATA_DIR without --data-root: it names one task's folder (train's --data-dir), and
     read for every task it gives each task that one task's test file (WNLI.tsv from RTE's test.tsv, say). With
     --data-root it is not read, as --data-dir overrides it in train."""
-    folder = os.environ.get(DATA_DIR_ENV)
+    folder = data_dir_from_env()
     if data_root is None and folder:
         raise UserError(f"${DATA_DIR_ENV} is set ({folder}): it names one task's data folder, and glue-submission "
                         f"reads each task's own test file; {HUB_HINT}, or unset ${DATA_DIR_ENV} to read the Hub")

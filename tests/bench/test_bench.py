@@ -100,10 +100,11 @@ def test_first_fit_order_packs_rows_tightly():
     assert pack([[1] * n for n in lengths], row_tokens=512).input_ids.shape[0] == 4
 
 
-def test_bench_defaults_to_the_hub_model_not_a_path_beside_the_repository(small_sst2):
+def test_bench_defaults_to_the_hub_model_not_a_path_beside_the_repository(small_sst2, tmp_path):
     """The default was ../shared/models/modernbert-base, relative to wherever the command ran; now ModernBERT-base's
     Hub id, which offline asks for a local folder in one line."""
-    code, stdout, stderr = run_cli("bench", "train", "--data-dir", small_sst2, "--steps", "1", "--repeats", "1")
+    code, stdout, stderr = run_cli("bench", "train", "--data-dir", small_sst2, "--steps", "1", "--repeats", "1",
+                                   env={"HF_HOME": str(tmp_path / "hf")}, separate=True)  # an empty cache (read at import)
     assert code == 2 and stdout == "" and "Traceback" not in stderr, stderr[-2000:]
     assert stderr.strip().splitlines()[-1].startswith(
         "error: model 'answerdotai/ModernBERT-base': the Hugging Face Hub is not reachable and no local copy exists")

@@ -79,6 +79,7 @@ def assert_refused(argv, message: str, out, separate: bool = False):
     assert code == 2 and stdout == "" and "Traceback" not in stderr, (argv, code, stdout, stderr[-2000:])
     assert last.startswith("error: ") and message in last, (argv, last)
     assert not out.exists(), f"{argv}: left {sorted(p.name for p in out.iterdir())} in its output folder"
+    return stderr
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
@@ -88,6 +89,14 @@ def test_a_damaged_model_or_a_folder_of_runs_is_refused_in_one_line(damaged, tmp
     place, and says so only in a logged report; a --seeds or sweep folder was "Unrecognized model"."""
     out = tmp_path / "out"
     assert_refused(commands(damaged[name], out)[command], message.format(**damaged), out)
+
+
+def test_transformers_load_report_is_left_out(damaged, tmp_path):
+    """transformers logs a table of the missing keys (its own handler writes to the process's stderr: a
+    process of its own sees it) before the line that says the same."""
+    stderr = assert_refused(commands(damaged["missing"], tmp_path / "out")["predict"], "missing: classifier.bias",
+                            tmp_path / "out", separate=True)
+    assert "LOAD REPORT" not in stderr
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
@@ -149,4 +158,58 @@ def test_good_model_loads_with_every_weight(tiny_run):
     """The strict loader accepts what `train` saved (every weight there, none extra)."""
     code, stdout, stderr = run_cli("predict", "--model", tiny_run, "a fine film")
     assert code == 0, stderr[-2000:]
-    assert json.loads(stdout)["label"] in ("negative", "positive") and "LOAD REPORT" not in stderr
+    assert json.loads(stdout)["label"] in ("negative", "positive")
+
+
+def test_two_servers_on_one_port_the_second_is_refused_before_its_model_loads():
+    """The sockets were bound but not listening until uvicorn started: with SO_REUSEADDR a second server bound
+    the same port too, and failed only inside uvicorn (exit code 3) after loading its model."""
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.inference.serve import listen_sockets
+
+    port = int(free_port())
+    first = listen_sockets("127.0.0.1", port)
+    try:
+        with pytest.raises(UserError, match=f"--port {port}: address already in use on 127.0.0.1"):
+            listen_sockets("127.0.0.1", port)
+    finally:
+        for sock in first:
+            sock.close()
+
+
+def test_an_address_family_the_machine_lacks_is_skipped_as_asyncio_does(monkeypatch):
+    """A kernel without IPv6 refuses to create the socket for localhost's ::1 (EAFNOSUPPORT): a traceback,
+    where asyncio binds 127.0.0.1 alone."""
+    import errno
+
+    from modernbert_glue.inference.serve import listen_sockets
+
+    port = int(free_port())
+    real_socket, real_getaddrinfo = socket.socket, socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                *real_getaddrinfo("127.0.0.1", *args, **kwargs)]
+
+    def no_ipv6(family=socket.AF_INET, *args, **kwargs):
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return real_socket(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "socket", no_ipv6)
+    sockets = listen_sockets("localhost", port)
+    try:
+        assert [s.getsockname()[:2] for s in sockets] == [("127.0.0.1", port)]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_check_finite_of_no_inputs_is_no_inputs():
+    """An empty batch (the Python API's predict([])) gave numpy's "cannot reshape array of size 0"."""
+    import numpy as np
+
+    from modernbert_glue.inference.classifier import check_finite
+
+    assert check_finite(np.zeros((0, 2)), "m").shape == (0, 2)

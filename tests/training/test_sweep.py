@@ -285,3 +285,25 @@ def test_sigterm_stops_a_sweep_once_its_run_in_progress_ends(tmp_path):
     code, stdout, stderr = run_cli(*sweep_args(data, out), timeout=HANG_GUARD_S)
     assert code == 0, stderr[-3000:]
     assert len(json.loads((out / "sweep.json").read_text())["configs"]) == 4
+
+
+def test_init_from_base_is_matched_by_alias_path_or_set(tmp_path, monkeypatch):
+    """The base a --init-from run recorded, matched however --model names it (an alias, a relative path), and a
+    --set model.name naming another base refused as --model is."""
+    from modernbert_glue.config import resolve_run_config
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.training.lifecycle import with_init_from_base
+
+    model = tmp_path / "first" / "model"
+    model.mkdir(parents=True)
+    (model.parent / "metrics.json").write_text(json.dumps({"model": "sentence-transformers/all-MiniLM-L6-v2",
+                                                           "random_init": False}))
+    cfg = resolve_run_config(None, {"model.name": "all-MiniLM-L6-v2", "model.init_from": str(model)})
+    assert with_init_from_base(cfg, None, model_given=True, random_init_given=False).model.name == \
+        "sentence-transformers/all-MiniLM-L6-v2"
+    (model.parent / "metrics.json").write_text(json.dumps({"model": str(MODERNBERT), "random_init": True}))
+    monkeypatch.chdir(MODERNBERT.parent)
+    cfg = resolve_run_config(None, {"model.name": MODERNBERT.name, "model.init_from": str(model)})
+    assert with_init_from_base(cfg, None, model_given=True, random_init_given=False).model.random_init is True
+    code, _, stderr = run_cli("train", "--init-from", model, "--set", "model.name=other/model", "--check")
+    assert code == 2 and "--model other/model: --init-from" in stderr.strip().splitlines()[-1], stderr[-800:]

@@ -38,34 +38,43 @@ def read_json(path: Path) -> dict:
     return obj
 
 
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)  # JSON's true is an int to Python
+
+
+def wrong_field(path: Path, key: str, value, expected: str) -> UserError:
+    """One line: `key` in the file `path` is not `expected`, its value shown as the file spells it."""
+    shown = json.dumps(value, ensure_ascii=False, default=str)  # true, "high", [1], null
+    return UserError(f"{path}: '{key}' must be {expected}, got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+
+
 def read_seeds_summary(folder: Path) -> dict:
     """A --seeds folder's seeds.json, its fields checked where readers use them (a file edited by hand is one
-    line naming the field): `seeds` a non-empty list of whole numbers, `per_seed` one object per seed with
-    numbers as values, `main_metric` text, and its mean and std numbers."""
+    line naming the field): `seeds` a non-empty list of whole numbers, `per_seed` one object per seed (its
+    `seed` one of them) with numbers as values, `main_metric` text, and its mean and std numbers."""
     path = Path(folder) / "seeds.json"
     summary = read_json(path)
 
     def whole(value) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return is_number(value) and isinstance(value, int)
 
     seeds = summary.get("seeds")
     if not isinstance(seeds, list) or not seeds or not all(whole(s) for s in seeds):
-        raise UserError(f"{path}: 'seeds' must be a non-empty list of whole numbers, got {seeds!r:.80}")
+        raise wrong_field(path, "seeds", seeds, "a non-empty list of whole numbers")
     per_seed = summary.get("per_seed")
-    if not isinstance(per_seed, list) or not all(isinstance(row, dict) for row in per_seed) or \
-            sorted(row.get("seed") for row in per_seed if whole(row.get("seed"))) != sorted(seeds):
-        raise UserError(f"{path}: 'per_seed' must hold one object per seed in 'seeds' ({seeds})")
+    if not isinstance(per_seed, list) or not all(isinstance(row, dict) and whole(row.get("seed")) for row in per_seed) \
+            or sorted(row["seed"] for row in per_seed) != sorted(seeds):
+        raise UserError(f"{path}: 'per_seed' must hold one object per seed in 'seeds' ({seeds}), each with its 'seed'")
     for row in per_seed:
         for key, value in row.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise UserError(f"{path}: 'per_seed' seed {row['seed']}: '{key}' must be a number, got {value!r:.80}")
+            if not is_number(value):
+                raise wrong_field(path, f"per_seed' seed {row['seed']}: '{key}", value, "a number")
     main = summary.get("main_metric", "accuracy")
     if not isinstance(main, str):
-        raise UserError(f"{path}: 'main_metric' must be a metric's name, got {main!r:.80}")
+        raise wrong_field(path, "main_metric", main, "a metric's name")
     for key in (f"eval_{main}_mean", f"eval_{main}_std"):
-        value = summary.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise UserError(f"{path}: '{key}' must be a number, got {value!r:.80}")
+        if not is_number(summary.get(key)):
+            raise wrong_field(path, key, summary.get(key), "a number")
     return summary
 
 

@@ -13,7 +13,7 @@ from ..device import autocast, check_bf16, use_bf16
 from ..errors import UserError
 from ..inputs import collate, resolve_input_path, sep_for, sorted_batches
 from ..models import InferenceSettings
-from ..outputs import read_marker
+from ..outputs import own_names, read_marker
 from .classifier import TextClassifier, Tokenized, check_finite
 
 BACKENDS = ("torch", "onnx")
@@ -141,7 +141,7 @@ def check_model_folder(folder: str) -> None:
         raise UserError(f"{folder}: a file, not a model folder")
     marker = read_marker(path) or {}
     if marker.get("kind") in _FOLDERS_OF_RUNS:
-        runs = [name for name in marker.get("files", []) if "/" not in name and (path / name).is_dir()]
+        runs = [name for name in own_names(marker["files"]) if (path / name).is_dir()]
         example = f", e.g. {path / runs[0]}" if runs else ""
         raise UserError(f"{folder}: {_FOLDERS_OF_RUNS[marker['kind']]}, not a model; pass one of its runs{example}")
     if marker.get("kind") in ("report", "submission"):

@@ -60,7 +60,8 @@ def check_finite(values: np.ndarray, model: str) -> np.ndarray:
     """`values` (logits or scores, a row per input) as they are when each is a number. A model with damaged
     weights (NaN) gives NaN for every input: printed, that is `"score": NaN` (not JSON) or metrics of nothing;
     refused here in one line naming `model`."""
-    bad = ~np.isfinite(np.asarray(values, dtype=float)).reshape(len(values), -1).all(axis=1)
+    array = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(array).reshape(len(array), -1).all(axis=1) if array.size else np.zeros(0, dtype=bool)
     if bad.any():
         raise UserError(f"{model}: the model gave non-finite scores (NaN or infinity) for {int(bad.sum())} of "
                         f"{len(values)} inputs; are its weights damaged?")

@@ -317,25 +317,31 @@ def listen_sockets(host: str, port: int) -> list:
     import errno
     import socket
 
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    try:  # "" is every interface, as asyncio reads it
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (OSError, UnicodeError) as exc:  # socket.gaierror: a name that does not resolve
         raise UserError(f"--host {host}: not an address to listen on ({getattr(exc, 'strerror', None) or exc})") from None
     sockets, refused = [], []
     for family, kind, proto, _, address in dict.fromkeys(infos):
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:  # one socket per family, as asyncio binds them
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock = None
         try:
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # one socket per family, as asyncio binds them
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
+            # listening now: with SO_REUSEADDR, a second server could still bind a port that is bound but not
+            # listening, and fail only in uvicorn, after its model loaded
+            sock.listen(2048)
             sockets.append(sock)
         except OSError as exc:
-            sock.close()
+            if sock is not None:
+                sock.close()
             refused.append(exc)
     # An address of a family the machine has not enabled (localhost's ::1 without IPv6) is skipped, as asyncio
     # skips it, while another address is bound.
-    fatal = [exc for exc in refused if exc.errno != errno.EADDRNOTAVAIL] or (refused if not sockets else [])
+    skipped = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+    fatal = [exc for exc in refused if exc.errno not in skipped] or (refused if not sockets else [])
     if fatal:
         for sock in sockets:
             sock.close()

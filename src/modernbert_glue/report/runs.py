@@ -6,13 +6,12 @@ A run's numbers are never recomputed here; they are read from the files train an
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluation.runfolder import read_json, read_predictions, read_seeds_summary
+from ..evaluation.runfolder import is_number, read_json, read_predictions, read_seeds_summary, wrong_field
 from ..outputs import check_finished
 
 SETS = {"dev": "dev (GLUE validation)", "dev_mismatched": "dev mismatched (MNLI)",
@@ -116,8 +115,7 @@ def check_metrics(path: Path, metrics: dict) -> None:
     from ..tasks import TASKS
 
     def wrong(key: str, expected: str) -> UserError:
-        shown = json.dumps(metrics[key], ensure_ascii=False)  # as the file spells it: true, "high", [1]
-        return UserError(f"{path}: '{key}' must be {expected}, got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+        return wrong_field(path, key, metrics[key], expected)
 
     task = metrics.get("task", "sst2")  # runs before `task` was recorded were SST-2's
     if not isinstance(task, str) or task not in TASKS:  # a number, or a task no run is trained on
@@ -129,19 +127,15 @@ def check_metrics(path: Path, metrics: dict) -> None:
         raise UserError(f"{path}: no 'eval_{main}' (the dev {main}, the main metric the report compares)")
     numbers = [f"{p}_{m}" for p in SET_PREFIX.values() for m in (*CLASSIFICATION, *REGRESSION)]
     for key in (*numbers, *(f"{p}_ece" for p in SET_PREFIX.values())):
-        if key in metrics and not _is_number(metrics[key]):
+        if key in metrics and not is_number(metrics[key]):
             raise wrong(key, "a number")
     for key in (*(f"{p}_samples" for p in SET_PREFIX.values()), *SPEED_KEYS):
-        if metrics.get(key) is not None and not _is_number(metrics[key]):
+        if metrics.get(key) is not None and not is_number(metrics[key]):
             raise wrong(key, "a number or null")
     for key in (f"{k}_ci" for k in numbers):
         value = metrics.get(key)
-        if value is not None and not (isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))):
+        if value is not None and not (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))):
             raise wrong(key, "an interval [low, high] of two numbers, or null")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)  # JSON's true is an int to Python
 
 
 def task_metrics(runs: list[Run]) -> list[str]:

@@ -111,7 +111,10 @@ def with_init_from_base(cfg: RunConfig, seeds: list[int] | None, *, model_given:
 
 
 def _same_model(a: str, b: str) -> bool:
-    """The same Hub id, or the same local folder however its path is written."""
+    """The same Hub id (an alias included), or the same local folder however its path is written."""
+    from ..models import ALIASES
+
+    a, b = ALIASES.get(a, a), ALIASES.get(b, b)
     return a == b or (Path(a).is_dir() and Path(b).is_dir() and Path(a).resolve() == Path(b).resolve())
 
 
