@@ -15,7 +15,7 @@ import pytest
 
 from modernbert_glue import cli
 
-from .conftest import MODERNBERT, TINY_ARGS
+from .conftest import MODERNBERT, TINY_ARGS, run_cli
 from .inference.conftest import start
 
 TRAIN = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--epochs", "1", "--batch-size", "16",
@@ -289,4 +289,21 @@ CLI_ROWS.extend([
      "multiline.csv, line 2: a quoted field runs past the end of the line; fields spanning lines"),
     (["{train}", "--train-file", "{dir}/cr.tsv"], 2, "cr.tsv: its line endings are CR only"),  # was "no rows"
     (["predict", "--model", "{model}", "--input", "{dir}/cr.txt"], 2, "cr.txt: its line endings are CR only"),
+    # a file where a folder belongs: FileExistsError from mkdir, after the data and the encoder had loaded
+    (["baseline", "sbert-frozen", "--data-dir", "{sst2}", "--cache-dir", "{bom_crlf}/x", "-o", "{out}"], 2,
+     "exists and is not a folder"),
 ])
+
+
+@pytest.mark.parametrize("value, code, message", [
+    ("verbose", 2, "error: $MODERNBERT_GLUE_LOG: unknown level 'verbose' (use DEBUG, INFO, WARNING or ERROR)"),
+    ("debug", 0, None),  # any case: logging's names are upper case
+])
+def test_the_log_level_variable_is_one_line_when_wrong(value, code, message):
+    """An unknown level was logging's ValueError traceback, before any command ran."""
+    got, stdout, stderr = run_cli("presets", "list", env={"MODERNBERT_GLUE_LOG": value})
+    assert got == code and "Traceback" not in stderr, stderr[-800:]
+    if message:
+        assert stderr.strip().splitlines()[-1] == message and stdout == ""
+    else:
+        assert "paper" in stdout.split()

@@ -340,8 +340,12 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml 
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("MODERNBERT_GLUE_LOG", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("MODERNBERT_GLUE_LOG", "INFO").strip().upper() or "INFO"
+    if not isinstance(logging.getLevelName(level), int):  # an unknown name: logging's own error is a traceback
+        print(f"error: $MODERNBERT_GLUE_LOG: unknown level '{os.environ['MODERNBERT_GLUE_LOG']}' (use DEBUG, INFO, "
+              "WARNING or ERROR)", file=sys.stderr)
+        sys.exit(2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
         code = app(standalone_mode=False, prog_name="modernbert-glue")

@@ -36,6 +36,7 @@ from .training import stopping
 log = logging.getLogger(__name__)
 
 GRID_KEYS = {"lr": "train.lr", "wd": "train.weight_decay", "ep": "train.epochs"}
+GRID_OPTIONS = {"lr": "--lr", "wd": "--weight-decay", "ep": "--epochs"}  # the sweep command's option of each
 POLL_S = 0.5
 RAMP_S = 60.0  # how long a new run may take to claim its memory
 
@@ -54,7 +55,8 @@ class SweepConfig:
     def __post_init__(self):
         for name, values in (("seeds", self.seeds), *self.grid.items()):  # as train --seeds: a repeat is a typo
             if len(set(values)) != len(values):
-                raise UserError(f"sweep: --{name} repeats a value: {', '.join(f'{v:g}' for v in values)}")
+                raise UserError(f"sweep: {GRID_OPTIONS.get(name, '--' + name)} repeats a value: "
+                                f"{', '.join(f'{v:g}' for v in values)}")
         check_seeds(self.seeds, "sweep: --seeds")
         if not math.isfinite(self.memory_per_run_gb) or self.memory_per_run_gb < 0:
             raise UserError(f"--memory-per-run-gb must be a number of at least 0, got {self.memory_per_run_gb}")
@@ -67,7 +69,7 @@ class SweepConfig:
             raise UserError(f"--parallel must be at least 1, got {self.parallel}")
         for key, values in self.grid.items():
             if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-                raise UserError(f"sweep: --{key} needs positive values, got {values}")
+                raise UserError(f"sweep: {GRID_OPTIONS[key]} needs positive values, got {values}")
 
 
 def configs(cfg: SweepConfig) -> list[dict[str, float]]:

@@ -207,6 +207,8 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
     for grid, seeds, message in (({"lr": [1e-4]}, [1, 1], "--seeds repeats a value"),  # as train --seeds
                                  ({"lr": [1e-4, 1e-4]}, [1], "--lr repeats a value"),
                                  ({"lr": [float("nan")]}, [1], "--lr needs positive values"),
+                                 ({"lr": [1e-4], "ep": [0.0]}, [1], "--epochs needs positive values"),  # was --ep
+                                 ({"lr": [1e-4], "wd": [0.1, 0.1]}, [1], "--weight-decay repeats a value"),
                                  ({"lr": [1e-4]}, [-1], "--seeds must be between 0 and 4294967295")):
         with pytest.raises(UserError, match=message):
             SweepConfig(grid=grid, seeds=seeds, train_args=["--task", "rte"])

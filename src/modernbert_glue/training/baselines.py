@@ -59,6 +59,10 @@ class BaselineConfig:
 
     def __post_init__(self):
         check_seeds([self.seed], "--seed")  # the range train's seeds have
+        if self.cache_dir is not None:  # checked before the data and the encoder load
+            nearest = next(p for p in [Path(self.cache_dir), *Path(self.cache_dir).absolute().parents] if p.exists())
+            if not nearest.is_dir():
+                raise UserError(f"--cache-dir {self.cache_dir}: {nearest} exists and is not a folder")
 
 
 def default_cache_dir() -> Path:
