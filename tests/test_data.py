@@ -202,3 +202,15 @@ def test_cr_only_line_endings_are_named(tmp_path):
     assert read_examples(path, get_task("sst2"))["sentence"] == ["good"]
     (tmp_path / "one.txt").write_bytes(b"a fine film\r")
     assert read_lines(tmp_path / "one.txt") == ["a fine film"]
+
+
+def test_custom_labels_that_are_one_number_written_two_ways_are_refused():
+    """"01" and "1" became two classes (a binary task trained as three, its f1 dropped)."""
+    from modernbert_glue.readers import with_found_labels
+    from modernbert_glue.tasks import get_task
+
+    task = get_task("custom")
+    with pytest.raises(UserError, match="z.csv: labels '01' and '1' are the same number; write each class one way"):
+        with_found_labels(task, {"sentence": ["a", "b", "c"], "label": ["01", "1", "0"]}, "z.csv")
+    found, columns = with_found_labels(task, {"sentence": ["a", "b", "c"], "label": ["10", "2", "0"]}, "z.csv")
+    assert found.label_names == ("0", "2", "10") and columns["label"] == [2, 1, 0]  # numeric order

@@ -300,6 +300,10 @@ def with_found_labels(task: Task, train: dict[str, list], source: str) -> tuple[
     found = set(train["label"])
     numeric = all(map(is_integer_text, found))
     names = sorted(found, key=int) if numeric else sorted(found)
+    same = [(a, b) for a, b in zip(names, names[1:]) if numeric and int(a) == int(b)]
+    if same:  # "01" and "1" would be two classes of one number
+        raise UserError(f"{source}: labels '{same[0][0]}' and '{same[0][1]}' are the same number; write each class "
+                        "one way")
     require_two_classes(names, source)
     if len(names) > MAX_CLASSES:
         raise UserError(f"{source}: {len(names)} different labels; for numbers to predict, use --regression")

@@ -279,3 +279,25 @@ def test_a_seeds_summary_edited_by_hand_is_one_line(seeds_run, tmp_path, field, 
         assert code == 2 and stdout == "" and "Traceback" not in stderr, stderr[-800:]
         assert stderr.strip().splitlines()[-1].startswith(f"error: {other}/seeds.json: {message}")
         assert not (tmp_path / "r").exists()
+
+
+def test_embedding_cache_key_follows_the_encoders_weights(tmp_path):
+    """The key was the encoder's name, folder and texts: weights changed in place (a folder trained again) were
+    answered from the cache with the old encoder's embeddings."""
+    import os
+
+    from modernbert_glue.training.baselines import Embedder
+
+    folder = tmp_path / "encoder"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "config.json").write_text("{}")
+    embedder = object.__new__(Embedder)  # the key needs no loaded model
+    embedder.name, embedder.path = str(folder), str(folder)
+    key = embedder.cache_key(["a", "b"])
+    assert embedder.cache_key(["a", "b"]) == key and embedder.cache_key(["a"]) != key
+    (folder / "config.json").write_text('{"x": 1}')  # not a weight
+    assert embedder.cache_key(["a", "b"]) == key
+    stat = (folder / "model.safetensors").stat()
+    os.utime(folder / "model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert embedder.cache_key(["a", "b"]) != key

@@ -81,9 +81,15 @@ class Embedder:
         self.model = SentenceTransformer(self.path, device=device_type())
         self.cache_dir = cache_dir
 
+    def cache_key(self, texts: list[str]) -> str:
+        """The encoder (name, folder, and its weight files' size and modification time: weights changed in
+        place are another encoder) and the texts."""
+        weights = [(str(p.relative_to(self.path)), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in sorted(Path(self.path).rglob("*")) if p.suffix in (".safetensors", ".bin", ".pt")]
+        return hashlib.sha256(json.dumps([self.name, str(self.path), weights, texts]).encode()).hexdigest()[:32]
+
     def __call__(self, texts: list[str]) -> np.ndarray:
-        key = hashlib.sha256(json.dumps([self.name, str(self.path), texts]).encode()).hexdigest()[:32]
-        cached = self.cache_dir / f"{key}.npy" if self.cache_dir else None
+        cached = self.cache_dir / f"{self.cache_key(texts)}.npy" if self.cache_dir else None
         if cached and cached.is_file():
             return np.load(cached)
         vectors = self.model.encode(texts, batch_size=128, convert_to_numpy=True, show_progress_bar=False)
