@@ -139,3 +139,21 @@ def test_data_dir_from_the_environment_is_the_configs(monkeypatch, tmp_path):
     assert resolve_run_config(None, {}, base=saved).data.data_dir == "saved"
     monkeypatch.setenv("MODERNBERT_GLUE_DATA_DIR", "")
     assert resolve_run_config(None, {}).data.data_dir is None
+
+
+def test_a_new_runs_local_paths_are_recorded_absolute(monkeypatch, tmp_path):
+    """run.json held --data-dir as typed ("data"): resumed from another folder, the run read another "data"
+    there and reported metrics of other files. Hub ids and paths that do not exist stay as given."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "runs" / "mnli" / "seed-1" / "model").mkdir(parents=True)
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve_run_config(None, {"data.data_dir": "data", "data.train_file": "train.tsv",
+                                    "data.validation_file": "nowhere.tsv", "model.name": "answerdotai/ModernBERT-base",
+                                    "model.init_from": "runs/mnli/seed-{seed}/model"})
+    assert cfg.data.data_dir == str(tmp_path / "data") and cfg.data.train_file == str(tmp_path / "train.tsv")
+    assert cfg.data.validation_file == "nowhere.tsv" and cfg.model.name == "answerdotai/ModernBERT-base"
+    assert cfg.model.init_from == str(tmp_path / "runs" / "mnli" / "seed-{seed}" / "model")
+    saved = resolve_run_config(None, {"data.data_dir": "data"})
+    monkeypatch.chdir(tmp_path / "runs")  # a resume keeps what was saved
+    assert resolve_run_config(None, {}, base=saved).data.data_dir == str(tmp_path / "data")

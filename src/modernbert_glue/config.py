@@ -334,6 +334,25 @@ def with_data_dir_from_env(data: DataConfig) -> DataConfig:
     return data
 
 
+def with_absolute_paths(cfg: RunConfig) -> RunConfig:
+    """`cfg` with the local paths it names made absolute: run.json records them, and a run resumed (or a seed
+    trained) from another working folder reads the same files, not the ones the relative path names there. A
+    path that does not exist (a Hub id, a typo the loaders name) stays as given."""
+
+    def absolute(value: str | None) -> str | None:
+        if not value or os.path.isabs(value):
+            return value
+        if Path(value).exists() or ("{seed}" in value and Path(value.split("{seed}")[0] or ".").parent.exists()):
+            return os.path.abspath(value)
+        return value
+
+    data = {name: absolute(getattr(cfg.data, name)) for name in ("data_dir", "train_file", "validation_file",
+                                                                "test_file")}
+    model = {"name": absolute(cfg.model.name), "init_from": absolute(cfg.model.init_from)}
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
+                               model=dataclasses.replace(cfg.model, **model))
+
+
 def resolve_run_config(
     preset: str | None,
     options: dict[str, Any],
@@ -356,6 +375,7 @@ def resolve_run_config(
     if base is None:
         cfg = load_config(preset, overrides)
         cfg.data = with_data_dir_from_env(cfg.data)
+        cfg = with_absolute_paths(cfg)
     else:
         cfg = copy.deepcopy(base)
         cfg.preset = preset or base.preset
