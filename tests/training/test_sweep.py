@@ -293,7 +293,6 @@ def test_init_from_base_is_matched_by_alias_path_or_set(tmp_path, monkeypatch):
     """The base a --init-from run recorded, matched however --model names it (an alias, a relative path), and a
     --set model.name naming another base refused as --model is."""
     from modernbert_glue.config import resolve_run_config
-    from modernbert_glue.errors import UserError
     from modernbert_glue.training.lifecycle import with_init_from_base
 
     model = tmp_path / "first" / "model"
