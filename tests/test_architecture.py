@@ -8,8 +8,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modernbert_glue"
 # point and may import anything; errors, locks, outputs and provenance serve every stage and import no staged
 # module.
 STAGES = [
-    ["cli", "cli_options", "cli_protocol"],
-    ["config"],
+    ["cli", "cli_main", "cli_options", "cli_protocol"],
+    ["config", "run_paths"],
     ["tasks", "data", "readers", "hub"],
     ["inputs", "packing", "segments"],
     ["models", "device", "modelcard"],

@@ -6,16 +6,13 @@ stdout carries only results (JSON).
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .errors import UserError, as_user_error
+from .errors import UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -160,7 +157,8 @@ def baseline(
     overwrite: Overwrite = False,
 ) -> None:
     """Fit a TF-IDF or frozen-SBERT logistic regression, or the majority floor; writes the same run folder as `train`."""
-    from .config import DataConfig, with_data_dir_from_env
+    from .config import DataConfig
+    from .run_paths import with_data_dir_from_env
     from .training.baselines import BaselineConfig, run_baseline
 
     cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=cache_dir)
@@ -340,32 +338,9 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml 
 
 
 def main() -> None:
-    level = os.environ.get("MODERNBERT_GLUE_LOG", "INFO").strip().upper() or "INFO"
-    if not isinstance(logging.getLevelName(level), int):  # an unknown name: logging's own error is a traceback
-        print(f"error: $MODERNBERT_GLUE_LOG: unknown level '{os.environ['MODERNBERT_GLUE_LOG']}' (use DEBUG, INFO, "
-              "WARNING or ERROR)", file=sys.stderr)
-        sys.exit(2)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
-        code = app(standalone_mode=False, prog_name="modernbert-glue")
-    except typer.Abort:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except typer.TyperException as exc:  # an unknown option or command, a value of the wrong type
-        message = exc.format_message()
-        if message:  # (none when the command was run bare: its help is already printed)
-            print(f"error: {message}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - what is not a UserError or the machine's refusal is raised again
-        exc = as_user_error(exc)
-        traceback.clear_frames(sys.exc_info()[2])  # progress bars left open print now, not after the line
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    if isinstance(code, int) and code:
-        if code == 130:
-            print("error: interrupted", file=sys.stderr)
-        sys.exit(code)
+    from .cli_main import run_app  # errors become one line
+
+    run_app(app)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,8 +20,7 @@ import tomllib
 
 from .errors import UserError
 
-DATA_DIR_ENV = "MODERNBERT_GLUE_DATA_DIR"  # data.data_dir when no --data-dir is given
-
+from .run_paths import DATA_DIR_ENV, with_absolute_paths, with_data_dir_from_env  # noqa: F401  (DATA_DIR_ENV: data.py)
 DEFAULT_PRESET = "paper"
 
 
@@ -54,8 +52,7 @@ class DataConfig:
     validation_file: str | None = _doc(None, "Validation file; overrides data_dir.")
     test_file: str | None = _doc(None, "Test file (label column optional); overrides data_dir.")
     max_train_samples: int | None = _doc(None, "Keep only the first N training rows (quick runs).")
-    max_eval_samples: int | None = _doc(
-        None, "Keep only the first N rows of each validation set (quick runs); a test file is always read whole.")
+    max_eval_samples: int | None = _doc(None, "First N rows of each validation set (quick runs); test files: all.")
     max_length: int = _doc(128, "Truncate tokenized inputs to this many tokens (SST-2 max is ~68).")
 
 
@@ -319,38 +316,6 @@ def describe_fields() -> list[tuple[str, str, str]]:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             rows.append((f"{section}.{f.name}", repr(default), f.metadata.get("doc", "")))
     return rows
-
-
-def data_dir_from_env() -> str | None:
-    """$MODERNBERT_GLUE_DATA_DIR, the data folder when --data-dir is not given (None when unset or empty)."""
-    return os.environ.get(DATA_DIR_ENV) or None
-
-
-def with_data_dir_from_env(data: DataConfig) -> DataConfig:
-    """`data` with $MODERNBERT_GLUE_DATA_DIR as its data_dir when none is given: what a run saves (run.json) is
-    the folder it read, and a resumed run reads it again, whatever the variable says then."""
-    if data.data_dir is None and data_dir_from_env():
-        return dataclasses.replace(data, data_dir=data_dir_from_env())
-    return data
-
-
-def with_absolute_paths(cfg: RunConfig) -> RunConfig:
-    """`cfg` with the local paths it names made absolute: run.json records them, and a run resumed (or a seed
-    trained) from another working folder reads the same files, not the ones the relative path names there. A
-    path that does not exist (a Hub id, a typo the loaders name) stays as given."""
-
-    def absolute(value: str | None) -> str | None:
-        if not value or os.path.isabs(value):
-            return value
-        if Path(value).exists() or ("{seed}" in value and Path(value.split("{seed}")[0] or ".").parent.exists()):
-            return os.path.abspath(value)
-        return value
-
-    data = {name: absolute(getattr(cfg.data, name)) for name in ("data_dir", "train_file", "validation_file",
-                                                                "test_file")}
-    model = {"name": absolute(cfg.model.name), "init_from": absolute(cfg.model.init_from)}
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
-                               model=dataclasses.replace(cfg.model, **model))
 
 
 def resolve_run_config(

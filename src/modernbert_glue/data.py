@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .config import DATA_DIR_ENV, DataConfig, data_dir_from_env
+from .config import DATA_DIR_ENV, DataConfig
+from .run_paths import data_dir_from_env
 from .errors import UserError
 from .readers import (  # noqa: F401  (the data interface other modules use)
     FORMATS,

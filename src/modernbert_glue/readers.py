@@ -299,7 +299,7 @@ def with_found_labels(task: Task, train: dict[str, list], source: str) -> tuple[
         return task, train
     found = set(train["label"])
     numeric = all(map(is_integer_text, found))
-    names = sorted(found, key=int) if numeric else sorted(found)
+    names = sorted(found, key=lambda name: (int(name), name)) if numeric else sorted(found)
     same = [(a, b) for a, b in zip(names, names[1:]) if numeric and int(a) == int(b)]
     if same:  # "01" and "1" would be two classes of one number
         raise UserError(f"{source}: labels '{same[0][0]}' and '{same[0][1]}' are the same number; write each class "

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .config import DataConfig, data_dir_from_env
+from .config import DataConfig
+from .run_paths import data_dir_from_env
 from .data import DATA_DIR_ENV, load_columns, texts_of
 from .errors import UserError
 from .locks import releases_on_error

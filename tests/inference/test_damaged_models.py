@@ -165,7 +165,7 @@ def test_two_servers_on_one_port_the_second_is_refused_before_its_model_loads():
     """The sockets were bound but not listening until uvicorn started: with SO_REUSEADDR a second server bound
     the same port too, and failed only inside uvicorn (exit code 3) after loading its model."""
     from modernbert_glue.errors import UserError
-    from modernbert_glue.inference.serve import listen_sockets
+    from modernbert_glue.inference.sockets import listen_sockets
 
     port = int(free_port())
     first = listen_sockets("127.0.0.1", port)
@@ -182,7 +182,7 @@ def test_an_address_family_the_machine_lacks_is_skipped_as_asyncio_does(monkeypa
     where asyncio binds 127.0.0.1 alone."""
     import errno
 
-    from modernbert_glue.inference.serve import listen_sockets
+    from modernbert_glue.inference.sockets import listen_sockets
 
     port = int(free_port())
     real_socket, real_getaddrinfo = socket.socket, socket.getaddrinfo

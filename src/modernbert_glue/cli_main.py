@@ -1,0 +1,42 @@
+"""`modernbert-glue`'s entry point: logging set up, the command run, any UserError one line on stderr."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+import typer
+
+from .errors import as_user_error
+
+
+def run_app(app) -> None:
+    """Run the typer `app` (cli.py) as the `modernbert-glue` command."""
+    level = os.environ.get("MODERNBERT_GLUE_LOG", "INFO").strip().upper() or "INFO"
+    if not isinstance(logging.getLevelName(level), int):  # an unknown name: logging's own error is a traceback
+        print(f"error: $MODERNBERT_GLUE_LOG: unknown level '{os.environ['MODERNBERT_GLUE_LOG']}' (use DEBUG, INFO, "
+              "WARNING or ERROR)", file=sys.stderr)
+        sys.exit(2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
+        code = app(standalone_mode=False, prog_name="modernbert-glue")
+    except typer.Abort:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as exc:  # an unknown option or command, a value of the wrong type
+        message = exc.format_message()
+        if message:  # (none when the command was run bare: its help is already printed)
+            print(f"error: {message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - what is not a UserError or the machine's refusal is raised again
+        exc = as_user_error(exc)
+        traceback.clear_frames(sys.exc_info()[2])  # progress bars left open print now, not after the line
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        if code == 130:
+            print("error: interrupted", file=sys.stderr)
+        sys.exit(code)
