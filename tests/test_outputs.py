@@ -35,14 +35,23 @@ def test_overwrite_replaces_our_run_and_keeps_the_users_file(small_sst2, tmp_pat
     code, _, stderr = quick_train(small_sst2, out)
     assert code == 0, stderr[-2000:]
     (out / "notes.txt").write_text("my notes")
-    (out / "model" / "extra.txt").write_text("inside our model folder: ours to replace")
+    (out / "model" / "extra.txt").write_text("inside our model folder, but the user's")
+    (out / "logs" / "mine").mkdir()
+    (out / "logs" / "mine" / "plot.png").write_text("the user's too")
     before = json.loads((out / "run.json").read_text())["date"]
     code, _, stderr = quick_train(small_sst2, out)
     assert code == 2 and "output folder is not empty (pass --overwrite" in stderr
+    code, _, stderr = quick_train(small_sst2, out, "--overwrite")  # it would go with model/: refused, kept
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        f"error: {out / 'logs' / 'mine' / 'plot.png'} (and 1 more): not written by modernbert-glue, inside a "
+        f"folder of {out} that --overwrite replaces; move it out first")
+    assert (out / "model" / "extra.txt").is_file() and read_marker(out)["complete"] is True
+    (out / "model" / "extra.txt").unlink()
+    shutil.rmtree(out / "logs" / "mine")
     code, _, stderr = quick_train(small_sst2, out, "--overwrite")
     assert code == 0, stderr[-2000:]
     assert (out / "notes.txt").read_text() == "my notes"
-    assert not (out / "model" / "extra.txt").exists() and (out / "model" / "model.safetensors").is_file()
+    assert (out / "model" / "model.safetensors").is_file()
     marker = read_marker(out)
     assert marker["complete"] is True and "notes.txt" not in marker["files"] and "model" in marker["files"]
     assert json.loads((out / "run.json").read_text())["date"] >= before
@@ -72,8 +81,56 @@ def test_overwrite_refuses_to_remove_another_commands_output_inside_its_folders(
             open_output(out, layout, overwrite=True)
         assert (run / "model" / "onnx" / "model.onnx").read_text() == "graph"
         shutil.rmtree(run / "model" / "onnx")
-        open_output(out, layout, overwrite=True).finish()  # once it is moved, the overwrite goes ahead
+        (run / "model" / "mine.txt").write_text("the user's")  # a file of the user's is not ours either
+        with pytest.raises(UserError, match=f"^{run / 'model' / 'mine.txt'}: not written by modernbert-glue"):
+            open_output(out, layout, overwrite=True)
+        (run / "model" / "mine.txt").unlink()
+        open_output(out, layout, overwrite=True).finish()  # once they are moved, the overwrite goes ahead
         assert not (run / "model").exists()
+
+
+def test_what_an_unfinished_writer_left_in_its_folders_is_its_own(tmp_path):
+    """Only a writer that ended recorded what its folders hold: a killed run's checkpoints and logs, still being
+    written, go with --overwrite; and a finished folder written again loses its old record."""
+    folder = open_output(tmp_path / "run", "run")
+    folder.claim("logs")
+    (tmp_path / "run" / "logs").mkdir()
+    folder.finish()
+    assert read_marker(tmp_path / "run")["contents"] == {"logs": []}
+    folder = open_output(tmp_path / "run", "run", resume=True)
+    folder.claim("checkpoints")
+    assert "contents" not in read_marker(tmp_path / "run")
+    (tmp_path / "run" / "logs" / "events.1").write_text("written after the resume")
+    release_lock = open_output(tmp_path / "run", "run", overwrite=True)  # killed: no record, all of it ours
+    assert not (tmp_path / "run" / "logs").exists()
+    release_lock.finish()
+
+
+def test_overwrite_never_removes_what_the_command_reads(small_sst2, tmp_path):
+    """`train --overwrite -o X --init-from X/model` would delete the model it starts from before reading it: refused
+    in one line (and by --check), nothing removed."""
+    out = tmp_path / "run"
+    code, _, stderr = quick_train(small_sst2, out)
+    assert code == 0, stderr[-2000:]
+    for extra in ([], ["--check"]):
+        code, _, stderr = quick_train(small_sst2, out, "--overwrite", "--init-from", out / "model", *extra)
+        assert code == 2 and stderr.strip().splitlines()[-1] == (
+            f"error: {out / 'model'}: this command reads it, but --overwrite would remove it with the rest of {out}; "
+            "name another output folder")
+    assert read_marker(out)["complete"] is True and (out / "model" / "model.safetensors").is_file()
+
+
+def test_inputs_inside_a_seed_set_or_behind_a_symlink_are_seen(tmp_path):
+    seeds = open_output(tmp_path / "set", "seeds")
+    seeds.claim("seed-1", "seeds.json")
+    (tmp_path / "set" / "seed-1" / "model").mkdir(parents=True)
+    (tmp_path / "set" / "mine.tsv").write_text("a user's file: --overwrite keeps it")
+    seeds.finish()
+    (tmp_path / "link").symlink_to(tmp_path / "set" / "seed-1")
+    for read in ("set/seed-1/model", "link/model"):
+        with pytest.raises(UserError, match="this command reads it, but --overwrite would remove it"):
+            check_output(tmp_path / "set", "seeds", overwrite=True, inputs=[tmp_path / read])
+    check_output(tmp_path / "set", "seeds", overwrite=True, inputs=[tmp_path / "set" / "mine.tsv", tmp_path / "set"])
 
 
 @pytest.mark.parametrize("where", ["output", "input"])

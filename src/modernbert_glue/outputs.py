@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .locks import in_use, in_use_error, lock, release
 
 MARKER = ".modernbert-glue.json"
 FAILURE = "failure.json"  # written by a writer that stopped for good (OutputFolder.fail): why
+CONTENTS = "contents"  # marker key: the files each listed folder held when its writer ended (finish or fail)
 KINDS = ("run", "seeds", "report", "export", "submission", "sweep")
 _TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
 
@@ -164,6 +166,7 @@ class OutputFolder:
         new = [n for n in names if n not in marker["files"]]
         if new or marker.get("complete"):
             marker.update(files=marker["files"] + new, complete=False)
+            marker.pop(CONTENTS, None)  # written again from here on: the last finish's record no longer holds
             write_json(self.path / MARKER, marker)
 
     def file(self, name: str) -> Path:
@@ -215,10 +218,12 @@ class OutputFolder:
     def fail(self, reason: str) -> None:
         """Record why this folder will not be finished (resuming would not help); it stays unfinished."""
         self.write_json(FAILURE, {"reason": reason})
+        write_json(self.path / MARKER, {**self._marker(), CONTENTS: _contents(self.path, self._marker())})
         release(self.path)
 
     def finish(self) -> None:
-        write_json(self.path / MARKER, {**self._marker(), "complete": True})
+        marker = self._marker()
+        write_json(self.path / MARKER, {**marker, "complete": True, CONTENTS: _contents(self.path, marker)})
         release(self.path)
 
     @property
@@ -226,11 +231,13 @@ class OutputFolder:
         return bool(self._marker().get("complete"))
 
 
-def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False) -> dict | None:
+def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False,
+                 inputs: Iterable[str | Path] = ()) -> dict | None:
     """Refuse, before any slow work, an output folder that `open_output` would refuse; returns its marker.
 
     A non-empty folder is refused unless it is ours and `overwrite` (or `resume`) is given. The root, home
-    and current folders, the folders above the current one and git repositories are always refused.
+    and current folders, the folders above the current one and git repositories are always refused. So is an
+    --overwrite that would remove one of the command's own `inputs` (the files and folders it reads).
     """
     out = Path(path)
     if (why := _protected(out)) is not None:
@@ -264,6 +271,13 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
             found = read_marker(inside[0])["kind"]
             raise UserError(f"{inside[0]}: a {found} folder inside {out}, in a folder --overwrite replaces; "
                             "move it out first")
+        if foreign := _foreign_files(out, marker):
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise UserError(f"{foreign[0]}{more}: not written by modernbert-glue, inside a folder of {out} that "
+                            "--overwrite replaces; move it out first")
+        if removed := [p for p in inputs if _removed_with(out, marker, Path(p))]:
+            raise UserError(f"{removed[0]}: this command reads it, but --overwrite would remove it with the rest "
+                            f"of {out}; name another output folder")
     return marker
 
 
@@ -289,6 +303,56 @@ def _outputs_inside(out: Path, marker: dict) -> list[Path]:
             nested = [d for d in dirs if read_marker(Path(root, d)) is not None]
             found += [Path(root, d) for d in nested]
             dirs[:] = [d for d in dirs if d not in nested]
+    return found
+
+
+def _removed_with(out: Path, marker: dict, path: Path) -> bool:
+    """Whether removing what `marker` lists in `out` removes `path` (or, through a symlink, its way there)."""
+    if not path.exists():
+        return False
+    listed = [base / name for base in {Path(os.path.abspath(out)), out.resolve()}
+              for name in own_names(marker.get("files", []))]
+    return any(p == top or top in p.parents for p in {Path(os.path.abspath(path)), path.resolve()} for top in listed)
+
+
+def _listed_folders(out: Path, marker: dict):
+    """(name, path) of each folder the marker lists that is ours as a whole: not a symlink, not an output
+    folder with a marker of its own (a seed's run: that marker lists what is in it)."""
+    for name in own_names(marker.get("files", [])):
+        top = out / name
+        if top.is_dir() and not top.is_symlink() and read_marker(top) is None:
+            yield name, top
+
+
+def _files_under(top: Path) -> list[str]:
+    """Every entry below `top` that is not a folder (files, symlinks), as relative paths."""
+    found = []
+    for root, dirs, files in os.walk(top):
+        found += [str(Path(root, f).relative_to(top)) for f in files]
+        found += [str(Path(root, d).relative_to(top)) for d in dirs if Path(root, d).is_symlink()]
+    return sorted(found)
+
+
+def _contents(out: Path, marker: dict) -> dict[str, list[str]]:
+    return {name: _files_under(top) for name, top in _listed_folders(out, marker)}
+
+
+def _foreign_files(out: Path, marker: dict) -> list[Path]:
+    """Files that appeared inside the folders `marker` lists after their writer ended (a user's notes in a
+    run's model/, say): --overwrite would remove them with the folder, though we never wrote them. A folder
+    whose writer never ended (killed) has no record: what is in it is taken as ours. Seeds' and sweeps' runs
+    are checked against their own markers."""
+    found = []
+    for name in own_names(marker.get("files", [])):
+        if (out / name).is_dir() and not (out / name).is_symlink() and (own := read_marker(out / name)):
+            found += _foreign_files(out / name, own)
+    recorded = marker.get(CONTENTS)
+    if not isinstance(recorded, dict):
+        return found
+    for name, top in _listed_folders(out, marker):
+        ours = recorded.get(name)
+        ours = set(ours) if isinstance(ours, list) else set()
+        found += [top / rel for rel in _files_under(top) if rel not in ours]
     return found
 
 

@@ -39,3 +39,10 @@ def with_absolute_paths(cfg: RunConfig) -> RunConfig:
     model = {"name": absolute(cfg.model.name), "init_from": absolute(cfg.model.init_from)}
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
                                model=dataclasses.replace(cfg.model, **model))
+
+
+def local_inputs(data: DataConfig, *models: str | None) -> list[str]:
+    """The local files and folders a run reads (its data, and the model folders named): an --overwrite must
+    not remove them."""
+    values = [data.data_dir, data.train_file, data.validation_file, data.test_file, *models]
+    return [value for value in values if value and Path(value).exists()]

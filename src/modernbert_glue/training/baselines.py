@@ -33,6 +33,7 @@ from ..locks import releases_on_error
 from ..models import InferenceSettings, resolve_model
 from ..outputs import check_output, open_output, write_json
 from ..provenance import device_name, provenance
+from ..run_paths import local_inputs
 from ..tasks import Task
 
 log = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ def run_baseline(cfg: BaselineConfig, data: DataConfig, output_dir: str, *, over
     if cfg.name not in BASELINES:
         raise UserError(f"unknown baseline '{cfg.name}' (available: {', '.join(BASELINES)})")
     out = Path(output_dir)
-    check_output(out, "run", overwrite=overwrite)
+    check_output(out, "run", overwrite=overwrite, inputs=local_inputs(data, cfg.encoder, cfg.cache_dir))
     record = provenance()  # at the start: the code and command that this run actually used
     task, train_raw, eval_sets = load_run_data(data)
 

@@ -29,6 +29,7 @@ from ..modelcard import model_card
 from ..models import InferenceSettings, tokenizer_for_pipeline
 from ..outputs import OutputFolder, check_output, open_output
 from ..provenance import device_name, provenance
+from ..run_paths import local_inputs
 from . import stopping
 from .checkpoints import CHECKPOINTS, checkpoint_step, latest_checkpoint
 
@@ -45,7 +46,8 @@ def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> di
     import torch
 
     if is_main_process():
-        marker = check_output(out, "run", overwrite=overwrite, resume=resume)
+        marker = check_output(out, "run", overwrite=overwrite, resume=resume,
+                              inputs=local_inputs(cfg.data, cfg.model.name, cfg.model.init_from))
         if resume and marker.get("complete"):
             raise UserError(f"{out}: this run finished already; nothing to resume")
     if cfg.train.threads > 0:

@@ -13,6 +13,7 @@ from ..evaluation.runfolder import read_json
 from ..locks import releases_on_error
 from ..outputs import check_output, failure, open_output, read_marker
 from ..provenance import provenance
+from ..run_paths import local_inputs
 from ..device import device_type
 from . import stopping
 from .dispatch import check_settings, choose, train, with_seed_paths
@@ -78,6 +79,12 @@ def _check_seeds(cfg: RunConfig, seeds: list[int]) -> None:
         check_ranges(_with_seed(cfg, seed), "--seeds")
 
 
+def _inputs(cfg: RunConfig, seeds: list[int]) -> list[str]:
+    """What the runs of these seeds read locally (each seed's --init-from among them)."""
+    init_froms = [with_seed_paths(_with_seed(cfg, seed)).model.init_from for seed in seeds]
+    return local_inputs(cfg.data, cfg.model.name, *dict.fromkeys(init_froms))
+
+
 def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
     """What a run checks and reads before it opens its folder, read once for all seeds before the seeds folder is
     opened (with --overwrite: emptied), and what `train --check` does: the seeds, the engine, compile and bf16
@@ -108,7 +115,8 @@ def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | No
     """`train --check`: what a run would refuse (check_inputs, and an output folder that is not new, empty or
     ours to --overwrite), refused now; nothing is written. Returns the resolved config."""
     if output_dir:
-        check_output(Path(output_dir), "seeds" if seeds else "run", overwrite=overwrite)
+        check_output(Path(output_dir), "seeds" if seeds else "run", overwrite=overwrite,
+                     inputs=_inputs(cfg, seeds or [cfg.train.seed]))
     check_inputs(cfg, seeds or [cfg.train.seed])
     return {"check": "ok", "config": cfg.to_dict()}
 
@@ -129,7 +137,7 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
     out = Path(output_dir)
     folder = None
     if is_main_process():
-        marker = check_output(out, "seeds", overwrite=overwrite, resume=resume)
+        marker = check_output(out, "seeds", overwrite=overwrite, resume=resume, inputs=_inputs(cfg, seeds))
         if resume and marker.get("complete"):
             raise UserError(f"{out}: these seeds finished already; nothing to resume")
         folder = open_output(out, "seeds", overwrite=overwrite, resume=resume)
