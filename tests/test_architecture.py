@@ -5,8 +5,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modernbert_glue"
 # The flow (README, Layout): a module imports only modules of its own or an earlier stage. `cli` is the entry
-# point and may import anything; errors, locks, outputs and provenance serve every stage and import no staged
-# module.
+# point and may import anything; errors, locks, outputs, ownership and provenance serve every stage and import
+# no staged module.
 STAGES = [
     ["cli", "cli_main", "cli_options", "cli_protocol"],
     ["config", "run_paths"],
@@ -17,7 +17,7 @@ STAGES = [
     ["training", "inference", "bench", "sweep", "submission"],
     ["report"],
 ]
-SHARED = {"errors", "locks", "outputs", "provenance", "__init__"}
+SHARED = {"errors", "locks", "outputs", "ownership", "provenance", "__init__"}
 MAX_LINES = 350
 
 

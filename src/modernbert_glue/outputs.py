@@ -19,18 +19,15 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
 from .locks import in_use, in_use_error, lock, release
+from .ownership import CONTENTS, MARKER, check_overwrite, contents, own_names, protected, read_marker
 
-MARKER = ".modernbert-glue.json"
 FAILURE = "failure.json"  # written by a writer that stopped for good (OutputFolder.fail): why
-CONTENTS = "contents"  # marker key: the files each listed folder held when its writer ended (finish or fail)
-KINDS = ("run", "seeds", "report", "export", "submission", "sweep")
 _TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
 
 
@@ -61,21 +58,6 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def read_marker(folder: Path) -> dict | None:
-    """The folder's marker, or None when the folder is not one of ours (or has no readable marker). A marker
-    edited by hand is read strictly: only `"complete": true` is finished (`"no"` is not), and `files` holds its
-    strings only (a string in its place would otherwise be read, and removed, letter by letter)."""
-    try:
-        marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    if not isinstance(marker, dict) or marker.get("kind") not in KINDS:
-        return None
-    files = marker.get("files")
-    files = [name for name in files if isinstance(name, str)] if isinstance(files, list) else []
-    return {**marker, "complete": marker.get("complete") is True, "files": files}
 
 
 def failure(folder: Path) -> str | None:
@@ -118,36 +100,6 @@ def model_folder(folder: str) -> str:
     if run and (path / "model").is_dir() and not (path / "config.json").exists():
         return str(path / "model")
     return folder
-
-
-def _protected(path: Path) -> str | None:
-    """Why `path` may never be an output folder (None when it may)."""
-    resolved = path.resolve()
-    cwd = Path.cwd().resolve()
-    if resolved == Path(resolved.anchor):
-        return "the root folder"
-    if resolved == Path.home().resolve():
-        return "your home folder"
-    if resolved == cwd:
-        return "the current folder"
-    if resolved in cwd.parents:
-        return "a folder above the current one"
-    if (resolved / ".git").exists():
-        return "a git repository"
-    package_repo = _repository_root()
-    if package_repo is not None and resolved == package_repo:
-        return "this project's repository"
-    return None
-
-
-def _repository_root() -> Path | None:
-    here = Path(__file__).resolve().parent
-    try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return Path(top).resolve() if top else None
 
 
 @dataclass
@@ -218,12 +170,12 @@ class OutputFolder:
     def fail(self, reason: str) -> None:
         """Record why this folder will not be finished (resuming would not help); it stays unfinished."""
         self.write_json(FAILURE, {"reason": reason})
-        write_json(self.path / MARKER, {**self._marker(), CONTENTS: _contents(self.path, self._marker())})
+        write_json(self.path / MARKER, {**self._marker(), CONTENTS: contents(self.path, self._marker())})
         release(self.path)
 
     def finish(self) -> None:
         marker = self._marker()
-        write_json(self.path / MARKER, {**marker, "complete": True, CONTENTS: _contents(self.path, marker)})
+        write_json(self.path / MARKER, {**marker, "complete": True, CONTENTS: contents(self.path, marker)})
         release(self.path)
 
     @property
@@ -240,7 +192,7 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
     --overwrite that would remove one of the command's own `inputs` (the files and folders it reads).
     """
     out = Path(path)
-    if (why := _protected(out)) is not None:
+    if (why := protected(out)) is not None:
         raise UserError(f"{out}: refusing to write into {why}; name a new folder for the output")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
@@ -264,96 +216,8 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
             raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
         if marker["kind"] != kind:
             raise UserError(f"{out}: a {marker['kind']} folder, not a {kind} folder; refusing to overwrite it")
-        for name in own_names(marker.get("files", [])):  # a seed's or a sweep's run, resumed by another process
-            if in_use(out / name):
-                raise in_use_error(out / name)
-        if inside := _outputs_inside(out, marker):
-            found = read_marker(inside[0])["kind"]
-            raise UserError(f"{inside[0]}: a {found} folder inside {out}, in a folder --overwrite replaces; "
-                            "move it out first")
-        if foreign := _foreign_files(out, marker):
-            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
-            raise UserError(f"{foreign[0]}{more}: not written by modernbert-glue, inside a folder of {out} that "
-                            "--overwrite replaces; move it out first")
-        if removed := [p for p in inputs if _removed_with(out, marker, Path(p))]:
-            raise UserError(f"{removed[0]}: this command reads it, but --overwrite would remove it with the rest "
-                            f"of {out}; name another output folder")
+        check_overwrite(out, marker, inputs)
     return marker
-
-
-def own_names(names: list[str]) -> list[str]:
-    """A marker's names, but never one that reaches outside its folder (a marker edited by hand)."""
-    return [n for n in names if "/" not in n and n not in ("", ".", "..")]
-
-
-def _outputs_inside(out: Path, marker: dict) -> list[Path]:
-    """Output folders of other commands written inside the folders `marker` lists (an `export onnx` into a
-    run's model/, say): --overwrite would remove them with the folder they are in, though the user never
-    asked for that. A seed's or a sweep's run folder is one of the listed names: its own marker says what
-    is in it."""
-    found = []
-    for name in own_names(marker.get("files", [])):
-        top = out / name
-        if not top.is_dir() or top.is_symlink():
-            continue
-        if (own := read_marker(top)) is not None:
-            found += _outputs_inside(top, own)
-            continue
-        for root, dirs, _ in os.walk(top):
-            nested = [d for d in dirs if read_marker(Path(root, d)) is not None]
-            found += [Path(root, d) for d in nested]
-            dirs[:] = [d for d in dirs if d not in nested]
-    return found
-
-
-def _removed_with(out: Path, marker: dict, path: Path) -> bool:
-    """Whether removing what `marker` lists in `out` removes `path` (or, through a symlink, its way there)."""
-    if not path.exists():
-        return False
-    listed = [base / name for base in {Path(os.path.abspath(out)), out.resolve()}
-              for name in own_names(marker.get("files", []))]
-    return any(p == top or top in p.parents for p in {Path(os.path.abspath(path)), path.resolve()} for top in listed)
-
-
-def _listed_folders(out: Path, marker: dict):
-    """(name, path) of each folder the marker lists that is ours as a whole: not a symlink, not an output
-    folder with a marker of its own (a seed's run: that marker lists what is in it)."""
-    for name in own_names(marker.get("files", [])):
-        top = out / name
-        if top.is_dir() and not top.is_symlink() and read_marker(top) is None:
-            yield name, top
-
-
-def _files_under(top: Path) -> list[str]:
-    """Every entry below `top` that is not a folder (files, symlinks), as relative paths."""
-    found = []
-    for root, dirs, files in os.walk(top):
-        found += [str(Path(root, f).relative_to(top)) for f in files]
-        found += [str(Path(root, d).relative_to(top)) for d in dirs if Path(root, d).is_symlink()]
-    return sorted(found)
-
-
-def _contents(out: Path, marker: dict) -> dict[str, list[str]]:
-    return {name: _files_under(top) for name, top in _listed_folders(out, marker)}
-
-
-def _foreign_files(out: Path, marker: dict) -> list[Path]:
-    """Files that appeared inside the folders `marker` lists after their writer ended (a user's notes in a
-    run's model/, say): --overwrite would remove them with the folder, though we never wrote them. A folder
-    whose writer never ended (killed) has no record: what is in it is taken as ours. Seeds' and sweeps' runs
-    are checked against their own markers."""
-    found = []
-    for name in own_names(marker.get("files", [])):
-        if (out / name).is_dir() and not (out / name).is_symlink() and (own := read_marker(out / name)):
-            found += _foreign_files(out / name, own)
-    recorded = marker.get(CONTENTS)
-    if not isinstance(recorded, dict):
-        return found
-    for name, top in _listed_folders(out, marker):
-        ours = recorded.get(name)
-        ours = set(ours) if isinstance(ours, list) else set()
-        found += [top / rel for rel in _files_under(top) if rel not in ours]
-    return found
 
 
 def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False) -> OutputFolder:

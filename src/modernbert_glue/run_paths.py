@@ -1,4 +1,6 @@
-"""The paths a new run records: its data folder from the environment, its local paths made absolute."""
+"""The paths a new run records: its data folder from the environment, its local paths made absolute.
+
+(DataConfig and RunConfig in the annotations are config's, which imports this module: named, not imported.)"""
 
 from __future__ import annotations
 

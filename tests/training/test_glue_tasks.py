@@ -185,8 +185,6 @@ def test_onnx_export_of_a_pair_model_matches_torch(fixture, request, tmp_path):
 
 
 def test_onnx_export_of_a_regression_model_matches_torch(stsb_run, tmp_path):
-    from modernbert_glue.inference.backends import load_model
-
     out = tmp_path / "onnx"
     code, _, stderr = run_cli("export", "onnx", "--model", stsb_run / "model", "--output", out)
     assert code == 0, stderr[-2000:]
