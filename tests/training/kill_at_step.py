@@ -1,7 +1,8 @@
 """Run the real CLI, but SIGKILL the process at the end of training step $KILL_AT_STEP
 (of the run whose folder contains $KILL_WITHIN) (a crash, as an
 out-of-memory kill or a pre-empted machine would cause): no exception, no cleanup, no atexit handlers.
-$KILL_SIGNAL sends another signal instead (SIGTERM: a scheduler asking the job to stop).
+$KILL_SIGNAL sends another signal instead (SIGTERM: a scheduler asking the job to stop). KILL_AT_STEP=final sends
+it as the final evaluation starts, after the last step.
 Both training loops are covered: the Trainer's (after its step-end callback) and the engine's (after its
 step-end bookkeeping: logging, evaluation, checkpoint)."""
 
@@ -10,9 +11,10 @@ import signal
 import sys
 
 from modernbert_glue.cli import main
-from modernbert_glue.training import checkpoints, engine
+from modernbert_glue.training import checkpoints, engine, lifecycle
 
-KILL_AT_STEP = int(os.environ["KILL_AT_STEP"])
+FINAL = os.environ["KILL_AT_STEP"] == "final"
+KILL_AT_STEP = -1 if FINAL else int(os.environ["KILL_AT_STEP"])
 KILL_WITHIN = os.environ.get("KILL_WITHIN", "")  # only the run whose checkpoint folder's path contains this
 KILL_SIGNAL = signal.Signals[os.environ.get("KILL_SIGNAL", "SIGKILL")]
 _step_end = checkpoints.CheckpointCallback.on_step_end
@@ -32,6 +34,14 @@ def end_step(self, grad_norm):
     return stop
 
 
+def evaluate_into(folder, *args, **kwargs):
+    if FINAL and KILL_WITHIN in str(folder.path):
+        os.kill(os.getpid(), KILL_SIGNAL)
+    return _evaluate_into(folder, *args, **kwargs)
+
+
+_evaluate_into = lifecycle.evaluate_into
+lifecycle.evaluate_into = evaluate_into
 checkpoints.CheckpointCallback.on_step_end = on_step_end
 engine.EngineRun.end_step = end_step
 

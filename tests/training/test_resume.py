@@ -155,6 +155,26 @@ def test_a_signal_at_the_last_step_lets_the_run_finish(small_sst2, tmp_path):
     assert read_marker(out)["complete"] is True
 
 
+@pytest.mark.parametrize("engine", ["trainer", "engine"])
+def test_a_signal_during_the_final_evaluation_stops_at_once_and_resume_finishes(uninterrupted, small_sst2, tmp_path,
+                                                                                engine):
+    """The final evaluation and save can outlast a scheduler's grace period: a signal there stops the run at once
+    with one line, the folder unfinished with its checkpoints; --resume evaluates and saves it."""
+    out = tmp_path / "stopped"
+    proc = killed_run(*ema_args(small_sst2, out, "--engine", engine), step="final", sig="SIGTERM")
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {out}: stopped by SIGTERM, during the final evaluation and save: `modernbert-glue train --resume "
+        f"{out}` continues the run")
+    assert read_marker(out)["complete"] is False and not (out / "metrics.json").exists()
+    assert not list(out.glob(".*.tmp-*")) and (out / "checkpoints").is_dir()
+    code, stdout, stderr = run_cli("train", "--resume", out)
+    assert code == 0, stderr[-3000:]
+    assert json.loads(stdout)["resumed_from_step"] == 30
+    if engine == "trainer":
+        assert_same_run(out, uninterrupted)
+
+
 def test_a_signal_the_process_was_started_ignoring_stays_ignored():
     """A script's background job starts with Ctrl-C ignored: it must not stop its trainings."""
     script = ("import signal\n"

@@ -125,6 +125,18 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     """After training: save model/ (the HF model, tokenizer and inference settings), evaluate it on every
     labelled set, write metrics.json and log_history.json, drop the checkpoints, mark the folder finished.
     `trained`: what the training path measured (train_samples, train_seconds, steps, ...). Returns metrics."""
+    with stopping.stop_at_once(folder.path, "during the final evaluation and save"):
+        metrics = _evaluate_and_save(folder, cfg, task, model, tokenizer, eval_sets, trained, log_history)
+    with stopping.graceful_stop():  # a signal waits: stopped between the two, the run would lose its checkpoints
+        shutil.rmtree(folder.path / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
+        folder.finish()
+    log.info("dev %s %.4f (%d examples); run folder %s", task.main_metric, metrics[f"eval_{task.main_metric}"],
+             metrics["eval_samples"], folder.path)
+    return metrics
+
+
+def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eval_sets: dict, trained: dict,
+                       log_history: dict) -> dict:
     out = folder.path
     settings = InferenceSettings.for_task(task, token_limit(tokenizer, cfg.data.max_length))  # what it was cut at
     clf = Classifier(model=model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
@@ -155,10 +167,6 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
         (staged / "README.md").write_text(model_card(task, cfg, metrics, command, settings.max_length), encoding="utf-8")
     folder.write_json("metrics.json", metrics)
     folder.write_json("log_history.json", log_history)
-    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
-    folder.finish()
-    log.info("dev %s %.4f (%d examples); run folder %s", task.main_metric, metrics[f"eval_{task.main_metric}"],
-             metrics["eval_samples"], out)
     return metrics
 
 

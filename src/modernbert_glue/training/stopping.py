@@ -6,7 +6,8 @@ transformers' own `enable_jit_checkpoint` is not used: it waits 3 s, may save in
 checkpoint lacks this project's `complete` record and EMA state (checkpoints.py), so resuming would pass it over.
 Under torchrun the ranks could stop at different steps and wait for each other for ever: there, and outside the
 main thread, signals keep their usual meaning, as does a signal the process was started ignoring (a background
-job of a script ignores Ctrl-C). A signal at the last step changes nothing: the run finishes.
+job of a script ignores Ctrl-C). A signal at the last step changes nothing: the run finishes. A signal during the
+final evaluation and save stops at once (stop_at_once).
 """
 
 from __future__ import annotations
@@ -38,20 +39,36 @@ def pending() -> bool:
     return bool(_requested)
 
 
+def _signals_caught() -> bool:
+    return threading.current_thread() is threading.main_thread() and int(os.environ.get("WORLD_SIZE", "1")) == 1
+
+
 @contextlib.contextmanager
-def graceful_stop():
-    """Within: SIGTERM and SIGINT ask for a stop (module docstring) instead of stopping at once."""
-    if threading.current_thread() is not threading.main_thread() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        yield
-        return
+def _handling(handler):
+    """Within: `handler(signum, restore)` receives SIGTERM and SIGINT (those the process was not started ignoring)."""
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     previous = {sig: handler for sig, handler in previous.items() if handler not in (signal.SIG_IGN, None)}
 
     def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
-    def ask(signum, frame) -> None:
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: handler(signum, restore))
+    try:
+        yield
+    finally:
+        restore()
+
+
+@contextlib.contextmanager
+def graceful_stop():
+    """Within: SIGTERM and SIGINT ask for a stop (module docstring) instead of stopping at once."""
+    if not _signals_caught():
+        yield
+        return
+
+    def ask(signum, restore) -> None:
         if _requested:  # the second signal: what it would have done without us
             restore()
             signal.raise_signal(signum)
@@ -63,13 +80,30 @@ def graceful_stop():
     if not _depth[0]:  # an outer context's request stands (a seed set stops after the seed that saw it)
         _requested.clear()
     _depth[0] += 1
-    for sig in previous:
-        signal.signal(sig, ask)
     try:
-        yield
+        with _handling(ask):
+            yield
     finally:
         _depth[0] -= 1
+
+
+@contextlib.contextmanager
+def stop_at_once(out: Path, where: str):
+    """Within (a run's final evaluation and save, after its last checkpoint): a signal stops the run at once with
+    `stopped`'s line and exit code, its folder unfinished; `train --resume` does that part again from the last
+    checkpoint. Waiting for the end instead could outlast a scheduler's grace period, and the kill that follows
+    would say nothing."""
+    if not _signals_caught():
+        yield
+        return
+
+    def stop(signum, restore) -> None:
         restore()
+        _requested.append(signal.Signals(signum))
+        raise stopped(out, where)
+
+    with _handling(stop):
+        yield
 
 
 def stopped(out: Path, where: str, how: str | None = None) -> UserError:
