@@ -214,3 +214,19 @@ def test_custom_labels_that_are_one_number_written_two_ways_are_refused():
         with_found_labels(task, {"sentence": ["a", "b", "c"], "label": ["01", "1", "0"]}, "z.csv")
     found, columns = with_found_labels(task, {"sentence": ["a", "b", "c"], "label": ["10", "2", "0"]}, "z.csv")
     assert found.label_names == ("0", "2", "10") and columns["label"] == [2, 1, 0]  # numeric order
+
+
+def test_encode_texts_cuts_the_end_or_the_start_and_leaves_the_tokenizer_as_it_was(small_sst2):
+    from modernbert_glue.data import encode_texts
+    from modernbert_glue.models import load_tokenizer
+
+    from .conftest import MODERNBERT
+
+    tokenizer = load_tokenizer(MODERNBERT)
+    text, pair = "one two three four five six seven eight", ("alpha beta gamma delta", "one two three four five six")
+    whole, whole_pair = encode_texts(tokenizer, [text, pair], 64)
+    right, right_pair = encode_texts(tokenizer, [text, pair], 6)
+    left, left_pair = encode_texts(tokenizer, [text, pair], 6, side="left")
+    assert right[1:-1] == whole[1:5] and left[1:-1] == whole[-5:-1] and right[0] == left[0] == whole[0]
+    assert len(right_pair) == len(left_pair) == 6 and right_pair != left_pair
+    assert tokenizer.truncation_side == "right"

@@ -164,10 +164,11 @@ def token_limit(tokenizer, max_length: int) -> int:
     return min(max_length, tokenizer.model_max_length)
 
 
-def encode_texts(tokenizer, texts: list, max_length: int, exact: bool = False) -> list[list[int]]:
+def encode_texts(tokenizer, texts: list, max_length: int, exact: bool = False, side: str = "right") -> list[list[int]]:
     """Token ids per text or (text, text) pair, truncated to `max_length` or the tokenizer's own limit, whichever
-    is lower (a pair: the longer text first, as `longest_first` does). `exact`: to `max_length` even past the
-    tokenizer's limit (a saved model's tokenizer carries its run's limit: the server counts one token past it).
+    is lower (a pair: the longer text first, as `longest_first` does), cutting the end (`side` "left": the start).
+    `exact`: to `max_length` even past the tokenizer's limit (a saved model's tokenizer carries its run's limit:
+    the server counts one token past it).
 
     Only the ids: masks are made per padded batch, and segment ids (BERT's token_type_ids) follow from the ids
     (segments.type_ids). Special tokens written in the text ("[SEP]") are split as ordinary text, so that no
@@ -179,15 +180,16 @@ def encode_texts(tokenizer, texts: list, max_length: int, exact: bool = False) -
     pairs = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     kwargs = dict(truncation=True, max_length=limit, return_attention_mask=False, return_token_type_ids=False,
                   split_special_tokens=True)
-    if not pairs:
-        return tokenizer(texts, **kwargs)["input_ids"]
-    if len(pairs) == len(texts):
-        first, second = zip(*texts)
-        return tokenizer(list(first), list(second), **kwargs)["input_ids"]
-    out: list = [None] * len(texts)  # a mix (the server's batches): pairs and single texts apart
-    single = [i for i, t in enumerate(texts) if isinstance(t, str)]
-    for index, ids in zip(pairs, encode_texts(tokenizer, [texts[i] for i in pairs], limit, exact=True)):
-        out[index] = ids
-    for index, ids in zip(single, encode_texts(tokenizer, [texts[i] for i in single], limit, exact=True)):
-        out[index] = ids
-    return out
+    if pairs and len(pairs) < len(texts):  # a mix (the server's batches): pairs and single texts apart
+        out: list = [None] * len(texts)
+        single = [i for i, t in enumerate(texts) if isinstance(t, str)]
+        for indices in (pairs, single):
+            for index, ids in zip(indices, encode_texts(tokenizer, [texts[i] for i in indices], limit, True, side)):
+                out[index] = ids
+        return out
+    args = [list(part) for part in zip(*texts)] if pairs else [texts]
+    default, tokenizer.truncation_side = tokenizer.truncation_side, side  # the tokenizer takes no per-call side
+    try:
+        return tokenizer(*args, **kwargs)["input_ids"]
+    finally:
+        tokenizer.truncation_side = default

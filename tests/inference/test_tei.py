@@ -60,6 +60,7 @@ def test_raw_scores_are_logits_and_batches_keep_order(server):
     ({"input": "a"}, 422, "validation"),
     ({"inputs": "a", "raw_scores": "yes"}, 422, "validation"),  # was read as true: TEI takes JSON booleans only
     ({"inputs": "a", "truncate": "0"}, 422, "validation"),
+    ({"inputs": "a", "truncate": True, "truncation_direction": "middle"}, 422, "validation"),
 ])
 def test_tei_errors_have_teis_body(server, body, status, kind):
     r = http.post(f"{server}/predict", json=body)
@@ -80,6 +81,31 @@ def test_too_long_input_is_413_unless_truncate(server, tiny_run):
     assert r.status_code == 413 and r.json()["error_type"] == "validation"
     assert "must have less than 128 tokens" in r.json()["error"]
     assert http.post(f"{server}/predict", json={"inputs": over, "truncate": True}).status_code == 200
+
+
+def test_truncation_direction_cuts_the_end_or_the_start(server, tiny_run):
+    """TEI's truncation_direction: "right" (the default) keeps the start of a long input, "left" its end."""
+    import numpy as np
+
+    from modernbert_glue.inference.backends import load_model
+
+    clf = load_model(str(tiny_run / "model"))
+    text = "\U0001f600" * 60 + "\U0001f480" * 60  # within --max-chars 200, over 128 tokens; the halves unlike
+    assert len(clf.encode([text], max_length=1000)[0]) > 200
+    got = {}
+    for direction in (None, "right", "Right", "left", "Left"):
+        body = {"inputs": text, "truncate": True, "raw_scores": True,
+                **({"truncation_direction": direction} if direction else {})}
+        r = http.post(f"{server}/predict", json=body)
+        assert r.status_code == 200, r.text
+        got[direction] = {d["label"]: d["score"] for d in r.json()}
+    for side, directions in (("right", (None, "right", "Right")), ("left", ("left", "Left"))):
+        ids = clf.encode([text], side=side)
+        assert len(ids[0]) == 128
+        expected = dict(zip(clf.label_names, clf.logits_encoded(ids)[0]))
+        for direction in directions:
+            assert got[direction] == pytest.approx(expected, abs=PROB_ATOL), direction
+    assert not np.allclose(list(got["left"].values()), list(got["right"].values()), atol=1e-4)
 
 
 def test_health_and_info(server):

@@ -40,8 +40,9 @@ class EncodedClassifier(TextClassifier, Protocol):
     """A classifier that tokenizes apart from running the model: the server tokenizes each request once, on
     arrival, so that its batches are bounded by exact token counts."""
 
-    def encode(self, texts: list[Text], max_length: int | None = None) -> list[list[int]]:
-        """Token ids per text or pair, truncated to `max_length` as given (default: the settings' max_length)."""
+    def encode(self, texts: list[Text], max_length: int | None = None, side: str = "right") -> list[list[int]]:
+        """Token ids per text or pair, truncated to `max_length` as given (default: the settings' max_length),
+        cutting the end (`side` "left": the start)."""
         ...
 
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray: ...
@@ -77,10 +78,10 @@ class Tokenized:
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         raise NotImplementedError
 
-    def encode(self, texts: list[Text], max_length: int | None = None) -> list[list[int]]:
+    def encode(self, texts: list[Text], max_length: int | None = None, side: str = "right") -> list[list[int]]:
         if max_length is None:  # the run's limit (its saved tokenizer carries it too)
-            return encode_texts(self.tokenizer, texts, self.settings.max_length)
-        return encode_texts(self.tokenizer, texts, max_length, exact=True)
+            return encode_texts(self.tokenizer, texts, self.settings.max_length, side=side)
+        return encode_texts(self.tokenizer, texts, max_length, exact=True, side=side)
 
     def logits(self, texts: list[Text]) -> np.ndarray:
         return self.logits_encoded(self.encode(texts))

@@ -15,7 +15,7 @@ import logging
 import math
 from dataclasses import dataclass
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
@@ -58,11 +58,12 @@ class TEIScore(BaseModel):
 class TEIRequest(BaseModel):
     """Text Embeddings Inference's /predict body: a text, a pair [text, text], or a batch [[text], [text, text]].
     `raw_scores` returns the logits instead of probabilities; without `truncate`, an input over the model's
-    max length is refused (413)."""
+    max length is refused (413); with it, the input loses its end or, `truncation_direction` "left", its start."""
 
     inputs: StrictStr | list[StrictStr] | list[list[StrictStr]]
     raw_scores: StrictBool = False  # a string ("yes", "0") is refused, as TEI does: pydantic would read it as a bool
     truncate: StrictBool | None = None
+    truncation_direction: Literal["right", "Right", "left", "Left"] = "right"  # TEI's names: the end or the start
     parameters: dict | None = None  # sent by huggingface_hub's client; ignored, as TEI does
 
 
@@ -207,21 +208,21 @@ def create_app(cfg: ServeConfig, model=None):
         try:
             single, sequences = parse_inputs(body.inputs)
             check_texts(sequences)
-            scores = await logits(sequences, tei_encode(sequences, body.truncate))
+            scores = await logits(sequences, tei_encode(sequences, body.truncate, body.truncation_direction.lower()))
         except TEIError as exc:
             return error(exc.status, exc.message, exc.kind, {"Retry-After": "1"} if exc.status == 429 else None)
         values = scores if body.raw_scores or regression() else softmax(scores)
         out = [ranked(state["model"].label_names, row) for row in values]
         return JSONResponse(out[0] if single else out)
 
-    def tei_encode(texts: list, truncate: bool | None):
-        """Token ids, refusing (TEI: 413) an input over the max length unless `truncate`."""
+    def tei_encode(texts: list, truncate: bool | None, side: str):
+        """Token ids, refusing (TEI: 413) an input over the max length unless `truncate` (then cut on `side`)."""
         clf = state["model"]
         if not isinstance(clf, EncodedClassifier):
             return None
         limit = clf.settings.max_length
         if truncate:
-            return clf.encode(texts)
+            return clf.encode(texts, side=side)
         encoded = clf.encode(texts, max_length=limit + 1)  # one token past the limit tells a long input apart
         for i, ids in enumerate(encoded):
             if len(ids) > limit:
