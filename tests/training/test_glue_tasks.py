@@ -91,7 +91,10 @@ def test_evaluate_reproduces_the_runs_dev_metrics(rte_run, stsb_run):
         code, stdout, stderr = run_cli("evaluate", "--model", run / "model", "--task", task, "--file",
                                        _dev_file(run, task))
         assert code == 0, stderr
-        assert json.loads(stdout)[metric] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-5)
+        result = json.loads(stdout)
+        assert result[metric] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-5)
+        reported = {key.removeprefix("eval_") for key in _metrics(run) if key.startswith("eval_")}
+        assert set(result) - {"n"} == reported - {"samples", "split"}  # the same metrics as the run's (RTE: no f1)
     code, _, stderr = run_cli("evaluate", "--model", rte_run / "model", "--task", "mrpc", "--file",
                               _dev_file(rte_run, "rte"))
     assert code == 2 and "--task mrpc: " in stderr and "was trained on rte" in stderr

@@ -233,12 +233,13 @@ def accuracy_by_length(sentences, labels, predictions, buckets=LENGTH_BUCKETS) -
 WORST_REGRESSION = 100  # the largest errors listed for a regression task
 
 
-def evaluation_report(texts, labels, scores, *, regression: bool = False, resamples: int = 1000,
-                      seed: int = 0) -> dict:
+def evaluation_report(texts, labels, scores, *, regression: bool = False, metrics: tuple[str, ...] | None = None,
+                      resamples: int = 1000, seed: int = 0) -> dict:
     """Everything we report about one system on one labelled set. `texts`: sentences or (sentence, sentence2)
-    pairs; `scores`: class probabilities [n, classes], or predicted values [n, 1] for regression.
+    pairs; `scores`: class probabilities [n, classes], or predicted values [n, 1] for regression; `metrics`: the
+    task's (tasks.Task.metrics: RTE reports accuracy, not F1), all of its kind when None.
 
-    Returns {"scalars": {each metric, n, each metric's `_ci`, ece (classification)},
+    Returns {"scalars": {each metric, n, each metric's `_ci`, ece (classification) or mae (regression)},
              "details": {confusion_matrix, calibration, accuracy_by_length} (regression: mae_by_length),
              "misclassified": [{"idx", "sentence"[, "sentence2"], "label", "prediction", "score"}]} — for
     regression the largest errors, with `score` the absolute error.
@@ -272,6 +273,9 @@ def evaluation_report(texts, labels, scores, *, regression: bool = False, resamp
         wrong = [(int(i), int(preds[i]), float(scores[i].max())) for i in order]
     misclassified = [{"idx": i, **text_fields(texts[i]), "label": labels[i].item(), "prediction": pred,
                       "score": score} for i, pred, score in wrong]
+    if metrics:
+        keep = {*metrics, *(f"{m}_ci" for m in metrics), "ece", "mae", "n"}
+        scalars = {k: v for k, v in scalars.items() if k in keep}
     return {"scalars": scalars, "details": details, "misclassified": misclassified}
 
 

@@ -99,10 +99,7 @@ def write_set_results(out: OutputFolder, name: str, texts, labels, scores, *, re
     task's `metrics` with intervals, ece or mae, n). `texts`: sentences or (sentence, sentence2) pairs;
     `scores`: probabilities, or [n, 1] values (regression)."""
     texts = list(texts)
-    report = evaluation_report(texts, labels, scores, regression=regression)
-    if metrics:
-        keep = {*metrics, *(f"{m}_ci" for m in metrics), "ece", "mae", "n"}
-        report["scalars"] = {k: v for k, v in report["scalars"].items() if k in keep}
+    report = evaluation_report(texts, labels, scores, regression=regression, metrics=metrics)
     header = "\t".join(PAIR_HEADER if texts and not isinstance(texts[0], str) else HEADER)
     lines = [header]
     for i, (text, label, p) in enumerate(zip(texts, labels, scores)):

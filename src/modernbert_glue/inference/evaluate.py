@@ -15,8 +15,8 @@ from .classifier import check_finite
 
 def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file: str | None = None,
              task: str | None = None, backend: str = "torch") -> dict:
-    """Metrics of a saved model on a labelled split (default validation) or file: the task's metrics (accuracy,
-    f1, mcc, ... or pearson, spearman) and n, with 95% bootstrap intervals (`*_ci`) and, for classifiers, the
+    """Metrics of a saved model on a labelled split (default validation) or file: the task's metrics (those its
+    run's metrics.json has: accuracy and f1 for MRPC, accuracy alone for RTE, pearson and spearman for STS-B) and n, with 95% bootstrap intervals (`*_ci`) and, for classifiers, the
     expected calibration error (`ece`). `task`, when given, must be the model's; `backend` onnx reads an export
     folder."""
     if file and (data.data_dir is not None or split is not None):  # the file would silently win
@@ -36,4 +36,5 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file
     columns = first_rows(columns, data.max_eval_samples, file or split)  # --file and every split alike
     texts = texts_of(columns)
     scores = check_finite(model.scores(texts), model_dir)  # NaN would make metrics (and JSON) of nothing
-    return evaluation_report(texts, columns["label"], scores, regression=model_task.regression)["scalars"]
+    return evaluation_report(texts, columns["label"], scores, regression=model_task.regression,
+                             metrics=model_task.metrics)["scalars"]
