@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from modernbert_glue.models import build_classifier
+from modernbert_glue import packing
 from modernbert_glue.packing import PackedClassifier, block_masks, pack
 from modernbert_glue.tasks import get_task
 
@@ -215,3 +216,19 @@ def test_a_batch_copies_into_static_tensors_of_its_shape_only():
         static.copy_(pack([[1] * 6, [2] * 6], labels=[0, 1], row_tokens=8, fixed_rows=2))
     with pytest.raises(ValueError, match="field token_type_ids is None in only one"):
         static.copy_(pack([[1, 2], [3, 4, 4]], labels=[1, 0], row_tokens=8, fixed_rows=1, sep_id=4))
+
+
+def test_batches_move_to_the_device_whole_through_one_buffer_per_dtype():
+    """batches_to: every field of every batch arrives equal, with its shape and dtype, None fields stay None, and
+    the tensors share one buffer per dtype (one copy each)."""
+    rng = random.Random(0)
+    batches = [pack([[rng.randrange(5, 90) for _ in range(rng.randrange(1, 12))] for _ in range(n)], labels=[1] * n,
+                    row_tokens=16) for n in (3, 5, 2)]
+    moved = packing.batches_to(batches, "cpu")
+    for before, after in zip(batches, moved):
+        for a, b in zip(before.tensors(), after.tensors()):
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert b.shape == a.shape and b.dtype == a.dtype and torch.equal(a, b)
+    ids = [b.input_ids for b in moved]
+    assert len({t.untyped_storage().data_ptr() for t in ids}) == 1

@@ -34,7 +34,7 @@ from ..errors import UserError
 from ..evaluation.metrics import classification_metrics
 from ..inputs import sep_for
 from ..models import build_classifier
-from ..packing import PackedClassifier
+from ..packing import PackedClassifier, batches_to
 from . import capture as graphs
 from . import engine_state, stopping
 from .budgets import eval_plan, plan_run, static_batch
@@ -120,14 +120,15 @@ class EngineRun:
         self.window = torch.tensor(self.state.window_loss, device=self.device)
         labels = self.train_columns["label"]
         first = self.state.step
-        self.batches = {i: static_batch(ids, labels, self.plan.batches[i], self.plan.rows[i], self.plan.width,
-                                        t.batch_size, pad, sep).to(self.device)
-                        for i in range(first, self.plan.total_steps)}
+        steps = range(first, self.plan.total_steps)
+        self.batches = dict(zip(steps, batches_to([
+            static_batch(ids, labels, self.plan.batches[i], self.plan.rows[i], self.plan.width, t.batch_size, pad,
+                         sep) for i in steps], self.device)))
         dev_ids = encode_texts(self.tokenizer, texts_of(self.dev), self.cfg.data.max_length)
         self.eval_plan = eval_plan([len(x) for x in dev_ids], t.eval_batch_size)
-        self.eval_batches = [static_batch(dev_ids, self.dev["label"], b, rows, self.eval_plan.width,
-                                          t.eval_batch_size, pad, sep).to(self.device)
-                             for b, rows in zip(self.eval_plan.batches, self.eval_plan.rows)]
+        self.eval_batches = batches_to([static_batch(dev_ids, self.dev["label"], b, rows, self.eval_plan.width,
+                                                     t.eval_batch_size, pad, sep)
+                                        for b, rows in zip(self.eval_plan.batches, self.eval_plan.rows)], self.device)
         self.step = TrainStep(self.packed, self.optimizer, t, self.bf16, self.device)
         compiled = compile_setting(t.compile, self.device.type)
         if compiled:
