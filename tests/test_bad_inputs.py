@@ -78,6 +78,11 @@ def files(small_sst2, tiny_run, tmp_path_factory):
         "stars_train": tsv("stars.csv", ["text,stars", "good,2", "bad,1", "fine,2"]),
         "stars_dev": tsv("stars_dev.csv", ["text,stars", "good,2", "odd,0"]),
     }
+    (d / "punct.tsv").write_text("sentence\tlabel\n?\t1\n!\t0\n:)\t1\n:(\t0\n")
+    (d / "int_columns.toml").write_text("[data]\ntext_columns = [1]\n")
+    (d / "multiline.csv").write_text('sentence,label\n"a line\nbreak",1\nfine,0\n')
+    (d / "cr.tsv").write_bytes(b"sentence\tlabel\rgood\t1\rbad\t0\r")
+    (d / "cr.txt").write_bytes(b"a fine film\rdull\r")
     model = d / "model"
     shutil.copytree(tiny_run / "model", model)
     broken = {}
@@ -189,6 +194,17 @@ CLI_ROWS = [
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
     (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),
+    (["baseline", "tfidf", "--train-file", "{dir}/punct.tsv", "--validation-file", "{dir}/punct.tsv", "-o", "{out}"],
+     2, "punct.tsv: TF-IDF finds no words in any training text"),  # sklearn's "empty vocabulary"
+    (["{train}", "--preset", "{dir}/int_columns.toml", "--check"], 2,
+     "int_columns.toml: 'data.text_columns' must be a list of str, got [1]"),  # the preset named
+    (["{train}", "--train-file", "{dir}/multiline.csv"], 2,
+     "multiline.csv, line 2: a quoted field runs past the end of the line; fields spanning lines"),
+    (["{train}", "--train-file", "{dir}/cr.tsv"], 2, "cr.tsv: its line endings are CR only"),  # was "no rows"
+    (["predict", "--model", "{model}", "--input", "{dir}/cr.txt"], 2, "cr.txt: its line endings are CR only"),
+    # a file where a folder belongs: FileExistsError from mkdir, after the data and the encoder had loaded
+    (["baseline", "sbert-frozen", "--data-dir", "{sst2}", "--cache-dir", "{bom_crlf}/x", "-o", "{out}"], 2,
+     "exists and is not a folder"),
 ]
 
 
@@ -267,32 +283,6 @@ def test_ctrl_c_exits_130_with_one_line(tiny_run, capsys, monkeypatch):
     monkeypatch.setattr(predict, "predict", interrupted)
     code, stdout, stderr = run_main(["predict", "--model", tiny_run, "a fine film"], capsys)
     assert code == 130 and stdout == "" and stderr.strip().splitlines()[-1] == "error: interrupted"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def more_files(files):
-    """The files of the rows below, written beside the others (in {dir}) before the table runs."""
-    d = files["dir"]
-    (d / "punct.tsv").write_text("sentence\tlabel\n?\t1\n!\t0\n:)\t1\n:(\t0\n")
-    (d / "int_columns.toml").write_text("[data]\ntext_columns = [1]\n")
-    (d / "multiline.csv").write_text('sentence,label\n"a line\nbreak",1\nfine,0\n')
-    (d / "cr.tsv").write_bytes(b"sentence\tlabel\rgood\t1\rbad\t0\r")
-    (d / "cr.txt").write_bytes(b"a fine film\rdull\r")
-
-
-CLI_ROWS.extend([
-    (["baseline", "tfidf", "--train-file", "{dir}/punct.tsv", "--validation-file", "{dir}/punct.tsv", "-o", "{out}"],
-     2, "punct.tsv: TF-IDF finds no words in any training text"),  # sklearn's "empty vocabulary"
-    (["{train}", "--preset", "{dir}/int_columns.toml", "--check"], 2,
-     "int_columns.toml: 'data.text_columns' must be a list of str, got [1]"),  # the preset named
-    (["{train}", "--train-file", "{dir}/multiline.csv"], 2,
-     "multiline.csv, line 2: a quoted field runs past the end of the line; fields spanning lines"),
-    (["{train}", "--train-file", "{dir}/cr.tsv"], 2, "cr.tsv: its line endings are CR only"),  # was "no rows"
-    (["predict", "--model", "{model}", "--input", "{dir}/cr.txt"], 2, "cr.txt: its line endings are CR only"),
-    # a file where a folder belongs: FileExistsError from mkdir, after the data and the encoder had loaded
-    (["baseline", "sbert-frozen", "--data-dir", "{sst2}", "--cache-dir", "{bom_crlf}/x", "-o", "{out}"], 2,
-     "exists and is not a folder"),
-])
 
 
 @pytest.mark.parametrize("value, code, message", [
