@@ -106,6 +106,65 @@ def test_what_an_unfinished_writer_left_in_its_folders_is_its_own(tmp_path):
     release_lock.finish()
 
 
+@pytest.mark.parametrize("error, recorded", [(UserError("stopped by SIGTERM"), True), (RuntimeError("a bug"), False)])
+def test_a_writer_ended_by_our_own_error_records_its_folders_and_a_resume_forgets_them(tmp_path, error, recorded):
+    """A run stopped by a signal (or a full disk) ended as cleanly as a finished one: a file added to its logs/ after
+    it is the user's. After a bug's exception nothing is recorded, and a resumed writer drops the old record."""
+    from modernbert_glue.locks import releases_on_error
+
+    out = tmp_path / "run"
+
+    @releases_on_error
+    def write_then_stop():
+        folder = open_output(out, "run")
+        folder.claim("logs")
+        (out / "logs").mkdir()
+        (out / "logs" / "events.1").write_text("ours")
+        raise error
+
+    with pytest.raises(type(error)):
+        write_then_stop()
+    assert ("contents" in read_marker(out)) is recorded and not in_use(out)
+    (out / "logs" / "plot.png").write_text("the user's")
+    if recorded:
+        with pytest.raises(UserError, match="plot.png: not written by modernbert-glue"):
+            check_output(out, "run", overwrite=True)
+    else:
+        check_output(out, "run", overwrite=True)
+    (out / "logs" / "plot.png").unlink()
+    open_output(out, "run", resume=True)
+    assert "contents" not in read_marker(out)
+    (out / "logs" / "events.2").write_text("written by the resumed run, then killed")
+    check_output(out, "run", overwrite=True)
+
+
+def test_a_seeds_own_folder_is_checked_too_and_a_bad_record_is_no_traceback(tmp_path):
+    """A seed's run goes whole with the set: what a user put at its top, beside the files it lists, stops the
+    --overwrite (the set's own top level is left alone, as a single run's is)."""
+    seeds = open_output(tmp_path / "set", "seeds")
+    seeds.claim("seed-1")
+    run = open_output(tmp_path / "set" / "seed-1", "run")
+    run.write_text("metrics.json", "{}")
+    run.finish()
+    seeds.finish()
+    (tmp_path / "set" / "notes.txt").write_text("beside the seeds: kept")
+    check_output(tmp_path / "set", "seeds", overwrite=True)
+    for unlisted in ("notes.txt", "plots/a.png"):
+        (tmp_path / "set" / "seed-1" / unlisted).parent.mkdir(exist_ok=True)
+        (tmp_path / "set" / "seed-1" / unlisted).write_text("the user's")
+        with pytest.raises(UserError, match=f"seed-1/{unlisted.split('/')[0]}: not written by modernbert-glue"):
+            check_output(tmp_path / "set", "seeds", overwrite=True)
+        shutil.rmtree(tmp_path / "set" / "seed-1" / "plots", ignore_errors=True)
+        (tmp_path / "set" / "seed-1" / "notes.txt").unlink(missing_ok=True)
+    export = open_output(tmp_path / "set" / "seed-1" / "onnx", "export")
+    export.finish()
+    with pytest.raises(UserError, match="seed-1/onnx: a export folder inside"):
+        check_output(tmp_path / "set", "seeds", overwrite=True)
+    marker = json.loads((tmp_path / "set" / "seed-1" / MARKER).read_text())
+    (tmp_path / "set" / "seed-1" / MARKER).write_text(json.dumps({**marker, "contents": {"model": [{"x": 1}]}}))
+    assert read_marker(tmp_path / "set" / "seed-1")["contents"] == {"model": []}
+
+
 def test_overwrite_never_removes_what_the_command_reads(small_sst2, tmp_path):
     """`train --overwrite -o X --init-from X/model` would delete the model it starts from before reading it: refused
     in one line (and by --check), nothing removed."""

@@ -31,6 +31,7 @@ _HELD: dict[Path, int] = {}  # folders this process writes -> the open descripto
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 _RETRY_S = 1.0  # how long a writer waits out another process's probe
 _warned: list[bool] = []
+_BEFORE_RELEASE: list = []  # before_release's hooks
 
 
 def _flock(folder: Path, exclusive: bool) -> int | bool:
@@ -92,6 +93,12 @@ def in_use_error(folder: Path) -> UserError:
                      "or name another folder")
 
 
+def before_release(hook) -> None:
+    """Have `releases_on_error` call `hook(folder, error)` before it releases a folder (outputs records then what
+    the folder holds)."""
+    _BEFORE_RELEASE.append(hook)
+
+
 def releases_on_error(fn):
     """For a library function that opens output folders: when it raises, the folders it locked are released, so
     that a caller that goes on (a notebook, a test, the CLI running in-process) does not keep them from others."""
@@ -101,8 +108,10 @@ def releases_on_error(fn):
         before = set(_HELD)
         try:
             return fn(*args, **kwargs)
-        except BaseException:
+        except BaseException as error:
             for key in set(_HELD) - before:
+                for hook in _BEFORE_RELEASE:
+                    hook(key, error)
                 release(key)
             raise
 

@@ -24,15 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-from .locks import in_use, in_use_error, lock, release
-from .ownership import CONTENTS, MARKER, check_overwrite, contents, own_names, protected, read_marker
+from .locks import before_release, in_use, in_use_error, lock, release
+from .ownership import CONTENTS, MARKER, TMP, check_overwrite, contents, own_names, protected, read_marker
 
 FAILURE = "failure.json"  # written by a writer that stopped for good (OutputFolder.fail): why
-_TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
 
 
 def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}{_TMP}{os.getpid()}")
+    return path.with_name(f".{path.name}{TMP}{os.getpid()}")
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -167,10 +166,15 @@ class OutputFolder:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def record_contents(self) -> None:
+        """Record what the listed folders hold now that this writer ends (finish, fail, or stopped by an error or a
+        signal): a file added to them later is the user's, and --overwrite will not remove it."""
+        write_json(self.path / MARKER, {**self._marker(), CONTENTS: contents(self.path, self._marker())})
+
     def fail(self, reason: str) -> None:
         """Record why this folder will not be finished (resuming would not help); it stays unfinished."""
         self.write_json(FAILURE, {"reason": reason})
-        write_json(self.path / MARKER, {**self._marker(), CONTENTS: contents(self.path, self._marker())})
+        self.record_contents()
         release(self.path)
 
     def finish(self) -> None:
@@ -234,7 +238,10 @@ def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume:
     marker = check_output(out, kind, overwrite=overwrite, resume=resume)  # again: another writer may have just ended
     if resume:  # what a killed writer left half-written goes; what it finished stays
         _remove(out, (marker or {}).get("files", []), finished=False)
-        return OutputFolder(out, kind)
+        folder = OutputFolder(out, kind)
+        if marker is not None and CONTENTS in marker:  # written again from here on: the old record no longer holds
+            write_json(out / MARKER, {k: v for k, v in folder._marker().items() if k != CONTENTS})
+        return folder
     if marker is not None:
         _remove_our_files(out, marker.get("files", []))
     try:
@@ -253,8 +260,24 @@ def _remove_our_files(out: Path, names: list[str]) -> None:
 def _remove(out: Path, names: list[str], *, finished: bool) -> None:
     """Remove the temporary copies of `names` (`.<name>.tmp-<pid>`), and with `finished` the names too."""
     for name in own_names(names):
-        for target in [out / name] * finished + [*out.glob(f".{name}{_TMP}*")]:
+        for target in [out / name] * finished + [*out.glob(f".{name}{TMP}*")]:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
+
+
+def _record_on_error(folder: Path, error: BaseException) -> None:
+    """locks.releases_on_error's hook: an unfinished folder of ours that one of our own errors ends (a stop by a
+    signal, a full disk: UserError) records what its folders hold, as finish does. After any other exception (a
+    bug) nothing is recorded: all that is in the folders stays ours to remove. Never masks the error itself."""
+    marker = read_marker(folder)
+    if not isinstance(error, UserError) or marker is None or marker.get("complete"):
+        return
+    try:
+        OutputFolder(folder, marker["kind"]).record_contents()
+    except OSError:
+        pass
+
+
+before_release(_record_on_error)

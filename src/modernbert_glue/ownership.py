@@ -16,22 +16,26 @@ from .locks import in_use, in_use_error
 
 MARKER = ".modernbert-glue.json"
 CONTENTS = "contents"  # marker key: the files each listed folder held when its writer ended (finish or fail)
+TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
 KINDS = ("run", "seeds", "report", "export", "submission", "sweep")
 
 
 def read_marker(folder: Path) -> dict | None:
     """The folder's marker, or None when the folder is not one of ours (or has no readable marker). A marker
-    edited by hand is read strictly: only `"complete": true` is finished (`"no"` is not), and `files` holds its
-    strings only (a string in its place would otherwise be read, and removed, letter by letter)."""
+    edited by hand is read strictly: only `"complete": true` is finished (`"no"` is not), and `files` and each
+    list of `contents` hold their strings only (a string in its place would otherwise be read, and removed,
+    letter by letter)."""
     try:
         marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
     if not isinstance(marker, dict) or marker.get("kind") not in KINDS:
         return None
-    files = marker.get("files")
-    files = [name for name in files if isinstance(name, str)] if isinstance(files, list) else []
-    return {**marker, "complete": marker.get("complete") is True, "files": files}
+    strings = lambda names: [n for n in names if isinstance(n, str)] if isinstance(names, list) else []  # noqa: E731
+    marker = {**marker, "complete": marker.get("complete") is True, "files": strings(marker.get("files"))}
+    if isinstance(recorded := marker.pop(CONTENTS, None), dict):
+        marker[CONTENTS] = {name: strings(rels) for name, rels in recorded.items()}
+    return marker
 
 
 def protected(path: Path) -> str | None:
@@ -98,6 +102,7 @@ def _outputs_inside(out: Path, marker: dict) -> list[Path]:
         if not top.is_dir() or top.is_symlink():
             continue
         if (own := read_marker(top)) is not None:
+            found += [p for p in _unlisted(top, own) if p.is_dir() and not p.is_symlink() and read_marker(p)]
             found += _outputs_inside(top, own)
             continue
         for root, dirs, _ in os.walk(top):
@@ -146,12 +151,20 @@ def _foreign_files(out: Path, marker: dict) -> list[Path]:
     found = []
     for name in own_names(marker.get("files", [])):
         if (out / name).is_dir() and not (out / name).is_symlink() and (own := read_marker(out / name)):
-            found += _foreign_files(out / name, own)
+            found += _unlisted(out / name, own) + _foreign_files(out / name, own)
     recorded = marker.get(CONTENTS)
     if not isinstance(recorded, dict):
         return found
     for name, top in _listed_folders(out, marker):
-        ours = recorded.get(name)
-        ours = set(ours) if isinstance(ours, list) else set()
+        ours = set(recorded.get(name, []))
         found += [top / rel for rel in _files_under(top) if rel not in ours]
     return found
+
+
+def _unlisted(top: Path, own: dict) -> list[Path]:
+    """What lies at the top of a nested output folder (a seed's run) that its own marker does not list: unlike
+    the folder --overwrite is given, a nested one goes whole, with whatever a user put in it."""
+    names = own_names(own.get("files", []))
+    ours = {MARKER, *names}
+    return sorted(p for p in top.iterdir()
+                  if p.name not in ours and not any(p.name.startswith(f".{n}{TMP}") for n in names))
