@@ -191,6 +191,7 @@ CLI_ROWS = [
     (["{train}", "--check"], 0, None),  # checks options, data and model; writes nothing
     (["{train}", "--check", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
     (["{train}", "--check", "--seeds", "3,3"], 2, "--seeds needs distinct seeds"),
+    (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
     (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),

@@ -230,3 +230,21 @@ def test_encode_texts_cuts_the_end_or_the_start_and_leaves_the_tokenizer_as_it_w
     assert right[1:-1] == whole[1:5] and left[1:-1] == whole[-5:-1] and right[0] == left[0] == whole[0]
     assert len(right_pair) == len(left_pair) == 6 and right_pair != left_pair
     assert tokenizer.truncation_side == "right"
+
+
+def test_a_folder_named_after_another_glue_task_is_refused(tmp_path):
+    """WNLI's files have RTE's columns but the reverse label order: read as RTE, every label flips silently."""
+    from modernbert_glue.config import DataConfig
+    from modernbert_glue.data import load_columns
+    from modernbert_glue.tasks import get_task
+
+    from .conftest import SHARED
+
+    wnli = tmp_path / "WNLI"
+    shutil.copytree(SHARED / "data" / "wnli", wnli)
+    with pytest.raises(UserError, match=rf"^--data-dir {wnli}: a folder of task wnli's files, read as task rte; "
+                                        "pass --task wnli, or name its files with --train-file/--validation-file$"):
+        load_columns(DataConfig(task="rte", data_dir=str(wnli)), get_task("rte"), "validation")
+    assert load_columns(DataConfig(task="wnli", data_dir=str(wnli)), get_task("wnli"), "validation")["label"]
+    (tmp_path / "SST-2").symlink_to(SHARED / "data" / "sst2")  # GLUE's own spelling of the task's folder
+    load_columns(DataConfig(task="sst2", data_dir=str(tmp_path / "SST-2")), get_task("sst2"), "validation")

@@ -116,7 +116,7 @@ def train(
                **{f"data.{name}": value for name, value in data.items()}, "train.epochs": epochs, "train.lr": lr,
                "train.batch_size": batch_size, "train.weight_decay": weight_decay, "train.seed": seed,
                "train.input_path": input_path, "train.packed_token_budget": token_budget, "train.engine": engine}
-    seed_list = int_list(seeds, "--seeds") if seeds else None
+    seed_list = int_list(seeds, "--seeds") if seeds is not None else None
     given = preset or set_ or model_override or any(v is not None for v in options.values())
     if resume and check:
         raise UserError("--check goes with a new run, not --resume")

@@ -74,9 +74,12 @@ def float_list(text: str, option: str) -> list[float]:
 
 def _number_list(text: str, option: str, kind, example: str) -> list:
     try:
-        return [kind(part) for part in text.split(",") if part.strip()]
+        values = [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise UserError(f"{option} '{text}': expected comma-separated {example}") from None
+        values = []
+    if not values:  # "," or "" is no list at all: `--seeds ,` trained one unseeded run
+        raise UserError(f"{option} '{text}': expected comma-separated {example}")
+    return values
 
 
 def column_list(text: str | None) -> list[str] | None:

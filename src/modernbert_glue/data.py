@@ -6,6 +6,8 @@ Files are read by readers.py; everything that goes wrong becomes one UserError l
 from __future__ import annotations
 
 import logging
+import os
+import re
 from pathlib import Path
 
 from .config import DATA_DIR_ENV, DataConfig
@@ -22,7 +24,7 @@ from .readers import (  # noqa: F401  (the data interface other modules use)
     require_two_classes,
     with_found_labels,
 )
-from .tasks import CUSTOM, HUB_PATH, TEXT_KEYS, Task, task_for
+from .tasks import CUSTOM, HUB_PATH, TASKS, TEXT_KEYS, Task, task_for
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,22 @@ def split_source(cfg: DataConfig, task: Task, split: str) -> str:
             raise UserError(f"{folder}: data folder not found")
         if split not in task.files:
             raise UserError(f"task {task.name} has no {split} split")
+        check_folder_task(folder, task)
         return str(folder / task.files[split])
     if task.name == CUSTOM:
         raise UserError(f"task custom reads your files: pass --train-file/--validation-file or --data-dir "
                         f"(no {split} file given)")
     return "hub"
+
+
+def check_folder_task(folder: Path, task: Task) -> None:
+    """A data folder named after another GLUE task (GLUE's own names: WNLI, SST-2, STS-B, ...) is refused: its
+    files have the same columns, so `--task rte --data-dir glue/WNLI` would read WNLI's labels as RTE's ids (the
+    two orders are reversed), and train or score on flipped labels without a word."""
+    named = re.sub(r"[^a-z0-9]", "", Path(os.path.abspath(folder)).name.lower())
+    if task.name != CUSTOM and named in TASKS and named not in (task.name, CUSTOM):
+        raise UserError(f"--data-dir {folder}: a folder of task {named}'s files, read as task {task.name}; pass "
+                        f"--task {named}, or name its files with --train-file/--validation-file")
 
 
 def load_split(cfg: DataConfig, task: Task, split: str):
