@@ -66,7 +66,7 @@ class ModelConfig:
     overrides: dict[str, Any] = _doc({}, "Model config fields to change, e.g. {num_hidden_layers = 2}.")
     init_from: str | None = _doc(
         None,
-        "A fine-tuned model folder (RUN/model) whose weights start this run with a fresh classification layer: "
+        "A fine-tuned model (RUN or RUN/model) whose weights start this run with a fresh classification layer: "
         "the paper's MNLI warm start for RTE, MRPC and STS-B. Its architecture and tokenizer are used.",
     )
 

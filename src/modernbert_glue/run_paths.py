@@ -48,3 +48,11 @@ def local_inputs(data: DataConfig, *models: str | None) -> list[str]:
     not remove them."""
     values = [data.data_dir, data.train_file, data.validation_file, data.test_file, *models]
     return [value for value in values if value and Path(value).exists()]
+
+
+def init_from_folder(init_from: str, seed: int) -> str:
+    """The model folder --init-from names for `seed`: `{seed}` replaced, and a run folder taken for its model/ (as
+    --model takes either in predict, evaluate and export)."""
+    from .outputs import model_folder
+
+    return model_folder(init_from.replace("{seed}", str(seed)))

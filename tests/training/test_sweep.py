@@ -95,7 +95,8 @@ def test_init_from_takes_each_seeds_own_model(tmp_path):
     code, _, stderr = run_cli(*base, "--seeds", "1,2", "--output-dir", tmp_path / "first")
     assert code == 0, stderr[-2000:]
     template = str(tmp_path / "first" / "seed-{seed}" / "model")
-    code, _, stderr = run_cli(*base, "--seeds", "2,1", "--init-from", template, "--output-dir", tmp_path / "second")
+    runs = str(tmp_path / "first" / "seed-{seed}")  # each seed's run folder: its model/ (as --model takes either)
+    code, _, stderr = run_cli(*base, "--seeds", "2,1", "--init-from", runs, "--output-dir", tmp_path / "second")
     assert code == 0, stderr[-2000:]
     for seed in (1, 2):
         metrics = json.loads((tmp_path / "second" / f"seed-{seed}" / "metrics.json").read_text())
@@ -109,7 +110,7 @@ def test_init_from_takes_each_seeds_own_model(tmp_path):
     assert code == 2 and "trian.tsv: file not found" in stderr
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "second").rglob("*")) == before
     # --init-from without --model: the run, its card and compare name the base model the weights come from
-    code, _, stderr = run_cli("train", "--init-from", tmp_path / "first" / "seed-1" / "model", "--task", "rte",
+    code, _, stderr = run_cli("train", "--init-from", tmp_path / "first" / "seed-1", "--task", "rte",
                               "--data-dir", data, "--max-train-samples", "16", "--max-eval-samples", "16",
                               "--epochs", "1", "--batch-size", "16", "--output-dir", tmp_path / "fourth")
     assert code == 0, stderr[-2000:]

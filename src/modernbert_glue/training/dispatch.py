@@ -23,6 +23,7 @@ from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES
 from ..locks import releases_on_error
+from ..run_paths import init_from_folder
 from .step import UNSUPPORTED_SCHEDULERS, compile_setting
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,14 @@ def model_type(cfg: RunConfig) -> str | None:
 
 
 def with_seed_paths(cfg: RunConfig) -> RunConfig:
-    """`model.init_from` with `{seed}` replaced by this run's seed: with --seeds, each seed starts from the same
-    seed's earlier model (e.g. RTE from runs/mnli/seed-{seed}/model), so the seeds stay independent."""
+    """`model.init_from` with `{seed}` replaced by this run's seed (with --seeds, each seed starts from the same
+    seed's earlier model, e.g. RTE from runs/mnli/seed-{seed}/model, so the seeds stay independent), and a run
+    folder taken for its model/ (init_from_folder)."""
     init_from = cfg.model.init_from
-    if not init_from or "{seed}" not in init_from:
+    if not init_from:
         return cfg
-    model = dataclasses.replace(cfg.model, init_from=init_from.replace("{seed}", str(cfg.train.seed)))
-    return dataclasses.replace(cfg, model=model)
+    folder = init_from_folder(init_from, cfg.train.seed)
+    return cfg if folder == init_from else dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_from=folder))
 
 
 @releases_on_error

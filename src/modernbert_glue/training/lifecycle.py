@@ -29,7 +29,7 @@ from ..modelcard import model_card
 from ..models import InferenceSettings, tokenizer_for_pipeline
 from ..outputs import OutputFolder, check_output, open_output
 from ..provenance import device_name, provenance
-from ..run_paths import local_inputs
+from ..run_paths import init_from_folder, local_inputs
 from . import stopping
 from .checkpoints import CHECKPOINTS, checkpoint_step, latest_checkpoint
 
@@ -98,8 +98,7 @@ def with_init_from_base(cfg: RunConfig, seeds: list[int] | None, *, model_given:
 
     if not cfg.model.init_from:
         return cfg
-    seed = (seeds or [cfg.train.seed])[0]  # {seed}: every seed's model came from the same base
-    folder = cfg.model.init_from.replace("{seed}", str(seed))
+    folder = init_from_folder(cfg.model.init_from, (seeds or [cfg.train.seed])[0])  # every seed's: the same base
     name, random_init = base_model(dataclasses.replace(cfg.model, init_from=folder))
     if name == folder:
         return cfg
