@@ -86,7 +86,7 @@ def files(small_sst2, tiny_run, tmp_path_factory):
     model = d / "model"
     shutil.copytree(tiny_run / "model", model)
     broken = {}
-    for name in ("truncated", "no_arch", "no_tokenizer", "newer"):
+    for name in ("truncated", "no_arch", "no_tokenizer", "newer", "no_weights"):
         broken[name] = d / name
         shutil.copytree(model, broken[name])
     weights = broken["truncated"] / "model.safetensors"
@@ -95,6 +95,7 @@ def files(small_sst2, tiny_run, tmp_path_factory):
     for key in ("model_type", "architectures"):
         config.pop(key, None)
     (broken["no_arch"] / "config.json").write_text(json.dumps(config))
+    (broken["no_weights"] / "model.safetensors").unlink()  # as an ONNX export folder: config, no torch weights
     for p in broken["no_tokenizer"].glob("tokenizer*"):
         p.unlink()
     (broken["newer"] / "inference.json").write_text(json.dumps({"version": 99, "max_length": 128}))
@@ -191,6 +192,8 @@ CLI_ROWS = [
     (["{train}", "--check"], 0, None),  # checks options, data and model; writes nothing
     (["{train}", "--check", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
     (["{train}", "--check", "--seeds", "3,3"], 2, "--seeds needs distinct seeds"),
+    (["{train}", "--check", "--init-from", "{no_weights}"], 2,
+     "no_weights: cannot load a classifier from it (no weights file: model.safetensors)"),  # --check said ok
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),

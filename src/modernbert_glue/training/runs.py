@@ -103,12 +103,23 @@ def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
     names = {with_seed_paths(_with_seed(cfg, seed)).model.init_from for seed in seeds} - {None, ""}
     for init_from in sorted(names):
         check_model_finished(init_from)
+        _check_weights_file(init_from)
     configs = [check_model(name, task, cfg.model.overrides) for name in sorted(names) or [cfg.model.name]]
     model_type = configs[0].model_type
     engine, _ = choose(cfg, device_type(), 1, lambda: model_type)
     path = "packed" if engine == "engine" else resolve_input_path(cfg.train.input_path, model_type, "train",
                                                                   device_type(), "train.input_path")
     check_token_budget(cfg.train.packed_token_budget, path)
+
+
+def _check_weights_file(folder: str) -> None:
+    """An --init-from folder without a weights file (an ONNX export, a config alone) is refused as the run would
+    refuse it, without loading the weights."""
+    from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+
+    names = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    if Path(folder).is_dir() and not any((Path(folder) / name).is_file() for name in names):
+        raise UserError(f"{folder}: cannot load a classifier from it (no weights file: {SAFE_WEIGHTS_NAME})")
 
 
 def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | None, *, overwrite: bool) -> dict:
