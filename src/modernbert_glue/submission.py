@@ -79,17 +79,17 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
             raise UserError(f"{run}: trained on '{task}', not a GLUE task")
         if task in models:
             raise UserError(f"{run}: a second run for {task} (the first: {models[task][0]}); give one run per task")
-        models[task] = (run, model)
+        models[task] = (run, model, folder)
     planned = []
-    for task_name, (run, model) in models.items():
+    for task_name, (run, model, folder) in models.items():
         for name, data_task, split in test_sets(task_name):
             data = DataConfig(task=data_task, data_dir=str(Path(data_root) / data_task) if data_root else None)
             # every file is read before any is written
             columns = load_columns(data, get_task(data_task), split, hub_hint=HUB_HINT)
-            planned.append((name, data_task, run, model, columns))
+            planned.append((name, data_task, run, model, folder, columns))
     out = open_output(output_dir, "submission", overwrite=overwrite)
     files = {}
-    for name, data_task, run, model, columns in planned:
+    for name, data_task, run, model, folder, columns in planned:
         task = get_task(data_task)
         scores = model.scores(texts_of(columns))
         if task.regression:
@@ -100,7 +100,8 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
             predictions = [str(int(i)) for i in scores.argmax(axis=1)]
         out.write_text(f"{name}.tsv", "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in
                                                                      enumerate(predictions)))
-        files[name] = {"run": str(run), "rows": len(predictions), "glue_rows": TEST_ROWS[name],
+        files[name] = {"run": str(run), "model": str(folder),  # the model: a --seeds run's best seed's
+                       "rows": len(predictions), "glue_rows": TEST_ROWS[name],
                        "matches_glue": len(predictions) == TEST_ROWS[name]}
         if not files[name]["matches_glue"]:
             log.warning("%s.tsv: %d rows; GLUE's test set has %d (the server will refuse it)", name,

@@ -146,7 +146,8 @@ def test_glue_submission_writes_the_servers_files(tmp_path):
     assert lines[0] == "index\tprediction" and len(lines) == 3
     assert all(line.split("\t")[1] in ("entailment", "not_entailment") for line in lines[1:])
     summary = json.loads(stdout)
-    assert summary["files"]["RTE"] == {"run": str(run), "rows": 2, "glue_rows": 3000, "matches_glue": False}
+    assert summary["files"]["RTE"] == {"run": str(run), "model": str(run / "model"), "rows": 2, "glue_rows": 3000,
+                                       "matches_glue": False}
     assert "CoLA" in summary["missing"]
     code, _, stderr = run_cli("glue-submission", run, "--output", tmp_path / "sub2", "--data-root", tmp_path / "none")
     assert code == 2 and "none/rte: data folder not found" in stderr and not (tmp_path / "sub2").exists()
