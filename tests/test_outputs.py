@@ -52,6 +52,9 @@ def test_overwrite_replaces_our_run_and_keeps_the_users_file(small_sst2, tmp_pat
     assert code == 0, stderr[-2000:]
     assert (out / "notes.txt").read_text() == "my notes"
     assert (out / "model" / "model.safetensors").is_file()
+    mask = os.umask(0)
+    os.umask(mask)  # the weights are as readable as the rest (safetensors writes them 0600)
+    assert {(f.stat().st_mode & 0o777) for f in (out / "model").iterdir()} == {0o666 & ~mask}
     marker = read_marker(out)
     assert marker["complete"] is True and "notes.txt" not in marker["files"] and "model" in marker["files"]
     assert json.loads((out / "run.json").read_text())["date"] >= before

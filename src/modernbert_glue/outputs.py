@@ -101,6 +101,17 @@ def model_folder(folder: str) -> str:
     return folder
 
 
+def _usual_modes(folder: Path) -> None:
+    """Give the files under `folder` the mode a new file gets (0666 less the umask): safetensors writes its weights
+    readable by their owner alone (0600), so a model saved for a team could not be loaded by the others."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if not (path := Path(root, name)).is_symlink():
+                os.chmod(path, 0o666 & ~mask)
+
+
 @dataclass
 class OutputFolder:
     """A folder this process writes; create with `open_output`, finish with `finish()`."""
@@ -142,6 +153,7 @@ class OutputFolder:
         tmp.mkdir(parents=True)
         try:
             yield tmp
+            _usual_modes(tmp)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -157,6 +169,7 @@ class OutputFolder:
         tmp.mkdir(parents=True)
         try:
             yield tmp
+            _usual_modes(tmp)
             self.claim(*(entry.name for entry in tmp.iterdir()))
             for entry in tmp.iterdir():
                 target = self.path / entry.name
