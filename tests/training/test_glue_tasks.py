@@ -63,6 +63,9 @@ def test_regression_run_has_one_output_and_correlation_metrics(stsb_run):
     assert all(isinstance(r[2], float) and isinstance(r[3], float) for r in rows)
     recomputed = regression_metrics([r[2] for r in rows], [r[3] for r in rows])
     assert m["eval_pearson"] == pytest.approx(recomputed["pearson"], abs=1e-5)
+    worst = [line.split("\t") for line in (stsb_run / "misclassified_dev.tsv").read_text().splitlines()]
+    assert worst[0][-1] == "abs_error" and len(worst) > 1  # the error, not the predicted value
+    assert all(float(r[-1]) == pytest.approx(abs(float(r[-3]) - float(r[-2])), abs=1e-3) for r in worst[1:])
 
 
 def test_own_three_class_pairs_keep_their_label_names(three_class_run):

@@ -7,7 +7,8 @@
     run.json                 resolved config, versions, git commit, hardware, command line, date
     predictions_<set>.tsv    idx, sentence[, sentence2], label, prediction, score (set: dev, dev_mismatched, test)
     analysis_<set>.json      confusion matrix, calibration bins (reliability diagram), accuracy by length
-    misclassified_<set>.tsv  the wrong predictions, most confident first
+    misclassified_<set>.tsv  the wrong predictions, most confident first (regression: the largest errors, with
+                             abs_error in place of score)
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def write_set_results(out: OutputFolder, name: str, texts, labels, scores, *, re
             lines.append(_row(i, text, int(label), int(p.argmax()), float(p.max())))
     out.write_text(f"predictions_{name}.tsv", "\n".join(lines) + "\n")
     out.write_json(f"analysis_{name}.json", report["details"])
-    wrong = [header] + [_row(m["idx"], (m["sentence"], m["sentence2"]) if "sentence2" in m else m["sentence"],
+    wrong_header = header.removesuffix("score") + "abs_error" if regression else header  # not the value itself
+    wrong = [wrong_header] + [_row(m["idx"], (m["sentence"], m["sentence2"]) if "sentence2" in m else m["sentence"],
                              m["label"], m["prediction"], m["score"]) for m in report["misclassified"]]
     out.write_text(f"misclassified_{name}.tsv", "\n".join(wrong) + "\n")
     prefix = SET_PREFIX[name]
