@@ -163,7 +163,7 @@ CLI_ROWS = [
     (["predict", "--model", "{dir}/nothing", "fine"], 2, "nothing: model folder not found"),
     (["predict", "--model", "{model}", "--backend", "tensorrt", "fine"], 2, "--backend must be torch or onnx"),
     (["predict", "--model", "{model}", "--batch-size", "0", "fine"], 2, "--batch-size must be at least 1, got 0"),
-    (["predict", "--model", "{model}", "--bf16", "maybe", "fine"], 2, "--bf16 must be auto, on or off"),
+    (["predict", "--model", "{model}", "--bf16", "maybe", "fine"], 2, "--bf16 must be auto, fast, on or off"),
     (["predict", "--model", "{model}", "--input", "{empty_lines}"], 2, "empty.txt: no rows"),
     (["predict", "--model", "{model}", "--input", "{review}"], 2,
      "review.csv: no column(s) sentence (name yours with --text-columns); found: review"),

@@ -26,7 +26,8 @@ Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace a folder this tool wrote before (only its own files are removed).")]
 Backend = Annotated[str, typer.Option("--backend", help="torch (a model folder) or onnx (an `export onnx` folder).")]
 Bf16 = Annotated[Optional[str], typer.Option(
-    "--bf16", help="bf16 autocast: auto, on or off (true/false also accepted); auto is decided per device and use.")]
+    "--bf16", help="bf16 autocast: auto, fast, on or off (true/false also accepted); auto is decided per device and "
+    "use, fast is on where the hardware has bf16 units.")]
 InputPath = Annotated[Optional[str], typer.Option(
     "--input-path", help="auto, padded, dynamic, grouped or packed batches (default: the preset's or model's).")]
 ModelDir = Annotated[str, typer.Option(

@@ -91,7 +91,7 @@ class TrainConfig:
     max_grad_norm: float = _doc(1.0, "Gradient clipping norm.")
     label_smoothing: float = _doc(0.0, "Label smoothing factor for the cross-entropy loss.")
     seed: int = _doc(42, "Random seed for initialisation, shuffling and dropout.")
-    bf16: str = _doc("auto", "bf16 autocast: auto (on when a GPU supports it; see device.py), on or off.")
+    bf16: str = _doc("auto", "bf16 autocast: auto (on GPUs that support it), fast (also CPUs with bf16 units), on, off.")
     evals_per_epoch: int = _doc(2, "Dev evaluations per epoch; the best one is kept.")
     ema_decay: float = _doc(0.0, "Evaluate and save an exponential moving average of the weights (0: off).")
     early_stopping_patience: int = _doc(0, "Stop after this many evaluations without improvement (0: off).")

@@ -1,7 +1,8 @@
 """Device and precision: which device, the one bf16 policy, autocast, synchronisation, peak memory.
 
-bf16 is one setting everywhere (`auto`, `on`, `off`; the older `true`/`false` spellings still work). What
-`auto` means is decided here, per device and use (the BF16_AUTO table), and nowhere else.
+bf16 is one setting everywhere (`auto`, `fast`, `on`, `off`; the older `true`/`false` spellings still work). What
+`auto` means is decided here, per device and use (the BF16_AUTO table), and nowhere else; `fast` is bf16 wherever
+the hardware computes it natively (a GPU that supports it, a CPU with AMX or AVX-512 BF16), fp32 elsewhere.
 
 Peak memory: torch's peak allocation on a GPU, the peak resident set size on a CPU. On Linux the resident
 peak (VmHWM) can be reset by writing 5 to /proc/self/clear_refs, so a benchmark can measure each path or
@@ -11,12 +12,16 @@ input length on its own within one process.
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource
 from pathlib import Path
 
 from .errors import UserError
 
-BF16_SETTINGS = {"auto": "auto", "on": "on", "off": "off", "true": "on", "false": "off"}
+log = logging.getLogger(__name__)
+_warned: list[bool] = []  # the slow-bf16 warning, once per process
+
+BF16_SETTINGS = {"auto": "auto", "fast": "fast", "on": "on", "off": "off", "true": "on", "false": "off"}
 USES = ("train", "infer", "bench")
 # `auto` per (use, device). train: bf16 on GPUs that support it (the paper's recipe); on a CPU only when a
 # preset asks (cpu-sbert, chosen on dev). infer: off on a CPU, where torch bf16 changed 0.15% of all-MiniLM's
@@ -54,22 +59,26 @@ def sync() -> None:
 
 
 def check_bf16(setting: str | bool, what: str = "bf16") -> str:
-    """'auto', 'on' or 'off' for a setting (or a bool); anything else is a one-line error."""
+    """'auto', 'fast', 'on' or 'off' for a setting (or a bool); anything else is a one-line error."""
     if isinstance(setting, bool):
         return "on" if setting else "off"
     value = BF16_SETTINGS.get(str(setting).strip().lower())
     if value is None:
-        raise UserError(f"{what} must be auto, on or off (true/false also accepted), got '{setting}'")
+        raise UserError(f"{what} must be auto, fast, on or off (true/false also accepted), got '{setting}'")
     return value
 
 
 def use_bf16(setting: str | bool, use: str, what: str = "bf16") -> bool:
     """Whether to compute in bf16 for `use` (train, infer, bench) on this machine's device."""
     value = check_bf16(setting, what)
-    if value != "auto":
+    if value == "on" and device_type() == "cpu" and not fast_cpu_bf16() and not _warned:
+        _warned.append(True)  # emulated: many times slower than fp32 (the reason for `fast`)
+        log.warning("%s on: this CPU has no bf16 matrix units (AMX, AVX-512 BF16), so bf16 is emulated and slow; "
+                    "`fast` uses bf16 only where it is fast", what)
+    if value in ("on", "off"):
         return value == "on"
-    rule = BF16_AUTO[(use, device_type())]
-    if rule == "supported":
+    rule = "fast" if value == "fast" else BF16_AUTO[(use, device_type())]
+    if device_type() == "cuda" and rule in ("supported", "fast"):
         import torch
 
         return torch.cuda.is_bf16_supported()

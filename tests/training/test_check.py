@@ -7,7 +7,7 @@ import pytest
 from ..conftest import run_cli, tiny_train_args
 
 CASES = [
-    (["--set", "train.bf16=maybe"], "train.bf16 must be auto, on or off"),
+    (["--set", "train.bf16=maybe"], "train.bf16 must be auto, fast, on or off"),
     (["--token-budget", "100", "--input-path", "packed"], "train.packed_token_budget must be a multiple of 256"),
     (["--token-budget", "256", "--input-path", "padded"], "train.packed_token_budget needs the packed input path"),
     (["--init-from", "/nonexistent/model"], "/nonexistent/model: model folder not found"),

@@ -217,6 +217,7 @@ def test_real_sbert_weights_few_steps(small_sst2, tmp_path):
     the cpu-sbert preset keeps its word embeddings fixed and trains the rest."""
     from safetensors.numpy import load_file
 
+    from modernbert_glue.device import fast_cpu_bf16
     from modernbert_glue.models import packaged_copy
 
     out = tmp_path / "sbert"
@@ -226,6 +227,7 @@ def test_real_sbert_weights_few_steps(small_sst2, tmp_path):
     assert code == 0, stderr[-2000:]
     metrics = json.loads(stdout)
     assert metrics["model"] == "sentence-transformers/all-MiniLM-L6-v2" and metrics["steps"] == 4
+    assert metrics["bf16"] is fast_cpu_bf16()  # the preset's `fast`: emulated bf16 was many times slower than fp32
     config = json.loads((out / "model/config.json").read_text())
     assert (config["model_type"], config["num_hidden_layers"], config["hidden_size"]) == ("bert", 6, 384)
     packaged = load_file(str(packaged_copy("sentence-transformers/all-MiniLM-L6-v2") / "model.safetensors"))

@@ -195,7 +195,7 @@ class EngineRun:
         return {"train_samples": len(self.train_columns["sentence"]), "train_seconds": round(seconds, 2),
                 "train_samples_per_second": round(sentences / max(seconds, 1e-9), 2),
                 "train_loss": mean_logged_loss(self.state.log_history), "steps": self.state.step,
-                "best_step": self.state.best_step, "input_path": "packed", "engine": "engine"}
+                "best_step": self.state.best_step, "input_path": "packed", "engine": "engine", "bf16": self.bf16}
 
     def end_step(self, grad_norm: torch.Tensor) -> bool:
         """After optimizer step `state.step`: EMA, logging, evaluation, checkpoint, as the Trainer's callbacks

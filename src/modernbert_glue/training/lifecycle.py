@@ -157,6 +157,7 @@ def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokeni
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "input_path": trained["input_path"],
         "engine": trained["engine"],
+        "bf16": trained["bf16"],  # what train.bf16 came to on this machine (auto, fast)
     }
     command = read_json(out / "run.json").get("command", "")
     with folder.staged_dir("model") as staged:

@@ -179,6 +179,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         "resumed_from_step": checkpoint_step(checkpoint),
         "input_path": input_path,
         "engine": "trainer",
+        "bf16": bool(args.bf16),
     }
     hf_model = trainer.model.model if input_path == "packed" else trainer.model
     return finish_run(folder, cfg, task, hf_model, tokenizer, eval_sets, trained,
