@@ -81,7 +81,7 @@ def use_bf16(setting: str | bool, use: str, what: str = "bf16") -> bool:
     if device_type() == "cuda" and rule in ("supported", "fast"):
         import torch
 
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)  # a V100's emulated bf16 is slow
     return rule == "fast" and fast_cpu_bf16()
 
 

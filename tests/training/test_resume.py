@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from modernbert_glue.errors import UserError
 from modernbert_glue.outputs import read_marker
 
 from ..conftest import MODERNBERT, TINY_ARGS, run_cli
@@ -243,3 +244,26 @@ def test_resume_accepts_the_init_from_template_the_run_started_with(tmp_path):
     assert resumed.model.init_from == "src/seed-42/model"
     with pytest.raises(UserError, match="model.init_from is 'src/seed-42/model' there, 'elsewhere/seed-42/model' here"):
         config_for_resume(str(tmp_path), lambda saved: init_from(saved, "elsewhere/seed-{seed}/model"))
+
+
+def test_resume_compares_paths_as_the_runs_read_them(tmp_path, monkeypatch):
+    """A --seeds folder saves --init-from as given (a run folder, a {seed} template), a single run as read (RUN/model,
+    the seed filled in); either resumes with the same option given again, relative or absolute."""
+    from modernbert_glue.config import resolve_run_config
+    from modernbert_glue.training.runs import config_for_resume
+
+    base = tmp_path / "mnli"
+    for seed in ("", "-1"):
+        (tmp_path / f"mnli{seed}" / "model").mkdir(parents=True)
+        (tmp_path / f"mnli{seed}" / "model" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    for init_from in (str(base), str(tmp_path / "mnli-{seed}" / "model")):
+        options = {"model.init_from": init_from, "data.task": "rte", "train.seed": 1}
+        folder = tmp_path / "seeds"
+        folder.mkdir(exist_ok=True)
+        (folder / "run.json").write_text(json.dumps({"config": resolve_run_config(None, options).to_dict()}))
+        for given in (init_from, os.path.relpath(init_from)):
+            again = {**options, "model.init_from": given}
+            config_for_resume(str(folder), lambda saved: resolve_run_config(None, again, base=saved))  # noqa: B023
+    with pytest.raises(UserError, match="holds an unfinished run of another config"):
+        config_for_resume(str(folder), lambda saved: resolve_run_config(None, {"train.lr": 1.0}, base=saved))

@@ -13,7 +13,7 @@ from ..evaluation.runfolder import read_json
 from ..locks import releases_on_error
 from ..outputs import check_output, failure, open_output, read_marker
 from ..provenance import provenance
-from ..run_paths import local_inputs
+from ..run_paths import local_inputs, with_absolute_paths
 from ..device import device_type
 from . import stopping
 from .dispatch import check_settings, choose, train, with_seed_paths
@@ -30,8 +30,12 @@ def config_for_resume(run_dir: str, requested) -> RunConfig:
     saved = config_from_dict(read_json(Path(run_dir) / "run.json")["config"], source=f"{run_dir}/run.json")
     if requested is None:
         return saved
-    # the saved config has --init-from's {seed} filled in (dispatch.with_seed_paths); so must the request
-    differ = _differences(saved.to_dict(), with_seed_paths(requested(saved)).to_dict())
+    # Compared as the runs read them: local paths absolute (a path given again may be relative), --init-from's
+    # {seed} filled in and a run folder taken for its model/ (a single run saved them so; a seeds folder did not)
+    def as_read(cfg: RunConfig) -> dict:
+        return with_seed_paths(with_absolute_paths(cfg)).to_dict()
+
+    differ = _differences(as_read(saved), as_read(requested(saved)))
     if differ:
         shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
         raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
