@@ -30,10 +30,10 @@ def config_for_resume(run_dir: str, requested) -> RunConfig:
     saved = config_from_dict(read_json(Path(run_dir) / "run.json")["config"], source=f"{run_dir}/run.json")
     if requested is None:
         return saved
-    # Compared as the runs read them: local paths absolute (a path given again may be relative), --init-from's
-    # {seed} filled in and a run folder taken for its model/ (a single run saved them so; a seeds folder did not)
+    # Compared as the runs read them: --init-from's {seed} filled in and a run folder taken for its model/ (a single
+    # run saved them so; a seeds folder did not), then local paths absolute (a path given again may be relative)
     def as_read(cfg: RunConfig) -> dict:
-        return with_seed_paths(with_absolute_paths(cfg)).to_dict()
+        return with_absolute_paths(with_seed_paths(cfg)).to_dict()
 
     differ = _differences(as_read(saved), as_read(requested(saved)))
     if differ:
