@@ -179,10 +179,11 @@ class OutputFolder:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def record_contents(self) -> None:
+    def record_contents(self, **changes) -> None:
         """Record what the listed folders hold now that this writer ends (finish, fail, or stopped by an error or a
         signal): a file added to them later is the user's, and --overwrite will not remove it."""
-        write_json(self.path / MARKER, {**self._marker(), CONTENTS: contents(self.path, self._marker())})
+        marker = self._marker()
+        write_json(self.path / MARKER, {**marker, **changes, CONTENTS: contents(self.path, marker)})
 
     def fail(self, reason: str) -> None:
         """Record why this folder will not be finished (resuming would not help); it stays unfinished."""
@@ -191,8 +192,7 @@ class OutputFolder:
         release(self.path)
 
     def finish(self) -> None:
-        marker = self._marker()
-        write_json(self.path / MARKER, {**marker, "complete": True, CONTENTS: contents(self.path, marker)})
+        self.record_contents(complete=True)
         release(self.path)
 
     @property
