@@ -493,3 +493,16 @@ def test_a_marker_edited_by_hand_is_read_strictly(tmp_path, complete, files):
     open_output(out, "report", overwrite=True).finish()
     left = sorted(p.name for p in out.iterdir())
     assert "a" in left and "keep.md" in left and ("a.txt" in left) == (not isinstance(files, list))
+
+
+def test_a_mount_without_file_modes_still_gets_the_folder(tmp_path, monkeypatch):
+    """chmod refused (an SMB share, some FUSE mounts): the files are written all the same, under the mount's rules."""
+    def refuse(path, mode):
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    folder = open_output(tmp_path / "out", "run")
+    monkeypatch.setattr(os, "chmod", refuse)
+    with folder.staged_dir("model") as tmp:
+        (tmp / "weights.bin").write_bytes(b"w")
+    monkeypatch.undo()
+    assert (tmp_path / "out" / "model" / "weights.bin").read_bytes() == b"w"

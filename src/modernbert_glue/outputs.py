@@ -109,7 +109,8 @@ def _usual_modes(folder: Path) -> None:
     for root, _, files in os.walk(folder):
         for name in files:
             if not (path := Path(root, name)).is_symlink():
-                os.chmod(path, 0o666 & ~mask)
+                with contextlib.suppress(OSError):  # a mount without POSIX modes (SMB, some FUSE): its own rules
+                    os.chmod(path, 0o666 & ~mask)
 
 
 @dataclass
