@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ../shared/data/sst2
 RUN_DIR ?= runs/cpu-sbert
+# Test processes at once (pytest-xdist): most tests wait on a subprocess's imports, one core each; 0: in-process.
+TEST_WORKERS ?= 2
 # Offline machines use the local GLUE folder; without one, SST-2 comes from the Hugging Face Hub.
 DATA_ARGS := $(if $(wildcard $(DATA_DIR)/train.tsv),--data-dir $(DATA_DIR),)
 
@@ -26,7 +28,7 @@ quickstart: setup
 		"not the best film of the year, but far from the worst."
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow

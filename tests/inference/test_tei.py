@@ -5,7 +5,7 @@ import pytest
 
 from modernbert_glue.inference.tei import TEIError, parse_inputs
 
-from ..conftest import PROB_ATOL
+from ..conftest import PROB_ATOL, free_port
 from .conftest import http, start
 
 
@@ -144,6 +144,16 @@ def test_binding_beyond_localhost_without_a_key_warns(tiny_run):
         output = proc.communicate(timeout=30)[0]
     warnings = [line for line in output.splitlines() if "without an API key" in line]
     assert len(warnings) == 1 and "0.0.0.0" in warnings[0]
-    proc, url, _ = start(tiny_run / "model")  # loopback: no warning
-    proc.terminate()
-    assert "without an API key" not in proc.communicate(timeout=30)[0]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_binding_to_loopback_does_not_warn(tiny_run, host, monkeypatch, caplog):
+    """serve() up to uvicorn's loop, in this process: the real checks, bind and model load, then no server."""
+    import uvicorn
+
+    from modernbert_glue.inference.serve import ServeConfig, serve
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: [s.close() for s in sockets])
+    with caplog.at_level("INFO", logger="modernbert_glue"):
+        serve(ServeConfig(model=str(tiny_run / "model"), host=host, port=free_port()))
+    assert "serving" in caplog.text and "without an API key" not in caplog.text
