@@ -2,7 +2,7 @@
 
 import torch
 
-from modernbert_glue.bench.flops import add_mfu, matmul_tflops
+from modernbert_glue.bench.flops import add_mfu, matmul_tflops, significant
 
 
 def test_fp32_steps_get_an_fp32_rate_on_cpu():
@@ -14,3 +14,8 @@ def test_mfu_of_a_slow_device_is_not_rounded_to_zero():
     records = [{"model_tflops_per_s": 2e-6}, {"path": "unsupported"}]
     add_mfu(records, {"tflops": 4e-4})
     assert abs(records[0]["mfu"] - 0.005) < 1e-9 and "mfu" not in records[1]
+
+
+def test_rates_keep_significant_digits_not_decimals():
+    """A tiny model on a busy CPU runs at ~1e-5 TFLOP/s: four decimals made that 0.0, and its MFU 0."""
+    assert significant(1.234567e-7) == 1.235e-7 and significant(123456.7) == 123500.0

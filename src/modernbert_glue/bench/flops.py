@@ -73,15 +73,20 @@ def matmul_tflops(device, bf16: bool, size: int | None = None, repeats: int = 10
         if i >= 3:  # warm-up products are not timed
             times.append(time.perf_counter() - started)
     seconds = sorted(times)[len(times) // 2]
-    tflops = float(f"{2 * size**3 / seconds / 1e12:.4g}")  # significant digits: a slow device is not rounded to 0
+    tflops = significant(2 * size**3 / seconds / 1e12)
     return {"size": size, "dtype": str(dtype).removeprefix("torch."), "tflops": tflops}
+
+
+def significant(value: float, digits: int = 4) -> float:
+    """`value` to `digits` significant digits: a rate from a slow device or a tiny model is not rounded to 0."""
+    return float(f"{value:.{digits}g}")
 
 
 def add_mfu(records: list[dict], rate: dict) -> None:
     """Model FLOP utilisation of each timed record against the measured matrix-product rate."""
     for r in records:
         if "model_tflops_per_s" in r:
-            r["mfu"] = float(f"{r['model_tflops_per_s'] / rate['tflops']:.4g}")
+            r["mfu"] = significant(r["model_tflops_per_s"] / rate["tflops"])
 
 
 def _sync(device) -> None:

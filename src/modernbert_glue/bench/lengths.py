@@ -9,7 +9,7 @@ import numpy as np
 
 from ..device import autocast as amp
 from ..device import default_device, peak_mb, reset_peak, sync
-from .flops import flop_model, step_flops
+from .flops import flop_model, significant, step_flops
 from .paths import BenchConfig, collate, path_forward, to_device
 
 
@@ -50,7 +50,7 @@ def run_lengths(cfg: BenchConfig, sentences: list[str]) -> list[dict]:
                 "padding_fraction": round(1 - real / slots, 4), "peak_memory_mb": peak,
                 "seconds_per_step_median": round(seconds / cfg.steps, 4),
                 "seconds_per_repeat": [round(t, 3) for t in times], "warmup_seconds": round(warmup, 3),
-                "model_tflops_per_s": round(work / seconds / 1e12, 4)}
+                "model_tflops_per_s": significant(work / seconds / 1e12)}
 
     results = []
     for length in cfg.lengths:

@@ -108,7 +108,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
 
     from ..models import build_classifier
     from ..tasks import get_task
-    from .flops import flop_model, step_flops
+    from .flops import flop_model, significant, step_flops
 
     paths = cfg.paths
     torch.manual_seed(cfg.seed)
@@ -163,7 +163,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
             "seconds_per_step_median": round(times[median] / cfg.steps, 4),
             "seconds_per_repeat": [round(t, 3) for t in times],
             "warmup_seconds": round(warmup_seconds, 3),
-            "model_tflops_per_s": round(sum(work[first : first + cfg.steps]) / times[median] / 1e12, 4),
+            "model_tflops_per_s": significant(sum(work[first : first + cfg.steps]) / times[median] / 1e12),
             "steps": cfg.steps,
             "repeats": cfg.repeats,
         })
