@@ -96,6 +96,23 @@ def test_mcnemar_worked_example():
     assert mcnemar(a, a)["p_exact"] == 1.0
 
 
+def test_mcnemar_on_a_large_dev_set_is_quick_and_exact_where_it_matters():
+    """QQP's 40,430 dev rows between two weak systems: tens of thousands of discordant pairs."""
+    import time
+
+    from scipy.stats import binomtest
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random(40_430) < 0.5, rng.random(40_430) < 0.5
+    began = time.perf_counter()
+    r = mcnemar(a, b)
+    assert time.perf_counter() - began < 2  # the big-integer sum ran past two minutes on 40,000 pairs
+    n, k = r["only_a"] + r["only_b"], min(r["only_a"], r["only_b"])
+    assert n > 15_000 and r["p_exact"] == pytest.approx(binomtest(k, n, 0.5).pvalue, rel=1e-9)
+    tiny = mcnemar([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [0] * 10)  # 10 discordant, all one way: 2 / 2**10
+    assert tiny["p_exact"] == pytest.approx(2 / 1024, rel=1e-12)
+
+
 def test_paired_bootstrap_sign_and_interval():
     a = np.array([1] * 90 + [0] * 10, bool)
     b = np.array([1] * 70 + [0] * 30, bool)
