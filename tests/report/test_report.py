@@ -93,6 +93,24 @@ def test_compare_report_matches_the_runs(tiny_run, tfidf_run, seeds_run, tmp_pat
     assert "http://" not in html and "https://" not in html
 
 
+def test_two_seeds_folders_of_one_model_get_distinct_labels(seeds_run, tmp_path):
+    """Every seed's folder is called seed-N: the --seeds folder's name, then its path, tells two sets apart in the
+    tables, the pairwise tests and the seed summaries."""
+    for first, second in (("lr-high", "lr-low"), ("one/seeds", "two/seeds")):
+        for name in (first, second):
+            shutil.copytree(seeds_run, tmp_path / name)
+        out = tmp_path / f"report-{first.replace('/', '-')}"
+        code, _, stderr = run_cli("compare", tmp_path / first, tmp_path / second, "--output", out)
+        assert code == 0, stderr[-2000:]
+        report = json.loads((out / "report.json").read_text())
+        labels = [r["label"] for r in report["runs"]]
+        assert len(set(labels)) == 4 and all(label.startswith("modernbert-base random weights (seed ")
+                                             for label in labels)
+        assert labels[0].endswith(f"[{first}]" if "/" not in first else f"[{tmp_path / first}]"), labels
+        assert len({s["label"] for s in report["seeds"]}) == 2
+        assert len({(p["a"], p["b"]) for p in report["pairwise"]["dev"]}) == 6
+
+
 def test_compare_refuses_different_splits(tiny_run, small_sst2, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(tiny_run, other)

@@ -23,7 +23,7 @@ from .figures import (
     plot_speed,
 )
 from .render import accuracy_rows, html, markdown, report_blocks, speed_rows
-from .runs import SETS, Run, check_comparable, load_runs, pairs
+from .runs import SETS, Run, check_comparable, distinct_labels, load_runs, pairs
 from .stats import architecture, pairwise_tests, safetensors_parameters
 
 __all__ = [
@@ -48,6 +48,7 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, tas
     elif len({r.metrics.get("task") for r in runs}) > 1:
         return glue_table_report(runs, output_dir, overwrite=overwrite)
     check_comparable(runs)
+    distinct_labels(runs, seed_summaries)  # among the runs compared, after --task left the others out
     sets = [name for name in SETS if any(name in r.predictions for r in runs)]
     tests = {name: pairwise_tests(runs, name) for name in sets}
     arch = [a for a in (architecture(r) for r in runs) if a]

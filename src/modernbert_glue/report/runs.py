@@ -61,11 +61,24 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
         if folders_seen.count(r.folder.resolve()) > 1:
             raise UserError(f"{r.folder}: given twice (a --seeds folder holds its seed-N runs); compare different "
                             "runs")
-    labels = [r.label for r in runs]
-    for r in runs:  # labels key the tables and pairwise results, so equal ones get their folder name
-        if labels.count(r.label) > 1:
-            r.label = f"{r.label} [{r.folder.name}]"
     return runs, seed_summaries
+
+
+def distinct_labels(runs: list[Run], seed_summaries: list[dict]) -> None:
+    """Labels key the tables, the pairwise tests and the legends: equal ones get the name of the folder the user
+    gave (for a seed, its --seeds folder: every seed folder is called seed-N), then its path where names tie too."""
+    for r, label in zip(runs, _distinct([r.label for r in runs], [r.source for r in runs])):
+        r.label = label
+    folders = [Path(s["folder"]) for s in seed_summaries]
+    for s, label in zip(seed_summaries, _distinct([s["label"] for s in seed_summaries], folders)):
+        s["label"] = label
+
+
+def _distinct(labels: list[str], folders: list[Path]) -> list[str]:
+    named = [f"{label} [{folder.name}]" if labels.count(label) > 1 else label
+             for label, folder in zip(labels, folders)]
+    return [f"{label} [{folder}]" if named.count(name) > 1 else name
+            for label, name, folder in zip(labels, named, folders)]
 
 
 def system_name(metrics: dict) -> str:
