@@ -11,9 +11,10 @@ MAIN = {"cola": "mcc", "sst2": "accuracy", "mrpc": "f1", "stsb": "pearson", "qqp
         "qnli": "accuracy", "rte": "accuracy", "wnli": "accuracy"}
 
 
-def fake_run(task: str, value: float, seed: int = 1, model: str = "m", seeds_folder: str | None = None) -> Run:
+def fake_run(task: str, value: float, seed: int = 1, model: str = "m", seeds_folder: str | None = None,
+             preset: str = "p") -> Run:
     metric = MAIN[task]
-    metrics = {"task": task, "model": model, "preset": "p", "main_metric": metric, "seed": seed,
+    metrics = {"task": task, "model": model, "preset": preset, "main_metric": metric, "seed": seed,
                f"eval_{metric}": value, f"eval_{metric}_ci": [value - 0.1, value + 0.1]}
     return Run(folder=Path(f"/runs/{model}-{task}-{seed}"), metrics=metrics, run={}, label=f"{model} {task} {seed}",
                seeds_folder=Path(seeds_folder) if seeds_folder else None)
@@ -51,3 +52,14 @@ def test_runs_of_one_system_and_task_from_two_folders_are_refused_not_pooled():
         with pytest.raises(UserError, match=r"are both 'm fine-tuned' on rte: give one run or one --seeds folder"):
             glue_rows(runs)
     assert glue_rows([fake_run("rte", 0.6), fake_run("rte", 0.7, model="other")])["other fine-tuned"]["rte"]["runs"] == 1
+
+
+def test_one_model_from_two_recipes_is_two_systems_named_after_them():
+    """paper-rte and paper-sst2 are one recipe (`paper`); minilm-glue, or a preset file, is another row."""
+    runs = [fake_run("rte", 0.6, preset="paper-rte"), fake_run("sst2", 0.9, preset="paper-sst2"),
+            fake_run("rte", 0.7, preset="minilm-glue"), fake_run("sst2", 0.8, preset="/my/fast.toml"),
+            fake_run("rte", 0.5, model="other", preset="paper-rte")]
+    table = glue_rows(runs)
+    assert set(table) == {"m fine-tuned (paper)", "m fine-tuned (minilm-glue)", "m fine-tuned (fast)",
+                          "other fine-tuned"}
+    assert set(table["m fine-tuned (paper)"]) == {"rte", "sst2"} and table["m fine-tuned (fast)"]["sst2"]["value"] == 0.8

@@ -5,6 +5,7 @@ tasks the paper averages (GLUE without WNLI), as the ModernBERT paper's Table 1 
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -20,9 +21,17 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
     """{system: {task: {"metric", "value", "ci", "runs"}}} from each run's main dev metric."""
     from ..training.runs import mean_interval
 
+    recipes: dict[str, set[str]] = defaultdict(set)
+    for r in runs:
+        recipes[system_name(r.metrics)].add(recipe(r.metrics))
+
+    def system(r: Run) -> str:  # one model from two recipes is two systems, each named after its recipe
+        name = system_name(r.metrics)
+        return f"{name} ({recipe(r.metrics)})" if len(recipes[name]) > 1 else name
+
     grouped: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        grouped[system_name(r.metrics)][str(r.metrics.get("task"))].append(r)
+        grouped[system(r)][str(r.metrics.get("task"))].append(r)
     for system, tasks in grouped.items():  # a cell averages the seeds of one --seeds folder, nothing else
         for task, task_runs in tasks.items():
             sources = list(dict.fromkeys(r.source for r in task_runs))
@@ -38,6 +47,13 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
             ci = mean_interval(values) if len(values) > 1 else task_runs[0].metrics.get(f"eval_{metric}_ci")
             table[system][task] = {"metric": metric, "value": float(values.mean()), "ci": ci, "runs": len(values)}
     return table
+
+
+def recipe(metrics: dict) -> str:
+    """The preset a run started from, less its task: paper-rte and paper-sst2 are one recipe, `paper`."""
+    preset = str(metrics.get("preset", ""))
+    name = Path(preset).stem if preset.endswith(".toml") else preset
+    return name.removesuffix(f"-{metrics.get('task')}")
 
 
 def average(row: dict[str, dict]) -> float | None:
