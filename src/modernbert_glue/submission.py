@@ -12,6 +12,7 @@ counts (submission.json says which differ).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from .config import DataConfig
@@ -45,7 +46,7 @@ def _model_dir(run: str) -> Path:
     if (folder / "seeds.json").is_file():
         summary = read_seeds_summary(folder)
         metric = f"eval_{summary.get('main_metric', 'accuracy')}"
-        best = max(summary["per_seed"], key=lambda s: s.get(metric, float("-inf")))
+        best = max(summary["per_seed"], key=lambda s: _finite(s.get(metric)))
         log.info("%s: seed %s has the best %s", run, best["seed"], metric)
         folder = folder / f"seed-{best['seed']}"
     return folder / "model" if (folder / "model").is_dir() else folder
@@ -66,6 +67,7 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
                     overwrite: bool = False) -> dict:
     """Predict each run's task's test set(s) and write the server's files; returns submission.json's content."""
     from .inference.backends import load_model
+    from .inference.classifier import check_finite
     from .inference.onnx import is_export_folder
 
     check_output(output_dir, "submission", overwrite=overwrite)
@@ -87,17 +89,13 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
             # every file is read before any is written
             columns = load_columns(data, get_task(data_task), split, hub_hint=HUB_HINT)
             planned.append((name, data_task, run, model, folder, columns))
+    predicted = []  # every model predicts before any file is written: a NaN model leaves no folder behind
+    for name, data_task, run, model, folder, columns in planned:
+        scores = check_finite(model.scores(texts_of(columns)), str(folder))  # argmax of NaN would say label 0
+        predicted.append((name, run, folder, _predictions(data_task, scores)))
     out = open_output(output_dir, "submission", overwrite=overwrite)
     files = {}
-    for name, data_task, run, model, folder, columns in planned:
-        task = get_task(data_task)
-        scores = model.scores(texts_of(columns))
-        if task.regression:
-            predictions = [f"{min(max(float(v[0]), 0.0), 5.0):.3f}" for v in scores]  # STS-B's scale
-        elif data_task in NAMED_PREDICTIONS:
-            predictions = [task.label_names[int(i)] for i in scores.argmax(axis=1)]
-        else:
-            predictions = [str(int(i)) for i in scores.argmax(axis=1)]
+    for name, run, folder, predictions in predicted:
         out.write_text(f"{name}.tsv", "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in
                                                                      enumerate(predictions)))
         files[name] = {"run": str(run), "model": str(folder),  # the model: a --seeds run's best seed's
@@ -111,3 +109,18 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     out.write_json("submission.json", summary)
     out.finish()
     return summary
+
+
+def _predictions(data_task: str, scores) -> list[str]:
+    """The server's `prediction` column: STS-B's value on its 0-5 scale, label names or ids by task."""
+    task = get_task(data_task)
+    if task.regression:
+        return [f"{min(max(float(v[0]), 0.0), 5.0):.3f}" for v in scores]
+    if data_task in NAMED_PREDICTIONS:
+        return [task.label_names[int(i)] for i in scores.argmax(axis=1)]
+    return [str(int(i)) for i in scores.argmax(axis=1)]
+
+
+def _finite(value) -> float:
+    """A seed's metric to rank by; NaN (or none) ranks last, where max() would keep whichever came first."""
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else float("-inf")

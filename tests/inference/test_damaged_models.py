@@ -70,7 +70,8 @@ FOLDERS = [
 def commands(folder, out):
     return {"predict": ["predict", "--model", folder, "a fine film"],
             "evaluate": ["evaluate", "--model", folder, "--data-dir", SST2, "--max-eval-samples", 8],
-            "export": ["export", "onnx", "--model", folder, "--output", out]}
+            "export": ["export", "onnx", "--model", folder, "--output", out],
+            "glue-submission": ["glue-submission", folder, "--output", out, "--data-root", SST2.parent]}
 
 
 def assert_refused(argv, message: str, out, separate: bool = False):
@@ -99,9 +100,10 @@ def test_transformers_load_report_is_left_out(damaged, tmp_path):
     assert "LOAD REPORT" not in stderr
 
 
-@pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export", "glue-submission"])
 def test_nan_weights_are_refused_not_printed_as_nan(damaged, tmp_path, command):
-    """NaN weights gave `"score": NaN` (not JSON) from predict and `"ece": NaN` from evaluate."""
+    """NaN weights gave `"score": NaN` (not JSON) from predict, `"ece": NaN` from evaluate, and label 0 for every
+    row from glue-submission (the argmax of NaN)."""
     out = tmp_path / "out"
     assert_refused(commands(damaged["nan"], out)[command], "the model gave non-finite scores (NaN or infinity)", out)
 

@@ -178,6 +178,19 @@ def test_glue_submission_writes_the_servers_files(tmp_path):
         assert a == b or near_tie(row), (a, b, row)
 
 
+def test_a_seeds_folder_submits_its_best_seed_and_a_nan_metric_ranks_last(tmp_path):
+    from modernbert_glue.submission import _model_dir
+
+    for first, second, best in ((float("nan"), 0.6, 2), (0.7, float("nan"), 1), (0.5, 0.6, 2)):
+        seeds = tmp_path / f"seeds-{best}-{first}"
+        for seed in (1, 2):
+            (seeds / f"seed-{seed}" / "model").mkdir(parents=True)
+        (seeds / "seeds.json").write_text(json.dumps({
+            "seeds": [1, 2], "main_metric": "accuracy", "eval_accuracy_mean": 0.6, "eval_accuracy_std": 0.0,
+            "per_seed": [{"seed": 1, "eval_accuracy": first}, {"seed": 2, "eval_accuracy": second}]}))
+        assert _model_dir(str(seeds)) == seeds / f"seed-{best}" / "model"
+
+
 def test_an_mnli_run_gives_both_mnli_files_and_ax(tmp_path):
     """An MNLI model predicts MNLI-m, MNLI-mm and AX (the diagnostic set) with label names; `predict --task ax`
     takes it too, and refuses a model of another task."""
