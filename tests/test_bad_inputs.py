@@ -251,8 +251,10 @@ HTTP_ROWS = [
     ("post", "/v1/classify", {"json": {"texts": ["x"] * 9}}, 413, "validation"),
     ("post", "/v1/classify", {"json": {"texts": ["y" * 201]}}, 413, "validation"),
     ("post", "/v1/classify", {"json": {"texts": []}}, 422, "validation"),
-    ("post", "/predict", {"json": {"inputs": []}}, 400, "empty"),
-    ("post", "/predict", {"json": {"inputs": [["a"], ["b", "c", "d"]]}}, 422, "validation"),
+    ("post", "/predict", {"json": {"inputs": []}}, 400, "Empty"),  # TEI's routes: TEI's spelling
+    ("post", "/predict", {"json": {"inputs": [["a"], ["b", "c", "d"]]}}, 422, "Validation"),
+    ("post", "/predict", {"content": b'{"inputs": [', "headers": {"content-type": "application/json"}}, 422,
+     "Validation"),
     ("post", "/v1/classify", {"json": {"texts": ["a"]}, "auth": None}, 401, "unauthorized"),
     ("post", "/predict", {"json": {"inputs": "a"}, "auth": "Bearer nope"}, 401, "unauthorized"),
 ]

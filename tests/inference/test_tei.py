@@ -21,11 +21,11 @@ def test_tei_input_shapes(inputs, single, sequences):
 
 
 @pytest.mark.parametrize("inputs, status, kind", [
-    ([], 400, "empty"),
-    (["a", "b", "c"], 422, "validation"),
-    ([["a", "b", "c"]], 422, "validation"),
-    ([["a"], "b"], 422, "validation"),
-    (5, 422, "validation"),
+    ([], 400, "Empty"),
+    (["a", "b", "c"], 422, "Validation"),
+    ([["a", "b", "c"]], 422, "Validation"),
+    ([["a"], "b"], 422, "Validation"),
+    (5, 422, "Validation"),
 ])
 def test_tei_input_errors(inputs, status, kind):
     with pytest.raises(TEIError) as caught:
@@ -50,17 +50,17 @@ def test_raw_scores_are_logits_and_batches_keep_order(server):
 
 
 @pytest.mark.parametrize("body, status, kind", [
-    ({"inputs": []}, 400, "empty"),
-    ({"inputs": ""}, 400, "empty"),
-    ({"inputs": [["a fine film"], ["   "]]}, 400, "empty"),  # whitespace only: `predict` refuses it too
-    ({"inputs": ["a fine film", "dull"]}, 422, "validation"),  # a pair: this model takes single texts
-    ({"inputs": [["x"]] * 9}, 413, "validation"),  # the server's --max-texts 8
-    ({"inputs": "y" * 201}, 413, "validation"),  # --max-chars 200
-    ({"inputs": 5}, 422, "validation"),
-    ({"input": "a"}, 422, "validation"),
-    ({"inputs": "a", "raw_scores": "yes"}, 422, "validation"),  # was read as true: TEI takes JSON booleans only
-    ({"inputs": "a", "truncate": "0"}, 422, "validation"),
-    ({"inputs": "a", "truncate": True, "truncation_direction": "middle"}, 422, "validation"),
+    ({"inputs": []}, 400, "Empty"),
+    ({"inputs": ""}, 400, "Empty"),
+    ({"inputs": [["a fine film"], ["   "]]}, 400, "Empty"),  # whitespace only: `predict` refuses it too
+    ({"inputs": ["a fine film", "dull"]}, 422, "Validation"),  # a pair: this model takes single texts
+    ({"inputs": [["x"]] * 9}, 413, "Validation"),  # the server's --max-texts 8
+    ({"inputs": "y" * 201}, 413, "Validation"),  # --max-chars 200 (with truncate: cut, below)
+    ({"inputs": 5}, 422, "Validation"),
+    ({"input": "a"}, 422, "Validation"),
+    ({"inputs": "a", "raw_scores": "yes"}, 422, "Validation"),  # was read as true: TEI takes JSON booleans only
+    ({"inputs": "a", "truncate": "0"}, 422, "Validation"),
+    ({"inputs": "a", "truncate": True, "truncation_direction": "middle"}, 422, "Validation"),
 ])
 def test_tei_errors_have_teis_body(server, body, status, kind):
     r = http.post(f"{server}/predict", json=body)
@@ -78,7 +78,7 @@ def test_too_long_input_is_413_unless_truncate(server, tiny_run):
     assert http.get(f"{server}/info").json()["max_input_length"] == 128
     assert http.post(f"{server}/predict", json={"inputs": fits}).status_code == 200
     r = http.post(f"{server}/predict", json={"inputs": over})
-    assert r.status_code == 413 and r.json()["error_type"] == "validation"
+    assert r.status_code == 413 and r.json()["error_type"] == "Validation"
     assert "must have less than 128 tokens" in r.json()["error"]
     assert http.post(f"{server}/predict", json={"inputs": over, "truncate": True}).status_code == 200
 
@@ -157,3 +157,43 @@ def test_binding_to_loopback_does_not_warn(tiny_run, host, monkeypatch, caplog):
     with caplog.at_level("INFO", logger="modernbert_glue"):
         serve(ServeConfig(model=str(tiny_run / "model"), host=host, port=free_port()))
     assert "serving" in caplog.text and "without an API key" not in caplog.text
+
+
+def test_truncate_cuts_a_text_over_max_chars_on_its_side(server):
+    """--max-chars refuses a longer text (413), but with `truncate` TEI cuts what it would refuse."""
+    text = "a dull film " * 10 + "a fine film " * 10  # 240 characters; --max-chars 200
+    for side, kept in (("right", text[:200]), ("left", text[-200:])):
+        body = {"inputs": text, "truncate": True, "truncation_direction": side, "raw_scores": True}
+        r = http.post(f"{server}/predict", json=body)
+        assert r.status_code == 200, r.text
+        alone = http.post(f"{server}/predict", json={"inputs": kept, "raw_scores": True}).json()
+        assert {d["label"]: d["score"] for d in r.json()} == pytest.approx(
+            {d["label"]: d["score"] for d in alone}, abs=PROB_ATOL)
+
+
+def test_a_model_that_fails_is_teis_424_and_a_bug_a_json_500(tiny_run, monkeypatch):
+    """The model raising on a batch (out of memory, say) answered Starlette's plain-text 500."""
+    from fastapi.testclient import TestClient
+
+    from modernbert_glue.inference.serve import ServeConfig, create_app, load_served_model
+
+    cfg = ServeConfig(model=str(tiny_run / "model"))
+    model = load_served_model(cfg)
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    for name in ("logits", "logits_encoded"):
+        monkeypatch.setattr(model, name, out_of_memory, raising=False)
+    with TestClient(create_app(cfg, model), raise_server_exceptions=False) as client:
+        r = client.post("/predict", json={"inputs": "a fine film"})
+        assert r.status_code == 424 and r.json() == {
+            "error": "the model failed: RuntimeError: CUDA out of memory", "error_type": "Backend"}
+        r = client.post("/v1/classify", json={"texts": ["a fine film"]})
+        assert r.status_code == 424 and r.json()["error_type"] == "backend"
+        info = client.get("/info").json()
+        assert isinstance(info["version"], str) and "classifier" in info["model_type"]
+        monkeypatch.undo()  # the model works again; a bug past it
+        monkeypatch.setattr(model.settings.__class__, "regression", property(lambda self: 1 / 0))
+        r = client.post("/v1/classify", json={"texts": ["a fine film"]})
+        assert r.status_code == 500 and r.json()["error_type"] == "backend" and "ZeroDivision" in r.json()["error"]

@@ -3,6 +3,7 @@ folder and its metrics, evaluate, predict, the model card, transformers' pipelin
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -234,7 +235,8 @@ def test_server_classifies_pairs_as_our_route_and_tei_do(rte_run):
 
 
 def test_server_gives_a_regression_models_value_on_both_routes(stsb_run):
-    """STS-B: our route and TEI's give the model's raw value (no softmax over a single output)."""
+    """STS-B: our route gives the model's value; TEI's gives it with `raw_scores` and, as TEI does for one output,
+    its sigmoid without; /info calls the one-output model a reranker, as TEI does."""
     import requests
 
     from modernbert_glue.inference.backends import load_model
@@ -249,9 +251,13 @@ def test_server_gives_a_regression_models_value_on_both_routes(stsb_run):
         ours = requests.post(f"{url}/v1/classify", json={"texts": [list(p) for p in pairs]}, timeout=30)
         assert ours.status_code == 200, ours.text
         assert [p["score"] for p in ours.json()["predictions"]] == pytest.approx(expected, abs=1e-4)
-        tei = requests.post(f"{url}/predict", json={"inputs": [list(p) for p in pairs]}, timeout=30)
-        assert tei.status_code == 200, tei.text
-        assert [row[0]["score"] for row in tei.json()] == pytest.approx(expected, abs=1e-4)
+        inputs = [list(p) for p in pairs]
+        raw = requests.post(f"{url}/predict", json={"inputs": inputs, "raw_scores": True}, timeout=30)
+        assert raw.status_code == 200, raw.text
+        assert [row[0]["score"] for row in raw.json()] == pytest.approx(expected, abs=1e-4)
+        tei = requests.post(f"{url}/predict", json={"inputs": inputs}, timeout=30).json()
+        assert [row[0]["score"] for row in tei] == pytest.approx([1 / (1 + math.exp(-v)) for v in expected], abs=1e-4)
+        assert list(requests.get(f"{url}/info", timeout=30).json()["model_type"]) == ["reranker"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

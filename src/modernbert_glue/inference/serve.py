@@ -3,8 +3,8 @@
 Routes: POST /v1/classify (ours: texts, or pairs for a pair model), GET /v1/model (task, text columns, labels),
 POST /predict, GET /health and /info (Text Embeddings Inference's, as TEI defines them: tei.py), GET /healthz,
 /readyz, /metrics (Prometheus), /docs, and a demo page at /. A regression model (STS-B) answers its value as
-`score` (TEI: the raw value, with or without `raw_scores`). Every error
-answers `{"error": ..., "error_type": ...}`. Limits answer 413 (too many texts, too long a text, too large a
+`score` on our route; /predict gives, as TEI does, its sigmoid unless `raw_scores`. Every error
+answers `{"error": ..., "error_type": ...}` (TEI's routes: TEI's spelling, `Validation`). Limits answer 413 (too many texts, too long a text, too large a
 body); a full queue 503 with Retry-After on /v1/classify, 429 on /predict (as TEI); malformed JSON or schema 422.
 With an API key, every route but /health and /healthz needs `Authorization: Bearer KEY` (401 otherwise).
 """
@@ -117,10 +117,12 @@ def create_app(cfg: ServeConfig, model=None):
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    import numpy as np
+
     from ..data import is_valid_unicode
     from ..evaluation.metrics import softmax
     from .classifier import EncodedClassifier, check_finite
-    from .tei import TEIError, info, parse_inputs, ranked
+    from .tei import ROUTES, TEIError, cut, info, parse_inputs, ranked, scores
 
     metrics = Metrics()
     state: dict = {"ready": False}
@@ -142,6 +144,9 @@ def create_app(cfg: ServeConfig, model=None):
     def error(status: int, message: str, kind: str, headers: dict | None = None):
         return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers=headers)
 
+    def kind_on(request, name: str) -> str:  # TEI's routes spell TEI's names; ours, lower case
+        return name if request.url.path in ROUTES else name.lower()
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):  # the framework's own 404 and 405, in our body
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "validation")
@@ -150,7 +155,12 @@ def create_app(cfg: ServeConfig, model=None):
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors())
-        return error(422, problems or "invalid request", "validation")
+        return error(422, problems or "invalid request", kind_on(request, "Validation"))
+
+    @app.exception_handler(Exception)
+    async def failed(request, exc: Exception):  # a bug's 500 in our body too (the traceback goes to the log)
+        return error(500, f"internal error ({type(exc).__name__}); the server's log has the details",
+                     kind_on(request, "Backend"))
 
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=cfg.max_body_bytes, metrics=metrics)
     if cfg.api_key:
@@ -159,30 +169,33 @@ def create_app(cfg: ServeConfig, model=None):
     def check_texts(texts: list) -> None:
         """Limits, and inputs of the model's kind: single texts, or pairs for a pair model (422 otherwise)."""
         if len(texts) > cfg.max_texts:
-            raise TEIError("validation", f"{len(texts)} texts in one request; the limit is {cfg.max_texts}")
+            raise TEIError("Validation", f"{len(texts)} texts in one request; the limit is {cfg.max_texts}")
         pair = len(state["model"].settings.text_columns) == 2
         for i, text in enumerate(texts):
             if isinstance(text, str) == pair:
                 want = "pairs of texts [text, text]" if pair else "single texts"
-                raise TEIError("validation", f"input {i}: this model classifies {want}", status=422)
+                raise TEIError("Validation", f"input {i}: this model classifies {want}", status=422)
             for part in [text] if isinstance(text, str) else text:
                 if not part.strip():  # as `predict` refuses an empty line: nothing to classify
-                    raise TEIError("empty", f"text {i} is empty or only whitespace")
+                    raise TEIError("Empty", f"text {i} is empty or only whitespace")
                 if not is_valid_unicode(part):
-                    raise TEIError("validation", f"text {i} is not valid Unicode (a lone surrogate)", status=422)
+                    raise TEIError("Validation", f"text {i} is not valid Unicode (a lone surrogate)", status=422)
                 if len(part) > cfg.max_chars:
-                    raise TEIError("validation", f"text {i} has {len(part)} characters; the limit is "
+                    raise TEIError("Validation", f"text {i} has {len(part)} characters; the limit is "
                                    f"{cfg.max_chars}")
 
     async def logits(texts: list[str], encoded=None):
         try:
             values = await state["batcher"].logits(texts, encoded)
         except Overloaded:
-            raise TEIError("overloaded", "the server is busy: too many texts queued") from None
+            raise TEIError("Overloaded", "the server is busy: too many texts queued") from None
+        except Exception as exc:  # the model failed on the batch (memory, a broken export): TEI's 424
+            log.exception("the model failed on a batch")
+            raise TEIError("Backend", f"the model failed: {type(exc).__name__}: {exc}") from None
         try:  # NaN (damaged weights) is no JSON number: it would be a plain-text 500
             return check_finite(values, cfg.model)
         except UserError as exc:
-            raise TEIError("backend", str(exc)) from None
+            raise TEIError("Backend", str(exc)) from None
 
     def regression() -> bool:
         return state["model"].settings.regression
@@ -194,8 +207,8 @@ def create_app(cfg: ServeConfig, model=None):
             check_texts(texts)
             values = await logits(texts)
         except TEIError as exc:  # our own route: a full queue is 503, as before TEI's shapes were added
-            status = 503 if exc.kind == "overloaded" else exc.status
-            return error(status, exc.message, exc.kind, {"Retry-After": "1"} if status == 503 else None)
+            status = 503 if exc.kind == "Overloaded" else exc.status
+            return error(status, exc.message, exc.kind.lower(), {"Retry-After": "1"} if status == 503 else None)
         if regression():
             return JSONResponse({"model": cfg.model, "predictions": [{"score": float(v[0])} for v in values]})
         names = state["model"].label_names
@@ -207,12 +220,15 @@ def create_app(cfg: ServeConfig, model=None):
     async def predict_tei(body: TEIRequest):
         try:
             single, sequences = parse_inputs(body.inputs)
+            side = body.truncation_direction.lower()
+            if body.truncate:  # a part over --max-chars is cut too, where it would be refused
+                sequences = [cut(t, cfg.max_chars, side) if isinstance(t, str) else
+                             tuple(cut(p, cfg.max_chars, side) for p in t) for t in sequences]
             check_texts(sequences)
-            scores = await logits(sequences, tei_encode(sequences, body.truncate, body.truncation_direction.lower()))
+            values = await logits(sequences, tei_encode(sequences, body.truncate, side))
         except TEIError as exc:
             return error(exc.status, exc.message, exc.kind, {"Retry-After": "1"} if exc.status == 429 else None)
-        values = scores if body.raw_scores or regression() else softmax(scores)
-        out = [ranked(state["model"].label_names, row) for row in values]
+        out = [ranked(state["model"].label_names, row) for row in scores(np.asarray(values), body.raw_scores)]
         return JSONResponse(out[0] if single else out)
 
     def tei_encode(texts: list, truncate: bool | None, side: str):
@@ -226,14 +242,14 @@ def create_app(cfg: ServeConfig, model=None):
         encoded = clf.encode(texts, max_length=limit + 1)  # one token past the limit tells a long input apart
         for i, ids in enumerate(encoded):
             if len(ids) > limit:
-                raise TEIError("validation", f"input {i}: `inputs` must have less than {limit} tokens (pass "
+                raise TEIError("Validation", f"input {i}: `inputs` must have less than {limit} tokens (pass "
                                "truncate: true to cut it)")
         return encoded
 
     @app.get("/health")
     async def health():
         if not state["ready"]:
-            return error(503, "unhealthy", "unhealthy")
+            return error(503, "unhealthy", "Unhealthy")
         return Response(status_code=200)
 
     @app.get("/info")
