@@ -267,3 +267,22 @@ def test_resume_compares_paths_as_the_runs_read_them(tmp_path, monkeypatch):
             config_for_resume(str(folder), lambda saved: resolve_run_config(None, again, base=saved))  # noqa: B023
     with pytest.raises(UserError, match="holds an unfinished run of another config"):
         config_for_resume(str(folder), lambda saved: resolve_run_config(None, {"train.lr": 1.0}, base=saved))
+
+
+def test_early_stopping_resumes_with_its_count_of_evaluations_without_improvement(small_sst2, tmp_path):
+    """lr 1e-12: no evaluation after the first improves, so patience 2 stops at step 15 (evaluations every 5 steps).
+    Killed after step 10's checkpoint (count 1), the Trainer resumed counting from 0 and trained to step 20."""
+    def args(out):
+        return ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+                "--output-dir", out, "--epochs", "3", "--batch-size", "16", "--lr", "1e-12",
+                "--max-train-samples", "160", "--set", "train.early_stopping_patience=2", "--engine", "trainer"]
+
+    code, stdout, stderr = run_cli(*args(tmp_path / "whole"))
+    assert code == 0 and json.loads(stdout)["steps"] == 15, stderr[-2000:]
+    out = tmp_path / "killed"
+    proc = killed_run(*args(out), step=12)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    code, stdout, stderr = run_cli("train", "--resume", out)
+    assert code == 0, stderr[-2000:]
+    metrics = json.loads(stdout)
+    assert metrics["resumed_from_step"] == 10 and metrics["steps"] == 15

@@ -19,6 +19,7 @@ from ..config import RunConfig
 from ..data import load_run_data, tokenize
 from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
 from ..errors import UserError
+from ..evaluation.runfolder import read_json
 from ..evaluation.metrics import task_metrics
 from ..inputs import Collator, resolve_input_path, sep_for
 from ..models import build_classifier
@@ -93,7 +94,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     """Fine-tune `cfg.model` on `cfg.data` with the HF Trainer, evaluate on dev, save everything; returns
     metrics.json's content. With `resume`, continue the unfinished run in `output_dir` from its newest
     complete checkpoint."""
-    from transformers import EarlyStoppingCallback, Trainer, set_seed
+    from transformers import Trainer, set_seed
     from transformers.integrations import TensorBoardCallback
 
     out = Path(output_dir)
@@ -143,7 +144,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     if ema is not None:
         callbacks.append(ema)
     if cfg.train.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
+        callbacks.append(early_stopping(cfg.train.early_stopping_patience, checkpoint))
 
     args = training_arguments(cfg, out, len(train_ds), input_path, task)
     trainer = Trainer(
@@ -207,6 +208,22 @@ class LossCheck(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         self._check("dev loss", (metrics or {}).get("eval_loss"), state, control)
+
+
+def early_stopping(patience: int, checkpoint: Path | None):
+    """EarlyStoppingCallback, resumed with the count of evaluations without a better metric that `checkpoint`
+    saved: the Trainer writes it to trainer_state.json but restores it only under
+    restore_callback_states_from_checkpoint, which restores its TrainerControl too."""
+    from transformers import EarlyStoppingCallback
+
+    callback = EarlyStoppingCallback(early_stopping_patience=patience)
+    if checkpoint is not None:
+        saved = read_json(checkpoint / "trainer_state.json").get("stateful_callbacks", {}).get("EarlyStoppingCallback")
+        saved = saved[0] if isinstance(saved, list) and saved else saved
+        if isinstance(saved, dict):
+            callback.early_stopping_patience_counter = int(saved.get("attributes", {}).get(
+                "early_stopping_patience_counter", 0))
+    return callback
 
 
 def optimizer_with_groups(args, model, t):
