@@ -62,4 +62,5 @@ def test_one_model_from_two_recipes_is_two_systems_named_after_them():
     table = glue_rows(runs)
     assert set(table) == {"m fine-tuned (paper)", "m fine-tuned (minilm-glue)", "m fine-tuned (fast)",
                           "other fine-tuned"}
-    assert set(table["m fine-tuned (paper)"]) == {"rte", "sst2"} and table["m fine-tuned (fast)"]["sst2"]["value"] == 0.8
+    assert set(table["m fine-tuned (paper)"]) == {"rte", "sst2"}
+    assert table["m fine-tuned (fast)"]["sst2"]["value"] == 0.8

@@ -3,9 +3,10 @@
 Routes: POST /v1/classify (ours: texts, or pairs for a pair model), GET /v1/model (task, text columns, labels),
 POST /predict, GET /health and /info (Text Embeddings Inference's, as TEI defines them: tei.py), GET /healthz,
 /readyz, /metrics (Prometheus), /docs, and a demo page at /. A regression model (STS-B) answers its value as
-`score` on our route; /predict gives, as TEI does, its sigmoid unless `raw_scores`. Every error
-answers `{"error": ..., "error_type": ...}` (TEI's routes: TEI's spelling, `Validation`). Limits answer 413 (too many texts, too long a text, too large a
-body); a full queue 503 with Retry-After on /v1/classify, 429 on /predict (as TEI); malformed JSON or schema 422.
+`score` on our route; /predict gives, as TEI does, its sigmoid unless `raw_scores`. Every error answers
+`{"error": ..., "error_type": ...}` (on TEI's routes, spelled as TEI does: `Validation`). Limits answer 413 (too
+many texts, too long a text, too large a body); a full queue 503 with Retry-After on /v1/classify, 429 on
+/predict (as TEI); malformed JSON or schema 422.
 With an API key, every route but /health and /healthz needs `Authorization: Bearer KEY` (401 otherwise).
 """
 

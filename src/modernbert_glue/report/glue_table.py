@@ -25,13 +25,13 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
     for r in runs:
         recipes[system_name(r.metrics)].add(recipe(r.metrics))
 
-    def system(r: Run) -> str:  # one model from two recipes is two systems, each named after its recipe
+    def system_of(r: Run) -> str:  # one model from two recipes is two systems, each named after its recipe
         name = system_name(r.metrics)
         return f"{name} ({recipe(r.metrics)})" if len(recipes[name]) > 1 else name
 
     grouped: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        grouped[system(r)][str(r.metrics.get("task"))].append(r)
+        grouped[system_of(r)][str(r.metrics.get("task"))].append(r)
     for system, tasks in grouped.items():  # a cell averages the seeds of one --seeds folder, nothing else
         for task, task_runs in tasks.items():
             sources = list(dict.fromkeys(r.source for r in task_runs))
