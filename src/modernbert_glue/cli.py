@@ -60,9 +60,6 @@ def _main_options(version: Annotated[bool, typer.Option(
 from .cli_options import emit as _emit  # noqa: E402
 from .cli_protocol import glue_submission, sweep  # noqa: E402
 
-app.command()(sweep)
-app.command("glue-submission")(glue_submission)
-
 
 @app.command()
 @with_data_options
@@ -225,6 +222,11 @@ def compare(
     result = run_compare(runs, output, overwrite=overwrite, task=task)
     _emit({"report": str(Path(output) / "report.md"), "html": str(Path(output) / "report.html"),
            "systems": [r["label"] for r in result["runs"]]})
+
+
+# --help lists commands in this order: the protocol's after the commands it runs
+app.command()(sweep)
+app.command("glue-submission")(glue_submission)
 
 
 @app.command()
