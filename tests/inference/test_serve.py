@@ -84,6 +84,9 @@ def test_malformed_json_and_huge_body(server):
     assert r.status_code == 422
     r = http.post(f"{server}/v1/classify", content=b"x" * 1_100_000, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit is 1000000" in r.json()["error"]
+    assert r.json()["error_type"] == "validation"
+    r = http.post(f"{server}/predict", content=b"x" * 1_100_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error_type"] == "Validation"  # TEI's route: TEI's spelling
     assert http.post(f"{server}/predict", json={"inputs": 5}).status_code == 422
 
 

@@ -64,3 +64,5 @@ def test_one_model_from_two_recipes_is_two_systems_named_after_them():
                           "other fine-tuned"}
     assert set(table["m fine-tuned (paper)"]) == {"rte", "sst2"}
     assert table["m fine-tuned (fast)"]["sst2"]["value"] == 0.8
+    same_name = [fake_run("rte", 0.6, preset="/a/fast.toml"), fake_run("sst2", 0.9, preset="/b/fast.toml")]
+    assert set(glue_rows(same_name)) == {"m fine-tuned (/a/fast)", "m fine-tuned (/b/fast)"}  # not pooled

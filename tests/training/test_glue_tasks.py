@@ -345,3 +345,21 @@ def test_tfidf_without_words_outside_the_held_out_slice(tmp_path):
         BaselineModel(BaselineConfig(name="tfidf")).fit(texts, labels, source="train.tsv")
     with pytest.raises(UserError, match="TF-IDF finds no words in any training text"):
         BaselineModel(BaselineConfig(name="tfidf")).fit([("?", "!")] * 10, labels, source="train.tsv")
+
+
+def test_compare_over_tasks_writes_the_glue_table(rte_run, stsb_run, tmp_path):
+    """Runs of two tasks: one row for the system, a column per task with its main metric ×100, no 8-task average
+    yet; the runs' labels are distinct (the two run folders are two runs of one system)."""
+    out = tmp_path / "table"
+    code, _, stderr = run_cli("compare", rte_run, stsb_run, "--output", out)
+    assert code == 0, stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    (system, row), = report["glue"]["systems"].items()
+    assert set(report["glue"]["tasks"]) == {"rte", "stsb"} and row["average"] is None
+    for run, task in ((rte_run, "rte"), (stsb_run, "stsb")):
+        metric = row[task]["metric"]
+        assert row[task]["value"] == json.loads((run / "metrics.json").read_text())[f"eval_{metric}"]
+    labels = [r["label"] for r in report["runs"]]
+    assert len(set(labels)) == 2, labels
+    md = (out / "report.md").read_text()
+    assert "# GLUE (dev)" in md and f"| {system} |" in md

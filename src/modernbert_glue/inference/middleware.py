@@ -62,7 +62,7 @@ class BodyLimitAndMetrics:
         try:
             body, size = await self._read_body(scope, receive)
             if body is None:
-                await self._too_large(counted_send, size)
+                await self._too_large(counted_send, size, scope.get("path", ""))
             else:
                 await self.app(scope, _replay(body, receive), counted_send)
         finally:
@@ -94,9 +94,11 @@ class BodyLimitAndMetrics:
             more = message.get("more_body", False)
         return b"".join(chunks), str(size)
 
-    async def _too_large(self, send, size: str) -> None:
+    async def _too_large(self, send, size: str, path: str) -> None:
+        from .tei import ROUTES
+
         start, body = json_error(413, f"request body is {size} bytes; the limit is {self.max_body_bytes}",
-                                 "validation", [(b"connection", b"close")])
+                                 "Validation" if path in ROUTES else "validation", [(b"connection", b"close")])
         await send(start)
         await send({"type": "http.response.body", "body": body})
 

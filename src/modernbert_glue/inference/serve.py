@@ -192,7 +192,8 @@ def create_app(cfg: ServeConfig, model=None):
             raise TEIError("Overloaded", "the server is busy: too many texts queued") from None
         except Exception as exc:  # the model failed on the batch (memory, a broken export): TEI's 424
             log.exception("the model failed on a batch")
-            raise TEIError("Backend", f"the model failed: {type(exc).__name__}: {exc}") from None
+            raise TEIError("Backend", f"the model failed ({type(exc).__name__}); the server's log has the details") \
+                from None
         try:  # NaN (damaged weights) is no JSON number: it would be a plain-text 500
             return check_finite(values, cfg.model)
         except UserError as exc:

@@ -45,10 +45,10 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, tas
     runs, seed_summaries = load_runs(folders)
     if task:
         runs, seed_summaries = only_task(runs, seed_summaries, task)
-    elif len({r.metrics.get("task") for r in runs}) > 1:
+    distinct_labels(runs, seed_summaries)  # among the runs compared, after --task left the others out
+    if not task and len({r.metrics.get("task") for r in runs}) > 1:
         return glue_table_report(runs, output_dir, overwrite=overwrite)
     check_comparable(runs)
-    distinct_labels(runs, seed_summaries)  # among the runs compared, after --task left the others out
     sets = [name for name in SETS if any(name in r.predictions for r in runs)]
     tests = {name: pairwise_tests(runs, name) for name in sets}
     arch = [a for a in (architecture(r) for r in runs) if a]

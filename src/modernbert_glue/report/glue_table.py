@@ -26,8 +26,11 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
         recipes[system_name(r.metrics)].add(recipe(r.metrics))
 
     def system_of(r: Run) -> str:  # one model from two recipes is two systems, each named after its recipe
-        name = system_name(r.metrics)
-        return f"{name} ({recipe(r.metrics)})" if len(recipes[name]) > 1 else name
+        name, mine = system_name(r.metrics), recipe(r.metrics)
+        if len(recipes[name]) == 1:
+            return name
+        short = Path(mine).name  # a preset file's name, its path where two files share one
+        return f"{name} ({short if [Path(o).name for o in recipes[name]].count(short) == 1 else mine})"
 
     grouped: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
@@ -50,10 +53,12 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
 
 
 def recipe(metrics: dict) -> str:
-    """The preset a run started from, less its task: paper-rte and paper-sst2 are one recipe, `paper`."""
-    preset = str(metrics.get("preset", ""))
-    name = Path(preset).stem if preset.endswith(".toml") else preset
-    return name.removesuffix(f"-{metrics.get('task')}")
+    """The preset a run started from, less its task: paper-rte and paper-sst2 are one recipe, `paper`; a preset
+    file is its path without .toml."""
+    preset, task = str(metrics.get("preset", "")), f"-{metrics.get('task')}"
+    if preset.endswith(".toml"):
+        return str(Path(preset).with_suffix("").with_name(Path(preset).stem.removesuffix(task)))
+    return preset.removesuffix(task)
 
 
 def average(row: dict[str, dict]) -> float | None:
