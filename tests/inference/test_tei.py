@@ -52,7 +52,7 @@ def test_raw_scores_are_logits_and_batches_keep_order(server):
 @pytest.mark.parametrize("body, status, kind", [
     ({"inputs": []}, 400, "Empty"),
     ({"inputs": ""}, 400, "Empty"),
-    ({"inputs": [["a fine film"], ["   "]]}, 400, "Empty"),  # whitespace only: `predict` refuses it too
+    ({"inputs": [["a fine film"], [""]]}, 400, "Empty"),  # whitespace only is classified, as TEI does (below)
     ({"inputs": ["a fine film", "dull"]}, 422, "Validation"),  # a pair: this model takes single texts
     ({"inputs": [["x"]] * 9}, 413, "Validation"),  # the server's --max-texts 8
     ({"inputs": "y" * 201}, 413, "Validation"),  # --max-chars 200 (with truncate: cut, below)
@@ -197,3 +197,11 @@ def test_a_model_that_fails_is_teis_424_and_a_bug_a_json_500(tiny_run, monkeypat
         monkeypatch.setattr(model.settings.__class__, "regression", property(lambda self: 1 / 0))
         r = client.post("/v1/classify", json={"texts": ["a fine film"]})
         assert r.status_code == 500 and r.json()["error_type"] == "backend" and "ZeroDivision" in r.json()["error"]
+
+
+def test_whitespace_is_classified_as_tei_does_and_our_route_refuses_it(server):
+    """TEI refuses only an empty input; our own route (and `predict`) refuse whitespace too: nothing to classify."""
+    r = http.post(f"{server}/predict", json={"inputs": [["   "], ["a fine film"]]})
+    assert r.status_code == 200 and len(r.json()) == 2, r.text
+    r = http.post(f"{server}/v1/classify", json={"texts": ["a fine film", "   "]})
+    assert r.status_code == 400 and r.json()["error_type"] == "empty" and "text 1" in r.json()["error"]

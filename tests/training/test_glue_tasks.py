@@ -229,6 +229,10 @@ def test_server_classifies_pairs_as_our_route_and_tei_do(rte_run):
         assert batch.status_code == 200 and len(batch.json()) == 2
         single = requests.post(f"{url}/v1/classify", json={"texts": ["just one text"]}, timeout=30)
         assert single.status_code == 422 and "this model classifies pairs of texts" in single.json()["error"]
+        half = requests.post(f"{url}/predict", json={"inputs": [["A man sleeps.", ""], ["", ""]]}, timeout=30)
+        assert half.status_code == 400 and half.json()["error"] == "text 1 is empty"  # TEI: both sides empty
+        half = requests.post(f"{url}/predict", json={"inputs": ["A man sleeps.", ""]}, timeout=30)
+        assert half.status_code == 200 and len(half.json()) == 2  # one side empty: TEI classifies it
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -167,8 +167,10 @@ def create_app(cfg: ServeConfig, model=None):
     if cfg.api_key:
         app.add_middleware(RequireKey, key=cfg.api_key)
 
-    def check_texts(texts: list) -> None:
-        """Limits, and inputs of the model's kind: single texts, or pairs for a pair model (422 otherwise)."""
+    def check_texts(texts: list, tei: bool = False) -> None:
+        """Limits, and inputs of the model's kind: single texts, or pairs for a pair model (422 otherwise). Empty:
+        on our route, any part empty or whitespace (as `predict` refuses such a line); on TEI's, as TEI, an input
+        whose every part is ""."""
         if len(texts) > cfg.max_texts:
             raise TEIError("Validation", f"{len(texts)} texts in one request; the limit is {cfg.max_texts}")
         pair = len(state["model"].settings.text_columns) == 2
@@ -176,9 +178,10 @@ def create_app(cfg: ServeConfig, model=None):
             if isinstance(text, str) == pair:
                 want = "pairs of texts [text, text]" if pair else "single texts"
                 raise TEIError("Validation", f"input {i}: this model classifies {want}", status=422)
-            for part in [text] if isinstance(text, str) else text:
-                if not part.strip():  # as `predict` refuses an empty line: nothing to classify
-                    raise TEIError("Empty", f"text {i} is empty or only whitespace")
+            parts = [text] if isinstance(text, str) else list(text)
+            if all(p == "" for p in parts) if tei else any(not p.strip() for p in parts):
+                raise TEIError("Empty", f"text {i} is empty" if tei else f"text {i} is empty or only whitespace")
+            for part in parts:
                 if not is_valid_unicode(part):
                     raise TEIError("Validation", f"text {i} is not valid Unicode (a lone surrogate)", status=422)
                 if len(part) > cfg.max_chars:
@@ -226,7 +229,7 @@ def create_app(cfg: ServeConfig, model=None):
             if body.truncate:  # a part over --max-chars is cut too, where it would be refused
                 sequences = [cut(t, cfg.max_chars, side) if isinstance(t, str) else
                              tuple(cut(p, cfg.max_chars, side) for p in t) for t in sequences]
-            check_texts(sequences)
+            check_texts(sequences, tei=True)
             values = await logits(sequences, tei_encode(sequences, body.truncate, side))
         except TEIError as exc:
             return error(exc.status, exc.message, exc.kind, {"Retry-After": "1"} if exc.status == 429 else None)
