@@ -20,6 +20,13 @@ def test_tei_input_shapes(inputs, single, sequences):
     assert parse_inputs(inputs) == (single, sequences)
 
 
+def test_labels_are_ranked_as_tei_ranks_them():
+    from modernbert_glue.inference.tei import ranked
+
+    assert [d["label"] for d in ranked(["a", "b", "c"], [0.2, 0.5, 0.3])] == ["b", "c", "a"]
+    assert [d["label"] for d in ranked(["a", "b"], [0.5, 0.5])] == ["b", "a"]  # a tie: TEI's reversed stable sort
+
+
 @pytest.mark.parametrize("inputs, status, kind", [
     ([], 400, "Empty"),
     (["a", "b", "c"], 422, "Validation"),

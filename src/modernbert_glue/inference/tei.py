@@ -62,8 +62,10 @@ def cut(text: str, limit: int, side: str) -> str:
 
 
 def ranked(label_names: list[str], row) -> list[dict]:
-    """One sequence's predictions, highest score first (TEI sorts them so)."""
-    return sorted(({"label": n, "score": float(v)} for n, v in zip(label_names, row)), key=lambda d: -d["score"])
+    """One sequence's predictions, highest score first, as TEI orders them: a stable ascending sort reversed, so
+    of equal scores the later label comes first."""
+    pairs = sorted(({"label": n, "score": float(v)} for n, v in zip(label_names, row)), key=lambda d: d["score"])
+    return pairs[::-1]
 
 
 def info(model_id: str, label_names: list[str], *, dtype: str, max_input_length: int, max_batch_tokens: int,
