@@ -50,7 +50,8 @@ def sweep(
 
 
 def glue_submission(
-    runs: Annotated[list[str], typer.Argument(help="One run folder (or RUN/model) per task.")],
+    runs: Annotated[list[str], typer.Argument(
+        help="One run per task: a run folder (or RUN/model), a --seeds folder (its best seed), or an export folder.")],
     output: Annotated[str, typer.Option("--output", help="Folder to create: CoLA.tsv, SST-2.tsv, ... for the GLUE server.")],
     data_root: Annotated[Optional[str], typer.Option(
         "--data-root", help="Folder of GLUE task folders (ROOT/rte/test.tsv, ...; AX: ROOT/ax/diagnostic.tsv); default: the Hub.")

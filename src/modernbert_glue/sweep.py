@@ -67,9 +67,18 @@ class SweepConfig:
             raise UserError("sweep: give at least one seed")
         if self.parallel < 1:
             raise UserError(f"--parallel must be at least 1, got {self.parallel}")
-        for key, values in self.grid.items():
-            if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-                raise UserError(f"sweep: {GRID_OPTIONS[key]} needs positive values, got {values}")
+        for key, values in self.grid.items():  # a weight decay may be 0 (none), as train.weight_decay
+            if not values or any(not math.isfinite(v) or v < 0 or (v == 0 and key != "wd") for v in values):
+                kind = "values of 0 or more" if key == "wd" else "positive values"
+                raise UserError(f"sweep: {GRID_OPTIONS[key]} needs {kind}, got {values}")
+        if self.decoupled_weight_decay and "wd" not in self.grid:
+            raise UserError("sweep: --decoupled-weight-decay converts the grid's --weight-decay values; give them "
+                            "(the preset's weight decay is torch's already)")
+        names = [config_name(c) for c in configs(self)]
+        if len(set(names)) != len(names):
+            same = next(n for n in names if names.count(n) > 1)
+            raise UserError(f"sweep: two configs are both named {same} (values that differ only past 6 significant "
+                            "digits); give values that differ sooner")
 
 
 def configs(cfg: SweepConfig) -> list[dict[str, float]]:
@@ -94,25 +103,34 @@ def _command(cfg: SweepConfig, config: dict, seed: int, folder: Path, threads: i
     cli = [sys.executable, "-m", "modernbert_glue.cli", "train"]
     if run_state(folder) == "unfinished":
         return [*cli, "--resume", str(folder)]
-    values = dict(config)
-    if cfg.decoupled_weight_decay and "wd" in values:
-        values["wd"] = values["wd"] / values.get("lr", 1.0)
-    sets = [f"{GRID_KEYS[k]}={v:.6g}" for k, v in values.items()] + [f"train.seed={seed}"]
+    sets = [f"{GRID_KEYS[k]}={v:.6g}" for k, v in train_values(cfg, config).items()] + [f"train.seed={seed}"]
     if threads:
         sets.append(f"train.threads={threads}")
     return [*cli, *cfg.train_args, "--output-dir", str(folder), *(a for s in sets for a in ("--set", s))]
 
 
+def train_values(cfg: SweepConfig, config: dict) -> dict:
+    """The config's values as `train` takes them: a decoupled weight decay as torch's, wd / lr."""
+    values = dict(config)
+    if cfg.decoupled_weight_decay and "wd" in values:
+        values["wd"] = values["wd"] / values["lr"]
+    return values
+
+
 def free_memory_gb() -> float:
-    """Free memory where the runs train: the GPU's (nvidia-smi: the launcher itself holds no CUDA context), else
-    the machine's available RAM."""
+    """Free memory where the runs train: the first visible GPU's (nvidia-smi: the launcher itself holds no CUDA
+    context), else the machine's available RAM (also when nvidia-smi answers nothing usable)."""
     import shutil
 
-    if shutil.which("nvidia-smi"):
-        query = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-                               capture_output=True, text=True, check=False)
-        if query.returncode == 0 and query.stdout.strip():
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if shutil.which("nvidia-smi") and visible != "":  # "": the runs are on the CPU
+        device = ["-i", visible.split(",")[0].strip()] if visible else []
+        try:
+            query = subprocess.run(["nvidia-smi", *device, "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+                                   capture_output=True, text=True, check=False, timeout=30)
             return float(query.stdout.split()[0]) / 1024
+        except (subprocess.TimeoutExpired, ValueError, IndexError):  # "[N/A]", an error, a hang
+            pass
     with open("/proc/meminfo") as f:
         info = dict(line.split(":", 1) for line in f)
     return int(info["MemAvailable"].split()[0]) / 2**20
@@ -170,6 +188,10 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
         raise UserError(f"sweep: {len(failed)} run(s) failed: {', '.join(failed)} (their folders say why; run the "
                         f"sweep again to resume them)")
     summary = summarise(jobs)
+    if cfg.decoupled_weight_decay:  # what a user copies into `train` is torch's value, not the grid's
+        summary["decoupled_weight_decay"] = True
+        for row in [*summary["configs"].values(), *([summary["chosen"]] if summary["chosen"] else [])]:
+            row["train_weight_decay"] = train_values(cfg, row["config"])["wd"]
     folder.write_json("sweep.json", summary)
     folder.write_text("sweep.md", table(summary))
     folder.finish()
@@ -231,7 +253,7 @@ def summarise(jobs: list) -> dict:
         row.update(mean=float(values.mean()) if finished else None,
                    median=float(np.median(values)) if finished else None,
                    std=(float(values.std(ddof=1)) if len(values) > 1 else 0.0) if finished else None)
-    candidates = [name for name, row in rows.items() if row["mean"] is not None]
+    candidates = [name for name, row in rows.items() if row["mean"] is not None and math.isfinite(row["mean"])]
     chosen = max(candidates, key=lambda name: rows[name]["mean"]) if candidates else None  # the first of equals
     return {"metric": metric, "rule": "best mean over seeds of the main dev metric, every seed finished",
             "configs": rows, "chosen": {"name": chosen, **rows[chosen]} if chosen else None}
@@ -245,4 +267,7 @@ def table(summary: dict) -> str:
         mark = " **(chosen)**" if name == (summary["chosen"] or {}).get("name") else ""
         cells = [row["values"][s] for s in seeds] + [row["mean"], row["median"], row["std"]]
         lines.append(f"| {name}{mark} | " + " | ".join("failed" if c is None else f"{c:.4f}" for c in cells) + " |")
-    return f"Main dev metric: {summary['metric']}; chosen by {summary['rule']}.\n\n" + "\n".join(lines) + "\n"
+    decoupled = (" wd is the paper's decoupled weight decay: each run trained with torch's wd / lr "
+                 "(`train_weight_decay` in sweep.json)." if summary.get("decoupled_weight_decay") else "")
+    return (f"Main dev metric: {summary['metric']}; chosen by {summary['rule']}.{decoupled}\n\n" + "\n".join(lines)
+            + "\n")

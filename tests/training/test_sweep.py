@@ -33,6 +33,51 @@ def test_the_grid_is_every_combination_in_order_and_names_its_runs():
     assert command[-6:] == ["--set", "train.lr=0.001", "--set", "train.epochs=2", "--set", "train.seed=7"]
 
 
+def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every_record(tmp_path):
+    import math
+
+    import pytest
+
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.sweep import summarise, table
+
+    for grid, decoupled, message in (
+            ({"lr": [1e-4]}, True, "--decoupled-weight-decay converts the grid's --weight-decay values"),
+            ({"lr": [1e-5, 1.0000001e-5]}, False, "two configs are both named lr=1e-05"),
+            ({"lr": [0.0]}, False, "--lr needs positive values")):
+        with pytest.raises(UserError, match=message):
+            SweepConfig(grid=grid, seeds=[1], decoupled_weight_decay=decoupled)
+    SweepConfig(grid={"lr": [1e-4], "wd": [0.0, 0.01]}, seeds=[1])  # no weight decay is a value too
+    cfg = SweepConfig(grid={"lr": [1e-4, 1e-3], "wd": [1e-5]}, seeds=[7], decoupled_weight_decay=True)
+    assert "train.weight_decay=0.1" in _command(cfg, configs(cfg)[0], 7, tmp_path / "new", 0)  # 1e-5 / 1e-4
+    jobs = []
+    for config, value in zip(configs(cfg), (float("nan"), 0.6)):
+        path = tmp_path / config_name(config)
+        path.mkdir()
+        (path / "metrics.json").write_text(json.dumps({"main_metric": "accuracy", "eval_accuracy": value}))
+        jobs.append((config, 7, path))
+    summary = summarise(jobs)
+    assert summary["chosen"]["name"] == "lr=0.001,wd=1e-05"  # a NaN mean is never the best, first or not
+    assert math.isnan(summary["configs"]["lr=0.0001,wd=1e-05"]["mean"])
+    summary["decoupled_weight_decay"] = True
+    assert "each run trained with torch's wd / lr" in table(summary)
+
+
+def test_free_memory_falls_back_to_ram_when_nvidia_smi_has_no_number(tmp_path, monkeypatch):
+    from modernbert_glue.sweep import free_memory_gb
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/args\"\necho '[N/A]'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    ram = free_memory_gb()  # "[N/A]" was a ValueError traceback that left the runs orphaned
+    assert ram > 0 and (tmp_path / "args").read_text().split()[:2] == ["-i", "3"]  # the runs' first GPU
+    (tmp_path / "args").unlink()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the runs are on the CPU: RAM, GPU not asked
+    assert free_memory_gb() > 0 and not (tmp_path / "args").exists()
+
+
 def test_sweep_resumes_after_a_kill_and_runs_two_at_once(tmp_path):
     data = glue_folder(tmp_path, "rte", 32, 16)
     out = tmp_path / "sweep"
