@@ -101,8 +101,8 @@ def run_state(folder: Path) -> str:
 
 def _command(cfg: SweepConfig, config: dict, seed: int, folder: Path, threads: int) -> list[str]:
     cli = [sys.executable, "-m", "modernbert_glue.cli", "train"]
-    if run_state(folder) == "unfinished":
-        return [*cli, "--resume", str(folder)]
+    if run_state(folder) == "unfinished":  # with this launch's threads (RESUME_MAY_CHANGE), its config otherwise
+        return [*cli, "--resume", str(folder), "--set", f"train.threads={threads}"]
     sets = [f"{GRID_KEYS[k]}={v:.6g}" for k, v in train_values(cfg, config).items()] + [f"train.seed={seed}"]
     if threads:
         sets.append(f"train.threads={threads}")

@@ -267,6 +267,9 @@ def test_resume_compares_paths_as_the_runs_read_them(tmp_path, monkeypatch):
             config_for_resume(str(folder), lambda saved: resolve_run_config(None, again, base=saved))  # noqa: B023
     with pytest.raises(UserError, match="holds an unfinished run of another config"):
         config_for_resume(str(folder), lambda saved: resolve_run_config(None, {"train.lr": 1.0}, base=saved))
+    # how many threads it runs on may change (a sweep resumes its runs with its new --parallel's share)
+    resumed = config_for_resume(str(folder), lambda saved: resolve_run_config(None, {"train.threads": 3}, base=saved))
+    assert resumed.train.threads == 3 and resumed.train.seed == 1
 
 
 def test_early_stopping_resumes_with_its_count_of_evaluations_without_improvement(small_sst2, tmp_path):

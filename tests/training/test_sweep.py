@@ -39,6 +39,7 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
     import pytest
 
     from modernbert_glue.errors import UserError
+    from modernbert_glue.outputs import open_output
     from modernbert_glue.sweep import summarise, table
 
     for grid, decoupled, message in (
@@ -50,6 +51,9 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
     SweepConfig(grid={"lr": [1e-4], "wd": [0.0, 0.01]}, seeds=[1])  # no weight decay is a value too
     cfg = SweepConfig(grid={"lr": [1e-4, 1e-3], "wd": [1e-5]}, seeds=[7], decoupled_weight_decay=True)
     assert "train.weight_decay=0.1" in _command(cfg, configs(cfg)[0], 7, tmp_path / "new", 0)  # 1e-5 / 1e-4
+    unfinished = open_output(tmp_path / "unfinished", "run")  # resumed with this launch's share of the threads
+    assert _command(cfg, configs(cfg)[0], 7, unfinished.path, 2)[-4:] == [
+        "--resume", str(unfinished.path), "--set", "train.threads=2"]
     jobs = []
     for config, value in zip(configs(cfg), (float("nan"), 0.6)):
         path = tmp_path / config_name(config)

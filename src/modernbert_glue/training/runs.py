@@ -22,9 +22,13 @@ from .lifecycle import fail_run, is_main_process
 log = logging.getLogger(__name__)
 
 
+# How a resumed run runs, not what it trains: a sweep resumes its runs with the threads of its new --parallel.
+RESUME_MAY_CHANGE = ("train.threads",)
+
+
 def config_for_resume(run_dir: str, requested) -> RunConfig:
     """The saved config of the unfinished run in `run_dir`; `requested(saved)` (the command's options applied
-    to it, or None when it gave none) must not change it."""
+    to it, or None when it gave none) must not change it, but for RESUME_MAY_CHANGE, taken from it."""
     from ..config import config_from_dict
 
     saved = config_from_dict(read_json(Path(run_dir) / "run.json")["config"], source=f"{run_dir}/run.json")
@@ -35,12 +39,13 @@ def config_for_resume(run_dir: str, requested) -> RunConfig:
     def as_read(cfg: RunConfig) -> dict:
         return with_absolute_paths(with_seed_paths(cfg)).to_dict()
 
-    differ = _differences(as_read(saved), as_read(requested(saved)))
+    wanted = requested(saved)
+    differ = [d for d in _differences(as_read(saved), as_read(wanted)) if d[0] not in RESUME_MAY_CHANGE]
     if differ:
         shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
         raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
                         "options (or none), or start a new run in another folder")
-    return saved
+    return dataclasses.replace(saved, train=dataclasses.replace(saved.train, threads=wanted.train.threads))
 
 
 def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
