@@ -185,8 +185,8 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
                                "command continues it")
     failed = [name for name in failed if run_state(out_path / name) != "failed"]  # a recorded outcome: in the table
     if failed:
-        raise UserError(f"sweep: {len(failed)} run(s) failed: {', '.join(failed)} (their folders say why; run the "
-                        f"sweep again to resume them)")
+        raise RunFailed(f"sweep: {len(failed)} run(s) failed: {', '.join(failed)} (each run's error is above, on "
+                        "stderr; the same command resumes them)")
     summary = summarise(jobs)
     if cfg.decoupled_weight_decay:  # what a user copies into `train` is torch's value, not the grid's
         summary["decoupled_weight_decay"] = True

@@ -82,6 +82,28 @@ def test_free_memory_falls_back_to_ram_when_nvidia_smi_has_no_number(tmp_path, m
     assert free_memory_gb() > 0 and not (tmp_path / "args").exists()
 
 
+def test_a_run_that_crashes_fails_the_sweep_with_exit_1_naming_it(tmp_path, monkeypatch, capfd):
+    """Not a divergence (failure.json, a table row) but a crash: one line naming the run, exit code 1 (a run
+    failed, not a wrong option), and where its error went."""
+    import sys
+
+    import pytest
+
+    import modernbert_glue.sweep as sweep_module
+    from modernbert_glue.errors import RunFailed
+
+    crash = [sys.executable, "-c", "import sys; sys.exit('Traceback: the run crashed')"]
+    monkeypatch.setattr(sweep_module, "_check_train_options", lambda cfg, out: None)
+    monkeypatch.setattr(sweep_module, "_command", lambda *args: crash)
+    cfg = SweepConfig(grid={"lr": [1e-4]}, seeds=[7], train_args=["--task", "rte"])
+    with pytest.raises(RunFailed) as failed:
+        sweep_module.sweep(cfg, str(tmp_path / "sweep"))
+    assert failed.value.exit_code == 1 and str(failed.value) == (
+        "sweep: 1 run(s) failed: lr=0.0001-seed-7 (each run's error is above, on stderr; the same command "
+        "resumes them)")
+    assert "the run crashed" in capfd.readouterr().err
+
+
 def test_sweep_resumes_after_a_kill_and_runs_two_at_once(tmp_path):
     data = glue_folder(tmp_path, "rte", 32, 16)
     out = tmp_path / "sweep"
