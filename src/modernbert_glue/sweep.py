@@ -30,7 +30,7 @@ from pathlib import Path
 from .config import check_seeds
 from .errors import RunFailed, UserError
 from .locks import releases_on_error
-from .outputs import failure, open_output, read_marker
+from .outputs import check_output, failure, open_output, read_marker
 from .training import stopping
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,9 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     """Run every (config, seed) not finished yet, `parallel` at a time; write sweep.json and sweep.md."""
     out_path = Path(output_dir)
     resuming = read_marker(out_path) is not None
+    if not resuming and out_path.is_dir() and any(out_path.iterdir()):  # sweep has no --overwrite to suggest
+        raise UserError(f"{out_path}: not empty, and not a sweep folder; give a new or empty --output-dir")
+    check_output(out_path, "sweep", resume=resuming)  # before train --check's seconds
     if resuming:
         _check_same_sweep(out_path, cfg)
     else:

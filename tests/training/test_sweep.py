@@ -90,12 +90,16 @@ def test_a_run_that_crashes_fails_the_sweep_with_exit_1_naming_it(tmp_path, monk
     import pytest
 
     import modernbert_glue.sweep as sweep_module
-    from modernbert_glue.errors import RunFailed
+    from modernbert_glue.errors import RunFailed, UserError
 
     crash = [sys.executable, "-c", "import sys; sys.exit('Traceback: the run crashed')"]
     monkeypatch.setattr(sweep_module, "_check_train_options", lambda cfg, out: None)
     monkeypatch.setattr(sweep_module, "_command", lambda *args: crash)
     cfg = SweepConfig(grid={"lr": [1e-4]}, seeds=[7], train_args=["--task", "rte"])
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's")
+    with pytest.raises(UserError, match="mine: not empty, and not a sweep folder; give a new or empty --output-dir"):
+        sweep_module.sweep(cfg, str(tmp_path / "mine"))  # refused before anything runs
     with pytest.raises(RunFailed) as failed:
         sweep_module.sweep(cfg, str(tmp_path / "sweep"))
     assert failed.value.exit_code == 1 and str(failed.value) == (
