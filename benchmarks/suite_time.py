@@ -1,10 +1,11 @@
 """How long CI's test command takes: `.ci/run` on a fresh clone of HEAD, timed, its pytest summary recorded.
 
-    .venv/bin/python benchmarks/suite_time.py benchmarks/results/suite-time-ci.json
+    .venv/bin/python benchmarks/suite_time.py /tmp/suite-time-ci.json
 
-The clone goes to a temporary folder with `../shared` linked beside it, as CI has it; `.ci/run` creates its own
-`.venv` there (timed apart: `setup_seconds`) and runs `make test`. Nothing else should run on the machine
-meanwhile. The results file is new: an existing one is not overwritten.
+and then copied over benchmarks/results/suite-time-ci.json, the committed record. The clone goes to a temporary
+folder with `../shared` linked beside it, as CI has it; `.ci/run` creates its own `.venv` there (timed apart:
+`setup_seconds`) and runs `make test`. Nothing else should run on the machine meanwhile. The results file is
+new: an existing one is not overwritten.
 """
 
 from __future__ import annotations
