@@ -95,10 +95,10 @@ class BodyLimitAndMetrics:
         return b"".join(chunks), str(size)
 
     async def _too_large(self, send, size: str, path: str) -> None:
-        from .tei import ROUTES
+        from .tei import kind_on
 
         start, body = json_error(413, f"request body is {size} bytes; the limit is {self.max_body_bytes}",
-                                 "Validation" if path in ROUTES else "validation", [(b"connection", b"close")])
+                                 kind_on(path, "Validation"), [(b"connection", b"close")])
         await send(start)
         await send({"type": "http.response.body", "body": body})
 

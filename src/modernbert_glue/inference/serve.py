@@ -123,7 +123,7 @@ def create_app(cfg: ServeConfig, model=None):
     from ..data import is_valid_unicode
     from ..evaluation.metrics import softmax
     from .classifier import EncodedClassifier, check_finite
-    from .tei import ROUTES, TEIError, cut, info, parse_inputs, ranked, scores
+    from .tei import TEIError, cut, info, kind_on, parse_inputs, ranked, scores
 
     metrics = Metrics()
     state: dict = {"ready": False}
@@ -145,9 +145,6 @@ def create_app(cfg: ServeConfig, model=None):
     def error(status: int, message: str, kind: str, headers: dict | None = None):
         return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers=headers)
 
-    def kind_on(request, name: str) -> str:  # TEI's routes spell TEI's names; ours, lower case
-        return name if request.url.path in ROUTES else name.lower()
-
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):  # the framework's own 404 and 405, in our body
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "validation")
@@ -156,12 +153,12 @@ def create_app(cfg: ServeConfig, model=None):
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors())
-        return error(422, problems or "invalid request", kind_on(request, "Validation"))
+        return error(422, problems or "invalid request", kind_on(request.url.path, "Validation"))
 
     @app.exception_handler(Exception)
     async def failed(request, exc: Exception):  # a bug's 500 in our body too (the traceback goes to the log)
         return error(500, f"internal error ({type(exc).__name__}); the server's log has the details",
-                     kind_on(request, "Backend"))
+                     kind_on(request.url.path, "Backend"))
 
     app.add_middleware(BodyLimitAndMetrics, max_body_bytes=cfg.max_body_bytes, metrics=metrics)
     if cfg.api_key:
@@ -213,7 +210,8 @@ def create_app(cfg: ServeConfig, model=None):
             values = await logits(texts)
         except TEIError as exc:  # our own route: a full queue is 503, as before TEI's shapes were added
             status = 503 if exc.kind == "Overloaded" else exc.status
-            return error(status, exc.message, exc.kind.lower(), {"Retry-After": "1"} if status == 503 else None)
+            return error(status, exc.message, kind_on("/v1/classify", exc.kind),
+                         {"Retry-After": "1"} if status == 503 else None)
         if regression():
             return JSONResponse({"model": cfg.model, "predictions": [{"score": float(v[0])} for v in values]})
         names = state["model"].label_names

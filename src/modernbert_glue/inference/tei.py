@@ -13,6 +13,11 @@ ERROR_STATUS = {"Unhealthy": 503, "Backend": 424, "Overloaded": 429, "Tokenizer"
 ROUTES = ("/predict", "/health", "/info")
 
 
+def kind_on(path: str, name: str) -> str:
+    """An error kind as the route at `path` spells it: TEI's name on TEI's routes, lower case on ours."""
+    return name if path in ROUTES else name.lower()
+
+
 class TEIError(Exception):
     """An error TEI would answer with `{"error": message, "error_type": kind}` and the kind's status."""
 

@@ -45,7 +45,11 @@ def config_for_resume(run_dir: str, requested) -> RunConfig:
         shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
         raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
                         "options (or none), or start a new run in another folder")
-    return dataclasses.replace(saved, train=dataclasses.replace(saved.train, threads=wanted.train.threads))
+    for key in RESUME_MAY_CHANGE:  # the request's value of each
+        section, name = key.split(".")
+        changed = dataclasses.replace(getattr(saved, section), **{name: getattr(getattr(wanted, section), name)})
+        saved = dataclasses.replace(saved, **{section: changed})
+    return saved
 
 
 def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
