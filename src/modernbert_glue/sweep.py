@@ -6,9 +6,10 @@ Each (config, seed) is a `train` run in its own folder, DIR/<config>-seed-<S>, l
 (`modernbert-glue train`): a finished run is skipped, an interrupted one resumed (`train --resume`), so a sweep
 stopped at any point continues where it was. A run that stopped for good (its training loss diverged: failure.json)
 is not run again; it counts as failed in the table, and a config with a failed seed is not chosen. SIGTERM or
-Ctrl-C starts no more runs and waits for those in progress (training/stopping.py). With `parallel` > 1 that many processes run at once, each with its
-share of the CPU threads, and a new one starts only when the device (GPU memory, or RAM on a CPU) has
-`memory_per_run_gb` free.
+Ctrl-C starts no more runs, is sent on to those in progress (a container's stop reaches the launcher alone), which
+checkpoint and stop, and waits for them (training/stopping.py). With `parallel` > 1 that many processes run at
+once, each with its share of the CPU threads, and a new one starts only when the device (GPU memory, or RAM on a
+CPU) has `memory_per_run_gb` free. timing.json holds each run's spans of wall time, one per launch that ran it.
 
 Selection: the config with the best mean over seeds of the task's main dev metric (ties: the earlier config), among
 the configs whose every seed finished.
@@ -158,17 +159,24 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     pending = [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]
     running: list[tuple[subprocess.Popen, Path, float]] = []
     failed = []
-    with stopping.graceful_stop():  # SIGTERM or Ctrl-C: start no more runs, wait for those in progress
+
+    def forward(signum: int) -> None:  # the runs stop as the launcher does: at once on a second signal
+        for proc, _, _ in list(running):
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    with stopping.graceful_stop(forward):  # SIGTERM or Ctrl-C: start no more runs, stop those in progress
         while pending or running:
             for proc, path, started in list(running):
                 if proc.poll() is not None:
                     running.remove((proc, path, started))
-                    timing[path.name] = [started, time.time()]
+                    timing.setdefault(path.name, []).append([started, time.time()])
+                    folder.write_json("timing.json", timing)  # as each run ends: a killed launcher keeps them
                     if proc.returncode != 0:
                         failed.append(path.name)
             if stopping.pending() and pending:
-                log.warning("sweep: starting no more runs; waiting for the %d in progress, which checkpoint and stop "
-                            "if the signal reached them too (send it again to leave them running)", len(running))
+                log.warning("sweep: starting no more runs; waiting for the %d in progress to checkpoint and stop",
+                            len(running))
                 pending.clear()
             can_start = pending and len(running) < cfg.parallel
             # Runs started in the last minute may not hold their memory yet: count them as if they did.
@@ -182,8 +190,8 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
                                                  stdout=subprocess.DEVNULL), path, time.time()))
                 continue
             time.sleep(POLL_S)
-    folder.write_json("timing.json", timing)
-    if stopping.pending():  # the runs it stopped are resumed by the next launch, as after a kill
+    unfinished = [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]
+    if stopping.pending() and unfinished:  # the next launch resumes them; runs that finished anyway are summarised
         raise stopping.stopped(out_path, "after the runs in progress ended", "the same `modernbert-glue sweep` "
                                "command continues it")
     failed = [name for name in failed if run_state(out_path / name) != "failed"]  # a recorded outcome: in the table
@@ -228,10 +236,13 @@ def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
 
 
 def _read_timing(out_path: Path) -> dict:
+    """Run name -> [[start, end], ...] in epoch seconds (a file from before the spans were lists: one span)."""
     try:
-        return json.loads((out_path / "timing.json").read_text())
+        timing = json.loads((out_path / "timing.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+    return {name: spans if all(isinstance(span, list) for span in spans) else [spans]
+            for name, spans in timing.items() if isinstance(spans, list)}
 
 
 def summarise(jobs: list) -> dict:

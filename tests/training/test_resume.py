@@ -133,12 +133,16 @@ def test_sigterm_checkpoints_the_step_in_progress_and_resume_equals_an_uninterru
 
 def test_a_second_signal_stops_at_once(small_sst2, tmp_path):
     """Ctrl-C twice: the second does what Ctrl-C does without the graceful stop (KeyboardInterrupt: "error:
-    interrupted", exit code 130) and no checkpoint of the step in progress is written."""
-    script = ("import os, signal, sys\n"
+    interrupted", exit code 130) and no checkpoint of the step in progress is written. Two signals at once (the
+    process group's and a sweep's forward of it) are one request."""
+    script = ("import os, signal, sys, time\n"
               "from modernbert_glue.training import stopping\n"
               "with stopping.graceful_stop():\n"
               "    os.kill(os.getpid(), signal.SIGINT)\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "    [0 for _ in range(10**5)]  # time for the handler\n"
               "    assert stopping.requested(0, 1)\n"
+              "    time.sleep(stopping.SAME_STOP_S)\n"
               "    try:\n"
               "        os.kill(os.getpid(), signal.SIGINT)\n"
               "        [0 for _ in range(10**6)]  # the handler runs between bytecodes\n"
@@ -147,6 +151,25 @@ def test_a_second_signal_stops_at_once(small_sst2, tmp_path):
               "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == "interrupted at once\n", proc.stderr
+
+
+def test_a_signal_sent_twice_at_once_during_the_final_save_stops_with_one_line(tmp_path):
+    """A sweep's forward of the group's SIGTERM arrives while the first one's error unwinds: ignored, not a kill."""
+    script = ("import os, signal\n"
+              "from pathlib import Path\n"
+              "from modernbert_glue.training import stopping\n"
+              "try:\n"
+              f"    with stopping.stop_at_once(Path({str(tmp_path)!r}) / 'run', 'during the final save'):\n"
+              "        try:\n"
+              "            os.kill(os.getpid(), signal.SIGTERM)\n"
+              "            [0 for _ in range(10**6)]\n"
+              "        finally:  # the forwarded copy\n"
+              "            os.kill(os.getpid(), signal.SIGTERM)\n"
+              "            [0 for _ in range(10**5)]\n"
+              "except Exception as error:\n"
+              "    print(error.exit_code, error)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("143 ") and "stopped by SIGTERM" in proc.stdout, proc
 
 
 def test_a_signal_at_the_last_step_lets_the_run_finish(small_sst2, tmp_path):

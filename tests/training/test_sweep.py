@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from modernbert_glue.outputs import read_marker
 from modernbert_glue.sweep import SweepConfig, _command, config_name, configs
 
@@ -35,8 +37,6 @@ def test_the_grid_is_every_combination_in_order_and_names_its_runs():
 
 def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every_record(tmp_path):
     import math
-
-    import pytest
 
     from modernbert_glue.errors import UserError
     from modernbert_glue.outputs import open_output
@@ -87,8 +87,6 @@ def test_a_run_that_crashes_fails_the_sweep_with_exit_1_naming_it(tmp_path, monk
     failed, not a wrong option), and where its error went."""
     import sys
 
-    import pytest
-
     import modernbert_glue.sweep as sweep_module
     from modernbert_glue.errors import RunFailed, UserError
 
@@ -106,6 +104,29 @@ def test_a_run_that_crashes_fails_the_sweep_with_exit_1_naming_it(tmp_path, monk
         "sweep: 1 run(s) failed: lr=0.0001-seed-7 (each run's error is above, on stderr; the same command "
         "resumes them)")
     assert "the run crashed" in capfd.readouterr().err
+
+
+def test_a_signal_whose_runs_finish_anyway_ends_with_the_table(tmp_path, monkeypatch):
+    """A signal after the last run started, which finishes all the same (its last step): nothing is left to
+    continue, so the sweep writes its table and succeeds instead of saying it stopped."""
+    import sys
+
+    import modernbert_glue.sweep as sweep_module
+
+    def finishing_run(cfg, config, seed, folder, threads):  # signals the launcher, ignores the forward, finishes
+        return [sys.executable, "-c", "import os, signal, time\n"
+                "from modernbert_glue.outputs import open_output\n"
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                "os.kill(os.getppid(), signal.SIGTERM)\n"
+                "time.sleep(1)\n"
+                f"run = open_output({str(folder)!r}, 'run')\n"
+                "run.write_json('metrics.json', {'main_metric': 'accuracy', 'eval_accuracy': 0.5})\n"
+                "run.finish()\n"]
+
+    monkeypatch.setattr(sweep_module, "_check_train_options", lambda cfg, out: None)
+    monkeypatch.setattr(sweep_module, "_command", finishing_run)
+    summary = sweep_module.sweep(SweepConfig(grid={"lr": [1e-4]}, seeds=[7]), str(tmp_path / "sweep"))
+    assert summary["chosen"]["mean"] == 0.5 and read_marker(tmp_path / "sweep")["complete"]
 
 
 def test_sweep_resumes_after_a_kill_and_runs_two_at_once(tmp_path):
@@ -136,7 +157,7 @@ def test_sweep_resumes_after_a_kill_and_runs_two_at_once(tmp_path):
         metrics = json.loads((out / f"{name}-seed-7" / "metrics.json").read_text())
         assert metrics["eval_accuracy"] == summary["configs"][name]["values"]["7"]
     timing = json.loads((out / "timing.json").read_text())
-    spans = sorted(timing[k] for k in timing if k != first.name)  # the two the second launch ran
+    spans = sorted(timing[k][-1] for k in timing if k != first.name)  # the two the second launch ran
     assert len(spans) == 2 and spans[1][0] < spans[0][1], spans  # the second started before the first ended
     run = json.loads((out / "lr=0.001,ep=1-seed-7" / "run.json").read_text())
     assert run["config"]["train"]["lr"] == 1e-3 and run["config"]["train"]["epochs"] == 1.0
@@ -300,8 +321,6 @@ def test_an_mnli_run_gives_both_mnli_files_and_ax(tmp_path):
 
 
 def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
-    import pytest
-
     from modernbert_glue.errors import UserError
     from modernbert_glue.outputs import open_output, write_json
     from modernbert_glue.sweep import sweep
@@ -365,30 +384,39 @@ def test_a_sweep_whose_every_config_failed_finishes_its_table_and_says_so(tmp_pa
     assert "| lr=1e+30,ep=1 | failed |" in (out / "sweep.md").read_text()
 
 
-def test_sigterm_stops_a_sweep_once_its_run_in_progress_ends(tmp_path):
-    """SIGTERM to the sweep's process group (a scheduler, or Ctrl-C's SIGINT from a terminal): no new run starts,
-    the launcher waits for the run in progress (which checkpoints and stops), ends with one line and exit code 143,
-    and the same command then finishes the sweep."""
-    data = glue_folder(tmp_path, "rte", 32, 16)
+@pytest.mark.parametrize("to", ["group", "launcher"])
+def test_sigterm_stops_a_sweep_and_its_run_in_progress(tmp_path, to):
+    """SIGTERM to the sweep's process group (a scheduler, or Ctrl-C's SIGINT from a terminal) or to the launcher
+    alone (a container's stop): no new run starts, the run in progress checkpoints and stops (the launcher sends the
+    signal on; a run that had it already takes the two as one), the launcher ends with one line and exit code 143,
+    and (checked once) the same command then resumes that run from its checkpoint and finishes the sweep."""
+    data = glue_folder(tmp_path, "rte", 128, 16)
     out = tmp_path / "sweep"
+    longer = ("--max-train-samples", "128", "--set", "train.batch_size=4", "--set", "train.checkpoint_steps=8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen([*CLI, *map(str, sweep_args(data, out, "1e-4,1e-3"))], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*CLI, *map(str, sweep_args(data, out, "1e-4,1e-3", *longer))], env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     first = out / "lr=0.0001,ep=1-seed-7"
     deadline = time.monotonic() + HANG_GUARD_S
-    while not (first / "run.json").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the first run did not start"
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGTERM)
+    while not (first / "checkpoints").is_dir() or not any((first / "checkpoints").iterdir()):  # step 8 of 32
+        assert proc.poll() is None and time.monotonic() < deadline, "the first run did not checkpoint"
+        time.sleep(0.05)
+    (os.killpg if to == "group" else os.kill)(proc.pid, signal.SIGTERM)
     _, stderr = proc.communicate(timeout=HANG_GUARD_S)
     assert proc.returncode == 143, stderr[-3000:]
     assert stderr.strip().splitlines()[-1] == (
         f"error: {out}: stopped by SIGTERM, after the runs in progress ended: the same `modernbert-glue sweep` "
         "command continues it")
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [first.name]  # none started after the signal
-    code, stdout, stderr = run_cli(*sweep_args(data, out, "1e-4,1e-3", *TWO_AT_ONCE), timeout=HANG_GUARD_S)
+    assert read_marker(first)["complete"] is False and "stopped by SIGTERM, checkpointed at step" in stderr
+    assert len(json.loads((out / "timing.json").read_text())[first.name]) == 1
+    if to == "group":
+        return  # the same folder as the other case
+    code, stdout, stderr = run_cli(*sweep_args(data, out, "1e-4,1e-3", *longer, *TWO_AT_ONCE), timeout=HANG_GUARD_S)
     assert code == 0, stderr[-3000:]
     assert len(json.loads((out / "sweep.json").read_text())["configs"]) == 2
+    assert json.loads((first / "metrics.json").read_text())["resumed_from_step"] > 8
+    assert len(json.loads((out / "timing.json").read_text())[first.name]) == 2  # both launches' spans
 
 
 def test_init_from_base_is_matched_by_alias_path_or_set(tmp_path, monkeypatch):

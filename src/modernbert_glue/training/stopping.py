@@ -7,7 +7,8 @@ checkpoint lacks this project's `complete` record and EMA state (checkpoints.py)
 Under torchrun the ranks could stop at different steps and wait for each other for ever: there, and outside the
 main thread, signals keep their usual meaning, as does a signal the process was started ignoring (a background
 job of a script ignores Ctrl-C). A signal at the last step changes nothing: the run finishes. A signal during the
-final evaluation and save stops at once (stop_at_once).
+final evaluation and save stops at once (stop_at_once). Signals less than SAME_STOP_S apart are one request: a
+sweep forwards the signal it gets to its runs, which may have had it already (Ctrl-C reaches the process group).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 from ..errors import UserError
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _requested: list[signal.Signals] = []  # the signal that asked for a stop, once one did
 _depth = [0]  # graceful_stop contexts open: a seed set's around each seed's step loop
+SAME_STOP_S = 1.0
+_last_handled = [-SAME_STOP_S]  # time.monotonic() of the last signal a handler acted on
 
 
 def requested(step: int, total: int) -> bool:
@@ -53,8 +57,15 @@ def _handling(handler):
         for sig, old in previous.items():
             signal.signal(sig, old)
 
+    def handle(signum, frame) -> None:
+        now = time.monotonic()
+        if now - _last_handled[0] < SAME_STOP_S:  # the same stop asked twice (the process group and a forward)
+            return
+        _last_handled[0] = now
+        handler(signum, restore)
+
     for sig in previous:
-        signal.signal(sig, lambda signum, frame: handler(signum, restore))
+        signal.signal(sig, handle)
     try:
         yield
     finally:
@@ -62,20 +73,23 @@ def _handling(handler):
 
 
 @contextlib.contextmanager
-def graceful_stop():
-    """Within: SIGTERM and SIGINT ask for a stop (module docstring) instead of stopping at once."""
+def graceful_stop(forward=None):
+    """Within: SIGTERM and SIGINT ask for a stop (module docstring) instead of stopping at once; `forward(signum)`
+    is called first with each (a sweep sends it on to its runs)."""
     if not _signals_caught():
         yield
         return
 
     def ask(signum, restore) -> None:
+        if forward is not None:
+            forward(signum)
         if _requested:  # the second signal: what it would have done without us
             restore()
             signal.raise_signal(signum)
             return
         _requested.append(signal.Signals(signum))
         log.warning("%s: checkpointing the step in progress (at the last step: finishing the run), then stopping "
-                    "(send it again to stop at once)", signal.Signals(signum).name)
+                    "(send it again, a second later, to stop at once)", signal.Signals(signum).name)
 
     if not _depth[0]:  # an outer context's request stands (a seed set stops after the seed that saw it)
         _requested.clear()
@@ -98,10 +112,15 @@ def stop_at_once(out: Path, where: str):
         return
 
     def stop(signum, restore) -> None:
-        restore()
+        if raised:  # a second signal while the first's error unwinds: what it would have done without us
+            restore()
+            signal.raise_signal(signum)
+            return
+        raised.append(signum)  # the handler stays until the block is left: a forwarded copy is ignored there
         _requested.append(signal.Signals(signum))
         raise stopped(out, where)
 
+    raised: list[int] = []
     with _handling(stop):
         yield
 
