@@ -48,6 +48,7 @@ def test_writes_its_files_and_summary(device_run):
     assert 0 <= summary["engine_capture_seconds"] <= summary["engine_prepare_seconds"]
     assert 0 <= summary["engine_checkpoint_blocked_seconds"] <= summary["engine_train_seconds"]
     assert summary["engine_checkpoint_wait_seconds"] >= 0
+    assert summary["engine_ms_per_step_between_logs"]["intervals"] == 3  # every step is logged: 4 marks
     assert summary["speedup_over_plain_trainer"] == pytest.approx(
         summary["plain_trainer_extrapolated_seconds"] / summary["engine_train_seconds"], abs=0.0051)  # 2 decimals
     assert summary["variant_sets"] == ["train.compile=off"] and summary["variant_train_seconds"] > 0
@@ -72,8 +73,21 @@ def test_loss_bar_holds_only_within_bf16_tolerance_over_every_expected_step():
     off = agreement([0.7, 0.69 * 1.02, 0.68], reference, 3)  # one step 2% off
     assert off["bar_loss_within_bf16_tolerance"] is False and off["loss_steps_within_bf16_tolerance"] == 2
     assert off["loss_max_abs_difference"] == pytest.approx(0.0138, abs=1e-5)
+    assert off["loss_first_step_outside_bf16_tolerance"] == 2 and agreement(close, reference, 3)[
+        "loss_first_step_outside_bf16_tolerance"] is None
+    drift = [0.7 * (1.03 if i % 2 else 0.97) for i in range(40)]  # 3% either way each step: the mean holds
+    windows = agreement(drift, [0.7] * 40, 40)
+    assert windows["bar_loss_within_bf16_tolerance"] is False and windows["loss_20_step_means_within_bf16_tolerance"] \
+        == "2 of 2" and agreement([0.8] * 40, [0.7] * 40, 40)["loss_20_step_means_within_bf16_tolerance"] == "0 of 2"
     assert agreement(close, reference, 200)["bar_loss_within_bf16_tolerance"] is None  # a cut comparison: no bar
     assert agreement([], [], 0)["bar_loss_within_bf16_tolerance"] is None
+
+
+def test_loop_intervals_find_the_slowest_stretch_between_logged_steps():
+    intervals = benchmark_module("gpu_engine").loop_intervals
+    marks = [[0, 0.0], [50, 0.5], [100, 1.0], [150, 3.0], [200, 3.5]]  # a 2 s stall before step 150
+    assert intervals(marks) == {"median": 10.0, "slowest": 40.0, "slowest_ending_at_step": 150, "intervals": 4}
+    assert intervals([[50, 0.5]]) == {} and intervals([]) == {}
 
 
 def test_profile_records_the_step(device_run):

@@ -160,7 +160,7 @@ class EngineRun:
         first = self.state.step
         self.bar = tqdm(total=self.plan.total_steps, initial=first, unit="step")
         sync()
-        started = time.perf_counter()
+        started = self.loop_started = time.perf_counter()
         for i in range(first, self.plan.total_steps):
             loss, norm = self.step(self.batches.pop(i))
             self.losses[i] = loss
@@ -215,6 +215,9 @@ class EngineRun:
                       "learning_rate": float(scheduled_lr(self.schedule, t.lr, step - 1)), "epoch": self._epoch()})
             self.window.zero_()
             self.state.last_logged = step
+            # the host has waited for the device here: a stall between two entries (a checkpoint write) shows
+            self.stats.setdefault("loop_seconds_at_logged_steps", []).append(
+                [step, round(time.perf_counter() - self.loop_started, 3)])
             self.bar.update(step - self.bar.n)  # here, where the host has waited for the device: true progress
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             self.failure = loss_failure("training loss", loss, step, self.plan.total_steps, t.lr)
