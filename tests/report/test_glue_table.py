@@ -1,4 +1,4 @@
-"""The GLUE table: one row per system, each task's main metric (mean over seeds), the 8-task average without WNLI."""
+"""The GLUE table: one row per system, each task's GLUE score (mean over seeds), the 8-task average without WNLI."""
 
 from pathlib import Path
 
@@ -66,3 +66,42 @@ def test_one_model_from_two_recipes_is_two_systems_named_after_them():
     assert table["m fine-tuned (fast)"]["sst2"]["value"] == 0.8
     same_name = [fake_run("rte", 0.6, preset="/a/fast.toml"), fake_run("sst2", 0.9, preset="/b/fast.toml")]
     assert set(glue_rows(same_name)) == {"m fine-tuned (/a/fast)", "m fine-tuned (/b/fast)"}  # not pooled
+
+
+def full_run(task: str, seed: int = 1, **metrics) -> Run:
+    """A run with every metric the reference scores its task with, on the whole dev set."""
+    from modernbert_glue.report.glue_table import DEV_ROWS
+
+    run = fake_run(task, metrics.pop("main", 0.0), seed=seed, seeds_folder=f"/runs/{task}-seeds")
+    run.metrics.update({f"eval_{k}": v for k, v in metrics.items()}, eval_samples=DEV_ROWS[task])
+    return run
+
+
+def test_a_task_scores_as_the_reference_glue_code_averages_its_metrics():
+    """MRPC and QQP: the mean of accuracy and F1; STS-B: Spearman; MNLI: matched and mismatched (the reference's
+    glue_jobs metrics, every one averaged into the task's number). The paper's average follows from those."""
+    runs = [full_run("cola", main=0.60), full_run("sst2", main=0.95), full_run("mrpc", main=0.92, accuracy=0.89),
+            full_run("stsb", main=0.91, spearman=0.90, spearman_ci=[0.89, 0.91]),
+            full_run("qqp", main=0.89, accuracy=0.92),
+            full_run("mnli", main=0.88, mismatched_accuracy=0.87), full_run("qnli", main=0.93),
+            full_run("rte", main=0.80), full_run("rte", seed=2, main=0.70)]
+    row = glue_rows(runs)["m fine-tuned"]
+    assert row["mrpc"]["value"] == pytest.approx(0.905) and row["mrpc"]["metric"] == "accuracy/f1"
+    assert row["stsb"]["value"] == pytest.approx(0.90) and row["mnli"]["value"] == pytest.approx(0.875)
+    assert row["mrpc"]["ci"] is None and row["stsb"]["ci"] == [0.89, 0.91]  # one run: its metric's
+    assert row["rte"]["value"] == pytest.approx(0.75) and row["rte"]["ci"][0] < 0.75 < row["rte"]["ci"][1]
+    assert average(row) == pytest.approx((0.60 + 0.95 + 0.905 + 0.90 + 0.905 + 0.875 + 0.93 + 0.75) / 8)
+    blocks, _ = glue_blocks(runs)
+    assert "MRPC accuracy and f1" in blocks[1].text and "MNLI accuracy and mismatched_accuracy" in blocks[1].text
+
+
+def test_a_task_scored_on_part_of_its_dev_set_is_marked_and_left_out_of_the_average():
+    runs = [full_run(t, main=0.8, accuracy=0.8, spearman=0.8, mismatched_accuracy=0.8) for t in AVERAGED]
+    assert average(glue_rows(runs)["m fine-tuned"]) == pytest.approx(0.8)
+    runs[-1].metrics["eval_samples"] = 100  # RTE: --max-eval-samples 100
+    row = glue_rows(runs)["m fine-tuned"]
+    assert row["rte"]["partial"] and average(row) is None
+    blocks, _ = glue_blocks(runs)
+    rte = blocks[2].headers.index("RTE")
+    assert blocks[2].rows[0][rte].startswith("80.0*") and blocks[2].rows[0][-1] == "–"
+    assert "RTE (100 of 277)" in blocks[1].text
