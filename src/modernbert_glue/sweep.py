@@ -266,7 +266,7 @@ def summarise(jobs: list) -> dict:
         values = np.array(list(row["values"].values()), dtype=float)
         row.update(mean=float(values.mean()) if finished else None,
                    median=float(np.median(values)) if finished else None,
-                   std=(float(values.std(ddof=1)) if len(values) > 1 else 0.0) if finished else None)
+                   std=float(values.std(ddof=1)) if finished and len(values) > 1 else None)  # one seed: none
     candidates = [name for name, row in rows.items() if row["mean"] is not None and math.isfinite(row["mean"])]
     chosen = max(candidates, key=lambda name: rows[name]["mean"]) if candidates else None  # the first of equals
     return {"metric": metric, "rule": "best mean over seeds of the main dev metric, every seed finished",
@@ -279,8 +279,10 @@ def table(summary: dict) -> str:
              "| --- |" + " --- |" * (len(seeds) + 3)]
     for name, row in summary["configs"].items():
         mark = " **(chosen)**" if name == (summary["chosen"] or {}).get("name") else ""
-        cells = [row["values"][s] for s in seeds] + [row["mean"], row["median"], row["std"]]
-        lines.append(f"| {name}{mark} | " + " | ".join("failed" if c is None else f"{c:.4f}" for c in cells) + " |")
+        cells = [row["values"][s] for s in seeds] + [row["mean"], row["median"]]
+        std = "failed" if row["mean"] is None else "–" if row["std"] is None else f"{row['std']:.4f}"
+        lines.append(f"| {name}{mark} | " + " | ".join("failed" if c is None else f"{c:.4f}" for c in cells)
+                     + f" | {std} |")
     decoupled = (" wd is the paper's decoupled weight decay: each run trained with torch's wd / lr "
                  "(`train_weight_decay` in sweep.json)." if summary.get("decoupled_weight_decay") else "")
     return (f"Main dev metric: {summary['metric']}; chosen by {summary['rule']}.{decoupled}\n\n" + "\n".join(lines)

@@ -169,3 +169,23 @@ def test_paired_bootstrap_metric_difference_interval_and_p(metric, regression):
     assert 0 < result["ci"][0] <= result["difference"] <= result["ci"][1] and result["p"] < 0.01
     same = paired_bootstrap_metric(labels, good, good, metric, regression=regression, resamples=200)
     assert same["difference"] == 0 and same["ci"] == [0.0, 0.0] and same["p"] == 1.0
+
+
+def test_holm_adjusts_each_p_for_the_tests_made_together():
+    from modernbert_glue.evaluation.metrics import holm
+
+    # sorted 0.01, 0.02, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.02), max(0.04, 1 * 0.04); NaN stays out of the count
+    assert holm([0.04, 0.01, float("nan"), 0.02]) == pytest.approx([0.04, 0.03, float("nan"), 0.04], nan_ok=True)
+    assert holm([0.5, 0.6]) == [1.0, 1.0] and holm([0.008]) == [0.008] and holm([]) == []
+
+
+def test_a_difference_that_is_not_a_number_has_no_p_and_a_nan_label_is_refused():
+    from modernbert_glue.evaluation.metrics import classification_metrics, paired_bootstrap_metric
+
+    y = np.linspace(0, 5, 50)
+    broken = y.copy()
+    broken[3] = np.nan
+    result = paired_bootstrap_metric(y, y + 0.1, broken, "pearson", regression=True)
+    assert np.isnan(result["difference"]) and np.isnan(result["p"])
+    with pytest.raises(ValueError, match="labels hold a value that is not a class"):
+        classification_metrics(np.array([0, 1, np.nan]), np.array([0, 1, 1]))

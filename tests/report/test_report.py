@@ -83,6 +83,12 @@ def test_compare_report_matches_the_runs(tiny_run, tfidf_run, seeds_run, tmp_pat
     # subsets of one split are paired on the rows they share
     pairs = {(p["a"], p["b"]): p for p in report["pairwise"]["dev"]}
     assert any(p["n"] == 80 for p in pairs.values()) and any(p["n"] == 160 for p in pairs.values())
+    from modernbert_glue.evaluation.metrics import holm  # each p adjusted over the six pairs tested together
+
+    for key, p in (("main_metric", "p"), ("mcnemar", "p_exact")):
+        raw = [t[key][p] for t in report["pairwise"]["dev"]]
+        assert len(raw) == 6 and [t[key]["p_holm"] for t in report["pairwise"]["dev"]] == holm(raw)
+    assert "6 pairs tested; each Holm p is its column's p adjusted" in md and "| Holm p |" in md
     arch = {a["system"]: a for a in report["architecture"]}
     assert len(arch) == 3 and all(a["weights"] == "random weights" for a in arch.values())
     tiny = next(iter(arch.values()))
@@ -319,3 +325,22 @@ def test_embedding_cache_key_follows_the_encoders_weights(tmp_path):
     stat = (folder / "model.safetensors").stat()
     os.utime(folder / "model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert embedder.cache_key(["a", "b"]) != key
+
+
+def test_one_seed_has_no_spread_not_a_spread_of_zero(tmp_path):
+    """seeds.json of a one-seed set: std null, read back and shown as "–" (0.00 would read as no variance)."""
+    from modernbert_glue.evaluation.runfolder import read_seeds_summary
+    from modernbert_glue.report.render import _seed_blocks
+
+    summary = {"seeds": [7], "main_metric": "accuracy", "eval_accuracy_mean": 0.7, "eval_accuracy_std": None,
+               "eval_accuracy_mean_ci": None, "per_seed": [{"seed": 7, "eval_accuracy": 0.7}]}
+    (tmp_path / "seeds.json").write_text(json.dumps(summary))
+    assert read_seeds_summary(tmp_path)["eval_accuracy_std"] is None
+    text = _seed_blocks({**summary, "label": "m", "folder": "runs/m"})[0].text
+    assert "dev accuracy 70.00 ± – (mean ± std), 95% t-interval of the mean –" in text
+    (tmp_path / "seeds.json").write_text(json.dumps({**summary, "seeds": [7, 8], "per_seed": [
+        {"seed": 7, "eval_accuracy": 0.7}, {"seed": 8, "eval_accuracy": 0.7}]}))
+    from modernbert_glue.errors import UserError
+
+    with pytest.raises(UserError, match="eval_accuracy_std"):  # two seeds have a spread
+        read_seeds_summary(tmp_path)

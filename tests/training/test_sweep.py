@@ -438,3 +438,14 @@ def test_init_from_base_is_matched_by_alias_path_or_set(tmp_path, monkeypatch):
     assert with_init_from_base(cfg, None, model_given=True, random_init_given=False).model.random_init is True
     code, _, stderr = run_cli("train", "--init-from", model, "--set", "model.name=other/model", "--check")
     assert code == 2 and "--model other/model: --init-from" in stderr.strip().splitlines()[-1], stderr[-800:]
+
+
+def test_the_table_shows_no_spread_for_one_seed_and_failed_for_a_failed_config():
+    from modernbert_glue.sweep import table
+
+    summary = {"metric": "accuracy", "rule": "r", "chosen": {"name": "lr=0.001"}, "configs": {
+        "lr=0.001": {"values": {"7": 0.6}, "mean": 0.6, "median": 0.6, "std": None},
+        "lr=1e+30": {"values": {"7": None}, "mean": None, "median": None, "std": None}}}
+    lines = table(summary).splitlines()
+    assert lines[-2] == "| lr=0.001 **(chosen)** | 0.6000 | 0.6000 | 0.6000 | – |"
+    assert lines[-1] == "| lr=1e+30 | failed | failed | failed | failed |"

@@ -57,6 +57,10 @@ def _from_confusion(c: np.ndarray) -> dict[str, np.ndarray]:
 
 def classification_metrics(labels, predictions, num_labels: int | None = None) -> dict[str, float]:
     """accuracy, F1 (positive class, binary only), macro-F1 and Matthews correlation, plus n."""
+    for name, values in (("labels", labels), ("predictions", predictions)):  # NaN cast to int64 is class 0
+        values = np.asarray(values)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise ValueError(f"classification {name} hold a value that is not a class (NaN or infinite)")
     labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
     k = num_labels or int(max(labels.max(initial=1), predictions.max(initial=1)) + 1)
     values = _from_confusion(_confusions(labels, predictions, k))
@@ -175,7 +179,19 @@ def paired_bootstrap_metric(labels, pred_a, pred_b, metric: str, *, regression: 
     flipped = np.mean(diffs <= 0) if observed > 0 else np.mean(diffs >= 0)
     return {"metric": metric, "difference": observed,
             "ci": [float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))],
-            "p": float(min(1.0, 2 * flipped))}
+            "p": float(min(1.0, 2 * flipped)) if math.isfinite(observed) else math.nan}  # NaN: no difference known
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values for the number of tests made together (the finite ones): the
+    family-wise error rate stays at the level compared with, however many pairs a report tests."""
+    finite = sorted((p, i) for i, p in enumerate(p_values) if math.isfinite(p))
+    adjusted = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (len(finite) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def confusion_matrix(labels, predictions, num_labels: int = 2) -> list[list[int]]:

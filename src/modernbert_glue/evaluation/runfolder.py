@@ -73,9 +73,10 @@ def read_seeds_summary(folder: Path) -> dict:
     main = summary.get("main_metric", "accuracy")
     if not isinstance(main, str):
         raise wrong_field(path, "main_metric", main, "a metric's name")
-    for key in (f"eval_{main}_mean", f"eval_{main}_std"):
-        if not is_number(summary.get(key)):
-            raise wrong_field(path, key, summary.get(key), "a number")
+    if not is_number(summary.get(f"eval_{main}_mean")):
+        raise wrong_field(path, f"eval_{main}_mean", summary.get(f"eval_{main}_mean"), "a number")
+    if not (is_number(std := summary.get(f"eval_{main}_std")) or std is None and len(seeds) == 1):
+        raise wrong_field(path, f"eval_{main}_std", std, "a number (null for one seed)")
     return summary
 
 

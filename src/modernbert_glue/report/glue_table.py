@@ -114,7 +114,8 @@ def glue_blocks(runs: list[Run]) -> tuple[list[Block], dict]:
                    + "); over several seeds the mean with the 95% t-interval of the mean, for one run its 95% "
                    "bootstrap interval (none for a mean of two metrics). Average: the mean over CoLA, SST-2, MRPC, "
                    "STS-B, QQP, MNLI, QNLI and RTE (GLUE without WNLI, as the ModernBERT paper averages), shown "
-                   "when all eight are present, each scored on its whole dev set." + partial_note(table)
+                   "when all eight are present, each scored on its whole dev set. A fine-tuned run's dev score is "
+                   "its best dev evaluation's (the checkpoint it kept)." + partial_note(table)
                    + " `compare --task T` gives one task's full report."),
         _table(["system", *map(_title, tasks), "average (8 tasks)"], rows),
     ]

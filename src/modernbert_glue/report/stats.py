@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..evaluation.metrics import REGRESSION, mcnemar, paired_bootstrap, paired_bootstrap_metric
+from ..evaluation.metrics import REGRESSION, holm, mcnemar, paired_bootstrap, paired_bootstrap_metric
 from ..evaluation.runfolder import read_json
 from .runs import Run, pairs, task_metrics
 
 
 def pairwise_tests(runs: list[Run], name: str) -> list[dict]:
     """For every pair of runs evaluated on `name`, on the rows both have: a paired bootstrap of the task's main
-    metric; for classifiers also McNemar's test and a paired bootstrap on correctness (accuracy)."""
+    metric; for classifiers also McNemar's test and a paired bootstrap on correctness (accuracy). Each test's p
+    also adjusted over the set's pairs (`p_holm`): with five systems, ten pairs are tested at once."""
     main = task_metrics(runs)[0]
     regression = main in REGRESSION
     out = []
@@ -36,6 +37,10 @@ def pairwise_tests(runs: list[Run], name: str) -> list[dict]:
             test.update(accuracy_a=float(ca.mean()), accuracy_b=float(cb.mean()), mcnemar=mcnemar(ca, cb),
                         paired_bootstrap=paired_bootstrap(ca, cb))
         out.append(test)
+    for key, p in (("main_metric", "p"), ("mcnemar", "p_exact")):
+        tests = [t for t in out if key in t]
+        for t, adjusted in zip(tests, holm([t[key][p] for t in tests])):
+            t[key]["p_holm"] = adjusted
     return out
 
 
