@@ -134,6 +134,10 @@ CLI_ROWS = [
     (["{train}", "--set", "train.nope=1"], 2, "unknown config key 'train.nope'"),
     (["{train}", "--preset", "nosuch"], 2, "unknown preset 'nosuch'"),
     (["train", "--model", "./no-such-model", "--data-dir", "{sst2}", "-o", "{dir}/o"], 2, "./no-such-model: model folder not found"),
+    (["train", "--model", "runs/no/model", "--data-dir", "{sst2}", "-o", "{dir}/o"], 2,
+     "runs/no/model: model folder not found"),  # two slashes: not a Hub id (it said the Hub was not reachable)
+    (["baseline", "sbert-frozen", "--encoder", "nobody/no-such-encoder", "--data-dir", "{sst2}", "-o", "{out}"], 2,
+     "pass a local folder to --encoder"),  # it named --model, which baseline does not have
     (["{train}", "--set", "data.task=nosuch"], 2, "unknown task 'nosuch'"),
     (["{train}", "--input-path", "fast"], 2, "train.input_path must be one of auto, padded, dynamic, grouped"),
     (["{train}", "--seeds", "1,1"], 2, "--seeds needs distinct seeds"),
@@ -195,6 +199,10 @@ CLI_ROWS = [
     (["{train}", "--check", "--init-from", "{no_weights}"], 2,
      "no_weights: cannot load a classifier from it (no weights file: model.safetensors)"),  # --check said ok
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
+    (["train", "--model", MODERNBERT, "--data-dir", "{sst2}", "-o", "{out}", "--check"], 2,
+     "no weights found (no model.safetensors); use --random-init"),  # --check said ok, the run then failed
+    (["sweep", "--model", MODERNBERT, "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1", "-o", "{out}"], 2,
+     "sweep: train refuses the runs' options: model"),  # started, failed, and kept a folder it could not resume
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
     (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),

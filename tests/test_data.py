@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import pytest
@@ -242,9 +243,18 @@ def test_a_folder_named_after_another_glue_task_is_refused(tmp_path):
 
     wnli = tmp_path / "WNLI"
     shutil.copytree(SHARED / "data" / "wnli", wnli)
-    with pytest.raises(UserError, match=rf"^--data-dir {wnli}: a folder of task wnli's files, read as task rte; "
-                                        "pass --task wnli, or name its files with --train-file/--validation-file$"):
+    with pytest.raises(UserError, match="^" + re.escape(
+            f"--data-dir {wnli}: a folder of task wnli's files, read as task rte; pass --task wnli, or name its "
+            "files one by one (train's --train-file/--validation-file, evaluate's --file)") + "$"):
         load_columns(DataConfig(task="rte", data_dir=str(wnli)), get_task("rte"), "validation")
+    copied = tmp_path / "copied"  # the same files under another name: their ids give them away
+    shutil.copytree(SHARED / "data" / "wnli", copied)
+    with pytest.raises(UserError, match="^" + re.escape(f"{copied / 'dev.tsv'}: line 2: label '0' is an id, but "
+                                                        "GLUE's RTE files name their labels (entailment, "
+                                                        "not_entailment): another task's files?")):
+        load_columns(DataConfig(task="rte", data_dir=str(copied)), get_task("rte"), "validation")
+    rte = load_columns(DataConfig(task="rte", data_dir=str(SHARED / "data" / "rte")), get_task("rte"), "validation")
+    assert set(rte["label"]) == {0, 1}
     assert load_columns(DataConfig(task="wnli", data_dir=str(wnli)), get_task("wnli"), "validation")["label"]
     (tmp_path / "SST-2").symlink_to(SHARED / "data" / "sst2")  # GLUE's own spelling of the task's folder
     load_columns(DataConfig(task="sst2", data_dir=str(tmp_path / "SST-2")), get_task("sst2"), "validation")

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # names its own, --data-root)
 DATA_DIR_HINT = f"pass --data-dir FOLDER (GLUE tsv files) or set ${DATA_DIR_ENV}"
 SPLITS = ("train", "validation", "test")
+FILE_OPTIONS = "train's --train-file/--validation-file, evaluate's --file"  # the commands that take single files
 
 
 def split_source(cfg: DataConfig, task: Task, split: str) -> str:
@@ -47,9 +48,10 @@ def split_source(cfg: DataConfig, task: Task, split: str) -> str:
         if split not in task.files:
             raise UserError(f"task {task.name} has no {split} split")
         check_folder_task(folder, task)
+        check_label_spelling(folder / task.files[split], task)
         return str(folder / task.files[split])
     if task.name == CUSTOM:
-        raise UserError(f"task custom reads your files: pass --train-file/--validation-file or --data-dir "
+        raise UserError(f"task custom reads your files: pass them ({FILE_OPTIONS}) or --data-dir "
                         f"(no {split} file given)")
     return "hub"
 
@@ -61,7 +63,28 @@ def check_folder_task(folder: Path, task: Task) -> None:
     named = re.sub(r"[^a-z0-9]", "", Path(os.path.abspath(folder)).name.lower())
     if task.name != CUSTOM and named in TASKS and named not in (task.name, CUSTOM):
         raise UserError(f"--data-dir {folder}: a folder of task {named}'s files, read as task {task.name}; pass "
-                        f"--task {named}, or name its files with --train-file/--validation-file")
+                        f"--task {named}, or name its files one by one ({FILE_OPTIONS})")
+
+
+NAMED_LABELS = ("rte", "qnli", "mnli")  # GLUE's files of these tasks name their labels; WNLI's (RTE's columns): ids
+
+
+def check_label_spelling(path: Path, task: Task) -> None:
+    """The folder's name is not all: WNLI's files copied to a folder named otherwise, read as RTE, would have
+    their 0/1 ids read as RTE's, whose order is the reverse. GLUE's RTE, QNLI and MNLI files name their labels,
+    so ids in a task folder's file are refused (a file given with --train-file may use ids)."""
+    from .readers import is_integer_text
+
+    if task.name not in NAMED_LABELS or not path.is_file():
+        return
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        header, first = (f.readline().rstrip("\r\n").split("\t") for _ in range(2))
+    if task.label_column in header and len(first) == len(header):
+        value = first[header.index(task.label_column)].strip()
+        if is_integer_text(value):
+            raise UserError(f"{path}: line 2: label {value!r} is an id, but GLUE's {task.title} files name their "
+                            f"labels ({', '.join(task.label_names)}): another task's files? pass its --task, or "
+                            f"name the files one by one to read ids ({FILE_OPTIONS})")
 
 
 def load_split(cfg: DataConfig, task: Task, split: str):

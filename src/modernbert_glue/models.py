@@ -42,11 +42,12 @@ def packaged_copy(name: str) -> Path | None:
     return Path(getattr(module, getter)())
 
 
-def resolve_model(name: str) -> str:
-    """A local folder, or a Hub id to download, or (offline) the packaged copy's folder."""
+def resolve_model(name: str, option: str = "--model") -> str:
+    """A local folder, or a Hub id to download, or (offline) the packaged copy's folder. `option`: the one the
+    name came from, for the message."""
     if Path(name).is_dir():
         return name
-    if Path(name).exists() or name.startswith((".", "/")):
+    if Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:  # a Hub id is owner/name
         raise UserError(f"{name}: model folder not found")
     if hub_available():
         return ALIASES.get(name, name)
@@ -59,7 +60,7 @@ def resolve_model(name: str) -> str:
         return cached
     raise UserError(
         f"model '{name}': the Hugging Face Hub is not reachable and no local copy exists "
-        f"(pass a local folder to --model; packaged offline: {', '.join(PACKAGED)})"
+        f"(pass a local folder to {option}; packaged offline: {', '.join(PACKAGED)})"
     )
 
 

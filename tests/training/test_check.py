@@ -11,6 +11,7 @@ CASES = [
     (["--token-budget", "100", "--input-path", "packed"], "train.packed_token_budget must be a multiple of 256"),
     (["--token-budget", "256", "--input-path", "padded"], "train.packed_token_budget needs the packed input path"),
     (["--init-from", "/nonexistent/model"], "/nonexistent/model: model folder not found"),
+    (["--init-from", "runs/nope"], "--init-from runs/nope: model folder not found"),  # was "the Hub is not reachable"
     (["--model-override", "nosuch_field=1"], "the 'modernbert' config has no field 'nosuch_field'"),
     (["--model-override", "vocab_size=10"], "invalid model config (Padding_idx must be within num_embeddings)"),
     (["--model-override", "num_hidden_layers=two"],  # the field and what is wrong with it, on one line

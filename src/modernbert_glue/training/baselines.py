@@ -78,7 +78,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         self.name = encoder
-        self.path = resolve_model(encoder)
+        self.path = resolve_model(encoder, "--encoder")
         self.model = SentenceTransformer(self.path, device=device_type())
         self.cache_dir = cache_dir
 

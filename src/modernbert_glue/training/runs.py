@@ -115,8 +115,16 @@ def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
     task = task_for(cfg.data)
     names = {with_seed_paths(_with_seed(cfg, seed)).model.init_from for seed in seeds} - {None, ""}
     for init_from in sorted(names):
+        if not Path(init_from).is_dir():  # a run's folder, never a Hub id
+            raise UserError(f"--init-from {init_from}: model folder not found")
         check_model_finished(init_from)
         _check_weights_file(init_from)
+    if not names and not cfg.model.random_init:  # a local model folder with a config and no weights
+        from ..models import resolve_model
+
+        if not _has_weights(resolve_model(cfg.model.name)):
+            raise UserError(f"model '{cfg.model.name}': no weights found (no {_weight_names()[0]}); use "
+                            "--random-init to build it untrained")
     configs = [check_model(name, task, cfg.model.overrides) for name in sorted(names) or [cfg.model.name]]
     model_type = configs[0].model_type
     engine, _ = choose(cfg, device_type(), 1, lambda: model_type)
@@ -128,11 +136,19 @@ def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
 def _check_weights_file(folder: str) -> None:
     """An --init-from folder without a weights file (an ONNX export, a config alone) is refused as the run would
     refuse it, without loading the weights."""
+    if not _has_weights(folder):
+        raise UserError(f"{folder}: cannot load a classifier from it (no weights file: {_weight_names()[0]})")
+
+
+def _weight_names() -> tuple[str, ...]:
     from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
-    names = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
-    if Path(folder).is_dir() and not any((Path(folder) / name).is_file() for name in names):
-        raise UserError(f"{folder}: cannot load a classifier from it (no weights file: {SAFE_WEIGHTS_NAME})")
+    return SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME
+
+
+def _has_weights(folder: str) -> bool:
+    """True unless `folder` is a local folder without a weights file (a Hub id is downloaded by the run)."""
+    return not Path(folder).is_dir() or any((Path(folder) / name).is_file() for name in _weight_names())
 
 
 def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | None, *, overwrite: bool) -> dict:
