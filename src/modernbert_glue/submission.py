@@ -3,7 +3,7 @@ ids, label names for MNLI/QNLI/RTE/AX, values for STS-B), from one fine-tuned ru
 task's test file. An MNLI run also gives MNLI-mm.tsv (test_mismatched) and AX.tsv (the diagnostic set).
 
 Test files come from `--data-root` (one GLUE-format folder per task: DATA_ROOT/<task>/test.tsv; AX as
-DATA_ROOT/ax/diagnostic.tsv), else from the Hub; a missing one stops with one line naming it. $MODERNBERT_GLUE_DATA_DIR
+DATA_ROOT/ax/diagnostic.tsv; or as GLUE's download script names them: SST-2/, diagnostic/), else from the Hub; a missing one stops with one line naming it. $MODERNBERT_GLUE_DATA_DIR
 (one task's folder, what `train` reads without --data-dir) is refused without --data-root: it would give every
 task that task's test file. The rows written are checked against the test file's and against GLUE's published
 counts (submission.json says which differ).
@@ -52,6 +52,16 @@ def _model_dir(run: str) -> Path:
     return folder / "model" if (folder / "model").is_dir() else folder
 
 
+GLUE_FOLDERS = {"mnli": "MNLI", "ax": "diagnostic"}  # download_glue_data.py's folder names, where not the file's
+
+
+def task_folder(root: Path, task_name: str) -> Path:
+    """DATA_ROOT's folder for a task: ours (rte, sst2, ax) or as GLUE's download script names it (RTE, SST-2,
+    diagnostic); ours when neither exists, for the message."""
+    glue = GLUE_FOLDERS.get(task_name, get_task(task_name).submission)
+    return next((root / name for name in (task_name, glue) if (root / name).is_dir()), root / task_name)
+
+
 def check_data_root(data_root: str | None) -> None:
     """Refuse $MODERNBERT_GLUE_DATA_DIR without --data-root: it names one task's folder (train's --data-dir), and
     read for every task it gives each task that one task's test file (WNLI.tsv from RTE's test.tsv, say). With
@@ -85,7 +95,8 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     planned = []
     for task_name, (run, model, folder) in models.items():
         for name, data_task, split in test_sets(task_name):
-            data = DataConfig(task=data_task, data_dir=str(Path(data_root) / data_task) if data_root else None)
+            data = DataConfig(task=data_task, data_dir=str(task_folder(Path(data_root), data_task)) if data_root
+                              else None)
             # every file is read before any is written
             columns = load_columns(data, get_task(data_task), split, hub_hint=HUB_HINT)
             planned.append((name, data_task, run, model, folder, columns))

@@ -105,3 +105,13 @@ def test_a_task_scored_on_part_of_its_dev_set_is_marked_and_left_out_of_the_aver
     rte = blocks[2].headers.index("RTE")
     assert blocks[2].rows[0][rte].startswith("80.0*") and blocks[2].rows[0][-1] == "–"
     assert "RTE (100 of 277)" in blocks[1].text
+
+
+def test_a_run_on_the_users_own_data_is_refused_from_the_glue_table():
+    from modernbert_glue.errors import UserError
+
+    own = fake_run("rte", 0.6, model="own")
+    own.metrics["task"] = "custom"
+    with pytest.raises(UserError, match="its task 'custom' is not a GLUE task, and runs of several tasks make the "
+                                        "GLUE table; compare it with runs of its own task"):
+        glue_rows([fake_run("sst2", 0.9), own])

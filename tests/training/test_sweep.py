@@ -449,3 +449,12 @@ def test_the_table_shows_no_spread_for_one_seed_and_failed_for_a_failed_config()
     lines = table(summary).splitlines()
     assert lines[-2] == "| lr=0.001 **(chosen)** | 0.6000 | 0.6000 | 0.6000 | – |"
     assert lines[-1] == "| lr=1e+30 | failed | failed | failed | failed |"
+
+
+def test_the_data_root_may_name_its_folders_as_glues_download_script_does(tmp_path):
+    from modernbert_glue.submission import task_folder
+
+    for name in ("SST-2", "MNLI", "diagnostic", "rte"):
+        (tmp_path / name).mkdir()
+    assert [task_folder(tmp_path, t).name for t in ("sst2", "mnli", "ax", "rte", "cola")] == [
+        "SST-2", "MNLI", "diagnostic", "rte", "cola"]  # cola: neither exists, ours is named in the error

@@ -28,6 +28,11 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
     """{system: {task: {"metric", "value", "ci", "runs"}}} from each run's main dev metric."""
     from ..training.runs import mean_interval
 
+    for r in runs:  # a run on the user's own data has no place among GLUE's columns
+        if r.metrics.get("task") not in ORDER:
+            raise UserError(f"{r.folder}: its task '{r.metrics.get('task')}' is not a GLUE task, and runs of several "
+                            "tasks make the GLUE table; compare it with runs of its own task")
+
     recipes: dict[str, set[str]] = defaultdict(set)
     for r in runs:
         recipes[system_name(r.metrics)].add(recipe(r.metrics))
