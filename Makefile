@@ -20,8 +20,18 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Again after it finished: predicts with the run; after an interruption: resumes it. QUICKSTART_ARGS adds train
+# options to a new run (QUICKSTART_ARGS="--epochs 1" for a third of the time).
+QUICKSTART_ARGS ?=
+
 quickstart: setup
-	$(BIN)/modernbert-glue train --preset cpu-sbert $(DATA_ARGS) --output-dir $(RUN_DIR)
+	@if grep -qs '"complete": true' $(RUN_DIR)/.modernbert-glue.json; then \
+		echo "$(RUN_DIR) is trained already: classifying with it (RUN_DIR=runs/other trains another)"; \
+	elif [ -e $(RUN_DIR)/.modernbert-glue.json ]; then \
+		$(BIN)/modernbert-glue train --resume $(RUN_DIR); \
+	else \
+		$(BIN)/modernbert-glue train --preset cpu-sbert $(DATA_ARGS) $(QUICKSTART_ARGS) --output-dir $(RUN_DIR); \
+	fi
 	$(BIN)/modernbert-glue predict --model $(RUN_DIR)/model \
 		"a gorgeous, witty, seductive movie." \
 		"the plot is nothing but boilerplate clichés from start to finish." \
