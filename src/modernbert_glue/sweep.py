@@ -229,10 +229,20 @@ def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
         saved = json.loads((out_path / "sweep-config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return
-    differ = [k for k in ("train_args", "decoupled_weight_decay") if saved.get(k) != asdict(cfg)[k]]
-    if differ:
-        raise UserError(f"{out_path}: a sweep started with other {', '.join(differ)} ({saved.get(differ[0])}); "
-                        "continue it with the same options or give another --output-dir")
+    if saved.get("decoupled_weight_decay") != cfg.decoupled_weight_decay:
+        raise UserError(f"{out_path}: a sweep started with{'' if saved.get('decoupled_weight_decay') else 'out'} "
+                        "--decoupled-weight-decay; continue it with the same options or give another --output-dir")
+    before, now = [list(map(_as_path, args)) for args in (saved.get("train_args") or [], cfg.train_args)]
+    if before != now:  # a path however written (a trailing slash, absolute or not) is the same path
+        gone, added = [a for a in before if a not in now], [a for a in now if a not in before]
+        change = ", ".join([*(f"not {a}" for a in gone), *(f"now {a}" for a in added)]) or "their order"
+        raise UserError(f"{out_path}: a sweep started with other options ({change}); continue it with the same "
+                        "options or give another --output-dir")
+
+
+def _as_path(arg: str) -> str:
+    """An argument naming a file or folder that exists, as its resolved path; any other argument as given."""
+    return str(Path(arg).resolve()) if not arg.startswith("-") and Path(arg).exists() else arg
 
 
 def _read_timing(out_path: Path) -> dict:

@@ -336,8 +336,18 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
     folder = open_output(tmp_path / "sweep", "sweep")
     write_json(folder.file("sweep-config.json"), {"train_args": ["--task", "rte"], "decoupled_weight_decay": False})
     other = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "mrpc"])
-    with pytest.raises(UserError, match="a sweep started with other train_args"):
+    with pytest.raises(UserError, match=r"a sweep started with other options \(not rte, now mrpc\); continue it"):
         sweep(other, str(tmp_path / "sweep"))
+    write_json(folder.file("sweep-config.json"), {"train_args": ["--data-dir", str(tmp_path)],
+                                                  "decoupled_weight_decay": False})
+    with pytest.raises(UserError, match="a sweep started without --decoupled-weight-decay"):
+        sweep(SweepConfig(grid={"lr": [1e-4], "wd": [1e-5]}, seeds=[1], train_args=["--data-dir", str(tmp_path)],
+                          decoupled_weight_decay=True), str(tmp_path / "sweep"))
+    from modernbert_glue.sweep import _check_same_sweep
+
+    for same in (f"{tmp_path}/", f"{tmp_path}/../{tmp_path.name}"):  # the same folder, written otherwise
+        _check_same_sweep(tmp_path / "sweep", SweepConfig(grid={"lr": [1e-4]}, seeds=[1],
+                                                          train_args=["--data-dir", same]))
 
 
 def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
