@@ -58,6 +58,7 @@ def files(small_sst2, tiny_run, tmp_path_factory):
         "latin1": tsv("latin1.tsv", [], "sentence\tlabel\ncaf\xe9 society\t1\n".encode("latin-1")),
         "huge": tsv("huge.tsv", ["sentence\tlabel", "x" * 1_000_000 + "\t1"]),
         "nan": tsv("nan.jsonl", ['{"sentence": "fine", "label": NaN}']),
+        "no_label_2": tsv("no_label_2.jsonl", ['{"sentence": "fine", "label": 1}', '{"sentence": "also fine"}']),
         "blank_label": tsv("blank.tsv", ["sentence\tlabel", "fine\t"]),
         "label_2": tsv("two.tsv", ["sentence\tlabel", "fine\t1", "odd\t2"]),
         "dup_header": tsv("dup.tsv", ["sentence\tsentence\tlabel", "a\tb\t1"]),
@@ -114,6 +115,8 @@ CLI_ROWS = [
     (["{train}", "--train-file", "{latin1}"], 2, "latin1.tsv, line 2: not valid UTF-8"),
     (["{train}", "--train-file", "{huge}"], 2, "huge.tsv, line 2: 'sentence' has 1,000,000 characters"),
     (["{train}", "--train-file", "{nan}"], 2, "nan.jsonl, line 1: label nan is not one of 0, 1, negative, positive"),
+    (["{train}", "--train-file", "{no_label_2}"], 2,
+     "no_label_2.jsonl, line 2: no 'label' field (the first row has it)"),  # said "label None is not one of"
     (["{train}", "--train-file", "{blank_label}"], 2, "blank.tsv, line 2: label '' is not one of 0, 1, negative, positive"),
     (["{train}", "--train-file", "{label_2}"], 2, "two.tsv, line 3: label '2' is not one of 0, 1, negative, positive"),
     (["{train}", "--train-file", "{dup_header}"], 2, "dup.tsv, line 1: column 'sentence' appears more than once"),

@@ -209,12 +209,19 @@ def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_labe
     labels = []
     for lineno, record in rows:
         for key, name in zip(TEXT_KEYS, task.text_columns):
-            out[key].append(_text(record.get(name), name, where(lineno)))
+            out[key].append(_text(_field(record, name, where(lineno)), name, where(lineno)))
         if has_label:
-            labels.append(parse_label(record.get(label_col), task, where(lineno)))
+            labels.append(parse_label(_field(record, label_col, where(lineno)), task, where(lineno)))
     if has_label:
         out["label"] = labels
     return out
+
+
+def _field(record: dict, name: str, where: str) -> Any:
+    """A row's field; a JSON line without it (the first line's keys are the columns) is named as such."""
+    if name not in record:
+        raise UserError(f"{where}: no '{name}' field (the first row has it)")
+    return record[name]
 
 
 def _text(value: Any, column: str, where: str) -> str:
