@@ -202,6 +202,8 @@ CLI_ROWS = [
     (["{train}", "--check", "--init-from", "{no_weights}"], 2,
      "no_weights: cannot load a classifier from it (no weights file: model.safetensors)"),  # --check said ok
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
+    (["train", "--preset", "cpu-sbert", "--data-dir", "{sst2}", "--init-from", "{model}", "-o", "{out}", "--check"], 2,
+     "(--model-override, or the preset's model.overrides): the 'modernbert' config has no field 'hidden_dropout_prob'"),
     (["train", "--model", MODERNBERT, "--data-dir", "{sst2}", "-o", "{out}", "--check"], 2,
      "no weights found (no model.safetensors); use --random-init"),  # --check said ok, the run then failed
     (["sweep", "--model", MODERNBERT, "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1", "-o", "{out}"], 2,

@@ -117,7 +117,8 @@ def _with_overrides(config, path: str, overrides: dict[str, Any]):
     known = config.to_dict()
     for key in overrides:
         if key not in known:
-            raise UserError(f"--model-override {key}: the '{config.model_type}' config has no field '{key}'")
+            raise UserError(f"model override {key} (--model-override, or the preset's model.overrides): the "
+                            f"'{config.model_type}' config has no field '{key}' ({path})")
     raw, _ = PretrainedConfig.get_config_dict(path)
     derived = {"layer_types"} - set(overrides) if "num_hidden_layers" in overrides else set()
     merged = {k: v for k, v in raw.items() if k not in derived} | overrides
