@@ -31,6 +31,7 @@ from .cli_options import (  # noqa: E402  (after the apps: options are declared 
     Bf16,
     DataDir,
     InputPath,
+    LabelColumn,
     MaxEval,
     ModelDir,
     OutputDir,
@@ -38,6 +39,7 @@ from .cli_options import (  # noqa: E402  (after the apps: options are declared 
     Task,
     TextColumns,
     column_list,
+    emit as _emit,
     int_list,
     with_data_options,
 )
@@ -57,7 +59,6 @@ def _main_options(version: Annotated[bool, typer.Option(
     pass
 
 
-from .cli_options import emit as _emit  # noqa: E402
 from .cli_protocol import glue_submission, sweep  # noqa: E402
 
 
@@ -75,9 +76,7 @@ def train(
     init_from: Annotated[Optional[str], typer.Option(
         "--init-from", help="Start from a fine-tuned RUN/model (e.g. MNLI's) with a fresh classification layer; "
         "{seed} in it is each run's seed.")] = None,
-    model_override: Annotated[
-        Optional[list[str]], typer.Option(help="KEY=VALUE model config change; repeat per field.")
-    ] = None,
+    model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change; repeatable.")] = None,
     data: Optional[dict] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
@@ -172,13 +171,15 @@ def evaluate(
         help="A labelled tsv/csv/jsonl/parquet file instead of a split (not with --data-dir or --split).")] = None,
     max_eval_samples: MaxEval = None,
     backend: Backend = "torch",
+    text_columns: TextColumns = None, label_column: LabelColumn = None,  # --file's, where not the task's
 ) -> None:
     """Print the task's metrics (e.g. {"accuracy", "f1", "mcc", "n"}) of a saved model on a labelled split or file."""
     from .config import DataConfig
     from .inference.evaluate import evaluate as run_evaluation
 
     data = DataConfig(data_dir=data_dir, max_eval_samples=max_eval_samples)
-    _emit(run_evaluation(model, data=data, split=split, file=file, task=task, backend=backend))
+    _emit(run_evaluation(model, data=data, split=split, file=file, task=task, backend=backend,
+                         text_columns=column_list(text_columns), label_column=label_column))
 
 
 @app.command()

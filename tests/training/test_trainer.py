@@ -110,7 +110,7 @@ def test_reload_gives_identical_scores(tiny_run):
     assert np.array_equal(probs, again)  # the same computation in the same process and batches: identical
 
 
-def test_evaluate_prints_only_json_matching_the_run(tiny_run, small_sst2):
+def test_evaluate_prints_only_json_matching_the_run(tiny_run, small_sst2, tmp_path):
     code, stdout, stderr = run_cli("evaluate", "--model", tiny_run / "model", "--data-dir", small_sst2)
     assert code == 0, stderr
     result = json.loads(stdout)
@@ -133,6 +133,16 @@ def test_evaluate_prints_only_json_matching_the_run(tiny_run, small_sst2):
     for source in (["--file", small_sst2 / "dev.tsv"], ["--data-dir", small_sst2, "--split", "train"]):
         code, stdout, stderr = run_cli("evaluate", "--model", tiny_run / "model", *source, "--max-eval-samples", "5")
         assert code == 0 and json.loads(stdout)["n"] == 5, (source, stderr[-500:])
+    renamed = tmp_path / "renamed.tsv"  # the dev file with its own column names
+    lines = (small_sst2 / "dev.tsv").read_text().splitlines()
+    renamed.write_text("\n".join(["review\tverdict", *lines[1:]]) + "\n")
+    code, stdout, stderr = run_cli("evaluate", "--model", tiny_run / "model", "--file", renamed,
+                                   "--text-columns", "review", "--label-column", "verdict")
+    assert code == 0, stderr[-500:]
+    _assert_same_scalars(json.loads(stdout), result)
+    code, _, stderr = run_cli("evaluate", "--model", tiny_run / "model", "--data-dir", small_sst2,
+                              "--label-column", "verdict")
+    assert code == 2 and "--label-column name the columns of --file's file; give --file" in stderr
 
 
 def test_predict_keeps_input_order(tiny_run, tmp_path):

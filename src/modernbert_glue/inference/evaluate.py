@@ -14,11 +14,14 @@ from .classifier import check_finite
 
 
 def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file: str | None = None,
-             task: str | None = None, backend: str = "torch") -> dict:
+             task: str | None = None, backend: str = "torch", text_columns: list[str] | None = None,
+             label_column: str | None = None) -> dict:
     """Metrics of a saved model on a labelled split (default validation) or file: the task's metrics (those its
     run's metrics.json has: accuracy and f1 for MRPC, accuracy alone for RTE, pearson and spearman for STS-B) and n, with 95% bootstrap intervals (`*_ci`) and, for classifiers, the
     expected calibration error (`ece`). `task`, when given, must be the model's; `backend` onnx reads an export
-    folder."""
+    folder. `text_columns` and `label_column` name a --file's columns where they differ from the task's."""
+    if (text_columns or label_column) and not file:
+        raise UserError("--text-columns and --label-column name the columns of --file's file; give --file")
     if file and (data.data_dir is not None or split is not None):  # the file would silently win
         given = " and ".join(o for o, v in (("--data-dir", data.data_dir), ("--split", split)) if v is not None)
         raise UserError(f"--file {file}: evaluates that file, not a split; drop {given}")
@@ -28,7 +31,10 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file
     if task and task != model_task.name:
         raise UserError(f"--task {task}: {model_dir} was trained on {model_task.name}")
     if file:
-        columns = read_examples(file, model_task, require_label=True)
+        if text_columns and len(text_columns) != len(model_task.text_columns):
+            raise UserError(f"--text-columns names {len(text_columns)} column(s); {model_dir} takes "
+                            f"{len(model_task.text_columns)}")
+        columns = read_examples(file, model_task.with_columns(text_columns, label_column), require_label=True)
     else:
         columns = load_columns(dataclasses.replace(data, task=model_task.name), model_task, split)
         if "label" not in columns:
