@@ -59,3 +59,11 @@ def test_inference_settings_round_trip_default_and_refuse_a_newer_version(tmp_pa
     (tmp_path / SETTINGS_FILE).write_text(json.dumps({"version": 99, "max_length": 96}))
     with pytest.raises(UserError, match="settings version 99 is newer than this modernbert-glue reads"):
         InferenceSettings.load(tmp_path)
+
+
+def test_the_model_card_names_an_alias_by_its_hub_id_and_a_folder_by_none(tmp_path):
+    from modernbert_glue.modelcard import _base_model
+
+    assert _base_model("all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"  # not a Hub id itself
+    assert _base_model("answerdotai/ModernBERT-base") == "answerdotai/ModernBERT-base"
+    assert _base_model(str(tmp_path)) is None and _base_model("./local") is None

@@ -13,8 +13,10 @@ METRIC_NAMES = {"accuracy": "Accuracy", "f1": "F1 (positive class)", "f1_macro":
 
 
 def _base_model(name: str) -> str | None:
-    """The Hub id a model started from (a local folder names none)."""
-    return None if name.startswith((".", "/")) or Path(name).exists() else name
+    """The Hub id a model started from, an alias as its Hub id (a local folder names none)."""
+    from .models import ALIASES
+
+    return None if name.startswith((".", "/")) or Path(name).exists() else ALIASES.get(name, name)
 
 
 def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) -> str:
