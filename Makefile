@@ -25,14 +25,14 @@ setup: $(VENV)/.installed
 QUICKSTART_ARGS ?=
 
 quickstart: setup
-	@if grep -qs '"complete": true' $(RUN_DIR)/.modernbert-glue.json; then \
+	@if grep -qs '"complete": true' "$(RUN_DIR)/.modernbert-glue.json"; then \
 		echo "$(RUN_DIR) is trained already: classifying with it (RUN_DIR=runs/other trains another)"; \
-	elif [ -e $(RUN_DIR)/.modernbert-glue.json ]; then \
-		$(BIN)/modernbert-glue train --resume $(RUN_DIR); \
+	elif [ -e "$(RUN_DIR)/.modernbert-glue.json" ]; then \
+		$(BIN)/modernbert-glue train --resume "$(RUN_DIR)"; \
 	else \
-		$(BIN)/modernbert-glue train --preset cpu-sbert $(DATA_ARGS) $(QUICKSTART_ARGS) --output-dir $(RUN_DIR); \
+		$(BIN)/modernbert-glue train --preset cpu-sbert $(DATA_ARGS) $(QUICKSTART_ARGS) --output-dir "$(RUN_DIR)"; \
 	fi
-	$(BIN)/modernbert-glue predict --model $(RUN_DIR)/model \
+	$(BIN)/modernbert-glue predict --model "$(RUN_DIR)/model" \
 		"a gorgeous, witty, seductive movie." \
 		"the plot is nothing but boilerplate clichés from start to finish." \
 		"not the best film of the year, but far from the worst."

@@ -160,7 +160,7 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     running: list[tuple[subprocess.Popen, Path, float]] = []
     failed = []
 
-    def forward(signum: int) -> None:  # the runs stop as the launcher does: at once on a second signal
+    def forward(signum: int) -> None:  # each signal, to every run in progress (stopping.FORWARDED_ENV)
         for proc, _, _ in list(running):
             if proc.poll() is None:
                 proc.send_signal(signum)
@@ -183,11 +183,14 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
             recent = sum(1 for _, _, started in running if time.time() - started < RAMP_S)
             if can_start and running and free_memory_gb() < cfg.memory_per_run_gb * (1 + recent):
                 can_start = False  # wait for the device to have room
-            if can_start:
+            if can_start and not stopping.pending():  # a signal may have come while free memory was read
                 config, seed, path = pending.pop(0)
                 log.info("sweep: %s (%d running, %d waiting)", path.name, len(running) + 1, len(pending))
-                running.append((subprocess.Popen(_command(cfg, config, seed, path, threads),
-                                                 stdout=subprocess.DEVNULL), path, time.time()))
+                proc = subprocess.Popen(_command(cfg, config, seed, path, threads), stdout=subprocess.DEVNULL,
+                                        env={**os.environ, stopping.FORWARDED_ENV: "1"})
+                running.append((proc, path, time.time()))
+                if (sig := stopping.requested_signal()) is not None:  # came before forward could see it
+                    proc.send_signal(sig)
                 continue
             time.sleep(POLL_S)
     unfinished = [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]

@@ -14,7 +14,10 @@ MAIN = {"cola": "mcc", "sst2": "accuracy", "mrpc": "f1", "stsb": "pearson", "qqp
 def fake_run(task: str, value: float, seed: int = 1, model: str = "m", seeds_folder: str | None = None,
              preset: str = "p") -> Run:
     metric = MAIN[task]
+    from modernbert_glue.report.glue_table import SCORE
+
     metrics = {"task": task, "model": model, "preset": preset, "main_metric": metric, "seed": seed,
+               **{f"eval_{m}": value for m in SCORE.get(task, ())},  # the reference's score: the value too
                f"eval_{metric}": value, f"eval_{metric}_ci": [value - 0.1, value + 0.1]}
     return Run(folder=Path(f"/runs/{model}-{task}-{seed}"), metrics=metrics, run={}, label=f"{model} {task} {seed}",
                seeds_folder=Path(seeds_folder) if seeds_folder else None)
@@ -26,7 +29,7 @@ def test_each_task_gets_its_main_metric_and_the_average_leaves_out_wnli():
     table = glue_rows(runs)
     row = table["m fine-tuned"]
     assert row["rte"]["value"] == pytest.approx((0.57 + 0.7) / 2) and row["rte"]["runs"] == 2
-    assert row["cola"]["metric"] == "mcc" and row["stsb"]["metric"] == "pearson"
+    assert row["cola"]["metric"] == "mcc" and row["stsb"]["metric"] == "spearman"
     expected = sum(row[t]["value"] for t in AVERAGED) / 8
     assert average(row) == pytest.approx(expected) and "wnli" not in AVERAGED
     blocks, summary = glue_blocks(runs)
@@ -115,3 +118,17 @@ def test_a_run_on_the_users_own_data_is_refused_from_the_glue_table():
     with pytest.raises(UserError, match="its task 'custom' is not a GLUE task, and runs of several tasks make the "
                                         "GLUE table; compare it with runs of its own task"):
         glue_rows([fake_run("sst2", 0.9), own])
+
+
+def test_a_cell_without_every_metric_the_reference_averages_is_marked_and_left_out_of_the_average():
+    """An MNLI run scored without the mismatched dev set (its own --validation-file) is matched accuracy alone."""
+    runs = [full_run(t, main=0.8, accuracy=0.8, spearman=0.8, mismatched_accuracy=0.8) for t in AVERAGED]
+    del runs[AVERAGED.index("mnli")].metrics["eval_mismatched_accuracy"]
+    row = glue_rows(runs)["m fine-tuned"]
+    assert row["mnli"]["main_metric_only"] and row["mnli"]["metric"] == "accuracy" and average(row) is None
+    blocks, _ = glue_blocks(runs)
+    assert blocks[2].rows[0][blocks[2].headers.index("MNLI")].startswith("80.0†")
+    assert "† the main metric alone, the runs lacking a metric the reference averages: MNLI (accuracy)" in blocks[1].text
+    old = fake_run("rte", 0.6)
+    del old.metrics["task"]  # a run from before `task` was recorded: SST-2's
+    assert set(glue_rows([old, fake_run("rte", 0.7, model="other")])["m fine-tuned"]) == {"sst2"}

@@ -106,27 +106,48 @@ def test_a_run_that_crashes_fails_the_sweep_with_exit_1_naming_it(tmp_path, monk
     assert "the run crashed" in capfd.readouterr().err
 
 
-def test_a_signal_whose_runs_finish_anyway_ends_with_the_table(tmp_path, monkeypatch):
-    """A signal after the last run started, which finishes all the same (its last step): nothing is left to
-    continue, so the sweep writes its table and succeeds instead of saying it stopped."""
+def finishing_run(signal_launcher: bool):
+    """A stand-in for a run's command: ignores SIGTERM (a run at its last step finishes), optionally sends one to
+    its launcher first, and writes a finished run folder."""
     import sys
 
-    import modernbert_glue.sweep as sweep_module
-
-    def finishing_run(cfg, config, seed, folder, threads):  # signals the launcher, ignores the forward, finishes
+    def command(cfg, config, seed, folder, threads):
         return [sys.executable, "-c", "import os, signal, time\n"
                 "from modernbert_glue.outputs import open_output\n"
                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-                "os.kill(os.getppid(), signal.SIGTERM)\n"
+                f"{'os.kill(os.getppid(), signal.SIGTERM)' if signal_launcher else 'pass'}\n"
                 "time.sleep(1)\n"
                 f"run = open_output({str(folder)!r}, 'run')\n"
                 "run.write_json('metrics.json', {'main_metric': 'accuracy', 'eval_accuracy': 0.5})\n"
                 "run.finish()\n"]
+    return command
+
+
+def test_a_signal_whose_runs_finish_anyway_ends_with_the_table(tmp_path, monkeypatch):
+    """A signal after the last run started, which finishes all the same (its last step): nothing is left to
+    continue, so the sweep writes its table and succeeds instead of saying it stopped."""
+    import modernbert_glue.sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "_check_train_options", lambda cfg, out: None)
-    monkeypatch.setattr(sweep_module, "_command", finishing_run)
+    monkeypatch.setattr(sweep_module, "_command", finishing_run(signal_launcher=True))
     summary = sweep_module.sweep(SweepConfig(grid={"lr": [1e-4]}, seeds=[7]), str(tmp_path / "sweep"))
     assert summary["chosen"]["mean"] == 0.5 and read_marker(tmp_path / "sweep")["complete"]
+
+
+def test_no_run_starts_after_a_signal_that_came_while_free_memory_was_read(tmp_path, monkeypatch):
+    """nvidia-smi may take seconds: a signal then must not be followed by a run that no one tells to stop."""
+    import modernbert_glue.sweep as sweep_module
+
+    def signalled_while_reading() -> float:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 1e9
+
+    monkeypatch.setattr(sweep_module, "_check_train_options", lambda cfg, out: None)
+    monkeypatch.setattr(sweep_module, "_command", finishing_run(signal_launcher=False))
+    monkeypatch.setattr(sweep_module, "free_memory_gb", signalled_while_reading)
+    with pytest.raises(Exception, match="stopped by SIGTERM, after the runs in progress ended"):
+        sweep_module.sweep(SweepConfig(grid={"lr": [1e-4, 1e-3]}, seeds=[7], parallel=2), str(tmp_path / "sweep"))
+    assert not (tmp_path / "sweep" / "lr=0.001-seed-7").exists()  # the first one got the signal, forwarded
 
 
 def test_sweep_resumes_after_a_kill_and_runs_two_at_once(tmp_path):

@@ -46,7 +46,7 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, tas
     if task:
         runs, seed_summaries = only_task(runs, seed_summaries, task)
     distinct_labels(runs, seed_summaries)  # among the runs compared, after --task left the others out
-    if not task and len({r.metrics.get("task") for r in runs}) > 1:
+    if not task and len({r.task for r in runs}) > 1:
         return glue_table_report(runs, output_dir, overwrite=overwrite)
     check_comparable(runs)
     sets = [name for name in SETS if any(name in r.predictions for r in runs)]
@@ -72,8 +72,8 @@ def only_task(runs: list[Run], seed_summaries: list[dict], task: str) -> tuple[l
     from ..tasks import get_task
 
     get_task(task)  # an unknown name is refused here, with the list of tasks
-    kept = [r for r in runs if r.metrics.get("task") == task]
-    skipped = [str(r.folder) for r in runs if r.metrics.get("task") != task]
+    kept = [r for r in runs if r.task == task]
+    skipped = [str(r.folder) for r in runs if r.task != task]
     if not kept:
         raise UserError(f"--task {task}: none of the runs is on {task}")
     if skipped:

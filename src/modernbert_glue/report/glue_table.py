@@ -29,8 +29,8 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
     from ..training.runs import mean_interval
 
     for r in runs:  # a run on the user's own data has no place among GLUE's columns
-        if r.metrics.get("task") not in ORDER:
-            raise UserError(f"{r.folder}: its task '{r.metrics.get('task')}' is not a GLUE task, and runs of several "
+        if r.task not in ORDER:
+            raise UserError(f"{r.folder}: its task '{r.task}' is not a GLUE task, and runs of several "
                             "tasks make the GLUE table; compare it with runs of its own task")
 
     recipes: dict[str, set[str]] = defaultdict(set)
@@ -46,7 +46,7 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
 
     grouped: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        grouped[system_of(r)][str(r.metrics.get("task"))].append(r)
+        grouped[system_of(r)][r.task].append(r)
     for system, tasks in grouped.items():  # a cell averages the seeds of one --seeds folder, nothing else
         for task, task_runs in tasks.items():
             sources = list(dict.fromkeys(r.source for r in task_runs))
@@ -65,7 +65,8 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
             scored = None if None in counts else min(int(n) for n in counts)  # None: not recorded
             table[system][task] = {"metric": "/".join(parts), "value": float(values.mean()), "ci": ci,
                                    "runs": len(values), "eval_samples": scored,
-                                   "partial": task in DEV_ROWS and scored is not None and scored < DEV_ROWS[task]}
+                                   "partial": task in DEV_ROWS and scored is not None and scored < DEV_ROWS[task],
+                                   "main_metric_only": parts != SCORE.get(task, parts)}  # not the reference's score
     return table
 
 
@@ -87,8 +88,9 @@ def recipe(metrics: dict) -> str:
 
 
 def average(row: dict[str, dict]) -> float | None:
-    """The mean over GLUE's eight tasks without WNLI; None unless all eight are there, each on its whole dev set."""
-    if not all(t in row and not row[t].get("partial") for t in AVERAGED):
+    """The mean over GLUE's eight tasks without WNLI; None unless all eight are there, each the reference's score
+    on its whole dev set."""
+    if not all(t in row and not row[t].get("partial") and not row[t].get("main_metric_only") for t in AVERAGED):
         return None
     return float(np.mean([row[t]["value"] for t in AVERAGED]))
 
@@ -103,8 +105,8 @@ def glue_blocks(runs: list[Run]) -> tuple[list[Block], dict]:
             return "–"
         ci = entry["ci"]
         interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
-        partial = "*" if entry.get("partial") else ""
-        return f"{100 * entry['value']:.1f}{partial}{interval}"
+        marks = ("*" if entry.get("partial") else "") + ("†" if entry.get("main_metric_only") else "")
+        return f"{100 * entry['value']:.1f}{marks}{interval}"
 
     metrics = {t: next(row[t]["metric"] for row in table.values() if t in row) for t in tasks}
     rows = []
@@ -130,7 +132,11 @@ def glue_blocks(runs: list[Run]) -> tuple[list[Block], dict]:
 def partial_note(table: dict[str, dict[str, dict]]) -> str:
     marked = sorted({f"{_title(t)} ({e['eval_samples']} of {DEV_ROWS[t]})" for row in table.values()
                      for t, e in row.items() if e.get("partial")})
-    return f" * scored on part of the dev set (rows scored of GLUE's): {', '.join(marked)}." if marked else ""
+    main_only = sorted({f"{_title(t)} ({e['metric']})" for row in table.values() for t, e in row.items()
+                        if e.get("main_metric_only")})
+    return ((f" * scored on part of the dev set (rows scored of GLUE's): {', '.join(marked)}." if marked else "")
+            + (f" † the main metric alone, the runs lacking a metric the reference averages: {', '.join(main_only)}."
+               if main_only else ""))
 
 
 def _title(task: str) -> str:

@@ -37,6 +37,10 @@ class Run:
     def random_init(self) -> bool:
         return bool(self.metrics.get("random_init"))
 
+    @property
+    def task(self) -> str:
+        return self.metrics.get("task", "sst2")  # runs before `task` was recorded were SST-2's
+
 
 def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
     """Runs (a seeds folder expands to its seed-N runs) and the seed summaries found."""
@@ -162,7 +166,7 @@ def task_metrics(runs: list[Run]) -> list[str]:
 
 
 def set_title(runs: list[Run], name: str) -> str:
-    return f"{str(runs[0].metrics.get('task', '')).upper()} {SETS[name]}".strip()
+    return f"{runs[0].task.upper()} {SETS[name]}".strip()
 
 
 def pairs(runs: list[Run], name: str) -> Iterator[tuple[Run, Run]]:
@@ -172,7 +176,7 @@ def pairs(runs: list[Run], name: str) -> Iterator[tuple[Run, Run]]:
 
 def check_comparable(runs: list[Run]) -> None:
     """Same task and label set; on every set, the rows two runs share must be the same sentences and labels."""
-    tasks = {r.metrics.get("task") for r in runs}
+    tasks = {r.task for r in runs}
     if len(tasks) > 1:
         raise UserError(f"runs are on different tasks ({', '.join(map(str, tasks))}): cannot compare")
     label_sets = {tuple(_label_names(r)) for r in runs}
@@ -228,7 +232,7 @@ def _label_names(run: Run) -> list[str]:
 
     # No model (run folders kept without their weights, as benchmarks/results/ keeps them): a GLUE task's names
     # are the task's, as train saves them; a custom task's came from its training file and are saved only there.
-    task = run.metrics.get("task", "sst2")  # runs before `task` was recorded were SST-2's
+    task = run.task
     if task in TASKS and task != CUSTOM:
         return list(TASKS[task].id2label.values())
     if run.metrics.get("main_metric") in REGRESSION:

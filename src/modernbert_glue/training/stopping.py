@@ -7,14 +7,17 @@ checkpoint lacks this project's `complete` record and EMA state (checkpoints.py)
 Under torchrun the ranks could stop at different steps and wait for each other for ever: there, and outside the
 main thread, signals keep their usual meaning, as does a signal the process was started ignoring (a background
 job of a script ignores Ctrl-C). A signal at the last step changes nothing: the run finishes. A signal during the
-final evaluation and save stops at once (stop_at_once). Signals less than SAME_STOP_S apart are one request: a
-sweep forwards the signal it gets to its runs, which may have had it already (Ctrl-C reaches the process group).
+final evaluation and save stops at once (stop_at_once). In a run a sweep started (FORWARDED_ENV set), a second
+signal less than SAME_STOP_S after the first is the same request: the sweep sends the signal it gets on to its
+runs, which may have had it already (Ctrl-C reaches the process group), and a run in a long step handles that copy
+only when the step's operation returns. There the launcher, not the run, is the one to signal again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import threading
@@ -29,8 +32,9 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _requested: list[signal.Signals] = []  # the signal that asked for a stop, once one did
 _depth = [0]  # graceful_stop contexts open: a seed set's around each seed's step loop
-SAME_STOP_S = 1.0
-_last_handled = [-SAME_STOP_S]  # time.monotonic() of the last signal a handler acted on
+FORWARDED_ENV = "MODERNBERT_GLUE_FORWARDED_SIGNALS"  # set by sweep for its runs
+SAME_STOP_S = 60.0
+_last_handled = [-math.inf]  # time.monotonic() of the last signal a handler acted on
 
 
 def requested(step: int, total: int) -> bool:
@@ -59,7 +63,7 @@ def _handling(handler):
 
     def handle(signum, frame) -> None:
         now = time.monotonic()
-        if now - _last_handled[0] < SAME_STOP_S:  # the same stop asked twice (the process group and a forward)
+        if os.environ.get(FORWARDED_ENV) and now - _last_handled[0] < SAME_STOP_S:  # the group's and the forward
             return
         _last_handled[0] = now
         handler(signum, restore)
@@ -89,7 +93,7 @@ def graceful_stop(forward=None):
             return
         _requested.append(signal.Signals(signum))
         log.warning("%s: checkpointing the step in progress (at the last step: finishing the run), then stopping "
-                    "(send it again, a second later, to stop at once)", signal.Signals(signum).name)
+                    "(send it again to stop at once)", signal.Signals(signum).name)
 
     if not _depth[0]:  # an outer context's request stands (a seed set stops after the seed that saw it)
         _requested.clear()
@@ -123,6 +127,11 @@ def stop_at_once(out: Path, where: str):
     raised: list[int] = []
     with _handling(stop):
         yield
+
+
+def requested_signal() -> signal.Signals | None:
+    """The signal that asked for a stop, if one did."""
+    return _requested[0] if _requested else None
 
 
 def stopped(out: Path, where: str, how: str | None = None) -> UserError:
