@@ -443,9 +443,10 @@ def test_sigterm_stops_a_sweep_and_its_run_in_progress(tmp_path, to):
     assert len(json.loads((out / "timing.json").read_text())[first.name]) == 1
     if to == "group":
         return  # the same folder as the other case
-    code, stdout, stderr = run_cli(*sweep_args(data, out, "1e-4,1e-3", *longer, *TWO_AT_ONCE), timeout=HANG_GUARD_S)
+    # continued with the first config alone (a grid may change): the resume, without the other run's minute
+    code, stdout, stderr = run_cli(*sweep_args(data, out, "1e-4", *longer), timeout=HANG_GUARD_S)
     assert code == 0, stderr[-3000:]
-    assert len(json.loads((out / "sweep.json").read_text())["configs"]) == 2
+    assert list(json.loads((out / "sweep.json").read_text())["configs"]) == ["lr=0.0001,ep=1"]
     assert json.loads((first / "metrics.json").read_text())["resumed_from_step"] > 8
     assert len(json.loads((out / "timing.json").read_text())[first.name]) == 2  # both launches' spans
 
