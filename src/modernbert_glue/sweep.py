@@ -200,7 +200,7 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     failed = [name for name in failed if run_state(out_path / name) != "failed"]  # a recorded outcome: in the table
     if failed:
         raise RunFailed(f"sweep: {len(failed)} run(s) failed: {', '.join(failed)} (each run's error is above, on "
-                        "stderr; the same command resumes them)")
+                        "stderr; once its cause is fixed, the same command runs them again)")
     summary = summarise(jobs)
     if cfg.decoupled_weight_decay:  # what a user copies into `train` is torch's value, not the grid's
         summary["decoupled_weight_decay"] = True

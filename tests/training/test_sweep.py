@@ -101,8 +101,8 @@ def test_a_run_that_crashes_fails_the_sweep_with_exit_1_naming_it(tmp_path, monk
     with pytest.raises(RunFailed) as failed:
         sweep_module.sweep(cfg, str(tmp_path / "sweep"))
     assert failed.value.exit_code == 1 and str(failed.value) == (
-        "sweep: 1 run(s) failed: lr=0.0001-seed-7 (each run's error is above, on stderr; the same command "
-        "resumes them)")
+        "sweep: 1 run(s) failed: lr=0.0001-seed-7 (each run's error is above, on stderr; once its cause is fixed, "
+        "the same command runs them again)")
     assert "the run crashed" in capfd.readouterr().err
 
 
