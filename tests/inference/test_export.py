@@ -116,3 +116,10 @@ def test_evaluate_with_the_onnx_backend(tiny_run, exported):
     assert int8["n"] == fp32["n"] == 64 and abs(int8["accuracy"] - fp32["accuracy"]) <= 3 / 64  # int8 ~ torch
     code, _, stderr = run_cli("export", "onnx", "--model", exported, "--output", exported)
     assert code == 2 and "output folder is not empty" in stderr
+
+
+def test_an_export_folder_is_refused_as_a_model_to_export(exported, tmp_path):
+    code, _, stderr = run_cli("export", "onnx", "--model", exported, "--output", tmp_path / "again")
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        f"error: {exported}: an ONNX export already; export the model it came from (export.json's 'source')")
+    assert not (tmp_path / "again").exists()

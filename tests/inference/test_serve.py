@@ -147,11 +147,36 @@ def test_tei_predict_route_and_real_client(server, monkeypatch):
     assert top.score == pytest.approx(_scores(single)[top.label], abs=PROB_ATOL)
 
 
-def test_full_queue_is_503_with_retry_after(tiny_run):
-    proc, url, _ = start(tiny_run / "model", "--max-queue", "2")
-    try:
-        r = http.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]})
+def test_full_queue_is_503_with_retry_after(tiny_run, monkeypatch):
+    """A request while the queue (2 texts) holds another's 2: busy, try again; once that one is done, it fits."""
+    from fastapi.testclient import TestClient
+
+    from modernbert_glue.inference.serve import ServeConfig, create_app, load_served_model
+
+    cfg = ServeConfig(model=str(tiny_run / "model"), max_queue=2, max_texts=2)
+    model = load_served_model(cfg)
+    running, release, real = threading.Event(), threading.Event(), model.logits_encoded
+
+    def held(encoded):
+        running.set()
+        assert release.wait(HANG_GUARD_S), "the first pass was never released"
+        return real(encoded)
+
+    monkeypatch.setattr(model, "logits_encoded", held)
+    with TestClient(create_app(cfg, model)) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/v1/classify", json={"texts": ["a", "b"]})
+        assert running.wait(HANG_GUARD_S)
+        r = client.post("/v1/classify", json={"texts": ["c"]})
         assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
+        release.set()
+        assert first.result(HANG_GUARD_S).status_code == 200
+        assert client.post("/v1/classify", json={"texts": ["c"]}).status_code == 200
+
+
+def test_a_text_no_tokenizer_takes_has_no_place_in_the_queue(tiny_run):
+    proc, url, _ = start(tiny_run / "model", "--max-queue", "2", "--max-texts", "2")
+    try:
+        assert http.post(f"{url}/v1/classify", json={"texts": ["a", "b", "c"]}).status_code == 413
         assert http.post(f"{url}/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
         # A lone surrogate (valid JSON, no tokenizer takes it) is a 422, more times than the queue holds, and
         # takes no place in the queue: a valid request still gets through afterwards.
@@ -191,7 +216,7 @@ def test_batcher_counts_nothing_for_texts_it_cannot_tokenize():
             raise AssertionError("never reached: encoding fails first")
 
     async def main():
-        batcher = MicroBatcher(Refusing(), ServeConfig(model="m", max_queue=2), Metrics())
+        batcher = MicroBatcher(Refusing(), ServeConfig(model="m", max_queue=2, max_texts=2), Metrics())
         assert batcher.encoded  # else texts would queue unencoded (and, with no batcher running, wait for ever)
         for _ in range(3):
             with pytest.raises(TypeError):
@@ -341,3 +366,56 @@ def test_two_batches_in_flight_overlap():
 def test_serve_options_are_checked():
     code = subprocess.run([*CLI, "serve", "--model", "x", "--max-inflight", "0"], capture_output=True, text=True)
     assert code.returncode == 2 and code.stderr.strip() == "error: --max-inflight must be at least 1, got 0"
+
+
+def test_a_request_given_up_on_is_not_computed_and_the_others_in_its_batch_get_theirs():
+    """A request cancelled while queued (the server's shutdown gave up on it, past its time limit) is dropped from
+    its batch; one cancelled while the pass runs leaves the others' results to be set (set_result on it raised and
+    left them waiting); stop() drops what is still queued instead of computing it."""
+    import numpy as np
+
+    from modernbert_glue.inference.batcher import Metrics, MicroBatcher
+    from modernbert_glue.inference.serve import ServeConfig
+
+    class Gated(FakeEncodedClassifier):
+        def __init__(self):
+            self.batches, self.running, self.release = [], threading.Event(), threading.Event()
+
+        def encode(self, texts):
+            return [[101, 102] for _ in texts]
+
+        def logits_encoded(self, encoded):
+            self.batches.append(len(encoded))
+            self.running.set()
+            assert self.release.wait(HANG_GUARD_S)
+            return np.tile([0.25, 0.75], (len(encoded), 1))
+
+    async def scenario():
+        model = Gated()
+        batcher = MicroBatcher(model, ServeConfig(model="m", max_wait_ms=50.0), Metrics())
+        batcher.start()
+        first = asyncio.create_task(batcher.logits(["a"]))
+        await _until(model.running.is_set, "the first pass to start")
+        queued = [asyncio.create_task(batcher.logits([f"b{i}"])) for i in range(3)]
+        await _until(lambda: batcher.pending == 4, "three requests to queue behind it")
+        queued[0].cancel()
+        model.release.set()
+        results = await asyncio.wait_for(asyncio.gather(first, *queued[1:]), HANG_GUARD_S)
+        model.release.clear()  # the next pass would wait: stop() must not start one
+        late = asyncio.create_task(batcher.logits(["c"]))  # queued (or forming a batch), never run
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(batcher.stop(), HANG_GUARD_S)
+        await asyncio.sleep(0)
+        return model.batches, results, late.cancelled(), batcher.pending
+
+    batches, results, late_cancelled, pending = asyncio.run(scenario())
+    assert batches == [1, 2] and all(r.shape == (1, 2) for r in results)  # b0 and c were not computed
+    assert late_cancelled and pending == 0
+
+
+def test_a_queue_smaller_than_one_request_is_refused():
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.inference.serve import ServeConfig
+
+    with pytest.raises(UserError, match="--max-texts 32 is more than --max-queue 8 holds"):
+        ServeConfig(model="m", max_queue=8)

@@ -5,7 +5,7 @@ import pytest
 
 from modernbert_glue.inference.tei import TEIError, parse_inputs
 
-from ..conftest import PROB_ATOL, free_port
+from ..conftest import PROB_ATOL, free_port, run_cli
 from .conftest import http, start
 
 
@@ -137,6 +137,10 @@ def test_api_key_guards_every_route_but_health(tiny_run):
                 assert r.json()["error_type"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
             ok = http.request(method, f"{url}{route}", json=body, headers={"Authorization": "Bearer s3cret"})
             assert ok.status_code == 200, (route, ok.text)
+        lower = http.get(f"{url}/info", headers={"Authorization": "bearer s3cret"})  # the scheme in any case
+        assert lower.status_code == 200, lower.text
+        metrics = http.get(f"{url}/metrics", headers={"Authorization": "Bearer s3cret"}).text
+        assert 'status="401"' in metrics  # refused requests are counted too
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -212,3 +216,11 @@ def test_whitespace_is_classified_as_tei_does_and_our_route_refuses_it(server):
     assert r.status_code == 200 and len(r.json()) == 2, r.text
     r = http.post(f"{server}/v1/classify", json={"texts": ["a fine film", "   "]})
     assert r.status_code == 400 and r.json()["error_type"] == "empty" and "text 1" in r.json()["error"]
+
+
+def test_an_empty_api_key_variable_is_refused_not_read_as_no_key(tiny_run, monkeypatch):
+    """click reads an empty variable as unset: a secret that failed to load would have served without a key."""
+    monkeypatch.setenv("MODERNBERT_GLUE_API_KEY", "")
+    code, _, stderr = run_cli("serve", "--model", tiny_run / "model", "--port", "1")
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        "error: $MODERNBERT_GLUE_API_KEY is set but empty: give the key, or unset it to serve without one")

@@ -33,18 +33,25 @@ class MicroBatcher:
         self.executor = ThreadPoolExecutor(max_workers=inflight, thread_name_prefix="inference")
         self.slots = asyncio.Semaphore(inflight)
         self.running: set[asyncio.Task] = set()
+        self.forming: list = []  # items taken from the queue for the next batch, not passed to it yet
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Finish what is queued, then stop."""
-        while self.pending:
-            await asyncio.sleep(0.01)
+        """Stop, after the server's graceful shutdown: what is still queued belongs to requests it gave up on
+        (past its time limit) and is dropped; the passes running finish."""
         if self.task:
             self.task.cancel()
-        self.executor.shutdown(wait=True)
+            await asyncio.gather(self.task, return_exceptions=True)
+        left = self.forming + [self.queue.get_nowait() for _ in range(self.queue.qsize())]
+        for inputs, _, future in left:
+            self.pending -= len(inputs)
+            future.cancel()
+        if self.running:
+            await asyncio.gather(*self.running, return_exceptions=True)
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
     async def logits(self, texts: list[str], encoded: list[list[int]] | None = None) -> np.ndarray:
         """The model's logits for `texts` (tokenized here unless `encoded` gives their token ids)."""
@@ -73,12 +80,11 @@ class MicroBatcher:
     async def _run(self) -> None:
         """Form a batch whenever one of the `max_inflight` slots is free; each batch runs as its own task."""
         loop = asyncio.get_running_loop()
-        carry = None
         while True:
-            first = carry or await self.queue.get()
+            if not self.forming:
+                self.forming = [await self.queue.get()]
             await self.slots.acquire()  # what queues meanwhile joins this batch
-            carry = None
-            items, tokens = [first], first[1]
+            tokens, carry = self.forming[0][1], None
             deadline = loop.time() + self.cfg.max_wait_ms / 1000
             while tokens < self.cfg.max_batch_tokens:
                 item = await self._next(deadline)
@@ -87,28 +93,34 @@ class MicroBatcher:
                 if tokens + item[1] > self.cfg.max_batch_tokens:
                     carry = item  # starts the next batch
                     break
-                items.append(item)
+                self.forming.append(item)
                 tokens += item[1]
+            items, self.forming = self.forming, [carry] if carry else []
             task = loop.create_task(self._execute(items))
             self.running.add(task)
             task.add_done_callback(self.running.discard)
 
     async def _execute(self, items: list) -> None:
+        queued = sum(len(item[0]) for item in items)
+        items = [item for item in items if not item[2].done()]  # a request given up on (cancelled) is not computed
         texts = [t for item in items for t in item[0]]
-        self.metrics.batch_texts.observe(len(texts))
         run = self.model.logits_encoded if self.encoded else self.model.logits
         try:
-            probs = await asyncio.get_running_loop().run_in_executor(self.executor, run, texts)
+            if texts:
+                self.metrics.batch_texts.observe(len(texts))
+                probs = await asyncio.get_running_loop().run_in_executor(self.executor, run, texts)
         except Exception as exc:  # a model failure fails these requests, not the server
             for item in items:
-                item[2].set_exception(exc)
+                if not item[2].done():
+                    item[2].set_exception(exc)
         else:
             start = 0
             for item in items:
-                item[2].set_result(probs[start : start + len(item[0])])
+                if not item[2].done():  # cancelled while the pass ran: the others still get theirs
+                    item[2].set_result(probs[start : start + len(item[0])])
                 start += len(item[0])
         finally:
-            self.pending -= len(texts)
+            self.pending -= queued
             self.slots.release()
 
 

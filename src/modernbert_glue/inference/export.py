@@ -64,6 +64,11 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
     check_model_finished(model_dir)
     if is_baseline_folder(model_dir):
         raise UserError(f"{model_dir}: a baseline's scikit-learn model; only fine-tuned transformers export to ONNX")
+    from .onnx import is_export_folder
+
+    if is_export_folder(model_dir):
+        raise UserError(f"{model_dir}: an ONNX export already; export the model it came from (export.json's "
+                        "'source')")
     # Everything read from the model, and its logits checked, before the output folder is opened: a refused
     # model leaves no unfinished export behind.
     model, tokenizer = load_fine_tuned(model_dir)

@@ -25,12 +25,13 @@ class RequireKey:
     OPEN = ("/health", "/healthz")
 
     def __init__(self, app, key: str):
-        self.app, self.key = app, f"Bearer {key}".encode()
+        self.app, self.key = app, key.encode()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] not in self.OPEN:
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.key):
+            scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").strip().partition(b" ")
+            # the scheme in any case (RFC 7235); compare_digest on the key whatever the scheme: no timing hint
+            if not hmac.compare_digest(given.strip(), self.key) or scheme.lower() != b"bearer":
                 start, body = json_error(401, "missing or wrong API key: send `Authorization: Bearer KEY`",
                                          "unauthorized", [(b"www-authenticate", b"Bearer")])
                 await send(start)

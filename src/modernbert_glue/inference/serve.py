@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Literal
@@ -106,6 +107,9 @@ class ServeConfig:
             raise UserError(f"--port must be at most 65535, got {self.port}")
         if self.api_key is not None and not self.api_key.strip():
             raise UserError("--api-key must not be empty")
+        if self.max_texts > self.max_queue:  # a full request could never be queued: "busy" for ever
+            raise UserError(f"--max-texts {self.max_texts} is more than --max-queue {self.max_queue} holds; "
+                            "raise --max-queue or lower --max-texts")
 
 
 def create_app(cfg: ServeConfig, model=None):
@@ -160,9 +164,9 @@ def create_app(cfg: ServeConfig, model=None):
         return error(500, f"internal error ({type(exc).__name__}); the server's log has the details",
                      kind_on(request.url.path, "Backend"))
 
-    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=cfg.max_body_bytes, metrics=metrics)
     if cfg.api_key:
         app.add_middleware(RequireKey, key=cfg.api_key)
+    app.add_middleware(BodyLimitAndMetrics, max_body_bytes=cfg.max_body_bytes, metrics=metrics)  # outermost: 401s too
 
     def check_texts(texts: list, tei: bool = False) -> None:
         """Limits, and inputs of the model's kind: single texts, or pairs for a pair model (422 otherwise). Empty:
@@ -313,6 +317,8 @@ def serve(cfg: ServeConfig) -> None:
     from .backends import check_backend
 
     check_backend(cfg.model, cfg.backend)  # before anything: one line, not a failed start-up
+    if cfg.api_key is None and os.environ.get(API_KEY_ENV) == "":  # click reads an empty variable as unset
+        raise UserError(f"${API_KEY_ENV} is set but empty: give the key, or unset it to serve without one")
     if not cfg.api_key and not _local(cfg.host):
         log.warning("serving on %s without an API key: anyone who can reach it can use it (--api-key KEY or "
                     "$%s)", cfg.host, API_KEY_ENV)
