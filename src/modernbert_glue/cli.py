@@ -202,9 +202,7 @@ def predict(
     """Classify sentences or pairs: one JSON line {"text"[, "text_pair"], "label", "score"} each, in input order."""
     from .inference.predict import predict as run_prediction
 
-    options = {"batch_size": batch_size}
-    if backend == "torch":
-        options.update(input_path=input_path, bf16=bf16)
+    options = {"batch_size": batch_size, "input_path": input_path, "bf16": bf16}
     for record in run_prediction(model, texts, input, backend, task=task, text_columns=column_list(text_columns),
                                  **options):
         _emit(record)

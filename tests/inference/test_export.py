@@ -123,3 +123,9 @@ def test_an_export_folder_is_refused_as_a_model_to_export(exported, tmp_path):
     assert code == 2 and stderr.strip().splitlines()[-1] == (
         f"error: {exported}: an ONNX export already; export the model it came from (export.json's 'source')")
     assert not (tmp_path / "again").exists()
+
+
+def test_torch_only_options_with_the_onnx_backend_are_refused(exported):
+    for option in (["--bf16", "on"], ["--input-path", "packed"]):  # were ignored without a word
+        code, stdout, stderr = run_cli("predict", "--model", exported, "--backend", "onnx", *option, "good")
+        assert code == 2 and stdout == "" and "--input-path and --bf16 go with --backend torch" in stderr

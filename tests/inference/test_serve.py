@@ -419,3 +419,10 @@ def test_a_queue_smaller_than_one_request_is_refused():
 
     with pytest.raises(UserError, match="--max-texts 32 is more than --max-queue 8 holds"):
         ServeConfig(model="m", max_queue=8)
+
+
+def test_info_reports_the_dtype_the_passes_compute_in():
+    from modernbert_glue.inference.backends import Classifier
+
+    assert Classifier(model=None, tokenizer=None, bf16="on").dtype == "bfloat16"  # autocast over fp32 weights
+    assert Classifier(model=None, tokenizer=None, bf16="off").dtype == "float32"

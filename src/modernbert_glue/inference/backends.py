@@ -40,6 +40,11 @@ class Classifier(Tokenized):
         id2label = self.model.config.id2label
         return [id2label[i] for i in range(len(id2label))]
 
+    @property
+    def dtype(self) -> str:
+        """What the passes compute in (TEI's /info model_dtype): bf16 autocast over fp32 weights, or fp32."""
+        return "bfloat16" if use_bf16(self.bf16, "infer") else "float32"
+
     def logits_encoded(self, encoded: list[list[int]]) -> np.ndarray:
         import torch
 

@@ -22,7 +22,10 @@ def predict(folder: str, texts: list[str] | None = None, input: str | None = Non
     `text_columns`) and classify them. `task`, when given, must be the model's (or one it predicts: AX, MNLI's)."""
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
-    model = load_model(folder, backend, **options)
+    torch_only = {k: options.pop(k) for k in ("input_path", "bf16") if k in options}
+    if backend != "torch" and any(v is not None for v in torch_only.values()):  # an export runs its one graph
+        raise UserError("--input-path and --bf16 go with --backend torch")
+    model = load_model(folder, backend, **options, **(torch_only if backend == "torch" else {}))
     if task and model.settings.task not in (task, get_task(task).predicted_by):
         raise UserError(f"--task {task}: {folder} was trained on {model.settings.task}")
     columns = model.settings.text_columns
