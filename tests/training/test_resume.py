@@ -150,6 +150,12 @@ def test_a_second_signal_stops_at_once(small_sst2, tmp_path):
     assert proc.returncode == 0 and proc.stdout == "interrupted at once\n", proc.stderr
 
 
+def in_a_sweeps_run(script: str) -> subprocess.CompletedProcess:
+    """`script` run as a sweep starts its runs: with stopping.FORWARDED_ENV set."""
+    env = {**os.environ, stopping.FORWARDED_ENV: "1"}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+
+
 def test_in_a_sweeps_run_the_forwarded_copy_of_a_signal_is_the_same_request():
     """A sweep's run gets Ctrl-C from the terminal and again from its launcher, the copy possibly handled only
     when a long operation returns: one request, the step still checkpointed. Without the sweep's variable the
@@ -163,8 +169,7 @@ def test_in_a_sweeps_run_the_forwarded_copy_of_a_signal_is_the_same_request():
               "    [0 for _ in range(10**5)]\n"
               "    assert stopping.requested(0, 1)\n"
               "print('one request')\n")
-    env = {**os.environ, stopping.FORWARDED_ENV: "1"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    proc = in_a_sweeps_run(script)
     assert proc.returncode == 0 and proc.stdout == "one request\n", proc.stderr
 
 
@@ -184,8 +189,7 @@ def test_a_signal_sent_twice_at_once_during_the_final_save_stops_with_one_line(t
               "            [0 for _ in range(10**5)]\n"
               "except Exception as error:\n"
               "    print(error.exit_code, error)\n")
-    env = {**os.environ, stopping.FORWARDED_ENV: "1"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    proc = in_a_sweeps_run(script)
     assert proc.returncode == 0 and proc.stdout.startswith("143 ") and "stopped by SIGTERM" in proc.stdout, proc
 
 
