@@ -156,7 +156,7 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     folder.claim(*(job[2].name for job in jobs))
     threads = max(1, (os.cpu_count() or 1) // cfg.parallel) if cfg.parallel > 1 else 0
     timing = _read_timing(out_path)
-    pending = [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]
+    pending = _left(jobs)
     running: list[tuple[subprocess.Popen, Path, float]] = []
     failed = []
 
@@ -193,8 +193,7 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
                     proc.send_signal(sig)
                 continue
             time.sleep(POLL_S)
-    unfinished = [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]
-    if stopping.pending() and unfinished:  # the next launch resumes them; runs that finished anyway are summarised
+    if stopping.pending() and _left(jobs):  # the next launch resumes them; runs that finished anyway are summarised
         raise stopping.stopped(out_path, "after the runs in progress ended", "the same `modernbert-glue sweep` "
                                "command continues it")
     failed = [name for name in failed if run_state(out_path / name) != "failed"]  # a recorded outcome: in the table
@@ -213,6 +212,11 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
         raise RunFailed(f"sweep: every config has a failed run, so none is chosen ({out_path / 'sweep.md'} shows "
                         "why; failure.json in each run folder)")
     return summary
+
+
+def _left(jobs: list) -> list:
+    """The jobs whose run has no outcome yet: new, or unfinished (resumed by the next launch)."""
+    return [job for job in jobs if run_state(job[2]) not in ("finished", "failed")]
 
 
 def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
