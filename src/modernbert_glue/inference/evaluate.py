@@ -11,6 +11,7 @@ from ..evaluation.metrics import evaluation_report
 from ..tasks import task_of_model
 from .backends import load_model
 from .classifier import check_finite
+from .predict import check_column_count
 
 
 def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file: str | None = None,
@@ -31,9 +32,8 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file
     if task and task != model_task.name:
         raise UserError(f"--task {task}: {model_dir} was trained on {model_task.name}")
     if file:
-        if text_columns and len(text_columns) != len(model_task.text_columns):
-            raise UserError(f"--text-columns names {len(text_columns)} column(s); {model_dir} takes "
-                            f"{len(model_task.text_columns)}")
+        if text_columns:
+            check_column_count(text_columns, model_task.text_columns, model_dir)
         columns = read_examples(file, model_task.with_columns(text_columns, label_column), require_label=True)
     else:
         columns = load_columns(dataclasses.replace(data, task=model_task.name), model_task, split)

@@ -30,11 +30,16 @@ def predict(folder: str, texts: list[str] | None = None, input: str | None = Non
         raise UserError(f"--task {task}: {folder} was trained on {model.settings.task}")
     columns = model.settings.text_columns
     if text_columns:
-        if len(text_columns) != len(columns):
-            raise UserError(f"--text-columns names {len(text_columns)} column(s); {folder} takes {len(columns)}")
+        check_column_count(text_columns, columns, folder)
         columns = tuple(text_columns)
     return predict_texts(model, read_texts(input, texts, columns, None if text_columns else
                                            TASKS.get(model.settings.task)), folder)
+
+
+def check_column_count(text_columns: list[str], columns: tuple[str, ...], folder: str) -> None:
+    """--text-columns must name as many columns as the model reads (one, or a pair)."""
+    if len(text_columns) != len(columns):
+        raise UserError(f"--text-columns names {len(text_columns)} column(s); {folder} takes {len(columns)}")
 
 
 def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
