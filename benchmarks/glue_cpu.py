@@ -211,7 +211,7 @@ def summarise() -> dict:
             ours = [json.loads((f / "metrics.json").read_text()) for f in seed_folders]
             values = np.array([m[f"eval_{metric}"] for m in ours])
             row["ours"] = {"values": values.tolist(), "mean": float(values.mean()),
-                           "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                           "std": _std(values),
                            "max_train_seconds": max(m["train_seconds"] for m in ours),
                            "max_total_seconds": max(json.loads((f / "wall.json").read_text())["wall_seconds"]
                                                     for f in seed_folders)}
@@ -219,17 +219,22 @@ def summarise() -> dict:
         if all(p.is_file() for p in plain_files):
             plain = [json.loads(p.read_text()) for p in plain_files]
             values = np.array([_plain_metric(p, metric) for p in plain])
-            row["plain"] = {"values": values.tolist(), "mean": float(values.mean()), "std": float(values.std(ddof=1)),
+            row["plain"] = {"values": values.tolist(), "mean": float(values.mean()), "std": _std(values),
                             "max_train_seconds": max(p["train_seconds"] for p in plain)}
         if "ours" in row and "plain" in row:
             o, p = row["ours"], row["plain"]
-            row["ours_at_least_plain"] = o["mean"] >= p["mean"] or p["mean"] - o["mean"] <= p["std"]
+            row["ours_at_least_plain"] = o["mean"] >= p["mean"] or p["mean"] - o["mean"] <= (p["std"] or 0.0)
         if "ours" in row:
             row["ours_above_trivial_interval"] = row["ours"]["mean"] > row["trivial"]["ci"][1]
             row["trivial_is_a_check"] = name in ABOVE_TRIVIAL
             row["ours_runs_within_15_min"] = row["ours"]["max_total_seconds"] <= 15 * 60
         rows[name] = row
     return rows
+
+
+def _std(values: np.ndarray) -> float | None:
+    """The seeds' sample std; none for one seed, which has no spread to show."""
+    return float(values.std(ddof=1)) if len(values) > 1 else None
 
 
 def _plain_metric(result: dict, metric: str) -> float:
@@ -242,7 +247,8 @@ def markdown(rows: dict) -> str:
         if not system:
             return "pending"
         seeds = ", ".join(f"{v:.3f}" for v in system["values"])
-        return f"{system['mean']:.3f} ± {system['std']:.3f} ({seeds})"
+        spread = "–" if system["std"] is None else f"{system['std']:.3f}"
+        return f"{system['mean']:.3f} ± {spread} ({seeds})"
 
     lines = ["| task | metric | ours (mean ± std, per seed) | plain Trainer | trivial [95% CI] | ours ≥ plain | "
              "ours > trivial CI | our longest run |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
