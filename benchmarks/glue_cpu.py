@@ -247,8 +247,9 @@ def markdown(rows: dict) -> str:
         if not system:
             return "pending"
         seeds = ", ".join(f"{v:.3f}" for v in system["values"])
-        spread = "–" if system["std"] is None else f"{system['std']:.3f}"
-        return f"{system['mean']:.3f} ± {spread} ({seeds})"
+        if system["std"] is None:
+            return f"{system['mean']:.3f} (one seed)"
+        return f"{system['mean']:.3f} ± {system['std']:.3f} ({seeds})"
 
     lines = ["| task | metric | ours (mean ± std, per seed) | plain Trainer | trivial [95% CI] | ours ≥ plain | "
              "ours > trivial CI | our longest run |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
