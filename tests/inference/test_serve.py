@@ -410,3 +410,65 @@ def test_info_reports_the_dtype_the_passes_compute_in():
 
     assert Classifier(model=None, tokenizer=None, bf16="on").dtype == "bfloat16"  # autocast over fp32 weights
     assert Classifier(model=None, tokenizer=None, bf16="off").dtype == "float32"
+
+
+def test_a_client_that_disconnects_has_its_texts_dropped_uncomputed():
+    """A client that gives up (its time-out, then perhaps a retry) while its texts queue behind a busy model: the
+    server notices the closed connection, answers nothing to no one (499 in /metrics) and never computes them."""
+    import socket
+
+    import uvicorn
+
+    from modernbert_glue.inference.serve import ServeConfig, create_app
+
+    class Counting(Gated):
+        def encode(self, texts):
+            self.encoded = getattr(self, "encoded", 0) + len(texts)
+            return super().encode(texts)
+
+    def request(texts: list[str]) -> bytes:
+        body = ('{"texts": [%s]}' % ", ".join(f'"{t}"' for t in texts)).encode()
+        return (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+
+    async def answer(texts: list[str], port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request(texts))
+        data = await reader.read()  # Connection: close: the whole response
+        writer.close()
+        return data
+
+    async def scenario():
+        model = Counting()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(create_app(ServeConfig(model="m"), model), log_level="warning"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        await _until(lambda: server.started, "the server to start")
+        first = asyncio.create_task(answer(["alone"], port))
+        await _until(model.running.is_set, "the first request's pass to start")
+        _, gone = await asyncio.open_connection("127.0.0.1", port)
+        gone.write(request(["two words"]))
+        await _until(lambda: model.encoded == 2, "the second request to queue")
+        gone.close()
+        deadline = asyncio.get_running_loop().time() + HANG_GUARD_S
+        while 'status="499"} 1.0' not in (await _get(port, "/metrics")).decode():
+            assert asyncio.get_running_loop().time() < deadline, "the server never noticed the disconnect"
+        model.release.set()
+        replies = [await asyncio.wait_for(first, HANG_GUARD_S), await answer(["three words here"], port)]
+        server.should_exit = True
+        await asyncio.wait_for(serving, HANG_GUARD_S)
+        return model.batches, replies
+
+    batches, replies = asyncio.run(scenario())
+    assert all(r.startswith(b"HTTP/1.1 200") for r in replies), replies
+    assert [[len(ids) for ids in b] for b in batches] == [[3], [5]]  # "alone", then "three words here": never "two words"
+
+
+async def _get(port: int, path: str) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+    data = await reader.read()
+    writer.close()
+    return data

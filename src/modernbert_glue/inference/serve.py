@@ -6,12 +6,14 @@ POST /predict, GET /health and /info (Text Embeddings Inference's, as TEI define
 `score` on our route; /predict gives, as TEI does, its sigmoid unless `raw_scores`. Every error answers
 `{"error": ..., "error_type": ...}` (on TEI's routes, spelled as TEI does: `Validation`). Limits answer 413 (too
 many texts, too long a text, too large a body); a full queue 503 with Retry-After on /v1/classify, 429 on
-/predict (as TEI); malformed JSON or schema 422.
+/predict (as TEI); malformed JSON or schema 422. A client that disconnects while its texts queue has them dropped
+uncomputed (499 in /metrics).
 With an API key, every route but /health and /healthz needs `Authorization: Bearer KEY` (401 otherwise).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Literal
 
+from fastapi import Request  # at module level: FastAPI resolves the routes' annotations in this module
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from ..device import check_bf16
@@ -189,9 +192,20 @@ def create_app(cfg: ServeConfig, model=None):
                     raise TEIError("Validation", f"text {i} has {len(part)} characters; the limit is "
                                    f"{cfg.max_chars}")
 
-    async def logits(texts: list[str], encoded=None):
+    async def logits(request, texts: list[str], encoded=None):
+        """The batcher's logits for `texts`; given up (ClientGone) when the client disconnects first, so that the
+        texts of a client that timed out (and may be retrying) leave the queue uncomputed."""
+        work = asyncio.ensure_future(state["batcher"].logits(texts, encoded))
+        gone = asyncio.ensure_future(_disconnected(request.receive))
         try:
-            values = await state["batcher"].logits(texts, encoded)
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            work.cancel()  # no-op once done; else its future is cancelled and the batcher skips it
+        if not work.done() or work.cancelled():
+            raise TEIError("ClientGone", "the client disconnected before its answer", status=499)
+        try:
+            values = work.result()
         except Overloaded:
             raise TEIError("Overloaded", "the server is busy: too many texts queued") from None
         except Exception as exc:  # the model failed on the batch (memory, a broken export): TEI's 424
@@ -207,11 +221,11 @@ def create_app(cfg: ServeConfig, model=None):
         return state["model"].settings.regression
 
     @app.post("/v1/classify", responses={200: {"model": ClassifyResponse}})
-    async def classify(body: ClassifyRequest):
+    async def classify(body: ClassifyRequest, request: Request):
         texts = [t if isinstance(t, str) else (t[0], t[1]) for t in body.texts]
         try:
             check_texts(texts)
-            values = await logits(texts)
+            values = await logits(request, texts)
         except TEIError as exc:  # our own route: a full queue is 503, as before TEI's shapes were added
             status = 503 if exc.kind == "Overloaded" else exc.status
             return error(status, exc.message, kind_on("/v1/classify", exc.kind),
@@ -224,7 +238,7 @@ def create_app(cfg: ServeConfig, model=None):
              "scores": {n: float(v) for n, v in zip(names, p)}} for p in softmax(values)]})
 
     @app.post("/predict", responses={200: {"model": list[TEIScore] | list[list[TEIScore]]}})
-    async def predict_tei(body: TEIRequest):
+    async def predict_tei(body: TEIRequest, request: Request):
         try:
             single, sequences = parse_inputs(body.inputs)
             side = body.truncation_direction.lower()
@@ -232,7 +246,7 @@ def create_app(cfg: ServeConfig, model=None):
                 sequences = [cut(t, cfg.max_chars, side) if isinstance(t, str) else
                              tuple(cut(p, cfg.max_chars, side) for p in t) for t in sequences]
             check_texts(sequences, tei=True)
-            values = await logits(sequences, tei_encode(sequences, body.truncate, side))
+            values = await logits(request, sequences, tei_encode(sequences, body.truncate, side))
         except TEIError as exc:
             return error(exc.status, exc.message, exc.kind, {"Retry-After": "1"} if exc.status == 429 else None)
         out = [ranked(state["model"].label_names, row) for row in scores(np.asarray(values), body.raw_scores)]
@@ -296,6 +310,13 @@ def create_app(cfg: ServeConfig, model=None):
         return (resources.files("modernbert_glue") / "static" / "index.html").read_text(encoding="utf-8")
 
     return app
+
+
+async def _disconnected(receive) -> None:
+    """Returns once the client has closed its connection. The route has read the whole body, so the server's next
+    message on `receive` is the disconnect (uvicorn sends it at once once the response is complete, too)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def load_served_model(cfg: ServeConfig):
