@@ -1,8 +1,10 @@
 """Property-based fuzzing of the running server from its own OpenAPI schema (schemathesis's strategies driven by
-hypothesis), bounded in examples: no answer is a 5xx, and every 4xx carries a JSON error body."""
+hypothesis), bounded in examples: no answer is a 5xx, every 4xx carries a JSON error body, and every answer's status and body are
+those the schema documents."""
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from .conftest import start
 
@@ -24,6 +26,9 @@ def test_no_5xx_and_every_4xx_is_a_json_error(tiny_run):
                 response = case.call(base_url=url, timeout=60)
                 seen.append(response.status_code)
                 assert response.status_code < 500, (case.method, case.path, case.body, response.text)
+                # each status documented in the schema, each body as it documents it
+                case.validate_response(response, checks=[status_code_conformance, content_type_conformance,
+                                                         response_schema_conformance])
                 if response.status_code >= 400:
                     body = response.json()
                     assert isinstance(body, dict) and body.get("error") and body.get("error_type"), response.text

@@ -117,6 +117,8 @@ def test_malformed_json_and_huge_body(server):
     assert r.status_code == 422
     r = http.post(f"{server}/v1/classify", content=b"\xff\xfe garbage", headers={"content-type": "application/json"})
     assert r.status_code == 422
+    r = http.post(f"{server}/v1/classify", content=b'{"texts": ["\xff\xfe"]}', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "the body is not JSON text in UTF-8"  # was FastAPI's 400
     r = http.post(f"{server}/v1/classify", content=b"x" * 1_100_000, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit is 1000000" in r.json()["error"]
     assert r.json()["error_type"] == "validation"

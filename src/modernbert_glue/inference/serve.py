@@ -19,57 +19,17 @@ import math
 import os
 from dataclasses import dataclass
 from importlib import resources
-from typing import Annotated, Literal
 
 from fastapi import Request  # at module level: FastAPI resolves the routes' annotations in this module
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from ..device import check_bf16
 from ..errors import UserError
 from .batcher import Metrics, MicroBatcher, Overloaded
 from .middleware import BodyLimitAndMetrics, RequireKey
+from .schemas import REFUSED, ClassifyRequest, ClassifyResponse, TEIRequest, TEIScore, documented
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "MODERNBERT_GLUE_API_KEY"
-
-
-Pair = Annotated[list[StrictStr], Field(min_length=2, max_length=2)]
-
-
-class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    texts: list[StrictStr | Pair] = Field(
-        min_length=1, description="Sentences to classify, or [sentence, sentence2] pairs for a pair model.")
-
-
-class Prediction(BaseModel):
-    label: str | None = Field(None, description="The predicted label (absent for a regression model).")
-    score: float = Field(description="The predicted label's probability, or a regression model's value.")
-    scores: dict[str, float] | None = Field(None, description="Every label's probability (classifiers).")
-
-
-class ClassifyResponse(BaseModel):
-    """Documentation only: the routes build their JSON directly (FastAPI's encoder costs throughput)."""
-
-    model: str
-    predictions: list[Prediction]
-
-
-class TEIScore(BaseModel):
-    label: str
-    score: float
-
-
-class TEIRequest(BaseModel):
-    """Text Embeddings Inference's /predict body: a text, a pair [text, text], or a batch [[text], [text, text]].
-    `raw_scores` returns the logits instead of probabilities; without `truncate`, an input over the model's
-    max length is refused (413); with it, the input loses its end or, `truncation_direction` "left", its start."""
-
-    inputs: StrictStr | list[StrictStr] | list[list[StrictStr]]
-    raw_scores: StrictBool = False  # a string ("yes", "0") is refused, as TEI does: pydantic would read it as a bool
-    truncate: StrictBool | None = None
-    truncation_direction: Literal["right", "Right", "left", "Left"] = "right"  # TEI's names: the end or the start
-    parameters: dict | None = None  # sent by huggingface_hub's client; ignored, as TEI does
 
 
 @dataclass
@@ -154,6 +114,8 @@ def create_app(cfg: ServeConfig, model=None):
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):  # the framework's own 404 and 405, in our body
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes no JSON decoder reads (not UTF-8)
+            return error(422, "the body is not JSON text in UTF-8", kind_on(request.url.path, "Validation"))
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "validation")
         return error(exc.status_code, str(exc.detail), kind, getattr(exc, "headers", None))
 
@@ -220,7 +182,8 @@ def create_app(cfg: ServeConfig, model=None):
     def regression() -> bool:
         return state["model"].settings.regression
 
-    @app.post("/v1/classify", responses={200: {"model": ClassifyResponse}})
+    @app.post("/v1/classify", responses={200: {"model": ClassifyResponse}, **REFUSED, **documented(
+        s400="An empty or whitespace-only text", s503="The queue is full (Retry-After)")})
     async def classify(body: ClassifyRequest, request: Request):
         texts = [t if isinstance(t, str) else (t[0], t[1]) for t in body.texts]
         try:
@@ -237,7 +200,8 @@ def create_app(cfg: ServeConfig, model=None):
             {"label": names[int(p.argmax())], "score": float(p.max()),
              "scores": {n: float(v) for n, v in zip(names, p)}} for p in softmax(values)]})
 
-    @app.post("/predict", responses={200: {"model": list[TEIScore] | list[list[TEIScore]]}})
+    @app.post("/predict", responses={200: {"model": list[TEIScore] | list[list[TEIScore]]}, **REFUSED, **documented(
+        s400="An empty input", s429="The queue is full (Retry-After)")})
     async def predict_tei(body: TEIRequest, request: Request):
         try:
             single, sequences = parse_inputs(body.inputs)
@@ -267,7 +231,8 @@ def create_app(cfg: ServeConfig, model=None):
                                "truncate: true to cut it)")
         return encoded
 
-    @app.get("/health")
+    @app.get("/health", response_class=Response, responses={
+        200: {"description": "Healthy (an empty body, as TEI)"}, **documented(s503="The model is not loaded")})
     async def health():
         if not state["ready"]:
             return error(503, "unhealthy", "Unhealthy")
@@ -295,19 +260,25 @@ def create_app(cfg: ServeConfig, model=None):
     async def healthz():
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses=documented(s503="The model is not loaded"))
     async def readyz():
         if not state["ready"]:
             return error(503, "model not loaded", "unhealthy")
         return {"status": "ready", "model": cfg.model}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=Response, responses={
+        200: {"description": "Prometheus' text format", "content": {CONTENT_TYPE_LATEST: {}}}})
     async def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse)
     async def demo():
         return (resources.files("modernbert_glue") / "static" / "index.html").read_text(encoding="utf-8")
+
+    if cfg.api_key:  # documented on the routes the key guards
+        for route in app.routes:
+            if getattr(route, "responses", None) is not None and route.path not in RequireKey.OPEN:
+                route.responses.update(documented(s401="Missing or wrong API key"))
 
     return app
 
