@@ -232,7 +232,7 @@ def summarise() -> dict:
     return rows
 
 
-def _std(values: np.ndarray) -> float | None:
+def _std(values) -> float | None:
     """The seeds' sample std; none for one seed, which has no spread to show."""
     return float(values.std(ddof=1)) if len(values) > 1 else None
 
