@@ -25,6 +25,11 @@ class RunFailed(UserError):
     exit_code = 1
 
 
+def first_line(exc: Exception) -> str:
+    """A library's error in a few words, for inside our one line: its message's first line, or its type."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 # A full disk or quota, a file too large, a read-only file system, a failing device: raised from deep inside torch,
 # transformers or our own writers, wherever the disk happens to give out.
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import token_limit
-from .errors import UserError
+from .errors import UserError, first_line
 from .hub import hub_available
 from .tasks import Task
 
@@ -96,7 +96,7 @@ def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise UserError(f"model '{path}': cannot read its config ({_first_line(exc)})") from None
+        raise UserError(f"model '{path}': cannot read its config ({first_line(exc)})") from None
     if overrides:
         config = _with_overrides(config, path, overrides)
     config.num_labels = task.num_labels
@@ -175,7 +175,7 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
                 )
         except OSError as exc:
             raise UserError(
-                f"model '{name}': no weights found ({_first_line(exc)}); use --random-init to build it untrained"
+                f"model '{name}': no weights found ({first_line(exc)}); use --random-init to build it untrained"
             ) from None
     return model, tokenizer
 
@@ -210,7 +210,7 @@ def load_tokenizer(path: str):
     try:
         return AutoTokenizer.from_pretrained(path)
     except Exception as exc:  # missing or broken tokenizer files raise several error types
-        raise UserError(f"model '{path}': cannot load its tokenizer ({_first_line(exc)})") from None
+        raise UserError(f"model '{path}': cannot load its tokenizer ({first_line(exc)})") from None
 
 
 def tokenizer_for_pipeline(tokenizer, max_length: int):
@@ -242,7 +242,7 @@ def load_saved_classifier(folder: str):
                 folder, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True,
                 ignore_mismatched_sizes=True)
     except Exception as exc:  # a truncated weights file, a config without an architecture: many error types
-        raise UserError(f"{folder}: cannot load a classifier from it ({_first_line(exc)})") from None
+        raise UserError(f"{folder}: cannot load a classifier from it ({first_line(exc)})") from None
     problems = [f"{what}: {_some(keys)}" for what, keys in (
         ("missing", info["missing_keys"]), ("unexpected", info["unexpected_keys"]),
         ("wrong shape", {key[0] for key in info["mismatched_keys"]})) if keys]
@@ -276,10 +276,6 @@ def _one_line(exc: Exception) -> str:
     """The whole message on one line: huggingface_hub's validation errors give the field on the first line and
     what is wrong with it on the next."""
     return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:400] or type(exc).__name__
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _config_problem_type(folder) -> str | None:
@@ -331,7 +327,7 @@ class InferenceSettings:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: not a readable settings file ({_first_line(exc)})") from None
+            raise UserError(f"{path}: not a readable settings file ({first_line(exc)})") from None
         if not isinstance(raw, dict):
             raise UserError(f"{path}: not a settings object")
         version = raw.get("version", SETTINGS_VERSION)

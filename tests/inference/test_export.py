@@ -129,3 +129,27 @@ def test_torch_only_options_with_the_onnx_backend_are_refused(exported):
     for option in (["--bf16", "on"], ["--input-path", "packed"]):  # were ignored without a word
         code, stdout, stderr = run_cli("predict", "--model", exported, "--backend", "onnx", *option, "good")
         assert code == 2 and stdout == "" and "--input-path and --bf16 go with --backend torch" in stderr
+
+
+def test_a_damaged_export_is_refused_in_one_line(exported, tmp_path):
+    """A truncated or missing ONNX file, or a broken export.json, was onnxruntime's (or json's) traceback, exit 1."""
+    import shutil
+
+    from modernbert_glue.errors import UserError
+
+    def damaged(name: str, damage) -> object:
+        folder = tmp_path / name
+        shutil.copytree(exported, folder)
+        damage(folder)
+        return folder
+
+    truncated = damaged("truncated", lambda f: (f / "model.int8.onnx").write_bytes((f / "model.int8.onnx").read_bytes()[:1000]))
+    for folder, why in ((truncated, "INVALID_PROTOBUF"),
+                        (damaged("missing", lambda f: (f / "model.int8.onnx").unlink()), "NO_SUCHFILE"),
+                        (damaged("json", lambda f: (f / "export.json").write_text("{")), "Expecting"),
+                        (damaged("field", lambda f: (f / "export.json").write_text("{}")), "no 'model_file' field")):
+        with pytest.raises(UserError, match=f"^{folder}: cannot load the ONNX export \\(.*{why}.*\\); export the model again$"):
+            OnnxClassifier(folder)
+    code, stdout, stderr = run_cli("predict", "--backend", "onnx", "--model", truncated, "a fine film")
+    assert code == 2 and stdout == "" and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith(f"error: {truncated}: cannot load the ONNX export (")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..inputs import pad_batch, sorted_batches
 from ..models import InferenceSettings, load_tokenizer
 from .classifier import Tokenized
@@ -39,18 +39,23 @@ class OnnxClassifier(Tokenized):
 
         folder = Path(folder)
         require_export_folder(folder)
-        info = json.loads((folder / "export.json").read_text())
         self.workers = workers or len(os.sched_getaffinity(0))
         options = ort.SessionOptions()
         if self.workers > 1:
             options.intra_op_num_threads = 1
         elif not spin:  # a server: idle worker threads sleep instead of spinning on the cores the event loop needs
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(folder / info["model_file"]), options, providers=["CPUExecutionProvider"])
+        try:  # a damaged or incomplete folder: a JSON, key, protobuf or missing-file error, as one line
+            info = json.loads((folder / "export.json").read_text())
+            config = json.loads((folder / "config.json").read_text())
+            self.label_names = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+            self.session = ort.InferenceSession(str(folder / info["model_file"]), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            what = f"no {exc} field" if isinstance(exc, KeyError) else first_line(exc)
+            raise UserError(f"{folder}: cannot load the ONNX export ({what}); export the model again") from None
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx") if self.workers > 1 else None
         self.tokenizer = load_tokenizer(str(folder))
-        config = json.loads((folder / "config.json").read_text())
-        self.label_names = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
         self.batch_size = batch_size
         self.settings = InferenceSettings.load(folder)
         self.dtype = "int8" if info.get("quantize") == "int8" else "float32"  # what /info reports
