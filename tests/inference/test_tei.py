@@ -224,3 +224,13 @@ def test_an_empty_api_key_variable_is_refused_not_read_as_no_key(tiny_run, monke
     code, _, stderr = run_cli("serve", "--model", tiny_run / "model", "--port", "1")
     assert code == 2 and stderr.strip().splitlines()[-1] == (
         "error: $MODERNBERT_GLUE_API_KEY is set but empty: give the key, or unset it to serve without one")
+
+
+def test_an_api_key_with_surrounding_whitespace_is_refused():
+    """HTTP strips a header value's surrounding whitespace: `KEY ` (a secret file's newline, say) could never match."""
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.inference.serve import ServeConfig
+
+    for key in ("s3cret\n", " s3cret"):
+        with pytest.raises(UserError, match="^--api-key starts or ends with whitespace"):
+            ServeConfig(model="m", api_key=key)

@@ -70,6 +70,8 @@ class ServeConfig:
             raise UserError(f"--port must be at most 65535, got {self.port}")
         if self.api_key is not None and not self.api_key.strip():
             raise UserError("--api-key must not be empty")
+        if self.api_key is not None and self.api_key != self.api_key.strip():  # HTTP drops it from the header
+            raise UserError("--api-key starts or ends with whitespace, which no client can send in its header")
         if self.max_texts > self.max_queue:  # a full request could never be queued: "busy" for ever
             raise UserError(f"--max-texts {self.max_texts} is more than --max-queue {self.max_queue} holds; "
                             "raise --max-queue or lower --max-texts")
