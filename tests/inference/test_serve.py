@@ -2,6 +2,7 @@
 
 import asyncio
 import subprocess
+from contextlib import asynccontextmanager
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -414,53 +415,72 @@ def test_info_reports_the_dtype_the_passes_compute_in():
     assert Classifier(model=None, tokenizer=None, bf16="off").dtype == "float32"
 
 
-def test_a_client_that_disconnects_has_its_texts_dropped_uncomputed():
-    """A client that gives up (its time-out, then perhaps a retry) while its texts queue behind a busy model: the
-    server notices the closed connection, answers nothing to no one (499 in /metrics) and never computes them."""
+class Counting(Gated):
+    """Gated, counting the texts it tokenized: the server tokenizes a request's texts as it queues them."""
+
+    encoded = 0
+
+    def encode(self, texts):
+        self.encoded += len(texts)
+        return super().encode(texts)
+
+
+@asynccontextmanager
+async def _in_process(model, **uvicorn_options):
+    """(uvicorn.Server, port): the app over `model`, served by uvicorn on this event loop, stopped on leaving."""
     import socket
 
     import uvicorn
 
     from modernbert_glue.inference.serve import ServeConfig, create_app
 
-    class Counting(Gated):
-        def encode(self, texts):
-            self.encoded = getattr(self, "encoded", 0) + len(texts)
-            return super().encode(texts)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(ServeConfig(model="m"), model)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **uvicorn_options))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    await _until(lambda: server.started, "the server to start")
+    try:
+        yield server, sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        model.release.set()
+        await asyncio.wait_for(serving, HANG_GUARD_S)
 
-    def request(texts: list[str]) -> bytes:
-        body = ('{"texts": [%s]}' % ", ".join(f'"{t}"' for t in texts)).encode()
-        return (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
-    async def answer(texts: list[str], port: int) -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(request(texts))
-        data = await reader.read()  # Connection: close: the whole response
-        writer.close()
-        return data
+def _classify_request(texts: list[str]) -> bytes:
+    body = ('{"texts": [%s]}' % ", ".join(f'"{t}"' for t in texts)).encode()
+    return (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    """The whole response to `request` (Connection: close)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    data = await asyncio.wait_for(reader.read(), HANG_GUARD_S)
+    writer.close()
+    return data
+
+
+def test_a_client_that_disconnects_has_its_texts_dropped_uncomputed():
+    """A client that gives up (its time-out, then perhaps a retry) while its texts queue behind a busy model: the
+    server notices the closed connection, answers nothing to no one (499 in /metrics) and never computes them."""
     async def scenario():
         model = Counting()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(ServeConfig(model="m"), model), log_level="warning"))
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        await _until(lambda: server.started, "the server to start")
-        first = asyncio.create_task(answer(["alone"], port))
-        await _until(model.running.is_set, "the first request's pass to start")
-        _, gone = await asyncio.open_connection("127.0.0.1", port)
-        gone.write(request(["two words"]))
-        await _until(lambda: model.encoded == 2, "the second request to queue")
-        gone.close()
-        deadline = asyncio.get_running_loop().time() + HANG_GUARD_S
-        while 'status="499"} 1.0' not in (await _get(port, "/metrics")).decode():
-            assert asyncio.get_running_loop().time() < deadline, "the server never noticed the disconnect"
-        model.release.set()
-        replies = [await asyncio.wait_for(first, HANG_GUARD_S), await answer(["three words here"], port)]
-        server.should_exit = True
-        await asyncio.wait_for(serving, HANG_GUARD_S)
+        async with _in_process(model) as (_, port):
+            first = asyncio.create_task(_exchange(port, _classify_request(["alone"])))
+            await _until(model.running.is_set, "the first request's pass to start")
+            _, gone = await asyncio.open_connection("127.0.0.1", port)
+            gone.write(_classify_request(["two words"]))
+            await _until(lambda: model.encoded == 2, "the second request to queue")
+            gone.close()
+            deadline = asyncio.get_running_loop().time() + HANG_GUARD_S
+            metrics = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            while 'status="499"} 1.0' not in (await _exchange(port, metrics)).decode():
+                assert asyncio.get_running_loop().time() < deadline, "the server never noticed the disconnect"
+            model.release.set()
+            replies = [await first, await _exchange(port, _classify_request(["three words here"]))]
         return model.batches, replies
 
     batches, replies = asyncio.run(scenario())
@@ -468,9 +488,19 @@ def test_a_client_that_disconnects_has_its_texts_dropped_uncomputed():
     assert [[len(ids) for ids in b] for b in batches] == [[3], [5]]  # "alone", then "three words here": never "two words"
 
 
-async def _get(port: int, path: str) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
-    data = await reader.read()
-    writer.close()
-    return data
+def test_requests_left_at_the_end_of_the_grace_time_get_a_json_503():
+    """uvicorn cancels the requests still running when its graceful shutdown times out; each was a plain-text 500
+    and a logged traceback. The one in the model's pass and the one queued behind it both get our 503."""
+    async def scenario():
+        model = Counting()
+        async with _in_process(model, timeout_graceful_shutdown=0.2) as (server, port):
+            requests = [asyncio.create_task(_exchange(port, _classify_request(["alone"])))]
+            await _until(model.running.is_set, "the first request's pass to start")
+            requests.append(asyncio.create_task(_exchange(port, _classify_request(["two words"]))))
+            await _until(lambda: model.encoded == 2, "the second request to queue")
+            server.should_exit = True
+            return await asyncio.gather(*requests)
+
+    for reply in asyncio.run(scenario()):
+        assert reply.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in reply.lower(), reply
+        assert reply.endswith(b'{"error":"the server is shutting down: send the request again","error_type":"unhealthy"}')

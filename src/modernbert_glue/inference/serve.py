@@ -163,6 +163,9 @@ def create_app(cfg: ServeConfig, model=None):
         gone = asyncio.ensure_future(_disconnected(request.receive))
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # uvicorn's shutdown, past its grace time: a JSON 503, not its plain 500
+            asyncio.current_task().uncancel()
+            raise TEIError("Unhealthy", "the server is shutting down: send the request again", status=503) from None
         finally:
             gone.cancel()
             work.cancel()  # no-op once done; else its future is cancelled and the batcher skips it
