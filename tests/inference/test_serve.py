@@ -119,7 +119,12 @@ def test_malformed_json_and_huge_body(server):
     r = http.post(f"{server}/v1/classify", content=b"\xff\xfe garbage", headers={"content-type": "application/json"})
     assert r.status_code == 422
     r = http.post(f"{server}/v1/classify", content=b'{"texts": ["\xff\xfe"]}', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["error"] == "the body is not JSON text in UTF-8"  # was FastAPI's 400
+    assert r.status_code == 422 and r.json()["error"] == "the body cannot be read as JSON: it is not UTF-8"  # was 400
+    r = http.post(f"{server}/predict", content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json() == {"error": "the body cannot be read as JSON: it is nested too deeply",
+                                                 "error_type": "Validation"}
+    r = http.post(f"{server}/v1/classify", content=b"9" * 5000, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "limit (4300 digits)" in r.json()["error"]
     r = http.post(f"{server}/v1/classify", content=b"x" * 1_100_000, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit is 1000000" in r.json()["error"]
     assert r.json()["error_type"] == "validation"

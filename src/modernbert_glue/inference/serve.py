@@ -23,7 +23,7 @@ from importlib import resources
 from fastapi import Request  # at module level: FastAPI resolves the routes' annotations in this module
 
 from ..device import check_bf16
-from ..errors import UserError
+from ..errors import UserError, first_line
 from .batcher import Metrics, MicroBatcher, Overloaded
 from .middleware import BodyLimitAndMetrics, RequireKey
 from .schemas import REFUSED, ClassifyRequest, ClassifyResponse, TEIRequest, TEIScore, documented
@@ -116,8 +116,9 @@ def create_app(cfg: ServeConfig, model=None):
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):  # the framework's own 404 and 405, in our body
-        if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes no JSON decoder reads (not UTF-8)
-            return error(422, "the body is not JSON text in UTF-8", kind_on(request.url.path, "Validation"))
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": what json.loads raised, beside its syntax
+            return error(422, f"the body cannot be read as JSON: {_unreadable(exc.__cause__)}",
+                         kind_on(request.url.path, "Validation"))
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "validation")
         return error(exc.status_code, str(exc.detail), kind, getattr(exc, "headers", None))
 
@@ -286,6 +287,14 @@ def create_app(cfg: ServeConfig, model=None):
                 route.responses.update(documented(s401="Missing or wrong API key"))
 
     return app
+
+
+def _unreadable(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "it is not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    return first_line(cause) if cause else "unknown reason"  # e.g. an integer of more digits than Python converts
 
 
 async def _disconnected(receive) -> None:
