@@ -15,7 +15,7 @@ import pytest
 
 from modernbert_glue import cli
 
-from .conftest import MODERNBERT, TINY_ARGS, run_cli
+from .conftest import MODERNBERT, SHARED, TINY_ARGS, run_cli
 from .inference.conftest import start
 
 TRAIN = ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--epochs", "1", "--batch-size", "16",
@@ -175,6 +175,9 @@ CLI_ROWS = [
     (["predict", "--model", "{model}", "--input", "{review}"], 2,
      "review.csv: no column(s) sentence (name yours with --text-columns); found: review"),
     (["predict", "--model", "{model}", "bad \udcff byte"], 2, "text argument 1 is not valid UTF-8"),
+    (["predict", "--model", "{model}", "--input", "{empty}"], 2, "empty.tsv: empty file"),  # "found: " and nothing
+    (["evaluate", "--model", "{model}", "--data-dir", str(SHARED / "data" / "rte")], 2,  # "pass --task rte": refused
+     "model was trained on sst2: evaluate a model of task rte on it"),
     (["evaluate", "--model", "{model}", "--data-dir", "{sst2}", "--split", "dev"], 2, "unknown split 'dev'"),
     (["serve", "--model", "{model}", "--port", "99999"], 2, "--port must be at most 65535, got 99999"),
     (["serve", "--model", "{model}", "--backend", "onnx"], 2, "model: not an ONNX export folder"),

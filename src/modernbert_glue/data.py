@@ -56,14 +56,16 @@ def split_source(cfg: DataConfig, task: Task, split: str) -> str:
     return "hub"
 
 
-def check_folder_task(folder: Path, task: Task) -> None:
+def check_folder_task(folder: Path, task: Task,
+                      remedy: str = f"pass --task {{named}}, or name its files one by one ({FILE_OPTIONS})") -> None:
     """A data folder named after another GLUE task (GLUE's own names: WNLI, SST-2, STS-B, ...) is refused: its
     files have the same columns, so `--task rte --data-dir glue/WNLI` would read WNLI's labels as RTE's ids (the
-    two orders are reversed), and train or score on flipped labels without a word."""
+    two orders are reversed), and train or score on flipped labels without a word. `remedy` ends the message
+    ({named}: the folder's task)."""
     named = re.sub(r"[^a-z0-9]", "", Path(os.path.abspath(folder)).name.lower())
     if task.name != CUSTOM and named in TASKS and named not in (task.name, CUSTOM):
-        raise UserError(f"--data-dir {folder}: a folder of task {named}'s files, read as task {task.name}; pass "
-                        f"--task {named}, or name its files one by one ({FILE_OPTIONS})")
+        raise UserError(f"--data-dir {folder}: a folder of task {named}'s files, read as task {task.name}; "
+                        + remedy.format(named=named))
 
 
 NAMED_LABELS = ("rte", "qnli", "mnli")  # GLUE's files of these tasks name their labels; WNLI's (RTE's columns): ids

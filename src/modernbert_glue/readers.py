@@ -55,6 +55,8 @@ def header_columns(path: str | Path) -> list[str] | None:
 
             return list(pq.read_schema(path).names)
         first = next(_decoded_lines(path.read_bytes(), path), (0, ""))[1]
+        if not first.strip():  # an empty file, or a blank first line: no header to name
+            return None
         if suffix == ".jsonl":
             record = json.loads(first)
             return list(record) if isinstance(record, dict) else None

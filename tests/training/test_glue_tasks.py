@@ -125,6 +125,15 @@ def test_predict_takes_pairs_from_arguments_and_from_a_file(rte_run, tmp_path):
     assert_probs_close([json.loads(line)["score"] for line in stdout2.splitlines()], [r["score"] for r in records])
     code, _, stderr = run_cli("predict", "--model", model, "one", "two", "three")
     assert code == 2 and "a pair model takes its texts two by two" in stderr
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.inference.predict import read_texts
+
+    (tmp_path / "lines.txt").write_text("A man sleeps.\t \n")  # the tab is there; the second text is not
+    with pytest.raises(UserError, match=r"lines.txt, line 1: the second text is empty or only whitespace$"):
+        read_texts(str(tmp_path / "lines.txt"), columns=("sentence1", "sentence2"))
+    (tmp_path / "lines.txt").write_text("A man sleeps.\n")
+    with pytest.raises(UserError, match=r"line 1: a pair model takes two texts per line, separated by a tab \(found 0"):
+        read_texts(str(tmp_path / "lines.txt"), columns=("sentence1", "sentence2"))
 
 
 @pytest.mark.parametrize("fixture,task,metric", [("rte_run", "rte", "accuracy"), ("stsb_run", "stsb", "pearson")])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from ..config import DataConfig
-from ..data import first_rows, load_columns, read_examples, texts_of
+from ..data import check_folder_task, first_rows, load_columns, read_examples, texts_of
 from ..errors import UserError
 from ..evaluation.metrics import evaluation_report
+from ..run_paths import data_dir_from_env
 from ..tasks import task_of_model
 from .backends import load_model
 from .classifier import check_finite
@@ -36,6 +38,9 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file
             check_column_count(text_columns, model_task.text_columns, model_dir)
         columns = read_examples(file, model_task.with_columns(text_columns, label_column), require_label=True)
     else:
+        if data_dir := data.data_dir or data_dir_from_env():  # the task is the model's: --task cannot change it
+            check_folder_task(Path(data_dir), model_task,
+                              f"{model_dir} was trained on {model_task.name}: evaluate a model of task {{named}} on it")
         columns = load_columns(dataclasses.replace(data, task=model_task.name), model_task, split)
         if "label" not in columns:
             raise UserError(f"split '{split}' has no labels to evaluate against (use --file with a labelled file)")

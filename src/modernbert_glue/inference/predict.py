@@ -85,8 +85,11 @@ def _pairs(lines: list[str], where: str) -> list[tuple[str, str]]:
     out = []
     for i, line in enumerate(lines, start=1):
         parts = line.split("\t")
-        if len(parts) != 2 or not all(p.strip() for p in parts):
-            raise UserError(f"{where}, line {i}: a pair model takes two texts per line, separated by a tab")
+        if len(parts) != 2:
+            raise UserError(f"{where}, line {i}: a pair model takes two texts per line, separated by a tab "
+                            f"(found {len(parts) - 1} tabs)")
+        if empty := [n for n, part in zip(("first", "second"), parts) if not part.strip()]:
+            raise UserError(f"{where}, line {i}: the {' and '.join(empty)} text is empty or only whitespace")
         out.append((parts[0], parts[1]))
     return out
 
