@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .config import check_seeds
 from .errors import RunFailed, UserError
+from .evaluation.runfolder import is_number, read_json, wrong_field
 from .locks import releases_on_error
 from .outputs import check_output, failure, open_output, read_marker
 from .training import stopping
@@ -145,14 +146,17 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
     if not resuming and out_path.is_dir() and any(out_path.iterdir()):  # sweep has no --overwrite to suggest
         raise UserError(f"{out_path}: not empty, and not a sweep folder; give a new or empty --output-dir")
     check_output(out_path, "sweep", resume=resuming)  # before train --check's seconds
+    jobs = [(config, seed, out_path / f"{config_name(config)}-seed-{seed}") for config in configs(cfg)
+            for seed in cfg.seeds]
     if resuming:
         _check_same_sweep(out_path, cfg)
+        for _, _, path in jobs:  # a damaged result stops the sweep before it touches its folder
+            if run_state(path) == "finished":
+                _dev_value(path)
     else:
         _check_train_options(cfg, out_path)
     folder = open_output(out_path, "sweep", resume=resuming)
     folder.write_json("sweep-config.json", asdict(cfg))
-    jobs = [(config, seed, out_path / f"{config_name(config)}-seed-{seed}") for config in configs(cfg)
-            for seed in cfg.seeds]
     folder.claim(*(job[2].name for job in jobs))
     threads = max(1, (os.cpu_count() or 1) // cfg.parallel) if cfg.parallel > 1 else 0
     timing = _read_timing(out_path)
@@ -231,11 +235,11 @@ def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
 
 
 def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
-    """A sweep continues only with the arguments it started with: its finished runs are reused."""
-    try:
-        saved = json.loads((out_path / "sweep-config.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    """A sweep continues only with the arguments it started with, its finished runs reused; its grid may grow
+    (more values, more seeds), never lose what it ran, which its table would then leave out."""
+    if not (out_path / "sweep-config.json").exists():  # stopped before writing it: before any run, too
         return
+    saved = read_json(out_path / "sweep-config.json")
     if saved.get("decoupled_weight_decay") != cfg.decoupled_weight_decay:
         raise UserError(f"{out_path}: a sweep started with{'' if saved.get('decoupled_weight_decay') else 'out'} "
                         "--decoupled-weight-decay; continue it with the same options or give another --output-dir")
@@ -245,6 +249,15 @@ def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
         change = ", ".join([*(f"not {a}" for a in gone), *(f"now {a}" for a in added)]) or "their order"
         raise UserError(f"{out_path}: a sweep started with other options ({change}); continue it with the same "
                         "options or give another --output-dir")
+    grid, seeds = saved.get("grid") or {}, saved.get("seeds") or []
+    if set(grid) != set(cfg.grid):
+        raise UserError(f"{out_path}: a sweep over {', '.join(GRID_OPTIONS[k] for k in grid) or 'no grid'}; continue "
+                        "it over the same options (more values are fine) or give another --output-dir")
+    lost = [f"{GRID_OPTIONS[k]} {v:g}" for k, values in grid.items() for v in values if v not in cfg.grid[k]]
+    lost += [f"--seeds {s}" for s in seeds if s not in cfg.seeds]
+    if lost:
+        raise UserError(f"{out_path}: a sweep that ran {', '.join(lost)} too; continue it with every value it ran "
+                        "(and any new ones) or give another --output-dir")
 
 
 def _as_path(arg: str) -> str:
@@ -262,6 +275,18 @@ def _read_timing(out_path: Path) -> dict:
             for name, spans in timing.items() if isinstance(spans, list)}
 
 
+def _dev_value(path: Path) -> tuple[str, float]:
+    """A finished run's (main metric, its dev value), from metrics.json: a damaged file is one line naming it."""
+    try:
+        metrics = read_json(path / "metrics.json")
+        metric = metrics.get("main_metric", "accuracy")
+        if not is_number(value := metrics.get(f"eval_{metric}")):
+            raise wrong_field(path / "metrics.json", f"eval_{metric}", value, "a number")
+    except UserError as exc:
+        raise UserError(f"{exc}; move {path} away and the same command runs it again") from None
+    return metric, float(value)
+
+
 def summarise(jobs: list) -> dict:
     """Per config: each seed's main dev metric (None for a failed run), mean, median, std (None with a failed
     seed); the chosen config (best mean among the configs whose every seed finished)."""
@@ -275,9 +300,7 @@ def summarise(jobs: list) -> dict:
             row["values"][str(seed)] = None
             row.setdefault("failed", {})[str(seed)] = reason
             continue
-        metrics = json.loads((path / "metrics.json").read_text())
-        metric = metrics.get("main_metric", "accuracy")
-        row["values"][str(seed)] = metrics[f"eval_{metric}"]
+        metric, row["values"][str(seed)] = _dev_value(path)
     for row in rows.values():
         finished = None not in row["values"].values()
         values = np.array(list(row["values"].values()), dtype=float)

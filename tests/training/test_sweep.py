@@ -355,12 +355,14 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
         with pytest.raises(UserError, match=message):
             SweepConfig(grid=grid, seeds=seeds, train_args=["--task", "rte"])
     folder = open_output(tmp_path / "sweep", "sweep")
-    write_json(folder.file("sweep-config.json"), {"train_args": ["--task", "rte"], "decoupled_weight_decay": False})
+    grid = {"grid": {"lr": [1e-4]}, "seeds": [1]}
+    write_json(folder.file("sweep-config.json"), {"train_args": ["--task", "rte"], "decoupled_weight_decay": False,
+                                                  **grid})
     other = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "mrpc"])
     with pytest.raises(UserError, match=r"a sweep started with other options \(not rte, now mrpc\); continue it"):
         sweep(other, str(tmp_path / "sweep"))
     write_json(folder.file("sweep-config.json"), {"train_args": ["--data-dir", str(tmp_path)],
-                                                  "decoupled_weight_decay": False})
+                                                  "decoupled_weight_decay": False, **grid})
     with pytest.raises(UserError, match="a sweep started without --decoupled-weight-decay"):
         sweep(SweepConfig(grid={"lr": [1e-4], "wd": [1e-5]}, seeds=[1], train_args=["--data-dir", str(tmp_path)],
                           decoupled_weight_decay=True), str(tmp_path / "sweep"))
@@ -369,6 +371,41 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path):
     for same in (f"{tmp_path}/", f"{tmp_path}/../{tmp_path.name}"):  # the same folder, written otherwise
         _check_same_sweep(tmp_path / "sweep", SweepConfig(grid={"lr": [1e-4]}, seeds=[1],
                                                           train_args=["--data-dir", same]))
+    # The grid may grow (its runs are reused); it may not lose a value it ran: the table would leave those out
+    write_json(folder.file("sweep-config.json"), {"train_args": [], "decoupled_weight_decay": False,
+                                                  "grid": {"lr": [1e-4, 2e-4]}, "seeds": [1, 2]})
+    _check_same_sweep(tmp_path / "sweep", SweepConfig(grid={"lr": [3e-4, 2e-4, 1e-4]}, seeds=[1, 2, 3]))
+    for grid, seeds, message in (({"lr": [1e-4]}, [1, 2], r"a sweep that ran --lr 0.0002 too; continue it with "),
+                                 ({"lr": [1e-4, 2e-4]}, [2], "a sweep that ran --seeds 1 too"),
+                                 ({"lr": [1e-4, 2e-4], "ep": [1.0]}, [1, 2], "a sweep over --lr; continue it over")):
+        with pytest.raises(UserError, match=message):
+            _check_same_sweep(tmp_path / "sweep", SweepConfig(grid=grid, seeds=seeds))
+    (tmp_path / "sweep" / "sweep-config.json").write_text("garbage")  # was read as "no options to compare"
+    with pytest.raises(UserError, match=r"sweep-config.json: not valid JSON"):
+        _check_same_sweep(tmp_path / "sweep", SweepConfig(grid={"lr": [1e-4]}, seeds=[1]))
+
+
+def test_a_finished_runs_damaged_result_stops_the_sweep_before_it_writes(tmp_path):
+    """Its metrics.json was a JSONDecodeError traceback, after the sweep had marked itself unfinished."""
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.outputs import open_output, write_json
+    from modernbert_glue.sweep import sweep
+
+    cfg = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "rte"])
+    folder = open_output(tmp_path / "sweep", "sweep")
+    folder.claim("lr=0.0001-seed-1")
+    write_json(folder.file("sweep-config.json"), {"train_args": ["--task", "rte"], "decoupled_weight_decay": False,
+                                                  "grid": cfg.grid, "seeds": cfg.seeds})
+    run = open_output(tmp_path / "sweep" / "lr=0.0001-seed-1", "run")
+    run.claim("metrics.json")
+    (tmp_path / "sweep" / "lr=0.0001-seed-1" / "metrics.json").write_text('{"corrupt')
+    run.finish()
+    folder.finish()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "sweep").iterdir() if p.is_file()}
+    with pytest.raises(UserError, match=r"lr=0.0001-seed-1/metrics.json: not valid JSON .*; move .* away and the "
+                                        r"same command runs it again$"):
+        sweep(cfg, str(tmp_path / "sweep"))
+    assert {p.name: p.read_bytes() for p in (tmp_path / "sweep").iterdir() if p.is_file()} == before
 
 
 def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
