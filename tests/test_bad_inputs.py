@@ -154,8 +154,8 @@ CLI_ROWS = [
     (["{train}", "--train-file", "{surrogate}"], 2, "surrogate.jsonl, line 2: 'sentence' is not valid Unicode"),
     (["{train}", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of linear, cosine"),
     (["{train}", "--seeds", "1,2", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of"),
-    (["{train}", "--model-override", "hidden_size=abc"], 2, "--model-override: invalid model config"),
-    (["{train}", "--model-override", "hidden_size=65"], 2, "--model-override: invalid model config"),
+    (["{train}", "--model-override", "hidden_size=abc"], 2, "model.overrides): invalid model config"),
+    (["{train}", "--model-override", "hidden_size=65"], 2, "model.overrides): invalid model config"),
     (["baseline", "tfidf", "--data-dir", "{sst2}", "--train-file", "{one_class}", "-o", "{out}"], 2,
      "positive.tsv: every label is 'positive'; a classifier needs two or more"),
     # numbers as label names are names, not ids: with names 1 and 2, a 0 is no label (not the id of '1')

@@ -67,3 +67,22 @@ def test_the_model_card_names_an_alias_by_its_hub_id_and_a_folder_by_none(tmp_pa
     assert _base_model("all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"  # not a Hub id itself
     assert _base_model("answerdotai/ModernBERT-base") == "answerdotai/ModernBERT-base"
     assert _base_model(str(tmp_path)) is None and _base_model("./local") is None
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"hidden_size": -5}, "model override hidden_size=-5 (--model-override, or the preset's model.overrides): must be "
+                          "at least 1"),  # torch's "negative dimension" traceback
+    ({"num_attention_heads": 0}, "model override num_attention_heads=0 (--model-override, or the preset's "
+                                 "model.overrides): must be at least 1"),  # ZeroDivisionError
+    ({"global_attn_every_n_layers": 0}, "model overrides (--model-override, or the preset's model.overrides): invalid "
+                                        "model config (integer modulo by zero)"),
+    ({"num_labels": 3}, "model override num_labels (--model-override, or the preset's model.overrides): set from the "
+                        "task's labels (--task, or --label-column for a custom task), not by an override"),
+])
+def test_an_override_transformers_or_torch_would_crash_on_is_one_line(override, message):
+    from modernbert_glue.models import check_model
+    from modernbert_glue.tasks import get_task
+
+    with pytest.raises(UserError) as refused:
+        check_model(str(MODERNBERT), get_task("sst2"), override)
+    assert str(refused.value) == message

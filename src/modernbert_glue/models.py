@@ -106,6 +106,10 @@ def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
     return config
 
 
+OVERRIDES_FROM = "--model-override, or the preset's model.overrides"  # where an override may come from
+TASK_FIELDS = ("num_labels", "id2label", "label2id", "problem_type")  # load_config sets them from the task
+
+
 def _with_overrides(config, path: str, overrides: dict[str, Any]):
     """Rebuild the config from its file with fields changed, so derived fields follow.
 
@@ -115,10 +119,15 @@ def _with_overrides(config, path: str, overrides: dict[str, Any]):
     from transformers import PretrainedConfig
 
     known = config.to_dict()
-    for key in overrides:
+    for key, value in overrides.items():
+        if key in TASK_FIELDS:
+            raise UserError(f"model override {key} ({OVERRIDES_FROM}): set from the task's labels (--task, or "
+                            "--label-column for a custom task), not by an override")
         if key not in known:
-            raise UserError(f"model override {key} (--model-override, or the preset's model.overrides): the "
-                            f"'{config.model_type}' config has no field '{key}' ({path})")
+            raise UserError(f"model override {key} ({OVERRIDES_FROM}): the '{config.model_type}' config has no "
+                            f"field '{key}' ({path})")
+        if (key.startswith("num_") or key.endswith("_size")) and type(value) is int and value < 1:  # a count
+            raise UserError(f"model override {key}={value} ({OVERRIDES_FROM}): must be at least 1")
     raw, _ = PretrainedConfig.get_config_dict(path)
     derived = {"layer_types"} - set(overrides) if "num_hidden_layers" in overrides else set()
     merged = {k: v for k, v in raw.items() if k not in derived} | overrides
@@ -134,10 +143,11 @@ def _overrides_checked(overrides: dict[str, Any] | None):
 
     try:
         yield
-    except (TypeError, ValueError, AssertionError, StrictDataclassError) as exc:  # Assertion: vocab_size < pad id
+    # Assertion: vocab_size < pad id; Runtime: a negative dimension; Arithmetic: a division by a zero count
+    except (TypeError, ValueError, AssertionError, RuntimeError, ArithmeticError, StrictDataclassError) as exc:
         if not overrides:
             raise
-        raise UserError(f"--model-override: invalid model config ({_one_line(exc)})") from None
+        raise UserError(f"model overrides ({OVERRIDES_FROM}): invalid model config ({_one_line(exc)})") from None
 
 
 def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None):
