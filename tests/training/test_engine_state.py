@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from modernbert_glue.config import TrainConfig
-from modernbert_glue.training.checkpoints import complete, latest_checkpoint
+from modernbert_glue.training.checkpoints import complete, latest_checkpoint, resume_checkpoint
 from modernbert_glue.training.ema import EMA
 from modernbert_glue.training.engine_state import LoopState, Writer, load, snapshot
 from modernbert_glue.training.step import build_optimizer
@@ -131,3 +131,40 @@ def test_a_damaged_checkpoint_is_passed_over_for_the_one_before(tmp_path):
     assert latest_checkpoint(tmp_path) is None  # nothing intact: the run starts over
     (folders[0] / "complete").write_text("5\n")  # an older version's complete file: no sizes, trusted
     assert latest_checkpoint(tmp_path) == folders[0]
+
+
+def test_a_checkpoint_damaged_in_place_is_passed_over_on_resume(tmp_path, caplog):
+    """Bytes overwritten without changing a file's size passed the size check, then failed halfway through
+    loading (a JSON, safetensors or torch traceback): --resume takes the checkpoint before it."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    folders = [tmp_path / "checkpoints" / f"checkpoint-{step}" for step in (5, 10)]
+    for step, folder in zip((5, 10), folders):
+        folder.mkdir(parents=True)
+        save_file({"w": torch.ones(256)}, str(folder / "model.safetensors"))
+        torch.save({"state": {0: {"exp_avg": torch.arange(4096.0)}}}, folder / "optimizer.pt")
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+        complete(folder, step, best=folders[0])
+    assert resume_checkpoint(tmp_path) == folders[1]
+
+    def overwrite(path, at: int, data: bytes):
+        with open(path, "r+b") as f:
+            f.seek(at)
+            f.write(data)
+
+    size = (folders[1] / "optimizer.pt").stat().st_size
+    overwrite(folders[1] / "optimizer.pt", size // 2, b"\xab" * 64)  # inside the tensor's bytes
+    assert latest_checkpoint(tmp_path) == folders[1]  # same sizes: complete and intact
+    assert resume_checkpoint(tmp_path) == folders[0]
+    assert "checkpoint-10 cannot be read back (optimizer.pt: " in caplog.text and "fails its CRC" in caplog.text
+    for name, data in (("trainer_state.json", b"x"), ("model.safetensors", b"\0" * 8)):
+        damaged = tmp_path / "checkpoints" / "checkpoint-5"
+        kept = damaged / f"{name}.kept"
+        kept.write_bytes((damaged / name).read_bytes())
+        overwrite(damaged / name, 0, data)
+        assert resume_checkpoint(tmp_path) is None, name  # nothing readable: the run starts over
+        (damaged / name).write_bytes(kept.read_bytes())
+        kept.unlink()

@@ -4,8 +4,9 @@ A checkpoint holds what an exact continuation needs: the weights, optimizer and 
 the training state (step, best metric, log history, early-stopping counters; the data order follows from the
 seed and the step) — written by the Trainer, or by the engine (engine_state.py) — plus the EMA state (the live
 weights and their average) and a `complete` file written last (`complete` below), listing every file's size.
-A checkpoint without that file was cut off while being written, and one whose files no longer have those sizes
-was damaged since: neither is resumed from; the previous complete one is kept until a newer one is complete.
+A checkpoint without that file was cut off while being written, and one whose files no longer have those sizes,
+or do not read back, was damaged since: neither is resumed from; the previous complete one is kept until a newer
+one is complete.
 """
 
 from __future__ import annotations
@@ -61,6 +62,43 @@ def intact(folder: Path) -> bool:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     found = complete_checkpoints(run_dir)
     return found[-1] if found else None
+
+
+def resume_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint whose files read back (unreadable): what `--resume` starts from. A file
+    damaged in place keeps its size; loading it was a JSON, safetensors or torch traceback halfway through."""
+    for folder in reversed(complete_checkpoints(run_dir)):
+        if (why := unreadable(folder)) is None:
+            return folder
+        log.warning("%s cannot be read back (%s): not resumed from", folder, why)
+    return None
+
+
+def unreadable(folder: Path) -> str | None:
+    """Why a checkpoint's files do not read back, or None: JSON that does not parse, a safetensors header, or a
+    torch file (a zip archive) not one or with a record that fails its CRC-32 (torch.save writes one per record:
+    this reads every byte, about a second per GB, once per resume)."""
+    import json
+    import zipfile
+
+    from safetensors import safe_open
+
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name == COMPLETE:
+            continue
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+            elif path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt") as tensors:
+                    tensors.keys()
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                with zipfile.ZipFile(path) as archive:
+                    if (bad := archive.testzip()) is not None:
+                        return f"{path.name}: {bad} fails its CRC"
+        except Exception as exc:  # each reader fails its own way
+            return f"{path.name}: {type(exc).__name__}"
+    return None
 
 
 class CheckpointCallback(TrainerCallback):

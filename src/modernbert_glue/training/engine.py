@@ -38,7 +38,7 @@ from ..packing import PackedClassifier, batches_to
 from . import capture as graphs
 from . import engine_state, stopping
 from .budgets import eval_plan, plan_run, static_batch
-from .checkpoints import checkpoint_folder, checkpoint_step, latest_checkpoint
+from .checkpoints import checkpoint_folder, checkpoint_step, resume_checkpoint
 from .ema import EMA
 from .lifecycle import check_run, fail_run, finish_run, loss_failure, mean_logged_loss, open_run, stopped_run
 from .step import (
@@ -66,7 +66,7 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
                                         overrides=cfg.model.overrides, init_from=cfg.model.init_from)
     if cfg.train.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    checkpoint = latest_checkpoint(out) if resume else None
+    checkpoint = resume_checkpoint(out) if resume else None
     folder = open_run(cfg, out, record, "engine", overwrite=overwrite, resume=resume, checkpoint=checkpoint)
     run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"], task.main_metric)
     with cpu_attention_kernel(cfg.train.cpu_flash_attention):

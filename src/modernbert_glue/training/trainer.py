@@ -28,7 +28,7 @@ from .checkpoints import (
     CHECKPOINTS,
     CheckpointCallback,
     checkpoint_step,
-    latest_checkpoint,
+    resume_checkpoint,
 )
 from . import stopping
 from .lifecycle import (
@@ -125,7 +125,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         model = PackedClassifier(model)
     log.info("input path: %s", input_path)
 
-    checkpoint = latest_checkpoint(out) if resume else None
+    checkpoint = resume_checkpoint(out) if resume else None
     folder = open_run(cfg, out, record, "trainer", overwrite=overwrite, resume=resume, checkpoint=checkpoint)
 
     ema = None
