@@ -425,6 +425,32 @@ def test_an_oserror_that_is_not_the_disks_is_still_a_bug_with_its_traceback():
     assert isinstance(as_user_error(OSError(28, "No space left on device", "/x")), MachineError)
     with pytest.raises(ConnectionResetError):
         as_user_error(ConnectionResetError(104, "Connection reset by peer"))
+    # tensorboard's event writer gives its path as bytes: shown as a path, not as b'...'
+    assert str(as_user_error(OSError(30, "Read-only file system", b"run/logs/events"))) == (
+        "run/logs/events: Read-only file system; the file system refused it: fix it, or use another folder")
+
+
+def test_a_background_threads_disk_error_is_one_line_and_a_bug_keeps_its_traceback(capsys):
+    """tensorboard's writer thread failing on a full disk printed a thread traceback before the command's line."""
+    import threading
+
+    from modernbert_glue.cli_main import thread_error
+
+    def fail(exc: Exception) -> None:
+        thread = threading.Thread(target=lambda: (_ for _ in ()).throw(exc), name="EventWriter")
+        previous, threading.excepthook = threading.excepthook, thread_error
+        try:
+            thread.start()
+            thread.join()
+        finally:
+            threading.excepthook = previous
+
+    fail(OSError(28, "No space left on device", "run/logs/events"))
+    assert capsys.readouterr().err == ("warning: thread EventWriter stopped: run/logs/events: No space left on device; "
+                                       "make room and run the command again (`train --resume` continues a run)\n")
+    fail(KeyError("a bug"))
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'a bug'" in err
 
 
 @pytest.mark.parametrize("limit_kb, where", [(5000, "safetensors"), (20000, "torch.save")])

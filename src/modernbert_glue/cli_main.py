@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import traceback
 
 import typer
 
-from .errors import as_user_error
+from .errors import MachineError, as_user_error
 
 
 def run_app(app) -> None:
@@ -20,6 +21,7 @@ def run_app(app) -> None:
               "WARNING or ERROR)", file=sys.stderr)
         sys.exit(2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    threading.excepthook = thread_error
     try:
         # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
         code = app(standalone_mode=False, prog_name="modernbert-glue")
@@ -40,3 +42,17 @@ def run_app(app) -> None:
         if code == 130:
             print("error: interrupted", file=sys.stderr)
         sys.exit(code)
+
+
+def thread_error(args) -> None:
+    """A background thread's failure: the machine's refusal (tensorboard's event writer on a full disk) is one
+    line, the main thread's own error then ends the command; anything else keeps Python's traceback, as the bug
+    it is."""
+    try:
+        error = as_user_error(args.exc_value) if isinstance(args.exc_value, Exception) else None
+    except Exception:  # noqa: BLE001 - as_user_error raises what it does not recognise
+        error = None
+    if isinstance(error, MachineError):
+        print(f"warning: thread {args.thread.name if args.thread else '?'} stopped: {error}", file=sys.stderr)
+        return
+    threading.__excepthook__(args)

@@ -4,6 +4,7 @@ that failed on the way (the machine refused a write, the training loss diverged)
 from __future__ import annotations
 
 import errno
+import os
 import re
 
 
@@ -46,7 +47,8 @@ def as_user_error(exc: Exception) -> UserError:
         return exc
     number, where, what = None, "", str(exc)
     if isinstance(exc, OSError):
-        number, where, what = exc.errno, f"{exc.filename}: " if exc.filename else "", exc.strerror or str(exc)
+        # a path may come as bytes (tensorboard's event writer): shown as the path, not as b'...'
+        number, where, what = exc.errno, f"{os.fsdecode(exc.filename)}: " if exc.filename else "", exc.strerror or str(exc)
     elif match := _RUST_OS_ERROR.search(str(exc)):
         number = int(match.group(1))
     elif isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
