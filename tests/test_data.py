@@ -57,6 +57,15 @@ def test_plain_text_lines(tmp_path):
     f.write_text("one\n \ntwo\n")
     with pytest.raises(UserError, match=r"in.txt, line 2: empty line"):
         read_lines(f)
+    f.write_text("one\ntwo\n\n \r\n\n")  # blank lines an editor left at the end: no rows, no error
+    assert read_lines(f) == ["one", "two"]
+
+
+def test_blank_lines_at_the_end_of_a_data_file_are_no_rows(tmp_path):
+    """They were "line 4: expected 2 fields separated by '\\t', found 1" (one inside a file: empty_line above)."""
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\ngood\t1\nbad\t0\n\n\n")
+    assert read_examples(path, get_task("sst2"))["label"] == [1, 0]
 
 
 BAD_TRAIN = {
@@ -66,7 +75,7 @@ BAD_TRAIN = {
     "label_not_a_number": (["sentence\tlabel", "good\tgreat"], r"train.tsv, line 2: label 'great' is not one of 0, 1, negative, positive"),
     "empty_sentence": (["sentence\tlabel", "good\t1", "\t0"], r"train.tsv, line 3: empty 'sentence'"),
     "whitespace_sentence": (["sentence\tlabel", "   \t0"], r"train.tsv, line 2: empty 'sentence'"),
-    "empty_line": (["sentence\tlabel", "good\t1", "", "bad\t0"], r"train.tsv, line 3: expected 2 fields"),
+    "empty_line": (["sentence\tlabel", "good\t1", "", "bad\t0"], r"train.tsv, line 3: empty line \(every line must"),
     "zero_rows": (["sentence\tlabel"], r"train.tsv: no rows"),
     "empty_file": ([], r"train.tsv: empty file"),
 }

@@ -98,13 +98,13 @@ def read_lines(path: str | Path | None) -> list[str]:
 
 
 def _decoded_lines(raw: bytes, name: str | Path):
-    """(line number, text) for each line of a file's (or stdin's) bytes, strictly UTF-8; a trailing newline adds
-    no line."""
+    """(line number, text) for each line of a file's (or stdin's) bytes, strictly UTF-8; a trailing newline, or
+    blank lines at the end, add no line (a blank line before a row is the reader's to refuse)."""
     if b"\n" not in raw and b"\r" in raw.rstrip(b"\r"):  # split on \n only, such a file is one line: "no rows"
         raise UserError(f"{name}: its line endings are CR only (classic Mac OS), which are not read as line breaks; "
                         "save it with LF or CRLF line endings")
     lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
+    while lines and not lines[-1].strip():  # the final newline, and blank lines an editor left at the end
         lines.pop()
     for lineno, line in enumerate(lines, start=1):
         try:
@@ -140,6 +140,8 @@ def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None =
         if len(fields) != len(header) and skip_malformed:
             skipped.append(lineno)
             continue
+        if not text.strip():
+            raise UserError(f"{path}, line {lineno}: empty line (every line must hold a row)")
         if len(fields) != len(header):
             raise UserError(
                 f"{path}, line {lineno}: expected {len(header)} fields separated by {delimiter!r}, found {len(fields)}"
