@@ -12,7 +12,7 @@ STAGES = [
     ["config", "run_paths"],
     ["tasks", "data", "readers", "hub"],
     ["inputs", "packing", "segments"],
-    ["models", "device", "modelcard"],
+    ["models", "model_overrides", "device", "modelcard"],
     ["evaluation"],
     ["training", "inference", "bench", "sweep", "submission"],
     ["report"],

@@ -89,6 +89,9 @@ def test_preset_file_with_unknown_key_or_wrong_type(tmp_path):
     bad_section.write_text("[optimizer]\nlr = 1.0\n")
     with pytest.raises(UserError, match=r"unknown section \[optimizer\]"):
         load_config(str(bad_section))
+    bad_section.write_text("lr = 1e-4\n[train]\nepochs = 1\n")  # was "unknown section [lr]"
+    with pytest.raises(UserError, match=r"bad_section.toml: key 'lr' is outside any \[section\]; it is \[train\]'s$"):
+        load_config(str(bad_section))
     with pytest.raises(UserError, match="unknown preset 'nope'"):
         load_config("nope")
     bad_value = tmp_path / "bad_value.toml"

@@ -2,11 +2,8 @@ import pytest
 
 from modernbert_glue.errors import UserError
 from modernbert_glue.hub import hub_available
-from modernbert_glue.models import (
-    packaged_copy,
-    parse_overrides,
-    resolve_model,
-)
+from modernbert_glue.model_overrides import parse_overrides
+from modernbert_glue.models import packaged_copy, resolve_model
 
 from .conftest import MODERNBERT, run_cli
 

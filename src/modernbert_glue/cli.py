@@ -103,7 +103,7 @@ def train(
 ) -> None:
     """Fine-tune a model on a GLUE task (or your own data), evaluate on dev, and save the run folder."""
     from .config import resolve_run_config
-    from .models import parse_overrides
+    from .model_overrides import parse_overrides
     from .training.dispatch import train as run_training
     from .training.lifecycle import with_init_from_base
     from .training.runs import check_training, resume_training, train_seeds
@@ -255,7 +255,7 @@ def bench(
     from .bench import bench as run_bench
     from .config import DataConfig
     from .device import use_bf16
-    from .models import parse_overrides
+    from .model_overrides import parse_overrides
 
     cfg = BenchConfig(model=model or BenchConfig.model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()),

@@ -243,10 +243,13 @@ def check_ranges(cfg: RunConfig, source: str = "config") -> RunConfig:
 
 def _apply_table(cfg: RunConfig, table: dict[str, Any], source: str) -> RunConfig:
     for section, values in table.items():
+        if not isinstance(values, dict):  # `train = 1`, or a key above every [table] (`lr = 1e-4`)
+            owner = next((name for name, c in SECTIONS.items() if section in c.__dataclass_fields__), "")
+            where = f"; it is [{owner}]'s" if owner else ""
+            raise UserError(f"{source}: '{section}' must be a [{section}] table" if section in SECTIONS else
+                            f"{source}: key '{section}' is outside any [section]{where}")
         if section not in SECTIONS:
             raise UserError(f"{source}: unknown section [{section}] (expected {', '.join(SECTIONS)})")
-        if not isinstance(values, dict):
-            raise UserError(f"{source}: '{section}' must be a [{section}] table")
         for key, value in values.items():
             _set(cfg, f"{section}.{key}", value, source=source, from_text=False)
     return cfg
@@ -318,13 +321,8 @@ def describe_fields() -> list[tuple[str, str, str]]:
     return rows
 
 
-def resolve_run_config(
-    preset: str | None,
-    options: dict[str, Any],
-    sets: list[str] | None = None,
-    model_overrides: dict[str, Any] | None = None,
-    base: RunConfig | None = None,
-) -> RunConfig:
+def resolve_run_config(preset: str | None, options: dict[str, Any], sets: list[str] | None = None,
+                       model_overrides: dict[str, Any] | None = None, base: RunConfig | None = None) -> RunConfig:
     """Preset + named command-line options (dotted key -> value, None = not given) + `--set KEY=VALUE`s.
 
     Named options win over `--set`; model overrides add to (and replace keys of) the preset's. With `base`

@@ -17,6 +17,7 @@ from typing import Any
 from .data import token_limit
 from .errors import UserError, first_line
 from .hub import hub_available
+from .model_overrides import overrides_checked, with_overrides
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -73,22 +74,6 @@ def _from_hub_cache(repo_id: str) -> str | None:
         return None
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings -> dict; values parse as JSON where they can (numbers, booleans), else text."""
-    import json
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--model-override '{item}': expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
-
-
 def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
     """The model's config with the task's label names and any overrides applied (unknown fields refused)."""
     from transformers import AutoConfig
@@ -98,56 +83,12 @@ def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
     except (OSError, ValueError) as exc:
         raise UserError(f"model '{path}': cannot read its config ({first_line(exc)})") from None
     if overrides:
-        config = _with_overrides(config, path, overrides)
+        config = with_overrides(config, path, overrides)
     config.num_labels = task.num_labels
     config.id2label = task.id2label
     config.label2id = {name: i for i, name in task.id2label.items()}
     config.problem_type = "regression" if task.regression else "single_label_classification"
     return config
-
-
-OVERRIDES_FROM = "--model-override, or the preset's model.overrides"  # where an override may come from
-TASK_FIELDS = ("num_labels", "id2label", "label2id", "problem_type")  # load_config sets them from the task
-
-
-def _with_overrides(config, path: str, overrides: dict[str, Any]):
-    """Rebuild the config from its file with fields changed, so derived fields follow.
-
-    Example: ModernBERT derives `layer_types` (local/global per layer) from `num_hidden_layers` when the
-    config is built; setting the attribute afterwards would leave 22 layer types for 2 layers.
-    """
-    from transformers import PretrainedConfig
-
-    known = config.to_dict()
-    for key, value in overrides.items():
-        if key in TASK_FIELDS:
-            raise UserError(f"model override {key} ({OVERRIDES_FROM}): set from the task's labels (--task, or "
-                            "--label-column for a custom task), not by an override")
-        if key not in known:
-            raise UserError(f"model override {key} ({OVERRIDES_FROM}): the '{config.model_type}' config has no "
-                            f"field '{key}' ({path})")
-        if (key.startswith("num_") or key.endswith("_size")) and type(value) is int and value < 1:  # a count
-            raise UserError(f"model override {key}={value} ({OVERRIDES_FROM}): must be at least 1")
-    raw, _ = PretrainedConfig.get_config_dict(path)
-    derived = {"layer_types"} - set(overrides) if "num_hidden_layers" in overrides else set()
-    merged = {k: v for k, v in raw.items() if k not in derived} | overrides
-    with _overrides_checked(overrides):
-        return type(config).from_dict(merged)
-
-
-@contextlib.contextmanager
-def _overrides_checked(overrides: dict[str, Any] | None):
-    """With --model-override values, a config or model that transformers refuses is the user's input: one line.
-    (huggingface_hub's strict-dataclass errors derive from Exception only.)"""
-    from huggingface_hub.errors import StrictDataclassError
-
-    try:
-        yield
-    # Assertion: vocab_size < pad id; Runtime: a negative dimension; Arithmetic: a division by a zero count
-    except (TypeError, ValueError, AssertionError, RuntimeError, ArithmeticError, StrictDataclassError) as exc:
-        if not overrides:
-            raise
-        raise UserError(f"model overrides ({OVERRIDES_FROM}): invalid model config ({_one_line(exc)})") from None
 
 
 def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None):
@@ -158,7 +99,7 @@ def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None):
     from transformers import AutoModelForSequenceClassification
 
     config = load_config(resolve_model(name), task, overrides)
-    with _overrides_checked(overrides), torch.device("meta"):
+    with overrides_checked(overrides), torch.device("meta"):
         AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     return config
 
@@ -175,11 +116,11 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
     config = load_config(path, task, overrides)
     tokenizer = load_tokenizer(path)
     if random_init:
-        with _overrides_checked(overrides):
+        with overrides_checked(overrides):
             model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     else:
         try:
-            with _overrides_checked(overrides):
+            with overrides_checked(overrides):
                 model = AutoModelForSequenceClassification.from_pretrained(
                     path, config=config, attn_implementation=ATTN_IMPLEMENTATION
                 )
@@ -203,7 +144,7 @@ def warm_start(folder: str, task: Task, overrides: dict[str, Any] | None = None)
     check_model_finished(folder)
     source, tokenizer = load_saved_classifier(folder)
     config = load_config(folder, task, overrides)
-    with _overrides_checked(overrides):
+    with overrides_checked(overrides):
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     kept = {k: v for k, v in source.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
     missing, unexpected = model.load_state_dict(kept, strict=False)
@@ -282,10 +223,7 @@ def _without_load_report():
         logger.removeFilter(keep)
 
 
-def _one_line(exc: Exception) -> str:
-    """The whole message on one line: huggingface_hub's validation errors give the field on the first line and
-    what is wrong with it on the next."""
-    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:400] or type(exc).__name__
+
 
 
 def _config_problem_type(folder) -> str | None:

@@ -1,0 +1,75 @@
+"""`--model-override KEY=VALUE` (and a preset's model.overrides): config fields changed before the model is built,
+each checked so that what transformers or torch would refuse, or crash on, is one line naming the override."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from .errors import UserError
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings -> dict; values parse as JSON where they can (numbers, booleans), else text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--model-override '{item}': expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+OVERRIDES_FROM = "--model-override, or the preset's model.overrides"  # where an override may come from
+TASK_FIELDS = ("num_labels", "id2label", "label2id", "problem_type")  # load_config sets them from the task
+
+
+def with_overrides(config, path: str, overrides: dict[str, Any]):
+    """Rebuild the config from its file with fields changed, so derived fields follow.
+
+    Example: ModernBERT derives `layer_types` (local/global per layer) from `num_hidden_layers` when the
+    config is built; setting the attribute afterwards would leave 22 layer types for 2 layers.
+    """
+    from transformers import PretrainedConfig
+
+    known = config.to_dict()
+    for key, value in overrides.items():
+        if key in TASK_FIELDS:
+            raise UserError(f"model override {key} ({OVERRIDES_FROM}): set from the task's labels (--task, or "
+                            "--label-column for a custom task), not by an override")
+        if key not in known:
+            raise UserError(f"model override {key} ({OVERRIDES_FROM}): the '{config.model_type}' config has no "
+                            f"field '{key}' ({path})")
+        if (key.startswith("num_") or key.endswith("_size")) and type(value) is int and value < 1:  # a count
+            raise UserError(f"model override {key}={value} ({OVERRIDES_FROM}): must be at least 1")
+    raw, _ = PretrainedConfig.get_config_dict(path)
+    derived = {"layer_types"} - set(overrides) if "num_hidden_layers" in overrides else set()
+    merged = {k: v for k, v in raw.items() if k not in derived} | overrides
+    with overrides_checked(overrides):
+        return type(config).from_dict(merged)
+
+
+@contextlib.contextmanager
+def overrides_checked(overrides: dict[str, Any] | None):
+    """With --model-override values, a config or model that transformers refuses is the user's input: one line.
+    (huggingface_hub's strict-dataclass errors derive from Exception only.)"""
+    from huggingface_hub.errors import StrictDataclassError
+
+    try:
+        yield
+    # Assertion: vocab_size < pad id; Runtime: a negative dimension; Arithmetic: a division by a zero count
+    except (TypeError, ValueError, AssertionError, RuntimeError, ArithmeticError, StrictDataclassError) as exc:
+        if not overrides:
+            raise
+        raise UserError(f"model overrides ({OVERRIDES_FROM}): invalid model config ({_one_line(exc)})") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """The whole message on one line: huggingface_hub's validation errors give the field on the first line and
+    what is wrong with it on the next."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:400] or type(exc).__name__
