@@ -61,6 +61,14 @@ def test_plain_text_lines(tmp_path):
     assert read_lines(f) == ["one", "two"]
 
 
+def test_a_utf16_file_is_named_as_such(tmp_path):
+    """It was "line 1: not valid UTF-8 (byte 1 of the line)"."""
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\ngood\t1\n", encoding="utf-16")
+    with pytest.raises(UserError, match=r"train.tsv: UTF-16 text \(it starts with UTF-16's byte-order mark\); save it"):
+        read_examples(path, get_task("sst2"))
+
+
 def test_blank_lines_at_the_end_of_a_data_file_are_no_rows(tmp_path):
     """They were "line 4: expected 2 fields separated by '\\t', found 1" (one inside a file: empty_line above)."""
     path = tmp_path / "train.tsv"
