@@ -532,3 +532,12 @@ def test_a_mount_without_file_modes_still_gets_the_folder(tmp_path, monkeypatch)
         (tmp / "weights.bin").write_bytes(b"w")
     monkeypatch.undo()
     assert (tmp_path / "out" / "model" / "weights.bin").read_bytes() == b"w"
+
+
+def test_a_dangling_link_as_the_output_folder_is_named_before_the_work(tmp_path):
+    """It was "cannot write there (File exists)", from mkdir, after the data and model had loaded."""
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(UserError, match=rf"^{tmp_path}/link: a link to {tmp_path}/nowhere, which does not exist; "):
+        check_output(tmp_path / "link", "run")
+    (tmp_path / "nowhere").mkdir()
+    assert check_output(tmp_path / "link", "run") is None  # the folder it leads to: an empty one, fine

@@ -214,6 +214,9 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
         raise UserError(f"{out}: refusing to write into {why}; name a new folder for the output")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
+    if out.is_symlink() and not out.exists():  # mkdir would say "File exists", after the slow work
+        raise UserError(f"{out}: a link to {os.readlink(out)}, which does not exist; create that folder or name "
+                        "another")
     nearest = next(p for p in [out, *out.absolute().parents] if p.exists())
     if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
         raise UserError(f"{out}: cannot write there ({nearest} is not a writable folder)")
