@@ -76,6 +76,17 @@ def test_blank_lines_at_the_end_of_a_data_file_are_no_rows(tmp_path):
     assert read_examples(path, get_task("sst2"))["label"] == [1, 0]
 
 
+
+def test_an_stsb_score_outside_its_scale_is_refused(tmp_path):
+    """A 9 (or a score scaled 0-100) trained and evaluated quietly; a custom regression takes any number."""
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence1\tsentence2\tscore\na\tb\t5.0\nc\td\t9\n")
+    with pytest.raises(UserError, match=r"train.tsv, line 3: score '9' is outside stsb's scale, 0 to 5$"):
+        read_examples(path, get_task("stsb"))
+    custom = get_task("custom").with_columns(["sentence1", "sentence2"], "score", regression=True)
+    assert read_examples(path, custom)["label"] == [5.0, 9.0]
+
+
 BAD_TRAIN = {
     "missing_column": (["text\tlabel", "good\t1"], r"train.tsv: missing column 'sentence' \(sst2 classifies single sentences: expected sentence; found: text, label\)"),
     "missing_label": (["sentence", "good"], r"train.tsv: missing label column 'label' \(found: sentence\)"),

@@ -266,6 +266,9 @@ def parse_label(value: Any, task: Task, where: str) -> int | float | str:
                 pass
         if number is None or not math.isfinite(number):
             raise UserError(f"{where}: label {value!r} is not a number (regression)")
+        if task.score_range and not task.score_range[0] <= number <= task.score_range[1]:
+            low, high = task.score_range
+            raise UserError(f"{where}: score {value!r} is outside {task.name}'s scale, {low:g} to {high:g}")
         return number
     if not task.label_names:
         if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()) or (

@@ -38,6 +38,7 @@ class Task:
     # processors skip them, so this reader does too, and says how many.
     skip_malformed_rows: bool = False
     predicted_by: str = ""  # a test-only task predicted with another task's model (AX: MNLI's)
+    score_range: tuple[float, float] | None = None  # a regression task's scale (STS-B: 0-5); None: any number
 
     @property
     def num_labels(self) -> int:
@@ -106,7 +107,7 @@ TASKS = {task.name: task for task in (
          metrics=("f1", "accuracy"), files=GLUE_FILES, hub_config="mrpc", hub_text_columns=("sentence1", "sentence2"),
          submission="MRPC"),
     Task("stsb", ("sentence1", "sentence2"), "score", regression=True, metrics=REGRESSION_METRICS, files=GLUE_FILES,
-         hub_config="stsb", submission="STS-B"),
+         hub_config="stsb", submission="STS-B", score_range=(0.0, 5.0)),
     Task("qqp", ("question1", "question2"), "is_duplicate", ("not_duplicate", "duplicate"),
          metrics=("f1", "accuracy"), files=GLUE_FILES, hub_config="qqp", submission="QQP", skip_malformed_rows=True),
     Task("mnli", ("sentence1", "sentence2"), "gold_label", ("entailment", "neutral", "contradiction"),
