@@ -79,7 +79,7 @@ def test_overwrite_refuses_to_remove_another_commands_output_inside_its_folders(
         export = open_output(run / "model" / "onnx", "export")
         export.write_text("model.onnx", "graph")
         export.finish()
-        with pytest.raises(UserError, match=f"^{run / 'model' / 'onnx'}: a export folder inside {out}, in a folder "
+        with pytest.raises(UserError, match=f"^{run / 'model' / 'onnx'}: an export folder inside {out}, in a folder "
                                             "--overwrite replaces; move it out first$"):
             open_output(out, layout, overwrite=True)
         assert (run / "model" / "onnx" / "model.onnx").read_text() == "graph"
@@ -161,7 +161,7 @@ def test_a_seeds_own_folder_is_checked_too_and_a_bad_record_is_no_traceback(tmp_
         (tmp_path / "set" / "seed-1" / "notes.txt").unlink(missing_ok=True)
     export = open_output(tmp_path / "set" / "seed-1" / "onnx", "export")
     export.finish()
-    with pytest.raises(UserError, match="seed-1/onnx: a export folder inside"):
+    with pytest.raises(UserError, match="seed-1/onnx: an export folder inside"):
         check_output(tmp_path / "set", "seeds", overwrite=True)
     marker = json.loads((tmp_path / "set" / "seed-1" / MARKER).read_text())
     (tmp_path / "set" / "seed-1" / MARKER).write_text(json.dumps({**marker, "contents": {"model": [{"x": 1}]}}))

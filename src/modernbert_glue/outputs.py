@@ -25,7 +25,8 @@ from pathlib import Path
 
 from .errors import UserError
 from .locks import before_release, in_use, in_use_error, lock, release
-from .ownership import CONTENTS, MARKER, TMP, check_overwrite, contents, own_names, protected, read_marker
+from .ownership import (CONTENTS, MARKER, TMP, check_overwrite, contents, own_names, protected, read_marker,
+                        with_article)
 
 FAILURE = "failure.json"  # written by a writer that stopped for good (OutputFolder.fail): why
 
@@ -225,7 +226,7 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
     marker = read_marker(out) if out.is_dir() else None
     if resume:
         if marker is None or marker["kind"] != kind:
-            raise UserError(f"{out}: not a {kind} folder written by modernbert-glue; nothing to resume")
+            raise UserError(f"{out}: not {with_article(kind)} folder written by modernbert-glue; nothing to resume")
         if (reason := failure(out)) is not None:  # stopped for good: resuming would repeat it
             raise UserError(f"{out}: {reason}")
         return marker
@@ -236,7 +237,7 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
         if marker is None:
             raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
         if marker["kind"] != kind:
-            raise UserError(f"{out}: a {marker['kind']} folder, not a {kind} folder; refusing to overwrite it")
+            raise UserError(f"{out}: {with_article(marker['kind'])} folder, not {with_article(kind)} folder; refusing to overwrite it")
         check_overwrite(out, marker, inputs)
     return marker
 

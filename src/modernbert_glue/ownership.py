@@ -20,6 +20,11 @@ TMP = ".tmp-"  # infix of temporary names: `.<name>.tmp-<pid>`
 KINDS = ("run", "seeds", "report", "export", "submission", "sweep")
 
 
+def with_article(kind: str) -> str:
+    """A folder kind with its article, for messages: "a run", "an export"."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def read_marker(folder: Path) -> dict | None:
     """The folder's marker, or None when the folder is not one of ours (or has no readable marker). A marker
     edited by hand is read strictly: only `"complete": true` is finished (`"no"` is not), and `files` and each
@@ -76,7 +81,7 @@ def check_overwrite(out: Path, marker: dict, inputs: Iterable[str | Path] = ()) 
             raise in_use_error(out / name)
     if inside := _outputs_inside(out, marker):
         found = read_marker(inside[0])["kind"]
-        raise UserError(f"{inside[0]}: a {found} folder inside {out}, in a folder --overwrite replaces; "
+        raise UserError(f"{inside[0]}: {with_article(found)} folder inside {out}, in a folder --overwrite replaces; "
                         "move it out first")
     if foreign := _foreign_files(out, marker):
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""

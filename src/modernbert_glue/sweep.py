@@ -235,8 +235,9 @@ def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
 
 
 def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
-    """A sweep continues only with the arguments it started with, its finished runs reused; its grid may grow
-    (more values, more seeds), never lose what it ran, which its table would then leave out."""
+    """A sweep continues only with the arguments it started with, its finished runs reused. Its grid may change
+    values and seeds (not which options it sweeps): new ones are run, dropped ones left out of the table, with a
+    warning."""
     if not (out_path / "sweep-config.json").exists():  # stopped before writing it: before any run, too
         return
     saved = read_json(out_path / "sweep-config.json")
@@ -253,11 +254,11 @@ def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
     if set(grid) != set(cfg.grid):
         raise UserError(f"{out_path}: a sweep over {', '.join(GRID_OPTIONS[k] for k in grid) or 'no grid'}; continue "
                         "it over the same options (more values are fine) or give another --output-dir")
-    lost = [f"{GRID_OPTIONS[k]} {v:g}" for k, values in grid.items() for v in values if v not in cfg.grid[k]]
-    lost += [f"--seeds {s}" for s in seeds if s not in cfg.seeds]
-    if lost:
-        raise UserError(f"{out_path}: a sweep that ran {', '.join(lost)} too; continue it with every value it ran "
-                        "(and any new ones) or give another --output-dir")
+    dropped = [f"{GRID_OPTIONS[k]} {v:g}" for k, values in grid.items() for v in values if v not in cfg.grid[k]]
+    dropped += [f"--seeds {s}" for s in seeds if s not in cfg.seeds]
+    if dropped:  # a config given up on, say: allowed, but its runs stay out of the table, which the user should know
+        log.warning("sweep: %s left out of this grid: the table leaves out their runs (their folders stay)",
+                    ", ".join(dropped))
 
 
 def _as_path(arg: str) -> str:

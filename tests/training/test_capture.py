@@ -193,7 +193,7 @@ def test_capture_refuses_a_cpu_step():
 def _engine_run(small_sst2, out):
     """train_engine in this process on 96 real sentences, batch 16 (6 steps), the tiny ModernBERT."""
     from modernbert_glue.config import resolve_run_config
-    from modernbert_glue.models import parse_overrides
+    from modernbert_glue.model_overrides import parse_overrides
     from modernbert_glue.training.engine import train_engine
 
     from ..conftest import MODERNBERT, TINY

@@ -14,6 +14,7 @@ from ..errors import UserError
 from ..inputs import collate, resolve_input_path, sep_for, sorted_batches
 from ..models import InferenceSettings
 from ..outputs import own_names, read_marker
+from ..ownership import with_article
 from .classifier import TextClassifier, Tokenized, check_finite
 
 BACKENDS = ("torch", "onnx")
@@ -150,7 +151,7 @@ def check_model_folder(folder: str) -> None:
         example = f", e.g. {path / runs[0]}" if runs else ""
         raise UserError(f"{folder}: {_FOLDERS_OF_RUNS[marker['kind']]}, not a model; pass one of its runs{example}")
     if marker.get("kind") in ("report", "submission"):
-        raise UserError(f"{folder}: a {marker['kind']} folder, not a model")
+        raise UserError(f"{folder}: {with_article(marker['kind'])} folder, not a model")
     if not (path / "config.json").is_file() and not is_baseline_folder(path):
         raise UserError(f"{folder}: not a model folder (no config.json)")
 
