@@ -89,6 +89,10 @@ def test_compare_report_matches_the_runs(tiny_run, tfidf_run, seeds_run, tmp_pat
         raw = [t[key][p] for t in report["pairwise"]["dev"]]
         assert len(raw) == 6 and [t[key]["p_holm"] for t in report["pairwise"]["dev"]] == holm(raw)
     assert "6 pairs tested; each Holm p is its column's p adjusted" in md and "| Holm p |" in md
+    assert "## SST-2 dev" in md  # as GLUE prints the name (it was "SST2")
+    tiny = json.loads((tiny_run / "metrics.json").read_text())  # 3 epochs; the rate was over HF's shorter clock
+    assert tiny["train_samples_per_second"] == pytest.approx(3 * tiny["train_samples"] / tiny["train_seconds"], rel=0.02)
+    assert "**Not one set of examples:** these runs were scored on different numbers of them (n 80, 160" in md
     arch = {a["system"]: a for a in report["architecture"]}
     assert len(arch) == 3 and all(a["weights"] == "random weights" for a in arch.values())
     tiny = next(iter(arch.values()))
@@ -344,3 +348,26 @@ def test_one_seed_has_no_spread_not_a_spread_of_zero(tmp_path):
 
     with pytest.raises(UserError, match="eval_accuracy_std"):  # two seeds have a spread
         read_seeds_summary(tmp_path)
+
+
+def test_a_set_only_a_later_run_has_gets_its_reliability_figure(tiny_run, small_sst2, tmp_path):
+    """The figure was drawn only when the first run listed had the set: report.md linked a file never written,
+    and report.html showed an empty image."""
+    labelled = tmp_path / "test_labeled.tsv"
+    labelled.write_text("\n".join((small_sst2 / "dev.tsv").read_text().splitlines()[:41]) + "\n")
+    tfidf = tmp_path / "tfidf"
+    code, _, stderr = run_cli("baseline", "tfidf", "--data-dir", small_sst2, "--test-file", labelled, "--output-dir", tfidf)
+    assert code == 0, stderr[-2000:]
+    out = tmp_path / "report"
+    code, _, stderr = run_cli("compare", tiny_run, tfidf, "--output", out)
+    assert code == 0, stderr[-2000:]
+    assert "![reliability](reliability_test.png)" in (out / "report.md").read_text()
+    assert (out / "reliability_test.png").stat().st_size > 1000
+    assert 'src="data:image/png;base64,"' not in (out / "report.html").read_text()
+
+
+def test_a_bootstrap_p_of_zero_is_shown_as_the_bound_the_resamples_resolve():
+    from modernbert_glue.report.render import _bootstrap_p
+
+    assert (_bootstrap_p(0.0), _bootstrap_p(0.0, tests=6), _bootstrap_p(0.0, tests=900)) == ("< 0.002", "< 0.012", "< 1")
+    assert _bootstrap_p(0.034) == "0.0340"

@@ -14,6 +14,7 @@ import numpy as np
 
 CLASSIFICATION = ("accuracy", "f1", "f1_macro", "mcc")  # f1: the positive class's (binary tasks), as GLUE's
 REGRESSION = ("pearson", "spearman")
+BOOTSTRAP_RESAMPLES = 1000  # every interval's and paired test's (a p of 0 then means below 2 / 1000)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -106,7 +107,7 @@ def task_metrics(labels, predictions, *, regression: bool = False, num_labels: i
 
 
 def bootstrap_ci(labels, predictions, *, regression: bool = False, num_labels: int | None = None,
-                 resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+                 resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0, level: float = 0.95) -> dict:
     """Percentile bootstrap interval for each metric: {"accuracy": [low, high], ...}; one vectorised pass."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     rng = np.random.default_rng(seed)
@@ -140,7 +141,8 @@ def mcnemar(correct_a, correct_b) -> dict:
     return {"only_a": only_a, "only_b": only_b, "p_exact": p_exact, "chi2": chi2, "p_chi2": p_chi2}
 
 
-def paired_bootstrap(correct_a, correct_b, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+def paired_bootstrap(correct_a, correct_b, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                     level: float = 0.95) -> dict:
     """Accuracy difference a - b over the same examples, its bootstrap interval, and the share of
     resamples where the sign flips (a two-sided bootstrap p-value)."""
     a, b = np.asarray(correct_a, float), np.asarray(correct_b, float)
@@ -158,7 +160,7 @@ def paired_bootstrap(correct_a, correct_b, *, resamples: int = 1000, seed: int =
 
 
 def paired_bootstrap_metric(labels, pred_a, pred_b, metric: str, *, regression: bool = False,
-                            num_labels: int | None = None, resamples: int = 1000, seed: int = 0,
+                            num_labels: int | None = None, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
                             level: float = 0.95) -> dict:
     """`metric` of a minus that of b over the same examples (MCC, F1, correlations: where McNemar's test on
     correctness does not apply), its bootstrap interval and the share of resamples where the sign flips (p)."""
@@ -253,7 +255,7 @@ WORST_REGRESSION = 100  # the largest errors listed for a regression task
 
 
 def evaluation_report(texts, labels, scores, *, regression: bool = False, metrics: tuple[str, ...] | None = None,
-                      resamples: int = 1000, seed: int = 0) -> dict:
+                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
     """Everything we report about one system on one labelled set. `texts`: sentences or (sentence, sentence2)
     pairs; `scores`: class probabilities [n, classes], or predicted values [n, 1] for regression; `metrics`: the
     task's (tasks.Task.metrics: RTE reports accuracy, not F1), all of its kind when None.

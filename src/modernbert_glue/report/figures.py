@@ -108,12 +108,17 @@ def plot_speed(runs: list[Run]) -> bytes:
     return _figure_png(fig)
 
 
+def has_calibration(runs: list[Run], name: str) -> bool:
+    """Whether any run has a calibration analysis of set `name` (the reliability figure's curves)."""
+    return any("calibration" in r.analysis.get(name, {}) for r in runs)
+
+
 def all_figures(runs: list[Run], sets: list[str]) -> dict[str, bytes]:
     """Every figure the report shows, by the file name report.md links it under."""
     figures: dict[str, bytes] = {}
     for name in sets:
         figures[f"accuracy_{name}.png"] = plot_accuracy(runs, name)
-        if "calibration" in runs[0].analysis.get(name, {}):
+        if has_calibration(runs, name):
             figures[f"reliability_{name}.png"] = plot_reliability(runs, name)
         figures[f"length_{name}.png"] = plot_length(runs, name)
     figures["speed.png"] = plot_speed(runs)

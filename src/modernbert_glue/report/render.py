@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
-from ..evaluation.metrics import REGRESSION
+from ..evaluation.metrics import BOOTSTRAP_RESAMPLES, REGRESSION
+from .figures import has_calibration
 from .runs import SET_PREFIX, Run, set_title, task_metrics
 
 TITLE = "ModernBERT-GLUE comparison report"
@@ -98,13 +99,18 @@ def _pairwise_table(tests: list[dict]) -> Block:
     rows = []
     for t in tests:
         m = t["main_metric"]
-        row = [t["a"], t["b"], t["n"], f"{100 * m['difference']:+.2f}", _ci(m["ci"]), f"{m['p']:.4f}",
-               f"{m['p_holm']:.4f}"]
+        row = [t["a"], t["b"], t["n"], f"{100 * m['difference']:+.2f}", _ci(m["ci"]), _bootstrap_p(m["p"]),
+               _bootstrap_p(m["p_holm"], len(tests))]
         if classifier:
             row += [_pct(t["accuracy_a"]), _pct(t["accuracy_b"]), f"{t['mcnemar']['p_exact']:.4g}",
                     f"{t['mcnemar']['p_holm']:.4g}", t["mcnemar"]["only_a"], t["mcnemar"]["only_b"]]
         rows.append(row)
     return _table(headers, rows)
+
+
+def _bootstrap_p(p: float, tests: int = 1) -> str:
+    """A bootstrap p; 0 is below what the resamples resolve (2 / resamples, Holm's bound `tests` times that)."""
+    return f"< {min(1.0, tests * 2 / BOOTSTRAP_RESAMPLES):g}" if p == 0 else f"{p:.4f}"
 
 
 def _spread(s: dict, key: str) -> str:
@@ -139,15 +145,22 @@ def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], 
           "lean optimistic, most on small dev sets; a labelled test set is scored once.")]
     for name in sets:
         headers, rows = metric_rows(runs, name)
-        blocks += [_heading(2, set_title(runs, name)), _table(headers, rows),
-                   _figure("main metric", f"accuracy_{name}.png")]
+        blocks += [_heading(2, set_title(runs, name)), _table(headers, rows)]
+        if len(sizes := sorted({row[1] for row in rows if row[1] is not None})) > 1:
+            blocks.append(_paragraph(
+                f"**Not one set of examples:** these runs were scored on different numbers of them (n "
+                f"{', '.join(f'{n:,}' for n in sizes)}, from --max-eval-samples), so their rows compare different "
+                "examples; the paired tests below use only the examples both runs of a pair were scored on."))
+        blocks.append(_figure("main metric", f"accuracy_{name}.png"))
         if tests[name]:
+            count = len(tests[name])
             blocks += [_heading(3, "Paired tests (on the examples both systems were evaluated on)"),
-                       _paragraph(f"{len(tests[name])} pairs tested; each Holm p is its column's p adjusted for "
-                                  "all of them (Holm's step-down): compare it, not the raw p, with 0.05 when "
-                                  "several pairs are tested."),
+                       _paragraph(f"{count} pair{'s' * (count > 1)} tested; each Holm p is its column's p adjusted "
+                                  "for all of them (Holm's step-down): compare it, not the raw p, with 0.05 when "
+                                  f"several pairs are tested. A bootstrap p of 0 means no resample of the "
+                                  f"{BOOTSTRAP_RESAMPLES:,} changed the sign: shown as < {2 / BOOTSTRAP_RESAMPLES:g}."),
                        _pairwise_table(tests[name])]
-        if not regression:
+        if not regression and has_calibration(runs, name):
             blocks.append(_figure("reliability", f"reliability_{name}.png"))
         blocks.append(_figure("length", f"length_{name}.png"))
     if seed_summaries:

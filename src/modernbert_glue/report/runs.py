@@ -166,7 +166,9 @@ def task_metrics(runs: list[Run]) -> list[str]:
 
 
 def set_title(runs: list[Run], name: str) -> str:
-    return f"{runs[0].task.upper()} {SETS[name]}".strip()
+    from ..tasks import get_task
+
+    return f"{get_task(runs[0].task).title} {SETS[name]}".strip()  # as GLUE prints it (SST-2, STS-B), as the GLUE table
 
 
 def pairs(runs: list[Run], name: str) -> Iterator[tuple[Run, Run]]:

@@ -173,7 +173,9 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     trained = {
         "train_samples": len(train_ds),
         "train_seconds": round(train_seconds, 2),
-        "train_samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
+        # the sentences HF counts (epochs × samples, this launch's) over our own clock, as train_seconds
+        "train_samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0) *
+                                          result.metrics.get("train_runtime", 0.0) / max(train_seconds, 1e-9), 2),
         "train_loss": mean_logged_loss(trainer.state.log_history),
         "steps": trainer.state.global_step,
         "best_step": checkpoint_step(trainer.state.best_model_checkpoint),
