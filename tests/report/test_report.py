@@ -99,6 +99,8 @@ def test_compare_report_matches_the_runs(tiny_run, tfidf_run, seeds_run, tmp_pat
     assert (tiny["layers"], tiny["hidden_size"], tiny["vocab_size"], tiny["tokenizer"]) == (2, 64, 50368, "BPE")
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4 and "<table>" in html  # dev: accuracy, reliability, length; speed
+    assert "<strong>Not one set of examples:</strong>" in html and "<code>modernbert-glue compare</code>" in html
+    assert "**" not in html and "`" not in html  # the blocks' markdown, rendered (it showed as typed)
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html), "report.html must be self-contained"
     assert "http://" not in html and "https://" not in html
 

@@ -210,5 +210,16 @@ def html(blocks: list[Block], figures: dict[str, bytes]) -> str:
     # (sentences, commands, folder names) is untrusted text.
     env = Environment(loader=PackageLoader("modernbert_glue.report", "templates"), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["inline"] = _inline_markdown
     images = {name: base64.b64encode(data).decode() for name, data in figures.items()}
     return env.get_template("report.html.j2").render(blocks=blocks, images=images)
+
+
+def _inline_markdown(text) -> str:
+    """The markdown the blocks' text uses, **bold** and `code`, as HTML; everything else escaped first."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", str(escape(text)))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", html))
