@@ -373,3 +373,10 @@ def test_a_bootstrap_p_of_zero_is_shown_as_the_bound_the_resamples_resolve():
 
     assert (_bootstrap_p(0.0), _bootstrap_p(0.0, tests=6), _bootstrap_p(0.0, tests=900)) == ("< 0.002", "< 0.012", "< 1")
     assert _bootstrap_p(0.034) == "0.0340"
+
+
+def test_report_html_renders_its_own_markdown_and_escapes_everything_else():
+    from modernbert_glue.report.render import _inline_markdown
+
+    assert str(_inline_markdown("**a** `b` <script>alert(1)</script> 2*3")) == (
+        "<strong>a</strong> <code>b</code> &lt;script&gt;alert(1)&lt;/script&gt; 2*3")
