@@ -66,6 +66,7 @@ def test_seeds_summary(seeds_run):
     assert summary["eval_accuracy_mean"] == pytest.approx(sum(accs) / 2)
     assert summary["eval_accuracy_std"] == pytest.approx(abs(accs[0] - accs[1]) / 2 ** 0.5)
     low, high = summary["eval_accuracy_mean_ci"]
+    assert "train_seconds_mean" in summary and "train_seconds_mean_ci" not in summary  # it went below 0
     assert low <= summary["eval_accuracy_mean"] <= high
 
 

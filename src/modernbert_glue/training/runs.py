@@ -213,7 +213,8 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
         values = np.array([r[k] for r in runs], dtype=float)
         summary[f"{k}_mean"] = float(values.mean())
         summary[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None  # one seed: no spread known
-        summary[f"{k}_mean_ci"] = mean_interval(values)
+        if k != "train_seconds":  # a t-interval of run times could reach below 0 (two seeds): not an estimate
+            summary[f"{k}_mean_ci"] = mean_interval(values)
     summary["per_seed"] = [{"seed": s, **{k: r[k] for k in keys}} for s, r in zip(seeds, runs)]
     folder.write_json("seeds.json", summary)
     folder.finish()
