@@ -77,7 +77,7 @@ class TrainConfig:
     lr: float = _doc(8e-5, "Peak learning rate.")
     batch_size: int = _doc(64, "Training batch size per device.")
     eval_batch_size: int = _doc(128, "Evaluation batch size per device.")
-    weight_decay: float = _doc(1e-5, "AdamW weight decay.")
+    weight_decay: float = _doc(0.125, "AdamW weight decay, torch's (the paper's SST-2 1e-5 is decoupled: 1e-5 / 8e-5).")
     adam_beta1: float = _doc(0.9, "AdamW beta1.")
     adam_beta2: float = _doc(0.98, "AdamW beta2.")
     adam_epsilon: float = _doc(1e-6, "AdamW epsilon.")
@@ -92,7 +92,8 @@ class TrainConfig:
     label_smoothing: float = _doc(0.0, "Label smoothing factor for the cross-entropy loss.")
     seed: int = _doc(42, "Random seed for initialisation, shuffling and dropout.")
     bf16: str = _doc("auto", "bf16 autocast: auto (on GPUs that support it), fast (also CPUs with bf16 units), on, off.")
-    evals_per_epoch: int = _doc(2, "Dev evaluations per epoch; the best one is kept.")
+    evals_per_epoch: int = _doc(2, "Dev evaluations per epoch (every steps/N steps, rounded down: N, or a few more "
+                                   "when N does not divide the steps); the best one is kept.")
     ema_decay: float = _doc(0.0, "Evaluate and save an exponential moving average of the weights (0: off).")
     early_stopping_patience: int = _doc(0, "Stop after this many evaluations without improvement (0: off).")
     input_path: str = _doc(

@@ -79,7 +79,8 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         f"{dataset}: text column(s) {texts}, label `{task.label_column}`; "
         f"{metrics.get('train_samples')} training examples, {metrics.get('eval_samples')} dev examples.", "",
         "## Recipe", "",
-        f"lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epoch{'' if t.epochs == 1 else 's'}, "
+        f"lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epoch{'' if t.epochs == 1 else 's'}"
+        f"{_cut_short(t, metrics)}, "
         f"weight decay {t.weight_decay:g} (torch AdamW), "
         f"betas ({t.adam_beta1:g}, {t.adam_beta2:g}), eps {t.adam_epsilon:g}, {t.lr_scheduler} schedule with "
         f"{t.warmup_ratio:g} warmup, max length {max_length}, seed {t.seed}, preset `{cfg.preset}`; the "
@@ -95,3 +96,12 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
     ]
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n" + "\n".join(body)
+
+
+def _cut_short(t, metrics: dict) -> str:
+    """What stopped a run before its epochs: max_steps or early stopping (a run folder before epochs_trained: none)."""
+    trained = metrics.get("epochs_trained")
+    if trained is None or trained >= t.epochs - 1e-6:
+        return ""
+    why = f"max_steps {t.max_steps}" if 0 < t.max_steps == metrics.get("steps") else "early stopping"
+    return f" ({why} ended it after {trained:.2f})"

@@ -36,3 +36,17 @@ def test_check_passes_a_sound_run_and_writes_nothing(small_sst2, tmp_path):
                                                     "--token-budget", "512", "--input-path", "packed"))
     assert code == 0, stderr[-2000:]
     assert '"check": "ok"' in stdout and not (tmp_path / "run").exists()
+
+
+def test_only_schedules_that_run_as_configured_are_accepted():
+    """reduce_lr_on_plateau lowered the rate as accuracy rose (torch's mode "min") and skipped the warmup;
+    cosine_with_min_lr passed the check, then was a traceback mid-run (it needs min_lr, which no option passes)."""
+    from modernbert_glue.config import load_config
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.training.dispatch import check_settings
+
+    for name in ("reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay"):
+        cfg = load_config("paper", {"train.lr_scheduler": name})
+        with pytest.raises(UserError, match=f"train.lr_scheduler must be one of linear, cosine, .*got '{name}'"):
+            check_settings(cfg, "cpu")
+    assert check_settings(load_config("paper", {"train.lr_scheduler": "cosine"}), "cpu") == "auto"

@@ -326,6 +326,9 @@ def test_early_stopping_resumes_with_its_count_of_evaluations_without_improvemen
 
     code, stdout, stderr = run_cli(*args(tmp_path / "whole"))
     assert code == 0 and json.loads(stdout)["steps"] == 15, stderr[-2000:]
+    # what was trained, not the 3 epochs asked for (10 steps an epoch), in metrics.json and in the model card
+    assert json.loads(stdout)["epochs"] == 3 and json.loads(stdout)["epochs_trained"] == 1.5
+    assert "batch 16, 3 epochs (early stopping ended it after 1.50), " in (tmp_path / "whole/model/README.md").read_text()
     out = tmp_path / "killed"
     proc = killed_run(*args(out), step=12)
     assert proc.returncode == -9, proc.stderr[-2000:]

@@ -67,10 +67,27 @@ def check_settings(cfg: RunConfig, device: str) -> str:
         raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
     compile_setting(cfg.train.compile, device)
     check_bf16(cfg.train.bf16, "train.bf16")
-    schedulers = [kind.value for kind in SchedulerType]
+    schedulers = [kind.value for kind in SchedulerType if _schedule_works(kind.value)]
     if cfg.train.lr_scheduler not in schedulers:
         raise UserError(f"train.lr_scheduler must be one of {', '.join(schedulers)}, got '{cfg.train.lr_scheduler}'")
     return setting
+
+
+def _schedule_works(name: str) -> bool:
+    """Whether a transformers schedule runs as the Trainer builds it here: a function of the step with warmup and no
+    arguments of its own. Not reduce_lr_on_plateau (no warmup; it lowers the rate on a metric rising, as a loss
+    would not), nor those needing kwargs this tool does not pass (cosine_with_min_lr: a traceback mid-run)."""
+    import torch
+    from transformers import get_scheduler
+
+    if name == "reduce_lr_on_plateau":
+        return False
+    try:
+        get_scheduler(name, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), num_warmup_steps=1,
+                      num_training_steps=10)
+    except Exception:  # noqa: BLE001 - each schedule refuses missing arguments its own way
+        return False
+    return True
 
 
 def model_type(cfg: RunConfig) -> str | None:

@@ -195,6 +195,7 @@ class EngineRun:
         return {"train_samples": len(self.train_columns["sentence"]), "train_seconds": round(seconds, 2),
                 "train_samples_per_second": round(sentences / max(seconds, 1e-9), 2),
                 "train_loss": mean_logged_loss(self.state.log_history), "steps": self.state.step,
+                "epochs_trained": round(self._epoch(), 4),
                 "best_step": self.state.best_step, "input_path": "packed", "engine": "engine", "bf16": self.bf16}
 
     def end_step(self, grad_norm: torch.Tensor) -> bool:

@@ -151,7 +151,7 @@ def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokeni
         **{key: trained[key] for key in ("train_samples", "train_seconds", "train_samples_per_second",
                                           "train_loss")},
         "epochs": cfg.train.epochs,
-        **{key: trained[key] for key in ("steps", "best_step", "resumed_from_step")},
+        **{key: trained[key] for key in ("epochs_trained", "steps", "best_step", "resumed_from_step")},
         "seed": cfg.train.seed,
         "device": device_name(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),

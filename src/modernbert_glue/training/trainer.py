@@ -178,6 +178,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
                                           result.metrics.get("train_runtime", 0.0) / max(train_seconds, 1e-9), 2),
         "train_loss": mean_logged_loss(trainer.state.log_history),
         "steps": trainer.state.global_step,
+        "epochs_trained": round(trainer.state.epoch or 0.0, 4),  # fewer than train.epochs: max_steps, early stopping
         "best_step": checkpoint_step(trainer.state.best_model_checkpoint),
         "resumed_from_step": checkpoint_step(checkpoint),
         "input_path": input_path,
