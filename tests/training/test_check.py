@@ -45,7 +45,7 @@ def test_only_schedules_that_run_as_configured_are_accepted():
     from modernbert_glue.errors import UserError
     from modernbert_glue.training.dispatch import check_settings
 
-    for name in ("reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay"):
+    for name in ("reduce_lr_on_plateau", "greedy", "cosine_with_min_lr", "warmup_stable_decay"):
         cfg = load_config("paper", {"train.lr_scheduler": name})
         with pytest.raises(UserError, match=f"train.lr_scheduler must be one of linear, cosine, .*got '{name}'"):
             check_settings(cfg, "cpu")

@@ -120,8 +120,9 @@ def test_which_loop_trains():
     assert engine == "trainer" and reason.startswith("WORLD_SIZE=2")
     engine, reason = pick(cfg, "cuda", kind="distilbert")
     assert engine == "trainer" and "model type 'distilbert'" in reason
-    forced = load_config("paper", {"train.engine": "engine", "train.lr_scheduler": "reduce_lr_on_plateau"})
-    assert pick(forced, "cpu")[0] == "trainer"
+    forced = load_config("paper", {"train.engine": "engine", "train.input_path": "padded"})
+    engine, reason = pick(forced, "cuda")
+    assert engine == "trainer" and reason.startswith("train.input_path = padded")
     assert pick(load_config("paper", {"train.engine": "trainer"}), "cuda") == ("trainer", None)
     with pytest.raises(UserError, match="train.engine must be one of auto, engine, trainer"):
         pick(load_config("paper", {"train.engine": "fast"}), "cuda")

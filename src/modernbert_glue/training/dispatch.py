@@ -24,7 +24,7 @@ from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES
 from ..locks import releases_on_error
 from ..run_paths import init_from_folder
-from .step import UNSUPPORTED_SCHEDULERS, compile_setting
+from .step import compile_setting
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ def unsupported(cfg: RunConfig, model_type: str | None, world_size: int) -> str 
         return f"train.input_path = {t.input_path}: the engine trains on packed batches only"
     if cfg.data.regression or cfg.data.task == "stsb":
         return f"task {cfg.data.task}: regression; the engine trains classifiers"
-    if t.lr_scheduler in UNSUPPORTED_SCHEDULERS:
-        return f"train.lr_scheduler = {t.lr_scheduler}: the engine's schedule is a function of the step alone"
     return None
 
 
@@ -75,12 +73,13 @@ def check_settings(cfg: RunConfig, device: str) -> str:
 
 def _schedule_works(name: str) -> bool:
     """Whether a transformers schedule runs as the Trainer builds it here: a function of the step with warmup and no
-    arguments of its own. Not reduce_lr_on_plateau (no warmup; it lowers the rate on a metric rising, as a loss
-    would not), nor those needing kwargs this tool does not pass (cosine_with_min_lr: a traceback mid-run)."""
+    arguments of its own. Not the metric-driven ones (reduce_lr_on_plateau, greedy: no warmup, and they lower the
+    rate on a metric rising, as a loss would not), nor those needing kwargs this tool does not pass
+    (cosine_with_min_lr: a traceback mid-run)."""
     import torch
     from transformers import get_scheduler
 
-    if name == "reduce_lr_on_plateau":
+    if name in ("reduce_lr_on_plateau", "greedy"):
         return False
     try:
         get_scheduler(name, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), num_warmup_steps=1,

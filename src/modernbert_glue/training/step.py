@@ -22,9 +22,6 @@ from ..device import autocast
 from ..errors import UserError
 from ..packing import PackedBatch, PackedClassifier
 
-# Schedules get_scheduler builds as something other than a LambdaLR driven by the step count alone (they need
-# metrics or host values each step): the engine leaves these to the Trainer (dispatch.py).
-UNSUPPORTED_SCHEDULERS = ("reduce_lr_on_plateau", "greedy")
 # Where `compile = auto` compiles: a GPU step is bound by kernel launches, which inductor's fusion cuts; on our
 # 2-core CPUs compiling the tiny test model alone took ~65 s, more than its training.
 COMPILE_AUTO = {"cuda": True, "cpu": False}
