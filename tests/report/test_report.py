@@ -381,3 +381,12 @@ def test_report_html_renders_its_own_markdown_and_escapes_everything_else():
 
     assert str(_inline_markdown("**a** `b` <script>alert(1)</script> 2*3")) == (
         "<strong>a</strong> <code>b</code> &lt;script&gt;alert(1)&lt;/script&gt; 2*3")
+
+
+def test_report_json_is_strict_json_even_with_a_nan_metric():
+    """A hand-edited metrics.json may hold NaN: report.json held a bare NaN, which JSON.parse refuses."""
+    from modernbert_glue.report import strict_json
+
+    value = {"metrics": {"eval_accuracy": float("nan"), "n": 3, "ci": [float("inf"), 0.5]}, "label": "a"}
+    assert strict_json(value) == {"metrics": {"eval_accuracy": None, "n": 3, "ci": [None, 0.5]}, "label": "a"}
+    json.loads(json.dumps(strict_json(value), allow_nan=False))

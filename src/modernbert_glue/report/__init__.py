@@ -63,7 +63,7 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, tas
         out.write_bytes(fname, data)
     out.write_text("report.md", markdown(blocks))
     out.write_text("report.html", html(blocks, figures))
-    out.write_json("report.json", result)
+    out.write_json("report.json", strict_json(result))
     out.finish()
     return result
 
@@ -91,6 +91,20 @@ def glue_table_report(runs: list[Run], output_dir: str, *, overwrite: bool) -> d
     out = open_output(output_dir, "report", overwrite=overwrite)
     out.write_text("report.md", markdown(blocks))
     out.write_text("report.html", html(blocks, {}))
-    out.write_json("report.json", result)
+    out.write_json("report.json", strict_json(result))
     out.finish()
     return result
+
+
+def strict_json(obj):
+    """`obj` with NaN and infinities as null: report.json is read by other tools, and strict JSON (JavaScript's
+    JSON.parse) has no NaN; a hand-edited metrics.json may hold one."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: strict_json(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(value) for value in obj]
+    return obj
