@@ -1,4 +1,6 @@
-"""`bench train` / `bench infer`: input paths side by side on the same SST-2 sentences, in one process.
+"""`bench train` / `bench infer`: input paths side by side on SST-2 sentences, in one process. padded, dynamic and
+packed run the same batches; grouped runs length-grouped batches drawn at random, whose sentences are shorter or
+longer than the others' over a few steps: compare paths by real tokens/s, which allows for that.
 
 Paths (all batch `batch_size` sentences):
     padded      pad every sentence to 128 tokens (run_glue.py's default; `padded-128` in earlier results)
