@@ -189,7 +189,7 @@ def create_app(cfg: ServeConfig, model=None):
         return state["model"].settings.regression
 
     @app.post("/v1/classify", responses={200: {"model": ClassifyResponse}, **REFUSED, **documented(
-        s400="An empty or whitespace-only text", s503="The queue is full (Retry-After)")})
+        s400="An empty or whitespace-only text", s503="The queue is full, or the server is stopping (Retry-After)")})
     async def classify(body: ClassifyRequest, request: Request):
         texts = [t if isinstance(t, str) else (t[0], t[1]) for t in body.texts]
         try:
@@ -207,7 +207,7 @@ def create_app(cfg: ServeConfig, model=None):
              "scores": {n: float(v) for n, v in zip(names, p)}} for p in softmax(values)]})
 
     @app.post("/predict", responses={200: {"model": list[TEIScore] | list[list[TEIScore]]}, **REFUSED, **documented(
-        s400="An empty input", s429="The queue is full (Retry-After)")})
+        s400="An empty input", s429="The queue is full (Retry-After)", s503="The server is stopping")})
     async def predict_tei(body: TEIRequest, request: Request):
         try:
             single, sequences = parse_inputs(body.inputs)
