@@ -65,8 +65,8 @@ def check_settings(cfg: RunConfig, device: str) -> str:
         raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
     compile_setting(cfg.train.compile, device)
     check_bf16(cfg.train.bf16, "train.bf16")
-    schedulers = [kind.value for kind in SchedulerType if _schedule_works(kind.value)]
-    if cfg.train.lr_scheduler not in schedulers:
+    if not _schedule_works(cfg.train.lr_scheduler):  # (an unknown name too: get_scheduler refuses it)
+        schedulers = [kind.value for kind in SchedulerType if _schedule_works(kind.value)]
         raise UserError(f"train.lr_scheduler must be one of {', '.join(schedulers)}, got '{cfg.train.lr_scheduler}'")
     return setting
 
