@@ -85,6 +85,33 @@ def test_parameter_groups_and_schedule_are_the_trainers(kind, tmp_path):
     assert schedule.lr_lambdas[0](3) == trainer.lr_scheduler.lr_lambdas[0](3)
 
 
+def _engine_schedules():
+    from transformers import SchedulerType
+
+    from modernbert_glue.training.dispatch import _schedule_works
+    return [kind.value for kind in SchedulerType if _schedule_works(kind.value)]
+
+
+@pytest.mark.parametrize("name", _engine_schedules())
+def test_the_engines_tensor_rates_follow_every_schedule_as_a_float_optimizer_does(name):
+    from transformers import get_scheduler
+
+    from modernbert_glue.config import TrainConfig
+
+    t = TrainConfig(lr=8e-5, lr_scheduler=name, warmup_ratio=0.1)  # 10 steps: a 1-step warmup, then decay
+    model = torch.nn.Linear(2, 2)
+    ours, schedule = build_optimizer(model, t, 10, torch.device("cpu"))
+    plain = torch.optim.SGD(model.parameters(), lr=t.lr)
+    theirs = get_scheduler(name, plain, num_warmup_steps=warmup_steps(t.warmup_ratio, 10), num_training_steps=10)
+    for _ in range(10):
+        for group, reference in zip(ours.param_groups, plain.param_groups * 2):
+            assert float(group["lr"]) == pytest.approx(reference["lr"], rel=1e-6, abs=1e-12)
+        ours.step()
+        schedule.step()
+        plain.step()
+        theirs.step()
+
+
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_classifier_lr_scale_gives_the_classification_layer_its_own_rate_in_both_loops(kind, tmp_path):
     model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.2, classifier_lr_scale=10.0)

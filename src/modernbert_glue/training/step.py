@@ -79,6 +79,9 @@ def build_optimizer(model: nn.Module, t: TrainConfig, total: int, device: torch.
     lr = torch.tensor(t.lr, device=device)
     optimizer = torch.optim.AdamW(groups, lr=lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_epsilon,
                                   fused=True, capturable=device.type == "cuda")
+    # The groups keep their tensors; the default goes back to the float peak: the polynomial schedule reads it
+    # at every step, and the shared tensor would by then hold the last step's rate (0 after a 1-step warmup).
+    optimizer.defaults["lr"] = t.lr
     schedule = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=warmup_steps(t.warmup_ratio, total),
                              num_training_steps=total)
     return optimizer, schedule
