@@ -154,6 +154,8 @@ CLI_ROWS = [
     (["{train}", "--train-file", "{surrogate}"], 2, "surrogate.jsonl, line 2: 'sentence' is not valid Unicode"),
     (["{train}", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of linear, cosine"),
     (["{train}", "--seeds", "1,2", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of"),
+    (["{train}", "--seeds", "1,2", "--seed", "5"], 2, "--seeds gives each run its seed: leave out --seed"),
+    (["{train}", "--seeds", "1,2", "--set", "train.seed=5", "--check"], 2, "--seeds gives each run its seed"),
     (["{train}", "--model-override", "hidden_size=abc"], 2, "model.overrides): invalid model config"),
     (["{train}", "--model-override", "hidden_size=65"], 2, "model.overrides): invalid model config"),
     (["baseline", "tfidf", "--data-dir", "{sst2}", "--train-file", "{one_class}", "-o", "{out}"], 2,
@@ -197,6 +199,8 @@ CLI_ROWS = [
         (["--repeats", "0"], "--repeats must be at least 1"), (["--lengths", "1"], "--lengths must be at least 2"),
         (["--variable-means", "0"], "--variable-means at least 1"),  # drew zero-length documents for ever
         (["--token-budget", "1"], "--token-budget must be a multiple of 256"),
+        (["--token-budget", "512", "--paths", "grouped"], "--token-budget needs the packed input path, not 'grouped'"),
+        (["--token-budget", "512", "--lengths", "64"], "--lengths and --variable-means build their own"),
         (["--compile", "bogus"], "--compile must be none or one of"), (["--paths", ","], "(none given)"),
         (["--output", "{empty}/results.json"], "empty.tsv/results.json: cannot write there"))),
     (["{train}", "--check"], 0, None),  # checks options, data and model; writes nothing

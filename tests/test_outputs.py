@@ -409,7 +409,7 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_run_resumes(small_sst2,
     assert code == 1 and stdout == ""
     assert stderr.strip().splitlines()[-1] == (
         f"error: {out / 'metrics.json'}: No space left on device; make room and run the command again "
-        "(`train --resume` continues a run)")
+        "(`train --resume` continues a run; --overwrite replaces what another command left)")
     assert not list(out.glob(".metrics.json*")) and not (out / "metrics.json").exists()
     with pytest.raises(UserError, match="unfinished run folder"):
         check_finished(out)
@@ -430,6 +430,22 @@ def test_an_oserror_that_is_not_the_disks_is_still_a_bug_with_its_traceback():
         "run/logs/events: Read-only file system; the file system refused it: fix it, or use another folder")
 
 
+def test_a_write_error_without_a_file_name_names_the_folder_being_filled(tmp_path):
+    """onnx's writer fails on a full disk with a bare "File too large": the line says which output it was."""
+    import errno
+
+    from modernbert_glue.errors import as_user_error
+    from modernbert_glue.outputs import open_output
+
+    folder = open_output(tmp_path / "export", "export")
+    with pytest.raises(OSError) as caught, folder.staged_files():
+        raise OSError(errno.EFBIG, "File too large")
+    assert str(as_user_error(caught.value)).startswith(f"{tmp_path / 'export'}: File too large; make room")
+    with pytest.raises(OSError) as caught, folder.staged_dir("model"):
+        raise OSError(errno.ENOSPC, "No space left on device", "model/x.bin")
+    assert caught.value.filename == "model/x.bin"  # a name the error has is kept
+
+
 def test_a_background_threads_disk_error_is_one_line_and_a_bug_keeps_its_traceback(capsys):
     """tensorboard's writer thread failing on a full disk printed a thread traceback before the command's line."""
     import threading
@@ -447,7 +463,8 @@ def test_a_background_threads_disk_error_is_one_line_and_a_bug_keeps_its_traceba
 
     fail(OSError(28, "No space left on device", "run/logs/events"))
     assert capsys.readouterr().err == ("warning: thread EventWriter stopped: run/logs/events: No space left on device; "
-                                       "make room and run the command again (`train --resume` continues a run)\n")
+                                       "make room and run the command again (`train --resume` continues a run; "
+                                       "--overwrite replaces what another command left)\n")
     fail(KeyError("a bug"))
     err = capsys.readouterr().err
     assert "Traceback" in err and "KeyError: 'a bug'" in err

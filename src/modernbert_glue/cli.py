@@ -113,6 +113,9 @@ def train(
                "train.batch_size": batch_size, "train.weight_decay": weight_decay, "train.seed": seed,
                "train.input_path": input_path, "train.packed_token_budget": token_budget, "train.engine": engine}
     seed_list = int_list(seeds, "--seeds") if seeds is not None else None
+    given_keys = {item.partition("=")[0].strip() for item in set_ or []}  # --set model.name=... gives it too
+    if seed_list and (seed is not None or "train.seed" in given_keys):  # --seeds would train without it
+        raise UserError("--seeds gives each run its seed: leave out --seed (and --set train.seed)")
     given = preset or set_ or model_override or any(v is not None for v in options.values())
     if resume and check:
         raise UserError("--check goes with a new run, not --resume")
@@ -128,7 +131,6 @@ def train(
         raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
     else:
         cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
-        given_keys = {item.partition("=")[0].strip() for item in set_ or []}  # --set model.name=... gives it too
         cfg = with_init_from_base(cfg, seed_list, model_given=model is not None or "model.name" in given_keys,
                                   random_init_given=random_init is not None or "model.random_init" in given_keys)
         if check:

@@ -39,6 +39,11 @@ _RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # safetensors' and tokenizer
 _TORCH_WRITE = re.compile(r"PytorchStreamWriter failed writing|unexpected pos \d+ vs \d+")  # torch.save's (no errno)
 
 
+# A rerun of a folder command meets the folder it left unfinished: --overwrite replaces it, --resume continues a run.
+AGAIN = ("make room and run the command again (`train --resume` continues a run; --overwrite replaces what another "
+         "command left)")
+
+
 def as_user_error(exc: Exception) -> UserError:
     """The one line the CLI prints for `exc`: a UserError as it is; a name too long as the user's input; an OSError
     of MACHINE_ERRNOS (or safetensors' error with one of their numbers) as what it hit and where; torch.save's failed write as such; anything else
@@ -53,11 +58,11 @@ def as_user_error(exc: Exception) -> UserError:
         number = int(match.group(1))
     elif isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
         return MachineError(f"torch could not write a file ({str(exc).splitlines()[-1].strip()}); is the disk full? "
-                            "Make room and run the command again (`train --resume` continues a run)")
+                            f"{AGAIN[0].upper()}{AGAIN[1:]}")
     if number == errno.ENAMETOOLONG:  # a path the user typed
         return UserError(f"{where}{what} (a file or folder name is limited to 255 bytes)")
     if number in _NO_ROOM:
-        return MachineError(f"{where}{what}; make room and run the command again (`train --resume` continues a run)")
+        return MachineError(f"{where}{what}; {AGAIN}")
     if number in MACHINE_ERRNOS:
         return MachineError(f"{where}{what}; the file system refused it: fix it, or use another folder")
     raise exc

@@ -154,7 +154,8 @@ class OutputFolder:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
-            yield tmp
+            with _naming(self.path):
+                yield tmp
             _usual_modes(tmp)
             if target.exists():
                 shutil.rmtree(target)
@@ -170,7 +171,8 @@ class OutputFolder:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
-            yield tmp
+            with _naming(self.path):
+                yield tmp
             _usual_modes(tmp)
             self.claim(*(entry.name for entry in tmp.iterdir()))
             for entry in tmp.iterdir():
@@ -200,6 +202,18 @@ class OutputFolder:
     @property
     def complete(self) -> bool:
         return bool(self._marker().get("complete"))
+
+
+@contextlib.contextmanager
+def _naming(folder: Path):
+    """A write error with no file name (onnx's and ONNX Runtime's writers give none) names the output folder it
+    was filling, so that its one line says where the disk gave out."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(folder)
+        raise
 
 
 def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False,

@@ -42,6 +42,12 @@ def test_tfidf_baseline_writes_a_run_folder_that_predict_uses(tfidf_run, small_s
     assert code == 0 and json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"]), stderr
     code, _, stderr = run_cli("export", "onnx", "--model", tfidf_run, "--output", tfidf_run.parent / "onnx")
     assert code == 2 and "a baseline's scikit-learn model" in stderr and not (tfidf_run.parent / "onnx").exists()
+    for model in ([], ["--model", MODERNBERT]):  # with --model, the refusal said to drop it, then the load failed
+        code, _, stderr = run_cli("train", "--init-from", tfidf_run, *model, "--data-dir", small_sst2, "--check",
+                                  "--output-dir", tfidf_run.parent / "warm")
+        assert code == 2 and stderr.strip().splitlines()[-1] == (
+            f"error: --init-from {tfidf_run / 'model'}: a baseline's scikit-learn model; only a fine-tuned "
+            "transformer's weights can start a run")
 
 
 def test_sbert_frozen_baseline_caches_embeddings(small_sst2, tmp_path):

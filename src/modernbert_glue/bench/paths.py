@@ -67,7 +67,11 @@ class BenchConfig:
                             f"{list(self.lengths) or ''}{list(self.variable_means) or ''}")
         if self.compile not in COMPILE_MODES:
             raise UserError(f"--compile must be none or one of {', '.join(COMPILE_MODES[1:])}, got '{self.compile}'")
-        check_token_budget(self.token_budget, "packed", "--token-budget")
+        if self.token_budget and (self.lengths or self.variable_means):
+            raise UserError("--token-budget pads the packed path's batches; --lengths and --variable-means build "
+                            "their own: leave it out")
+        check_token_budget(self.token_budget, "packed" if "packed" in self.paths else ",".join(self.paths),
+                           "--token-budget")
 
 
 def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int, seed: int) -> list[list[int]]:

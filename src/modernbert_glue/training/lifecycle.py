@@ -88,6 +88,15 @@ def base_model(model_cfg) -> tuple[str, bool]:
         return model_cfg.init_from, False
 
 
+def refuse_baseline(folder: str) -> None:
+    """--init-from takes a fine-tuned transformer's folder; a baseline's holds a scikit-learn pipeline."""
+    from .baselines import is_baseline_folder
+
+    if is_baseline_folder(folder):
+        raise UserError(f"--init-from {folder}: a baseline's scikit-learn model; only a fine-tuned transformer's "
+                        "weights can start a run")
+
+
 def with_init_from_base(cfg: RunConfig, seeds: list[int] | None, *, model_given: bool,
                         random_init_given: bool) -> RunConfig:
     """With --init-from, the weights, architecture and tokenizer are that model's: the config takes the base
@@ -99,6 +108,7 @@ def with_init_from_base(cfg: RunConfig, seeds: list[int] | None, *, model_given:
     if not cfg.model.init_from:
         return cfg
     folder = init_from_folder(cfg.model.init_from, (seeds or [cfg.train.seed])[0])  # every seed's: the same base
+    refuse_baseline(folder)  # its metrics.json names the baseline as the model: the --model check would mislead
     name, random_init = base_model(dataclasses.replace(cfg.model, init_from=folder))
     if name == folder:
         return cfg

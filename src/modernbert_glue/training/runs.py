@@ -17,7 +17,7 @@ from ..run_paths import local_inputs, with_absolute_paths
 from ..device import device_type
 from . import stopping
 from .dispatch import check_settings, choose, train, with_seed_paths
-from .lifecycle import fail_run, is_main_process
+from .lifecycle import fail_run, is_main_process, refuse_baseline
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
         if not Path(init_from).is_dir():  # a run's folder, never a Hub id
             raise UserError(f"--init-from {init_from}: model folder not found")
         check_model_finished(init_from)
+        refuse_baseline(init_from)
         _check_weights_file(init_from)
     if not names and not cfg.model.random_init:  # a local model folder with a config and no weights
         from ..models import resolve_model
