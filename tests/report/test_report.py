@@ -350,7 +350,7 @@ def test_one_seed_has_no_spread_not_a_spread_of_zero(tmp_path):
     (tmp_path / "seeds.json").write_text(json.dumps(summary))
     assert read_seeds_summary(tmp_path)["eval_accuracy_std"] is None
     text = _seed_blocks({**summary, "label": "m", "folder": "runs/m"})[0].text
-    assert "dev accuracy 70.00 ± – (mean ± std), 95% t-interval of the mean –" in text
+    assert "dev accuracy 70.00 ± – (mean ± sample std, n − 1), 95% t-interval of the mean –" in text
     (tmp_path / "seeds.json").write_text(json.dumps({**summary, "seeds": [7, 8], "per_seed": [
         {"seed": 7, "eval_accuracy": 0.7}, {"seed": 8, "eval_accuracy": 0.7}]}))
     from modernbert_glue.errors import UserError

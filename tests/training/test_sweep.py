@@ -65,6 +65,16 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
     assert math.isnan(summary["configs"]["lr=0.0001,wd=1e-05"]["mean"])
     summary["decoupled_weight_decay"] = True
     assert "each run trained with torch's wd / lr" in table(summary)
+    ties = []  # equal means whose float sums differ in the last bit: the earlier config, as the rule says
+    for config, correct in zip(configs(cfg), ((600, 610), (605, 605))):
+        for seed, count in zip((1, 2), correct):
+            path = tmp_path / f"tie-{config_name(config)}-{seed}"
+            path.mkdir()
+            (path / "metrics.json").write_text(json.dumps({"main_metric": "accuracy", "eval_accuracy": count / 872}))
+            ties.append((config, seed, path))
+    summary = summarise(ties)
+    assert summary["configs"]["lr=0.0001,wd=1e-05"]["mean"] != summary["configs"]["lr=0.001,wd=1e-05"]["mean"]
+    assert summary["chosen"]["name"] == "lr=0.0001,wd=1e-05"
 
 
 def test_free_memory_falls_back_to_ram_when_nvidia_smi_has_no_number(tmp_path, monkeypatch):
