@@ -558,3 +558,21 @@ def test_a_dangling_link_as_the_output_folder_is_named_before_the_work(tmp_path)
         check_output(tmp_path / "link", "run")
     (tmp_path / "nowhere").mkdir()
     assert check_output(tmp_path / "link", "run") is None  # the folder it leads to: an empty one, fine
+
+
+def test_the_commit_is_this_checkouts_and_none_for_a_copy_inside_another_repository(tmp_path):
+    """An installed copy in a user's project (its .venv inside their git repository) recorded their HEAD."""
+    from modernbert_glue.provenance import git_commit, source_checkout
+
+    assert source_checkout() == REPO and git_commit().split("+")[0] == subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    project, site = tmp_path / "project", tmp_path / "project" / ".venv" / "site-packages"
+    shutil.copytree(REPO / "src" / "modernbert_glue", site / "modernbert_glue",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-c", "user.name=u", "-c", "user.email=u@x", "-C", str(project)]
+    for step in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "theirs"]):
+        subprocess.run([*git, *step], check=True, capture_output=True)
+    probe = "from modernbert_glue import provenance, ownership; print(provenance.git_commit(), ownership.source_checkout())"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(site)}).stdout.split()
+    assert out == ["None", "None"]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import UserError
 from .locks import in_use, in_use_error
+from .provenance import source_checkout
 
 MARKER = ".modernbert-glue.json"
 CONTENTS = "contents"  # marker key: the files each listed folder held when its writer ended (finish or fail)
@@ -57,20 +57,10 @@ def protected(path: Path) -> str | None:
         return "a folder above the current one"
     if (resolved / ".git").exists():
         return "a git repository"
-    package_repo = _repository_root()
+    package_repo = source_checkout()
     if package_repo is not None and resolved == package_repo:
         return "this project's repository"
     return None
-
-
-def _repository_root() -> Path | None:
-    here = Path(__file__).resolve().parent
-    try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return Path(top).resolve() if top else None
 
 
 def check_overwrite(out: Path, marker: dict, inputs: Iterable[str | Path] = ()) -> None:

@@ -24,15 +24,30 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def git_commit() -> str | None:
-    """HEAD of the checkout this code runs from, '+dirty' when it has uncommitted changes."""
+def source_checkout() -> Path | None:
+    """The git checkout this package runs from (its `src/modernbert_glue` is this code), or None: an installed
+    copy inside another git repository (a user's project with its .venv) is not ours to name."""
     here = Path(__file__).resolve().parent
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not top or (Path(top) / "src" / "modernbert_glue").resolve() != here:
+        return None
+    return Path(top).resolve()
+
+
+def git_commit() -> str | None:
+    """HEAD of the checkout this code runs from, '+dirty' when it has uncommitted changes; None when installed."""
+    if (top := source_checkout()) is None:
+        return None
+    try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=top, capture_output=True, text=True, timeout=10
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
