@@ -184,6 +184,7 @@ CLI_ROWS = [
     (["serve", "--model", "{model}", "--port", "99999"], 2, "--port must be at most 65535, got 99999"),
     (["serve", "--model", "{model}", "--backend", "onnx"], 2, "model: not an ONNX export folder"),
     (["serve", "--model", "{model}", "--backend", "tensorrt"], 2, "--backend must be torch or onnx"),
+    (["serve", "--model", "{model}", "--backend", "onnx", "--bf16", "on"], 2, "--bf16 go with --backend torch"),
     (["serve", "--model", "{model}", "--max-texts", "0"], 2, "--max-texts must be at least 1, got 0"),
     (["serve", "--model", "{model}", "--max-wait-ms", "nan"], 2, "--max-wait-ms must be a number of 0 or more, got nan"),
     (["serve", "--model", "{model}", "--max-wait-ms", "inf"], 2, "--max-wait-ms must be a number of 0 or more, got inf"),

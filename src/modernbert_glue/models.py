@@ -239,6 +239,16 @@ SETTINGS_FILE = "inference.json"
 SETTINGS_VERSION = 2  # 2: label_column and regression (pair and regression tasks); version 1 files still load
 
 
+def _written_by_its_run(folder: Path) -> bool:
+    """Whether the folder's writer recorded an inference.json there: its own marker (an export), or its run
+    folder's record of what model/ held when the run ended. A folder written before the file existed has none."""
+    from .ownership import CONTENTS, read_marker
+
+    own, run = read_marker(folder), read_marker(folder.parent)
+    return bool(own and SETTINGS_FILE in own["files"]) or bool(
+        run and SETTINGS_FILE in run.get(CONTENTS, {}).get(folder.name, []))
+
+
 @dataclass
 class InferenceSettings:
     """What inference needs to treat inputs as training did, saved in every model (and export) folder by the
@@ -268,6 +278,9 @@ class InferenceSettings:
         import json
 
         path = Path(folder) / SETTINGS_FILE
+        if not path.is_file() and _written_by_its_run(Path(folder)):
+            raise UserError(f"{path}: missing, though the command that wrote this folder wrote it (what it "
+                            "classifies and how it truncates); restore it or train the model again")
         if not path.is_file():
             log.warning("%s: no %s (written by `train` since this file was introduced); using max_length %d and "
                         "input path %s", folder, SETTINGS_FILE, cls.max_length, cls.input_path)
@@ -288,6 +301,9 @@ class InferenceSettings:
             raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}")
         settings = cls(**raw)
         settings.text_columns = tuple(settings.text_columns)
+        if len(settings.text_columns) not in (1, 2) or not all(isinstance(c, str) for c in settings.text_columns):
+            raise UserError(f"{path}: text_columns must name one text column or a pair, got "
+                            f"{list(settings.text_columns)!r}")
         if not isinstance(settings.max_length, int) or settings.max_length < 1:
             raise UserError(f"{path}: max_length must be a positive integer, got {settings.max_length!r}")
         return settings

@@ -13,7 +13,7 @@ from modernbert_glue.inference.launch import free_port
 from modernbert_glue.outputs import open_output
 
 from ..conftest import SST2, run_cli
-from .conftest import HANG_GUARD_S, http, start
+from .conftest import HANG_GUARD_S
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,10 @@ def damaged(tiny_run, tmp_path_factory):
                             for k, v in weights.items()}),
         "settings": copy("settings"),
         "empty": root / "empty",
+        "no_settings": root / "run" / "model",  # in its run folder, whose record lists the file
     }
+    shutil.copytree(tiny_run, root / "run")
+    (folders["no_settings"] / "inference.json").unlink()
     (folders["settings"] / "inference.json").write_text("garbage{")
     folders["empty"].mkdir()
     for kind, runs in (("seeds", ["seed-1", "seed-2"]), ("sweep", ["lr-0.001-seed-7"])):
@@ -64,6 +67,7 @@ FOLDERS = [
     ("seeds", "seeds: a --seeds folder, not a model; pass one of its runs, e.g. {seeds}/seed-1"),
     ("sweep", "sweep: a sweep folder, not a model; pass one of its runs, e.g. {sweep}/lr-0.001-seed-7"),
     ("empty", "empty: not a model folder (no config.json)"),
+    ("no_settings", "model/inference.json: missing, though the command that wrote this folder wrote it"),
 ]
 
 
@@ -120,6 +124,8 @@ def test_a_refused_export_leaves_no_output_folder(damaged, tmp_path):
     ("missing", "its weights do not fit its config.json (missing: classifier.bias, classifier.weight)"),
     ("settings", "inference.json: not a readable settings file"),
     ("seeds", "a --seeds folder, not a model"),
+    ("nan", "the model gave non-finite scores"),  # it started, said it was ready, and failed every request
+    ("no_settings", "inference.json: missing"),  # it served a pair model as a single-sentence one
 ])
 def test_serve_refuses_a_model_it_cannot_load_in_one_line(damaged, tmp_path, name, message):
     """The model loaded inside uvicorn's start-up: its error came as uvicorn's logged traceback, "Application
@@ -142,19 +148,22 @@ def test_serve_checks_its_address_before_loading_the_model(damaged, tmp_path):
 
 
 def test_served_nan_scores_are_a_json_error(damaged):
-    """A model whose scores are NaN: the server answered 500 "Internal Server Error" as plain text (NaN is no
-    JSON number); now TEI's backend error, 424 with the JSON error body, on both routes."""
-    proc, url, _ = start(damaged["nan"])
-    try:
+    """A model whose scores turn NaN once served (a start-up with NaN weights is refused, above): the server
+    answered 500 "Internal Server Error" as plain text (NaN is no JSON number); now TEI's backend error, 424 with
+    the JSON error body, on both routes."""
+    from fastapi.testclient import TestClient
+
+    from modernbert_glue.inference.backends import load_model
+    from modernbert_glue.inference.serve import ServeConfig, create_app
+
+    cfg = ServeConfig(model=str(damaged["nan"]))
+    with TestClient(create_app(cfg, load_model(cfg.model, "torch"))) as client:
         for route, body in (("/v1/classify", {"texts": ["a fine film"]}), ("/predict", {"inputs": "a fine film"})):
-            r = http.post(f"{url}{route}", json=body)
+            r = client.post(route, json=body)
             assert r.status_code == 424 and r.headers["content-type"] == "application/json", (route, r.text)
             kind = "Backend" if route == "/predict" else "backend"  # TEI's route spells TEI's names
             assert r.json()["error_type"] == kind and "non-finite scores" in r.json()["error"]
-        assert http.get(f"{url}/readyz").status_code == 200  # the server itself is fine
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        assert client.get("/readyz").status_code == 200  # the server itself is fine
 
 
 def test_good_model_loads_with_every_weight(tiny_run):

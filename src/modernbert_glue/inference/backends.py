@@ -94,6 +94,13 @@ def predict_records(model: TextClassifier, texts: list, name: str = "the model")
     return records
 
 
+def check_torch_only(backend: str, **options) -> None:
+    """--input-path and --bf16 choose how torch runs the model; an export runs its one graph: given with another
+    backend they would be ignored, so they are refused."""
+    if backend != "torch" and any(value is not None for value in options.values()):
+        raise UserError("--input-path and --bf16 go with --backend torch")
+
+
 def check_backend(folder: str, backend: str) -> None:
     """The backend exists, the folder is finished and of the backend's kind: one line otherwise (what `serve`
     checks before its server starts)."""
@@ -164,3 +171,14 @@ def load_fine_tuned(folder: str):
     model, tokenizer = load_saved_classifier(folder)
     model.eval()
     return model, tokenizer
+
+
+def load_served_model(cfg):
+    """The classifier `serve` serves (cfg: its ServeConfig), with the server's batching defaults, after one
+    sentence through it: damaged (NaN) weights are refused in one line before the server says it is ready."""
+    options = {"spin": False} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
+    options["batch_size"] = cfg.batch_size or (12 if cfg.backend == "onnx" else 32)
+    model = load_model(cfg.model, cfg.backend, **options)
+    probe = ("a fine film",) * len(model.settings.text_columns)
+    check_finite(model.logits([probe[0] if len(probe) == 1 else probe]), cfg.model)
+    return model

@@ -133,7 +133,8 @@ class Metrics:
                                 registry=self.registry)
         self.latency = Histogram("mbg_request_latency_seconds", "Request latency", ["route"], registry=self.registry,
                                  buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
-        self.batch_texts = Histogram("mbg_batch_texts", "Texts per model forward pass", registry=self.registry,
+        self.batch_texts = Histogram("mbg_batch_texts", "Texts per batch the server formed (run in passes of "
+                                     "--batch-size)", registry=self.registry,
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
 
 

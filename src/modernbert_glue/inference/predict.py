@@ -11,7 +11,7 @@ from pathlib import Path
 from ..data import FORMATS, STDIN, is_valid_unicode, read_examples, read_lines, texts_of
 from ..errors import UserError
 from ..tasks import TASKS, Task, get_task
-from .backends import load_model, predict_records
+from .backends import check_torch_only, load_model, predict_records
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,7 @@ def predict(folder: str, texts: list[str] | None = None, input: str | None = Non
     if texts and input:
         raise UserError("give sentences as arguments or --input, not both")
     torch_only = {k: options.pop(k) for k in ("input_path", "bf16") if k in options}
-    if backend != "torch" and any(v is not None for v in torch_only.values()):  # an export runs its one graph
-        raise UserError("--input-path and --bf16 go with --backend torch")
+    check_torch_only(backend, **torch_only)
     model = load_model(folder, backend, **options, **(torch_only if backend == "torch" else {}))
     if task and model.settings.task not in (task, get_task(task).predicted_by):
         raise UserError(f"--task {task}: {folder} was trained on {model.settings.task}")

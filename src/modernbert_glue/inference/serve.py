@@ -24,6 +24,7 @@ from fastapi import Request  # at module level: FastAPI resolves the routes' ann
 
 from ..device import check_bf16
 from ..errors import UserError, first_line
+from .backends import load_served_model
 from .batcher import Metrics, MicroBatcher, Overloaded
 from .middleware import BodyLimitAndMetrics, RequireKey
 from .schemas import REFUSED, ClassifyRequest, ClassifyResponse, TEIRequest, TEIScore, documented
@@ -304,15 +305,6 @@ async def _disconnected(receive) -> None:
         pass
 
 
-def load_served_model(cfg: ServeConfig):
-    """The classifier `cfg` serves, with the server's batching defaults (backends.load_model)."""
-    from .backends import load_model
-
-    options = {"spin": False} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
-    options["batch_size"] = cfg.batch_size or (12 if cfg.backend == "onnx" else 32)
-    return load_model(cfg.model, cfg.backend, **options)
-
-
 def serve(cfg: ServeConfig) -> None:
     """Run the server until SIGINT/SIGTERM; in-flight requests finish first (graceful shutdown).
 
@@ -320,8 +312,9 @@ def serve(cfg: ServeConfig) -> None:
     uvicorn would report a port in use or a damaged model as a logged error or traceback and exit code 3."""
     import uvicorn
 
-    from .backends import check_backend
+    from .backends import check_backend, check_torch_only
 
+    check_torch_only(cfg.backend, input_path=cfg.input_path, bf16=None if cfg.bf16 == "auto" else cfg.bf16)
     check_backend(cfg.model, cfg.backend)  # before anything: one line, not a failed start-up
     if cfg.api_key is None and os.environ.get(API_KEY_ENV) == "":  # click reads an empty variable as unset
         raise UserError(f"${API_KEY_ENV} is set but empty: give the key, or unset it to serve without one")
