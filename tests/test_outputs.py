@@ -572,7 +572,8 @@ def test_the_commit_is_this_checkouts_and_none_for_a_copy_inside_another_reposit
     git = ["git", "-c", "user.name=u", "-c", "user.email=u@x", "-C", str(project)]
     for step in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "theirs"]):
         subprocess.run([*git, *step], check=True, capture_output=True)
-    probe = "from modernbert_glue import provenance, ownership; print(provenance.git_commit(), ownership.source_checkout())"
+    probe = ("from modernbert_glue import provenance, ownership; "
+             "print(provenance.git_commit(), ownership.source_checkout())")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(site)}).stdout.split()
     assert out == ["None", "None"]

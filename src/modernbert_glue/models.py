@@ -278,10 +278,10 @@ class InferenceSettings:
         import json
 
         path = Path(folder) / SETTINGS_FILE
-        if not path.is_file() and _written_by_its_run(Path(folder)):
-            raise UserError(f"{path}: missing, though the command that wrote this folder wrote it (what it "
-                            "classifies and how it truncates); restore it or train the model again")
         if not path.is_file():
+            if _written_by_its_run(Path(folder)):
+                raise UserError(f"{path}: missing, though the command that wrote this folder wrote it (what it "
+                                "classifies and how it truncates); restore it or train the model again")
             log.warning("%s: no %s (written by `train` since this file was introduced); using max_length %d and "
                         "input path %s", folder, SETTINGS_FILE, cls.max_length, cls.input_path)
             return cls(regression=_config_problem_type(folder) == "regression")

@@ -179,6 +179,6 @@ def load_served_model(cfg):
     options = {"spin": False} if cfg.backend == "onnx" else {"input_path": cfg.input_path, "bf16": cfg.bf16}
     options["batch_size"] = cfg.batch_size or (12 if cfg.backend == "onnx" else 32)
     model = load_model(cfg.model, cfg.backend, **options)
-    probe = ("a fine film",) * len(model.settings.text_columns)
-    check_finite(model.logits([probe[0] if len(probe) == 1 else probe]), cfg.model)
+    probe = "a fine film" if len(model.settings.text_columns) == 1 else ("a fine film", "a fine film")
+    check_finite(model.logits([probe]), cfg.model)
     return model

@@ -123,7 +123,8 @@ def _seed_blocks(s: dict) -> list[Block]:
     m = s.get("main_metric", "accuracy")
     name = NAMES.get(m, m)
     text = (f"**{s['label']}** ({s['folder']}), seeds {', '.join(map(str, s['seeds']))}: dev {name} "
-            f"{_spread(s, f'eval_{m}')} (mean ± sample std, n − 1), 95% t-interval of the mean {_ci(s.get(f'eval_{m}_mean_ci'))}")
+            f"{_spread(s, f'eval_{m}')} (mean ± sample std, n − 1), 95% t-interval of the mean "
+            f"{_ci(s.get(f'eval_{m}_mean_ci'))}")
     if f"test_{m}_mean" in s:
         text += f"; test {name} {_spread(s, f'test_{m}')}, 95% t-interval {_ci(s.get(f'test_{m}_mean_ci'))}"
     shown = [k for k in ("accuracy", "f1", "f1_macro", "mcc", "pearson", "spearman") if f"eval_{k}" in s["per_seed"][0]]
