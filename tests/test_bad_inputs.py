@@ -155,6 +155,7 @@ CLI_ROWS = [
     (["{train}", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of linear, cosine"),
     (["{train}", "--seeds", "1,2", "--set", "train.lr_scheduler=bogus"], 2, "train.lr_scheduler must be one of"),
     (["{train}", "--seeds", "1,2", "--seed", "5"], 2, "--seeds gives each run its seed: leave out --seed"),
+    (["{train}", "--set", "data.max_length=2"], 2, "'data.max_length' must be at least 3, got 2"),  # pairs uncut
     (["{train}", "--seeds", "1,2", "--set", "train.seed=5", "--check"], 2, "--seeds gives each run its seed"),
     (["{train}", "--model-override", "hidden_size=abc"], 2, "model.overrides): invalid model config"),
     (["{train}", "--model-override", "hidden_size=65"], 2, "model.overrides): invalid model config"),

@@ -286,3 +286,48 @@ def test_a_folder_named_after_another_glue_task_is_refused(tmp_path):
     assert load_columns(DataConfig(task="wnli", data_dir=str(wnli)), get_task("wnli"), "validation")["label"]
     (tmp_path / "SST-2").symlink_to(SHARED / "data" / "sst2")  # GLUE's own spelling of the task's folder
     load_columns(DataConfig(task="sst2", data_dir=str(tmp_path / "SST-2")), get_task("sst2"), "validation")
+
+
+def _custom_run_data(tmp_path, train: str, dev: str, suffix: str = ".csv", **data):
+    from modernbert_glue.config import DataConfig
+    from modernbert_glue.data import load_run_data
+
+    (tmp_path / f"train{suffix}").write_text(train)
+    (tmp_path / f"dev{suffix}").write_text(dev)
+    return load_run_data(DataConfig(task="custom", text_columns=["text"], label_column="label",
+                                    train_file=str(tmp_path / f"train{suffix}"),
+                                    validation_file=str(tmp_path / f"dev{suffix}"), **data))
+
+
+def test_a_custom_tasks_labels_are_names_in_every_format_never_ids(tmp_path):
+    """A dev label that is no training label was read as an index into the sorted names (dev "1" against
+    "1.0, 2.0, 3.0" became "2.0"); "1.0" in a csv cell was a class name of its own, and 1.0 in JSON the class 1."""
+    task, train, sets = _custom_run_data(tmp_path, "text,label\na,1.0\nb,2.0\nc,3.0\n", "text,label\nd,1\ne,2\n")
+    assert task.label_names == ("1", "2", "3") and train["label"] == [0, 1, 2] and sets["dev"]["label"] == [0, 1]
+    rows = "".join(json.dumps({"text": t, "label": v}) + "\n" for t, v in (("a", 1), ("b", 2), ("c", "unknown")))
+    with pytest.raises(UserError, match=r"dev.jsonl, line 1: label 0 is not one of 1, 2, unknown$"):
+        _custom_run_data(tmp_path, rows, json.dumps({"text": "d", "label": 0}) + "\n", ".jsonl")
+    with pytest.raises(UserError, match=r"train.csv, line 2: label '1.5' is not a class label \(for numbers to "
+                                        r"predict, use --regression\)"):
+        _custom_run_data(tmp_path, "text,label\na,1.5\nb,2\nc,0.25\n", "text,label\nd,2\n")
+    with pytest.raises(UserError, match=r"train.jsonl, line 1: label \[1\] is not a class label"):
+        _custom_run_data(tmp_path, '{"text": "a", "label": [1]}\n{"text": "b", "label": 2}\n', "", ".jsonl")
+
+
+def test_max_train_samples_cuts_rows_not_the_classes(tmp_path):
+    """Classes were found in the first N rows only: a dev label of a later class was refused, or one class left."""
+    rows = "text,label\n" + "".join(f"s{i},{c}\n" for i, c in enumerate("xyxzyz"))
+    task, train, sets = _custom_run_data(tmp_path, rows, rows, max_train_samples=3)
+    assert task.label_names == ("x", "y", "z") and train["label"] == [0, 1, 0] and len(sets["dev"]["label"]) == 6
+
+
+def test_repeated_columns_and_keys_are_one_line(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([["a"], ["b"], [1]], names=["sentence", "sentence", "label"]), tmp_path / "d.parquet")
+    with pytest.raises(UserError, match=r"^\S*d.parquet: column 'sentence' appears more than once$"):
+        read_examples(tmp_path / "d.parquet", SST)
+    (tmp_path / "d.jsonl").write_text('{"sentence": "a", "sentence": "b", "label": 1}\n')  # json kept the last
+    with pytest.raises(UserError, match=r"d.jsonl, line 1: key 'sentence' appears more than once$"):
+        read_examples(tmp_path / "d.jsonl", SST)

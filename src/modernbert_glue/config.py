@@ -194,7 +194,8 @@ def config_from_dict(table: dict[str, Any], source: str) -> RunConfig:
 # Allowed ranges of numeric fields: (low, high, low inclusive, high inclusive); None = unbounded. A value outside,
 # or NaN/infinite, is an error before any work starts.
 RANGES = {
-    "data.max_length": (2, None, True, True), "data.max_train_samples": (1, None, True, True),
+    # data.max_length from 3: a pair's special tokens alone are 3, and below that the tokenizer leaves pairs uncut.
+    "data.max_length": (3, None, True, True), "data.max_train_samples": (1, None, True, True),
     "data.max_eval_samples": (1, None, True, True),
     "train.epochs": (0, None, False, True), "train.lr": (0, None, False, True),
     "train.classifier_lr_scale": (0, None, False, True),

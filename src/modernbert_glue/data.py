@@ -5,6 +5,7 @@ Files are read by readers.py; everything that goes wrong becomes one UserError l
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -124,9 +125,11 @@ def first_rows(columns: dict[str, list], limit: int | None, what: str) -> dict[s
 
 
 def load_training_data(cfg: DataConfig, task: Task) -> tuple[Task, dict[str, list]]:
-    """The training split, and the task with its label names (a custom task's come from this file)."""
-    train = load_columns(cfg, task, "train")
-    return with_found_labels(task, train, split_source(cfg, task, "train"))
+    """The training split, and the task with its label names (a custom task's come from this file: the whole of
+    it, so that --max-train-samples cuts the rows, not the classes the model has)."""
+    train = load_columns(dataclasses.replace(cfg, max_train_samples=None), task, "train")
+    task, train = with_found_labels(task, train, split_source(cfg, task, "train"))
+    return task, first_rows(train, cfg.max_train_samples, "train")
 
 
 def load_run_data(data: DataConfig) -> tuple[Task, dict[str, list], dict[str, dict[str, list]]]:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, first_line
 from .tasks import CUSTOM, TEXT_KEYS, Task
 
 log = logging.getLogger(__name__)
@@ -176,22 +176,38 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if not text.strip():
             raise UserError(f"{path}, line {lineno}: empty line (expected a JSON object)")
         try:
-            record = json.loads(text)
+            record = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise UserError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from None
+        except KeyError as exc:
+            raise UserError(f"{path}, line {lineno}: key {exc.args[0]!r} appears more than once") from None
         if not isinstance(record, dict):
             raise UserError(f"{path}, line {lineno}: expected a JSON object, found {type(record).__name__}")
         rows.append((lineno, record))
     return rows
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are distinct (json keeps the last of a repeated one, silently)."""
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        keys = [key for key, _ in pairs]
+        raise KeyError(next(key for key in keys if keys.count(key) > 1))
+    return record
+
+
 def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
     import pyarrow.parquet as pq
 
     try:
+        names = pq.read_schema(path).names
+        if repeated := sorted({name for name in names if names.count(name) > 1}):  # pyarrow's error: its schema
+            raise UserError(f"{path}: column {repeated[0]!r} appears more than once")
         table = pq.read_table(path)
+    except UserError:
+        raise
     except Exception as exc:  # pyarrow raises several types for a broken file
-        raise UserError(f"{path}: cannot read as parquet ({exc})") from None
+        raise UserError(f"{path}: cannot read as parquet ({first_line(exc)})") from None
     return [(i, row) for i, row in enumerate(table.to_pylist(), start=1)]
 
 
@@ -270,10 +286,14 @@ def parse_label(value: Any, task: Task, where: str) -> int | float | str:
             low, high = task.score_range
             raise UserError(f"{where}: score {value!r} is outside {task.name}'s scale, {low:g} to {high:g}")
         return number
+    given, value = value, _decimal(value)  # "1.0" in a csv cell is the 1.0 a JSON file would hold
     if not task.label_names:
-        if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()) or (
-                isinstance(value, float) and not value.is_integer()):
-            raise UserError(f"{where}: label {value!r} is not a class label")
+        if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
+                isinstance(value, str) and not value.strip()):
+            raise UserError(f"{where}: label {given!r} is not a class label")
+        if isinstance(value, float) and not value.is_integer():
+            raise UserError(f"{where}: label {given!r} is not a class label (for numbers to predict, use "
+                            "--regression)")
         return str(int(value)) if isinstance(value, float) else str(value).strip()
     if isinstance(value, str) and value.strip() in task.label_names:
         return task.label_names.index(value.strip())
@@ -282,7 +302,8 @@ def parse_label(value: Any, task: Task, where: str) -> int | float | str:
             return task.label_names.index(str(int(value)))
         value = int(value)  # 1.0 as pandas writes labels: the id 1
     # Labels that are numbers themselves are names only: with names 1 and 2, a 0 is an unknown label, not the id 0.
-    by_id = not all(map(is_integer_text, task.label_names))
+    # So are a custom task's, found in its training file: an id there would be an index into their sorted order.
+    by_id = task.name != CUSTOM and not all(map(is_integer_text, task.label_names))
     label = None
     if by_id and isinstance(value, int) and not isinstance(value, bool):
         label = value
@@ -290,8 +311,15 @@ def parse_label(value: Any, task: Task, where: str) -> int | float | str:
         label = int(value)
     if label not in range(task.num_labels):
         allowed = [*map(str, range(task.num_labels))] * by_id + list(task.label_names)
-        raise UserError(f"{where}: label {value!r} is not one of {', '.join(allowed)}")
+        raise UserError(f"{where}: label {given!r} is not one of {', '.join(allowed)}")
     return label
+
+
+def _decimal(value: Any) -> Any:
+    """A text cell holding a decimal number ("1.0", "0.5") as that number; any other value as it is."""
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\.[0-9]*\s*", value):
+        return float(value)
+    return value
 
 
 def is_integer_text(text: str) -> bool:
