@@ -316,23 +316,31 @@ def test_resume_compares_paths_as_the_runs_read_them(tmp_path, monkeypatch):
     assert resumed.train.threads == 3 and resumed.train.seed == 1
 
 
-def test_early_stopping_resumes_with_its_count_of_evaluations_without_improvement(small_sst2, tmp_path):
+@pytest.mark.parametrize("engine", ["trainer", "engine"])
+def test_early_stopping_resumes_with_its_count_of_evaluations_without_improvement(small_sst2, tmp_path, engine):
     """lr 1e-12: no evaluation after the first improves, so patience 2 stops at step 15 (evaluations every 5 steps).
-    Killed after step 10's checkpoint (count 1), the Trainer resumed counting from 0 and trained to step 20."""
+    Killed after step 10's checkpoint (count 1), the Trainer resumed counting from 0 and trained to step 20.
+    Killed while saving the model after the stop, both loops trained on from step 15 to the next evaluation."""
     def args(out):
         return ["train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
                 "--output-dir", out, "--epochs", "3", "--batch-size", "16", "--lr", "1e-12",
-                "--max-train-samples", "160", "--set", "train.early_stopping_patience=2", "--engine", "trainer"]
+                "--max-train-samples", "160", "--set", "train.early_stopping_patience=2", "--engine", engine]
 
     code, stdout, stderr = run_cli(*args(tmp_path / "whole"))
     assert code == 0 and json.loads(stdout)["steps"] == 15, stderr[-2000:]
     # what was trained, not the 3 epochs asked for (10 steps an epoch), in metrics.json and in the model card
     assert json.loads(stdout)["epochs"] == 3 and json.loads(stdout)["epochs_trained"] == 1.5
     assert "batch 16, 3 epochs (early stopping ended it after 1.50), " in (tmp_path / "whole/model/README.md").read_text()
-    out = tmp_path / "killed"
-    proc = killed_run(*args(out), step=12)
-    assert proc.returncode == -9, proc.stderr[-2000:]
-    code, stdout, stderr = run_cli("train", "--resume", out)
-    assert code == 0, stderr[-2000:]
-    metrics = json.loads(stdout)
-    assert metrics["resumed_from_step"] == 10 and metrics["steps"] == 15
+    for kill_at, resumed_from in ((12, 10), ("final", 15)):
+        out = tmp_path / f"killed-{kill_at}"
+        proc = killed_run(*args(out), step=kill_at)
+        assert proc.returncode == -9, proc.stderr[-2000:]
+        code, stdout, stderr = run_cli("train", "--resume", out)
+        assert code == 0, stderr[-2000:]
+        metrics = json.loads(stdout)
+        assert (metrics["resumed_from_step"], metrics["steps"], metrics["epochs_trained"]) == (resumed_from, 15, 1.5)
+        evaluations = [e["step"] for e in json.loads((out / "log_history.json").read_text())["log_history"]
+                       if "eval_loss" in e]
+        assert evaluations == [5, 10, 15]
+        if kill_at == "final":  # the same model and metrics as the run not killed
+            assert_same_run(out, tmp_path / "whole")

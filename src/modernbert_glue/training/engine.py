@@ -161,7 +161,9 @@ class EngineRun:
         self.bar = tqdm(total=self.plan.total_steps, initial=first, unit="step")
         sync()
         started = self.loop_started = time.perf_counter()
-        for i in range(first, self.plan.total_steps):
+        # resumed from the checkpoint of an early stop (killed while saving the model, or a signal at that step)
+        last = first if self.state.stopped_early(self.t.early_stopping_patience) else self.plan.total_steps
+        for i in range(first, last):
             loss, norm = self.step(self.batches.pop(i))
             self.losses[i] = loss
             self.window += loss

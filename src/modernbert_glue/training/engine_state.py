@@ -50,7 +50,11 @@ class LoopState:
             self.best_metric, self.best_step, self.patience = accuracy, self.step, 0
         else:
             self.patience += 1
-        return better, 0 < patience <= self.patience
+        return better, self.stopped_early(patience)
+
+    def stopped_early(self, patience: int) -> bool:
+        """Whether early stopping has ended training: so too for a run resumed from the step where it did."""
+        return 0 < patience <= self.patience
 
 
 def _clone(obj):

@@ -143,8 +143,9 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     callbacks.append(CheckpointCallback(cfg.train.checkpoint_steps, ema))  # before EMA: it asks for saves
     if ema is not None:
         callbacks.append(ema)
-    if cfg.train.early_stopping_patience > 0:
-        callbacks.append(early_stopping(cfg.train.early_stopping_patience, checkpoint))
+    patience = cfg.train.early_stopping_patience
+    stopper = early_stopping(patience, checkpoint) if patience > 0 else None
+    callbacks += [stopper] if stopper else []
 
     args = training_arguments(cfg, out, len(train_ds), input_path, task)
     trainer = Trainer(
@@ -159,9 +160,12 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         optimizer_cls_and_kwargs=optimizer_with_groups(args, model, cfg.train),
     )
     started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention), \
-            stopping.graceful_stop():  # the Trainer prints its logs; stdout is for results
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if stopper and stopper.early_stopping_patience_counter >= patience:  # resumed where early stopping ended it
+        result = _finish_stopped(trainer, checkpoint)  # (killed while saving the model, or a signal at that step)
+    else:
+        with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention), \
+                stopping.graceful_stop():  # the Trainer prints its logs; stdout is for results
+            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
     if loss_check.failure is not None:
         fail_run(folder, out, loss_check.failure)
@@ -188,6 +192,18 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     hf_model = trainer.model.model if input_path == "packed" else trainer.model
     return finish_run(folder, cfg, task, hf_model, tokenizer, eval_sets, trained,
                       {"log_history": trainer.state.log_history})
+
+
+def _finish_stopped(trainer, checkpoint: Path):
+    """The end of a run that early stopping ended at `checkpoint`: its state and best model, as the Trainer's own
+    end of training leaves them. Resuming would first train a step (the Trainer looks at a stop after each)."""
+    from transformers import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    if trainer.args.load_best_model_at_end and trainer.state.best_model_checkpoint is not None:
+        trainer._load_best_model()  # load_best_model_at_end, as Trainer.train ends
+    return TrainOutput(trainer.state.global_step, 0.0, {})
 
 
 class LossCheck(TrainerCallback):
