@@ -50,3 +50,15 @@ def test_only_schedules_that_run_as_configured_are_accepted():
         with pytest.raises(UserError, match=f"train.lr_scheduler must be one of linear, cosine, .*got '{name}'"):
             check_settings(cfg, "cpu")
     assert check_settings(load_config("paper", {"train.lr_scheduler": "cosine"}), "cpu") == "auto"
+
+
+def test_label_smoothing_on_a_regression_is_refused_by_the_check_every_path_runs():
+    """train --check said ok, and --seeds opened its folder before the run refused it (a rerun then met the folder)."""
+    from modernbert_glue.config import load_config
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.training.dispatch import check_settings
+
+    for data in ({"data.task": "stsb"}, {"data.task": "custom", "data.regression": True}):
+        with pytest.raises(UserError, match="train.label_smoothing applies to classes; task .* is a regression"):
+            check_settings(load_config("paper", {**data, "train.label_smoothing": 0.1}), "cpu")
+    assert check_settings(load_config("paper", {"data.task": "stsb"}), "cpu") == "auto"

@@ -344,3 +344,19 @@ def test_early_stopping_resumes_with_its_count_of_evaluations_without_improvemen
         assert evaluations == [5, 10, 15]
         if kill_at == "final":  # the same model and metrics as the run not killed
             assert_same_run(out, tmp_path / "whole")
+
+
+def test_a_run_resumes_only_with_the_count_of_processes_it_started_with(tmp_path, monkeypatch):
+    """A torchrun run resumed in one process trained on silently: other batches, another run (steps 32 became 64)."""
+    from modernbert_glue.config import load_config
+    from modernbert_glue.outputs import open_output
+    from modernbert_glue.training.lifecycle import check_run
+
+    out = tmp_path / "run"
+    open_output(out, "run").write_json("run.json", {"world_size": 2})  # an unfinished run of 2 processes
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with pytest.raises(UserError, match=r"run: trained by 2 process\(es\), resumed by 1: resume it with `torchrun "
+                                        r"--nproc_per_node 2`$"):
+        check_run(load_config("paper"), out, overwrite=False, resume=True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert check_run(load_config("paper"), out, overwrite=False, resume=True)["command"]

@@ -24,6 +24,7 @@ from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES
 from ..locks import releases_on_error
 from ..run_paths import init_from_folder
+from ..tasks import task_for
 from .step import compile_setting
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,8 @@ def choose(cfg: RunConfig, device: str, world_size: int, model_type: Callable[[]
 
 
 def check_settings(cfg: RunConfig, device: str) -> str:
-    """Refuse a wrong engine, compile, bf16 or scheduler value before any folder is opened or slow work done; returns
-    the engine setting."""
+    """Refuse a wrong engine, compile, bf16, label smoothing or scheduler value before any folder is opened or slow
+    work done; returns the engine setting."""
     from transformers import SchedulerType
 
     setting = cfg.train.engine.strip().lower()
@@ -65,6 +66,8 @@ def check_settings(cfg: RunConfig, device: str) -> str:
         raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
     compile_setting(cfg.train.compile, device)
     check_bf16(cfg.train.bf16, "train.bf16")
+    if cfg.train.label_smoothing > 0 and task_for(cfg.data).regression:  # --check and --seeds said ok
+        raise UserError(f"train.label_smoothing applies to classes; task {cfg.data.task} is a regression")
     if not _schedule_works(cfg.train.lr_scheduler):  # (an unknown name too: get_scheduler refuses it)
         schedulers = [kind.value for kind in SchedulerType if _schedule_works(kind.value)]
         raise UserError(f"train.lr_scheduler must be one of {', '.join(schedulers)}, got '{cfg.train.lr_scheduler}'")

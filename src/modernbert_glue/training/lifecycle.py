@@ -40,6 +40,11 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def world_size() -> int:
+    """Processes training this run (torchrun's WORLD_SIZE; 1 without it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> dict:
     """Before any slow work: refuse an output folder `open_run` would refuse, apply the thread count, check
     bf16; returns the provenance record (taken now: the code and command this run actually used)."""
@@ -50,6 +55,10 @@ def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> di
                               inputs=local_inputs(cfg.data, cfg.model.name, cfg.model.init_from))
         if resume and marker.get("complete"):
             raise UserError(f"{out}: this run finished already; nothing to resume")
+    if resume and (started := read_json(out / "run.json").get("world_size")) not in (None, world_size()):
+        # another count of processes gives other batches (the per-process batch size stays): another run
+        how = "without torchrun" if started == 1 else f"with `torchrun --nproc_per_node {started}`"
+        raise UserError(f"{out}: trained by {started} process(es), resumed by {world_size()}: resume it {how}")
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     check_bf16(cfg.train.bf16, "train.bf16")
@@ -70,7 +79,7 @@ def open_run(cfg: RunConfig, out: Path, record: dict, engine: str, *, overwrite:
             "from_step": checkpoint_step(checkpoint), "command": record["command"], "date": record["date"]}]}
         log.info("resuming %s from %s", out, checkpoint or "the start (no complete checkpoint yet)")
     else:
-        record = {"config": cfg.to_dict(), "engine": engine, **record}
+        record = {"config": cfg.to_dict(), "engine": engine, "world_size": world_size(), **record}
     folder.write_json("run.json", record)
     return folder
 
@@ -164,7 +173,7 @@ def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokeni
         **{key: trained[key] for key in ("epochs_trained", "steps", "best_step", "resumed_from_step")},
         "seed": cfg.train.seed,
         "device": device_name(),
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "world_size": world_size(),
         "input_path": trained["input_path"],
         "engine": trained["engine"],
         "bf16": trained["bf16"],  # what train.bf16 came to on this machine (auto, fast)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,6 @@ from transformers import TrainerCallback
 from ..config import RunConfig
 from ..data import load_run_data, tokenize
 from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
-from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..evaluation.metrics import task_metrics
 from ..inputs import Collator, resolve_input_path, sep_for
@@ -40,6 +38,7 @@ from .lifecycle import (
     mean_logged_loss,
     open_run,
     stopped_run,
+    world_size,
 )
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,7 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str,
     from transformers import TrainingArguments
 
     t = cfg.train
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    steps_per_epoch = max(1, math.ceil(n_train / (t.batch_size * world)))
+    steps_per_epoch = max(1, math.ceil(n_train / (t.batch_size * world_size())))
     eval_steps = max(1, steps_per_epoch // max(1, t.evals_per_epoch))
     return TrainingArguments(
         output_dir=str(out / CHECKPOINTS),
@@ -83,7 +81,7 @@ def training_arguments(cfg: RunConfig, out: Path, n_train: int, input_path: str,
         logging_steps=t.logging_steps,
         logging_nan_inf_filter=False,  # a NaN loss is logged as it is, and stops the run (LossCheck)
         report_to="none",  # TensorBoard is attached explicitly so its logs land in <out>/logs
-        ddp_backend="gloo" if world > 1 and not cuda() else None,
+        ddp_backend="gloo" if world_size() > 1 and not cuda() else None,
         ddp_find_unused_parameters=False,
         dataloader_pin_memory=cuda(),
         use_cpu=not cuda(),
@@ -103,8 +101,6 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
 
     task, train_columns, eval_sets = load_run_data(cfg.data)
     dev_columns = eval_sets["dev"]
-    if task.regression and cfg.train.label_smoothing > 0:
-        raise UserError(f"train.label_smoothing applies to classes; task {task.name} is a regression")
 
     set_seed(cfg.train.seed)
     model, tokenizer = build_classifier(
