@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modernbert_glue"
 STAGES = [
     ["cli", "cli_main", "cli_options", "cli_protocol"],
     ["config", "run_paths"],
-    ["tasks", "data", "readers", "hub"],
+    ["tasks", "data", "readers", "labels", "hub"],
     ["inputs", "packing", "segments"],
     ["models", "model_overrides", "device", "modelcard"],
     ["evaluation"],

@@ -235,7 +235,7 @@ def test_cr_only_line_endings_are_named(tmp_path):
 
 def test_custom_labels_that_are_one_number_written_two_ways_are_refused():
     """"01" and "1" became two classes (a binary task trained as three, its f1 dropped)."""
-    from modernbert_glue.readers import with_found_labels
+    from modernbert_glue.labels import with_found_labels
     from modernbert_glue.tasks import get_task
 
     task = get_task("custom")

@@ -170,7 +170,7 @@ def test_mnli_layout_and_its_mismatched_dev_set(tmp_path):
 
 
 def test_numeric_labels_match_by_name_for_own_data_and_by_id_for_glue(tmp_path):
-    from modernbert_glue.readers import parse_label
+    from modernbert_glue.labels import parse_label
 
     own = get_task("custom").with_labels(["1", "2", "3"])
     assert [parse_label(v, own, "x") for v in ("1", 1, 1.0, 3)] == [0, 0, 0, 2]  # jsonl ints as tsv text

@@ -14,7 +14,8 @@ from pathlib import Path
 from .config import DATA_DIR_ENV, DataConfig
 from .run_paths import data_dir_from_env
 from .errors import UserError
-from .readers import (  # noqa: F401  (the data interface other modules use)
+from .labels import require_two_classes, with_found_labels  # noqa: F401  (the data interface other modules use)
+from .readers import (  # noqa: F401
     FORMATS,
     MAX_TEXT_CHARS,
     STDIN,
@@ -22,8 +23,6 @@ from .readers import (  # noqa: F401  (the data interface other modules use)
     is_valid_unicode,
     read_examples,
     read_lines,
-    require_two_classes,
-    with_found_labels,
 )
 from .tasks import CUSTOM, HUB_PATH, TASKS, TEXT_KEYS, Task, task_for
 
@@ -76,7 +75,7 @@ def check_label_spelling(path: Path, task: Task) -> None:
     """The folder's name is not all: WNLI's files copied to a folder named otherwise, read as RTE, would have
     their 0/1 ids read as RTE's, whose order is the reverse. GLUE's RTE, QNLI and MNLI files name their labels,
     so ids in a task folder's file are refused (a file given with --train-file may use ids)."""
-    from .readers import is_integer_text
+    from .labels import is_integer_text
 
     if task.name not in NAMED_LABELS or not path.is_file():
         return
