@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import resource
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def world_size() -> int:
+    """Processes training one run (torchrun's WORLD_SIZE; 1 without it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def device_type() -> str:

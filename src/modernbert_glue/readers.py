@@ -132,9 +132,8 @@ def _read_delimited(path: Path, delimiter: str, layout: tuple[str, ...] | None =
     if layout and text_column not in split(*lines[0]):
         lines = [(0, delimiter.join(layout)), *lines]
     header = split(*lines[0])
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise UserError(f"{path}, line 1: column {repeated[0]!r} appears more than once in the header")
+    if (repeated := _repeated(header)) is not None:
+        raise UserError(f"{path}, line 1: column {repeated!r} appears more than once in the header")
     rows, skipped = [], []
     for lineno, text in lines[1:]:
         fields = split(lineno, text)
@@ -190,9 +189,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are distinct (json keeps the last of a repeated one, silently)."""
     record = dict(pairs)
     if len(record) < len(pairs):
-        keys = [key for key, _ in pairs]
-        raise KeyError(next(key for key in keys if keys.count(key) > 1))
+        raise KeyError(_repeated([key for key, _ in pairs]))
     return record
+
+
+def _repeated(names: list[str]) -> str | None:
+    """The first, in sorted order, of the names that occur more than once; None when every name is distinct."""
+    seen, repeated = set(), set()
+    for name in names:
+        (repeated if name in seen else seen).add(name)
+    return min(repeated) if repeated else None
 
 
 def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -200,8 +206,8 @@ def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
     try:
         names = pq.read_schema(path).names
-        if repeated := sorted({name for name in names if names.count(name) > 1}):  # pyarrow's error: its schema
-            raise UserError(f"{path}: column {repeated[0]!r} appears more than once")
+        if (repeated := _repeated(names)) is not None:  # pyarrow's own error prints its whole schema
+            raise UserError(f"{path}: column {repeated!r} appears more than once")
         table = pq.read_table(path)
     except UserError:
         raise

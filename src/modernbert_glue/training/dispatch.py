@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ..config import RunConfig
-from ..device import check_bf16, device_type
+from ..device import check_bf16, device_type, world_size
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES
@@ -120,7 +119,7 @@ def with_seed_paths(cfg: RunConfig) -> RunConfig:
 def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: bool = False) -> dict:
     """Train one run with the loop `choose` picks (or, resuming, the one that started it)."""
     cfg = with_seed_paths(cfg)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     engine, reason = choose(cfg, device_type(), world, lambda: model_type(cfg))
     if resume and (Path(output_dir) / "run.json").is_file():
         engine = read_json(Path(output_dir) / "run.json").get("engine", "trainer")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..data import token_limit
-from ..device import check_bf16
+from ..device import check_bf16, world_size
 from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
@@ -38,11 +38,6 @@ log = logging.getLogger(__name__)
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def world_size() -> int:
-    """Processes training this run (torchrun's WORLD_SIZE; 1 without it)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> dict:

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..device import world_size
 from ..errors import UserError
 from ..outputs import read_marker
 
@@ -48,7 +49,7 @@ def pending() -> bool:
 
 
 def _signals_caught() -> bool:
-    return threading.current_thread() is threading.main_thread() and int(os.environ.get("WORLD_SIZE", "1")) == 1
+    return threading.current_thread() is threading.main_thread() and world_size() == 1
 
 
 @contextlib.contextmanager

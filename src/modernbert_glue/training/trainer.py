@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 
 from ..config import RunConfig
 from ..data import load_run_data, tokenize
-from ..device import cpu_attention_kernel, cuda, device_type, use_bf16
+from ..device import cpu_attention_kernel, cuda, device_type, use_bf16, world_size
 from ..evaluation.runfolder import read_json
 from ..evaluation.metrics import task_metrics
 from ..inputs import Collator, resolve_input_path, sep_for
@@ -38,7 +38,6 @@ from .lifecycle import (
     mean_logged_loss,
     open_run,
     stopped_run,
-    world_size,
 )
 
 log = logging.getLogger(__name__)
