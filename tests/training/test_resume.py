@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file
 
 from modernbert_glue.errors import UserError
@@ -95,7 +96,8 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     code, _, stderr = run_cli("train", "--resume", out, "--lr", "0.002")
     assert code == 2 and "another config (train.lr is 0.001 there, 0.002 here)" in stderr
 
-    code, stdout, stderr = run_cli("train", "--resume", out)
+    threads = torch.get_num_threads()  # the count it ran with (0 saved: torch's default), now named
+    code, stdout, stderr = run_cli("train", "--resume", out, "--set", f"train.threads={threads}")
     assert code == 0, stderr[-3000:]
     metrics = json.loads(stdout)
     assert metrics["resumed_from_step"] == 15 and metrics["steps"] == 30
@@ -103,6 +105,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     assert not (out / "checkpoints").exists()  # training succeeded: only the best model is kept
     run = json.loads((out / "run.json").read_text())
     assert run["resumed"][0]["from_step"] == 15 and run["config"]["train"]["ema_decay"] == 0.9
+    assert run["resumed"][0]["config_changes"] == {"train.threads": threads} and run["config"]["train"]["threads"] == 0
     for options in ((), ("--lr", "1e-3")):  # with other options too: finished, not "another config"
         code, _, stderr = run_cli("train", "--resume", out, *options)
         assert code == 2 and "finished already; nothing to resume" in stderr, stderr

@@ -70,13 +70,21 @@ def open_run(cfg: RunConfig, out: Path, record: dict, engine: str, *, overwrite:
     folder.claim(CHECKPOINTS, "logs")
     if resume:
         saved = read_json(out / "run.json")
-        record = {**saved, "resumed": [*saved.get("resumed", []), {
-            "from_step": checkpoint_step(checkpoint), "command": record["command"], "date": record["date"]}]}
+        entry = {"from_step": checkpoint_step(checkpoint), "command": record["command"], "date": record["date"]}
+        if changed := _changed_settings(saved["config"], cfg.to_dict()):  # threads: RESUME_MAY_CHANGE
+            entry["config_changes"] = changed
+        record = {**saved, "resumed": [*saved.get("resumed", []), entry]}
         log.info("resuming %s from %s", out, checkpoint or "the start (no complete checkpoint yet)")
     else:
         record = {"config": cfg.to_dict(), "engine": engine, "world_size": world_size(), **record}
     folder.write_json("run.json", record)
     return folder
+
+
+def _changed_settings(saved: dict, now: dict) -> dict:
+    """{"section.name": value} for each setting a resumed run runs with other than its saved config's."""
+    return {f"{section}.{name}": value for section, values in now.items() if isinstance(values, dict)
+            for name, value in values.items() if saved.get(section, {}).get(name, value) != value}
 
 
 def base_model(model_cfg) -> tuple[str, bool]:
