@@ -42,6 +42,8 @@ def test_engine_writes_the_trainer_paths_run_folder_without_datasets(tiny_run, s
     assert metrics.keys() == trainer.keys() and trainer["engine"] == "trainer"
     assert _files(out) == _files(tiny_run) and not (out / "checkpoints").exists()
     assert (out / "model/inference.json").read_text() == (tiny_run / "model/inference.json").read_text()
+    configs = [json.loads((d / "model/config.json").read_text()) for d in (out, tiny_run)]
+    assert configs[0] == configs[1]  # the model's config as the Trainer saves it (use_cache among it)
     run = json.loads((out / "run.json").read_text())
     assert run["engine"] == "engine" and run["config"]["train"]["engine"] == "engine"
 

@@ -86,6 +86,7 @@ class EngineRun:
         self.cfg, self.t, self.out, self.main_metric = cfg, cfg.train, out, main_metric
         self.device = default_device()
         self.model = model.to(self.device).train()
+        model.config.use_cache = False  # as the Trainer sets it: the same config.json whichever loop trained
         self.packed = PackedClassifier(model)
         self.tokenizer, self.train_columns, self.dev = tokenizer, train, dev
         self.bf16 = use_bf16(self.t.bf16, "train", "train.bf16")
