@@ -149,37 +149,40 @@ class OutputFolder:
     @contextlib.contextmanager
     def staged_dir(self, name: str):
         """Yield a temporary folder to fill; on success it replaces `name` as a whole."""
-        target = self.file(name)
-        tmp = _tmp_name(target)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            with _naming(self.path):
-                yield tmp
-            _usual_modes(tmp)
-            if target.exists():
+        def replace(tmp: Path) -> None:
+            if (target := self.file(name)).exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        with self._staging(name, replace) as tmp:
+            yield tmp
 
     @contextlib.contextmanager
     def staged_files(self):
         """Yield a temporary folder to fill; on success each entry moves into this folder under its name."""
-        tmp = self.file("staging")
-        tmp = _tmp_name(tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            with _naming(self.path):
-                yield tmp
-            _usual_modes(tmp)
+        def move(tmp: Path) -> None:
             self.claim(*(entry.name for entry in tmp.iterdir()))
             for entry in tmp.iterdir():
                 target = self.path / entry.name
                 if target.is_dir() and not target.is_symlink():
                     shutil.rmtree(target)
                 os.replace(entry, target)
+
+        with self._staging("staging", move) as tmp:
+            yield tmp
+
+    @contextlib.contextmanager
+    def _staging(self, name: str, finish):
+        """A fresh temporary folder beside `name` for the caller to fill; on success `finish(it)` moves what it
+        holds into place; it is removed in the end, whatever happened."""
+        tmp = _tmp_name(self.file(name))
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            with _naming(self.path):
+                yield tmp
+            _usual_modes(tmp)
+            finish(tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
