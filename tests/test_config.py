@@ -54,6 +54,12 @@ def test_a_task_without_a_preset_gets_the_papers_recipe_for_it():
     assert rte.preset == "paper-rte" and rte.train == load_config("paper-rte").train and rte.train.epochs == 3
     assert load_config(None, {"data.task": "custom"}).preset == "paper"  # no paper recipe: SST-2's
     assert load_config("cpu-sbert", {"data.task": "rte"}).preset == "cpu-sbert"  # a named preset wins
+    assert load_config("paper-rte", {"data.task": "rte"}).train.epochs == 3
+    with pytest.raises(UserError, match="--preset paper-cola is the paper's cola recipe, not rte's: pass --preset "
+                                        "paper-rte$"):  # it trained RTE with CoLA's epochs, silently
+        load_config("paper-cola", {"data.task": "rte"})
+    with pytest.raises(UserError, match=r"not wnli's: pass --preset paper \(SST-2's recipe\) or your own .toml$"):
+        load_config("paper-cola", {"data.task": "wnli"})
 
 
 def test_overrides_parse_text_by_field_type():
@@ -160,3 +166,55 @@ def test_a_new_runs_local_paths_are_recorded_absolute(monkeypatch, tmp_path):
     saved = resolve_run_config(None, {"data.data_dir": "data"})
     monkeypatch.chdir(tmp_path / "runs")  # a resume keeps what was saved
     assert resolve_run_config(None, {}, base=saved).data.data_dir == str(tmp_path / "data")
+
+
+def test_each_presets_header_command_checks_out_here(monkeypatch):
+    """The command heading each preset passes `train --check` as written, from the repository's folder: its data
+    folder exists beside the repo (or it takes the task from the Hub), its options parse and hold together. The
+    Hub's ModernBERT is stood in by the tiny one from its real config; the MNLI model a round-2 preset starts
+    from is named as the MNLI preset's own command writes it."""
+    import shlex
+
+    from .conftest import MODERNBERT, TINY_ARGS
+
+    monkeypatch.chdir(REPO)
+    folder = REPO / "src" / "modernbert_glue" / "presets"
+    mnli_out = _option(shlex.split((folder / "paper-mnli.toml").read_text().splitlines()[0][2:]), "--output-dir")
+    checked = []
+    for name in list_presets():
+        args = shlex.split((folder / f"{name}.toml").read_text().splitlines()[0][2:])[1:]
+        if (init_from := _option(args, "--init-from")) and name.startswith("paper-"):
+            assert init_from == f"{mnli_out}/seed-{{seed}}/model", name
+        if (data_dir := _option(args, "--data-dir")) is None:
+            continue  # the Hub's copy: not reachable here
+        assert (REPO / data_dir).is_dir(), f"{name}: {data_dir}"
+        args = _without(args, "--init-from", "--output-dir")
+        if _option(args, "--model") == "answerdotai/ModernBERT-base":
+            args = [*_without(args, "--model"), "--model", str(MODERNBERT), "--random-init", *TINY_ARGS]
+        code, stdout, stderr = run_cli(*args, "--output-dir", "runs/never-written", "--check")
+        assert code == 0 and '"check": "ok"' in stdout, f"{name}: {stderr[-1500:]}"
+        checked.append(name)
+    assert {"cpu-sbert", "paper-rte", "paper-cola", "paper-sst2"} <= set(checked)
+    assert not (REPO / "runs" / "never-written").exists()
+
+
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+def _without(args: list[str], *names: str) -> list[str]:
+    out = list(args)
+    for name in names:
+        if name in out:
+            del out[out.index(name):out.index(name) + 2]
+    return out
+
+
+def test_presets_show_refuses_a_value_train_would(tmp_path):
+    for line, message in (('input_path = "bogus"', "train.input_path must be one of auto, padded"),
+                          ('bf16 = "maybe"', "train.bf16 must be auto, fast, on or off"),
+                          ('lr_scheduler = "bogus"', "train.lr_scheduler must be one of linear")):
+        preset = tmp_path / "mine.toml"
+        preset.write_text(f"[train]\n{line}\n")
+        code, stdout, stderr = run_cli("presets", "show", str(preset))
+        assert code == 2 and stdout == "" and message in stderr.strip().splitlines()[-1], stderr

@@ -334,10 +334,14 @@ def presets_list() -> None:
 
 @presets_app.command("show")
 def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml path.")] = "paper") -> None:
-    """Print a preset resolved over the defaults, as JSON."""
+    """Print a preset resolved over the defaults, as JSON (its values checked as `train` checks them)."""
     from .config import load_config
+    from .device import device_type
+    from .training.dispatch import check_settings
 
-    _emit(load_config(name).to_dict())
+    cfg = load_config(name)
+    check_settings(cfg, device_type())
+    _emit(cfg.to_dict())
 
 
 def main() -> None:

@@ -179,6 +179,11 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
     cfg = check_ranges(_apply_table(RunConfig(preset=preset), table, str(path)), str(path))  # the file's own values
+    task = (overrides or {}).get("data.task")
+    if preset.startswith("paper-") and task not in (None, cfg.data.task):  # another task's lr, decay and epochs
+        raise UserError(f"--preset {preset} is the paper's {cfg.data.task} recipe, not {task}'s: pass "
+                        f"--preset {default_preset(task)}" + ("" if default_preset(task) != DEFAULT_PRESET else
+                                                              " (SST-2's recipe) or your own .toml"))
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
     return cfg

@@ -44,12 +44,18 @@ AUTO = {
 }
 
 
-def resolve_input_path(setting: str, model_type: str, use: str, device: str, what: str = "--input-path") -> str:
-    """The path for `setting` (auto: the AUTO table above; otherwise checked against the model type)."""
+def check_input_path(setting: str, what: str = "--input-path") -> str:
+    """`setting` if it names an input path (or auto); one line otherwise."""
     if setting == "padded-128":  # `bench`'s earlier name for padding to max_length 128
         setting = "padded"
     if setting not in INPUT_PATHS:
         raise UserError(f"{what} must be one of {', '.join(INPUT_PATHS)}, got '{setting}'")
+    return setting
+
+
+def resolve_input_path(setting: str, model_type: str, use: str, device: str, what: str = "--input-path") -> str:
+    """The path for `setting` (auto: the AUTO table above; otherwise checked against the model type)."""
+    setting = check_input_path(setting, what)
     if setting == "auto":
         return AUTO.get((use, "cuda" if device == "cuda" else "cpu"), {}).get(model_type, "grouped")
     if setting == "packed" and model_type not in PACKED_MODEL_TYPES:

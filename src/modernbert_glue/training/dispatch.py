@@ -20,7 +20,7 @@ from ..config import RunConfig
 from ..device import check_bf16, device_type, world_size
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
-from ..inputs import PACKED_MODEL_TYPES
+from ..inputs import PACKED_MODEL_TYPES, check_input_path
 from ..locks import releases_on_error
 from ..run_paths import init_from_folder
 from ..tasks import task_for
@@ -56,7 +56,7 @@ def choose(cfg: RunConfig, device: str, world_size: int, model_type: Callable[[]
 
 
 def check_settings(cfg: RunConfig, device: str) -> str:
-    """Refuse a wrong engine, compile, bf16, label smoothing or scheduler value before any folder is opened or slow
+    """Refuse a wrong engine, compile, bf16, input path, label smoothing or scheduler value before any folder is opened or slow
     work done; returns the engine setting."""
     from transformers import SchedulerType
 
@@ -65,6 +65,7 @@ def check_settings(cfg: RunConfig, device: str) -> str:
         raise UserError(f"train.engine must be one of {', '.join(ENGINES)}, got '{cfg.train.engine}'")
     compile_setting(cfg.train.compile, device)
     check_bf16(cfg.train.bf16, "train.bf16")
+    check_input_path(cfg.train.input_path, "train.input_path")
     if cfg.train.label_smoothing > 0 and task_for(cfg.data).regression:  # --check and --seeds said ok
         raise UserError(f"train.label_smoothing applies to classes; task {cfg.data.task} is a regression")
     if not _schedule_works(cfg.train.lr_scheduler):  # (an unknown name too: get_scheduler refuses it)
