@@ -198,6 +198,7 @@ CLI_ROWS = [
      "evaluates that file, not a split; drop --data-dir"),
     *((["bench", "infer", "--data-dir", "{sst2}", *option], 2, message) for option, message in (
         (["--batch-size", "0"], "--batch-size must be at least 1"), (["--steps", "-1"], "--steps must be at least 1"),
+        (["--steps", "0"], "--steps must be at least 1, got 0"),  # was the default, silently
         (["--repeats", "0"], "--repeats must be at least 1"), (["--lengths", "1"], "--lengths must be at least 2"),
         (["--variable-means", "0"], "--variable-means at least 1"),  # drew zero-length documents for ever
         (["--token-budget", "1"], "--token-budget must be a multiple of 256"),
@@ -220,6 +221,8 @@ CLI_ROWS = [
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
     (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),
+    (["sweep", "--data-dir", "{sst2}", "--lr", "1e-4", "--weight-decay", "", "--seeds", "1", "-o", "{out}"], 2,
+     "--weight-decay '': expected comma-separated"),  # was a sweep without the wd axis
     (["baseline", "tfidf", "--train-file", "{dir}/punct.tsv", "--validation-file", "{dir}/punct.tsv", "-o", "{out}"],
      2, "punct.tsv: TF-IDF finds no words in any training text"),  # sklearn's "empty vocabulary"
     (["{train}", "--preset", "{dir}/int_columns.toml", "--check"], 2,

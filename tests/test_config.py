@@ -218,3 +218,14 @@ def test_presets_show_refuses_a_value_train_would(tmp_path):
         preset.write_text(f"[train]\n{line}\n")
         code, stdout, stderr = run_cli("presets", "show", str(preset))
         assert code == 2 and stdout == "" and message in stderr.strip().splitlines()[-1], stderr
+
+
+def test_another_lr_on_a_paper_preset_says_what_becomes_of_its_decay(caplog):
+    cfg = load_config("paper-rte", {"train.lr": "1e-5"})
+    assert cfg.train.weight_decay == pytest.approx(0.2)  # the preset's value stays, as asked
+    assert "its weight decay 0.2 is torch's value for lr 5e-05 (the paper's decoupled 1e-05); at lr 1e-05 it is a " \
+           "decoupled 2e-06: pass --weight-decay 1 to keep the paper's" in caplog.text
+    caplog.clear()
+    load_config("paper-rte", {"train.lr": "1e-5", "train.weight_decay": "1.0"})
+    load_config("cpu-sbert", {"train.lr": "1e-5"})  # torch's decay chosen for it, no paper value
+    assert "weight decay" not in caplog.text

@@ -30,14 +30,21 @@ from .cli_options import (  # noqa: E402  (after the apps: options are declared 
     Backend,
     Bf16,
     DataDir,
+    HubModel,
+    InitFrom,
     InputPath,
     LabelColumn,
     MaxEval,
     ModelDir,
+    ModelOverrides,
     OutputDir,
     Overwrite,
+    Preset,
+    RandomInit,
+    Sets,
     Task,
     TextColumns,
+    TokenBudget,
     column_list,
     emit as _emit,
     int_list,
@@ -69,33 +76,27 @@ def train(
         "--output-dir", "-o", help="Run folder to create (new, or empty).")] = None,
     resume: Annotated[Optional[str], typer.Option(
         help="Continue the unfinished run (or --seeds folder) DIR from its newest checkpoint.")] = None,
-    preset: Annotated[Optional[str], typer.Option(
-        help="Preset name or .toml path (default: paper-TASK, the paper's recipe for the task).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
-    random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
-    init_from: Annotated[Optional[str], typer.Option(
-        "--init-from", help="Start from a fine-tuned RUN/model (e.g. MNLI's) with a fresh classification layer; "
-        "{seed} in it is each run's seed.")] = None,
-    model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change; repeatable.")] = None,
+    preset: Preset = None,
+    model: HubModel = None,
+    random_init: RandomInit = None,
+    init_from: InitFrom = None,
+    model_override: ModelOverrides = None,
     data: Optional[dict] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Training batch size per device.")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(
+        help="AdamW weight decay in torch's terms (a paper's decoupled value / the peak lr).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
     input_path: InputPath = None,
-    token_budget: Annotated[
-        Optional[int], typer.Option(help="packed only: pad every batch to this many tokens (one static shape).")
-    ] = None,
+    token_budget: TokenBudget = None,
     engine: Annotated[Optional[str], typer.Option(
         help="Training loop: auto (the engine on a GPU, the Trainer on a CPU), engine (captured steps) or trainer.")
     ] = None,
     seeds: Annotated[
         Optional[str], typer.Option(help="Comma-separated seeds: one run each in DIR/seed-N, mean ± std in DIR/seeds.json.")
     ] = None,
-    set_: Annotated[
-        Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE for any config field; repeatable.")
-    ] = None,
+    set_: Sets = None,
     overwrite: Overwrite = False,
     check: Annotated[bool, typer.Option(
         "--check", help="Check the options, data and model, print the resolved config, and stop: nothing is written.")
@@ -236,7 +237,7 @@ def bench(
     model: Annotated[Optional[str], typer.Option(
         help="Model folder or Hub id (default: answerdotai/ModernBERT-base).")] = None,
     random_init: Annotated[bool, typer.Option("--random-init/--pretrained", help="Random weights (default).")] = True,
-    model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
+    model_override: ModelOverrides = None,
     data_dir: DataDir = None,
     paths: Annotated[str, typer.Option(help="Comma-separated input paths.")] = "padded,dynamic,grouped,packed",
     batch_size: Annotated[Optional[int], typer.Option(
@@ -248,7 +249,7 @@ def bench(
     variable_means: Annotated[Optional[str], typer.Option(
         help="infer only: also lengths drawn around these means, padded and packed (the paper's Table 2: 256,4096).")
     ] = None,
-    token_budget: Annotated[Optional[int], typer.Option(help="packed: tokens per batch, one static shape.")] = None,
+    token_budget: TokenBudget = None,
     compile: Annotated[str, typer.Option(help="torch.compile mode for the steps (default, reduce-overhead); none: eager.")] = "none",
     output: Annotated[Optional[str], typer.Option(help="JSON results file to write (never overwritten).")] = None,
 ) -> None:
@@ -262,7 +263,7 @@ def bench(
     cfg = BenchConfig(model=model or BenchConfig.model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
                       paths=tuple(p.strip() for p in paths.split(",") if p.strip()),
                       batch_size=64 if batch_size is None else batch_size,
-                      steps=steps or (2 if mode == "train" else 4), repeats=repeats,
+                      steps=(2 if mode == "train" else 4) if steps is None else steps, repeats=repeats,
                       bf16=use_bf16(bf16 or "auto", "bench", "--bf16"),
                       lengths=tuple(int_list(lengths, "--lengths")) if lengths else (),
                       variable_means=tuple(int_list(variable_means, "--variable-means")) if variable_means else (),

@@ -33,6 +33,19 @@ InputPath = Annotated[Optional[str], typer.Option(
 ModelDir = Annotated[str, typer.Option(
     "--model", callback=lambda folder: model_folder(folder) if folder else folder,
     help="A run folder written by `train` or `baseline`, or its model/ subfolder.")]
+Preset = Annotated[Optional[str], typer.Option(
+    "--preset", help="Preset name or .toml path (default: paper-TASK, the paper's recipe for the task).")]
+HubModel = Annotated[Optional[str], typer.Option("--model", help="Hub id or local model folder.")]
+RandomInit = Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")]
+InitFrom = Annotated[Optional[str], typer.Option(
+    "--init-from", help="Start from a fine-tuned RUN/model (e.g. MNLI's) with a fresh classification layer; "
+    "{seed} in it is each run's seed.")]
+ModelOverrides = Annotated[Optional[list[str]], typer.Option(
+    "--model-override", help="KEY=VALUE model config change; repeatable.")]
+Sets = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="SECTION.KEY=VALUE for any config field; repeatable.")]
+TokenBudget = Annotated[Optional[int], typer.Option(
+    "--token-budget", help="packed only: pad every batch to this many tokens (one static shape).")]
 Task = Annotated[Optional[str], typer.Option(
     "--task", help="cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, ax, or custom (your own columns).")]
 TextColumns = Annotated[Optional[str], typer.Option(

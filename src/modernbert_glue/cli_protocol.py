@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_options import Overwrite, emit, int_list, with_data_options
+from .cli_options import (HubModel, InitFrom, ModelOverrides, Overwrite, Preset, RandomInit, Sets, emit, int_list,
+                          with_data_options)
 
 
 @with_data_options
@@ -15,13 +16,15 @@ def sweep(
     output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Sweep folder (created, or continued).")],
     lr: Annotated[str, typer.Option(help="Learning rates, comma-separated.")],
     seeds: Annotated[str, typer.Option(help="Seeds, comma-separated: every config runs each.")],
-    weight_decay: Annotated[Optional[str], typer.Option(help="Weight decays (torch AdamW's), comma-separated.")] = None,
+    weight_decay: Annotated[Optional[str], typer.Option(
+        help="Weight decays, comma-separated: torch AdamW's, or the paper's with --decoupled-weight-decay.")] = None,
     epochs: Annotated[Optional[str], typer.Option(help="Epoch counts, comma-separated.")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Preset name or .toml path for every run.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Hub id or local model folder.")] = None,
-    random_init: Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")] = None,
-    model_override: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE model config change.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE for every run.")] = None,
+    preset: Preset = None,
+    model: HubModel = None,
+    random_init: RandomInit = None,
+    init_from: InitFrom = None,
+    model_override: ModelOverrides = None,
+    set_: Sets = None,
     parallel: Annotated[int, typer.Option(help="Runs at once (a GPU holds several; on a CPU keep 1).")] = 1,
     decoupled_weight_decay: Annotated[bool, typer.Option(
         "--decoupled-weight-decay", help="--weight-decay values are the paper's (decoupled): each run gets wd / lr.")
@@ -36,12 +39,12 @@ def sweep(
     from .sweep import sweep as run_sweep
 
     grid = {"lr": float_list(lr, "--lr")}
-    if weight_decay:
+    if weight_decay is not None:  # "" is refused, not a grid without decays
         grid["wd"] = float_list(weight_decay, "--weight-decay")
-    if epochs:
+    if epochs is not None:
         grid["ep"] = float_list(epochs, "--epochs")
     train_args = [*(["--preset", preset] if preset else []), *(["--model", model] if model else []),
-                  *(["--random-init"] if random_init else []),
+                  *(["--random-init"] if random_init else []), *(["--init-from", init_from] if init_from else []),
                   *(a for item in model_override or [] for a in ("--model-override", item)),
                   *(a for item in set_ or [] for a in ("--set", item)), *data_args(data)]
     cfg = SweepConfig(grid=grid, seeds=int_list(seeds, "--seeds"), train_args=train_args, parallel=parallel,

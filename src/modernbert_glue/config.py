@@ -163,6 +163,19 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+# Round 2 of the reference's GLUE protocol: these tasks start from the MNLI model (../shared/REFERENCE-GLUE.md).
+PAPER_WARM_START = {"rte": "mnli", "mrpc": "mnli", "stsb": "mnli"}
+
+
+def warm_start_missing(cfg: RunConfig) -> str | None:
+    """What a paper-T preset run lacks when the paper starts T from another task's model and it names none."""
+    start = PAPER_WARM_START.get(cfg.data.task)
+    if start and cfg.preset == f"paper-{cfg.data.task}" and not cfg.model.init_from:
+        return (f"--preset {cfg.preset}: the paper starts {cfg.data.task} from the {start} model (--init-from "
+                f"'runs/paper-{start}/seed-{{seed}}/model'); this run starts from {cfg.model.name}")
+    return None
+
+
 def default_preset(task: str | None) -> str:
     """The preset of a run that names none: the paper's recipe for its task (`paper-T`) where there is one, so that
     `train --task rte` does not train RTE with SST-2's rate and epochs; otherwise `paper` (SST-2's)."""
@@ -184,9 +197,24 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
         raise UserError(f"--preset {preset} is the paper's {cfg.data.task} recipe, not {task}'s: pass "
                         f"--preset {default_preset(task)}" + ("" if default_preset(task) != DEFAULT_PRESET else
                                                               " (SST-2's recipe) or your own .toml"))
+    paper = (cfg.train.lr, cfg.train.weight_decay)
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
+    if preset.startswith("paper") and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}):
+        _warn_decay_kept(preset, *paper, cfg.train.lr)
     return cfg
+
+
+def _warn_decay_kept(preset: str, lr: float, weight_decay: float, new_lr: float) -> None:
+    """torch's decay is the paper's decoupled one divided by the peak lr: another lr with the same value is another
+    decay than the paper's (what a user changing only --lr rarely means)."""
+    import logging
+
+    published = weight_decay * lr
+    logging.getLogger(__name__).warning(
+        "--preset %s: its weight decay %g is torch's value for lr %g (the paper's decoupled %g); at lr %g it is a "
+        "decoupled %g: pass --weight-decay %g to keep the paper's", preset, weight_decay, lr, published, new_lr,
+        weight_decay * new_lr, published / new_lr)
 
 
 def config_from_dict(table: dict[str, Any], source: str) -> RunConfig:

@@ -62,3 +62,15 @@ def test_label_smoothing_on_a_regression_is_refused_by_the_check_every_path_runs
         with pytest.raises(UserError, match="train.label_smoothing applies to classes; task .* is a regression"):
             check_settings(load_config("paper", {**data, "train.label_smoothing": 0.1}), "cpu")
     assert check_settings(load_config("paper", {"data.task": "stsb"}), "cpu") == "auto"
+
+
+def test_a_paper_round_2_preset_without_the_mnli_model_says_so(tmp_path, tiny_run):
+    from ..conftest import MODERNBERT, SHARED, TINY_ARGS
+
+    args = ["train", "--preset", "paper-rte", "--model", MODERNBERT, "--random-init", *TINY_ARGS,
+            "--data-dir", SHARED / "data" / "rte", "-o", tmp_path / "rte", "--check"]
+    code, _, stderr = run_cli(*args)
+    assert code == 0 and "--preset paper-rte: the paper starts rte from the mnli model (--init-from " \
+                         "'runs/paper-mnli/seed-{seed}/model'); this run starts from" in stderr, stderr[-2000:]
+    code, _, stderr = run_cli(*args, "--init-from", tiny_run / "model")  # the tiny run stands in for MNLI's
+    assert code == 0 and "the paper starts" not in stderr, stderr[-2000:]

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from ..config import RunConfig
+from ..config import RunConfig, warm_start_missing
 from ..device import check_bf16, device_type, world_size
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
@@ -105,6 +105,12 @@ def model_type(cfg: RunConfig) -> str | None:
         return None
 
 
+def warn_without_warm_start(cfg: RunConfig) -> None:
+    """A paper-T run without the model the paper starts T from: a choice (an ablation), said, not refused."""
+    if missing := warm_start_missing(cfg):
+        log.warning("%s", missing)
+
+
 def with_seed_paths(cfg: RunConfig) -> RunConfig:
     """`model.init_from` with `{seed}` replaced by this run's seed (with --seeds, each seed starts from the same
     seed's earlier model, e.g. RTE from runs/mnli/seed-{seed}/model, so the seeds stay independent), and a run
@@ -129,6 +135,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
             raise UserError(f"{output_dir}: started by the engine, which cannot continue it here ({reason})")
     if reason:
         log.warning("engine: %s; training with the HF Trainer instead", reason)
+    if not resume:
+        warn_without_warm_start(cfg)
     if engine == "engine":
         from .engine import train_engine
 

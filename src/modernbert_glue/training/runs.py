@@ -16,7 +16,7 @@ from ..provenance import provenance
 from ..run_paths import local_inputs, with_absolute_paths
 from ..device import device_type
 from . import stopping
-from .dispatch import check_settings, choose, train, with_seed_paths
+from .dispatch import check_settings, choose, train, warn_without_warm_start, with_seed_paths
 from .lifecycle import fail_run, is_main_process, refuse_baseline
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | No
         check_output(Path(output_dir), "seeds" if seeds else "run", overwrite=overwrite,
                      inputs=_inputs(cfg, seeds or [cfg.train.seed]))
     check_inputs(cfg, seeds or [cfg.train.seed])
+    warn_without_warm_start(cfg)
     return {"check": "ok", "config": cfg.to_dict()}
 
 
@@ -229,13 +230,17 @@ def _seed_state(seed_dir: Path) -> str:
     return "finished" if marker.get("complete") else "unfinished"
 
 
-def mean_interval(values, level: float = 0.95) -> list[float] | None:
-    """Student-t interval of the mean over seeds (None for a single seed)."""
+def mean_interval(values, level: float = 0.95, metric: str | None = None) -> list[float] | None:
+    """Student-t interval of the mean over seeds, clipped to what `metric` can take (metrics.metric_range: a
+    t-interval of two seeds' accuracies reaches past 1); None for a single seed, or a seed without a value."""
     import numpy as np
     from scipy import stats
 
+    from ..evaluation.metrics import clip_interval
+
     values = np.asarray(values, dtype=float)
-    if values.size < 2:
+    if values.size < 2 or not np.isfinite(values).all():
         return None
     half = stats.t.ppf((1 + level) / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
-    return [float(values.mean() - half), float(values.mean() + half)]
+    interval = [float(values.mean() - half), float(values.mean() + half)]
+    return clip_interval(interval, metric) if metric else interval
