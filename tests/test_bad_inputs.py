@@ -221,6 +221,9 @@ CLI_ROWS = [
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
     (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),
+    (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
+      "--init-from", "/nonexistent/seed-{{seed}}/model", "-o", "{out}"], 2,
+     "/nonexistent/seed-1/model: model folder not found"),  # each run gets the option, its seed filled in
     (["sweep", "--data-dir", "{sst2}", "--lr", "1e-4", "--weight-decay", "", "--seeds", "1", "-o", "{out}"], 2,
      "--weight-decay '': expected comma-separated"),  # was a sweep without the wd axis
     (["baseline", "tfidf", "--train-file", "{dir}/punct.tsv", "--validation-file", "{dir}/punct.tsv", "-o", "{out}"],
