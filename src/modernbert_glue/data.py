@@ -24,7 +24,7 @@ from .readers import (  # noqa: F401
     read_examples,
     read_lines,
 )
-from .tasks import CUSTOM, HUB_PATH, TASKS, TEXT_KEYS, Task, task_for
+from .tasks import CUSTOM, HUB_PATH, ID_KEY, TASKS, TEXT_KEYS, Task, task_for
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +96,26 @@ def load_split(cfg: DataConfig, task: Task, split: str):
     return Dataset.from_dict(load_columns(cfg, task, split))
 
 
-def load_columns(cfg: DataConfig, task: Task, split: str, *, hub_hint: str = DATA_DIR_HINT) -> dict[str, list]:
+def load_columns(cfg: DataConfig, task: Task, split: str, *, hub_hint: str = DATA_DIR_HINT,
+                 ids: bool = False) -> dict[str, list]:
     """One split as {"sentence": [...], ["sentence2": [...],] "label": [...]} ("label" where known), checked row
     by row. Needs no `datasets` for files (the training engine runs where that package is not installed); the
     Hub does. Splits: train, validation, test, and a task's extra ones (MNLI's validation_mismatched).
-    `hub_hint`: how the command's user gives local files instead, for the line that says the Hub failed."""
+    `hub_hint`: how the command's user gives local files instead, for the line that says the Hub failed.
+    `ids`: each row's id too, under ID_KEY (the file's `task.test_id_column`, the Hub's idx), kept with its row.
+
+    A test split keeps every row (a malformed one is refused): its predictions are matched to its rows, and
+    QQP's skipping of malformed training rows would leave a test row unpredicted."""
     if split not in (*SPLITS, *task.files):
         raise UserError(f"unknown split '{split}' (use {', '.join(dict.fromkeys((*SPLITS, *task.files)))})")
+    test = split.startswith("test")
     source = split_source(cfg, task, split)
     if source == "hub":
-        columns = _load_from_hub(task, split, hub_hint)
+        columns = _load_from_hub(task, split, hub_hint, ids=ids)
     else:
-        columns = read_examples(source, task, require_label=not split.startswith("test"))
-    limit = {"train": cfg.max_train_samples}.get(split, None if split.startswith("test") else cfg.max_eval_samples)
+        strict = dataclasses.replace(task, skip_malformed_rows=False) if test else task
+        columns = read_examples(source, strict, require_label=not test, id_column=task.test_id_column if ids else None)
+    limit = {"train": cfg.max_train_samples}.get(split, None if test else cfg.max_eval_samples)
     columns = first_rows(columns, limit, split)
     log.info("loaded %d %s examples from %s", len(columns["sentence"]), split, source)
     return columns
@@ -163,7 +170,7 @@ def texts_of(columns: dict[str, list]) -> list:
     return list(columns["sentence"])
 
 
-def _load_from_hub(task: Task, split: str, hint: str = DATA_DIR_HINT) -> dict[str, list]:
+def _load_from_hub(task: Task, split: str, hint: str = DATA_DIR_HINT, *, ids: bool = False) -> dict[str, list]:
     from .hub import hub_available
 
     where = f"{HUB_PATH}/{task.hub_config}"
@@ -180,6 +187,8 @@ def _load_from_hub(task: Task, split: str, hint: str = DATA_DIR_HINT) -> dict[st
     labels = list(ds["label"])
     if any(label >= 0 for label in labels):  # GLUE's hidden test labels are -1
         columns["label"] = [float(v) for v in labels] if task.regression else labels
+    if ids:  # the Hub's idx: the id GLUE's test file gives the row (its index, QQP's id), as the file path reads it
+        columns[ID_KEY] = [str(int(i)) for i in ds["idx"]]
     return columns
 
 

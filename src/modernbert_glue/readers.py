@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError, first_line
-from .labels import parse_label
-from .tasks import TEXT_KEYS, Task
+from .labels import is_integer_text, parse_label
+from .tasks import ID_KEY, TEXT_KEYS, Task
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,10 @@ FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
 MAX_TEXT_CHARS = 100_000  # far past any max length; a longer "sentence" is a broken file, not text
 
 
-def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -> dict[str, list]:
-    """Read one file into {"sentence": [...], "label": [...]} ("label" absent when the file has none)."""
+def read_examples(path: str | Path, task: Task, *, require_label: bool = True,
+                  id_column: str | None = None) -> dict[str, list]:
+    """Read one file into {"sentence": [...], "label": [...]} ("label" absent when the file has none); with
+    `id_column`, each row's id too, under ID_KEY (the column must be there, its values distinct whole numbers)."""
     path = _existing_file(path)
     suffix = path.suffix.lower()
     layout = task.headerless.get(path.name)
@@ -40,7 +42,7 @@ def read_examples(path: str | Path, task: Task, *, require_label: bool = True) -
         rows = _read_parquet(path)
     else:
         raise UserError(f"{path}: unsupported file type '{suffix}' (use {', '.join(FORMATS)})")
-    return _validate(path, rows, task, require_label)
+    return _validate(path, rows, task, require_label, id_column)
 
 
 def header_columns(path: str | Path) -> list[str] | None:
@@ -216,7 +218,8 @@ def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return [(i, row) for i, row in enumerate(table.to_pylist(), start=1)]
 
 
-def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_label: bool) -> dict[str, list]:
+def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_label: bool,
+              id_column: str | None = None) -> dict[str, list]:
     parquet = path.suffix.lower() == ".parquet"
     where = (lambda n: f"{path}, row {n}") if parquet else (lambda n: f"{path}, line {n}")
     if not rows:
@@ -241,7 +244,29 @@ def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_labe
             labels.append(parse_label(_field(record, label_col, where(lineno)), task, where(lineno)))
     if has_label:
         out["label"] = labels
+    if id_column is not None:
+        out[ID_KEY] = _ids(path, rows, id_column, where, found)
     return out
+
+
+def _ids(path: Path, rows: list[tuple[int, dict]], column: str, where, found: str) -> list[str]:
+    """Each row's id, as the whole number it holds: what the GLUE server matches a prediction to its row by."""
+    if column not in rows[0][1]:
+        raise UserError(f"{path}: missing id column '{column}' (the GLUE server matches each prediction to its row "
+                        f"by it; found: {found})")
+    unit = "row" if path.suffix.lower() == ".parquet" else "line"
+    ids, first_at = [], {}
+    for lineno, record in rows:
+        value = _field(record, column, where(lineno))
+        number = isinstance(value, int) and not isinstance(value, bool)  # jsonl and parquet ids may be numbers
+        if not (number or isinstance(value, str) and is_integer_text(value)):
+            raise UserError(f"{where(lineno)}: '{column}' must be a whole number (the row's id), found {value!r}")
+        value = str(int(value))  # "007" and the Hub's 7 name the same row
+        if value in first_at:
+            raise UserError(f"{where(lineno)}: '{column}' {value} is the id of {unit} {first_at[value]} too")
+        first_at[value] = lineno
+        ids.append(value)
+    return ids
 
 
 def _field(record: dict, name: str, where: str) -> Any:

@@ -3,10 +3,11 @@ ids, label names for MNLI/QNLI/RTE/AX, values for STS-B), from one fine-tuned ru
 task's test file. An MNLI run also gives MNLI-mm.tsv (test_mismatched) and AX.tsv (the diagnostic set).
 
 Test files come from `--data-root` (one GLUE-format folder per task: DATA_ROOT/<task>/test.tsv; AX as
-DATA_ROOT/ax/diagnostic.tsv; or as GLUE's download script names them: SST-2/, diagnostic/), else from the Hub; a missing one stops with one line naming it. $MODERNBERT_GLUE_DATA_DIR
-(one task's folder, what `train` reads without --data-dir) is refused without --data-root: it would give every
-task that task's test file. The rows written are checked against the test file's and against GLUE's published
-counts (submission.json says which differ).
+DATA_ROOT/ax/diagnostic.tsv; or as GLUE's download script names them: SST-2/, diagnostic/), else from the Hub; a
+missing one stops with one line naming it. $MODERNBERT_GLUE_DATA_DIR (one task's folder, what `train` reads without
+--data-dir) is refused without --data-root: it would give every task that task's test file. Each row's `index` is
+its test file's own (`index`, QQP's `id`; the Hub's idx), and a malformed test row is refused, not skipped. The
+rows written are checked against GLUE's published counts (submission.json says which differ).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from .run_paths import data_dir_from_env
 from .data import DATA_DIR_ENV, load_columns, texts_of
 from .errors import UserError
 from .locks import releases_on_error
-from .outputs import check_output, open_output
-from .tasks import GLUE_TASKS, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
+from .outputs import check_finished, check_output, open_output, read_marker
+from .tasks import GLUE_TASKS, ID_KEY, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,12 @@ def test_sets(task_name: str) -> list[tuple[str, str, str]]:
 
 
 def _model_dir(run: str) -> Path:
-    """RUN/model, or for a `--seeds` folder the model of its seed with the best main dev metric."""
+    """RUN/model, or for a `--seeds` folder the model of its seed with the best main dev metric; an unfinished
+    folder is refused, as `compare` refuses it (a seed's own run and model: load_model checks them)."""
     from .evaluation.runfolder import read_seeds_summary
 
     folder = Path(run)
+    check_finished(folder)
     if (folder / "seeds.json").is_file():
         summary = read_seeds_summary(folder)
         metric = f"eval_{summary.get('main_metric', 'accuracy')}"
@@ -82,9 +85,10 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
 
     check_output(output_dir, "submission", overwrite=overwrite)
     check_data_root(data_root)
+    folders = [(run, _model_dir(run)) for run in runs]
+    check_outside(output_dir, [*runs, *filter(None, (_run_around(folder) for _, folder in folders))])
     models = {}
-    for run in runs:
-        folder = _model_dir(run)
+    for run, folder in folders:
         model = load_model(str(folder), "onnx" if is_export_folder(folder) else "torch")  # an export predicts too
         task = model.settings.task
         if task not in GLUE_TASKS:
@@ -98,17 +102,17 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
             data = DataConfig(task=data_task, data_dir=str(task_folder(Path(data_root), data_task)) if data_root
                               else None)
             # every file is read before any is written
-            columns = load_columns(data, get_task(data_task), split, hub_hint=HUB_HINT)
+            columns = load_columns(data, get_task(data_task), split, hub_hint=HUB_HINT, ids=True)
             planned.append((name, data_task, run, model, folder, columns))
     predicted = []  # every model predicts before any file is written: a NaN model leaves no folder behind
     for name, data_task, run, model, folder, columns in planned:
         scores = check_finite(model.scores(texts_of(columns)), str(folder))  # argmax of NaN would say label 0
-        predicted.append((name, run, folder, _predictions(data_task, scores)))
+        predicted.append((name, run, folder, columns[ID_KEY], _predictions(data_task, scores)))
     out = open_output(output_dir, "submission", overwrite=overwrite)
     files = {}
-    for name, run, folder, predictions in predicted:
+    for name, run, folder, ids, predictions in predicted:  # each row's own id: the server matches rows by it
         out.write_text(f"{name}.tsv", "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in
-                                                                     enumerate(predictions)))
+                                                                     zip(ids, predictions)))
         files[name] = {"run": str(run), "model": str(folder),  # the model: a --seeds run's best seed's
                        "rows": len(predictions), "glue_rows": TEST_ROWS[name],
                        "matches_glue": len(predictions) == TEST_ROWS[name]}
@@ -120,6 +124,22 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     out.write_json("submission.json", summary)
     out.finish()
     return summary
+
+
+def check_outside(output_dir: str, folders: list[str | Path]) -> None:
+    """A submission written inside a folder it reads (a run, its model) would change that folder and block its
+    `train --overwrite`; refused, as `compare` refuses a report there."""
+    out = Path(output_dir).resolve()
+    for folder in folders:
+        if Path(folder).is_dir() and Path(folder).resolve() in (out, *out.parents):
+            raise UserError(f"--output {output_dir}: inside the run folder {folder}; write the submission beside "
+                            "the runs")
+
+
+def _run_around(model: Path) -> Path | None:
+    """The run folder a model folder is in (a model given as runs/x/model reads runs/x too), or None."""
+    marker = read_marker(model.parent)
+    return model.parent if marker is not None and marker["kind"] == "run" else None
 
 
 def _predictions(data_task: str, scores) -> list[str]:

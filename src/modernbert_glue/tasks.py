@@ -16,6 +16,7 @@ from .errors import UserError
 
 HUB_PATH = "nyu-mll/glue"
 TEXT_KEYS = ("sentence", "sentence2")  # the internal names of the first and second text
+ID_KEY = "idx"  # the internal name of a row's id (a test file's index/id column; the Hub's name for it)
 CUSTOM = "custom"  # a user's own data: columns from --text-columns/--label-column, labels from the train file
 
 
@@ -35,10 +36,12 @@ class Task:
     extra_eval: dict[str, str] = field(default_factory=dict)  # more labelled dev sets: set name -> split
     submission: str = ""  # the GLUE leaderboard's file name (without .tsv)
     # GLUE's QQP train.tsv has rows with a wrong field count (nyu-mll/GLUE-baselines#5); HF's and BERT's
-    # processors skip them, so this reader does too, and says how many.
+    # processors skip them, so this reader does too, and says how many (never in a test split: see load_columns).
     skip_malformed_rows: bool = False
     predicted_by: str = ""  # a test-only task predicted with another task's model (AX: MNLI's)
     score_range: tuple[float, float] | None = None  # a regression task's scale (STS-B: 0-5); None: any number
+    # The test file's id column: the server matches each prediction to its row by it (QQP's file says `id`)
+    test_id_column: str = "index"
 
     @property
     def num_labels(self) -> int:
@@ -109,7 +112,8 @@ TASKS = {task.name: task for task in (
     Task("stsb", ("sentence1", "sentence2"), "score", regression=True, metrics=REGRESSION_METRICS, files=GLUE_FILES,
          hub_config="stsb", submission="STS-B", score_range=(0.0, 5.0)),
     Task("qqp", ("question1", "question2"), "is_duplicate", ("not_duplicate", "duplicate"),
-         metrics=("f1", "accuracy"), files=GLUE_FILES, hub_config="qqp", submission="QQP", skip_malformed_rows=True),
+         metrics=("f1", "accuracy"), files=GLUE_FILES, hub_config="qqp", submission="QQP", skip_malformed_rows=True,
+         test_id_column="id"),
     Task("mnli", ("sentence1", "sentence2"), "gold_label", ("entailment", "neutral", "contradiction"),
          metrics=("accuracy",),
          files={"train": "train.tsv", "validation": "dev_matched.tsv", "test": "test_matched.tsv",
