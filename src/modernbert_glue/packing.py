@@ -235,6 +235,16 @@ class PackedClassifier(nn.Module):
             return sums / batch.lengths.to(hidden.dtype)[:, None]
         return hidden[batch.starts]  # CLS: each sentence's first token
 
+    def logits(self, batch: PackedBatch) -> torch.Tensor:
+        """[sentences, labels] for a batch on the model's device, without a loss: the engine's step computes its
+        own (label smoothing), and a captured step would replay an unused one every step."""
+        m = self.model
+        pooled = self.pool(self.encode(batch), batch)
+        if self.kind == "modernbert":
+            return m.classifier(m.drop(m.head(pooled)))
+        pooled = m.bert.pooler(pooled[:, None]) if m.bert.pooler is not None else pooled
+        return m.classifier(m.dropout(pooled))
+
     def forward(self, packed: PackedBatch, labels=None, **unused):
         """Trainer-compatible: called as model(packed=..., labels=...); `unused` takes the Trainer's extra
         keywords (num_items_in_batch)."""
@@ -242,12 +252,7 @@ class PackedClassifier(nn.Module):
 
         m = self.model
         batch = packed.to(m.device) if packed.input_ids.device != m.device else packed
-        pooled = self.pool(self.encode(batch), batch)
-        if self.kind == "modernbert":
-            logits = m.classifier(m.drop(m.head(pooled)))
-        else:
-            pooled = m.bert.pooler(pooled[:, None]) if m.bert.pooler is not None else pooled
-            logits = m.classifier(m.dropout(pooled))
+        logits = self.logits(batch)
         loss = None
         if batch.labels is not None:  # the HF models' own losses: MSE for one output (regression)
             if logits.shape[-1] == 1:

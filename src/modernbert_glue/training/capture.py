@@ -74,6 +74,7 @@ def capture_step(step: TrainStep, examples: dict[int, PackedBatch], compiled: bo
         report[rows] = f"eager ({reason})"
     for rows, outcome in report.items():
         log.info("step shape %d rows: %s", rows, outcome)
+    torch.cuda.synchronize()  # every warm-up's and failed capture's update lands before the weights are put back
     saved.restore(step)
     torch.cuda.synchronize()
     return report
@@ -82,11 +83,13 @@ def capture_step(step: TrainStep, examples: dict[int, PackedBatch], compiled: bo
 def _capture(step: TrainStep, static: PackedBatch) -> CapturedStep:
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(WARMUP_STEPS):
-            step.optimizer.zero_grad(set_to_none=True)
-            step.body(static)
-    torch.cuda.current_stream().wait_stream(side)
+    try:
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_STEPS):
+                step.optimizer.zero_grad(set_to_none=True)
+                step.body(static)
+    finally:  # a failed warm-up's queued work must finish before a retry or the restore of the weights
+        torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     # Gradients set to None: backward then allocates them inside the graph (its own memory pool) and each replay
     # overwrites them rather than adding to the last step's.

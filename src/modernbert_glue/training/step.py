@@ -160,7 +160,7 @@ class TrainStep:
 
         uncompiled = torch.compiler.set_stance("force_eager") if self.uncompiled else contextlib.nullcontext()
         with uncompiled, record_function("forward"), autocast(self.device.type, self.bf16):
-            logits = self.model(batch).logits
+            logits = self.model.logits(batch)
             loss = self.loss(logits, batch.labels)
         with record_function("backward"):
             loss.backward()
@@ -182,7 +182,7 @@ class TrainStep:
         """Evaluation forward. Eager even where the layers are compiled: evaluation shapes and inference mode
         would each compile again, for a few batches per evaluation."""
         with torch.compiler.set_stance("force_eager"), autocast(self.device.type, self.bf16):
-            return self.model(batch).logits.float()
+            return self.model.logits(batch).float()
 
 
 def compile_setting(setting: str, device_type: str) -> bool:
