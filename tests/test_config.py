@@ -35,6 +35,7 @@ def test_paper_presets_are_the_papers_recipes_in_torch_terms(task):
     assert cfg.data.task == task and cfg.data.max_length == 256 and t.batch_size == 64
     assert (t.lr, t.epochs) == (lr, epochs)
     assert t.weight_decay == pytest.approx(wd / lr)  # e.g. SST-2: 1e-5 / 8e-5 = 0.125
+    assert t.decay_norms_and_biases  # DecoupledAdamW(model.parameters()) in the reference
     assert (t.adam_beta1, t.adam_beta2, t.adam_epsilon, t.lr_scheduler, t.warmup_ratio) == (0.9, 0.98, 1e-6, "linear",
                                                                                           0.06)
 

@@ -78,6 +78,9 @@ class TrainConfig:
     batch_size: int = _doc(64, "Training batch size per device.")
     eval_batch_size: int = _doc(128, "Evaluation batch size per device.")
     weight_decay: float = _doc(0.125, "AdamW weight decay, torch's (the paper's SST-2 1e-5 is decoupled: 1e-5 / 8e-5).")
+    decay_norms_and_biases: bool = _doc(
+        False, "Weight decay on every parameter, norm weights and biases too, as the reference's DecoupledAdamW "
+        "(false: the Hugging Face Trainer's rule, no decay on them).")
     adam_beta1: float = _doc(0.9, "AdamW beta1.")
     adam_beta2: float = _doc(0.98, "AdamW beta2.")
     adam_epsilon: float = _doc(1e-6, "AdamW epsilon.")

@@ -70,7 +70,7 @@ def _trainer(model, tokenizer, cfg, tmp_path, n):
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_parameter_groups_and_schedule_are_the_trainers(kind, tmp_path):
-    model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.06)
+    model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.06, decay_norms_and_biases=False)  # the Trainer's rule
     trainer, _ = _trainer(model, tokenizer, cfg, tmp_path, 64)
     ours, schedule = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
     theirs = trainer.optimizer
@@ -114,7 +114,7 @@ def test_the_engines_tensor_rates_follow_every_schedule_as_a_float_optimizer_doe
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_classifier_lr_scale_gives_the_classification_layer_its_own_rate_in_both_loops(kind, tmp_path):
-    model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.2, classifier_lr_scale=10.0)
+    model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.2, classifier_lr_scale=10.0, decay_norms_and_biases=False)
     trainer, _ = _trainer(model, tokenizer, cfg, tmp_path, 64)
     ours, schedule = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
     names = {id(p): n for n, p in model.named_parameters()}
@@ -136,6 +136,18 @@ def test_classifier_lr_scale_gives_the_classification_layer_its_own_rate_in_both
         assert 0 < factor < 1
         assert rates[0] == pytest.approx(cfg.train.lr * factor, rel=1e-6)  # float32 rates in the engine
         assert rates[2] == pytest.approx(10 * cfg.train.lr * factor, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_decay_norms_and_biases_decays_every_parameter_in_both_loops(kind, tmp_path):
+    model, tokenizer, cfg, _, _ = _setup(kind, decay_norms_and_biases=True)
+    trainer, _ = _trainer(model, tokenizer, cfg, tmp_path, 64)
+    ours, _ = build_optimizer(model, cfg.train, 10, torch.device("cpu"))
+    every = {id(p) for p in model.parameters() if p.requires_grad}
+    for optimizer in (ours, trainer.optimizer):
+        decayed = {id(p) for g in optimizer.param_groups if g["weight_decay"] == cfg.train.weight_decay
+                   for p in g["params"]}
+        assert decayed == every and not any(g["params"] for g in optimizer.param_groups if g["weight_decay"] == 0)
 
 
 def test_classifier_lr_scale_refuses_a_model_without_a_classifier():

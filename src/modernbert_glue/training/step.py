@@ -43,11 +43,12 @@ CLASSIFIER = re.compile(r"(?:^|\.)classifier\.")
 
 
 def parameter_groups(model: nn.Module, t: TrainConfig) -> list[dict]:
-    """AdamW's parameter groups, for the Trainer and the engine alike: weight decay or none (the Trainer's rule),
+    """AdamW's parameter groups, for the Trainer and the engine alike: weight decay or none (the Trainer's rule, or
+    decay on all with train.decay_norms_and_biases: the "none" groups then stay empty),
     and, when train.classifier_lr_scale is not 1, the classification layer in groups of its own whose rate is
     that multiple of train.lr (the schedule scales every group alike)."""
-    decay = decay_parameter_names(model)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = {n for n, _ in named} if t.decay_norms_and_biases else decay_parameter_names(model)
     heads = (None,) if t.classifier_lr_scale == 1 else (False, True)
     groups = []
     for head in heads:

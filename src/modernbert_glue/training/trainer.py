@@ -242,8 +242,9 @@ def early_stopping(patience: int, checkpoint: Path | None):
 
 def optimizer_with_groups(args, model, t):
     """The Trainer's own optimizer class and options with our parameter groups (step.parameter_groups), when
-    they differ from its own (train.classifier_lr_scale); None leaves the Trainer's choice untouched."""
-    if t.classifier_lr_scale == 1:
+    they differ from its own (train.classifier_lr_scale, train.decay_norms_and_biases); None leaves the Trainer's
+    choice untouched."""
+    if t.classifier_lr_scale == 1 and not t.decay_norms_and_biases:
         return None
     from transformers import Trainer
 
