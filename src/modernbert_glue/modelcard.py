@@ -27,15 +27,10 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
     glue = task.hub_config and task.name != "custom"
     name = metrics["model"]  # the base model, also with --init-from (training.lifecycle.base_model)
     dataset = f"GLUE {task.name.upper()}" if glue else "custom data"
-    rows, entries = [], []
-    for metric in task.metrics:
-        value, ci = metrics.get(f"eval_{metric}"), metrics.get(f"eval_{metric}_ci")
-        if value is None:
-            continue
-        interval = f"{ci[0]:.4f}–{ci[1]:.4f}" if ci else "–"
-        rows.append(f"| {METRIC_NAMES.get(metric, metric)} | {value:.4f} | {interval} |")
-        entries.append({"type": metric, "value": round(float(value), 4),
-                        "name": f"{METRIC_NAMES.get(metric, metric)} (95% bootstrap interval {interval})"})
+    hub = bool(glue) and not cfg.data.validation_file  # an own validation file is no split of the Hub's dataset
+    sets = _scored_sets(task, cfg, metrics, hub)
+    rows, results = _results(task, metrics, sets, {"name": dataset, "type": HUB_PATH, "config": task.hub_config}
+                             if hub else {"name": "custom data", "type": "custom"})
     meta: dict = {"library_name": "transformers", "pipeline_tag": "text-classification",
                   "tags": ["modernbert-glue", task.name, "regression" if task.regression else "classification"]}
     base = _base_model(name)
@@ -43,11 +38,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         meta["base_model"] = base
     if glue:
         meta.update(datasets=[HUB_PATH], language=["en"])
-    result = {"task": {"type": "text-classification", "name": "Text Classification"},
-              "dataset": {"name": dataset, "type": HUB_PATH if glue else "custom",
-                          **({"config": task.hub_config} if glue else {}), "split": "validation"},
-              "metrics": entries}
-    meta["model-index"] = [{"name": f"{Path(name).name}-{task.name}", "results": [result]}]
+    meta["model-index"] = [{"name": f"{Path(name).name}-{task.name}", "results": results}]
     t = cfg.train
     texts = " and ".join(f"`{c}`" for c in task.text_columns)
     kind = (f"regression: one output, the predicted `{task.label_column}`" if task.regression
@@ -68,6 +59,9 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
     ]
     if cfg.model.random_init:
         caveats.insert(0, "Trained from random weights (a speed or plumbing test): not a useful classifier.")
+    if cut := [f"the first {scored} rows of {split}" for _, split, scored in sets if scored is not None]:
+        caveats.insert(0, f"Scored on {' and '.join(cut)} only (--max-eval-samples): not the whole split, so not "
+                          "comparable with results on all of it.")
     body = [
         f"# {Path(name).name} fine-tuned on {dataset}", "",
         f"A {'sentence-pair' if task.is_pair else 'sentence'} {'regressor' if task.regression else 'classifier'} "
@@ -88,7 +82,9 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         "folder's run.json.", "",
         "```", command, "```", "",
         "## Results (dev)", "",
-        "| metric | value | 95% bootstrap interval |", "| --- | --- | --- |", *rows, "",
+        "| split | metric | value | 95% bootstrap interval |", "| --- | --- | --- | --- |", *rows,
+        *(["", "–: too few examples for a value (a correlation needs 3, an interval 2)."]
+          if _has_missing(task, metrics, sets) else []), "",
         "## How to use", "",
         "```python", "from transformers import pipeline", "",
         'clf = pipeline("text-classification", model="PATH/TO/model")', use, "```", "",
@@ -96,6 +92,61 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
     ]
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n" + "\n".join(body)
+
+
+def _scored_sets(task: Task, cfg, metrics: dict, hub: bool) -> list[tuple[str, str, int | None]]:
+    """(metrics.json prefix, split, rows scored where --max-eval-samples cut it else None) of each labelled dev
+    set the run scored: the validation split, and a task's others (MNLI: matched and mismatched), each named as
+    the Hub's dataset names it (validation_matched, validation_mismatched) when `hub`."""
+    from .evaluation.runfolder import SET_PREFIX
+
+    hub_name = (lambda split: task.hub_splits.get(split, split)) if hub else (lambda split: split)
+    sets = [("eval", hub_name("validation"))]
+    sets += [(SET_PREFIX[name], hub_name(split)) for name, split in task.extra_eval.items()]
+    out = []
+    for prefix, split in sets:
+        if not any(f"{prefix}_{metric}" in metrics for metric in task.metrics):
+            continue  # not scored (an own --validation-file has no mismatched set)
+        n, limit = metrics.get(f"{prefix}_samples"), cfg.data.max_eval_samples
+        out.append((prefix, split, n if limit is not None and n is not None and n >= limit else None))
+    return out
+
+
+def _results(task: Task, metrics: dict, sets: list, dataset: dict) -> tuple[list[str], list[dict]]:
+    """The results table's rows and the model-index's results: one result per scored set, its `split` as the
+    Hub's datasets library slices it ("validation_matched[:80]") where --max-eval-samples cut it."""
+    rows, results = [], []
+    for prefix, split, scored in sets:
+        table, entries = _set_metrics(task, metrics, prefix, split, scored)
+        rows += table
+        results.append({"task": {"type": "text-classification", "name": "Text Classification"},
+                        "dataset": {**dataset, "split": split if scored is None else f"{split}[:{scored}]"},
+                        "metrics": entries})
+    return rows, results
+
+
+def _has_missing(task: Task, metrics: dict, sets: list) -> bool:
+    """Whether a scored metric or its interval is null (metrics.with_too_few_as_none)."""
+    return any(metrics.get(f"{prefix}_{m}{end}") is None for prefix, _, _ in sets for m in task.metrics
+               if f"{prefix}_{m}" in metrics for end in ("", "_ci"))
+
+
+def _set_metrics(task: Task, metrics: dict, prefix: str, split: str, scored: int | None) -> tuple[list, list]:
+    """One scored set's rows of the results table and its model-index metrics (a value too few examples gave
+    none is "–" in the table and left out of the model-index, which takes numbers only)."""
+    rows, entries = [], []
+    shown_split = split if scored is None else f"{split}, first {scored} rows"
+    for metric in task.metrics:
+        if f"{prefix}_{metric}" not in metrics:
+            continue
+        value, ci = metrics[f"{prefix}_{metric}"], metrics.get(f"{prefix}_{metric}_ci")
+        interval = f"{ci[0]:.4f}–{ci[1]:.4f}" if ci else "–"
+        label = METRIC_NAMES.get(metric, metric)
+        rows.append(f"| {shown_split} | {label} | {'–' if value is None else f'{value:.4f}'} | {interval} |")
+        if value is not None:
+            entries.append({"type": metric, "value": round(float(value), 4),
+                            "name": f"{label} (95% bootstrap interval {interval}; {shown_split})"})
+    return rows, entries
 
 
 def _cut_short(t, metrics: dict) -> str:

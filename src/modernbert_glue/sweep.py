@@ -281,11 +281,12 @@ def _dev_value(path: Path) -> tuple[str, float]:
     try:
         metrics = read_json(path / "metrics.json")
         metric = metrics.get("main_metric", "accuracy")
-        if not is_number(value := metrics.get(f"eval_{metric}")):
+        value = metrics.get(f"eval_{metric}")
+        if not (is_number(value) or value is None and f"eval_{metric}" in metrics):
             raise wrong_field(path / "metrics.json", f"eval_{metric}", value, "a number")
     except UserError as exc:
         raise UserError(f"{exc}; move {path} away and the same command runs it again") from None
-    return metric, float(value)
+    return metric, math.nan if value is None else float(value)  # null: too few dev rows for it; ranked as NaN
 
 
 def summarise(jobs: list) -> dict:

@@ -9,7 +9,6 @@ from modernbert_glue.evaluation.metrics import (
     classification_metrics,
     confusion_matrix,
     mcnemar,
-    paired_bootstrap,
     paired_bootstrap_metric,
     regression_metrics,
 )
@@ -113,13 +112,14 @@ def test_mcnemar_on_a_large_dev_set_is_quick_and_exact_where_it_matters():
     assert tiny["p_exact"] == pytest.approx(2 / 1024, rel=1e-12)
 
 
-def test_paired_bootstrap_sign_and_interval():
-    a = np.array([1] * 90 + [0] * 10, bool)
-    b = np.array([1] * 70 + [0] * 30, bool)
-    r = paired_bootstrap(a, b, seed=0)
+def test_paired_bootstrap_of_accuracy_sign_and_interval():
+    labels = np.ones(100, int)
+    a = np.array([1] * 90 + [0] * 10)
+    b = np.array([1] * 70 + [0] * 30)
+    r = paired_bootstrap_metric(labels, a, b, "accuracy", seed=0)
     assert r["difference"] == pytest.approx(0.2)
     assert r["ci"][0] > 0 and r["p"] < 0.01
-    same = paired_bootstrap(a, a)
+    same = paired_bootstrap_metric(labels, a, a, "accuracy")
     assert same["difference"] == 0 and same["p"] == 1.0
 
 
@@ -189,3 +189,59 @@ def test_a_difference_that_is_not_a_number_has_no_p_and_a_nan_label_is_refused()
     assert np.isnan(result["difference"]) and np.isnan(result["p"])
     with pytest.raises(ValueError, match="labels hold a value that is not a class"):
         classification_metrics(np.array([0, 1, np.nan]), np.array([0, 1, 1]))
+
+
+def test_each_metric_has_one_range_and_an_interval_is_cut_to_it():
+    from modernbert_glue.evaluation.metrics import clip_interval, metric_range
+
+    assert metric_range("accuracy") == metric_range("eval_mismatched_accuracy") == (0.0, 1.0)
+    assert metric_range("test_f1_macro") == (0.0, 1.0) and metric_range("eval_mcc") == (-1.0, 1.0)
+    assert metric_range("spearman") == (-1.0, 1.0) and metric_range("mae") == (0.0, float("inf"))
+    assert metric_range("accuracy/mcc") == (-1.0, 1.0)  # a mean of two: the union
+    assert metric_range("train_seconds") == (float("-inf"), float("inf"))  # not a metric: left alone
+    assert clip_interval([-0.1, 1.2], "accuracy") == [0.0, 1.0] and clip_interval(None, "accuracy") is None
+    assert clip_interval([-1.5, 0.4], "pearson") == pytest.approx([-1.0, 0.4])
+
+
+def test_a_t_interval_over_seeds_stays_inside_the_metrics_range():
+    """Two RTE seeds 10 points apart gave an interval of [-8.5, 118.5] points (the glue table's "[1.2, 107.1]")."""
+    from modernbert_glue.training.runs import mean_interval
+
+    assert mean_interval([0.5, 0.6])[0] < 0 < 1 < mean_interval([0.5, 0.6])[1]  # the t-interval itself
+    assert mean_interval([0.5, 0.6], metric="accuracy") == pytest.approx([0.0, 1.0])
+    assert mean_interval([0.5, 0.6], metric="eval_accuracy") == pytest.approx([0.0, 1.0])
+    assert mean_interval([-0.9, 0.9], metric="mcc") == pytest.approx([-1.0, 1.0])
+    low, high = mean_interval([0.1, 0.3], metric="mae")  # an error: cut at 0 only
+    assert low == 0.0 and high == pytest.approx(0.2 + 12.7062 * 0.1, rel=1e-4)
+    narrow = mean_interval([0.80, 0.81, 0.82], metric="accuracy")
+    assert 0.77 < narrow[0] < 0.81 < narrow[1] < 0.85  # inside the range: unchanged
+    assert mean_interval([0.5]) is None and mean_interval([0.5, float("nan")]) is None
+
+
+def test_too_few_examples_give_no_correlation_and_no_interval():
+    """One example gave the interval [0, 0] (or [1, 1]); two gave a Pearson of -1 or 1, one of 0."""
+    from modernbert_glue.evaluation.metrics import evaluation_report
+
+    one = evaluation_report(["a b"], [1], [[0.2, 0.8]], resamples=50)["scalars"]
+    assert one["accuracy"] == 1.0 and one["n"] == 1 and one["accuracy_ci"] is None and one["mcc_ci"] is None
+    for n in (1, 2):
+        pairs, labels = [("a", "b")] * n, [1.0, 3.0][:n]
+        scalars = evaluation_report(pairs, labels, [[2.5], [2.0]][:n], regression=True, resamples=50)["scalars"]
+        assert scalars["pearson"] is None and scalars["spearman"] is None and scalars["pearson_ci"] is None
+        assert scalars["mae"] == pytest.approx(np.mean(np.abs(np.array(labels) - [2.5, 2.0][:n])))
+    three = evaluation_report([("a", "b")] * 3, [1.0, 3.0, 2.0], [[2.5], [2.0], [2.2]], regression=True,
+                              resamples=50)["scalars"]
+    from scipy.stats import pearsonr
+
+    assert three["pearson"] == pytest.approx(pearsonr([1.0, 3.0, 2.0], [2.5, 2.0, 2.2])[0])
+    assert len(three["pearson_ci"]) == 2
+    two = evaluation_report(["a", "b"], [1, 0], [[0.2, 0.8], [0.9, 0.1]], resamples=50)["scalars"]
+    assert two["accuracy_ci"] is not None  # two examples: an interval
+
+
+def test_a_paired_test_of_too_few_examples_has_no_difference_or_interval():
+    y = np.array([1.0, 3.0])
+    result = paired_bootstrap_metric(y, y + 0.1, y[::-1], "pearson", regression=True)
+    assert np.isnan(result["difference"]) and result["ci"] is None and np.isnan(result["p"])
+    one = paired_bootstrap_metric(np.array([1]), np.array([1]), np.array([0]), "accuracy", resamples=50)
+    assert one["difference"] == 1.0 and one["ci"] is None

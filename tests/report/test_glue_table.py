@@ -132,3 +132,41 @@ def test_a_cell_without_every_metric_the_reference_averages_is_marked_and_left_o
     old = fake_run("rte", 0.6)
     del old.metrics["task"]  # a run from before `task` was recorded: SST-2's
     assert set(glue_rows([old, fake_run("rte", 0.7, model="other")])["m fine-tuned"]) == {"sst2"}
+
+
+def test_an_interval_over_seeds_stays_inside_the_metrics_range():
+    """Two RTE seeds 10 points apart: the t-interval of their mean was [-8.5, 118.5]; accuracy has [0, 100]."""
+    runs = [fake_run("rte", value, seed=seed, seeds_folder="/runs/rte-seeds") for seed, value in ((1, 0.5), (2, 0.6))]
+    cell = glue_rows(runs)["m fine-tuned"]["rte"]
+    assert cell["ci"] == pytest.approx([0.0, 1.0])
+    blocks, _ = glue_blocks(runs)
+    assert blocks[2].rows[0][blocks[2].headers.index("RTE")] == "55.0 [0.0, 100.0]"
+    cola = [fake_run("cola", value, seed=seed, seeds_folder="/runs/cola-seeds")
+            for seed, value in ((1, -0.9), (2, 0.9))]
+    assert glue_rows(cola)["m fine-tuned"]["cola"]["ci"] == pytest.approx([-1.0, 1.0])  # MCC: [-1, 1]
+
+
+def test_a_metric_too_few_examples_left_null_is_a_dash_not_a_crash():
+    runs = [full_run(t, main=0.8, accuracy=0.8, spearman=0.8, mismatched_accuracy=0.8) for t in AVERAGED]
+    stsb = runs[AVERAGED.index("stsb")]
+    stsb.metrics.update(eval_spearman=None, eval_spearman_ci=None)
+    row = glue_rows(runs)["m fine-tuned"]
+    assert row["stsb"]["value"] is None and row["stsb"]["ci"] is None and average(row) is None
+    blocks, _ = glue_blocks(runs)
+    assert blocks[2].rows[0][blocks[2].headers.index("STS-B")] == "–" and blocks[2].rows[0][-1] == "–"
+
+
+def test_a_baseline_is_named_by_the_model_it_fits_lr_for_classes_ridge_for_scores():
+    from modernbert_glue.report.runs import system_name
+
+    def baseline(task: str, kind: str) -> Run:
+        return fake_run(task, 0.5, preset=f"baseline:{kind}", model="sentence-transformers/all-MiniLM-L6-v2")
+
+    assert system_name(baseline("stsb", "tfidf").metrics) == "TF-IDF + ridge"
+    assert system_name(baseline("stsb", "sbert-frozen").metrics) == "all-MiniLM-L6-v2 frozen + ridge"
+    assert system_name(baseline("stsb", "majority").metrics) == "trivial (train mean)"
+    assert system_name(baseline("sst2", "tfidf").metrics) == "TF-IDF + LR"
+    assert system_name(baseline("sst2", "majority").metrics) == "trivial (majority class)"
+    # one row per baseline in the GLUE table, named for what it fits on the tasks shown
+    assert set(glue_rows([baseline("sst2", "tfidf"), baseline("rte", "tfidf")])) == {"TF-IDF + LR"}
+    assert set(glue_rows([baseline("sst2", "tfidf"), baseline("stsb", "tfidf")])) == {"TF-IDF + LR or ridge"}

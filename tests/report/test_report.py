@@ -95,6 +95,9 @@ def test_compare_report_matches_the_runs(tiny_run, tfidf_run, seeds_run, tmp_pat
     for key, p in (("main_metric", "p"), ("mcnemar", "p_exact")):
         raw = [t[key][p] for t in report["pairwise"]["dev"]]
         assert len(raw) == 6 and [t[key]["p_holm"] for t in report["pairwise"]["dev"]] == holm(raw)
+    # every p report.json holds is one of those two, shown and adjusted (an accuracy bootstrap was neither)
+    assert all(set(t) == {"a", "b", "n", "main_metric", "accuracy_a", "accuracy_b", "mcnemar"}
+               for t in report["pairwise"]["dev"])
     assert "6 pairs tested; each Holm p is its column's p adjusted" in md and "| Holm p |" in md
     assert "## SST-2 dev" in md  # as GLUE prints the name (it was "SST2")
     tiny = json.loads((tiny_run / "metrics.json").read_text())  # 3 epochs; the rate was over HF's shorter clock
@@ -193,7 +196,8 @@ def test_architecture_of_the_real_configs(tmp_path):
         rows[name] = architecture(Run(folder=tmp_path / name, metrics={"random_init": name == "modernbert"}, run={}, label=name))
     mb, ml = rows["modernbert"], rows["minilm"]
     assert (mb["layers"], mb["hidden_size"], mb["vocab_size"], mb["max_positions"]) == (22, 768, 50368, 8192)
-    assert mb["attention"] == "global every 3rd layer, sliding window 128 otherwise" and mb["tokenizer"] == "BPE"
+    assert mb["attention"] == ("global in layers 1, 4, 7, 10, 13, 16, 19, 22 (every 3rd from the first), sliding "
+                               "window 128 otherwise") and mb["tokenizer"] == "BPE"
     assert mb["weights"] == "random weights" and mb["pooling"].startswith("mean")
     assert (ml["layers"], ml["hidden_size"], ml["vocab_size"], ml["max_positions"]) == (6, 384, 30522, 512)
     assert ml["tokenizer"] == "WordPiece" and ml["attention"] == "global (full) in every layer"
@@ -201,13 +205,18 @@ def test_architecture_of_the_real_configs(tmp_path):
 
 # (a change to a run's metrics.json, a substring of the one line compare prints)
 WRONG_METRICS = [
-    ({"eval_accuracy": "high"}, "metrics.json: 'eval_accuracy' must be a number, got \"high\""),
-    ({"eval_mcc": True}, "'eval_mcc' must be a number, got true"),
-    ({"eval_ece": "x"}, "'eval_ece' must be a number"),
+    ({"eval_accuracy": "high"}, "metrics.json: 'eval_accuracy' must be a finite number or null, got \"high\""),
+    ({"eval_mcc": True}, "'eval_mcc' must be a finite number or null, got true"),
+    ({"eval_ece": "x"}, "'eval_ece' must be a finite number or null"),
+    # NaN printed `nan` in the table and its means; no writer of a finished run stores one
+    ({"eval_accuracy": float("nan")}, "'eval_accuracy' must be a finite number or null, got NaN"),
+    ({"test_f1": float("inf")}, "'test_f1' must be a finite number or null, got Infinity"),
+    ({"eval_accuracy_ci": [float("nan"), 0.5]}, "'eval_accuracy_ci' must be an interval [low, high] of two finite"),
     ({"train_seconds": "x"}, "'train_seconds' must be a number or null"),
     ({"peak_memory_mb": "x"}, "'peak_memory_mb' must be a number or null"),
     ({"infer_sentences_per_second": "x"}, "'infer_sentences_per_second' must be a number or null"),
-    ({"eval_accuracy_ci": [1]}, "'eval_accuracy_ci' must be an interval [low, high] of two numbers, or null, got [1]"),
+    ({"eval_accuracy_ci": [1]}, "'eval_accuracy_ci' must be an interval [low, high] of two finite numbers, or null, "
+                                "got [1]"),
     ({"eval_accuracy_ci": "x"}, "'eval_accuracy_ci' must be an interval [low, high]"),
     ({"task": 5}, "'task' must be a task name (cola, sst2,"),  # was a second "task": the GLUE table
     ({"task": [1]}, "'task' must be a task name"),
@@ -300,7 +309,7 @@ def test_compare_a_run_kept_without_its_model_folder(tiny_run, tmp_path):
     ("seeds", [1, 3], "'per_seed' must hold one object per seed in 'seeds' ([1, 3]), each with its 'seed'"),
     ("per_seed", [{"seed": 1}, {"seed": 2}, {}], "'per_seed' must hold one object per seed in 'seeds' ([1, 2])"),
     ("per_seed", [{"seed": 1, "eval_accuracy": "0.5"}, {"seed": 2}],
-     "'per_seed' seed 1: 'eval_accuracy' must be a number, got \"0.5\""),
+     "'per_seed' seed 1: 'eval_accuracy' must be a number or null, got \"0.5\""),
     ("main_metric", ["accuracy"], "'main_metric' must be a metric's name, got [\"accuracy\"]"),
     ("eval_accuracy_mean", None, "'eval_accuracy_mean' must be a number, got null"),
 ])
@@ -396,3 +405,30 @@ def test_report_json_is_strict_json_even_with_a_nan_metric():
     value = {"metrics": {"eval_accuracy": float("nan"), "n": 3, "ci": [float("inf"), 0.5]}, "label": "a"}
     assert strict_json(value) == {"metrics": {"eval_accuracy": None, "n": 3, "ci": [None, 0.5]}, "label": "a"}
     json.loads(json.dumps(strict_json(value), allow_nan=False))
+
+
+def test_compare_names_a_damaged_analysis_file_in_one_line(tiny_run, tmp_path):
+    """An analysis_dev.json of {} stopped compare in a KeyError traceback while drawing the length figure."""
+    for i, content in enumerate(("{}", '{"accuracy_by_length": [], "calibration": {"ece": 0.1, "bins": [{}]}}')):
+        other = tmp_path / f"other{i}"
+        shutil.copytree(tiny_run, other)
+        (other / "analysis_dev.json").write_text(content)
+        code, stdout, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / f"r{i}")
+        last = stderr.strip().splitlines()[-1]
+        assert code == 2 and stdout == "" and "Traceback" not in stderr, stderr[-800:]
+        assert last.startswith(f"error: {other / 'analysis_dev.json'}: '"), last
+        assert not (tmp_path / f"r{i}").exists()
+
+
+def test_compare_shows_a_metric_too_few_examples_left_null_as_a_dash(tiny_run, tmp_path):
+    """metrics.json holds null where too few examples give a value (its main metric too): the table shows "–",
+    the figure leaves the run out, and nothing stops on it."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    metrics = json.loads((other / "metrics.json").read_text())
+    (other / "metrics.json").write_text(json.dumps({**metrics, "eval_accuracy": None, "eval_accuracy_ci": None}))
+    code, _, stderr = run_cli("compare", tiny_run, other, "--output", tmp_path / "r")
+    assert code == 0, stderr[-2000:]
+    row = next(line for line in (tmp_path / "r" / "report.md").read_text().splitlines()
+               if line.startswith("| ") and "[other]" in line)
+    assert row.split(" | ")[2:4] == ["–", "–"], row

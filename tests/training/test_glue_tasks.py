@@ -376,3 +376,17 @@ def test_compare_over_tasks_writes_the_glue_table(rte_run, stsb_run, tmp_path):
     assert len(set(labels)) == 2, labels
     md = (out / "report.md").read_text()
     assert "# GLUE (dev)" in md and f"| {system} |" in md
+
+
+def test_a_seeds_set_whose_dev_set_is_too_small_for_a_correlation_writes_null_not_a_crash(tmp_path):
+    """Two dev pairs give no Pearson or Spearman (metrics.with_too_few_as_none): each run finishes, says so in its
+    last line, and seeds.json holds null for the mean, std and interval."""
+    (tmp_path / "data").mkdir()
+    data = glue_folder(tmp_path / "data", "stsb", 16, 2)
+    out = tmp_path / "seeds"
+    code, stdout, stderr = run_cli(*tiny_train_args(data, out, "--task", "stsb", "--epochs", "1", "--seeds", "1,2"))
+    assert code == 0, stderr[-3000:]
+    assert "dev pearson – (2 examples)" in stderr
+    summary = json.loads((out / "seeds.json").read_text())
+    assert summary["eval_pearson_mean"] is None and summary["eval_pearson_mean_ci"] is None
+    assert [row["eval_spearman"] for row in summary["per_seed"]] == [None, None]

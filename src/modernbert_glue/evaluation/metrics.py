@@ -15,6 +15,33 @@ import numpy as np
 CLASSIFICATION = ("accuracy", "f1", "f1_macro", "mcc")  # f1: the positive class's (binary tasks), as GLUE's
 REGRESSION = ("pearson", "spearman")
 BOOTSTRAP_RESAMPLES = 1000  # every interval's and paired test's (a p of 0 then means below 2 / 1000)
+# What each metric can take: an interval reaching past it (a t-interval over two seeds) is clipped to it
+RANGES = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "f1_macro": (0.0, 1.0), "ece": (0.0, 1.0),
+          "mcc": (-1.0, 1.0), "pearson": (-1.0, 1.0), "spearman": (-1.0, 1.0), "mae": (0.0, math.inf)}
+# Fewer points than this and the value is reported as None: a correlation of two points is always -1, 0 or 1,
+# and a bootstrap of one example resamples that example only (an interval of width 0)
+MIN_CORRELATION_POINTS = 3
+MIN_INTERVAL_POINTS = 2
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """The values metric `name` can take; `name` may carry a metrics.json prefix (eval_mismatched_accuracy) or
+    join several metrics averaged together with "/" (accuracy/f1: their union). Unknown: any number."""
+    lows, highs = [], []
+    for part in name.split("/"):
+        known = next((m for m in sorted(RANGES, key=len, reverse=True) if part == m or part.endswith(f"_{m}")), None)
+        low, high = RANGES.get(known, (-math.inf, math.inf))
+        lows.append(low)
+        highs.append(high)
+    return min(lows), max(highs)
+
+
+def clip_interval(interval, metric: str) -> list[float] | None:
+    """`interval` [low, high] cut to what `metric` can take (None stays None)."""
+    if not interval:
+        return None
+    low, high = metric_range(metric)
+    return [float(min(max(v, low), high)) for v in interval]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -141,30 +168,14 @@ def mcnemar(correct_a, correct_b) -> dict:
     return {"only_a": only_a, "only_b": only_b, "p_exact": p_exact, "chi2": chi2, "p_chi2": p_chi2}
 
 
-def paired_bootstrap(correct_a, correct_b, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                     level: float = 0.95) -> dict:
-    """Accuracy difference a - b over the same examples, its bootstrap interval, and the share of
-    resamples where the sign flips (a two-sided bootstrap p-value)."""
-    a, b = np.asarray(correct_a, float), np.asarray(correct_b, float)
-    diff = a - b
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, diff.size, size=(resamples, diff.size))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    observed = float(diff.mean())
-    flipped = np.mean(means <= 0) if observed > 0 else np.mean(means >= 0)
-    return {
-        "difference": observed,
-        "ci": [float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))],
-        "p": float(min(1.0, 2 * flipped)),
-    }
-
-
 def paired_bootstrap_metric(labels, pred_a, pred_b, metric: str, *, regression: bool = False,
                             num_labels: int | None = None, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
                             level: float = 0.95) -> dict:
     """`metric` of a minus that of b over the same examples (MCC, F1, correlations: where McNemar's test on
     correctness does not apply), its bootstrap interval and the share of resamples where the sign flips (p)."""
     labels, pred_a, pred_b = np.asarray(labels), np.asarray(pred_a), np.asarray(pred_b)
+    if metric in REGRESSION and labels.size < MIN_CORRELATION_POINTS:  # no correlation known, so no difference
+        return {"metric": metric, "difference": math.nan, "ci": None, "p": math.nan}
     idx = np.random.default_rng(seed).integers(0, labels.size, size=(resamples, labels.size))
     if regression:
         def values(p, i):
@@ -179,8 +190,8 @@ def paired_bootstrap_metric(labels, pred_a, pred_b, metric: str, *, regression: 
     diffs = values(pred_a, idx) - values(pred_b, idx)
     tail = (1 - level) / 2 * 100
     flipped = np.mean(diffs <= 0) if observed > 0 else np.mean(diffs >= 0)
-    return {"metric": metric, "difference": observed,
-            "ci": [float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))],
+    ci = [float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))]
+    return {"metric": metric, "difference": observed, "ci": ci if labels.size >= MIN_INTERVAL_POINTS else None,
             "p": float(min(1.0, 2 * flipped)) if math.isfinite(observed) else math.nan}  # NaN: no difference known
 
 
@@ -260,7 +271,8 @@ def evaluation_report(texts, labels, scores, *, regression: bool = False, metric
     pairs; `scores`: class probabilities [n, classes], or predicted values [n, 1] for regression; `metrics`: the
     task's (tasks.Task.metrics: RTE reports accuracy, not F1), all of its kind when None.
 
-    Returns {"scalars": {each metric, n, each metric's `_ci`, ece (classification) or mae (regression)},
+    Returns {"scalars": {each metric, n, each metric's `_ci`, ece (classification) or mae (regression)} (None
+             where too few examples give it a meaning: with_too_few_as_none),
              "details": {confusion_matrix, calibration, accuracy_by_length} (regression: mae_by_length),
              "misclassified": [{"idx", "sentence"[, "sentence2"], "label", "prediction", "score"}]} — for
     regression the largest errors, with `score` the absolute error.
@@ -278,6 +290,7 @@ def evaluation_report(texts, labels, scores, *, regression: bool = False, metric
                              seed=seed)
     for name, interval in intervals.items():
         scalars[f"{name}_ci"] = interval
+    scalars = with_too_few_as_none(scalars)
     details: dict = {"bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95}}
     if regression:
         details["mae_by_length"] = by_length(texts, labels, preds, regression=True)
@@ -298,6 +311,19 @@ def evaluation_report(texts, labels, scores, *, regression: bool = False, metric
         keep = {*metrics, *(f"{m}_ci" for m in metrics), "ece", "mae", "n"}
         scalars = {k: v for k, v in scalars.items() if k in keep}
     return {"scalars": scalars, "details": details, "misclassified": misclassified}
+
+
+def with_too_few_as_none(scalars: dict) -> dict:
+    """`scalars` (metrics, their `_ci` intervals, n) with None where n is too small for a value to mean anything:
+    a correlation under MIN_CORRELATION_POINTS, an interval under MIN_INTERVAL_POINTS. Only what is reported:
+    checkpoint selection and the baselines' C search still get numbers from task_metrics."""
+    n = scalars["n"]
+    out = dict(scalars)
+    for key in scalars:
+        metric = key.removesuffix("_ci")
+        if (metric in REGRESSION and n < MIN_CORRELATION_POINTS) or (key.endswith("_ci") and n < MIN_INTERVAL_POINTS):
+            out[key] = None
+    return out
 
 
 def text_fields(text) -> dict:

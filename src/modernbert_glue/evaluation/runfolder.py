@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ..device import peak_mb
@@ -40,7 +41,13 @@ def read_json(path: Path) -> dict:
 
 
 def is_number(value) -> bool:
+    """A JSON number, NaN included: a sweep's or seeds set's reader ranks a NaN metric last rather than refusing it."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)  # JSON's true is an int to Python
+
+
+def is_finite_number(value) -> bool:
+    """A number a report can print and average: NaN or infinity would show as `nan` in a table and its mean."""
+    return is_number(value) and math.isfinite(value)
 
 
 def wrong_field(path: Path, key: str, value, expected: str) -> UserError:
@@ -52,7 +59,8 @@ def wrong_field(path: Path, key: str, value, expected: str) -> UserError:
 def read_seeds_summary(folder: Path) -> dict:
     """A --seeds folder's seeds.json, its fields checked where readers use them (a file edited by hand is one
     line naming the field): `seeds` a non-empty list of whole numbers, `per_seed` one object per seed (its
-    `seed` one of them) with numbers as values, `main_metric` text, and its mean and std numbers."""
+    `seed` one of them) with numbers (or null: a metric too few examples give no value) as values, `main_metric`
+    text, and its mean and std numbers."""
     path = Path(folder) / "seeds.json"
     summary = read_json(path)
 
@@ -68,8 +76,8 @@ def read_seeds_summary(folder: Path) -> dict:
         raise UserError(f"{path}: 'per_seed' must hold one object per seed in 'seeds' ({seeds}), each with its 'seed'")
     for row in per_seed:
         for key, value in row.items():
-            if not is_number(value):
-                raise wrong_field(path, f"per_seed' seed {row['seed']}: '{key}", value, "a number")
+            if not (is_number(value) or value is None and key != "seed"):
+                raise wrong_field(path, f"per_seed' seed {row['seed']}: '{key}", value, "a number or null")
     main = summary.get("main_metric", "accuracy")
     if not isinstance(main, str):
         raise wrong_field(path, "main_metric", main, "a metric's name")

@@ -25,20 +25,20 @@ DEV_ROWS = {"cola": 1043, "sst2": 872, "mrpc": 408, "stsb": 1500, "qqp": 40430, 
 
 
 def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
-    """{system: {task: {"metric", "value", "ci", "runs"}}} from each run's main dev metric."""
-    from ..training.runs import mean_interval
-
+    """{system: {task: {"metric", "value", "ci", "runs"}}} from each run's main dev metric (value and ci None
+    where a run's metric is null)."""
     for r in runs:  # a run on the user's own data has no place among GLUE's columns
         if r.task not in ORDER:
             raise UserError(f"{r.folder}: its task '{r.task}' is not a GLUE task, and runs of several "
                             "tasks make the GLUE table; compare it with runs of its own task")
 
+    name_of = _row_name(runs)
     recipes: dict[str, set[str]] = defaultdict(set)
     for r in runs:
-        recipes[system_name(r.metrics)].add(recipe(r.metrics))
+        recipes[name_of(r)].add(recipe(r.metrics))
 
     def system_of(r: Run) -> str:  # one model from two recipes is two systems, each named after its recipe
-        name, mine = system_name(r.metrics), recipe(r.metrics)
+        name, mine = name_of(r), recipe(r.metrics)
         if len(recipes[name]) == 1:
             return name
         short = Path(mine).name  # a preset file's name, its path where two files share one
@@ -58,16 +58,46 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
         table[system] = {}
         for task, task_runs in tasks.items():
             parts = score_metrics(task, task_runs)
-            values = np.array([np.mean([r.metrics[f"eval_{m}"] for m in parts]) for r in task_runs], dtype=float)
-            ci = (mean_interval(values) if len(values) > 1  # one run's interval: of a single metric only
-                  else task_runs[0].metrics.get(f"eval_{parts[0]}_ci") if len(parts) == 1 else None)
+            values = np.array([_run_score(r, parts) for r in task_runs], dtype=float)
+            known = bool(np.isfinite(values).all())  # NaN: a run too few dev examples gave no correlation
             counts = [r.metrics.get("eval_samples") for r in task_runs]
             scored = None if None in counts else min(int(n) for n in counts)  # None: not recorded
-            table[system][task] = {"metric": "/".join(parts), "value": float(values.mean()), "ci": ci,
+            table[system][task] = {"metric": "/".join(parts), "value": float(values.mean()) if known else None,
+                                   "ci": _interval(task_runs, parts, values) if known else None,
                                    "runs": len(values), "eval_samples": scored,
                                    "partial": task in DEV_ROWS and scored is not None and scored < DEV_ROWS[task],
                                    "main_metric_only": parts != SCORE.get(task, parts)}  # not the reference's score
     return table
+
+
+def _row_name(runs: list[Run]):
+    """A run's system as a row names it: its own name (TF-IDF + LR), or, where a baseline's runs here fit classes
+    on some tasks and scores on others, its name over tasks (TF-IDF + LR or ridge): one row, not two."""
+    names: dict[str, set[str]] = defaultdict(set)
+    for r in runs:
+        names[system_name(r.metrics, any_task=True)].add(system_name(r.metrics))
+
+    def name_of(r: Run) -> str:
+        wide = system_name(r.metrics, any_task=True)
+        return next(iter(names[wide])) if len(names[wide]) == 1 else wide
+
+    return name_of
+
+
+def _interval(runs: list[Run], parts: tuple[str, ...], values: np.ndarray) -> list[float] | None:
+    """Over seeds the t-interval of the mean, clipped to the metrics' range; one run's bootstrap interval where
+    its cell is one metric (none for a mean of two)."""
+    from ..training.runs import mean_interval
+
+    if len(values) > 1:
+        return mean_interval(values, metric="/".join(parts))
+    return runs[0].metrics.get(f"eval_{parts[0]}_ci") if len(parts) == 1 else None
+
+
+def _run_score(run: Run, parts: tuple[str, ...]) -> float:
+    """One run's score: the mean of `parts`, NaN where one is null (too few examples gave it no value)."""
+    values = [run.metrics[f"eval_{m}"] for m in parts]
+    return float("nan") if None in values else float(np.mean(values))
 
 
 def score_metrics(task: str, runs: list[Run]) -> tuple[str, ...]:
@@ -90,7 +120,8 @@ def recipe(metrics: dict) -> str:
 def average(row: dict[str, dict]) -> float | None:
     """The mean over GLUE's eight tasks without WNLI; None unless all eight are there, each the reference's score
     on its whole dev set."""
-    if not all(t in row and not row[t].get("partial") and not row[t].get("main_metric_only") for t in AVERAGED):
+    if not all(t in row and row[t]["value"] is not None and not row[t].get("partial")
+               and not row[t].get("main_metric_only") for t in AVERAGED):
         return None
     return float(np.mean([row[t]["value"] for t in AVERAGED]))
 
@@ -101,7 +132,7 @@ def glue_blocks(runs: list[Run]) -> tuple[list[Block], dict]:
     tasks += sorted({t for row in table.values() for t in row} - set(tasks))
 
     def cell(entry: dict | None) -> str:
-        if entry is None:
+        if entry is None or entry["value"] is None:
             return "–"
         ci = entry["ci"]
         interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
@@ -118,7 +149,8 @@ def glue_blocks(runs: list[Run]) -> tuple[list[Block], dict]:
         _paragraph("Generated by `modernbert-glue compare` from the run folders of several tasks: each task's GLUE "
                    "score ×100 as the reference GLUE code computes it, the mean of the metrics it evaluates the "
                    "task with (" + ", ".join(f"{_title(t)} {m.replace('/', ' and ')}" for t, m in metrics.items())
-                   + "); over several seeds the mean with the 95% t-interval of the mean, for one run its 95% "
+                   + "); over several seeds the mean with the 95% t-interval of the mean (cut at the metric's "
+                   "range), for one run its 95% "
                    "bootstrap interval (none for a mean of two metrics). Average: the mean over CoLA, SST-2, MRPC, "
                    "STS-B, QQP, MNLI, QNLI and RTE (GLUE without WNLI, as the ModernBERT paper averages), shown "
                    "when all eight are present, each scored on its whole dev set. A fine-tuned run's dev score is "

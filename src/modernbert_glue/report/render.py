@@ -7,9 +7,10 @@ Both files come from the same blocks, so the HTML never has to parse the markdow
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
 
-from ..evaluation.metrics import BOOTSTRAP_RESAMPLES, REGRESSION
+from ..evaluation.metrics import BOOTSTRAP_RESAMPLES, REGRESSION, clip_interval
 from .figures import has_calibration
 from .runs import SET_PREFIX, Run, set_title, task_metrics
 
@@ -50,6 +51,11 @@ def _pct(x) -> str:
 
 def _ci(x) -> str:
     return "–" if not x else f"[{100 * x[0]:.2f}, {100 * x[1]:.2f}]"
+
+
+def _difference(x: float) -> str:
+    """A paired difference in points; NaN where one side has no value (a correlation of too few examples)."""
+    return f"{100 * x:+.2f}" if math.isfinite(x) else "–"
 
 
 NAMES = {"accuracy": "accuracy", "f1": "F1", "f1_macro": "macro-F1", "mcc": "MCC", "pearson": "Pearson",
@@ -99,7 +105,7 @@ def _pairwise_table(tests: list[dict]) -> Block:
     rows = []
     for t in tests:
         m = t["main_metric"]
-        row = [t["a"], t["b"], t["n"], f"{100 * m['difference']:+.2f}", _ci(m["ci"]), _bootstrap_p(m["p"]),
+        row = [t["a"], t["b"], t["n"], _difference(m["difference"]), _ci(m["ci"]), _bootstrap_p(m["p"]),
                _bootstrap_p(m["p_holm"], len(tests))]
         if classifier:
             row += [_pct(t["accuracy_a"]), _pct(t["accuracy_b"]), f"{t['mcnemar']['p_exact']:.4g}",
@@ -109,14 +115,26 @@ def _pairwise_table(tests: list[dict]) -> Block:
 
 
 def _bootstrap_p(p: float, tests: int = 1) -> str:
-    """A bootstrap p; 0 is below what the resamples resolve (2 / resamples, Holm's bound `tests` times that)."""
+    """A bootstrap p; 0 is below what the resamples resolve (2 / resamples, Holm's bound `tests` times that); NaN:
+    no test made (no difference known)."""
+    if not math.isfinite(p):
+        return "–"
     return f"< {min(1.0, tests * 2 / BOOTSTRAP_RESAMPLES):g}" if p == 0 else f"{p:.4f}"
 
 
 def _spread(s: dict, key: str) -> str:
-    """mean ± std; one seed has no std (null), not 0."""
-    std = s.get(f"{key}_std")
-    return f"{100 * s[f'{key}_mean']:.2f} ± " + ("–" if std is None else f"{100 * std:.2f}")
+    """mean ± std; one seed has no std (null), not 0; a mean a seed had no value for (NaN, null) is "–"."""
+    mean, std = s.get(f"{key}_mean"), s.get(f"{key}_std")
+    shown = lambda x: "–" if x is None or not math.isfinite(x) else f"{100 * x:.2f}"
+    return f"{shown(mean)} ± {shown(std)}"
+
+
+def _seed_interval(s: dict, key: str, metric: str) -> str:
+    """A seeds.json interval, cut at the metric's range where it reaches past it (written before mean_interval
+    clipped: two seeds' accuracies gave [1.2, 107.1]), and saying so."""
+    raw = s.get(f"{key}_mean_ci")
+    shown = clip_interval(raw, metric)
+    return _ci(shown) + (" (cut at the metric's range)" if shown != raw else "")
 
 
 def _seed_blocks(s: dict) -> list[Block]:
@@ -124,9 +142,9 @@ def _seed_blocks(s: dict) -> list[Block]:
     name = NAMES.get(m, m)
     text = (f"**{s['label']}** ({s['folder']}), seeds {', '.join(map(str, s['seeds']))}: dev {name} "
             f"{_spread(s, f'eval_{m}')} (mean ± sample std, n − 1), 95% t-interval of the mean "
-            f"{_ci(s.get(f'eval_{m}_mean_ci'))}")
+            f"{_seed_interval(s, f'eval_{m}', m)}")
     if f"test_{m}_mean" in s:
-        text += f"; test {name} {_spread(s, f'test_{m}')}, 95% t-interval {_ci(s.get(f'test_{m}_mean_ci'))}"
+        text += f"; test {name} {_spread(s, f'test_{m}')}, 95% t-interval {_seed_interval(s, f'test_{m}', m)}"
     shown = [k for k in ("accuracy", "f1", "f1_macro", "mcc", "pearson", "spearman") if f"eval_{k}" in s["per_seed"][0]]
     return [_paragraph(text), _table(
         ["seed", *(f"dev {NAMES[k]}" for k in shown), "train s"],
@@ -143,7 +161,8 @@ def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], 
         "(GLUE's), macro-F1 the mean over classes" + ("." if regression else
                                                        "; ECE: expected calibration error (10 bins).")
         + " A fine-tuned run's dev scores are those of its best dev evaluation (the checkpoint it kept), so they "
-          "lean optimistic, most on small dev sets; a labelled test set is scored once.")]
+          "lean optimistic, most on small dev sets; a labelled test set is scored once. –: no value (a "
+          "correlation of fewer than 3 examples, an interval of fewer than 2).")]
     for name in sets:
         headers, rows = metric_rows(runs, name)
         blocks += [_heading(2, set_title(runs, name)), _table(headers, rows)]

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluation.runfolder import is_number, read_json, read_predictions, read_seeds_summary, wrong_field
+from ..evaluation.runfolder import (
+    is_finite_number,
+    is_number,
+    read_json,
+    read_predictions,
+    read_seeds_summary,
+    wrong_field,
+)
 from ..outputs import check_finished
 
 SETS = {"dev": "dev (GLUE validation)", "dev_mismatched": "dev mismatched (MNLI)",
@@ -85,14 +92,21 @@ def _distinct(labels: list[str], folders: list[Path]) -> list[str]:
             for label, name, folder in zip(labels, named, folders)]
 
 
-def system_name(metrics: dict) -> str:
-    """'modernbert-base fine-tuned', 'TF-IDF + LR', ...: what a reader calls the system, from its metrics.json."""
+def system_name(metrics: dict, *, any_task: bool = False) -> str:
+    """'modernbert-base fine-tuned', 'TF-IDF + LR', ...: what a reader calls the system, from its metrics.json. A
+    baseline fits a logistic regression to classes and a ridge to scores (training/baselines.py), and its trivial
+    floor is train's majority class or mean; `any_task` names the system of several tasks (a GLUE table row)."""
+    from ..evaluation.metrics import REGRESSION
+
     model = str(metrics.get("model", "?"))
     short = model.rstrip("/").split("/")[-1]
     preset = str(metrics.get("preset", ""))
     if preset.startswith("baseline:"):
-        return {"tfidf": "TF-IDF + LR", "majority": "trivial (majority class or mean)"}.get(
-            preset[9:], f"{short} frozen + LR")
+        regression = metrics.get("main_metric") in REGRESSION
+        head = "LR or ridge" if any_task else "ridge" if regression else "LR"
+        floor = "majority class or mean" if any_task else "train mean" if regression else "majority class"
+        return {"tfidf": f"TF-IDF + {head}", "majority": f"trivial ({floor})"}.get(
+            preset[9:], f"{short} frozen + {head}")
     kind = "random weights" if metrics.get("random_init") else "fine-tuned"
     return f"{short} {kind}"
 
@@ -113,6 +127,7 @@ def _load_run(folder: Path) -> Run:
         if path.is_file():
             r.predictions[name] = read_predictions(path)
             r.analysis[name] = read_json(folder / f"analysis_{name}.json")
+            check_analysis(folder / f"analysis_{name}.json", r.analysis[name])
     if "dev" not in r.predictions:
         raise UserError(f"{folder}: no predictions_dev.tsv (is it a run folder written by train or baseline?)")
     return r
@@ -142,17 +157,56 @@ def check_metrics(path: Path, metrics: dict) -> None:
         raise wrong("main_metric", f"a metric name ({', '.join((*CLASSIFICATION, *REGRESSION))})")
     if f"eval_{main}" not in metrics:
         raise UserError(f"{path}: no 'eval_{main}' (the dev {main}, the main metric the report compares)")
+    # A metric is null where too few examples give it a value (metrics.with_too_few_as_none); NaN is refused: the
+    # tables and seed means would print `nan` (a sweep's reader, not this one, ranks a NaN run last)
     numbers = [f"{p}_{m}" for p in SET_PREFIX.values() for m in (*CLASSIFICATION, *REGRESSION)]
     for key in (*numbers, *(f"{p}_ece" for p in SET_PREFIX.values())):
-        if key in metrics and not is_number(metrics[key]):
-            raise wrong(key, "a number")
+        if metrics.get(key) is not None and not is_finite_number(metrics[key]):
+            raise wrong(key, "a finite number or null")
     for key in (*(f"{p}_samples" for p in SET_PREFIX.values()), *SPEED_KEYS):
         if metrics.get(key) is not None and not is_number(metrics[key]):
             raise wrong(key, "a number or null")
     for key in (f"{k}_ci" for k in numbers):
         value = metrics.get(key)
-        if value is not None and not (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))):
-            raise wrong(key, "an interval [low, high] of two numbers, or null")
+        if value is not None and not (isinstance(value, list) and len(value) == 2
+                                      and all(map(is_finite_number, value))):
+            raise wrong(key, "an interval [low, high] of two finite numbers, or null")
+
+
+def check_analysis(path: Path, analysis: dict) -> None:
+    """One line naming the file and field when analysis_<set>.json lacks what the figures read (its length
+    buckets, calibration bins, confusion matrix): a damaged or hand-edited file stopped compare in a KeyError."""
+    key = "mae_by_length" if "mae_by_length" in analysis else "accuracy_by_length"
+    value = key.removesuffix("_by_length")
+    buckets = analysis.get(key)
+    if not isinstance(buckets, list) or not all(_is_bucket(b, "words", value) for b in buckets):
+        raise wrong_field(path, key, buckets, f"a list of length buckets {{words, count, {value}}}")
+    calibration = analysis.get("calibration")
+    if calibration is not None and not (isinstance(calibration, dict) and is_finite_number(calibration.get("ece"))
+                                        and isinstance(bins := calibration.get("bins"), list)
+                                        and all(_is_bucket(b, "accuracy", "confidence") for b in bins)):
+        raise wrong_field(path, "calibration", calibration, "{ece, bins: [{count, accuracy, confidence}]}")
+    matrix = analysis.get("confusion_matrix")
+    if matrix is not None and not (isinstance(matrix, list) and matrix and all(
+            isinstance(row, list) and len(row) == len(matrix) and all(map(_is_count, row)) for row in matrix)):
+        raise wrong_field(path, "confusion_matrix", matrix, "a square list of lists of counts")
+
+
+def _is_count(value) -> bool:
+    return is_number(value) and isinstance(value, int) and value >= 0
+
+
+def _is_bucket(bucket, *keys: str) -> bool:
+    """An object with a count, and for each of `keys` a finite number, or null where it counts nothing (an empty
+    bucket has no accuracy); "words" is the bucket's name (text)."""
+    if not isinstance(bucket, dict) or not _is_count(bucket.get("count")):
+        return False
+    for key in keys:
+        value = bucket.get(key)
+        ok = isinstance(value, str) if key == "words" else (is_finite_number(value) or value is None)
+        if not ok or (value is None and bucket["count"] > 0):
+            return False
+    return True
 
 
 def task_metrics(runs: list[Run]) -> list[str]:

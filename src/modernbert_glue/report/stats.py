@@ -10,15 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..evaluation.metrics import REGRESSION, holm, mcnemar, paired_bootstrap, paired_bootstrap_metric
+from ..evaluation.metrics import REGRESSION, holm, mcnemar, paired_bootstrap_metric
 from ..evaluation.runfolder import read_json
 from .runs import Run, pairs, task_metrics
 
 
 def pairwise_tests(runs: list[Run], name: str) -> list[dict]:
     """For every pair of runs evaluated on `name`, on the rows both have: a paired bootstrap of the task's main
-    metric; for classifiers also McNemar's test and a paired bootstrap on correctness (accuracy). Each test's p
-    also adjusted over the set's pairs (`p_holm`): with five systems, ten pairs are tested at once."""
+    metric; for classifiers also McNemar's test on correctness (accuracy). Each test's p also adjusted over the
+    set's pairs (`p_holm`): with five systems, ten pairs are tested at once. No other test is made: every p the
+    report holds is shown and adjusted (a bootstrap of accuracy beside McNemar would be a third, unadjusted)."""
     main = task_metrics(runs)[0]
     regression = main in REGRESSION
     out = []
@@ -34,8 +35,7 @@ def pairwise_tests(runs: list[Run], name: str) -> list[dict]:
                 "main_metric": paired_bootstrap_metric(labels, pred_a, pred_b, main, regression=regression)}
         if not regression:
             ca, cb = pred_a == labels, pred_b == labels
-            test.update(accuracy_a=float(ca.mean()), accuracy_b=float(cb.mean()), mcnemar=mcnemar(ca, cb),
-                        paired_bootstrap=paired_bootstrap(ca, cb))
+            test.update(accuracy_a=float(ca.mean()), accuracy_b=float(cb.mean()), mcnemar=mcnemar(ca, cb))
         out.append(test)
     for key, p in (("main_metric", "p"), ("mcnemar", "p_exact")):
         tests = [t for t in out if key in t]
@@ -82,22 +82,36 @@ def architecture(run: Run) -> dict | None:
 
 
 def _attention_pattern(c: dict) -> str:
-    """'global every 3rd layer, sliding window 128 otherwise', from layer_types (transformers 5) or the older field."""
+    """Which layers attend globally, counted from 1, and the sliding window of the others: from layer_types
+    (transformers 5) or, before it, from global_attn_every_n_layers (ModernBERT's layer i, from 0, is global when
+    i % n == 0: layers 1, 1 + n, ..., so a model of fewer than n + 1 layers has one global layer, its first)."""
+    window = f"sliding window {c.get('local_attention')}"
+    global_layers = _global_layers(c)
+    if global_layers is None:  # no layer count to place them by
+        every = c["global_attn_every_n_layers"]
+        return f"global every {every}{_ordinal(every)} layer from the first, {window} otherwise"
+    full, layers = global_layers
+    if len(full) == layers:
+        return "global (full) in every layer"
+    if not full:
+        return f"{window} in every layer"
+    if len(full) == 1:
+        return f"global in layer {full[0] + 1} only, {window} otherwise"
+    steps = {b - a for a, b in zip(full, full[1:])}
+    step = steps.pop() if full[0] == 0 and len(steps) == 1 else None
+    every = f" (every {step}{_ordinal(step)} from the first)" if step else ""
+    return f"global in layers {', '.join(str(i + 1) for i in full)}{every}, {window} otherwise"
+
+
+def _global_layers(c: dict) -> tuple[list[int], int] | None:
+    """(the global layers' indices from 0, the number of layers), or None where the config does not say."""
     types = c.get("layer_types")
     if types:
-        full = [i for i, t in enumerate(types) if t == "full_attention"]
-        steps = {b - a for a, b in zip(full, full[1:])}
-        if len(types) == 1 or full == list(range(len(types))):
-            return "global (full) in every layer"
-        if full and full[0] == 0 and len(steps) <= 1:
-            every = steps.pop() if steps else len(types)
-            head = f"global every {every}{_ordinal(every)} layer"
-        else:
-            head = f"global in layers {', '.join(str(i + 1) for i in full)}"
-    else:
-        every = c["global_attn_every_n_layers"]
-        head = f"global every {every}{_ordinal(every)} layer"
-    return f"{head}, sliding window {c.get('local_attention')} otherwise"
+        return [i for i, t in enumerate(types) if t == "full_attention"], len(types)
+    layers = c.get("num_hidden_layers")
+    if not isinstance(layers, int):
+        return None
+    return [i for i in range(layers) if i % c["global_attn_every_n_layers"] == 0], layers
 
 
 def _ordinal(n: int) -> str:

@@ -151,7 +151,8 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     with stopping.graceful_stop():  # a signal waits: stopped between the two, the run would lose its checkpoints
         shutil.rmtree(folder.path / CHECKPOINTS, ignore_errors=True)  # training succeeded: the best one is model/
         folder.finish()
-    log.info("dev %s %.4f (%d examples); run folder %s", task.main_metric, metrics[f"eval_{task.main_metric}"],
+    value = metrics[f"eval_{task.main_metric}"]  # None: too few dev rows for it (metrics.with_too_few_as_none)
+    log.info("dev %s %s (%d examples); run folder %s", task.main_metric, "–" if value is None else f"{value:.4f}",
              metrics["eval_samples"], folder.path)
     return metrics
 

@@ -212,11 +212,15 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
     summary = {"task": runs[0]["task"], "main_metric": runs[0].get("main_metric", "accuracy"),
                "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
     for k in keys:
+        if any(r[k] is None for r in runs):  # a metric too few dev rows give no value (metrics.with_too_few_as_none)
+            summary.update({f"{k}_mean": None, f"{k}_std": None, **({f"{k}_mean_ci": None} if k != "train_seconds"
+                                                                     else {})})
+            continue
         values = np.array([r[k] for r in runs], dtype=float)
         summary[f"{k}_mean"] = float(values.mean())
         summary[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None  # one seed: no spread known
         if k != "train_seconds":  # a t-interval of run times could reach below 0 (two seeds): not an estimate
-            summary[f"{k}_mean_ci"] = mean_interval(values)
+            summary[f"{k}_mean_ci"] = mean_interval(values, metric=k)
     summary["per_seed"] = [{"seed": s, **{k: r[k] for k in keys}} for s, r in zip(seeds, runs)]
     folder.write_json("seeds.json", summary)
     folder.finish()

@@ -1,0 +1,66 @@
+"""The model card's metadata (model-index) and results: each scored dev set under the split the Hub names it,
+a partial dev set said to be one, and a value too few examples gave none left out of the metadata."""
+
+import dataclasses
+
+import yaml
+
+from modernbert_glue.config import RunConfig
+from modernbert_glue.modelcard import model_card
+from modernbert_glue.tasks import get_task
+
+
+def _card(task: str, metrics: dict, **data) -> tuple[dict, str]:
+    cfg = RunConfig()
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data))
+    text = model_card(get_task(task), cfg, {"model": "answerdotai/ModernBERT-base", **metrics}, "train ...", 128)
+    return yaml.safe_load(text.split("---\n")[1]), text
+
+
+MNLI = {"eval_accuracy": 0.84, "eval_accuracy_ci": [0.83, 0.85], "eval_samples": 9815,
+        "eval_mismatched_accuracy": 0.83, "eval_mismatched_accuracy_ci": [0.82, 0.84], "eval_mismatched_samples": 9832}
+
+
+def test_an_mnli_card_names_both_hub_splits_and_reports_both():
+    """The card said split "validation", which nyu-mll/glue's mnli config does not have, and left out the
+    mismatched accuracy."""
+    meta, text = _card("mnli", MNLI)
+    results = meta["model-index"][0]["results"]
+    assert [r["dataset"]["split"] for r in results] == ["validation_matched", "validation_mismatched"]
+    assert all(r["dataset"]["config"] == "mnli" and r["dataset"]["type"] == "nyu-mll/glue" for r in results)
+    assert [[(m["type"], m["value"]) for m in r["metrics"]] for r in results] == [[("accuracy", 0.84)],
+                                                                                  [("accuracy", 0.83)]]
+    assert "| validation_mismatched | Accuracy | 0.8300 | 0.8200–0.8400 |" in text
+    assert "--max-eval-samples" not in text
+    rte, _ = _card("rte", {"eval_accuracy": 0.7, "eval_accuracy_ci": [0.6, 0.8], "eval_samples": 277})
+    assert [r["dataset"]["split"] for r in rte["model-index"][0]["results"]] == ["validation"]
+
+
+def test_a_card_scored_on_part_of_the_dev_set_says_so():
+    metrics = {**MNLI, "eval_samples": 80, "eval_mismatched_samples": 80}
+    meta, text = _card("mnli", metrics, max_eval_samples=80)
+    results = meta["model-index"][0]["results"]
+    assert [r["dataset"]["split"] for r in results] == ["validation_matched[:80]", "validation_mismatched[:80]"]
+    assert "first 80 rows" in results[0]["metrics"][0]["name"]
+    assert ("- Scored on the first 80 rows of validation_matched and the first 80 rows of validation_mismatched "
+            "only (--max-eval-samples)") in text
+    whole, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277}, max_eval_samples=1000)  # all of it
+    assert whole["model-index"][0]["results"][0]["dataset"]["split"] == "validation" and "rows of" not in text
+
+
+def test_a_card_leaves_a_value_too_few_examples_gave_none_out_of_its_metadata():
+    metrics = {"eval_pearson": None, "eval_pearson_ci": None, "eval_spearman": None, "eval_spearman_ci": None,
+               "eval_samples": 2}
+    meta, text = _card("stsb", metrics, max_eval_samples=2)
+    assert meta["model-index"][0]["results"][0]["metrics"] == []
+    assert "| validation, first 2 rows | Pearson correlation | – | – |" in text
+    assert "–: too few examples for a value (a correlation needs 3, an interval 2)." in text
+
+
+def test_a_card_of_an_own_validation_file_claims_no_hub_split():
+    meta, _ = _card("rte", {"eval_accuracy": 0.7, "eval_accuracy_ci": [0.6, 0.8], "eval_samples": 50},
+                    validation_file="mine.tsv")
+    assert meta["model-index"][0]["results"][0]["dataset"] == {"name": "custom data", "type": "custom",
+                                                               "split": "validation"}
+    mnli, _ = _card("mnli", {"eval_accuracy": 0.8, "eval_samples": 50}, validation_file="mine.tsv")
+    assert [r["dataset"]["split"] for r in mnli["model-index"][0]["results"]] == ["validation"]  # matched only
