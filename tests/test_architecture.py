@@ -9,11 +9,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modernbert_glue"
 # no staged module.
 STAGES = [
     ["cli", "cli_main", "cli_options", "cli_protocol"],
-    ["config", "run_paths"],
+    ["config", "recipes", "run_paths"],
     ["tasks", "data", "readers", "labels", "hub"],
     ["inputs", "packing", "segments"],
-    ["models", "model_overrides", "device", "modelcard"],
-    ["evaluation"],
+    ["models", "model_overrides", "device"],
+    ["evaluation", "modelcard"],
     ["training", "inference", "bench", "sweep", "submission"],
     ["report"],
 ]

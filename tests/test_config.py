@@ -2,12 +2,8 @@ import tomllib
 
 import pytest
 
-from modernbert_glue.config import (
-    describe_fields,
-    list_presets,
-    load_config,
-    resolve_run_config,
-)
+from modernbert_glue.config import describe_fields, load_config, resolve_run_config
+from modernbert_glue.recipes import list_presets
 from modernbert_glue.errors import UserError
 
 from .conftest import REPO, run_cli

@@ -27,27 +27,8 @@ app.add_typer(export_app, name="export")
 
 
 from .cli_options import (  # noqa: E402  (after the apps: options are declared once, there)
-    Backend,
-    Bf16,
-    DataDir,
-    HubModel,
-    InitFrom,
-    InputPath,
-    LabelColumn,
-    MaxEval,
-    ModelDir,
-    ModelOverrides,
-    OutputDir,
-    Overwrite,
-    Preset,
-    RandomInit,
-    Sets,
-    Task,
-    TextColumns,
-    TokenBudget,
-    column_list,
-    emit as _emit,
-    int_list,
+    Backend, Bf16, DataDir, HubModel, InitFrom, InputPath, LabelColumn, MaxEval, ModelDir, ModelOverrides, OutputDir,
+    Overwrite, Preset, RandomInit, Sets, Task, TextColumns, TokenBudget, column_list, emit as _emit, int_list,
     with_data_options,
 )
 
@@ -327,7 +308,7 @@ def export_onnx(
 @presets_app.command("list")
 def presets_list() -> None:
     """Names of the presets shipped with the package."""
-    from .config import list_presets
+    from .recipes import list_presets
 
     for name in list_presets():
         print(name)

@@ -12,16 +12,14 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import tomllib
 
 from .errors import UserError
+from .recipes import DEFAULT_PRESET, check_preset_task, default_preset, preset_path, warn_decay_kept
 
 from .run_paths import DATA_DIR_ENV, with_absolute_paths, with_data_dir_from_env  # noqa: F401  (DATA_DIR_ENV: data.py)
-DEFAULT_PRESET = "paper"
 
 
 def _doc(default: Any, doc: str) -> Any:
@@ -148,44 +146,6 @@ class RunConfig:
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
-def preset_path(preset: str) -> Path:
-    """A preset name (``paper``) names a file shipped in the package; anything ending in .toml is a path."""
-    if preset.endswith(".toml"):
-        path = Path(preset)
-        if not path.is_file():
-            raise UserError(f"{preset}: preset file not found")
-        return path
-    path = Path(str(resources.files("modernbert_glue") / "presets" / f"{preset}.toml"))
-    if not path.is_file():
-        raise UserError(f"unknown preset '{preset}' (available: {', '.join(list_presets())})")
-    return path
-
-
-def list_presets() -> list[str]:
-    folder = resources.files("modernbert_glue") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-# Round 2 of the reference's GLUE protocol: these tasks start from the MNLI model (../shared/REFERENCE-GLUE.md).
-PAPER_WARM_START = {"rte": "mnli", "mrpc": "mnli", "stsb": "mnli"}
-
-
-def warm_start_missing(cfg: RunConfig) -> str | None:
-    """What a paper-T preset run lacks when the paper starts T from another task's model and it names none."""
-    start = PAPER_WARM_START.get(cfg.data.task)
-    if start and cfg.preset == f"paper-{cfg.data.task}" and not cfg.model.init_from:
-        return (f"--preset {cfg.preset}: the paper starts {cfg.data.task} from the {start} model (--init-from "
-                f"'runs/paper-{start}/seed-{{seed}}/model'); this run starts from {cfg.model.name}")
-    return None
-
-
-def default_preset(task: str | None) -> str:
-    """The preset of a run that names none: the paper's recipe for its task (`paper-T`) where there is one, so that
-    `train --task rte` does not train RTE with SST-2's rate and epochs; otherwise `paper` (SST-2's)."""
-    name = f"paper-{task}" if task else DEFAULT_PRESET
-    return name if name in list_presets() else DEFAULT_PRESET
-
-
 def load_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Resolve a run configuration: defaults <- preset file <- overrides (dotted keys)."""
     preset = preset or default_preset((overrides or {}).get("data.task"))
@@ -195,29 +155,13 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
     cfg = check_ranges(_apply_table(RunConfig(preset=preset), table, str(path)), str(path))  # the file's own values
-    task = (overrides or {}).get("data.task")
-    if preset.startswith("paper-") and task not in (None, cfg.data.task):  # another task's lr, decay and epochs
-        raise UserError(f"--preset {preset} is the paper's {cfg.data.task} recipe, not {task}'s: pass "
-                        f"--preset {default_preset(task)}" + ("" if default_preset(task) != DEFAULT_PRESET else
-                                                              " (SST-2's recipe) or your own .toml"))
+    check_preset_task(preset, cfg.data.task, (overrides or {}).get("data.task"))
     paper = (cfg.train.lr, cfg.train.weight_decay)
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
     if preset.startswith("paper") and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}):
-        _warn_decay_kept(preset, *paper, cfg.train.lr)
+        warn_decay_kept(preset, *paper, cfg.train.lr)
     return cfg
-
-
-def _warn_decay_kept(preset: str, lr: float, weight_decay: float, new_lr: float) -> None:
-    """torch's decay is the paper's decoupled one divided by the peak lr: another lr with the same value is another
-    decay than the paper's (what a user changing only --lr rarely means)."""
-    import logging
-
-    published = weight_decay * lr
-    logging.getLogger(__name__).warning(
-        "--preset %s: its weight decay %g is torch's value for lr %g (the paper's decoupled %g); at lr %g it is a "
-        "decoupled %g: pass --weight-decay %g to keep the paper's", preset, weight_decay, lr, published, new_lr,
-        weight_decay * new_lr, published / new_lr)
 
 
 def config_from_dict(table: dict[str, Any], source: str) -> RunConfig:

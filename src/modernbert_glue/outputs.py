@@ -316,3 +316,12 @@ def _record_on_error(folder: Path, error: BaseException) -> None:
 
 
 before_release(_record_on_error)
+
+
+def check_outside(output_dir: str | Path, folders, what: str) -> None:
+    """An output written inside a folder it reads (a run, its model) would change that folder and block its
+    `train --overwrite`: refused in one line (`what`: report, submission)."""
+    out = Path(output_dir).resolve()
+    for folder in folders:
+        if Path(folder).is_dir() and Path(folder).resolve() in (out, *out.parents):
+            raise UserError(f"--output {output_dir}: inside the run folder {folder}; write the {what} beside the runs")

@@ -21,7 +21,7 @@ from .run_paths import data_dir_from_env
 from .data import DATA_DIR_ENV, load_columns, texts_of
 from .errors import UserError
 from .locks import releases_on_error
-from .outputs import check_finished, check_output, open_output, read_marker
+from .outputs import check_finished, check_output, check_outside, open_output, read_marker
 from .tasks import GLUE_TASKS, ID_KEY, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     check_output(output_dir, "submission", overwrite=overwrite)
     check_data_root(data_root)
     folders = [(run, _model_dir(run)) for run in runs]
-    check_outside(output_dir, [*runs, *filter(None, (_run_around(folder) for _, folder in folders))])
+    check_outside(output_dir, [*runs, *filter(None, (_run_around(folder) for _, folder in folders))], "submission")
     models = {}
     for run, folder in folders:
         model = load_model(str(folder), "onnx" if is_export_folder(folder) else "torch")  # an export predicts too
@@ -124,16 +124,6 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     out.write_json("submission.json", summary)
     out.finish()
     return summary
-
-
-def check_outside(output_dir: str, folders: list[str | Path]) -> None:
-    """A submission written inside a folder it reads (a run, its model) would change that folder and block its
-    `train --overwrite`; refused, as `compare` refuses a report there."""
-    out = Path(output_dir).resolve()
-    for folder in folders:
-        if Path(folder).is_dir() and Path(folder).resolve() in (out, *out.parents):
-            raise UserError(f"--output {output_dir}: inside the run folder {folder}; write the submission beside "
-                            "the runs")
 
 
 def _run_around(model: Path) -> Path | None:

@@ -10,11 +10,10 @@ The modules: runs (loading and checking run folders), stats (paired tests, archi
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from ..errors import UserError
 from ..locks import releases_on_error
-from ..outputs import check_output, open_output
+from ..outputs import check_output, check_outside, open_output
 from .figures import (
     all_figures,
     plot_accuracy,
@@ -38,10 +37,7 @@ def compare(folders: list[str], output_dir: str, *, overwrite: bool = False, tas
     """Write report.md, report.html, report.json and the figures into output_dir; returns report.json's content.
     With `task`, only the runs of that task are compared (the others are named in one log line)."""
     check_output(output_dir, "report", overwrite=overwrite)
-    out_path = Path(output_dir).resolve()
-    for folder in folders:  # a report inside a run would change the run (and block its --overwrite)
-        if Path(folder).is_dir() and Path(folder).resolve() in (out_path, *out_path.parents):
-            raise UserError(f"--output {output_dir}: inside the run folder {folder}; write the report beside the runs")
+    check_outside(output_dir, folders, "report")
     runs, seed_summaries = load_runs(folders)
     if task:
         runs, seed_summaries = only_task(runs, seed_summaries, task)

@@ -16,12 +16,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from ..config import RunConfig, warm_start_missing
+from ..config import RunConfig
 from ..device import check_bf16, device_type, world_size
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES, check_input_path
 from ..locks import releases_on_error
+from ..recipes import warm_start_missing
 from ..run_paths import init_from_folder
 from ..tasks import task_for
 from .step import compile_setting

@@ -1,0 +1,71 @@
+"""The shipped recipes (presets/*.toml): where a preset's file is, which one a task gets when none is named, and
+what the ModernBERT paper's GLUE protocol says around them (the round-2 warm start, the weight decay's convention)."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRESET = "paper"
+
+
+def preset_path(preset: str) -> Path:
+    """A preset name (``paper``) names a file shipped in the package; anything ending in .toml is a path."""
+    if preset.endswith(".toml"):
+        path = Path(preset)
+        if not path.is_file():
+            raise UserError(f"{preset}: preset file not found")
+        return path
+    path = Path(str(resources.files("modernbert_glue") / "presets" / f"{preset}.toml"))
+    if not path.is_file():
+        raise UserError(f"unknown preset '{preset}' (available: {', '.join(list_presets())})")
+    return path
+
+
+def list_presets() -> list[str]:
+    folder = resources.files("modernbert_glue") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+# Round 2 of the reference's GLUE protocol: these tasks start from the MNLI model (../shared/REFERENCE-GLUE.md).
+PAPER_WARM_START = {"rte": "mnli", "mrpc": "mnli", "stsb": "mnli"}
+
+
+def warm_start_missing(cfg) -> str | None:
+    """What a paper-T preset run (`cfg`, a config.RunConfig) lacks when the paper starts T from another task's
+    model and it names none."""
+    start = PAPER_WARM_START.get(cfg.data.task)
+    if start and cfg.preset == f"paper-{cfg.data.task}" and not cfg.model.init_from:
+        return (f"--preset {cfg.preset}: the paper starts {cfg.data.task} from the {start} model (--init-from "
+                f"'runs/paper-{start}/seed-{{seed}}/model'); this run starts from {cfg.model.name}")
+    return None
+
+
+def default_preset(task: str | None) -> str:
+    """The preset of a run that names none: the paper's recipe for its task (`paper-T`) where there is one, so that
+    `train --task rte` does not train RTE with SST-2's rate and epochs; otherwise `paper` (SST-2's)."""
+    name = f"paper-{task}" if task else DEFAULT_PRESET
+    return name if name in list_presets() else DEFAULT_PRESET
+
+
+def check_preset_task(preset: str, its_task: str, task: str | None) -> None:
+    """A `paper-T` preset is T's recipe: another --task would train it with T's rate, decay and epochs."""
+    if preset.startswith("paper-") and task not in (None, its_task):
+        other = default_preset(task)
+        raise UserError(f"--preset {preset} is the paper's {its_task} recipe, not {task}'s: pass --preset {other}"
+                        + ("" if other != DEFAULT_PRESET else " (SST-2's recipe) or your own .toml"))
+
+
+def warn_decay_kept(preset: str, lr: float, weight_decay: float, new_lr: float) -> None:
+    """torch's decay is the paper's decoupled one divided by the peak lr: another lr with the same value is another
+    decay than the paper's (what a user changing only --lr rarely means)."""
+    published = weight_decay * lr
+    log.warning(
+        "--preset %s: its weight decay %g is torch's value for lr %g (the paper's decoupled %g); at lr %g it is a "
+        "decoupled %g: pass --weight-decay %g to keep the paper's", preset, weight_decay, lr, published, new_lr,
+        weight_decay * new_lr, published / new_lr)
