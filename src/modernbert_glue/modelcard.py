@@ -75,7 +75,8 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         "## Recipe", "",
         f"lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epoch{'' if t.epochs == 1 else 's'}"
         f"{_cut_short(t, metrics)}, "
-        f"weight decay {t.weight_decay:g} (torch AdamW), "
+        f"weight decay {t.weight_decay:g} (torch AdamW; "
+        f"{'every parameter' if t.decay_norms_and_biases else 'none on biases and norm weights'}), "
         f"betas ({t.adam_beta1:g}, {t.adam_beta2:g}), eps {t.adam_epsilon:g}, {t.lr_scheduler} schedule with "
         f"{t.warmup_ratio:g} warmup, max length {max_length}, seed {t.seed}, preset `{cfg.preset}`; the "
         f"best of the dev evaluations by {task.main_metric} was kept. The full resolved config is the run "

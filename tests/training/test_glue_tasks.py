@@ -150,6 +150,7 @@ def test_model_card_follows_the_hub_conventions(fixture, task, metric, request):
     assert "95% bootstrap interval" in main["name"]
     for section in ("## Data", "## Recipe", "## Results (dev)", "## How to use", "## Limitations", "train "):
         assert section in text
+    assert "(torch AdamW; every parameter)" in text  # the paper presets' decay, as the reference applies it
 
 
 def test_the_model_folder_loads_in_a_transformers_pipeline(rte_run, stsb_run):
