@@ -428,6 +428,70 @@ def test_an_oserror_that_is_not_the_disks_is_still_a_bug_with_its_traceback():
     # tensorboard's event writer gives its path as bytes: shown as a path, not as b'...'
     assert str(as_user_error(OSError(30, "Read-only file system", b"run/logs/events"))) == (
         "run/logs/events: Read-only file system; the file system refused it: fix it, or use another folder")
+    # a file the user's permissions keep from us: their input, one line (it was a traceback)
+    denied = as_user_error(PermissionError(13, "Permission denied", "data/dev.tsv"))
+    assert type(denied) is UserError and str(denied) == (
+        "data/dev.tsv: Permission denied: give this user access to it, or name another")
+
+
+def test_an_overwrite_cut_short_leaves_an_unfinished_folder_and_overwrite_again_ends_it(tmp_path, monkeypatch):
+    from modernbert_glue import outputs
+
+    out = open_output(tmp_path / "report", "report")
+    for name in ("a.png", "b.png", "report.md"):
+        out.write_text(name, "ours")
+    out.finish()
+    calls = []
+
+    def unlink_then_fail(path, *args, **kwargs):  # the second removal fails (a permission, or a kill)
+        calls.append(path)
+        if len(calls) == 2:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    real_unlink = Path.unlink
+    monkeypatch.setattr(Path, "unlink", unlink_then_fail)
+    with pytest.raises(UserError, match=r"report: cannot replace it \(.*: Permission denied\); fix that and run"):
+        open_output(tmp_path / "report", "report", overwrite=True)
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    marker = read_marker(tmp_path / "report")
+    assert marker["complete"] is False and marker["replacing"] is True  # not "finished" with half its files
+    with pytest.raises(UserError, match="an --overwrite of it was cut short \\(run that command again\\)"):
+        check_finished(tmp_path / "report")
+    with pytest.raises(UserError, match="an --overwrite of it was cut short; nothing to resume"):
+        check_output(tmp_path / "report", "report", resume=True)
+    with pytest.raises(UserError, match=r"not empty \(pass --overwrite to replace its contents\)"):
+        check_output(tmp_path / "report", "report")  # no --resume offered
+    again = open_output(tmp_path / "report", "report", overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [MARKER]
+    again.finish()
+
+
+def test_staging_and_a_killed_markers_copy_are_never_the_users_names(tmp_path):
+    out = open_output(tmp_path / "export", "export")
+    with out.staged_files() as staged:
+        (staged / "model.onnx").write_text("ours")
+    out.finish()
+    (tmp_path / "export" / "staging").write_text("the user's file, named as our temporary folder")
+    open_output(tmp_path / "export", "export", overwrite=True).finish()
+    assert (tmp_path / "export" / "staging").is_file()
+    killed = tmp_path / "killed"  # a writer killed before its first marker's rename left only the copy
+    killed.mkdir()
+    (killed / f".{MARKER}.tmp-123").write_text("{}")  # _tmp_name's form
+    open_output(killed, "report").finish()
+    assert sorted(p.name for p in killed.iterdir()) == [MARKER]
+
+
+def test_a_folder_not_ours_is_not_offered_overwrite_nor_a_baseline_resume(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(UserError, match=r"not empty and not one this command wrote \(no .modernbert-glue.json\); "
+                                        "name a new folder$"):
+        check_output(mine, "report")
+    open_output(tmp_path / "killed-baseline", "run")  # killed before its run.json: no `train --resume` for it
+    with pytest.raises(UserError, match="stopped before the end$"):
+        check_finished(tmp_path / "killed-baseline")
 
 
 def test_a_write_error_without_a_file_name_names_the_folder_being_filled(tmp_path):

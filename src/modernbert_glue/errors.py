@@ -45,7 +45,8 @@ AGAIN = ("make room and run the command again (`train --resume` continues a run;
 
 
 def as_user_error(exc: Exception) -> UserError:
-    """The one line the CLI prints for `exc`: a UserError as it is; a name too long as the user's input; an OSError
+    """The one line the CLI prints for `exc`: a UserError as it is; a name too long or a permission denied as the
+    user's input; an OSError
     of MACHINE_ERRNOS (or safetensors' error with one of their numbers) as what it hit and where; torch.save's failed write as such; anything else
     is raised again, with its traceback, as the bug it is."""
     if isinstance(exc, UserError):
@@ -61,6 +62,8 @@ def as_user_error(exc: Exception) -> UserError:
                             f"{AGAIN[0].upper()}{AGAIN[1:]}")
     if number == errno.ENAMETOOLONG:  # a path the user typed
         return UserError(f"{where}{what} (a file or folder name is limited to 255 bytes)")
+    if number in (errno.EACCES, errno.EPERM):  # a file or folder the user's permissions keep us from
+        return UserError(f"{where}{what}: give this user access to it, or name another")
     if number in _NO_ROOM:
         return MachineError(f"{where}{what}; {AGAIN}")
     if number in MACHINE_ERRNOS:

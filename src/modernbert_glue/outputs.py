@@ -29,6 +29,8 @@ from .ownership import (CONTENTS, MARKER, TMP, check_overwrite, contents, own_na
                         with_article)
 
 FAILURE = "failure.json"  # written by a writer that stopped for good (OutputFolder.fail): why
+STAGING = "staging"  # staged_files' temporary folder: .staging.tmp-<pid>, removed as a temporary name of ours
+REPLACING = "replacing"  # in a marker: an --overwrite began removing the folder's files and has not ended
 
 
 def _tmp_name(path: Path) -> Path:
@@ -80,9 +82,19 @@ def check_finished(folder: Path, what: str = "folder") -> None:
             raise UserError(f"{folder}: unfinished {marker['kind']} {what}: another process is writing it now")
         if (reason := failure(folder)) is not None:
             raise UserError(f"{folder}: unfinished {marker['kind']} {what}: {reason}")
-        hint = " (continue it with `train --resume`)" if marker["kind"] in ("run", "seeds") else ""
+        if marker.get(REPLACING):
+            raise UserError(f"{folder}: unfinished {marker['kind']} {what}: an --overwrite of it was cut short "
+                            "(run that command again)")
+        hint = " (continue it with `train --resume`)" if resumable(folder, marker) else ""
         raise UserError(f"{folder}: unfinished {marker['kind']} {what}: its writer is still running or "
                         f"stopped before the end{hint}")
+
+
+def resumable(folder: Path, marker: dict | None) -> bool:
+    """Whether `train --resume` can continue `folder`: an unfinished run or seed set that recorded its config
+    (run.json, written before training starts; a baseline writes it last, and has no --resume)."""
+    return (marker is not None and marker["kind"] in ("run", "seeds") and not marker.get("complete")
+            and not marker.get(REPLACING) and (folder / "run.json").is_file())
 
 
 def check_model_finished(folder: str | Path) -> None:
@@ -168,14 +180,14 @@ class OutputFolder:
                     shutil.rmtree(target)
                 os.replace(entry, target)
 
-        with self._staging("staging", move) as tmp:
+        with self._staging(STAGING, move) as tmp:
             yield tmp
 
     @contextlib.contextmanager
     def _staging(self, name: str, finish):
         """A fresh temporary folder beside `name` for the caller to fill; on success `finish(it)` moves what it
         holds into place; it is removed in the end, whatever happened."""
-        tmp = _tmp_name(self.file(name))
+        tmp = _tmp_name(self.path / name if name == STAGING else self.file(name))  # STAGING: never a name of ours
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
@@ -244,12 +256,18 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
     if resume:
         if marker is None or marker["kind"] != kind:
             raise UserError(f"{out}: not {with_article(kind)} folder written by modernbert-glue; nothing to resume")
+        if marker.get(REPLACING):
+            raise UserError(f"{out}: an --overwrite of it was cut short; nothing to resume (pass --overwrite)")
         if (reason := failure(out)) is not None:  # stopped for good: resuming would repeat it
             raise UserError(f"{out}: {reason}")
         return marker
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p for p in out.iterdir() if not _stale_marker(p)):
         if not overwrite:
-            hint = "--resume to continue it, " if marker and not marker.get("complete") and kind in ("run", "seeds") else ""
+            if marker is None or marker["kind"] != kind:  # --overwrite would be refused too: not ours to replace
+                what = f"no {MARKER}" if marker is None else f"{with_article(marker['kind'])} folder"
+                raise UserError(f"{out}: output folder is not empty and not one this command wrote ({what}); name "
+                                "a new folder")
+            hint = "--resume to continue it, " if resumable(out, marker) and kind in ("run", "seeds") else ""
             raise UserError(f"{out}: output folder is not empty (pass {hint}--overwrite to replace its contents)")
         if marker is None:
             raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
@@ -257,6 +275,11 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
             raise UserError(f"{out}: {with_article(marker['kind'])} folder, not {with_article(kind)} folder; refusing to overwrite it")
         check_overwrite(out, marker, inputs)
     return marker
+
+
+def _stale_marker(path: Path) -> bool:
+    """A marker's temporary copy left by a writer killed while creating the folder: not a reason to refuse it."""
+    return path.name.startswith(f".{MARKER}{TMP}")
 
 
 def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False) -> OutputFolder:
@@ -277,25 +300,25 @@ def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume:
         if marker is not None and CONTENTS in marker:  # written again from here on: the old record no longer holds
             write_json(out / MARKER, {k: v for k, v in folder._marker().items() if k != CONTENTS})
         return folder
-    if marker is not None:
-        _remove_our_files(out, marker.get("files", []))
     try:
+        if marker is not None:  # first marked unfinished (REPLACING): a removal cut short (a kill, a file we may not
+            # remove) leaves no half-emptied folder that says it is finished; --overwrite again ends it
+            write_json(out / MARKER, {"kind": kind, "complete": False, REPLACING: True, "files": marker["files"]})
+            _remove(out, marker["files"], finished=True)
+        for stale in filter(_stale_marker, out.iterdir()):
+            stale.unlink(missing_ok=True)
         write_json(out / MARKER, {"kind": kind, "complete": False, "files": []})
     except OSError as exc:
         release(out)
-        raise UserError(f"{out}: cannot write there ({exc.strerror or exc})") from None
+        raise UserError(f"{out}: cannot {'replace' if marker else 'write'} it ({os.fsdecode(exc.filename or '')}: "
+                        f"{exc.strerror or exc}); fix that and run the command again") from None
     return OutputFolder(out, kind)
-
-
-def _remove_our_files(out: Path, names: list[str]) -> None:
-    _remove(out, names, finished=True)
-    (out / MARKER).unlink(missing_ok=True)
 
 
 def _remove(out: Path, names: list[str], *, finished: bool) -> None:
     """Remove the temporary copies of `names` (`.<name>.tmp-<pid>`), and with `finished` the names too."""
-    for name in own_names(names):
-        for target in [out / name] * finished + [*out.glob(f".{name}{TMP}*")]:
+    for name in [*own_names(names), STAGING]:
+        for target in [out / name] * (finished and name != STAGING) + [*out.glob(f".{name}{TMP}*")]:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
@@ -317,11 +340,3 @@ def _record_on_error(folder: Path, error: BaseException) -> None:
 
 before_release(_record_on_error)
 
-
-def check_outside(output_dir: str | Path, folders, what: str) -> None:
-    """An output written inside a folder it reads (a run, its model) would change that folder and block its
-    `train --overwrite`: refused in one line (`what`: report, submission)."""
-    out = Path(output_dir).resolve()
-    for folder in folders:
-        if Path(folder).is_dir() and Path(folder).resolve() in (out, *out.parents):
-            raise UserError(f"--output {output_dir}: inside the run folder {folder}; write the {what} beside the runs")

@@ -63,6 +63,21 @@ def protected(path: Path) -> str | None:
     return None
 
 
+def check_outside(output_dir: str | Path, folders, what: str) -> None:
+    """An output written inside a folder it reads (a run, its model) would change that folder and block its
+    `train --overwrite`: refused in one line (`what`: report, submission)."""
+    out = Path(output_dir).resolve()
+    for folder in folders:
+        if Path(folder).is_dir() and Path(folder).resolve() in (out, *out.parents):
+            raise UserError(f"--output {output_dir}: inside the run folder {folder}; write the {what} beside the runs")
+
+
+def run_around(model: Path) -> Path | None:
+    """The run folder a model folder is in (a model given as runs/x/model reads runs/x too), or None."""
+    marker = read_marker(model.parent)
+    return model.parent if marker is not None and marker["kind"] == "run" else None
+
+
 def check_overwrite(out: Path, marker: dict, inputs: Iterable[str | Path] = ()) -> None:
     """Refuse an --overwrite of our folder `out` that would remove what is not ours to remove, or one of the
     command's own `inputs` (the files and folders it reads)."""

@@ -21,7 +21,8 @@ from .run_paths import data_dir_from_env
 from .data import DATA_DIR_ENV, load_columns, texts_of
 from .errors import UserError
 from .locks import releases_on_error
-from .outputs import check_finished, check_output, check_outside, open_output, read_marker
+from .outputs import check_finished, check_output, open_output
+from .ownership import check_outside, run_around
 from .tasks import GLUE_TASKS, ID_KEY, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     check_output(output_dir, "submission", overwrite=overwrite)
     check_data_root(data_root)
     folders = [(run, _model_dir(run)) for run in runs]
-    check_outside(output_dir, [*runs, *filter(None, (_run_around(folder) for _, folder in folders))], "submission")
+    check_outside(output_dir, [*runs, *filter(None, (run_around(folder) for _, folder in folders))], "submission")
     models = {}
     for run, folder in folders:
         model = load_model(str(folder), "onnx" if is_export_folder(folder) else "torch")  # an export predicts too
@@ -124,12 +125,6 @@ def glue_submission(runs: list[str], output_dir: str, *, data_root: str | None =
     out.write_json("submission.json", summary)
     out.finish()
     return summary
-
-
-def _run_around(model: Path) -> Path | None:
-    """The run folder a model folder is in (a model given as runs/x/model reads runs/x too), or None."""
-    marker = read_marker(model.parent)
-    return model.parent if marker is not None and marker["kind"] == "run" else None
 
 
 def _predictions(data_task: str, scores) -> list[str]:

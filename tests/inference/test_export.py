@@ -153,3 +153,10 @@ def test_a_damaged_export_is_refused_in_one_line(exported, tmp_path):
     code, stdout, stderr = run_cli("predict", "--backend", "onnx", "--model", truncated, "a fine film")
     assert code == 2 and stdout == "" and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith(f"error: {truncated}: cannot load the ONNX export (")
+
+
+def test_an_export_inside_the_run_it_reads_is_refused_as_compare_refuses_a_report(tiny_run, tmp_path):
+    for output in (tiny_run / "model" / "onnx", tiny_run / "onnx"):  # it would then block the run's --overwrite
+        code, _, stderr = run_cli("export", "onnx", "--model", tiny_run, "--output", output)
+        assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: --output {output}: inside the run "
+                                                                         "folder") and not output.exists(), stderr

@@ -34,6 +34,7 @@ from ..errors import UserError
 from ..locks import releases_on_error
 from ..models import InferenceSettings
 from ..outputs import check_model_finished, check_output, open_output
+from ..ownership import check_outside, run_around
 from .classifier import check_finite
 from .onnx import session_logits
 
@@ -61,6 +62,7 @@ def export_onnx(model_dir: str, output_dir: str, *, quantize: str | None = None,
     if quantize not in (None, "int8"):
         raise UserError(f"--quantize takes int8, got '{quantize}'")
     check_output(output_dir, "export", overwrite=overwrite)
+    check_outside(output_dir, [model_dir, *filter(None, [run_around(Path(model_dir))])], "export")
     check_model_finished(model_dir)
     if is_baseline_folder(model_dir):
         raise UserError(f"{model_dir}: a baseline's scikit-learn model; only fine-tuned transformers export to ONNX")

@@ -13,7 +13,8 @@ import logging
 
 from ..errors import UserError
 from ..locks import releases_on_error
-from ..outputs import check_output, check_outside, open_output
+from ..outputs import check_output, open_output
+from ..ownership import check_outside
 from .figures import (
     all_figures,
     plot_accuracy,
