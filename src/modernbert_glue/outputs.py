@@ -37,15 +37,20 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP}{os.getpid()}")
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically: a temporary file beside it, flushed, then renamed over it."""
+def write_bytes(path: Path, data: bytes, *, new: bool = False) -> None:
+    """Write `data` to `path` atomically: a temporary file beside it, flushed, then renamed over it (`new`: only
+    when no file has that name by then, else FileExistsError)."""
     tmp = _tmp_name(path)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if new:  # the name taken only if free (O_EXCL), then filled at once
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         os.replace(tmp, path)
+    except FileExistsError:
+        raise
     except OSError as exc:  # a full disk fails in write() with no file name: name the file it was writing
         if exc.filename is None or str(exc.filename) == str(tmp):
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
@@ -54,12 +59,12 @@ def write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+def write_text(path: Path, text: str, *, new: bool = False) -> None:
+    write_bytes(path, text.encode("utf-8"), new=new)
 
 
-def write_json(path: Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+def write_json(path: Path, obj, *, new: bool = False) -> None:
+    write_text(path, json.dumps(obj, indent=2, default=str) + "\n", new=new)
 
 
 def failure(folder: Path) -> str | None:

@@ -108,3 +108,16 @@ def test_bench_defaults_to_the_hub_model_not_a_path_beside_the_repository(small_
     assert code == 2 and stdout == "" and "Traceback" not in stderr, stderr[-2000:]
     assert stderr.strip().splitlines()[-1].startswith(
         "error: model 'answerdotai/ModernBERT-base': the Hugging Face Hub is not reachable and no local copy exists")
+
+
+def test_results_never_replace_a_file_that_took_their_name_while_the_benchmark_ran(tmp_path, caplog):
+    from modernbert_glue.bench import _write_new
+
+    out = tmp_path / "results.json"
+    out.write_text('{"mine": 1}')  # written by the user after bench checked the name was free
+    _write_new(out, {"results": []})
+    _write_new(out, {"results": [2]})
+    assert json.loads(out.read_text()) == {"mine": 1}
+    assert json.loads((tmp_path / "results-1.json").read_text()) == {"results": []}
+    assert json.loads((tmp_path / "results-2.json").read_text()) == {"results": [2]}
+    assert "results.json appeared while the benchmark ran; results written to" in caplog.text

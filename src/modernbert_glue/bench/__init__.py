@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..device import default_device
 from ..errors import UserError
 from ..provenance import device_name, provenance
@@ -15,7 +17,6 @@ __all__ = ["BenchConfig", "bench", "format_table"]
 def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
     """Run the paths on a seeded sample of SST-2 train sentences; print a table; write the JSON results file."""
     import tempfile
-    from pathlib import Path
 
     from ..data import load_split
     from ..tasks import get_task
@@ -44,11 +45,29 @@ def bench(cfg: BenchConfig, data, output: str | None = None) -> dict:
         **provenance(),
     }
     if output:
-        from ..outputs import write_json
-
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        write_json(Path(output), report)
+        _write_new(Path(output), report)
     return report
+
+
+def _write_new(path: Path, report: dict) -> None:
+    """Results are never written over a file: one that took the name while this ran keeps it, and the results
+    go to the first free `<name>-N.json` beside it, said in a warning."""
+    import itertools
+    import logging
+
+    from ..outputs import write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    others = (path.with_name(f"{path.stem}-{n}{path.suffix}") for n in itertools.count(1))
+    for target in itertools.chain([path], others):
+        try:
+            write_json(target, report, new=True)
+        except FileExistsError:
+            continue
+        if target != path:
+            logging.getLogger(__name__).warning("%s appeared while the benchmark ran; results written to %s", path,
+                                                target)
+        return
 
 
 def format_table(report: dict) -> str:
