@@ -26,7 +26,8 @@ Resumable: every run has its own folder or file; a finished one is skipped, an i
 
 summary.json / summary.md: per task, each system's main metric (mean, std, per seed), the two checks of the issue
 (ours >= plain's mean or within one of its standard deviations; ours above the trivial baseline's interval) and the
-longest of our runs.
+longest of our runs; the CPUs the runs ran on (runs_cpus, from their run.json) and the summarising process's
+provenance (summarised_on: a summary made later, on another machine, does not rename the runs' CPU).
 """
 
 from __future__ import annotations
@@ -292,7 +293,12 @@ def main() -> None:
     from modernbert_glue.provenance import provenance
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "summary.json").write_text(json.dumps({"tasks": rows, **provenance()}, indent=2) + "\n")
+    # provenance() is the summarising process's (its machine may not be the runs'): the runs' CPUs, from their
+    # own run.json files, are recorded beside it
+    cpus = sorted({json.loads(p.read_text()).get("hardware", {}).get("cpu", "?")
+                   for p in RESULTS.glob("**/run.json")})
+    summary = {"tasks": rows, "runs_cpus": cpus, "summarised_on": provenance()}
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (RESULTS / "summary.md").write_text(markdown(rows))
     print(markdown(rows))
 
