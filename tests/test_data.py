@@ -8,7 +8,7 @@ from modernbert_glue.data import read_examples, read_lines
 from modernbert_glue.errors import UserError
 from modernbert_glue.tasks import get_task
 
-from .conftest import SST2, run_cli, write_tsv
+from .conftest import MODERNBERT, SST2, TINY_ARGS, run_cli, write_tsv
 
 SST = get_task("sst2")
 GOOD_DEV = ["sentence\tlabel", "a fine film\t1", "a dull film\t0"]
@@ -331,3 +331,16 @@ def test_repeated_columns_and_keys_are_one_line(tmp_path):
     (tmp_path / "d.jsonl").write_text('{"sentence": "a", "sentence": "b", "label": 1}\n')  # json kept the last
     with pytest.raises(UserError, match=r"d.jsonl, line 1: key 'sentence' appears more than once$"):
         read_examples(tmp_path / "d.jsonl", SST)
+
+
+def test_one_file_given_says_the_other_split_comes_from_the_hub(small_sst2, tmp_path, monkeypatch):
+    from modernbert_glue import hub
+
+    monkeypatch.setattr(hub, "hub_available", lambda timeout=3.0: False)  # as offline, wherever the tests run
+    code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--train-file",
+                              small_sst2 / "train.tsv", "-o", tmp_path / "run", "--check",
+                              env={"MODERNBERT_GLUE_DATA_DIR": ""})
+    lines = stderr.strip().splitlines()
+    assert code == 2 and "no --validation-file given: task sst2's validation split comes from the Hub" in stderr
+    assert lines[-1] == ("error: the Hugging Face Hub is not reachable to load nyu-mll/glue/sst2: pass "
+                         "--validation-file too, or --data-dir FOLDER"), lines[-1]

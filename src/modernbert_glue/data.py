@@ -110,6 +110,10 @@ def load_columns(cfg: DataConfig, task: Task, split: str, *, hub_hint: str = DAT
         raise UserError(f"unknown split '{split}' (use {', '.join(dict.fromkeys((*SPLITS, *task.files)))})")
     test = split.startswith("test")
     source = split_source(cfg, task, split)
+    if source == "hub" and split in ("train", "validation") and (cfg.train_file or cfg.validation_file):
+        option = f"--{'train' if split == 'train' else 'validation'}-file"  # one file given, the other one not
+        log.warning("no %s given: task %s's %s split comes from the Hub", option, task.name, split)
+        hub_hint = f"pass {option} too, or --data-dir FOLDER"
     if source == "hub":
         columns = _load_from_hub(task, split, hub_hint, ids=ids)
     else:
