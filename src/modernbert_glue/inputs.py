@@ -68,7 +68,8 @@ def check_token_budget(token_budget: int | None, input_path: str, what: str = "t
     if not token_budget:
         return
     if input_path != "packed":
-        raise UserError(f"{what} needs the packed input path, not '{input_path}'")
+        given = "--paths packed" if what == "--token-budget" else "--input-path packed"  # bench's option, or train's
+        raise UserError(f"{what} needs the packed input path, not '{input_path}' (pass {given} with --token-budget)")
     if token_budget < 0 or token_budget % PACKED_ROW_TOKENS:
         raise UserError(f"{what} must be a multiple of {PACKED_ROW_TOKENS} tokens, got {token_budget}")
 

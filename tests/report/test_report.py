@@ -40,6 +40,11 @@ def test_tfidf_baseline_writes_a_run_folder_that_predict_uses(tfidf_run, small_s
     assert json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"])
     code, stdout, stderr = run_cli("evaluate", "--model", tfidf_run, "--data-dir", small_sst2)  # the run folder
     assert code == 0 and json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"]), stderr
+    for option in (("--input-path", "packed"), ("--bf16", "on")):  # ignored before, as with an export refused
+        code, _, stderr = run_cli("predict", "--model", tfidf_run, *option, "a wonderful film")
+        assert code == 2 and stderr.strip().splitlines()[-1] == (
+            f"error: --input-path and --bf16 go with a fine-tuned transformer; {tfidf_run / 'model'} is a "
+            "baseline's scikit-learn model"), stderr
     code, _, stderr = run_cli("export", "onnx", "--model", tfidf_run, "--output", tfidf_run.parent / "onnx")
     assert code == 2 and "a baseline's scikit-learn model" in stderr and not (tfidf_run.parent / "onnx").exists()
     for model in ([], ["--model", MODERNBERT]):  # with --model, the refusal said to drop it, then the load failed

@@ -304,7 +304,9 @@ def test_packed_token_budget_trains_with_one_shape_and_bad_budgets_are_refused(s
     run = json.loads((tmp_path / "ok" / "run.json").read_text())
     assert run["config"]["train"]["packed_token_budget"] == 512
     code, _, stderr = run_cli(*common, "--input-path", "grouped", "--token-budget", "512", "--output-dir", tmp_path / "a")
-    assert code == 2 and "packed_token_budget needs the packed input path, not 'grouped'" in stderr
+    # the user typed --token-budget: the fix is named in the options they use
+    assert code == 2 and ("packed_token_budget needs the packed input path, not 'grouped' (pass --input-path packed "
+                          "with --token-budget)") in stderr
     code, _, stderr = run_cli(*common, "--input-path", "packed", "--token-budget", "500", "--output-dir", tmp_path / "b")
     assert code == 2 and "must be a multiple of 256 tokens, got 500" in stderr
 
