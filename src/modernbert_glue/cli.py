@@ -203,8 +203,9 @@ def compare(
     from .report import compare as run_compare
 
     result = run_compare(runs, output, overwrite=overwrite, task=task)
+    systems = list(result["glue"]["systems"]) if "glue" in result else [r["label"] for r in result["runs"]]
     _emit({"report": str(Path(output) / "report.md"), "html": str(Path(output) / "report.html"),
-           "systems": [r["label"] for r in result["runs"]]})
+           "systems": systems})  # as the report's rows name them (the GLUE table: one per system, not per run)
 
 
 # --help lists commands in this order: the protocol's after the commands it runs

@@ -365,10 +365,11 @@ def test_compare_over_tasks_writes_the_glue_table(rte_run, stsb_run, tmp_path):
     """Runs of two tasks: one row for the system, a column per task with its main metric ×100, no 8-task average
     yet; the runs' labels are distinct (the two run folders are two runs of one system)."""
     out = tmp_path / "table"
-    code, _, stderr = run_cli("compare", rte_run, stsb_run, "--output", out)
+    code, stdout, stderr = run_cli("compare", rte_run, stsb_run, "--output", out)
     assert code == 0, stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
     (system, row), = report["glue"]["systems"].items()
+    assert json.loads(stdout)["systems"] == [system]  # the table's row, not the two runs
     assert set(report["glue"]["tasks"]) == {"rte", "stsb"} and row["average"] is None
     for run, task in ((rte_run, "rte"), (stsb_run, "stsb")):
         metric = row[task]["metric"]
