@@ -226,3 +226,12 @@ def test_another_lr_on_a_paper_preset_says_what_becomes_of_its_decay(caplog):
     load_config("paper-rte", {"train.lr": "1e-5", "train.weight_decay": "1.0"})
     load_config("cpu-sbert", {"train.lr": "1e-5"})  # torch's decay chosen for it, no paper value
     assert "weight decay" not in caplog.text
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep"], ["bench"], ["baseline"], ["export", "onnx"]])
+def test_flags_are_shown_as_flags_in_help(command):
+    """`--overwrite <bool>` read as an option taking a value, and `--overwrite true` fails."""
+    code, stdout, _ = run_cli(*command, "--help", env={"COLUMNS": "200"})
+    flags = [line for line in stdout.splitlines() if any(f"--{name} " in line for name in (
+        "overwrite", "random-init", "check", "regression", "decoupled-weight-decay"))]
+    assert code == 0 and flags and not any("<bool>" in line for line in flags), flags

@@ -43,7 +43,8 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main_options(version: Annotated[bool, typer.Option(
-        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+        "--version", callback=_print_version, is_eager=True, metavar="",
+        help="Print the version and exit.")] = False) -> None:
     pass
 
 
@@ -80,7 +81,8 @@ def train(
     set_: Sets = None,
     overwrite: Overwrite = False,
     check: Annotated[bool, typer.Option(
-        "--check", help="Check the options, data and model, print the resolved config, and stop: nothing is written.")
+        "--check", metavar="",
+        help="Check the options, data and model, print the resolved config, and stop: nothing is written.")
     ] = False,
 ) -> None:
     """Fine-tune a model on a GLUE task (or your own data), evaluate on dev, and save the run folder."""
@@ -218,7 +220,8 @@ def bench(
     mode: Annotated[str, typer.Argument(help="train (forward+backward+AdamW steps) or infer (forward passes).")],
     model: Annotated[Optional[str], typer.Option(
         help="Model folder or Hub id (default: answerdotai/ModernBERT-base).")] = None,
-    random_init: Annotated[bool, typer.Option("--random-init/--pretrained", help="Random weights (default).")] = True,
+    random_init: Annotated[bool, typer.Option(
+        "--random-init/--pretrained", metavar="", help="Random weights (default).")] = True,
     model_override: ModelOverrides = None,
     data_dir: DataDir = None,
     paths: Annotated[str, typer.Option(help="Comma-separated input paths.")] = "padded,dynamic,grouped,packed",

@@ -23,7 +23,7 @@ ValidationFile = Annotated[Optional[str], typer.Option("--validation-file", help
 TestFile = Annotated[Optional[str], typer.Option("--test-file", help="Labelled test file, evaluated after training.")]
 OutputDir = Annotated[str, typer.Option("--output-dir", "-o", help="Folder to create (new, or empty).")]
 Overwrite = Annotated[bool, typer.Option(
-    "--overwrite", help="Replace a folder this tool wrote before (only its own files are removed).")]
+    "--overwrite", metavar="", help="Replace a folder this tool wrote before (only its own files are removed).")]
 Backend = Annotated[str, typer.Option("--backend", help="torch (a model folder) or onnx (an `export onnx` folder).")]
 Bf16 = Annotated[Optional[str], typer.Option(
     "--bf16", help="bf16 autocast: auto, fast, on or off (true/false also accepted); auto is decided per device and "
@@ -36,7 +36,8 @@ ModelDir = Annotated[str, typer.Option(
 Preset = Annotated[Optional[str], typer.Option(
     "--preset", help="Preset name or .toml path (default: paper-TASK, the paper's recipe for the task).")]
 HubModel = Annotated[Optional[str], typer.Option("--model", help="Hub id or local model folder.")]
-RandomInit = Annotated[Optional[bool], typer.Option("--random-init", help="Random weights from config.json.")]
+RandomInit = Annotated[Optional[bool], typer.Option(
+    "--random-init", metavar="", help="Random weights from config.json.")]
 InitFrom = Annotated[Optional[str], typer.Option(
     "--init-from", help="Start from a fine-tuned RUN/model (e.g. MNLI's) with a fresh classification layer; "
     "{seed} in it is each run's seed.")]
@@ -52,7 +53,7 @@ TextColumns = Annotated[Optional[str], typer.Option(
     "--text-columns", help="The text column, or two for pairs: a or a,b (default: the task's own).")]
 LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="The label column (default: the task's).")]
 Regression = Annotated[Optional[bool], typer.Option(
-    "--regression", help="--task custom: the label is a number to predict.")]
+    "--regression", metavar="", help="--task custom: the label is a number to predict.")]
 
 
 DATA_OPTIONS = {"task": Task, "text_columns": TextColumns, "label_column": LabelColumn, "regression": Regression,

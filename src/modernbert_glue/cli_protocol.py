@@ -27,7 +27,8 @@ def sweep(
     set_: Sets = None,
     parallel: Annotated[int, typer.Option(help="Runs at once (a GPU holds several; on a CPU keep 1).")] = 1,
     decoupled_weight_decay: Annotated[bool, typer.Option(
-        "--decoupled-weight-decay", help="--weight-decay values are the paper's (decoupled): each run gets wd / lr.")
+        "--decoupled-weight-decay", metavar="",
+        help="--weight-decay values are the paper's (decoupled): each run gets wd / lr.")
     ] = False,
     memory_per_run_gb: Annotated[float, typer.Option(
         help="Free memory (GPU, else RAM) a run needs before another starts beside it.")] = 4.0,
