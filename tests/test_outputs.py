@@ -435,8 +435,6 @@ def test_an_oserror_that_is_not_the_disks_is_still_a_bug_with_its_traceback():
 
 
 def test_an_overwrite_cut_short_leaves_an_unfinished_folder_and_overwrite_again_ends_it(tmp_path, monkeypatch):
-    from modernbert_glue import outputs
-
     out = open_output(tmp_path / "report", "report")
     for name in ("a.png", "b.png", "report.md"):
         out.write_text(name, "ours")
