@@ -40,6 +40,10 @@ def test_tfidf_baseline_writes_a_run_folder_that_predict_uses(tfidf_run, small_s
     assert json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"])
     code, stdout, stderr = run_cli("evaluate", "--model", tfidf_run, "--data-dir", small_sst2)  # the run folder
     assert code == 0 and json.loads(stdout)["accuracy"] == pytest.approx(metrics["eval_accuracy"]), stderr
+    from modernbert_glue.inference.serve import ServeConfig, load_served_model
+
+    served = load_served_model(ServeConfig(model=str(tfidf_run / "model")))  # serve's defaults: bf16 auto
+    assert served.settings.task == "sst2"
     for option in (("--input-path", "packed"), ("--bf16", "on")):  # ignored before, as with an export refused
         code, _, stderr = run_cli("predict", "--model", tfidf_run, *option, "a wonderful film")
         assert code == 2 and stderr.strip().splitlines()[-1] == (

@@ -132,7 +132,7 @@ def load_model(folder: str, backend: str = "torch", **kwargs) -> TextClassifier:
     if backend == "onnx":
         return OnnxClassifier(folder, **{k: v for k, v in kwargs.items() if k in ("batch_size", "spin")})
     if is_baseline_folder(folder):
-        if kwargs.keys() & {"input_path", "bf16"}:  # they would be ignored, as with an export (check_torch_only)
+        if any(kwargs.get(k) not in (None, "auto") for k in ("input_path", "bf16")):  # ignored, as by an export
             raise UserError(f"--input-path and --bf16 go with a fine-tuned transformer; {folder} is a baseline's "
                             "scikit-learn model")
         return BaselineModel.load(folder)  # batching options do not apply
