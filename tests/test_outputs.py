@@ -484,8 +484,8 @@ def test_a_folder_not_ours_is_not_offered_overwrite_nor_a_baseline_resume(tmp_pa
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
-    with pytest.raises(UserError, match=r"not empty and not one this command wrote \(no .modernbert-glue.json\); "
-                                        "name a new folder$"):
+    with pytest.raises(UserError, match=r"not a folder modernbert-glue wrote \(no .modernbert-glue.json\); output "
+                                        "folder is not empty: name a new folder$"):
         check_output(mine, "report")
     open_output(tmp_path / "killed-baseline", "run")  # killed before its run.json: no `train --resume` for it
     with pytest.raises(UserError, match="stopped before the end$"):

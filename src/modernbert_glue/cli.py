@@ -89,6 +89,7 @@ def train(
     from .config import resolve_run_config
     from .model_overrides import parse_overrides
     from .training.dispatch import train as run_training
+    from .training.dispatch import warn_without_warm_start
     from .training.lifecycle import with_init_from_base
     from .training.runs import check_training, resume_training, train_seeds
 
@@ -117,6 +118,7 @@ def train(
         cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
         cfg = with_init_from_base(cfg, seed_list, model_given=model is not None or "model.name" in given_keys,
                                   random_init_given=random_init is not None or "model.random_init" in given_keys)
+        warn_without_warm_start(cfg)  # once for the run or the seed set (a sweep's runs: each in its own log)
         if check:
             metrics = check_training(cfg, output_dir, seed_list, overwrite=overwrite)
         elif seed_list:

@@ -17,7 +17,7 @@ from typing import Any
 import tomllib
 
 from .errors import UserError
-from .recipes import DEFAULT_PRESET, check_preset_task, default_preset, preset_path, warn_decay_kept
+from .recipes import DEFAULT_PRESET, check_preset_task, default_preset, is_paper_preset, preset_path, warn_decay_kept
 
 from .run_paths import DATA_DIR_ENV, with_absolute_paths, with_data_dir_from_env  # noqa: F401  (DATA_DIR_ENV: data.py)
 
@@ -159,7 +159,7 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
     paper = (cfg.train.lr, cfg.train.weight_decay)
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
-    if preset.startswith("paper") and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}):
+    if is_paper_preset(preset) and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}):
         warn_decay_kept(preset, *paper, cfg.train.lr)
     return cfg
 

@@ -46,9 +46,7 @@ def write_bytes(path: Path, data: bytes, *, new: bool = False) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if new:  # the name taken only if free (O_EXCL), then filled at once
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        os.replace(tmp, path)
+        os.link(tmp, path) if new else os.replace(tmp, path)  # link: FileExistsError rather than replace a file
     except FileExistsError:
         raise
     except OSError as exc:  # a full disk fails in write() with no file name: name the file it was writing
@@ -166,12 +164,14 @@ class OutputFolder:
     @contextlib.contextmanager
     def staged_dir(self, name: str):
         """Yield a temporary folder to fill; on success it replaces `name` as a whole."""
+        target = self.file(name)
+
         def replace(tmp: Path) -> None:
-            if (target := self.file(name)).exists():
+            if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
 
-        with self._staging(name, replace) as tmp:
+        with self._staging(target, replace) as tmp:
             yield tmp
 
     @contextlib.contextmanager
@@ -185,14 +185,14 @@ class OutputFolder:
                     shutil.rmtree(target)
                 os.replace(entry, target)
 
-        with self._staging(STAGING, move) as tmp:
+        with self._staging(self.path / STAGING, move) as tmp:  # STAGING: never a name of ours (not claimed)
             yield tmp
 
     @contextlib.contextmanager
-    def _staging(self, name: str, finish):
-        """A fresh temporary folder beside `name` for the caller to fill; on success `finish(it)` moves what it
+    def _staging(self, target: Path, finish):
+        """A fresh temporary folder beside `target` for the caller to fill; on success `finish(it)` moves what it
         holds into place; it is removed in the end, whatever happened."""
-        tmp = _tmp_name(self.path / name if name == STAGING else self.file(name))  # STAGING: never a name of ours
+        tmp = _tmp_name(target)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
@@ -267,17 +267,14 @@ def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume
             raise UserError(f"{out}: {reason}")
         return marker
     if out.is_dir() and any(p for p in out.iterdir() if not _stale_marker(p)):
+        if marker is None or marker["kind"] != kind:  # not ours to replace: --overwrite is not offered either
+            what = (f"not a folder modernbert-glue wrote (no {MARKER})" if marker is None else
+                    f"{with_article(marker['kind'])} folder, not {with_article(kind)} folder")
+            raise UserError(f"{out}: {what}; " + ("refusing to overwrite it" if overwrite else
+                                                  "output folder is not empty: name a new folder"))
         if not overwrite:
-            if marker is None or marker["kind"] != kind:  # --overwrite would be refused too: not ours to replace
-                what = f"no {MARKER}" if marker is None else f"{with_article(marker['kind'])} folder"
-                raise UserError(f"{out}: output folder is not empty and not one this command wrote ({what}); name "
-                                "a new folder")
-            hint = "--resume to continue it, " if resumable(out, marker) and kind in ("run", "seeds") else ""
+            hint = "--resume to continue it, " if resumable(out, marker) else ""
             raise UserError(f"{out}: output folder is not empty (pass {hint}--overwrite to replace its contents)")
-        if marker is None:
-            raise UserError(f"{out}: not a folder modernbert-glue wrote (no {MARKER}); refusing to overwrite it")
-        if marker["kind"] != kind:
-            raise UserError(f"{out}: {with_article(marker['kind'])} folder, not {with_article(kind)} folder; refusing to overwrite it")
         check_overwrite(out, marker, inputs)
     return marker
 
@@ -321,13 +318,14 @@ def open_output(path: str | Path, kind: str, *, overwrite: bool = False, resume:
 
 
 def _remove(out: Path, names: list[str], *, finished: bool) -> None:
-    """Remove the temporary copies of `names` (`.<name>.tmp-<pid>`), and with `finished` the names too."""
-    for name in [*own_names(names), STAGING]:
-        for target in [out / name] * (finished and name != STAGING) + [*out.glob(f".{name}{TMP}*")]:
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
+    """Remove the temporary copies of `names` (`.<name>.tmp-<pid>`) and of staged_files' folder, and with
+    `finished` the names too."""
+    for target in [*(out / name for name in own_names(names) if finished), *out.glob(f".{STAGING}{TMP}*"),
+                   *(t for name in own_names(names) for t in out.glob(f".{name}{TMP}*"))]:
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
 
 
 def _record_on_error(folder: Path, error: BaseException) -> None:

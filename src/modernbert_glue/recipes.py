@@ -53,9 +53,14 @@ def default_preset(task: str | None) -> str:
     return name if name in list_presets() else DEFAULT_PRESET
 
 
+def is_paper_preset(preset: str) -> bool:
+    """`paper` or a `paper-T` shipped with the package (a user's own paper-x.toml is theirs, not the paper's)."""
+    return preset.startswith("paper") and preset in list_presets()
+
+
 def check_preset_task(preset: str, its_task: str, task: str | None) -> None:
     """A `paper-T` preset is T's recipe: another --task would train it with T's rate, decay and epochs."""
-    if preset.startswith("paper-") and task not in (None, its_task):
+    if is_paper_preset(preset) and preset != DEFAULT_PRESET and task not in (None, its_task):
         other = default_preset(task)
         raise UserError(f"--preset {preset} is the paper's {its_task} recipe, not {task}'s: pass --preset {other}"
                         + ("" if other != DEFAULT_PRESET else " (SST-2's recipe) or your own .toml"))

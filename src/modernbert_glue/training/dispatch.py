@@ -136,8 +136,6 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
             raise UserError(f"{output_dir}: started by the engine, which cannot continue it here ({reason})")
     if reason:
         log.warning("engine: %s; training with the HF Trainer instead", reason)
-    if not resume:
-        warn_without_warm_start(cfg)
     if engine == "engine":
         from .engine import train_engine
 

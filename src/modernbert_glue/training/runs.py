@@ -16,7 +16,7 @@ from ..provenance import provenance
 from ..run_paths import local_inputs, with_absolute_paths
 from ..device import device_type
 from . import stopping
-from .dispatch import check_settings, choose, train, warn_without_warm_start, with_seed_paths
+from .dispatch import check_settings, choose, train, with_seed_paths
 from .lifecycle import fail_run, is_main_process, refuse_baseline
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,6 @@ def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | No
         check_output(Path(output_dir), "seeds" if seeds else "run", overwrite=overwrite,
                      inputs=_inputs(cfg, seeds or [cfg.train.seed]))
     check_inputs(cfg, seeds or [cfg.train.seed])
-    warn_without_warm_start(cfg)
     return {"check": "ok", "config": cfg.to_dict()}
 
 
