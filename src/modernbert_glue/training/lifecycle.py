@@ -71,7 +71,7 @@ def open_run(cfg: RunConfig, out: Path, record: dict, engine: str, *, overwrite:
     if resume:
         saved = read_json(out / "run.json")
         entry = {"from_step": checkpoint_step(checkpoint), "command": record["command"], "date": record["date"]}
-        if changed := _changed_settings(saved["config"], cfg.to_dict()):  # threads: RESUME_MAY_CHANGE
+        if changed := {key: now for key, _, now in differences(saved["config"], cfg.to_dict())}:  # RESUME_MAY_CHANGE
             entry["config_changes"] = changed
         record = {**saved, "resumed": [*saved.get("resumed", []), entry]}
         log.info("resuming %s from %s", out, checkpoint or "the start (no complete checkpoint yet)")
@@ -81,10 +81,16 @@ def open_run(cfg: RunConfig, out: Path, record: dict, engine: str, *, overwrite:
     return folder
 
 
-def _changed_settings(saved: dict, now: dict) -> dict:
-    """{"section.name": value} for each setting a resumed run runs with other than its saved config's."""
-    return {f"{section}.{name}": value for section, values in now.items() if isinstance(values, dict)
-            for name, value in values.items() if saved.get(section, {}).get(name, value) != value}
+def differences(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, value in a, value in b) for each setting two config dicts hold differently."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict) and key != "overrides":
+            out += differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append((f"{prefix}{key}", x, y))
+    return out
 
 
 def base_model(model_cfg) -> tuple[str, bool]:

@@ -17,7 +17,7 @@ from ..run_paths import local_inputs, with_absolute_paths
 from ..device import device_type
 from . import stopping
 from .dispatch import check_settings, choose, train, with_seed_paths
-from .lifecycle import fail_run, is_main_process, refuse_baseline
+from .lifecycle import differences, fail_run, is_main_process, refuse_baseline
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def config_for_resume(run_dir: str, requested) -> RunConfig:
         return with_absolute_paths(with_seed_paths(cfg)).to_dict()
 
     wanted = requested(saved)
-    differ = [d for d in _differences(as_read(saved), as_read(wanted)) if d[0] not in RESUME_MAY_CHANGE]
+    differ = [d for d in differences(as_read(saved), as_read(wanted)) if d[0] not in RESUME_MAY_CHANGE]
     if differ:
         shown = "; ".join(f"{key} is {a!r} there, {b!r} here" for key, a, b in differ[:4])
         raise UserError(f"{run_dir}: holds an unfinished run of another config ({shown}); resume it with the same "
@@ -68,17 +68,6 @@ def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
     if seeds and seeds != saved_seeds:
         raise UserError(f"{run_dir}: holds seeds {saved_seeds}, not {seeds}")
     return train_seeds(config_for_resume(run_dir, requested), run_dir, saved_seeds, resume=True)
-
-
-def _differences(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, object]]:
-    out = []
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict) and key != "overrides":
-            out += _differences(x, y, f"{prefix}{key}.")
-        elif x != y:
-            out.append((f"{prefix}{key}", x, y))
-    return out
 
 
 def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:
