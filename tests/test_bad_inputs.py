@@ -202,7 +202,8 @@ CLI_ROWS = [
         (["--repeats", "0"], "--repeats must be at least 1"), (["--lengths", "1"], "--lengths must be at least 2"),
         (["--variable-means", "0"], "--variable-means at least 1"),  # drew zero-length documents for ever
         (["--token-budget", "1"], "--token-budget must be a multiple of 256"),
-        (["--token-budget", "512", "--paths", "grouped"], "--token-budget needs the packed input path, not 'grouped'"),
+        (["--token-budget", "512", "--paths", "grouped"],
+         "--token-budget needs the packed input path, not 'grouped' (pass --paths packed with --token-budget)"),
         (["--token-budget", "512", "--lengths", "64"], "--lengths and --variable-means build their own"),
         (["--compile", "bogus"], "--compile must be none or one of"), (["--paths", ","], "(none given)"),
         (["--output", "{empty}/results.json"], "empty.tsv/results.json: cannot write there"))),

@@ -63,13 +63,14 @@ def resolve_input_path(setting: str, model_type: str, use: str, device: str, wha
     return setting
 
 
-def check_token_budget(token_budget: int | None, input_path: str, what: str = "train.packed_token_budget") -> None:
-    """A token budget (one static packed shape) needs the packed path and whole packed rows."""
+def check_token_budget(token_budget: int | None, input_path: str, what: str = "train.packed_token_budget",
+                       fix: str = "--input-path packed") -> None:
+    """A token budget (one static packed shape) needs the packed path and whole packed rows; `fix`: the caller's
+    option that gives the packed path."""
     if not token_budget:
         return
     if input_path != "packed":
-        given = "--paths packed" if what == "--token-budget" else "--input-path packed"  # bench's option, or train's
-        raise UserError(f"{what} needs the packed input path, not '{input_path}' (pass {given} with --token-budget)")
+        raise UserError(f"{what} needs the packed input path, not '{input_path}' (pass {fix} with --token-budget)")
     if token_budget < 0 or token_budget % PACKED_ROW_TOKENS:
         raise UserError(f"{what} must be a multiple of {PACKED_ROW_TOKENS} tokens, got {token_budget}")
 

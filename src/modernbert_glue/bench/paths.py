@@ -71,7 +71,7 @@ class BenchConfig:
             raise UserError("--token-budget pads the packed path's batches; --lengths and --variable-means build "
                             "their own: leave it out")
         check_token_budget(self.token_budget, "packed" if "packed" in self.paths else ",".join(self.paths),
-                           "--token-budget")
+                           "--token-budget", fix="--paths packed")
 
 
 def make_batches(lengths: list[int], path: str, batch_size: int, n_batches: int, seed: int) -> list[list[int]]:
