@@ -5,10 +5,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modernbert_glue"
 # The flow (README, Layout): a module imports only modules of its own or an earlier stage. `cli` is the entry
-# point and may import anything; errors, locks, outputs, ownership and provenance serve every stage and import
-# no staged module.
+# point and may import anything, as the Python API (api) may; errors, locks, outputs, ownership and provenance
+# serve every stage and import no staged module. The package's __init__ hands out api's functions on first use.
 STAGES = [
-    ["cli", "cli_main", "cli_options", "cli_protocol"],
+    ["cli", "cli_main", "cli_options", "cli_protocol", "api"],
     ["config", "recipes", "run_paths"],
     ["tasks", "data", "readers", "labels", "hub"],
     ["inputs", "packing", "segments"],
@@ -54,7 +54,7 @@ def test_every_module_has_a_stage_and_imports_never_go_back_up_the_flow():
         mine = stage(name)
         for target in imports(name, path):
             theirs = stage(target)
-            if mine is None and theirs is not None:
+            if mine is None and theirs is not None and (name, target) != ("__init__", "api"):
                 wrong.append(f"{name} (shared) imports {target}")
             elif mine not in (None, 0) and theirs is not None and theirs > mine:
                 wrong.append(f"{name} (stage {mine}) imports {target} (stage {theirs})")

@@ -1,3 +1,18 @@
-"""modernbert-glue: fine-tune, evaluate, compare and serve text encoders on GLUE SST-2."""
+"""modernbert-glue: fine-tune, evaluate, compare and serve text encoders on the GLUE tasks and your own data.
+
+The Python API (api.py) is importable from here: `import modernbert_glue as mg; mg.train(...)`. Its functions
+load on first use, so that importing the package (and `modernbert-glue --version`) stays free of torch.
+"""
+
+from .errors import UserError
 
 __version__ = "0.1.0"
+__all__ = ["UserError", "baseline", "compare", "evaluate", "load_model", "predict", "resume", "train"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'modernbert_glue' has no attribute '{name}'")

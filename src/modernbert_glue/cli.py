@@ -86,45 +86,28 @@ def train(
     ] = False,
 ) -> None:
     """Fine-tune a model on a GLUE task (or your own data), evaluate on dev, and save the run folder."""
-    from .config import resolve_run_config
+    from . import api
+    from .config import parse_sets
     from .model_overrides import parse_overrides
-    from .training.dispatch import train as run_training
-    from .training.dispatch import warn_without_warm_start
-    from .training.lifecycle import with_init_from_base
-    from .training.runs import check_training, resume_training, train_seeds
 
     options = {"model.name": model, "model.random_init": random_init, "model.init_from": init_from,
                **{f"data.{name}": value for name, value in data.items()}, "train.epochs": epochs, "train.lr": lr,
                "train.batch_size": batch_size, "train.weight_decay": weight_decay, "train.seed": seed,
                "train.input_path": input_path, "train.packed_token_budget": token_budget, "train.engine": engine}
+    settings = {**parse_sets(set_), **{key: value for key, value in options.items() if value is not None}}
     seed_list = int_list(seeds, "--seeds") if seeds is not None else None
-    given_keys = {item.partition("=")[0].strip() for item in set_ or []}  # --set model.name=... gives it too
-    if seed_list and (seed is not None or "train.seed" in given_keys):  # --seeds would train without it
-        raise UserError("--seeds gives each run its seed: leave out --seed (and --set train.seed)")
-    given = preset or set_ or model_override or any(v is not None for v in options.values())
-    if resume and check:
-        raise UserError("--check goes with a new run, not --resume")
+    overrides = parse_overrides(model_override or [])
     if resume:
+        if check:
+            raise UserError("--check goes with a new run, not --resume")
         if overwrite:
             raise UserError("--resume continues a run and --overwrite starts it again: choose one")
         if output_dir and Path(output_dir).resolve() != Path(resume).resolve():
             raise UserError("--resume names the run folder; leave out --output-dir (or give the same folder)")
-        overrides = parse_overrides(model_override or [])
-        requested = (lambda saved: resolve_run_config(preset, options, set_, overrides, base=saved)) if given else None
-        metrics = resume_training(resume, requested, seed_list)
-    elif not output_dir and not check:
-        raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
+        metrics = api.resume(resume, preset, settings=settings, seeds=seed_list, model_overrides=overrides)
     else:
-        cfg = resolve_run_config(preset, options, set_, parse_overrides(model_override or []))
-        cfg = with_init_from_base(cfg, seed_list, model_given=model is not None or "model.name" in given_keys,
-                                  random_init_given=random_init is not None or "model.random_init" in given_keys)
-        warn_without_warm_start(cfg)  # once for the run or the seed set (a sweep's runs: each in its own log)
-        if check:
-            metrics = check_training(cfg, output_dir, seed_list, overwrite=overwrite)
-        elif seed_list:
-            metrics = train_seeds(cfg, output_dir, seed_list, overwrite=overwrite)
-        else:
-            metrics = run_training(cfg, output_dir, overwrite=overwrite)
+        metrics = api.train(output_dir, preset, settings=settings, seeds=seed_list, model_overrides=overrides,
+                            overwrite=overwrite, check=check)
     if metrics:
         _emit(metrics)
 
@@ -141,12 +124,10 @@ def baseline(
     overwrite: Overwrite = False,
 ) -> None:
     """Fit a TF-IDF or frozen-SBERT logistic regression, or the majority floor; writes the same run folder as `train`."""
-    from .config import DataConfig
-    from .run_paths import with_data_dir_from_env
-    from .training.baselines import BaselineConfig, run_baseline
+    from .api import baseline as run_baseline
 
-    cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=cache_dir)
-    _emit(run_baseline(cfg, with_data_dir_from_env(DataConfig(**data)), output_dir, overwrite=overwrite))
+    _emit(run_baseline(name, output_dir, settings={f"data.{key}": value for key, value in data.items()},
+                       encoder=encoder, seed=seed, cache_dir=cache_dir, overwrite=overwrite))
 
 
 @app.command()
@@ -162,12 +143,10 @@ def evaluate(
     text_columns: TextColumns = None, label_column: LabelColumn = None,  # --file's, where not the task's
 ) -> None:
     """Print the task's metrics (e.g. {"accuracy", "f1", "mcc", "n"}) of a saved model on a labelled split or file."""
-    from .config import DataConfig
-    from .inference.evaluate import evaluate as run_evaluation
+    from .api import evaluate as run_evaluation
 
-    data = DataConfig(data_dir=data_dir, max_eval_samples=max_eval_samples)
-    _emit(run_evaluation(model, data=data, split=split, file=file, task=task, backend=backend,
-                         text_columns=column_list(text_columns), label_column=label_column))
+    _emit(run_evaluation(model, task=task, data_dir=data_dir, split=split, file=file, max_eval_samples=max_eval_samples,
+                         backend=backend, text_columns=column_list(text_columns), label_column=label_column))
 
 
 @app.command()
@@ -204,7 +183,7 @@ def compare(
     overwrite: Overwrite = False,
 ) -> None:
     """Compare runs of one task: its metrics with CIs, paired tests, calibration, length buckets, speed, architecture."""
-    from .report import compare as run_compare
+    from .api import compare as run_compare
 
     result = run_compare(runs, output, overwrite=overwrite, task=task)
     systems = list(result["glue"]["systems"]) if "glue" in result else [r["label"] for r in result["runs"]]

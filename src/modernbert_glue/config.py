@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -266,6 +267,8 @@ def _coerce(value: Any, hint: Any, key: str, source: str, from_text: bool) -> An
                 return parsed
         elif origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        elif origin is str and isinstance(value, os.PathLike):  # the Python API's paths (api.py)
+            return os.fspath(value)
         elif isinstance(value, origin) and not (origin is int and isinstance(value, bool)):
             items = typing.get_args(kind)  # list[str]: each item too (a TOML `text_columns = [1]`)
             if origin is list and items and not all(isinstance(item, items[0]) for item in value):
@@ -293,14 +296,26 @@ def _parse_text(text: str, kind: type) -> Any:
     return None
 
 
-def describe_fields() -> list[tuple[str, str, str]]:
-    """(dotted key, default, doc) for every field: the reference printed by `presets show`."""
-    rows = []
-    for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            rows.append((f"{section}.{f.name}", repr(default), f.metadata.get("doc", "")))
-    return rows
+def data_config(settings: dict[str, Any], source: str = "options") -> DataConfig:
+    """The data section alone (a baseline's, which builds no model) from dotted `data.*` keys, checked as a
+    preset's are."""
+    cfg = RunConfig()
+    for key, value in settings.items():
+        if not key.startswith("data."):
+            raise UserError(f"{source}: '{key}': a baseline takes only the data.* settings")
+        _set(cfg, key, value, source=source, from_text=isinstance(value, str))
+    return check_ranges(cfg, source).data
+
+
+def parse_sets(sets: list[str] | None) -> dict[str, str]:
+    """`--set SECTION.KEY=VALUE` items -> {dotted key: text} (the text is parsed by the field's type later)."""
+    parsed: dict[str, str] = {}
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set '{item}': expected SECTION.KEY=VALUE")
+        parsed[key.strip()] = value
+    return parsed
 
 
 def resolve_run_config(preset: str | None, options: dict[str, Any], sets: list[str] | None = None,
@@ -310,13 +325,7 @@ def resolve_run_config(preset: str | None, options: dict[str, Any], sets: list[s
     Named options win over `--set`; model overrides add to (and replace keys of) the preset's. With `base`
     (a resumed run's saved config), the options apply on top of it instead of a preset.
     """
-    overrides: dict[str, Any] = {}
-    for item in sets or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set '{item}': expected SECTION.KEY=VALUE")
-        overrides[key.strip()] = value
-    overrides.update({k: v for k, v in options.items() if v is not None})
+    overrides = {**parse_sets(sets), **{k: v for k, v in options.items() if v is not None}}
     if base is None:
         cfg = load_config(preset, overrides)
         cfg.data = with_data_dir_from_env(cfg.data)

@@ -44,8 +44,8 @@ def check_column_count(text_columns: list[str], columns: tuple[str, ...], folder
 def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     """Classify `texts` (or pairs) with a loaded model; logs the rate, loading excluded (to stderr)."""
     pair = len(model.settings.text_columns) == 2
-    for i, text in enumerate(texts, start=1):
-        if isinstance(text, str) == pair:
+    for i, text in enumerate(texts, start=1):  # the Python API's texts are any objects (api.predict)
+        if not (_is_pair(text) if pair else isinstance(text, str)):
             raise UserError(f"input {i}: {name} classifies {'sentence pairs' if pair else 'single sentences'}")
     started = time.perf_counter()
     records = predict_records(model, texts, name)
@@ -53,6 +53,10 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     log.info("classified %d texts in %.3f s (%.1f texts/s, model loading excluded)", len(texts), seconds,
              len(texts) / max(seconds, 1e-9))
     return records
+
+
+def _is_pair(text) -> bool:
+    return isinstance(text, (tuple, list)) and len(text) == 2 and all(isinstance(part, str) for part in text)
 
 
 def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[str, ...] = ("sentence",),

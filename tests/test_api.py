@@ -1,0 +1,94 @@
+"""The Python API (api.py, handed out by the package): the commands' work as functions, writing the run folder the
+CLI reads, agreeing with the CLI's predictions, and refusing what the CLI refuses with its line."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import modernbert_glue as mg
+
+from .conftest import MODERNBERT, PROB_ATOL, TINY, run_cli
+
+TINY_OVERRIDES = {key: int(value) for key, value in (item.split("=") for item in TINY)}
+
+
+def tiny_settings(data_dir, **more) -> dict:
+    return {"model.name": str(MODERNBERT), "model.random_init": True, "data.data_dir": str(data_dir),
+            "data.max_train_samples": 64, "data.max_length": 64, "train.epochs": 1, "train.batch_size": 16,
+            "train.lr": 1e-3, **more}
+
+
+def test_importing_the_package_loads_no_torch_and_hands_out_the_api():
+    code = ("import sys, modernbert_glue as mg; before = 'torch' in sys.modules; f = mg.train; "
+            "print(before, f.__module__, 'torch' in sys.modules, sorted(mg.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 3)
+    assert out[:3] == ["False", "modernbert_glue.api", "False"]  # torch loads when a function runs, not before
+    assert all(callable(getattr(mg, name)) for name in mg.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
+        mg.no_such_thing  # noqa: B018
+
+
+def test_train_in_python_writes_the_run_folder_the_commands_read(small_sst2, tmp_path):
+    out = tmp_path / "run"
+    metrics = mg.train(out, settings=tiny_settings(small_sst2), model_overrides=TINY_OVERRIDES)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert metrics["eval_accuracy"] == saved["eval_accuracy"] and saved["train_samples"] == 64
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["train"]["lr"] == 1e-3 and config["model"]["overrides"] == TINY_OVERRIDES
+
+    texts = ["a gripping , funny and moving film", "dull , flat and far too long", "it is a film"]
+    model = mg.load_model(out / "model")
+    records = mg.predict(model, texts)
+    assert [r["text"] for r in records] == texts
+    assert records == mg.predict(str(out / "model"), texts)  # a folder is loaded as load_model loads it
+    code, stdout, stderr = run_cli("predict", "--model", str(out / "model"), *texts)
+    assert code == 0, stderr
+    cli = [json.loads(line) for line in stdout.splitlines()]
+    for ours, theirs in zip(records, cli, strict=True):
+        assert ours["score"] == pytest.approx(theirs["score"], abs=PROB_ATOL)
+        if ours["score"] > 0.5 + PROB_ATOL:  # a label, where the two classes are not tied
+            assert ours["label"] == theirs["label"]
+
+    evaluation = mg.evaluate(out / "model", data_dir=small_sst2)
+    assert evaluation["n"] == 160  # the best checkpoint is the model saved: its dev accuracy is the run's
+    assert evaluation["accuracy"] == pytest.approx(saved["eval_accuracy"], abs=1.5 / 160)
+
+
+def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run, tmp_path):
+    with pytest.raises(mg.UserError, match="unknown config key 'train.lrr'"):
+        mg.train(tmp_path / "a", settings={"train.lrr": 1e-4})
+    with pytest.raises(mg.UserError, match="--seeds gives each run its seed"):
+        mg.train(tmp_path / "b", seeds=[1, 2], settings={"train.seed": 3})
+    with pytest.raises(mg.UserError, match="'train.epochs' must be more than 0"):
+        mg.train(tmp_path / "c", settings={**tiny_settings(small_sst2), "train.epochs": "0"})  # text parses as --set
+    with pytest.raises(mg.UserError, match="'train.lr': a baseline takes only the data.\\* settings"):
+        mg.baseline("majority", tmp_path / "e", settings={"data.data_dir": str(small_sst2), "train.lr": 1e-4})
+    with pytest.raises(mg.UserError, match="got one string"):
+        mg.predict(tiny_run / "model", "one sentence is a list of letters")
+    with pytest.raises(mg.UserError, match="finished already"):
+        mg.resume(tiny_run)
+    checked = mg.train(tmp_path / "d", settings=tiny_settings(small_sst2, **{"train.lr": "5e-4"}),
+                       model_overrides=TINY_OVERRIDES, check=True)
+    assert checked["check"] == "ok" and checked["config"]["train"]["lr"] == 5e-4
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_baseline_in_python_is_the_commands_run_folder(small_sst2, tmp_path):
+    metrics = mg.baseline("majority", tmp_path / "floor", settings={"data.data_dir": small_sst2})
+    saved = json.loads((tmp_path / "floor" / "metrics.json").read_text())
+    assert metrics["eval_accuracy"] == saved["eval_accuracy"] and saved["eval_samples"] == 160
+    code, stdout, stderr = run_cli("evaluate", "--model", str(tmp_path / "floor"), "--data-dir", str(small_sst2))
+    assert code == 0, stderr
+    assert json.loads(stdout)["accuracy"] == pytest.approx(saved["eval_accuracy"])
+
+
+def test_a_pair_model_takes_pairs_and_refuses_anything_else(rte_run):
+    model = mg.load_model(rte_run / "model")
+    records = mg.predict(model, [("A man plays a guitar.", "A man plays an instrument."), ["It rains.", "It is dry."]])
+    assert [(r["text"], r["text_pair"]) for r in records] == [
+        ("A man plays a guitar.", "A man plays an instrument."), ("It rains.", "It is dry.")]
+    for bad in ("one sentence", ("a", "b", "c"), ("a", 1), 5):
+        with pytest.raises(mg.UserError, match="input 2: the model classifies sentence pairs"):
+            mg.predict(model, [("a", "b"), bad])
