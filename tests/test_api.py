@@ -25,7 +25,7 @@ def test_importing_the_package_loads_no_torch_and_hands_out_the_api():
             "print(before, f.__module__, 'torch' in sys.modules, sorted(mg.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 3)
     assert out[:3] == ["False", "modernbert_glue.api", "False"]  # torch loads when a function runs, not before
-    assert all(callable(getattr(mg, name)) for name in mg.__all__)
+    assert all(callable(getattr(mg, name)) for name in mg.__all__) and set(mg.__all__) <= set(dir(mg))
     with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
         mg.no_such_thing  # noqa: B018
 
@@ -51,7 +51,7 @@ def test_train_in_python_writes_the_run_folder_the_commands_read(small_sst2, tmp
         if ours["score"] > 0.5 + PROB_ATOL:  # a label, where the two classes are not tied
             assert ours["label"] == theirs["label"]
 
-    evaluation = mg.evaluate(out / "model", data_dir=small_sst2)
+    evaluation = mg.evaluate(out, data_dir=small_sst2)  # a run folder names its model/, as --model takes it
     assert evaluation["n"] == 160  # the best checkpoint is the model saved: its dev accuracy is the run's
     assert evaluation["accuracy"] == pytest.approx(saved["eval_accuracy"], abs=1.5 / 160)
 
@@ -69,6 +69,22 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
         mg.predict(tiny_run / "model", "one sentence is a list of letters")
     with pytest.raises(mg.UserError, match="finished already"):
         mg.resume(tiny_run)
+    with pytest.raises(mg.UserError, match="seeds: a list of integers, got int"):
+        mg.train(tmp_path / "f", seeds=42)
+    with pytest.raises(mg.UserError, match="seeds: a list of integers, got one string"):
+        mg.train(tmp_path / "g", seeds="12")
+    with pytest.raises(mg.UserError, match="seeds: integers, got 1.5"):
+        mg.train(tmp_path / "g", seeds=[1, 1.5])
+    with pytest.raises(mg.UserError, match="settings: a dict of dotted keys"):
+        mg.train(tmp_path / "h", settings=["train.lr=1e-4"])
+    with pytest.raises(mg.UserError, match="runs: a list of folders, got one path"):
+        mg.compare(tiny_run, tmp_path / "report")
+    with pytest.raises(mg.UserError, match="batchsize: not an option of a model"):
+        mg.load_model(tiny_run, batchsize=8)
+    with pytest.raises(mg.UserError, match="--input-path and --bf16 go with --backend torch"):
+        mg.load_model(tiny_run, backend="onnx", bf16=True)
+    with pytest.raises(mg.UserError, match="sweep: --lr needs positive values"):
+        mg.sweep(tmp_path / "i", lr=[-1.0], seeds=[1])
     checked = mg.train(tmp_path / "d", settings=tiny_settings(small_sst2, **{"train.lr": "5e-4"}),
                        model_overrides=TINY_OVERRIDES, check=True)
     assert checked["check"] == "ok" and checked["config"]["train"]["lr"] == 5e-4
@@ -92,3 +108,13 @@ def test_a_pair_model_takes_pairs_and_refuses_anything_else(rte_run):
     for bad in ("one sentence", ("a", "b", "c"), ("a", 1), 5):
         with pytest.raises(mg.UserError, match="input 2: the model classifies sentence pairs"):
             mg.predict(model, [("a", "b"), bad])
+
+
+def test_a_sweep_in_python_gives_its_runs_the_settings(small_sst2, tmp_path):
+    result = mg.sweep(tmp_path / "sweep", lr=(1e-3,), seeds=[7], settings=tiny_settings(small_sst2, **{
+        "train.lr": 5.0, "data.text_columns": ["sentence"], "train.bf16": "off"}), model_overrides=TINY_OVERRIDES)
+    [run_json] = (tmp_path / "sweep").glob("*seed-7/run.json")
+    run = json.loads(run_json.read_text())["config"]
+    assert (run["train"]["lr"], run["train"]["seed"], run["train"]["bf16"]) == (1e-3, 7, "off")  # the grid's lr wins
+    assert run["model"]["overrides"] == TINY_OVERRIDES and run["data"]["text_columns"] == ["sentence"]
+    assert result["chosen"]["name"] == "lr=0.001"

@@ -27,7 +27,7 @@ def modules() -> dict[str, Path]:
 
 def imports(name: str, path: Path) -> set[str]:
     """Package modules imported anywhere in the file (function-level imports included)."""
-    package = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".")
+    package = name.split(".")[:-1]  # a package's __init__ too: "bench.__init__" is in package bench
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level:

@@ -7,7 +7,8 @@ load on first use, so that importing the package (and `modernbert-glue --version
 from .errors import UserError
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "baseline", "compare", "evaluate", "load_model", "predict", "resume", "train"]
+__all__ = ["UserError", "baseline", "compare", "evaluate", "export_onnx", "glue_submission", "load_model", "predict",
+           "resume", "sweep", "train"]
 
 
 def __getattr__(name: str):
@@ -16,3 +17,7 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'modernbert_glue' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,12 +1,12 @@
-"""The Python API: `train`, `resume`, `baseline`, `load_model`, `predict`, `evaluate` and `compare` do what the
-commands of those names do, as functions for notebooks and scripts (the CLI's train, baseline, evaluate and compare
-call these).
-Import them from the package (it loads torch only when one is called):
+"""The Python API: `train`, `resume`, `baseline`, `sweep`, `load_model`, `predict`, `evaluate`, `compare`,
+`glue_submission` and `export_onnx` do what the commands of those names do, as functions for notebooks and
+scripts; every CLI command but `predict`'s file reading, `bench` and `serve` is a call to one of them. Import
+them from the package (it loads torch only when one is called):
 
     import modernbert_glue as mg
 
-    metrics = mg.train("runs/rte", "cpu-sbert", settings={"data.task": "rte", "train.epochs": 1})
-    model = mg.load_model("runs/rte/model")
+    metrics = mg.train("runs/rte", "minilm-glue", settings={"data.task": "rte", "train.epochs": 1})
+    model = mg.load_model("runs/rte")
     mg.predict(model, [("A man is playing a guitar.", "A man plays an instrument.")])
 
 `settings` are a preset's keys, dotted as `--set` and `presets show` name them ({"train.lr": 5e-5}); values are
@@ -16,15 +16,21 @@ the command would print (its exit code 2).
 
 from __future__ import annotations
 
+import json
+import numbers
+import os
+from collections.abc import Iterable
 from os import PathLike
 from typing import Any, Sequence
 
 from .errors import UserError
 
 Settings = dict[str, Any]
+Path_ = str | PathLike
+LOAD_OPTIONS = ("batch_size", "input_path", "bf16")  # how a loaded model runs (the torch backend: all three)
 
 
-def train(output_dir: str | PathLike | None, preset: str | None = None, *, settings: Settings | None = None,
+def train(output_dir: Path_ | None, preset: Path_ | None = None, *, settings: Settings | None = None,
           seeds: Sequence[int] | None = None, model_overrides: dict[str, Any] | None = None,
           overwrite: bool = False, check: bool = False) -> dict:
     """Fine-tune on a task and write the run folder (`train -o OUTPUT_DIR --preset PRESET --set KEY=VALUE ...`).
@@ -39,11 +45,11 @@ def train(output_dir: str | PathLike | None, preset: str | None = None, *, setti
     from .training.lifecycle import with_init_from_base
     from .training.runs import check_training, train_seeds
 
-    settings, seeds = dict(settings or {}), _seed_list(seeds, settings)
+    settings, seeds = _settings(settings), _seed_list(seeds, settings)
     if not output_dir and not check:
         raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
-    output_dir = str(output_dir) if output_dir else None
-    cfg = resolve_run_config(preset, settings, None, model_overrides)
+    output_dir = _text(output_dir)
+    cfg = resolve_run_config(_text(preset), settings, None, _overrides(model_overrides))
     cfg = with_init_from_base(cfg, seeds, model_given="model.name" in settings,
                               random_init_given="model.random_init" in settings)
     warn_without_warm_start(cfg)  # once for the run or the seed set (a sweep's runs: each in its own log)
@@ -54,21 +60,7 @@ def train(output_dir: str | PathLike | None, preset: str | None = None, *, setti
     return run_training(cfg, output_dir, overwrite=overwrite)
 
 
-def baseline(name: str, output_dir: str | PathLike, *, settings: Settings | None = None,
-             encoder: str = "sentence-transformers/all-MiniLM-L6-v2", seed: int = 42,
-             cache_dir: str | PathLike | None = None, overwrite: bool = False) -> dict:
-    """Fit the baseline `name` (tfidf, sbert-frozen or majority) and write the run folder `train` would
-    (`baseline NAME -o OUTPUT_DIR`); `settings` are the data.* keys only. Returns its metrics."""
-    from .config import data_config
-    from .run_paths import with_data_dir_from_env
-    from .training.baselines import BaselineConfig, run_baseline
-
-    cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=None if cache_dir is None else str(cache_dir))
-    data = with_data_dir_from_env(data_config(dict(settings or {})))
-    return run_baseline(cfg, data, str(output_dir), overwrite=overwrite)
-
-
-def resume(run_dir: str | PathLike, preset: str | None = None, *, settings: Settings | None = None,
+def resume(run_dir: Path_, preset: Path_ | None = None, *, settings: Settings | None = None,
            seeds: Sequence[int] | None = None, model_overrides: dict[str, Any] | None = None) -> dict:
     """Continue an unfinished run (or `--seeds` folder) from its newest checkpoint (`train --resume RUN_DIR`).
     `preset`/`settings`/`model_overrides` change the saved config where a resumed run allows it (e.g. more epochs);
@@ -76,64 +68,181 @@ def resume(run_dir: str | PathLike, preset: str | None = None, *, settings: Sett
     from .config import resolve_run_config
     from .training.runs import resume_training
 
-    if preset or settings or model_overrides:
+    settings, seeds, overrides = _settings(settings), _seed_list(seeds, settings), _overrides(model_overrides)
+    if preset or settings or overrides:
         def requested(saved):
-            return resolve_run_config(preset, dict(settings or {}), None, model_overrides, base=saved)
+            return resolve_run_config(_text(preset), settings, None, overrides, base=saved)
     else:
         requested = None
-    return resume_training(str(run_dir), requested, _seed_list(seeds, settings))
+    return resume_training(os.fspath(run_dir), requested, seeds)
 
 
-def _seed_list(seeds: Sequence[int] | None, settings: Settings | None) -> list[int] | None:
-    if seeds and "train.seed" in (settings or {}):  # each seed's run would train without it
-        raise UserError("--seeds gives each run its seed: leave out --seed (and --set train.seed)")
-    return list(seeds) if seeds is not None else None
+def baseline(name: str, output_dir: Path_, *, settings: Settings | None = None,
+             encoder: str = "sentence-transformers/all-MiniLM-L6-v2", seed: int = 42,
+             cache_dir: Path_ | None = None, overwrite: bool = False) -> dict:
+    """Fit the baseline `name` (tfidf, sbert-frozen or majority) and write the run folder `train` would
+    (`baseline NAME -o OUTPUT_DIR`); `settings` are the data.* keys only. Returns its metrics."""
+    from .config import data_config
+    from .run_paths import with_data_dir_from_env
+    from .training.baselines import BaselineConfig, run_baseline
+
+    _integers([seed], "seed")
+    cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=_text(cache_dir))
+    data = with_data_dir_from_env(data_config(_settings(settings)))
+    return run_baseline(cfg, data, os.fspath(output_dir), overwrite=overwrite)
 
 
-def load_model(folder: str | PathLike, backend: str = "torch", **options):
-    """A saved model folder (a run's model/, an `export onnx` folder with backend "onnx", a baseline's model/)
+def sweep(output_dir: Path_, *, lr: Sequence[float], seeds: Sequence[int], weight_decay: Sequence[float] | None = None,
+          epochs: Sequence[float] | None = None, preset: Path_ | None = None, settings: Settings | None = None,
+          model_overrides: dict[str, Any] | None = None, train_args: Sequence[str] = (), parallel: int = 1,
+          decoupled_weight_decay: bool = False, memory_per_run_gb: float = 4.0) -> dict:
+    """The grid lr x weight decay x epochs x seeds, one `train` run each, resumable (`sweep`); `preset`,
+    `settings` and `model_overrides` (or `train_args`, as on the command line) are what every run gets. Returns
+    sweep.json's content: the table and the `chosen` config."""
+    from .sweep import SweepConfig
+    from .sweep import sweep as run_sweep
+
+    grid = {key: _numbers(values, name) for key, name, values in
+            (("lr", "lr", lr), ("wd", "weight_decay", weight_decay), ("ep", "epochs", epochs)) if values is not None}
+    args = [*(["--preset", _text(preset)] if preset else []),
+            *(a for key, value in _settings(settings).items() for a in ("--set", f"{key}={_as_set(value)}")),
+            *(a for key, value in _overrides(model_overrides).items()
+              for a in ("--model-override", f"{key}={json.dumps(value)}")), *map(str, train_args)]
+    cfg = SweepConfig(grid=grid, seeds=_seed_list(seeds, settings), train_args=args, parallel=parallel,
+                      memory_per_run_gb=memory_per_run_gb, decoupled_weight_decay=decoupled_weight_decay)
+    return run_sweep(cfg, os.fspath(output_dir))
+
+
+def load_model(folder: Path_, backend: str = "torch", **options):
+    """A saved model (a run folder or its model/, an `export onnx` folder with backend "onnx", a baseline's run)
     ready to classify: `predict(model, texts)`, or `model.scores(texts)` for the probabilities (regression: the
     values). `options`: batch_size, and for torch input_path and bf16, as `predict` takes them."""
+    from .inference.backends import check_torch_only
     from .inference.backends import load_model as load
+    from .outputs import model_folder
 
-    return load(str(folder), backend, **options)
+    if unknown := sorted(set(options) - set(LOAD_OPTIONS)):
+        raise UserError(f"{', '.join(unknown)}: not an option of a model (those are {', '.join(LOAD_OPTIONS)})")
+    check_torch_only(backend, **{key: options.get(key) for key in ("input_path", "bf16")})
+    return load(model_folder(os.fspath(folder)), backend, **options)
 
 
 def predict(model, texts: Sequence[str | tuple[str, str]], **options) -> list[dict]:
     """Classify sentences (a pair model: (first, second) tuples) with a model from `load_model`, or a folder
-    loaded with `options`: [{"text"[, "text_pair"], "label", "score"}] in input order (`predict`'s records)."""
+    loaded with `options` (`backend` among them): [{"text"[, "text_pair"], "label", "score"}] in input order."""
     from .inference.predict import predict_texts
 
+    texts = _items(texts, "texts", "a list of sentences (or pairs)")
     name = "the model"
     if isinstance(model, (str, PathLike)):
-        name, model = str(model), load_model(model, **options)
+        name, model = os.fspath(model), load_model(model, **options)
     elif options:
         raise UserError(f"{', '.join(options)}: options for loading a folder; this model is loaded already")
-    if isinstance(texts, str):  # one sentence would be classified letter by letter
-        raise UserError("texts: a list of sentences (or pairs), got one string")
-    return predict_texts(model, list(texts), name)
+    return predict_texts(model, texts, name)
 
 
-def evaluate(model_dir: str | PathLike, *, task: str | None = None, data_dir: str | PathLike | None = None,
-             split: str | None = None, file: str | PathLike | None = None, max_eval_samples: int | None = None,
-             backend: str = "torch", text_columns: Sequence[str] | None = None,
-             label_column: str | None = None) -> dict:
+def evaluate(model_dir: Path_, *, task: str | None = None, data_dir: Path_ | None = None, split: str | None = None,
+             file: Path_ | None = None, max_eval_samples: int | None = None, backend: str = "torch",
+             text_columns: Sequence[str] | str | None = None, label_column: str | None = None) -> dict:
     """A saved model's metrics on a labelled split of its task (default validation; from `data_dir`, else the
     Hub) or a labelled `file`, with 95% intervals and n (the `evaluate` command's JSON)."""
     from .config import DataConfig
     from .inference.evaluate import evaluate as run_evaluation
+    from .outputs import model_folder
 
-    data = DataConfig(data_dir=None if data_dir is None else str(data_dir), max_eval_samples=max_eval_samples)
-    return run_evaluation(str(model_dir), data=data, split=split, file=None if file is None else str(file),
-                          task=task, backend=backend, text_columns=list(text_columns) if text_columns else None,
+    if isinstance(text_columns, str):  # as --text-columns writes them
+        text_columns = [part.strip() for part in text_columns.split(",")]
+    data = DataConfig(data_dir=_text(data_dir), max_eval_samples=max_eval_samples)
+    return run_evaluation(model_folder(os.fspath(model_dir)), data=data, split=split, file=_text(file), task=task,
+                          backend=backend, text_columns=list(text_columns) if text_columns else None,
                           label_column=label_column)
 
 
-def compare(runs: Sequence[str | PathLike], output: str | PathLike, *, task: str | None = None,
-            overwrite: bool = False) -> dict:
+def compare(runs: Sequence[Path_], output: Path_, *, task: str | None = None, overwrite: bool = False) -> dict:
     """Write the comparison report of `runs` (run folders; a `--seeds` folder expands) into the new folder
     `output` (report.md, report.html, report.json, figures); runs of several tasks give the GLUE table. Returns
     report.json's content."""
     from .report import compare as run_compare
 
-    return run_compare([str(run) for run in runs], str(output), overwrite=overwrite, task=task)
+    return run_compare(_folders(runs), os.fspath(output), overwrite=overwrite, task=task)
+
+
+def glue_submission(runs: Sequence[Path_], output: Path_, *, data_root: Path_ | None = None,
+                    overwrite: bool = False) -> dict:
+    """The GLUE server's files from one fine-tuned run per task (`glue-submission`); returns submission.json."""
+    from .submission import glue_submission as run_submission
+
+    return run_submission(_folders(runs), os.fspath(output), data_root=_text(data_root), overwrite=overwrite)
+
+
+def export_onnx(model_dir: Path_, output: Path_, *, quantize: str | None = None, overwrite: bool = False) -> dict:
+    """Export a saved model to ONNX, int8-quantised with quantize="int8" (`export onnx`); returns export.json."""
+    from .inference.export import export_onnx as run_export
+    from .outputs import model_folder
+
+    return run_export(model_folder(os.fspath(model_dir)), os.fspath(output), quantize=quantize, overwrite=overwrite)
+
+
+def _text(path: Path_ | None) -> str | None:
+    return None if path is None else os.fspath(path)
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is not None and not isinstance(settings, dict):
+        raise UserError(f"settings: a dict of dotted keys ({{'train.lr': 5e-5}}), got {type(settings).__name__}")
+    if bad := [key for key in settings or {} if not isinstance(key, str)]:
+        raise UserError(f"settings: keys are dotted names such as 'train.lr', got {bad[0]!r}")
+    return dict(settings or {})
+
+
+def _overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    if overrides is not None and not isinstance(overrides, dict):
+        raise UserError(f"model_overrides: a dict of model config keys, got {type(overrides).__name__}")
+    return dict(overrides or {})
+
+
+def _seed_list(seeds: Sequence[int] | None, settings: Settings | None) -> list[int] | None:
+    if seeds is None:
+        return None
+    seeds = _items(seeds, "seeds", "a list of integers")
+    if not seeds:
+        raise UserError("seeds: give at least one seed")
+    _integers(seeds, "seeds")
+    if "train.seed" in (settings or {}):  # each seed's run would train without it
+        raise UserError("--seeds gives each run its seed: leave out --seed (and --set train.seed)")
+    return [int(seed) for seed in seeds]
+
+
+def _integers(values: list, what: str) -> None:
+    if bad := [v for v in values if not isinstance(v, numbers.Integral) or isinstance(v, bool)]:
+        raise UserError(f"{what}: integers, got {bad[0]!r}")
+
+
+def _numbers(values, what: str) -> list[float]:
+    values = _items(values, what, "a list of numbers")
+    if bad := [v for v in values if not isinstance(v, numbers.Real) or isinstance(v, bool)]:
+        raise UserError(f"{what}: numbers, got {bad[0]!r}")
+    return [float(v) for v in values]
+
+
+def _items(values, what: str, expected: str) -> list:
+    """A list from any iterable (a tuple, a pandas column, a generator); one string or path is refused: it would
+    be taken character by character."""
+    if isinstance(values, (str, bytes, PathLike)) or not isinstance(values, Iterable):
+        got = "one path" if isinstance(values, PathLike) else "one string" if isinstance(values, (str, bytes)) else \
+            type(values).__name__
+        raise UserError(f"{what}: {expected}, got {got}")
+    return list(values)
+
+
+def _folders(runs: Sequence[Path_]) -> list[str]:
+    return [os.fspath(run) for run in _items(runs, "runs", "a list of folders")]
+
+
+def _as_set(value: Any) -> str:
+    """A setting as `--set` text, for the sweep's child `train` runs."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "none" if value is None else os.fspath(value) if isinstance(value, PathLike) else str(value)

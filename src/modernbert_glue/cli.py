@@ -285,7 +285,7 @@ def export_onnx(
     overwrite: Overwrite = False,
 ) -> None:
     """Export a saved model to ONNX (dynamic batch and length), optionally int8-quantised; prints export.json."""
-    from .inference.export import export_onnx as run_export
+    from .api import export_onnx as run_export
 
     _emit(run_export(model, output, quantize=quantize, overwrite=overwrite))
 

@@ -35,22 +35,18 @@ def sweep(
     data: Optional[dict] = None,
 ) -> None:
     """Grid of lr x weight decay x epochs x seeds for one task, resumable; prints the table and the chosen config."""
+    from .api import sweep as run_sweep
     from .cli_options import data_args, float_list
-    from .sweep import SweepConfig
-    from .sweep import sweep as run_sweep
 
-    grid = {"lr": float_list(lr, "--lr")}
-    if weight_decay is not None:  # "" is refused, not a grid without decays
-        grid["wd"] = float_list(weight_decay, "--weight-decay")
-    if epochs is not None:
-        grid["ep"] = float_list(epochs, "--epochs")
     train_args = [*(["--preset", preset] if preset else []), *(["--model", model] if model else []),
                   *(["--random-init"] if random_init else []), *(["--init-from", init_from] if init_from else []),
                   *(a for item in model_override or [] for a in ("--model-override", item)),
                   *(a for item in set_ or [] for a in ("--set", item)), *data_args(data)]
-    cfg = SweepConfig(grid=grid, seeds=int_list(seeds, "--seeds"), train_args=train_args, parallel=parallel,
-                      memory_per_run_gb=memory_per_run_gb, decoupled_weight_decay=decoupled_weight_decay)
-    emit(run_sweep(cfg, output_dir)["chosen"])
+    # --weight-decay '' is refused by float_list, not a grid without decays
+    grid = {name: None if text is None else float_list(text, f"--{name.replace('_', '-')}")
+            for name, text in (("lr", lr), ("weight_decay", weight_decay), ("epochs", epochs))}
+    emit(run_sweep(output_dir, **grid, seeds=int_list(seeds, "--seeds"), train_args=train_args, parallel=parallel,
+                   memory_per_run_gb=memory_per_run_gb, decoupled_weight_decay=decoupled_weight_decay)["chosen"])
 
 
 def glue_submission(
@@ -63,6 +59,6 @@ def glue_submission(
     overwrite: Overwrite = False,
 ) -> None:
     """Write the GLUE leaderboard's files from one fine-tuned run per task; prints submission.json."""
-    from .submission import glue_submission as run_submission
+    from .api import glue_submission as run_submission
 
     emit(run_submission(runs, output, data_root=data_root, overwrite=overwrite))
