@@ -9,7 +9,7 @@ import pytest
 
 import modernbert_glue as mg
 
-from .conftest import MODERNBERT, PROB_ATOL, TINY, run_cli
+from .conftest import MODERNBERT, PROB_ATOL, REPO, TINY, run_cli
 
 TINY_OVERRIDES = {key: int(value) for key, value in (item.split("=") for item in TINY)}
 
@@ -26,6 +26,9 @@ def test_importing_the_package_loads_no_torch_and_hands_out_the_api():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 3)
     assert out[:3] == ["False", "modernbert_glue.api", "False"]  # torch loads when a function runs, not before
     assert all(callable(getattr(mg, name)) for name in mg.__all__) and set(mg.__all__) <= set(dir(mg))
+    # a module of the package's own named as a function would replace it once imported (sweep.py did)
+    package = REPO / "src" / "modernbert_glue"
+    assert not [name for name in mg.__all__ if (package / f"{name}.py").exists() or (package / name).is_dir()]
     with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
         mg.no_such_thing  # noqa: B018
 
@@ -118,3 +121,19 @@ def test_a_sweep_in_python_gives_its_runs_the_settings(small_sst2, tmp_path):
     assert (run["train"]["lr"], run["train"]["seed"], run["train"]["bf16"]) == (1e-3, 7, "off")  # the grid's lr wins
     assert run["model"]["overrides"] == TINY_OVERRIDES and run["data"]["text_columns"] == ["sentence"]
     assert result["chosen"]["name"] == "lr=0.001"
+
+
+def test_the_readmes_example_calls_the_api_as_it_is():
+    """Every `mg.NAME(...)` in the README's Python API example names a function of the API and only parameters it
+    has (the example itself trains for minutes: it ran by hand, not here)."""
+    import ast
+    import inspect
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    calls = [node for node in ast.walk(ast.parse(example)) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and getattr(node.func.value, "id", "") == "mg"]
+    assert len(calls) >= 7
+    for call in calls:
+        assert call.func.attr in mg.__all__, call.func.attr
+        inspect.signature(getattr(mg, call.func.attr)).bind(*call.args, **{k.arg: None for k in call.keywords})

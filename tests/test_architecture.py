@@ -14,7 +14,7 @@ STAGES = [
     ["inputs", "packing", "segments"],
     ["models", "model_overrides", "device"],
     ["evaluation", "modelcard"],
-    ["training", "inference", "bench", "sweep", "submission"],
+    ["training", "inference", "bench", "submission"],
     ["report"],
 ]
 SHARED = {"errors", "locks", "outputs", "ownership", "provenance", "__init__"}

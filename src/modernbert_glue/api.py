@@ -99,8 +99,8 @@ def sweep(output_dir: Path_, *, lr: Sequence[float], seeds: Sequence[int], weigh
     """The grid lr x weight decay x epochs x seeds, one `train` run each, resumable (`sweep`); `preset`,
     `settings` and `model_overrides` (or `train_args`, as on the command line) are what every run gets. Returns
     sweep.json's content: the table and the `chosen` config."""
-    from .sweep import SweepConfig
-    from .sweep import sweep as run_sweep
+    from .training.sweep import SweepConfig
+    from .training.sweep import sweep as run_sweep
 
     grid = {key: _numbers(values, name) for key, name, values in
             (("lr", "lr", lr), ("wd", "weight_decay", weight_decay), ("ep", "epochs", epochs)) if values is not None}

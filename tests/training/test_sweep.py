@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modernbert_glue.outputs import read_marker
-from modernbert_glue.sweep import SweepConfig, _command, config_name, configs
+from modernbert_glue.training.sweep import SweepConfig, _command, config_name, configs
 
 from ..conftest import CLI, MODERNBERT, TINY_ARGS, glue_folder, near_tie, run_cli, write_tsv
 
@@ -40,7 +40,7 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
 
     from modernbert_glue.errors import UserError
     from modernbert_glue.outputs import open_output
-    from modernbert_glue.sweep import summarise, table
+    from modernbert_glue.training.sweep import summarise, table
 
     for grid, decoupled, message in (
             ({"lr": [1e-4]}, True, "--decoupled-weight-decay converts the grid's --weight-decay values"),
@@ -78,7 +78,7 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
 
 
 def test_free_memory_falls_back_to_ram_when_nvidia_smi_has_no_number(tmp_path, monkeypatch):
-    from modernbert_glue.sweep import free_memory_gb
+    from modernbert_glue.training.sweep import free_memory_gb
 
     fake = tmp_path / "nvidia-smi"
     fake.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/args\"\necho '[N/A]'\n")
@@ -97,7 +97,7 @@ def test_a_run_that_crashes_fails_the_sweep_with_exit_1_naming_it(tmp_path, monk
     failed, not a wrong option), and where its error went."""
     import sys
 
-    import modernbert_glue.sweep as sweep_module
+    import modernbert_glue.training.sweep as sweep_module
     from modernbert_glue.errors import RunFailed, UserError
 
     crash = [sys.executable, "-c", "import sys; sys.exit('Traceback: the run crashed')"]
@@ -136,7 +136,7 @@ def finishing_run(signal_launcher: bool):
 def test_a_signal_whose_runs_finish_anyway_ends_with_the_table(tmp_path, monkeypatch):
     """A signal after the last run started, which finishes all the same (its last step): nothing is left to
     continue, so the sweep writes its table and succeeds instead of saying it stopped."""
-    import modernbert_glue.sweep as sweep_module
+    import modernbert_glue.training.sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "_check_train_options", lambda cfg, out: None)
     monkeypatch.setattr(sweep_module, "_command", finishing_run(signal_launcher=True))
@@ -146,7 +146,7 @@ def test_a_signal_whose_runs_finish_anyway_ends_with_the_table(tmp_path, monkeyp
 
 def test_no_run_starts_after_a_signal_that_came_while_free_memory_was_read(tmp_path, monkeypatch):
     """nvidia-smi may take seconds: a signal then must not be followed by a run that no one tells to stop."""
-    import modernbert_glue.sweep as sweep_module
+    import modernbert_glue.training.sweep as sweep_module
 
     def signalled_while_reading() -> float:
         os.kill(os.getpid(), signal.SIGTERM)
@@ -354,7 +354,7 @@ def test_an_mnli_run_gives_both_mnli_files_and_ax(tmp_path):
 def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path, caplog):
     from modernbert_glue.errors import UserError
     from modernbert_glue.outputs import open_output, write_json
-    from modernbert_glue.sweep import sweep
+    from modernbert_glue.training.sweep import sweep
 
     for grid, seeds, message in (({"lr": [1e-4]}, [1, 1], "--seeds repeats a value"),  # as train --seeds
                                  ({"lr": [1e-4, 1e-4]}, [1], "--lr repeats a value"),
@@ -376,7 +376,7 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path, caplo
     with pytest.raises(UserError, match="a sweep started without --decoupled-weight-decay"):
         sweep(SweepConfig(grid={"lr": [1e-4], "wd": [1e-5]}, seeds=[1], train_args=["--data-dir", str(tmp_path)],
                           decoupled_weight_decay=True), str(tmp_path / "sweep"))
-    from modernbert_glue.sweep import _check_same_sweep
+    from modernbert_glue.training.sweep import _check_same_sweep
 
     for same in (f"{tmp_path}/", f"{tmp_path}/../{tmp_path.name}"):  # the same folder, written otherwise
         _check_same_sweep(tmp_path / "sweep", SweepConfig(grid={"lr": [1e-4]}, seeds=[1],
@@ -400,7 +400,7 @@ def test_a_finished_runs_damaged_result_stops_the_sweep_before_it_writes(tmp_pat
     """Its metrics.json was a JSONDecodeError traceback, after the sweep had marked itself unfinished."""
     from modernbert_glue.errors import UserError
     from modernbert_glue.outputs import open_output, write_json
-    from modernbert_glue.sweep import sweep
+    from modernbert_glue.training.sweep import sweep
 
     cfg = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "rte"])
     folder = open_output(tmp_path / "sweep", "sweep")
@@ -521,7 +521,7 @@ def test_init_from_base_is_matched_by_alias_path_or_set(tmp_path, monkeypatch):
 
 
 def test_the_table_shows_no_spread_for_one_seed_and_failed_for_a_failed_config():
-    from modernbert_glue.sweep import table
+    from modernbert_glue.training.sweep import table
 
     summary = {"metric": "accuracy", "rule": "r", "chosen": {"name": "lr=0.001"}, "configs": {
         "lr=0.001": {"values": {"7": 0.6}, "mean": 0.6, "median": 0.6, "std": None},

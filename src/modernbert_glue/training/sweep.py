@@ -28,12 +28,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import check_seeds
-from .errors import RunFailed, UserError
-from .evaluation.runfolder import is_number, read_json, wrong_field
-from .locks import releases_on_error
-from .outputs import check_output, failure, open_output, read_marker
-from .training import stopping
+from ..config import check_seeds
+from ..errors import RunFailed, UserError
+from ..evaluation.runfolder import is_number, read_json, wrong_field
+from ..locks import releases_on_error
+from ..outputs import check_output, failure, open_output, read_marker
+from . import stopping
 
 log = logging.getLogger(__name__)
 
