@@ -76,7 +76,7 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
         mg.train(tmp_path / "f", seeds=42)
     with pytest.raises(mg.UserError, match="seeds: a list of integers, got one string"):
         mg.train(tmp_path / "g", seeds="12")
-    with pytest.raises(mg.UserError, match="seeds: integers, got 1.5"):
+    with pytest.raises(mg.UserError, match="seeds must be integers, got 1.5"):
         mg.train(tmp_path / "g", seeds=[1, 1.5])
     with pytest.raises(mg.UserError, match="settings: a dict of dotted keys"):
         mg.train(tmp_path / "h", settings=["train.lr=1e-4"])
@@ -88,6 +88,12 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
         mg.load_model(tiny_run, backend="onnx", bf16=True)
     with pytest.raises(mg.UserError, match="sweep: --lr needs positive values"):
         mg.sweep(tmp_path / "i", lr=[-1.0], seeds=[1])
+    with pytest.raises(mg.UserError, match="sweep: --epochs needs positive values, got \\['2'\\]"):
+        mg.sweep(tmp_path / "j", lr=[1e-4], epochs=["2"], seeds=[1])
+    with pytest.raises(mg.UserError, match="text_columns: a list of column names, got one string"):
+        mg.evaluate(tiny_run, file=small_sst2 / "dev.tsv", text_columns="sentence")
+    with pytest.raises(mg.UserError, match="--seed must be integers, got '42'"):
+        mg.baseline("majority", tmp_path / "k", settings={"data.data_dir": small_sst2}, seed="42")
     checked = mg.train(tmp_path / "d", settings=tiny_settings(small_sst2, **{"train.lr": "5e-4"}),
                        model_overrides=TINY_OVERRIDES, check=True)
     assert checked["check"] == "ok" and checked["config"]["train"]["lr"] == 5e-4

@@ -1,6 +1,7 @@
 """The Python API: `train`, `resume`, `baseline`, `sweep`, `load_model`, `predict`, `evaluate`, `compare`,
 `glue_submission` and `export_onnx` do what the commands of those names do, as functions for notebooks and
-scripts; every CLI command but `predict`'s file reading, `bench` and `serve` is a call to one of them. Import
+scripts; the CLI's commands of those names are calls to them (the `predict` command reads its files and loads
+its model itself; `bench`, `serve` and `presets` have no function here). Import
 them from the package (it loads torch only when one is called):
 
     import modernbert_glue as mg
@@ -17,7 +18,6 @@ the command would print (its exit code 2).
 from __future__ import annotations
 
 import json
-import numbers
 import os
 from collections.abc import Iterable
 from os import PathLike
@@ -55,7 +55,7 @@ def train(output_dir: Path_ | None, preset: Path_ | None = None, *, settings: Se
     warn_without_warm_start(cfg)  # once for the run or the seed set (a sweep's runs: each in its own log)
     if check:
         return check_training(cfg, output_dir, seeds, overwrite=overwrite)
-    if seeds:
+    if seeds is not None:  # [] is refused there, not one run without a seed set
         return train_seeds(cfg, output_dir, seeds, overwrite=overwrite)
     return run_training(cfg, output_dir, overwrite=overwrite)
 
@@ -86,7 +86,6 @@ def baseline(name: str, output_dir: Path_, *, settings: Settings | None = None,
     from .run_paths import with_data_dir_from_env
     from .training.baselines import BaselineConfig, run_baseline
 
-    _integers([seed], "seed")
     cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=_text(cache_dir))
     data = with_data_dir_from_env(data_config(_settings(settings)))
     return run_baseline(cfg, data, os.fspath(output_dir), overwrite=overwrite)
@@ -102,7 +101,7 @@ def sweep(output_dir: Path_, *, lr: Sequence[float], seeds: Sequence[int], weigh
     from .training.sweep import SweepConfig
     from .training.sweep import sweep as run_sweep
 
-    grid = {key: _numbers(values, name) for key, name, values in
+    grid = {key: _items(values, name, "a list of numbers") for key, name, values in
             (("lr", "lr", lr), ("wd", "weight_decay", weight_decay), ("ep", "epochs", epochs)) if values is not None}
     args = [*(["--preset", _text(preset)] if preset else []),
             *(a for key, value in _settings(settings).items() for a in ("--set", f"{key}={_as_set(value)}")),
@@ -150,11 +149,10 @@ def evaluate(model_dir: Path_, *, task: str | None = None, data_dir: Path_ | Non
     from .inference.evaluate import evaluate as run_evaluation
     from .outputs import model_folder
 
-    if isinstance(text_columns, str):  # as --text-columns writes them
-        text_columns = [part.strip() for part in text_columns.split(",")]
+    text_columns = None if text_columns is None else _items(text_columns, "text_columns", "a list of column names")
     data = DataConfig(data_dir=_text(data_dir), max_eval_samples=max_eval_samples)
     return run_evaluation(model_folder(os.fspath(model_dir)), data=data, split=split, file=_text(file), task=task,
-                          backend=backend, text_columns=list(text_columns) if text_columns else None,
+                          backend=backend, text_columns=text_columns or None,
                           label_column=label_column)
 
 
@@ -188,11 +186,12 @@ def _text(path: Path_ | None) -> str | None:
 
 
 def _settings(settings: Settings | None) -> Settings:
+    """The settings given: a value of None is not given, as a command's option left out (the preset's stays)."""
     if settings is not None and not isinstance(settings, dict):
         raise UserError(f"settings: a dict of dotted keys ({{'train.lr': 5e-5}}), got {type(settings).__name__}")
     if bad := [key for key in settings or {} if not isinstance(key, str)]:
         raise UserError(f"settings: keys are dotted names such as 'train.lr', got {bad[0]!r}")
-    return dict(settings or {})
+    return {key: value for key, value in (settings or {}).items() if value is not None}
 
 
 def _overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -202,27 +201,17 @@ def _overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _seed_list(seeds: Sequence[int] | None, settings: Settings | None) -> list[int] | None:
+    from .config import check_seeds
+
     if seeds is None:
         return None
     seeds = _items(seeds, "seeds", "a list of integers")
-    if not seeds:
+    if not seeds:  # train --check would otherwise check one run, which the seed set then refuses
         raise UserError("seeds: give at least one seed")
-    _integers(seeds, "seeds")
-    if "train.seed" in (settings or {}):  # each seed's run would train without it
+    check_seeds(seeds, "seeds")
+    if "train.seed" in _settings(settings):  # each seed's run would train without it
         raise UserError("--seeds gives each run its seed: leave out --seed (and --set train.seed)")
     return [int(seed) for seed in seeds]
-
-
-def _integers(values: list, what: str) -> None:
-    if bad := [v for v in values if not isinstance(v, numbers.Integral) or isinstance(v, bool)]:
-        raise UserError(f"{what}: integers, got {bad[0]!r}")
-
-
-def _numbers(values, what: str) -> list[float]:
-    values = _items(values, what, "a list of numbers")
-    if bad := [v for v in values if not isinstance(v, numbers.Real) or isinstance(v, bool)]:
-        raise UserError(f"{what}: numbers, got {bad[0]!r}")
-    return [float(v) for v in values]
 
 
 def _items(values, what: str, expected: str) -> list:

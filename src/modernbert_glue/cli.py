@@ -87,14 +87,14 @@ def train(
 ) -> None:
     """Fine-tune a model on a GLUE task (or your own data), evaluate on dev, and save the run folder."""
     from . import api
-    from .config import parse_sets
+    from .config import settings_from
     from .model_overrides import parse_overrides
 
     options = {"model.name": model, "model.random_init": random_init, "model.init_from": init_from,
                **{f"data.{name}": value for name, value in data.items()}, "train.epochs": epochs, "train.lr": lr,
                "train.batch_size": batch_size, "train.weight_decay": weight_decay, "train.seed": seed,
                "train.input_path": input_path, "train.packed_token_budget": token_budget, "train.engine": engine}
-    settings = {**parse_sets(set_), **{key: value for key, value in options.items() if value is not None}}
+    settings = settings_from(options, set_)
     seed_list = int_list(seeds, "--seeds") if seeds is not None else None
     overrides = parse_overrides(model_override or [])
     if resume:

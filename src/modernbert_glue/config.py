@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import numbers
 import os
 import types
 import typing
@@ -197,6 +198,8 @@ RANGES = {
 def check_seeds(seeds: list[int], what: str) -> None:
     """Seeds outside train.seed's range (RANGES), for commands that take seeds outside a RunConfig."""
     low, high = RANGES["train.seed"][:2]
+    if wrong := [seed for seed in seeds if not isinstance(seed, numbers.Integral) or isinstance(seed, bool)]:
+        raise UserError(f"{what} must be integers, got {wrong[0]!r}")  # the Python API's (a TOML's are typed)
     if any(not low <= seed <= high for seed in seeds):
         raise UserError(f"{what} must be between {low} and {high}, got {', '.join(map(str, seeds))}")
 
@@ -307,15 +310,16 @@ def data_config(settings: dict[str, Any], source: str = "options") -> DataConfig
     return check_ranges(cfg, source).data
 
 
-def parse_sets(sets: list[str] | None) -> dict[str, str]:
-    """`--set SECTION.KEY=VALUE` items -> {dotted key: text} (the text is parsed by the field's type later)."""
-    parsed: dict[str, str] = {}
+def settings_from(options: dict[str, Any], sets: list[str] | None = None) -> dict[str, Any]:
+    """The settings a command gives: its `--set SECTION.KEY=VALUE` items (text, parsed by the field's type later),
+    and its named options (dotted key -> value, None = not given) over them."""
+    parsed: dict[str, Any] = {}
     for item in sets or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--set '{item}': expected SECTION.KEY=VALUE")
         parsed[key.strip()] = value
-    return parsed
+    return {**parsed, **{key: value for key, value in options.items() if value is not None}}
 
 
 def resolve_run_config(preset: str | None, options: dict[str, Any], sets: list[str] | None = None,
@@ -325,7 +329,7 @@ def resolve_run_config(preset: str | None, options: dict[str, Any], sets: list[s
     Named options win over `--set`; model overrides add to (and replace keys of) the preset's. With `base`
     (a resumed run's saved config), the options apply on top of it instead of a preset.
     """
-    overrides = {**parse_sets(sets), **{k: v for k, v in options.items() if v is not None}}
+    overrides = settings_from(options, sets)
     if base is None:
         cfg = load_config(preset, overrides)
         cfg.data = with_data_dir_from_env(cfg.data)

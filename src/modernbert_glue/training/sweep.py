@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import math
+import numbers
 import os
 import subprocess
 import sys
@@ -70,7 +71,8 @@ class SweepConfig:
         if self.parallel < 1:
             raise UserError(f"--parallel must be at least 1, got {self.parallel}")
         for key, values in self.grid.items():  # a weight decay may be 0 (none), as train.weight_decay
-            if not values or any(not math.isfinite(v) or v < 0 or (v == 0 and key != "wd") for v in values):
+            if not values or any(not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v)
+                                 or v < 0 or (v == 0 and key != "wd") for v in values):  # the API's may be any
                 kind = "values of 0 or more" if key == "wd" else "positive values"
                 raise UserError(f"sweep: {GRID_OPTIONS[key]} needs {kind}, got {values}")
         if self.decoupled_weight_decay and "wd" not in self.grid:
