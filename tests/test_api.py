@@ -76,7 +76,7 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
         mg.train(tmp_path / "f", seeds=42)
     with pytest.raises(mg.UserError, match="seeds: a list of integers, got one string"):
         mg.train(tmp_path / "g", seeds="12")
-    with pytest.raises(mg.UserError, match="seeds must be integers, got 1.5"):
+    with pytest.raises(mg.UserError, match="--seeds must be integers, got 1.5"):
         mg.train(tmp_path / "g", seeds=[1, 1.5])
     with pytest.raises(mg.UserError, match="settings: a dict of dotted keys"):
         mg.train(tmp_path / "h", settings=["train.lr=1e-4"])

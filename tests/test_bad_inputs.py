@@ -146,7 +146,7 @@ CLI_ROWS = [
     (["{train}", "--seeds", "1,1"], 2, "--seeds needs distinct seeds"),
     (["{train}", "--seed", "-1"], 2, "'train.seed' must be at least 0 and at most 4294967295, got -1"),
     (["{train}", "--set", "train.seed=4294967296"], 2, "'train.seed' must be at least 0"),
-    (["{train}", "--seeds=-1,2"], 2, "--seeds: 'train.seed' must be at least 0"),
+    (["{train}", "--seeds=-1,2"], 2, "--seeds must be between 0 and 4294967295, got -1, 2"),
     (["baseline", "tfidf", "--data-dir", "{sst2}", "--seed", "-1", "-o", "{out}"], 2, "--seed must be between 0 and"),
     (["{train}", "--seeds", "1,2", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
     (["{train}", "--epochs", "abc"], 2, "Invalid value for '--epochs'"),

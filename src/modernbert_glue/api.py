@@ -208,7 +208,7 @@ def _seed_list(seeds: Sequence[int] | None, settings: Settings | None) -> list[i
     seeds = _items(seeds, "seeds", "a list of integers")
     if not seeds:  # train --check would otherwise check one run, which the seed set then refuses
         raise UserError("seeds: give at least one seed")
-    check_seeds(seeds, "seeds")
+    check_seeds(seeds, "--seeds")
     if "train.seed" in _settings(settings):  # each seed's run would train without it
         raise UserError("--seeds gives each run its seed: leave out --seed (and --set train.seed)")
     return [int(seed) for seed in seeds]
