@@ -29,6 +29,9 @@ def test_importing_the_package_loads_no_torch_and_hands_out_the_api():
     # a module of the package's own named as a function would replace it once imported (sweep.py did)
     package = REPO / "src" / "modernbert_glue"
     assert not [name for name in mg.__all__ if (package / f"{name}.py").exists() or (package / name).is_dir()]
+    assert "paper-sst2" in mg.list_presets() and mg.show_preset("paper-sst2")["train"]["lr"] == 8e-5
+    with pytest.raises(mg.UserError, match="no-such-preset"):
+        mg.show_preset("no-such-preset")
     with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
         mg.no_such_thing  # noqa: B018
 

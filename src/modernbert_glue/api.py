@@ -1,7 +1,7 @@
 """The Python API: `train`, `resume`, `baseline`, `sweep`, `load_model`, `predict`, `evaluate`, `compare`,
-`glue_submission` and `export_onnx` do what the commands of those names do, as functions for notebooks and
-scripts; the CLI's commands of those names are calls to them (the `predict` command reads its files and loads
-its model itself; `bench`, `serve` and `presets` have no function here). Import
+`glue_submission`, `export_onnx`, `list_presets` and `show_preset` do what the commands of those names do
+(`presets list`, `presets show`), as functions for notebooks and scripts, and those commands are calls to them (the
+`predict` command reads its files and loads its model itself; `bench` and `serve` have no function here). Import
 them from the package (it loads torch only when one is called):
 
     import modernbert_glue as mg
@@ -179,6 +179,25 @@ def export_onnx(model_dir: Path_, output: Path_, *, quantize: str | None = None,
     from .outputs import model_folder
 
     return run_export(model_folder(os.fspath(model_dir)), os.fspath(output), quantize=quantize, overwrite=overwrite)
+
+
+def list_presets() -> list[str]:
+    """The names of the presets shipped with the package (`presets list`)."""
+    from .recipes import list_presets as names
+
+    return names()
+
+
+def show_preset(name: Path_ = "paper") -> dict:
+    """A preset (name or .toml path) resolved over the defaults, its values checked as `train` checks them
+    (`presets show NAME`)."""
+    from .config import load_config
+    from .device import device_type
+    from .training.dispatch import check_settings
+
+    cfg = load_config(os.fspath(name))
+    check_settings(cfg, device_type())
+    return cfg.to_dict()
 
 
 def _text(path: Path_ | None) -> str | None:

@@ -293,7 +293,7 @@ def export_onnx(
 @presets_app.command("list")
 def presets_list() -> None:
     """Names of the presets shipped with the package."""
-    from .recipes import list_presets
+    from .api import list_presets
 
     for name in list_presets():
         print(name)
@@ -302,13 +302,9 @@ def presets_list() -> None:
 @presets_app.command("show")
 def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml path.")] = "paper") -> None:
     """Print a preset resolved over the defaults, as JSON (its values checked as `train` checks them)."""
-    from .config import load_config
-    from .device import device_type
-    from .training.dispatch import check_settings
+    from .api import show_preset
 
-    cfg = load_config(name)
-    check_settings(cfg, device_type())
-    _emit(cfg.to_dict())
+    _emit(show_preset(name))
 
 
 def main() -> None:
