@@ -7,8 +7,8 @@ load on first use, so that importing the package (and `modernbert-glue --version
 from .errors import UserError
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "baseline", "compare", "evaluate", "export_onnx", "glue_submission", "list_presets",
-           "load_model", "predict", "resume", "show_preset", "sweep", "train"]
+__all__ = ["UserError", "baseline", "benchmark", "compare", "evaluate", "export_onnx", "glue_submission",
+           "list_presets", "load_model", "predict", "resume", "show_preset", "sweep", "train"]
 
 
 def __getattr__(name: str):

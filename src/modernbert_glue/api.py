@@ -1,7 +1,7 @@
 """The Python API: `train`, `resume`, `baseline`, `sweep`, `load_model`, `predict`, `evaluate`, `compare`,
-`glue_submission`, `export_onnx`, `list_presets` and `show_preset` do what the commands of those names do
-(`presets list`, `presets show`), as functions for notebooks and scripts, and those commands are calls to them (the
-`predict` command reads its files and loads its model itself; `bench` and `serve` have no function here). Import
+`glue_submission`, `export_onnx`, `benchmark`, `list_presets` and `show_preset` do what the commands of those
+names do (`bench`, `presets list`, `presets show`), as functions for notebooks and scripts, and those commands are
+calls to them (the `predict` command reads its files and loads its model itself; `serve` has no function). Import
 them from the package (it loads torch only when one is called):
 
     import modernbert_glue as mg
@@ -179,6 +179,38 @@ def export_onnx(model_dir: Path_, output: Path_, *, quantize: str | None = None,
     from .outputs import model_folder
 
     return run_export(model_folder(os.fspath(model_dir)), os.fspath(output), quantize=quantize, overwrite=overwrite)
+
+
+def benchmark(mode: str, *, model: Path_ | None = None, random_init: bool = True,
+              model_overrides: dict[str, Any] | None = None, data_dir: Path_ | None = None,
+              paths: Sequence[str] = ("padded", "dynamic", "grouped", "packed"), batch_size: int | None = None,
+              steps: int | None = None, repeats: int = 3, bf16: str | bool | None = None,
+              lengths: Sequence[int] = (), variable_means: Sequence[int] = (), token_budget: int | None = None,
+              compile: str | None = None, output: Path_ | None = None) -> dict:
+    """Time the input paths side by side on SST-2 sentences (`bench train|infer`; named so because `bench` is the
+    package modernbert_glue.bench): mode "train" (forward, backward and AdamW steps) or "infer";
+    `lengths`/`variable_means` (infer) time fixed or varied long inputs instead. Returns the results (`results`,
+    `ratios_real_tokens_per_s`, ...), also written to `output` when given."""
+    from .bench import BenchConfig
+    from .bench import bench as run_bench
+    from .config import DataConfig
+    from .device import use_bf16
+
+    lengths, means = _items(lengths, "lengths", "a list of lengths"), _items(variable_means, "variable_means",
+                                                                             "a list of lengths")
+    cfg = BenchConfig(model=_text(model) or BenchConfig.model, random_init=random_init, overrides=_overrides(model_overrides),
+                      mode=mode, paths=tuple(_items(paths, "paths", "a list of input paths")),
+                      batch_size=64 if batch_size is None else batch_size,
+                      steps=(2 if mode == "train" else 4) if steps is None else steps, repeats=repeats,
+                      bf16=use_bf16(bf16 or "auto", "bench", "--bf16"), lengths=tuple(lengths),
+                      variable_means=tuple(means), token_budget=token_budget,
+                      compile="" if compile in (None, "none") else compile)
+    if (lengths or means) and mode != "infer":
+        raise UserError("--lengths and --variable-means go with `bench infer`")
+    if (lengths or means) and batch_size is not None:
+        raise UserError(f"--batch-size goes with the input paths: --lengths and --variable-means batch "
+                        f"{cfg.tokens_per_batch} tokens at a time")
+    return run_bench(cfg, DataConfig(data_dir=_text(data_dir)), _text(output))
 
 
 def list_presets() -> list[str]:

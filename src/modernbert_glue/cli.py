@@ -220,26 +220,16 @@ def bench(
     output: Annotated[Optional[str], typer.Option(help="JSON results file to write (never overwritten).")] = None,
 ) -> None:
     """Input paths side by side on SST-2 sentences: real tokens/s, sentences/s, padding, memory (table on stderr)."""
-    from .bench import BenchConfig, format_table
-    from .bench import bench as run_bench
-    from .config import DataConfig
-    from .device import use_bf16
+    from .api import benchmark as run_bench
+    from .bench import format_table
     from .model_overrides import parse_overrides
 
-    cfg = BenchConfig(model=model or BenchConfig.model, random_init=random_init, overrides=parse_overrides(model_override or []), mode=mode,
-                      paths=tuple(p.strip() for p in paths.split(",") if p.strip()),
-                      batch_size=64 if batch_size is None else batch_size,
-                      steps=(2 if mode == "train" else 4) if steps is None else steps, repeats=repeats,
-                      bf16=use_bf16(bf16 or "auto", "bench", "--bf16"),
-                      lengths=tuple(int_list(lengths, "--lengths")) if lengths else (),
-                      variable_means=tuple(int_list(variable_means, "--variable-means")) if variable_means else (),
-                      token_budget=token_budget, compile="" if compile == "none" else compile)
-    if (cfg.lengths or cfg.variable_means) and mode != "infer":
-        raise UserError("--lengths and --variable-means go with `bench infer`")
-    if (cfg.lengths or cfg.variable_means) and batch_size is not None:
-        raise UserError(f"--batch-size goes with the input paths: --lengths and --variable-means batch "
-                        f"{cfg.tokens_per_batch} tokens at a time")
-    report = run_bench(cfg, DataConfig(data_dir=data_dir), output)
+    report = run_bench(mode, model=model, random_init=random_init,
+                       model_overrides=parse_overrides(model_override or []), data_dir=data_dir, paths=[p.strip() for p in paths.split(",") if p.strip()],
+                       batch_size=batch_size, steps=steps, repeats=repeats, bf16=bf16,
+                       lengths=int_list(lengths, "--lengths") if lengths else (),
+                       variable_means=int_list(variable_means, "--variable-means") if variable_means else (),
+                       token_budget=token_budget, compile=compile, output=output)
     print(format_table(report), file=sys.stderr)
     _emit({"results": report["results"], "ratios_real_tokens_per_s": report["ratios_real_tokens_per_s"]})
 
