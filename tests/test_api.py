@@ -150,10 +150,14 @@ def test_the_readmes_example_calls_the_api_as_it_is():
 
 def test_a_benchmark_in_python_times_the_paths_it_is_given(small_sst2, tmp_path):
     report = mg.benchmark("infer", model=MODERNBERT, model_overrides=TINY_OVERRIDES, data_dir=small_sst2,
-                          paths=("padded", "packed"), steps=1, repeats=1, output=tmp_path / "bench.json")
-    assert [r["path"] for r in report["results"]] == ["padded", "packed"]
+                          paths=("padded", "packed"), steps=1, repeats=1, bf16=False, output=tmp_path / "bench.json")
+    assert [r["path"] for r in report["results"]] == ["padded", "packed"] and report["config"]["bf16"] is False
     assert json.loads((tmp_path / "bench.json").read_text())["results"] == report["results"]
     with pytest.raises(mg.UserError, match="--lengths and --variable-means go with `bench infer`"):
         mg.benchmark("train", model=MODERNBERT, lengths=[128])
     with pytest.raises(mg.UserError, match="paths: a list of input paths, got one string"):
         mg.benchmark("infer", model=MODERNBERT, paths="padded,packed")
+    with pytest.raises(mg.UserError, match=r"--variable-means are whole numbers of tokens, got \['128'\]"):
+        mg.benchmark("infer", model=MODERNBERT, lengths=["128"])
+    with pytest.raises(mg.UserError, match="--bf16 must be auto, fast, on or off"):
+        mg.benchmark("infer", model=MODERNBERT, bf16="sometimes")

@@ -183,7 +183,7 @@ def export_onnx(model_dir: Path_, output: Path_, *, quantize: str | None = None,
 
 def benchmark(mode: str, *, model: Path_ | None = None, random_init: bool = True,
               model_overrides: dict[str, Any] | None = None, data_dir: Path_ | None = None,
-              paths: Sequence[str] = ("padded", "dynamic", "grouped", "packed"), batch_size: int | None = None,
+              paths: Sequence[str] | None = None, batch_size: int | None = None,
               steps: int | None = None, repeats: int = 3, bf16: str | bool | None = None,
               lengths: Sequence[int] = (), variable_means: Sequence[int] = (), token_budget: int | None = None,
               compile: str | None = None, output: Path_ | None = None) -> dict:
@@ -196,13 +196,15 @@ def benchmark(mode: str, *, model: Path_ | None = None, random_init: bool = True
     from .config import DataConfig
     from .device import use_bf16
 
-    lengths, means = _items(lengths, "lengths", "a list of lengths"), _items(variable_means, "variable_means",
-                                                                             "a list of lengths")
-    cfg = BenchConfig(model=_text(model) or BenchConfig.model, random_init=random_init, overrides=_overrides(model_overrides),
-                      mode=mode, paths=tuple(_items(paths, "paths", "a list of input paths")),
+    default_paths = ("padded", "dynamic", "grouped", "packed")
+    paths = _items(default_paths if paths is None else paths, "paths", "a list of input paths")
+    lengths = _items(lengths or (), "lengths", "a list of lengths")
+    means = _items(variable_means or (), "variable_means", "a list of lengths")
+    cfg = BenchConfig(model=_text(model) or BenchConfig.model, random_init=random_init,
+                      overrides=_overrides(model_overrides), mode=mode, paths=tuple(paths),
                       batch_size=64 if batch_size is None else batch_size,
                       steps=(2 if mode == "train" else 4) if steps is None else steps, repeats=repeats,
-                      bf16=use_bf16(bf16 or "auto", "bench", "--bf16"), lengths=tuple(lengths),
+                      bf16=use_bf16("auto" if bf16 is None else bf16, "bench", "--bf16"), lengths=tuple(lengths),
                       variable_means=tuple(means), token_budget=token_budget,
                       compile="" if compile in (None, "none") else compile)
     if (lengths or means) and mode != "infer":
@@ -220,14 +222,14 @@ def list_presets() -> list[str]:
     return names()
 
 
-def show_preset(name: Path_ = "paper") -> dict:
+def show_preset(name: Path_ | None = "paper") -> dict:
     """A preset (name or .toml path) resolved over the defaults, its values checked as `train` checks them
     (`presets show NAME`)."""
     from .config import load_config
     from .device import device_type
     from .training.dispatch import check_settings
 
-    cfg = load_config(os.fspath(name))
+    cfg = load_config(_text(name))  # None: the default preset
     check_settings(cfg, device_type())
     return cfg.to_dict()
 

@@ -225,7 +225,8 @@ def bench(
     from .model_overrides import parse_overrides
 
     report = run_bench(mode, model=model, random_init=random_init,
-                       model_overrides=parse_overrides(model_override or []), data_dir=data_dir, paths=[p.strip() for p in paths.split(",") if p.strip()],
+                       model_overrides=parse_overrides(model_override or []), data_dir=data_dir,
+                       paths=[p.strip() for p in paths.split(",") if p.strip()],
                        batch_size=batch_size, steps=steps, repeats=repeats, bf16=bf16,
                        lengths=int_list(lengths, "--lengths") if lengths else (),
                        variable_means=int_list(variable_means, "--variable-means") if variable_means else (),

@@ -62,6 +62,9 @@ class BenchConfig:
         for name in ("batch_size", "steps", "repeats"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if any(not isinstance(n, int) or isinstance(n, bool) for n in (*self.lengths, *self.variable_means)):
+            raise UserError(f"--lengths and --variable-means are whole numbers of tokens, got "
+                            f"{list(self.lengths) or ''}{list(self.variable_means) or ''}")  # (the Python API's)
         if any(n < 2 for n in self.lengths) or any(n < 1 for n in self.variable_means):
             raise UserError(f"--lengths must be at least 2 tokens and --variable-means at least 1, got "
                             f"{list(self.lengths) or ''}{list(self.variable_means) or ''}")
