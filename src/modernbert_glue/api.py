@@ -196,8 +196,7 @@ def benchmark(mode: str, *, model: Path_ | None = None, random_init: bool = True
     from .config import DataConfig
     from .device import use_bf16
 
-    default_paths = ("padded", "dynamic", "grouped", "packed")
-    paths = _items(default_paths if paths is None else paths, "paths", "a list of input paths")
+    paths = _items(BenchConfig.paths if paths is None else paths, "paths", "a list of input paths")
     lengths = _items(lengths or (), "lengths", "a list of lengths")
     means = _items(variable_means or (), "variable_means", "a list of lengths")
     cfg = BenchConfig(model=_text(model) or BenchConfig.model, random_init=random_init,
@@ -287,4 +286,4 @@ def _as_set(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
-    return "none" if value is None else os.fspath(value) if isinstance(value, PathLike) else str(value)
+    return os.fspath(value) if isinstance(value, PathLike) else str(value)  # (None: left out by _settings)
