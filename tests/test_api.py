@@ -36,6 +36,20 @@ def test_importing_the_package_loads_no_torch_and_hands_out_the_api():
         mg.no_such_thing  # noqa: B018
 
 
+def test_type_checkers_see_every_name_the_package_hands_out():
+    """Editors and type checkers read the package statically (py.typed): its TYPE_CHECKING imports name every lazy
+    function, each from the module that defines it."""
+    import ast
+
+    tree = ast.parse((REPO / "src" / "modernbert_glue" / "__init__.py").read_text())
+    guarded = [node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"]
+    assert len(guarded) == 1, "one `if TYPE_CHECKING:` block"
+    names = {alias.name: node.module for node in guarded[0].body if isinstance(node, ast.ImportFrom)
+             for alias in node.names}
+    assert set(names) == set(mg.__all__) - {"UserError"} and set(names.values()) == {"api"}
+    assert (REPO / "src" / "modernbert_glue" / "py.typed").is_file()
+
+
 def test_train_in_python_writes_the_run_folder_the_commands_read(small_sst2, tmp_path):
     out = tmp_path / "run"
     metrics = mg.train(out, settings=tiny_settings(small_sst2), model_overrides=TINY_OVERRIDES)

@@ -4,7 +4,13 @@ The Python API (api.py) is importable from here: `import modernbert_glue as mg; 
 load on first use, so that importing the package (and `modernbert-glue --version`) stays free of torch.
 """
 
+from typing import TYPE_CHECKING
+
 from .errors import UserError
+
+if TYPE_CHECKING:  # what type checkers and editors read (with py.typed): the lazy names below, with signatures
+    from .api import (baseline, benchmark, compare, evaluate, export_onnx, glue_submission, list_presets,
+                      load_model, predict, resume, show_preset, sweep, train)
 
 __version__ = "0.1.0"
 __all__ = ["UserError", "baseline", "benchmark", "compare", "evaluate", "export_onnx", "glue_submission",

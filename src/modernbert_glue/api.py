@@ -21,9 +21,12 @@ import json
 import os
 from collections.abc import Iterable
 from os import PathLike
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .inference.classifier import TextClassifier
 
 Settings = dict[str, Any]
 Path_ = str | PathLike
@@ -112,7 +115,7 @@ def sweep(output_dir: Path_, *, lr: Sequence[float], seeds: Sequence[int], weigh
     return run_sweep(cfg, os.fspath(output_dir))
 
 
-def load_model(folder: Path_, backend: str = "torch", **options):
+def load_model(folder: Path_, backend: str = "torch", **options) -> TextClassifier:
     """A saved model (a run folder or its model/, an `export onnx` folder with backend "onnx", a baseline's run)
     ready to classify: `predict(model, texts)`, or `model.scores(texts)` for the probabilities (regression: the
     values). `options`: batch_size, and for torch input_path and bf16, as `predict` takes them."""
@@ -126,7 +129,7 @@ def load_model(folder: Path_, backend: str = "torch", **options):
     return load(model_folder(os.fspath(folder)), backend, **options)
 
 
-def predict(model, texts: Sequence[str | tuple[str, str]], **options) -> list[dict]:
+def predict(model: TextClassifier | Path_, texts: Sequence[str | tuple[str, str]], **options) -> list[dict]:
     """Classify sentences (a pair model: (first, second) tuples) with a model from `load_model`, or a folder
     loaded with `options` (`backend` among them): [{"text"[, "text_pair"], "label", "score"}] in input order."""
     from .inference.predict import predict_texts
