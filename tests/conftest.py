@@ -32,6 +32,16 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.timeout(3600))
 
 
+def pytest_configure(config):
+    """Tests send SIGINT (Ctrl-C) to the processes they start, which inherit an ignored SIGINT and rightly keep
+    ignoring it (training.stopping): a suite started as a background job of a non-interactive shell (`make test &`)
+    has SIGINT ignored, so give it back its default for the processes started from here."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_sessionstart(session):
     """Fail at once, with one clear message, when the shared data folder is missing (never skip)."""
     missing = [p for p in (SST2, MODERNBERT) if not p.is_dir()]
