@@ -421,14 +421,18 @@ def test_a_finished_runs_damaged_result_stops_the_sweep_before_it_writes(tmp_pat
 
 def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
     """lr 1e30 makes the loss NaN: that run stops for good (failure.json), the sweep still finishes and chooses
-    among the configs whose every seed finished, a second launch does not run it again, and --resume says why."""
+    among the configs whose every seed finished, a second launch does not run it again (launched with that config
+    alone, every config has failed: the table is finished and the sweep says so), and --resume says why."""
     data = glue_folder(tmp_path, "rte", 32, 16)
     out = tmp_path / "sweep"
-    args = ["sweep", "--task", "rte", "--data-dir", data, "--model", MODERNBERT, "--random-init", *TINY_ARGS,
-            "--max-train-samples", "32", "--max-eval-samples", "16", "--set", "train.batch_size=16",
-            "--set", "train.logging_steps=1", "--lr", "1e-3,1e30", "--epochs", "1", "--seeds", "7",
-            "--output-dir", out, *TWO_AT_ONCE]
-    code, stdout, stderr = run_cli(*args, timeout=HANG_GUARD_S)
+
+    def args(lrs):
+        return ["sweep", "--task", "rte", "--data-dir", data, "--model", MODERNBERT, "--random-init", *TINY_ARGS,
+                "--max-train-samples", "32", "--max-eval-samples", "16", "--set", "train.batch_size=16",
+                "--set", "train.logging_steps=1", "--lr", lrs, "--epochs", "1", "--seeds", "7",
+                "--output-dir", out, *TWO_AT_ONCE]
+
+    code, stdout, stderr = run_cli(*args("1e-3,1e30"), timeout=HANG_GUARD_S)
     assert code == 0, stderr[-3000:]
     summary = json.loads((out / "sweep.json").read_text())
     failed = summary["configs"]["lr=1e+30,ep=1"]
@@ -439,28 +443,18 @@ def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
 
     run = out / "lr=1e+30,ep=1-seed-7"
     recorded = (run / "failure.json").stat().st_mtime_ns
-    code, _, stderr = run_cli(*args, timeout=HANG_GUARD_S)
-    assert code == 0, stderr[-3000:]
-    assert (run / "failure.json").stat().st_mtime_ns == recorded  # an outcome, not an unfinished run
-    code, _, stderr = run_cli("train", "--resume", run)
-    assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {run}: the dev loss is nan")
-    code, _, stderr = run_cli("compare", run, out / "lr=0.001,ep=1-seed-7", "--output", tmp_path / "report")
-    assert code == 2 and f"error: {run}: unfinished run folder: the dev loss is nan" in stderr
-
-
-def test_a_sweep_whose_every_config_failed_finishes_its_table_and_says_so(tmp_path):
-    data = glue_folder(tmp_path, "rte", 32, 16)
-    out = tmp_path / "sweep"
-    code, stdout, stderr = run_cli(
-        "sweep", "--task", "rte", "--data-dir", data, "--model", MODERNBERT, "--random-init", *TINY_ARGS,
-        "--max-train-samples", "32", "--max-eval-samples", "16", "--set", "train.batch_size=16", "--lr", "1e30",
-        "--epochs", "1", "--seeds", "7", "--output-dir", out, timeout=HANG_GUARD_S)
+    code, stdout, stderr = run_cli(*args("1e30"), timeout=HANG_GUARD_S)
     assert code == 1 and stdout == ""
+    assert (run / "failure.json").stat().st_mtime_ns == recorded  # an outcome, not an unfinished run
     assert stderr.strip().splitlines()[-1] == (
         f"error: sweep: every config has a failed run, so none is chosen ({out / 'sweep.md'} shows why; "
         "failure.json in each run folder)")
     assert json.loads((out / "sweep.json").read_text())["chosen"] is None and read_marker(out)["complete"]
     assert "| lr=1e+30,ep=1 | failed |" in (out / "sweep.md").read_text()
+    code, _, stderr = run_cli("train", "--resume", run)
+    assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {run}: the dev loss is nan")
+    code, _, stderr = run_cli("compare", run, out / "lr=0.001,ep=1-seed-7", "--output", tmp_path / "report")
+    assert code == 2 and f"error: {run}: unfinished run folder: the dev loss is nan" in stderr
 
 
 @pytest.mark.parametrize("to", ["group", "launcher"])
