@@ -121,7 +121,7 @@ CLI_ROWS = [
     (["{train}", "--train-file", "{label_2}"], 2, "two.tsv, line 3: label '2' is not one of 0, 1, negative, positive"),
     (["{train}", "--train-file", "{dup_header}"], 2, "dup.tsv, line 1: column 'sentence' appears more than once"),
     (["{train}", "--train-file", "{no_header}"], 2, "noheader.tsv: missing column 'sentence'"),
-    (["{train}", "--train-file", "{wrong_columns}"], 2, "cols.tsv: missing column 'sentence' (sst2 classifies single sentences: expected sentence; found: text, label)"),
+    (["{train}", "--train-file", "{wrong_columns}"], 2, "cols.tsv: missing column 'sentence' (sst2 classifies single sentences: expected sentence; found: text, label); name yours with --text-columns"),
     (["{train}", "--train-file", "{field_count}"], 2, "fields.tsv, line 3: expected 2 fields"),
     (["{train}", "--train-file", "{header_only}"], 2, "header.tsv: no rows"),
     (["{train}", "--train-file", "{empty_sentence}"], 2, "blank_sentence.tsv, line 2: empty 'sentence'"),

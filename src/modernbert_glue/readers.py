@@ -230,11 +230,11 @@ def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_labe
         if name not in columns:
             kind = f"{task.name} classifies {'sentence pairs' if task.is_pair else 'single sentences'}: "
             raise UserError(f"{path}: missing column '{name}' ({kind}expected {', '.join(task.text_columns)}; "
-                            f"found: {found})")
+                            f"found: {found}); name yours with --text-columns")
     label_col = task.label_column
     has_label = label_col is not None and label_col in columns
     if require_label and not has_label:
-        raise UserError(f"{path}: missing label column '{label_col}' (found: {found})")
+        raise UserError(f"{path}: missing label column '{label_col}' (found: {found}); name yours with --label-column")
     out: dict[str, list] = {key: [] for key in TEXT_KEYS[: len(task.text_columns)]}
     labels = []
     for lineno, record in rows:

@@ -12,7 +12,7 @@ import yaml
 from modernbert_glue.evaluation.metrics import classification_metrics, regression_metrics
 from modernbert_glue.evaluation.runfolder import read_predictions
 
-from ..conftest import SHARED, assert_probs_close, glue_folder, run_cli, tiny_train_args, write_tsv
+from ..conftest import PROB_ATOL, SHARED, assert_probs_close, glue_folder, run_cli, tiny_train_args, write_tsv
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +91,13 @@ def test_a_max_length_above_the_tokenizers_is_saved_as_what_inputs_were_cut_at(t
 
 
 def test_evaluate_reproduces_the_runs_dev_metrics(rte_run, stsb_run):
+    """From the dev rows in the task's own layout, and from the run's predictions file as it is."""
     for run, task, metric in ((rte_run, "rte", "accuracy"), (stsb_run, "stsb", "pearson")):
-        code, stdout, stderr = run_cli("evaluate", "--model", run / "model", "--task", task, "--file",
-                                       _dev_file(run, task))
-        assert code == 0, stderr
-        result = json.loads(stdout)
-        assert result[metric] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-5)
+        for file in (_dev_file(run, task), run / "predictions_dev.tsv"):
+            code, stdout, stderr = run_cli("evaluate", "--model", run / "model", "--task", task, "--file", file)
+            assert code == 0, stderr
+            result = json.loads(stdout)
+            assert result[metric] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-5), file
         reported = {key.removeprefix("eval_") for key in _metrics(run) if key.startswith("eval_")}
         assert set(result) - {"n"} == reported - {"samples", "split"}  # the same metrics as the run's (RTE: no f1)
     code, _, stderr = run_cli("evaluate", "--model", rte_run / "model", "--task", "mrpc", "--file",
@@ -125,6 +126,14 @@ def test_predict_takes_pairs_from_arguments_and_from_a_file(rte_run, tmp_path):
     assert_probs_close([json.loads(line)["score"] for line in stdout2.splitlines()], [r["score"] for r in records])
     code, _, stderr = run_cli("predict", "--model", model, "one", "two", "three")
     assert code == 2 and "a pair model takes its texts two by two" in stderr
+    # the run's own predictions file, read back as input: its pairs, in its order, given the labels it has
+    code, stdout, stderr = run_cli("predict", "--model", model, "--input", rte_run / "predictions_dev.tsv")
+    assert code == 0, stderr
+    rows, records = read_predictions(rte_run / "predictions_dev.tsv"), [json.loads(x) for x in stdout.splitlines()]
+    assert [(r["text"], r["text_pair"]) for r in records] == [text for _, text, *_ in rows]
+    assert np.allclose([r["score"] for r in records], [row[4] for row in rows], rtol=0, atol=PROB_ATOL + 1e-6)
+    names = json.loads((model / "config.json").read_text())["id2label"]  # labels where not within rounding of a tie
+    assert all(r["label"] == names[str(row[3])] for r, row in zip(records, rows) if row[4] - 0.5 > 2 * PROB_ATOL)
     from modernbert_glue.errors import UserError
     from modernbert_glue.inference.predict import read_texts
 

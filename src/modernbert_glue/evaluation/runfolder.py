@@ -5,7 +5,8 @@
                              main_metric (the task's), timing, ...
                              and test_* when a labelled test set was given
     run.json                 resolved config, versions, git commit, hardware, command line, date
-    predictions_<set>.tsv    idx, sentence[, sentence2], label, prediction, score (set: dev, dev_mismatched, test)
+    predictions_<set>.tsv    idx, sentence (pairs: sentence1, sentence2), label, prediction, score (set: dev,
+                             dev_mismatched, test); `predict --input` and `evaluate --file` read it back
     analysis_<set>.json      confusion matrix, calibration bins (reliability diagram), accuracy by length
     misclassified_<set>.tsv  the wrong predictions, most confident first (regression: the largest errors, with
                              abs_error in place of score)
@@ -93,8 +94,11 @@ def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
+# A pair's columns are GLUE's (sentence1, sentence2), the names `predict --input` and `evaluate --file` look for:
+# a run's predictions read back as their input. Files written before 2026-12-07 named them sentence, sentence2.
 HEADER = ["idx", "sentence", "label", "prediction", "score"]
-PAIR_HEADER = ["idx", "sentence", "sentence2", "label", "prediction", "score"]
+PAIR_HEADER = ["idx", "sentence1", "sentence2", "label", "prediction", "score"]
+EARLIER_PAIR_HEADER = ["idx", "sentence", "sentence2", "label", "prediction", "score"]
 
 
 def _row(i: int, text, label, prediction, score: float) -> str:
@@ -128,6 +132,11 @@ def write_set_results(out: OutputFolder, name: str, texts, labels, scores, *, re
     return {**{f"{prefix}_{k}": v for k, v in scalars.items() if k != "n"}, f"{prefix}_samples": scalars["n"]}
 
 
+def predictions_layout(header: list[str] | None) -> tuple[tuple[str, ...], str] | None:
+    """(text columns, gold label column) when `header` is a predictions file's, else None."""
+    return (tuple(header[1:-3]), "label") if header in (HEADER, PAIR_HEADER, EARLIER_PAIR_HEADER) else None
+
+
 def read_predictions(path: Path) -> list[tuple]:
     """Rows (idx, text, label, prediction, score) of a predictions_<set>.tsv; `text` is a (sentence, sentence2)
     pair for a pair task; label and prediction are ints, or floats for regression."""
@@ -137,10 +146,10 @@ def read_predictions(path: Path) -> list[tuple]:
     except FileNotFoundError:
         raise UserError(f"{path}: not found") from None
     header = lines[0].split("\t") if lines else []
-    if header not in (HEADER, PAIR_HEADER):
-        raise UserError(f"{path}: not a predictions file (expected header {', '.join(HEADER)}, with sentence2 "
-                        f"after sentence for pairs)")
-    pair = header == PAIR_HEADER
+    if header not in (HEADER, PAIR_HEADER, EARLIER_PAIR_HEADER):
+        raise UserError(f"{path}: not a predictions file (expected header {', '.join(HEADER)}, or for pairs "
+                        f"{', '.join(PAIR_HEADER)})")
+    pair = header != HEADER
     for lineno, line in enumerate(lines[1:], start=2):
         parts = line.split("\t")
         try:

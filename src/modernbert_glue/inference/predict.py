@@ -46,7 +46,8 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     pair = len(model.settings.text_columns) == 2
     for i, text in enumerate(texts, start=1):  # the Python API's texts are any objects (api.predict)
         if not (_is_pair(text) if pair else isinstance(text, str)):
-            raise UserError(f"input {i}: {name} classifies {'sentence pairs' if pair else 'single sentences'}")
+            raise UserError(f"input {i}: {name} classifies "
+                            f"{'sentence pairs: give each as (first, second)' if pair else 'single sentences'}")
     started = time.perf_counter()
     records = predict_records(model, texts, name)
     seconds = time.perf_counter() - started
@@ -98,14 +99,21 @@ def _pairs(lines: list[str], where: str) -> list[tuple[str, str]]:
 
 
 def _reader(path: str, columns: tuple[str, ...]) -> Task:
-    """Read a file's texts by the model's own columns, or else GLUE's generic names (sentence; sentence1,
-    sentence2): whichever its header has."""
+    return dataclasses.replace(TASKS["custom"], text_columns=file_columns(path, columns)[0], label_column=None)
+
+
+def file_columns(path: str, columns: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """(text columns, label column or None: the task's) of a file a model with text `columns` reads: a run's
+    predictions file by its layout (its gold label is `label`: a regression's `score` is the prediction), else the
+    model's own columns or GLUE's generic names (sentence; sentence1, sentence2), whichever its header has."""
     from ..data import header_columns
+    from ..evaluation.runfolder import predictions_layout
 
     header = header_columns(path)
+    if (layout := predictions_layout(header)) and len(layout[0]) == len(columns):
+        return layout
     generic = ("sentence1", "sentence2") if len(columns) == 2 else ("sentence",)
     if header is not None and not set(columns) <= set(header) and not set(generic) <= set(header):
         wanted = " or ".join(dict.fromkeys(", ".join(names) for names in (columns, generic)))
         raise UserError(f"{path}: no column(s) {wanted} (name yours with --text-columns); found: {', '.join(header)}")
-    chosen = columns if header is None or set(columns) <= set(header) else generic
-    return dataclasses.replace(TASKS["custom"], text_columns=tuple(chosen), label_column=None)
+    return tuple(columns if header is None or set(columns) <= set(header) else generic), None
