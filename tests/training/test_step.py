@@ -112,6 +112,22 @@ def test_the_engines_tensor_rates_follow_every_schedule_as_a_float_optimizer_doe
         theirs.step()
 
 
+def test_a_run_shorter_than_its_warmup_is_told_so():
+    from modernbert_glue.config import TrainConfig
+    from modernbert_glue.training.step import warmup_warning
+
+    def warning(total, **settings):
+        t = TrainConfig(lr=8e-5, **settings)
+        return warmup_warning(build_optimizer(torch.nn.Linear(2, 2), t, total, torch.device("cpu"))[1], t, total)
+
+    assert "1 step(s) are all warmup at a learning rate of 0: nothing is trained" in warning(1, warmup_ratio=0.06)
+    assert warning(2, warmup_ratio=0.06) is None  # one warmup step, then train.lr
+    assert "the run's 3 steps all fall within warmup: the learning rate reaches 4e-05, not train.lr 8e-05" in warning(
+        3, warmup_ratio=4)  # steps 0, 1, 2 of a 4-step warmup: 2/4 of the peak at most
+    assert warning(1, warmup_ratio=0.06, lr_scheduler="constant") is None  # no warmup in that schedule
+    assert warning(1, warmup_ratio=0.0) is None
+
+
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_classifier_lr_scale_gives_the_classification_layer_its_own_rate_in_both_loops(kind, tmp_path):
     model, tokenizer, cfg, _, _ = _setup(kind, warmup_ratio=0.2, classifier_lr_scale=10.0, decay_norms_and_biases=False)

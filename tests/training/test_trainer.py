@@ -205,15 +205,19 @@ def test_non_empty_output_dir_is_refused(tiny_run, small_sst2):
     assert (tiny_run / "metrics.json").is_file()
 
 
-def test_paper_preset_smoke_one_step(small_sst2, tmp_path):
-    """No --preset: the paper recipe, 64 sentences at batch 64 is one step per epoch."""
+@pytest.mark.parametrize("engine", ["trainer", "engine"])
+def test_paper_preset_smoke_one_step(small_sst2, tmp_path, engine):
+    """No --preset: the paper recipe, 64 sentences at batch 64 is one step per epoch, all of it warmup at a rate of
+    0: both loops say that it trains nothing."""
     out = tmp_path / "paper"
     code, stdout, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS,
                                    "--data-dir", small_sst2, "--max-train-samples", "64", "--max-eval-samples", "32",
-                                   "--epochs", "1", "--output-dir", out)
+                                   "--epochs", "1", "--output-dir", out, "--engine", engine)
     assert code == 0, stderr[-2000:]
     metrics = json.loads(stdout)
     assert metrics["steps"] == 1 and metrics["preset"] == "paper" and metrics["eval_samples"] == 32
+    assert stderr.count("the run's 1 step(s) are all warmup at a learning rate of 0: nothing is trained; train on "
+                        "more data or epochs, or lower train.warmup_ratio") == 1, stderr[-2000:]
 
 
 def test_unknown_model_override_is_refused(small_sst2, tmp_path):

@@ -47,6 +47,7 @@ from .step import (
     compile_layers,
     compile_setting,
     scheduled_lr,
+    warmup_warning,
 )
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ class EngineRun:
                              t.packed_token_budget)
         self.eval_steps = max(1, self.plan.steps_per_epoch // t.evals_per_epoch)  # as training_arguments
         self.optimizer, self.schedule = build_optimizer(self.model, t, self.plan.total_steps, self.device)
+        if warning := warmup_warning(self.schedule, t, self.plan.total_steps):
+            log.warning(warning)
         self.losses = torch.zeros(self.plan.total_steps, device=self.device)
         if checkpoint is not None:
             self.state = engine_state.load(checkpoint, self.model, self.optimizer, self.schedule, self.ema,

@@ -69,6 +69,20 @@ def warmup_steps(warmup: float, total: int) -> int:
     return int(warmup) if warmup >= 1 else math.ceil(total * warmup)
 
 
+def warmup_warning(schedule, t: TrainConfig, total: int) -> str | None:
+    """What a run too short for its warmup (a few rows, a quick check) is told before it trains, by both loops: its
+    learning rate never reaches train.lr, and with one step (warmup starts at 0) nothing is trained at all."""
+    factors = getattr(schedule, "lr_lambdas", None)
+    if not factors or warmup_steps(t.warmup_ratio, total) < total or factors[0](0) >= 1:  # (constant: no warmup)
+        return None
+    top = factors[0](total - 1)  # rates rise through warmup: the last step's is the highest
+    fix = "train on more data or epochs, or lower train.warmup_ratio"
+    if top == 0:
+        return f"the run's {total} step(s) are all warmup at a learning rate of 0: nothing is trained; {fix}"
+    return (f"the run's {total} steps all fall within warmup: the learning rate reaches {top * t.lr:.3g}, not "
+            f"train.lr {t.lr:g}; {fix}")
+
+
 def build_optimizer(model: nn.Module, t: TrainConfig, total: int, device: torch.device):
     """(AdamW, schedule) as the Trainer builds them for `t`, the learning rate a tensor on `device`."""
     from transformers import get_scheduler

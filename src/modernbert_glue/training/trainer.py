@@ -134,7 +134,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
 
         ema = EMACallback(cfg.train.ema_decay, resume_from=checkpoint)
     loss_check = LossCheck(cfg.train.lr)
-    callbacks.append(loss_check)
+    callbacks += [loss_check, WarmupCheck(cfg.train)]
     callbacks.append(CheckpointCallback(cfg.train.checkpoint_steps, ema))  # before EMA: it asks for saves
     if ema is not None:
         callbacks.append(ema)
@@ -222,6 +222,19 @@ class LossCheck(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         self._check("dev loss", (metrics or {}).get("eval_loss"), state, control)
+
+
+class WarmupCheck(TrainerCallback):
+    """step.warmup_warning once the Trainer has built its schedule for the run's steps."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        from .step import warmup_warning
+
+        if warning := warmup_warning(lr_scheduler, self.t, state.max_steps):
+            log.warning(warning)
 
 
 def early_stopping(patience: int, checkpoint: Path | None):
