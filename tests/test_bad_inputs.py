@@ -181,7 +181,7 @@ CLI_ROWS = [
     (["predict", "--model", "{model}", "--input", "{empty}"], 2, "empty.tsv: empty file"),  # "found: " and nothing
     (["evaluate", "--model", "{model}", "--data-dir", str(SHARED / "data" / "rte")], 2,  # "pass --task rte": refused
      "model was trained on sst2: evaluate a model of task rte on it"),
-    (["evaluate", "--model", "{model}", "--data-dir", "{sst2}", "--split", "dev"], 2, "unknown split 'dev'"),
+    (["evaluate", "--model", "{model}", "--data-dir", "{sst2}", "--split", "develop"], 2, "unknown split 'develop' (use train, validation, test)"),
     (["serve", "--model", "{model}", "--port", "99999"], 2, "--port must be at most 65535, got 99999"),
     (["serve", "--model", "{model}", "--backend", "onnx"], 2, "model: not an ONNX export folder"),
     (["serve", "--model", "{model}", "--backend", "tensorrt"], 2, "--backend must be torch or onnx"),

@@ -198,3 +198,15 @@ def test_predict_reads_a_headerless_glue_file_by_the_models_task():
     assert len(texts) == 1043 and texts[0] == "The sailors rode the breeze clear of the rocks."
     with pytest.raises(UserError, match="no column"):  # without the task, its first row is taken as a header
         read_texts(dev, None, ("sentence",))
+
+
+def test_a_split_is_named_as_the_datasets_or_as_its_glue_file():
+    from modernbert_glue.data import split_named
+
+    mnli, sst2, custom = get_task("mnli"), get_task("sst2"), get_task("custom")
+    assert [split_named(sst2, s) for s in ("train", "dev", "validation", "test")] == ["train", "validation",
+                                                                                      "validation", "test"]
+    assert split_named(mnli, "dev_mismatched") == split_named(mnli, "validation_mismatched") == "validation_mismatched"
+    assert split_named(mnli, "dev_matched") == "validation" and split_named(custom, "dev") == "validation"
+    with pytest.raises(UserError, match=r"unknown split 'dev_mismatched' \(use train, validation, test\)"):
+        split_named(sst2, "dev_mismatched")

@@ -27,9 +27,9 @@ app.add_typer(export_app, name="export")
 
 
 from .cli_options import (  # noqa: E402  (after the apps: options are declared once, there)
-    Backend, Bf16, DataDir, HubModel, InitFrom, InputPath, LabelColumn, MaxEval, ModelDir, ModelOverrides, OutputDir,
-    Overwrite, Preset, RandomInit, Sets, Task, TextColumns, TokenBudget, column_list, emit as _emit, int_list,
-    with_data_options,
+    Backend, Bf16, DataDir, FineTunedDir, HubModel, InitFrom, InputPath, LabelColumn, MaxEval, ModelDir,
+    ModelOverrides, OutputDir, Overwrite, Preset, RandomInit, Sets, Task, TextColumns, TokenBudget, column_list,
+    emit as _emit, int_list, with_data_options,
 )
 
 
@@ -135,7 +135,7 @@ def evaluate(
     model: ModelDir,
     task: Task = None,
     data_dir: DataDir = None,
-    split: Annotated[Optional[str], typer.Option(help="train, validation or test (default: validation).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="train, validation (or dev) or test (default: validation).")] = None,
     file: Annotated[Optional[str], typer.Option(
         help="A labelled tsv/csv/jsonl/parquet file instead of a split (not with --data-dir or --split).")] = None,
     max_eval_samples: MaxEval = None,
@@ -270,7 +270,7 @@ def serve(
 
 @export_app.command("onnx")
 def export_onnx(
-    model: ModelDir,
+    model: FineTunedDir,
     output: Annotated[str, typer.Option("--output", help="Export folder to create.")],
     quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantisation.")] = None,
     overwrite: Overwrite = False,

@@ -16,7 +16,8 @@ from .outputs import model_folder
 DataDir = Annotated[
     Optional[str], typer.Option("--data-dir", help="GLUE-format folder (train/dev/test.tsv); env MODERNBERT_GLUE_DATA_DIR.")
 ]
-MaxEval = Annotated[Optional[int], typer.Option("--max-eval-samples", help="Only the first N evaluation rows.")]
+MaxEval = Annotated[Optional[int], typer.Option(
+    "--max-eval-samples", help="Only the first N evaluation rows (train: of each dev set; --test-file is scored whole).")]
 MaxTrain = Annotated[Optional[int], typer.Option("--max-train-samples", help="Only the first N training rows.")]
 TrainFile = Annotated[Optional[str], typer.Option("--train-file", help="Training file (tsv/csv/jsonl/parquet).")]
 ValidationFile = Annotated[Optional[str], typer.Option("--validation-file", help="Validation file.")]
@@ -30,9 +31,19 @@ Bf16 = Annotated[Optional[str], typer.Option(
     "use, fast is on where the hardware has bf16 units.")]
 InputPath = Annotated[Optional[str], typer.Option(
     "--input-path", help="auto, padded, dynamic, grouped or packed batches (default: the preset's or model's).")]
+
+
+def _model_folder(folder: str) -> str:
+    return model_folder(folder) if folder else folder
+
+
 ModelDir = Annotated[str, typer.Option(
-    "--model", callback=lambda folder: model_folder(folder) if folder else folder,
-    help="A run folder written by `train` or `baseline`, or its model/ subfolder.")]
+    "--model", callback=_model_folder,
+    help="A run folder written by `train` or `baseline`, or its model/ subfolder (--backend onnx: an `export onnx` "
+    "folder).")]
+FineTunedDir = Annotated[str, typer.Option(  # what exports: a transformer, not a baseline's scikit-learn pipeline
+    "--model", callback=_model_folder,
+    help="A run folder written by `train`, or its model/ subfolder.")]
 Preset = Annotated[Optional[str], typer.Option(
     "--preset", help="Preset name or .toml path (default: paper-TASK, the paper's recipe for the task).")]
 HubModel = Annotated[Optional[str], typer.Option("--model", help="Hub id or local model folder.")]

@@ -96,6 +96,15 @@ def load_split(cfg: DataConfig, task: Task, split: str):
     return Dataset.from_dict(load_columns(cfg, task, split))
 
 
+def split_named(task: Task, split: str) -> str:
+    """A split by its name (train, validation, test, a task's own such as MNLI's validation_mismatched) or by its
+    GLUE file's, as papers and our reports name it: dev, dev_mismatched."""
+    split = {"dev": "validation", **{Path(name).stem: key for key, name in task.files.items()}}.get(split, split)
+    if split not in (*SPLITS, *task.files):
+        raise UserError(f"unknown split '{split}' (use {', '.join(dict.fromkeys((*SPLITS, *task.files)))})")
+    return split
+
+
 def load_columns(cfg: DataConfig, task: Task, split: str, *, hub_hint: str = DATA_DIR_HINT,
                  ids: bool = False) -> dict[str, list]:
     """One split as {"sentence": [...], ["sentence2": [...],] "label": [...]} ("label" where known), checked row
@@ -106,8 +115,7 @@ def load_columns(cfg: DataConfig, task: Task, split: str, *, hub_hint: str = DAT
 
     A test split keeps every row (a malformed one is refused): its predictions are matched to its rows, and
     QQP's skipping of malformed training rows would leave a test row unpredicted."""
-    if split not in (*SPLITS, *task.files):
-        raise UserError(f"unknown split '{split}' (use {', '.join(dict.fromkeys((*SPLITS, *task.files)))})")
+    split = split_named(task, split)
     test = split.startswith("test")
     source = split_source(cfg, task, split)
     if source == "hub" and split in ("train", "validation") and (cfg.train_file or cfg.validation_file):

@@ -41,7 +41,7 @@ def warm_start_missing(cfg) -> str | None:
     model and it names none."""
     start = PAPER_WARM_START.get(cfg.data.task)
     if start and cfg.preset == f"paper-{cfg.data.task}" and not cfg.model.init_from:
-        return (f"--preset {cfg.preset}: the paper starts {cfg.data.task} from the {start} model (--init-from "
+        return (f"preset {cfg.preset}: the paper starts {cfg.data.task} from the {start} model (--init-from "
                 f"'runs/paper-{start}/seed-{{seed}}/model'); this run starts from {cfg.model.name}")
     return None
 
@@ -71,6 +71,6 @@ def warn_decay_kept(preset: str, lr: float, weight_decay: float, new_lr: float) 
     decay than the paper's (what a user changing only --lr rarely means)."""
     published = weight_decay * lr
     log.warning(
-        "--preset %s: its weight decay %g is torch's value for lr %g (the paper's decoupled %g); at lr %g it is a "
+        "preset %s: its weight decay %g is torch's value for lr %g (the paper's decoupled %g); at lr %g it is a "
         "decoupled %g: pass --weight-decay %g to keep the paper's", preset, weight_decay, lr, published, new_lr,
         weight_decay * new_lr, published / new_lr)

@@ -70,7 +70,7 @@ def test_a_paper_round_2_preset_without_the_mnli_model_says_so(tmp_path, tiny_ru
     args = ["train", "--preset", "paper-rte", "--model", MODERNBERT, "--random-init", *TINY_ARGS,
             "--data-dir", SHARED / "data" / "rte", "-o", tmp_path / "rte", "--check"]
     code, _, stderr = run_cli(*args)
-    assert code == 0 and "--preset paper-rte: the paper starts rte from the mnli model (--init-from " \
+    assert code == 0 and "preset paper-rte: the paper starts rte from the mnli model (--init-from " \
                          "'runs/paper-mnli/seed-{seed}/model'); this run starts from" in stderr, stderr[-2000:]
     code, _, stderr = run_cli(*args, "--init-from", tiny_run / "model")  # the tiny run stands in for MNLI's
     assert code == 0 and "the paper starts" not in stderr, stderr[-2000:]

@@ -127,9 +127,10 @@ def test_evaluate_prints_only_json_matching_the_run(tiny_run, small_sst2, tmp_pa
     else:
         assert abs(result["accuracy"] - metrics["eval_accuracy"]) <= ties / 160 + 1e-9, ties
     assert result["ece"] == pytest.approx(metrics["eval_ece"], abs=PROB_ATOL + 2 * ties / 160)
-    code, stdout, _ = run_cli("evaluate", "--model", tiny_run / "model", "--file", small_sst2 / "dev.tsv")
-    assert code == 0
-    _assert_same_scalars(json.loads(stdout), result)
+    for source in (["--file", small_sst2 / "dev.tsv"], ["--data-dir", small_sst2, "--split", "dev"]):  # dev.tsv's name
+        code, stdout, stderr = run_cli("evaluate", "--model", tiny_run / "model", *source)
+        assert code == 0, stderr[-500:]
+        _assert_same_scalars(json.loads(stdout), result)
     for source in (["--file", small_sst2 / "dev.tsv"], ["--data-dir", small_sst2, "--split", "train"]):
         code, stdout, stderr = run_cli("evaluate", "--model", tiny_run / "model", *source, "--max-eval-samples", "5")
         assert code == 0 and json.loads(stdout)["n"] == 5, (source, stderr[-500:])
