@@ -8,6 +8,7 @@ same command works on a machine with no internet.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 from dataclasses import asdict, dataclass, fields
@@ -54,7 +55,7 @@ def resolve_model(name: str, option: str = "--model") -> str:
         return ALIASES.get(name, name)
     copy = packaged_copy(name)
     if copy is not None:
-        log.info("Hub not reachable: using the packaged copy of %s at %s", name, copy)
+        _say_once(f"Hub not reachable: using the packaged copy of {name} at {copy}")
         return str(copy)
     cached = _from_hub_cache(ALIASES.get(name, name))
     if cached:
@@ -63,6 +64,12 @@ def resolve_model(name: str, option: str = "--model") -> str:
         f"model '{name}': the Hugging Face Hub is not reachable and no local copy exists "
         f"(pass a local folder to {option}; packaged offline: {', '.join(PACKAGED)})"
     )
+
+
+@functools.cache
+def _say_once(line: str) -> None:
+    """A run resolves its model more than once (its type first, then the model): one line says so."""
+    log.info(line)
 
 
 def _from_hub_cache(repo_id: str) -> str | None:

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,9 @@ from .onnx import session_logits
 log = logging.getLogger(__name__)
 
 INT8_FP32_FFN_LAYERS = 2  # the first layers' FFN blocks stay fp32 (module docstring)
+# Warnings torch's exporter gives about its own workings, not about the model or anything a user can change: the
+# two dynamic axes sharing one name, a deprecated check inside torch.export. They would be the export's only output.
+TORCH_EXPORT_NOISE = (r"# The axis name: \w+ will not be used", r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 PARITY_TOLERANCE = 1e-4  # max |logit difference| against torch on PARITY_SENTENCES
 PARITY_SENTENCES = [
     "a gorgeous , witty , seductive movie .",
@@ -153,7 +157,9 @@ def export_graph(model, tokenizer, path: Path) -> None:
     example = tokenizer(PARITY_SENTENCES[:2], padding=True, return_tensors="pt")
     batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=2)
     # torch.onnx prints its progress: on stderr, so that stdout carries export.json alone
-    with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
+    with torch.no_grad(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        for message in TORCH_EXPORT_NOISE:
+            warnings.filterwarnings("ignore", message=message)
         torch.onnx.export(Logits(model).eval(), (example["input_ids"], example["attention_mask"]), str(path),
                           input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamo=True,
                           external_data=False,
