@@ -83,3 +83,36 @@ def test_an_override_transformers_or_torch_would_crash_on_is_one_line(override, 
     with pytest.raises(UserError) as refused:
         check_model(str(MODERNBERT), get_task("sst2"), override)
     assert str(refused.value) == message
+
+
+def test_a_pretrained_encoder_says_in_one_line_that_its_classification_layer_is_new(caplog):
+    """transformers' LOAD REPORT table (MISSING beside the classification layer, which reads like an error) gives
+    way to one line; weights other than that layer missing from the checkpoint are a warning."""
+    import logging
+
+    from modernbert_glue.models import _say_what_loaded, build_classifier
+    from modernbert_glue.tasks import get_task
+
+    reports = []
+    handler = logging.Handler()
+    handler.emit = reports.append
+    transformers_log = logging.getLogger("transformers.modeling_utils")
+    transformers_log.addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="modernbert_glue.models"):
+            build_classifier("sentence-transformers/all-MiniLM-L6-v2", get_task("sst2"))
+    finally:
+        transformers_log.removeHandler(handler)
+    assert not [r for r in reports if "LOAD REPORT" in str(r.msg)]
+    said = [r.getMessage() for r in caplog.records if r.name == "modernbert_glue.models"]
+    assert [m for m in said if m.endswith(": a new classification layer (classifier.bias, classifier.weight), "
+                                          "initialised at random for fine-tuning")], said
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "modernbert_glue.models"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="modernbert_glue.models"):
+        _say_what_loaded("m", {"missing_keys": ["classifier.bias", "bert.pooler.dense.weight"],
+                               "unexpected_keys": ["cls.predictions.bias"]})
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "m: a new classification layer (classifier.bias), initialised at random for fine-tuning"),
+        ("WARNING", "m: weights the checkpoint lacks start random: bert.pooler.dense.weight"),
+        ("INFO", "m: checkpoint weights the classifier does not use: cls.predictions.bias")]

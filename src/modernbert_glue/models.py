@@ -127,10 +127,11 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
             model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     else:
         try:
-            with overrides_checked(overrides):
-                model = AutoModelForSequenceClassification.from_pretrained(
-                    path, config=config, attn_implementation=ATTN_IMPLEMENTATION
+            with overrides_checked(overrides), _without_load_report():  # _say_what_loaded says it in a line
+                model, info = AutoModelForSequenceClassification.from_pretrained(
+                    path, config=config, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True
                 )
+            _say_what_loaded(path, info)
         except OSError as exc:
             raise UserError(
                 f"model '{name}': no weights found ({first_line(exc)}); use --random-init to build it untrained"
@@ -139,6 +140,20 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
 
 
 HEAD_PREFIXES = ("classifier.",)  # the task's output layer in ModernBERT and BERT sequence classifiers
+
+
+def _say_what_loaded(path: str, info: dict) -> None:
+    """transformers' LOAD REPORT, a table that reads like an error, in a line each: a fresh classification layer is
+    what fine-tuning a pretrained encoder starts from; other weights the checkpoint lacks start random (another
+    architecture's checkpoint?); its weights the classifier does not use (a pretraining head's) are left."""
+    head = sorted(k for k in info["missing_keys"] if k.startswith(HEAD_PREFIXES))
+    other = sorted(set(info["missing_keys"]) - set(head))
+    if head:
+        log.info("%s: a new classification layer (%s), initialised at random for fine-tuning", path, _some(head))
+    if other:
+        log.warning("%s: weights the checkpoint lacks start random: %s", path, _some(other))
+    if info["unexpected_keys"]:
+        log.info("%s: checkpoint weights the classifier does not use: %s", path, _some(info["unexpected_keys"]))
 
 
 def warm_start(folder: str, task: Task, overrides: dict[str, Any] | None = None):
