@@ -45,6 +45,8 @@ def test_pair_run_reports_the_tasks_metrics_from_its_predictions(rte_run):
     m = _metrics(rte_run)
     assert m["task"] == "rte" and m["main_metric"] == "accuracy" and m["input_path"] == "packed"
     assert "eval_accuracy_ci" in m and "eval_f1" not in m  # RTE's metric only (its class 1 is not "positive")
+    evaluations = [e for e in json.loads((rte_run / "log_history.json").read_text())["log_history"] if "eval_loss" in e]
+    assert evaluations and all("eval_accuracy" in e and "eval_f1" not in e for e in evaluations)  # logged as reported
     rows = read_predictions(rte_run / "predictions_dev.tsv")
     assert all(isinstance(text, tuple) and len(text) == 2 for _, text, *_ in rows)  # both texts kept
     recomputed = classification_metrics([r[2] for r in rows], [r[3] for r in rows], 2)

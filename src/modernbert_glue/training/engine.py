@@ -69,7 +69,7 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
         model.get_input_embeddings().weight.requires_grad_(False)
     checkpoint = resume_checkpoint(out) if resume else None
     folder = open_run(cfg, out, record, "engine", overwrite=overwrite, resume=resume, checkpoint=checkpoint)
-    run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"], task.main_metric)
+    run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"], task.metrics)
     with cpu_attention_kernel(cfg.train.cpu_flash_attention):
         run.prepare(checkpoint)
         with stopping.graceful_stop():
@@ -83,8 +83,9 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
 
 class EngineRun:
     def __init__(self, cfg: RunConfig, out: Path, model, tokenizer, train: dict, dev: dict,
-                 main_metric: str = "accuracy"):
-        self.cfg, self.t, self.out, self.main_metric = cfg, cfg.train, out, main_metric
+                 metrics: tuple[str, ...] = ("accuracy",)):
+        # the task's metrics, logged at each evaluation as the Trainer's are; the first chooses the best checkpoint
+        self.cfg, self.t, self.out, self.metrics, self.main_metric = cfg, cfg.train, out, metrics, metrics[0]
         self.device = default_device()
         self.model = model.to(self.device).train()
         model.config.use_cache = False  # as the Trainer sets it: the same config.json whichever loop trained
@@ -253,7 +254,7 @@ class EngineRun:
         loss = float(self.step.loss(logits, labels))
         scores = classification_metrics(self.dev["label"], logits.argmax(-1).cpu().numpy(), logits.shape[-1])
         seconds = time.perf_counter() - started
-        metrics = {"eval_loss": loss, **{f"eval_{k}": v for k, v in scores.items() if k != "n"},
+        metrics = {"eval_loss": loss, **{f"eval_{k}": scores[k] for k in self.metrics},
                    "eval_runtime": round(seconds, 4),
                    "eval_samples_per_second": round(len(labels) / seconds, 3),
                    "eval_steps_per_second": round(len(self.eval_batches) / seconds, 3), "epoch": self._epoch()}
