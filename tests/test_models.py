@@ -111,8 +111,13 @@ def test_a_pretrained_encoder_says_in_one_line_that_its_classification_layer_is_
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="modernbert_glue.models"):
         _say_what_loaded("m", {"missing_keys": ["classifier.bias", "bert.pooler.dense.weight"],
-                               "unexpected_keys": ["cls.predictions.bias"]})
+                               "unexpected_keys": ["cls.predictions.bias"],
+                               "mismatched_keys": [("classifier.weight", (3, 8), (2, 8))]})  # 3 labels, now 2
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("INFO", "m: a new classification layer (classifier.bias), initialised at random for fine-tuning"),
+        ("INFO", "m: a new classification layer (classifier.bias, classifier.weight), initialised at random for "
+                 "fine-tuning"),
         ("WARNING", "m: weights the checkpoint lacks start random: bert.pooler.dense.weight"),
         ("INFO", "m: checkpoint weights the classifier does not use: cls.predictions.bias")]
+    with pytest.raises(UserError, match=r"^m: weights of other shapes than its config.json says \(bert.x.weight\)$"):
+        _say_what_loaded("m", {"missing_keys": [], "unexpected_keys": [],
+                               "mismatched_keys": [("bert.x.weight", (3, 8), (2, 8))]})

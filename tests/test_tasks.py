@@ -194,10 +194,10 @@ def test_predict_reads_a_headerless_glue_file_by_the_models_task():
     from modernbert_glue.inference.predict import read_texts
 
     dev = str(SHARED / "data/cola/dev.tsv")
-    texts = read_texts(dev, None, ("sentence",), get_task("cola"))  # a CoLA model's own dev file: its layout
+    texts = read_texts(dev, None, get_task("cola"))  # a CoLA model's own dev file: its layout
     assert len(texts) == 1043 and texts[0] == "The sailors rode the breeze clear of the rocks."
-    with pytest.raises(UserError, match="no column"):  # without the task, its first row is taken as a header
-        read_texts(dev, None, ("sentence",))
+    with pytest.raises(UserError, match="no column"):  # another task's model takes its first row as a header
+        read_texts(dev, None, get_task("sst2"))
 
 
 def test_a_split_is_named_as_the_datasets_or_as_its_glue_file():

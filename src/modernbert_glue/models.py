@@ -128,9 +128,10 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
     else:
         try:
             with overrides_checked(overrides), _without_load_report():  # _say_what_loaded says it in a line
+                # a classifier of another label count fine-tunes from its encoder: its layer comes back fresh
                 model, info = AutoModelForSequenceClassification.from_pretrained(
-                    path, config=config, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True
-                )
+                    path, config=config, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True,
+                    ignore_mismatched_sizes=True)
             _say_what_loaded(path, info)
         except OSError as exc:
             raise UserError(
@@ -145,8 +146,12 @@ HEAD_PREFIXES = ("classifier.",)  # the task's output layer in ModernBERT and BE
 def _say_what_loaded(path: str, info: dict) -> None:
     """transformers' LOAD REPORT, a table that reads like an error, in a line each: a fresh classification layer is
     what fine-tuning a pretrained encoder starts from; other weights the checkpoint lacks start random (another
-    architecture's checkpoint?); its weights the classifier does not use (a pretraining head's) are left."""
-    head = sorted(k for k in info["missing_keys"] if k.startswith(HEAD_PREFIXES))
+    architecture's checkpoint?); its weights the classifier does not use (a pretraining head's) are left. A weight
+    of another shape than the config's is refused, unless it is the classification layer (another label count)."""
+    misshapen = {key[0] for key in info["mismatched_keys"]}
+    if wrong := sorted(k for k in misshapen if not k.startswith(HEAD_PREFIXES)):
+        raise UserError(f"{path}: weights of other shapes than its config.json says ({_some(wrong)})")
+    head = sorted(k for k in {*info["missing_keys"], *misshapen} if k.startswith(HEAD_PREFIXES))
     other = sorted(set(info["missing_keys"]) - set(head))
     if head:
         log.info("%s: a new classification layer (%s), initialised at random for fine-tuning", path, _some(head))

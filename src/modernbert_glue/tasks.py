@@ -91,7 +91,12 @@ class Task:
 
 
 def _texts(task: Task) -> str:
-    return "sentence pairs" if task.is_pair else "single sentences"
+    return texts_kind(len(task.text_columns))
+
+
+def texts_kind(columns: int) -> str:
+    """What a model reading this many text columns classifies, as messages name it."""
+    return "sentence pairs" if columns == 2 else "single sentences"
 
 
 BINARY_METRICS = ("accuracy", "f1", "f1_macro", "mcc")

@@ -92,16 +92,28 @@ def test_a_max_length_above_the_tokenizers_is_saved_as_what_inputs_were_cut_at(t
     assert "cut at 8192 tokens" in card and "max length 8192" in card and "100000" not in card.split("```")[0]
 
 
-def test_evaluate_reproduces_the_runs_dev_metrics(rte_run, stsb_run):
-    """From the dev rows in the task's own layout, and from the run's predictions file as it is."""
-    for run, task, metric in ((rte_run, "rte", "accuracy"), (stsb_run, "stsb", "pearson")):
-        for file in (_dev_file(run, task), run / "predictions_dev.tsv"):
-            code, stdout, stderr = run_cli("evaluate", "--model", run / "model", "--task", task, "--file", file)
+def test_evaluate_reproduces_the_runs_dev_metrics(rte_run, stsb_run, three_class_run, tmp_path):
+    """From the dev rows in the task's own layout, and from the run's predictions file as it is: its texts, and its
+    `label` column's class ids as the gold labels (STS-B's `score` there is the prediction: read as the gold score,
+    the Pearson would be 1), also with --text-columns given, and for a custom task's labels."""
+    for run, task, metric in ((rte_run, "rte", "accuracy"), (stsb_run, "stsb", "pearson"),
+                              (three_class_run, None, "accuracy")):
+        predictions = run / "predictions_dev.tsv"
+        own_layout = [["--file", _dev_file(run, task)]] if task else []
+        named = ["--text-columns", "sentence1,sentence2"]
+        for args in (*own_layout, ["--file", predictions], ["--file", predictions, *named]):
+            code, stdout, stderr = run_cli("evaluate", "--model", run / "model", *args)
             assert code == 0, stderr
             result = json.loads(stdout)
-            assert result[metric] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-5), file
-        reported = {key.removeprefix("eval_") for key in _metrics(run) if key.startswith("eval_")}
-        assert set(result) - {"n"} == reported - {"samples", "split"}  # the same metrics as the run's (RTE: no f1)
+            assert result[metric] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-5), args
+            reported = {key.removeprefix("eval_") for key in _metrics(run) if key.startswith("eval_")}
+            assert set(result) - {"n"} == reported - {"samples", "split"}  # the run's metrics (RTE: no f1)
+    single = write_tsv(tmp_path / "predictions_dev.tsv",
+                       ["idx\tsentence\tlabel\tprediction\tscore", "0\tfine\t1\t1\t0.9"])
+    for command in (["evaluate", "--file"], ["predict", "--input"]):  # a single-sentence model's, to a pair model
+        code, _, stderr = run_cli(command[0], "--model", rte_run / "model", command[1], single)
+        assert code == 2 and stderr.strip().splitlines()[-1] == (
+            f"error: {single}: predictions of a model of single sentences; this one classifies sentence pairs")
     code, _, stderr = run_cli("evaluate", "--model", rte_run / "model", "--task", "mrpc", "--file",
                               _dev_file(rte_run, "rte"))
     assert code == 2 and "--task mrpc: " in stderr and "was trained on rte" in stderr
@@ -138,13 +150,14 @@ def test_predict_takes_pairs_from_arguments_and_from_a_file(rte_run, tmp_path):
     assert all(r["label"] == names[str(row[3])] for r, row in zip(records, rows) if row[4] - 0.5 > 2 * PROB_ATOL)
     from modernbert_glue.errors import UserError
     from modernbert_glue.inference.predict import read_texts
+    from modernbert_glue.tasks import get_task
 
     (tmp_path / "lines.txt").write_text("A man sleeps.\t \n")  # the tab is there; the second text is not
     with pytest.raises(UserError, match=r"lines.txt, line 1: the second text is empty or only whitespace$"):
-        read_texts(str(tmp_path / "lines.txt"), columns=("sentence1", "sentence2"))
+        read_texts(str(tmp_path / "lines.txt"), None, get_task("rte"))
     (tmp_path / "lines.txt").write_text("A man sleeps.\n")
     with pytest.raises(UserError, match=r"line 1: a pair model takes two texts per line, separated by a tab \(found 0"):
-        read_texts(str(tmp_path / "lines.txt"), columns=("sentence1", "sentence2"))
+        read_texts(str(tmp_path / "lines.txt"), None, get_task("rte"))
 
 
 @pytest.mark.parametrize("fixture,task,metric", [("rte_run", "rte", "accuracy"), ("stsb_run", "stsb", "pearson")])

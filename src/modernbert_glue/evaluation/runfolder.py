@@ -146,10 +146,10 @@ def read_predictions(path: Path) -> list[tuple]:
     except FileNotFoundError:
         raise UserError(f"{path}: not found") from None
     header = lines[0].split("\t") if lines else []
-    if header not in (HEADER, PAIR_HEADER, EARLIER_PAIR_HEADER):
+    if (layout := predictions_layout(header)) is None:
         raise UserError(f"{path}: not a predictions file (expected header {', '.join(HEADER)}, or for pairs "
                         f"{', '.join(PAIR_HEADER)})")
-    pair = header != HEADER
+    pair = len(layout[0]) == 2
     for lineno, line in enumerate(lines[1:], start=2):
         parts = line.split("\t")
         try:

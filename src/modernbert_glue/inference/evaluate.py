@@ -13,7 +13,7 @@ from ..run_paths import data_dir_from_env
 from ..tasks import task_of_model
 from .backends import load_model
 from .classifier import check_finite
-from .predict import check_column_count, file_columns
+from .predict import check_column_count, file_task
 
 
 def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file: str | None = None,
@@ -36,10 +36,7 @@ def evaluate(model_dir: str, *, data: DataConfig, split: str | None = None, file
     if file:
         if text_columns:
             check_column_count(text_columns, model_task.text_columns, model_dir)
-        elif Path(file).name not in model_task.headerless:  # as predict reads a file (a run's predictions too)
-            text_columns, gold = file_columns(file, model_task.text_columns)
-            label_column = label_column or gold
-        columns = read_examples(file, model_task.with_columns(text_columns, label_column), require_label=True)
+        columns = read_examples(file, file_task(file, model_task, text_columns, label_column), require_label=True)
     else:
         if data_dir := data.data_dir or data_dir_from_env():  # the task is the model's: --task cannot change it
             check_folder_task(Path(data_dir), model_task,

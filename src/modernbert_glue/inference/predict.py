@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..data import FORMATS, STDIN, is_valid_unicode, read_examples, read_lines, texts_of
 from ..errors import UserError
-from ..tasks import TASKS, Task, get_task
+from ..tasks import Task, get_task, task_of_model, texts_kind
 from .backends import check_torch_only, load_model, predict_records
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,10 @@ def predict(folder: str, texts: list[str] | None = None, input: str | None = Non
     model = load_model(folder, backend, **options, **(torch_only if backend == "torch" else {}))
     if task and model.settings.task not in (task, get_task(task).predicted_by):
         raise UserError(f"--task {task}: {folder} was trained on {model.settings.task}")
-    columns = model.settings.text_columns
     if text_columns:
-        check_column_count(text_columns, columns, folder)
-        columns = tuple(text_columns)
-    return predict_texts(model, read_texts(input, texts, columns, None if text_columns else
-                                           TASKS.get(model.settings.task)), folder)
+        check_column_count(text_columns, model.settings.text_columns, folder)
+    model_task = task_of_model(model.settings, model.label_names)
+    return predict_texts(model, read_texts(input, texts, model_task, text_columns), folder)
 
 
 def check_column_count(text_columns: list[str], columns: tuple[str, ...], folder: str) -> None:
@@ -60,13 +58,11 @@ def _is_pair(text) -> bool:
     return isinstance(text, (tuple, list)) and len(text) == 2 and all(isinstance(part, str) for part in text)
 
 
-def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[str, ...] = ("sentence",),
-               task: Task | None = None) -> list:
-    """Texts from arguments, a file (plain text per line, or tsv/csv/jsonl/parquet with the model's text columns,
-    or sentence / sentence1,sentence2; one of `task`'s headerless GLUE files, such as CoLA's dev.tsv, by its
-    layout), or stdin. With two `columns` (a pair model) the results are pairs: arguments taken two by two,
-    plain-text lines split at a tab."""
-    pair = len(columns) == 2
+def read_texts(path: str | None, texts: list[str] | None, task: Task, text_columns: list[str] | None = None) -> list:
+    """Texts for a model of `task` from arguments, a file (plain text per line, or tsv/csv/jsonl/parquet read as
+    `file_task` says), or stdin. A pair model's are pairs: arguments taken two by two, plain-text lines split at a
+    tab."""
+    pair = task.is_pair
     if texts:
         for i, text in enumerate(texts, start=1):
             if not text.strip():
@@ -79,8 +75,8 @@ def read_texts(path: str | None, texts: list[str] | None = None, columns: tuple[
             return list(zip(texts[::2], texts[1::2]))
         return list(texts)
     if path is not None and path != "-" and Path(path).suffix.lower() in FORMATS:
-        headerless = task is not None and Path(path).name in task.headerless
-        return texts_of(read_examples(path, task if headerless else _reader(path, columns), require_label=False))
+        reader = dataclasses.replace(file_task(path, task, text_columns), label_column=None)  # texts alone
+        return texts_of(read_examples(path, reader, require_label=False))
     lines = read_lines(path)
     return _pairs(lines, STDIN if path in (None, "-") else path) if pair else lines
 
@@ -98,22 +94,31 @@ def _pairs(lines: list[str], where: str) -> list[tuple[str, str]]:
     return out
 
 
-def _reader(path: str, columns: tuple[str, ...]) -> Task:
-    return dataclasses.replace(TASKS["custom"], text_columns=file_columns(path, columns)[0], label_column=None)
-
-
-def file_columns(path: str, columns: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
-    """(text columns, label column or None: the task's) of a file a model with text `columns` reads: a run's
-    predictions file by its layout (its gold label is `label`: a regression's `score` is the prediction), else the
-    model's own columns or GLUE's generic names (sentence; sentence1, sentence2), whichever its header has."""
+def file_task(path: str, task: Task, text_columns: list[str] | None = None, label_column: str | None = None) -> Task:
+    """How a model of `task` reads a tsv/csv/jsonl/parquet file (predict --input, evaluate --file): one of the
+    task's headerless GLUE files by its layout; a run's predictions file by its own (its texts; its labels are class
+    ids, and its `label` column is the gold one: a regression's `score` there is the prediction); else by the
+    columns given, or the model's own or GLUE's generic names (sentence; sentence1, sentence2; label), whichever
+    its header has."""
     from ..data import header_columns
     from ..evaluation.runfolder import predictions_layout
 
+    if Path(path).suffix.lower() not in FORMATS or (Path(path).name in task.headerless and not text_columns):
+        return task  # (read_examples says what is wrong with another kind of file)
     header = header_columns(path)
-    if (layout := predictions_layout(header)) and len(layout[0]) == len(columns):
-        return layout
-    generic = ("sentence1", "sentence2") if len(columns) == 2 else ("sentence",)
-    if header is not None and not set(columns) <= set(header) and not set(generic) <= set(header):
-        wanted = " or ".join(dict.fromkeys(", ".join(names) for names in (columns, generic)))
+    if layout := predictions_layout(header):
+        if len(layout[0]) != len(task.text_columns):
+            raise UserError(f"{path}: predictions of a model of {texts_kind(len(layout[0]))}; this one "
+                            f"classifies {texts_kind(len(task.text_columns))}")
+        if not task.regression:
+            task = dataclasses.replace(task, label_names=tuple(map(str, range(task.num_labels))))
+        return task.with_columns(text_columns or layout[0], label_column or layout[1])
+    if text_columns or header is None or set(task.text_columns) <= set(header):
+        return task.with_columns(text_columns, label_column)
+    generic = ("sentence1", "sentence2") if task.is_pair else ("sentence",)
+    if not set(generic) <= set(header):
+        wanted = " or ".join(dict.fromkeys(", ".join(names) for names in (task.text_columns, generic)))
         raise UserError(f"{path}: no column(s) {wanted} (name yours with --text-columns); found: {', '.join(header)}")
-    return tuple(columns if header is None or set(columns) <= set(header) else generic), None
+    if not label_column and task.label_column not in header and "label" in header:
+        label_column = "label"  # GLUE's generic layout, labels and all
+    return task.with_columns(generic, label_column)

@@ -233,8 +233,8 @@ class WarmupCheck(TrainerCallback):
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         from .step import warmup_warning
 
-        if warning := warmup_warning(lr_scheduler, self.t, state.max_steps):
-            log.warning(warning)
+        if state.is_world_process_zero and (warning := warmup_warning(lr_scheduler, self.t, state.max_steps)):
+            log.warning(warning)  # (once, not once per process)
 
 
 def early_stopping(patience: int, checkpoint: Path | None):
