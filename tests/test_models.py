@@ -118,6 +118,8 @@ def test_a_pretrained_encoder_says_in_one_line_that_its_classification_layer_is_
                  "fine-tuning"),
         ("WARNING", "m: weights the checkpoint lacks start random: bert.pooler.dense.weight"),
         ("INFO", "m: checkpoint weights the classifier does not use: cls.predictions.bias")]
+    misshapen = {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [("bert.x.weight", (3, 8), (2, 8))]}
     with pytest.raises(UserError, match=r"^m: weights of other shapes than its config.json says \(bert.x.weight\)$"):
-        _say_what_loaded("m", {"missing_keys": [], "unexpected_keys": [],
-                               "mismatched_keys": [("bert.x.weight", (3, 8), (2, 8))]})
+        _say_what_loaded("m", misshapen)
+    with pytest.raises(UserError, match=r"than its config.json with the model overrides \(--model-override, or "):
+        _say_what_loaded("m", misshapen, {"hidden_size": 8})  # the override made them so, not the file

@@ -210,3 +210,22 @@ def test_a_split_is_named_as_the_datasets_or_as_its_glue_file():
     assert split_named(mnli, "dev_matched") == "validation" and split_named(custom, "dev") == "validation"
     with pytest.raises(UserError, match=r"unknown split 'dev_mismatched' \(use train, validation, test\)"):
         split_named(sst2, "dev_mismatched")
+
+
+def test_a_file_is_read_by_glues_layout_a_header_the_models_columns_or_the_generic_ones(tmp_path):
+    from modernbert_glue.inference.predict import file_task
+
+    from .conftest import write_tsv
+
+    cola, dev = get_task("cola"), SHARED / "data/cola/dev.tsv"
+    own = cola.with_columns(["text"])  # a CoLA model trained on a file of its own columns
+    assert len(texts_of(read_examples(dev, file_task(str(dev), own)))) == 1043  # GLUE's headerless dev.tsv
+    named = write_tsv(tmp_path / "dev.tsv", ["sentence\tgrade", "fine\t1"])  # named like it, with a header
+    assert read_examples(named, file_task(str(named), cola, None, "grade"))["label"] == [1]
+    hub = write_tsv(tmp_path / "hub.tsv", ["sentence1\tsentence2\tlabel", "a\tb\t3.5"])  # STS-B's score as `label`
+    assert read_examples(hub, file_task(str(hub), get_task("stsb")))["label"] == [3.5]
+    pairs = write_tsv(tmp_path / "predictions_dev.tsv", ["idx\tsentence1\tsentence2\tlabel\tprediction\tscore",
+                                                         "0\ta\tb\t1\t1\t0.9"])
+    assert texts_of(read_examples(pairs, file_task(str(pairs), get_task("sst2"), ["sentence1"]))) == ["a"]
+    with pytest.raises(UserError, match="predictions of a model of sentence pairs; this one classifies single"):
+        file_task(str(pairs), get_task("sst2"))

@@ -18,7 +18,7 @@ from typing import Any
 from .data import token_limit
 from .errors import UserError, first_line
 from .hub import hub_available
-from .model_overrides import overrides_checked, with_overrides
+from .model_overrides import OVERRIDES_FROM, overrides_checked, with_overrides
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
                 model, info = AutoModelForSequenceClassification.from_pretrained(
                     path, config=config, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True,
                     ignore_mismatched_sizes=True)
-            _say_what_loaded(path, info)
+            _say_what_loaded(path, info, overrides)
         except OSError as exc:
             raise UserError(
                 f"model '{name}': no weights found ({first_line(exc)}); use --random-init to build it untrained"
@@ -143,14 +143,15 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
 HEAD_PREFIXES = ("classifier.",)  # the task's output layer in ModernBERT and BERT sequence classifiers
 
 
-def _say_what_loaded(path: str, info: dict) -> None:
+def _say_what_loaded(path: str, info: dict, overrides: dict[str, Any] | None = None) -> None:
     """transformers' LOAD REPORT, a table that reads like an error, in a line each: a fresh classification layer is
     what fine-tuning a pretrained encoder starts from; other weights the checkpoint lacks start random (another
     architecture's checkpoint?); its weights the classifier does not use (a pretraining head's) are left. A weight
     of another shape than the config's is refused, unless it is the classification layer (another label count)."""
     misshapen = {key[0] for key in info["mismatched_keys"]}
     if wrong := sorted(k for k in misshapen if not k.startswith(HEAD_PREFIXES)):
-        raise UserError(f"{path}: weights of other shapes than its config.json says ({_some(wrong)})")
+        config = f"its config.json with the model overrides ({OVERRIDES_FROM})" if overrides else "its config.json"
+        raise UserError(f"{path}: weights of other shapes than {config} says ({_some(wrong)})")
     head = sorted(k for k in {*info["missing_keys"], *misshapen} if k.startswith(HEAD_PREFIXES))
     other = sorted(set(info["missing_keys"]) - set(head))
     if head:

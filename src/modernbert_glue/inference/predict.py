@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..data import FORMATS, STDIN, is_valid_unicode, read_examples, read_lines, texts_of
 from ..errors import UserError
-from ..tasks import Task, get_task, task_of_model, texts_kind
+from ..tasks import TASKS, Task, get_task, task_of_model, texts_kind
 from .backends import check_torch_only, load_model, predict_records
 
 log = logging.getLogger(__name__)
@@ -103,22 +103,26 @@ def file_task(path: str, task: Task, text_columns: list[str] | None = None, labe
     from ..data import header_columns
     from ..evaluation.runfolder import predictions_layout
 
-    if Path(path).suffix.lower() not in FORMATS or (Path(path).name in task.headerless and not text_columns):
+    if Path(path).suffix.lower() not in FORMATS:
         return task  # (read_examples says what is wrong with another kind of file)
     header = header_columns(path)
-    if layout := predictions_layout(header):
-        if len(layout[0]) != len(task.text_columns):
-            raise UserError(f"{path}: predictions of a model of {texts_kind(len(layout[0]))}; this one "
-                            f"classifies {texts_kind(len(task.text_columns))}")
+    own = header is not None and set(task.text_columns) <= set(header)
+    if Path(path).name in task.headerless and not text_columns and not own:  # GLUE's layout, whatever the model read
+        return TASKS[task.name].with_columns(None, label_column)
+    layout = predictions_layout(header)
+    if layout and len(layout[0]) == len(task.text_columns):
         if not task.regression:
             task = dataclasses.replace(task, label_names=tuple(map(str, range(task.num_labels))))
         return task.with_columns(text_columns or layout[0], label_column or layout[1])
-    if text_columns or header is None or set(task.text_columns) <= set(header):
+    if layout and not text_columns:  # its first sentences alone would be classified
+        raise UserError(f"{path}: predictions of a model of {texts_kind(len(layout[0]))}; this one classifies "
+                        f"{texts_kind(len(task.text_columns))}")
+    if header is not None and not label_column and task.label_column not in header and "label" in header:
+        label_column = "label"  # GLUE's generic name, as the Hub's exports have it
+    if text_columns or header is None or own:
         return task.with_columns(text_columns, label_column)
     generic = ("sentence1", "sentence2") if task.is_pair else ("sentence",)
     if not set(generic) <= set(header):
         wanted = " or ".join(dict.fromkeys(", ".join(names) for names in (task.text_columns, generic)))
         raise UserError(f"{path}: no column(s) {wanted} (name yours with --text-columns); found: {', '.join(header)}")
-    if not label_column and task.label_column not in header and "label" in header:
-        label_column = "label"  # GLUE's generic layout, labels and all
     return task.with_columns(generic, label_column)
