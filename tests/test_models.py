@@ -123,3 +123,28 @@ def test_a_pretrained_encoder_says_in_one_line_that_its_classification_layer_is_
         _say_what_loaded("m", misshapen)
     with pytest.raises(UserError, match=r"than its config.json with the model overrides \(--model-override, or "):
         _say_what_loaded("m", misshapen, {"hidden_size": 8})  # the override made them so, not the file
+
+
+def test_a_classifier_of_another_label_count_fine_tunes_from_its_encoder_with_a_fresh_layer(tmp_path, caplog):
+    """--model a three-class model's folder for SST-2: its encoder's weights, a new two-class classification layer
+    (transformers would have raised on the shapes, its report then hidden)."""
+    import logging
+
+    import torch
+
+    from modernbert_glue.models import build_classifier
+    from modernbert_glue.tasks import get_task
+
+    from .conftest import TINY
+
+    overrides = parse_overrides(TINY)
+    three, tokenizer = build_classifier(str(MODERNBERT), get_task("mnli"), random_init=True, overrides=overrides)
+    three.save_pretrained(tmp_path / "mnli")
+    tokenizer.save_pretrained(tmp_path / "mnli")
+    with caplog.at_level(logging.INFO, logger="modernbert_glue.models"):
+        two, _ = build_classifier(str(tmp_path / "mnli"), get_task("sst2"))
+    assert two.classifier.weight.shape == (2, 64) and three.classifier.weight.shape == (3, 64)
+    kept = [k for k in three.state_dict() if not k.startswith("classifier.")]
+    assert kept and all(torch.equal(three.state_dict()[k], two.state_dict()[k]) for k in kept)
+    assert any("a new classification layer (classifier.bias, classifier.weight)" in r.getMessage()
+               for r in caplog.records)
