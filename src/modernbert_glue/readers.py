@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import UserError, first_line
 from .labels import is_integer_text, parse_label
-from .tasks import ID_KEY, TEXT_KEYS, Task
+from .tasks import ID_KEY, TEXT_KEYS, Task, texts_kind
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def _validate(path: Path, rows: list[tuple[int, dict]], task: Task, require_labe
     found = ", ".join(map(str, columns)) or "none"
     for name in task.text_columns:
         if name not in columns:
-            kind = f"{task.name} classifies {'sentence pairs' if task.is_pair else 'single sentences'}: "
+            kind = f"{task.name} classifies {texts_kind(len(task.text_columns))}: "
             raise UserError(f"{path}: missing column '{name}' ({kind}expected {', '.join(task.text_columns)}; "
                             f"found: {found}); name yours with --text-columns")
     label_col = task.label_column

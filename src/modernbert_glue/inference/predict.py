@@ -44,8 +44,8 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     pair = len(model.settings.text_columns) == 2
     for i, text in enumerate(texts, start=1):  # the Python API's texts are any objects (api.predict)
         if not (_is_pair(text) if pair else isinstance(text, str)):
-            raise UserError(f"input {i}: {name} classifies "
-                            f"{'sentence pairs: give each as (first, second)' if pair else 'single sentences'}")
+            raise UserError(f"input {i}: {name} classifies {texts_kind(2 if pair else 1)}"
+                            + (": give each as (first, second)" if pair else ""))
     started = time.perf_counter()
     records = predict_records(model, texts, name)
     seconds = time.perf_counter() - started
