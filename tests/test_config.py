@@ -238,3 +238,45 @@ def test_flags_are_shown_as_flags_in_help(command):
     flags = [line for line in stdout.splitlines() if any(f"--{name} " in line for name in (
         "overwrite", "random-init", "check", "regression", "decoupled-weight-decay"))]
     assert code == 0 and flags and not any("<bool>" in line for line in flags), flags
+
+
+def test_a_train_runs_folder_is_a_preset_that_trains_it_again(tiny_run, tmp_path, monkeypatch, caplog):
+    """`--preset RUN` (or RUN/run.json): the config the run resolved, named by the run's own preset; options go on
+    top. Another kind of folder, a baseline's run, a damaged run.json are one line each; a shipped name wins over a
+    folder of that name in the current directory."""
+    import json
+    import shutil
+
+    saved = json.loads((tiny_run / "run.json").read_text())["config"]
+    assert load_config(str(tiny_run)).to_dict() == saved and saved["preset"] == "paper"
+    code, stdout, stderr = run_cli("train", "--preset", tiny_run / "run.json", "--seed", "7", "-o", tmp_path / "again",
+                                   "--check")
+    assert code == 0, stderr[-2000:]
+    checked = json.loads(stdout)["config"]
+    assert checked["train"].pop("seed") == 7 and saved["train"].pop("seed") != 7 and checked == saved
+    assert not (tmp_path / "again").exists()
+
+    seeds = tmp_path / "seeds"  # a --seeds folder: its runs' config, and a line naming the seeds it trained
+    seeds.mkdir()
+    (seeds / ".modernbert-glue.json").write_text('{"kind": "seeds", "complete": true, "files": ["run.json"]}')
+    (seeds / "run.json").write_text(json.dumps({"config": {**saved, "preset": "cpu-sbert"}, "seeds": [1, 2]}))
+    with caplog.at_level("INFO", logger="modernbert_glue.recipes"):
+        assert load_config(str(seeds)).preset == "cpu-sbert"
+    assert "it trained seeds 1,2 (--seeds trains them again)" in caplog.text
+
+    (seeds / "run.json").write_text('{"config": ')
+    with pytest.raises(UserError, match=r"seeds/run.json: not a run's readable config \(JSONDecodeError\)$"):
+        load_config(str(seeds))
+    (seeds / "run.json").write_text(json.dumps({"config": {"baseline": {"name": "tfidf"}, "data": saved["data"]}}))
+    with pytest.raises(UserError, match=r"seeds: a baseline's run \(`modernbert-glue baseline` fits it again\)"):
+        load_config(str(seeds))
+    (seeds / ".modernbert-glue.json").write_text('{"kind": "sweep", "complete": true, "files": []}')
+    with pytest.raises(UserError, match=r"seeds: a sweep folder; a preset is a shipped preset's name, a \.toml file "
+                                        r"or the folder of a `train` run$"):
+        load_config(str(seeds))
+    with pytest.raises(UserError, match=r"a folder modernbert-glue did not write"):
+        load_config(str(tmp_path))
+
+    shutil.copytree(tiny_run, tmp_path / "paper-rte", ignore=shutil.ignore_patterns("model", "logs"))
+    monkeypatch.chdir(tmp_path)
+    assert load_config("paper-rte").data.task == "rte" and load_config("./paper-rte").data.task == "sst2"

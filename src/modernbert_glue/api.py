@@ -38,7 +38,8 @@ def train(output_dir: Path_ | None, preset: Path_ | None = None, *, settings: Se
           overwrite: bool = False, check: bool = False) -> dict:
     """Fine-tune on a task and write the run folder (`train -o OUTPUT_DIR --preset PRESET --set KEY=VALUE ...`).
 
-    `seeds`: one run per seed in OUTPUT_DIR/seed-N and their mean ± std in seeds.json (`--seeds`);
+    `preset`: a name, a .toml path or a `train` run's folder (its saved config, to train it again); `seeds`: one
+    run per seed in OUTPUT_DIR/seed-N and their mean ± std in seeds.json (`--seeds`);
     `model_overrides`: the model config's keys ({"num_hidden_layers": 2}, `--model-override`); `check`: check the
     options, data and model and return the resolved config, writing nothing (`--check`). Returns the dev metrics
     (seeds.json's content with `seeds`)."""
@@ -225,7 +226,7 @@ def list_presets() -> list[str]:
 
 
 def show_preset(name: Path_ | None = "paper") -> dict:
-    """A preset (name or .toml path) resolved over the defaults, its values checked as `train` checks them
+    """A preset (name, .toml path or a `train` run's folder) resolved over the defaults, its values checked as `train` checks them
     (`presets show NAME`)."""
     from .config import load_config
     from .device import device_type

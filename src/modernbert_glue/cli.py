@@ -291,7 +291,7 @@ def presets_list() -> None:
 
 
 @presets_app.command("show")
-def presets_show(name: Annotated[str, typer.Argument(help="Preset name or .toml path.")] = "paper") -> None:
+def presets_show(name: Annotated[str, typer.Argument(help="Preset name, .toml path or a train run's folder.")] = "paper") -> None:
     """Print a preset resolved over the defaults, as JSON (its values checked as `train` checks them)."""
     from .api import show_preset
 

@@ -45,7 +45,8 @@ FineTunedDir = Annotated[str, typer.Option(  # what exports: a transformer, not 
     "--model", callback=_model_folder,
     help="A run folder written by `train`, or its model/ subfolder.")]
 Preset = Annotated[Optional[str], typer.Option(
-    "--preset", help="Preset name or .toml path (default: paper-TASK, the paper's recipe for the task).")]
+    "--preset", help="Preset name, .toml path, or a train run's folder: the config it ran with (default: "
+    "paper-TASK, the paper's recipe for the task).")]
 HubModel = Annotated[Optional[str], typer.Option("--model", help="Hub id or local model folder.")]
 RandomInit = Annotated[Optional[bool], typer.Option(
     "--random-init", metavar="", help="Random weights from config.json.")]

@@ -16,11 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-import tomllib
-
 from .errors import UserError
-from .recipes import DEFAULT_PRESET, check_preset_task, default_preset, is_paper_preset, preset_path, warn_decay_kept
-
+from .recipes import DEFAULT_PRESET, check_preset_task, default_preset, is_paper_preset, preset_table, warn_decay_kept
 from .run_paths import DATA_DIR_ENV, with_absolute_paths, with_data_dir_from_env  # noqa: F401  (DATA_DIR_ENV: data.py)
 
 
@@ -151,12 +148,8 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 def load_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Resolve a run configuration: defaults <- preset file <- overrides (dotted keys)."""
     preset = preset or default_preset((overrides or {}).get("data.task"))
-    path = preset_path(preset)
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid TOML ({exc})") from None
-    cfg = check_ranges(_apply_table(RunConfig(preset=preset), table, str(path)), str(path))  # the file's own values
+    name, table, source = preset_table(preset)
+    cfg = check_ranges(_apply_table(RunConfig(preset=name), table, source), source)  # the file's own values
     check_preset_task(preset, cfg.data.task, (overrides or {}).get("data.task"))
     paper = (cfg.train.lr, cfg.train.weight_decay)
     for key, value in (overrides or {}).items():

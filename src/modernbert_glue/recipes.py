@@ -3,11 +3,15 @@ what the ModernBERT paper's GLUE protocol says around them (the round-2 warm sta
 
 from __future__ import annotations
 
+import json
 import logging
+import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
+from .ownership import read_marker
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +27,44 @@ def preset_path(preset: str) -> Path:
         return path
     path = Path(str(resources.files("modernbert_glue") / "presets" / f"{preset}.toml"))
     if not path.is_file():
-        raise UserError(f"unknown preset '{preset}' (available: {', '.join(list_presets())})")
+        raise UserError(f"unknown preset '{preset}' (available: {', '.join(list_presets())}; or a .toml file, or "
+                        "the folder of a `train` run)")
     return path
+
+
+def preset_table(preset: str) -> tuple[str, dict[str, Any], str]:
+    """(name, table, source) of a preset: a shipped name, a .toml path, or a `train` run's folder (or its run.json),
+    whose saved config is the table — to train that run again, with another seed, folder or option on top — and
+    whose recorded preset is the name (so that its runs and the new one are one system in `compare`). A shipped
+    name wins over a folder of that name here (`./paper` names the folder)."""
+    path = Path(preset)
+    if not preset.endswith(".toml") and preset not in list_presets() and (path.is_dir() or path.name == "run.json"):
+        return _run_preset(path.parent if path.name == "run.json" else path)
+    path = preset_path(preset)
+    try:
+        return preset, tomllib.loads(path.read_text(encoding="utf-8")), str(path)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _run_preset(folder: Path) -> tuple[str, dict[str, Any], str]:
+    marker = read_marker(folder)
+    if marker is None or marker["kind"] not in ("run", "seeds"):
+        what = f"{marker['kind']} folder" if marker else "folder modernbert-glue did not write"
+        raise UserError(f"{folder}: a {what}; a preset is a shipped preset's name, a .toml file or the folder of "
+                        "a `train` run")
+    source = folder / "run.json"
+    try:
+        record = json.loads(source.read_text(encoding="utf-8"))
+        table = dict(record["config"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{source}: not a run's readable config ({type(exc).__name__})") from None
+    if "train" not in table:
+        raise UserError(f"{folder}: a baseline's run (`modernbert-glue baseline` fits it again), not a `train` run")
+    if marker["kind"] == "seeds":  # its config's seed is the default, not one it trained
+        log.info("%s: its runs' config; it trained seeds %s (--seeds trains them again)", folder,
+                 ",".join(map(str, record.get("seeds") or [])))
+    return str(table.pop("preset", DEFAULT_PRESET)), table, str(source)
 
 
 def list_presets() -> list[str]:
