@@ -12,7 +12,7 @@ STAGES = [
     ["config", "recipes", "run_paths"],
     ["tasks", "data", "readers", "labels", "hub"],
     ["inputs", "packing", "segments"],
-    ["models", "model_overrides", "device"],
+    ["models", "model_overrides", "inference_settings", "device"],
     ["evaluation", "modelcard"],
     ["training", "inference", "bench", "submission"],
     ["report"],

@@ -100,6 +100,7 @@ def files(small_sst2, tiny_run, tmp_path_factory):
     for p in broken["no_tokenizer"].glob("tokenizer*"):
         p.unlink()
     (broken["newer"] / "inference.json").write_text(json.dumps({"version": 99, "max_length": 128}))
+    shutil.copytree(model, d / "seeds-of-one" / "seed-1" / "model")  # a --seeds folder's seed 1 alone
     mine = d / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
@@ -225,6 +226,9 @@ CLI_ROWS = [
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--init-from", "/nonexistent/seed-{{seed}}/model", "-o", "{out}"], 2,
      "/nonexistent/seed-1/model: model folder not found"),  # each run gets the option, its seed filled in
+    (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1,3",
+      "--init-from", "{dir}/seeds-of-one/seed-{{seed}}/model", "-o", "{out}"], 2,
+     "seeds-of-one/seed-3/model: model folder not found"),  # every seed's, before seed 1 trained
     (["sweep", "--data-dir", "{sst2}", "--lr", "1e-4", "--weight-decay", "", "--seeds", "1", "-o", "{out}"], 2,
      "--weight-decay '': expected comma-separated"),  # was a sweep without the wd axis
     (["baseline", "tfidf", "--train-file", "{dir}/punct.tsv", "--validation-file", "{dir}/punct.tsv", "-o", "{out}"],

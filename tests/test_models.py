@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from modernbert_glue.errors import UserError
@@ -44,7 +46,7 @@ def test_data_dir_from_environment(tmp_path):
 def test_inference_settings_round_trip_default_and_refuse_a_newer_version(tmp_path, caplog):
     import json
 
-    from modernbert_glue.models import SETTINGS_FILE, InferenceSettings
+    from modernbert_glue.inference_settings import SETTINGS_FILE, InferenceSettings
 
     InferenceSettings(task="sst2", max_length=96).save(tmp_path)
     assert InferenceSettings.load(tmp_path) == InferenceSettings(task="sst2", max_length=96)
@@ -119,10 +121,39 @@ def test_a_pretrained_encoder_says_in_one_line_that_its_classification_layer_is_
         ("WARNING", "m: weights the checkpoint lacks start random: bert.pooler.dense.weight"),
         ("INFO", "m: checkpoint weights the classifier does not use: cls.predictions.bias")]
     misshapen = {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [("bert.x.weight", (3, 8), (2, 8))]}
-    with pytest.raises(UserError, match=r"^m: weights of other shapes than its config.json says \(bert.x.weight\)$"):
+    with pytest.raises(UserError, match=r"^m: weights of other shapes than its config.json makes "
+                       r"\(bert.x.weight \[3, 8\] there, \[2, 8\] here\)$"):
         _say_what_loaded("m", misshapen)
     with pytest.raises(UserError, match=r"than its config.json with the model overrides \(--model-override, or "):
         _say_what_loaded("m", misshapen, {"hidden_size": 8})  # the override made them so, not the file
+
+
+def test_an_override_that_resizes_the_weights_to_load_is_one_line_at_check_and_at_the_run(rte_run, tmp_path):
+    """--init-from (or a --model with weights) and a --model-override that changes a weight's shape: `--check`
+    refuses it from the weights file's header, and so does the warm start itself (load_state_dict raised a
+    RuntimeError); random weights (--random-init) load nothing, so any override is theirs."""
+    from modernbert_glue.models import build_classifier
+    from modernbert_glue.tasks import get_task
+
+    from .conftest import TINY, TINY_ARGS, glue_folder
+
+    model = rte_run / "model"
+    line = (f"--init-from {model}: weights of other shapes than its config.json with the model overrides "
+            "(--model-override, or the preset's model.overrides) makes (head.dense.weight [64, 64] there, "
+            "[128, 128] here, ")
+    with pytest.raises(UserError, match="^" + re.escape(line)):
+        build_classifier("unused", get_task("mrpc"), overrides=parse_overrides([*TINY, "hidden_size=128"]),
+                         init_from=str(model))
+    data = glue_folder(tmp_path, "mrpc", 16, 8)
+    code, _, stderr = run_cli("train", "--task", "mrpc", "--data-dir", data, "--init-from", model, *TINY_ARGS,
+                              "--model-override", "hidden_size=128", "-o", tmp_path / "run", "--check")
+    assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {line}"), stderr[-2000:]
+    code, _, stderr = run_cli("train", "--task", "mrpc", "--data-dir", data, "--model", "all-MiniLM-L6-v2",
+                              "--model-override", "intermediate_size=64", "--check")
+    assert code == 2 and "weights of other shapes than its config.json with the model overrides" in stderr, stderr
+    code, _, stderr = run_cli("train", "--task", "mrpc", "--data-dir", data, "--model", "all-MiniLM-L6-v2",
+                              "--model-override", "intermediate_size=64", "--random-init", "--check")
+    assert code == 0, stderr[-2000:]
 
 
 def test_a_classifier_of_another_label_count_fine_tunes_from_its_encoder_with_a_fresh_layer(tmp_path, caplog):

@@ -3,6 +3,7 @@ are declared once in cli_options.py, as for every command."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -34,9 +35,11 @@ def sweep(
         help="Free memory (GPU, else RAM) a run needs before another starts beside it.")] = 4.0,
     data: Optional[dict] = None,
 ) -> None:
-    """Grid of lr x weight decay x epochs x seeds for one task, resumable; prints the table and the chosen config."""
+    """Grid of lr x weight decay x epochs x seeds for one task, resumable; prints the table (stderr) and the chosen
+    config (stdout)."""
     from .api import sweep as run_sweep
     from .cli_options import data_args, float_list
+    from .training.sweep import table
 
     train_args = [*(["--preset", preset] if preset else []), *(["--model", model] if model else []),
                   *(["--random-init"] if random_init else []), *(["--init-from", init_from] if init_from else []),
@@ -45,8 +48,11 @@ def sweep(
     # --weight-decay '' is refused by float_list, not a grid without decays
     grid = {name: None if text is None else float_list(text, f"--{name.replace('_', '-')}")
             for name, text in (("lr", lr), ("weight_decay", weight_decay), ("epochs", epochs))}
-    emit(run_sweep(output_dir, **grid, seeds=int_list(seeds, "--seeds"), train_args=train_args, parallel=parallel,
-                   memory_per_run_gb=memory_per_run_gb, decoupled_weight_decay=decoupled_weight_decay)["chosen"])
+    summary = run_sweep(output_dir, **grid, seeds=int_list(seeds, "--seeds"), train_args=train_args,
+                        parallel=parallel, memory_per_run_gb=memory_per_run_gb,
+                        decoupled_weight_decay=decoupled_weight_decay)
+    sys.stderr.write(table(summary))  # sweep.md's, for the person at the terminal; stdout stays one JSON object
+    emit(summary["chosen"])
 
 
 def glue_submission(

@@ -11,7 +11,6 @@ import contextlib
 import functools
 import importlib
 import logging
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -98,17 +97,52 @@ def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
     return config
 
 
-def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None):
+def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None, *, weights: bool = True,
+                option: str = "--model"):
     """What build_classifier would refuse, found before any slow work (`train --check`, a sweep before its
-    runs): the model folder or Hub name, its config with the overrides, and the architecture they make, built
-    on the meta device (no memory, no weights). Returns the config."""
+    runs): the model folder or Hub name, its config with the overrides, the architecture they make, built
+    on the meta device (no memory, no weights), and, when its `weights` are to be loaded, their shapes as the
+    weights file's header gives them. Returns the config."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    config = load_config(resolve_model(name), task, overrides)
+    path = resolve_model(name)
+    config = load_config(path, task, overrides)
     with overrides_checked(overrides), torch.device("meta"):
-        AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+        model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+    if weights and (wrong := misshapen(model, _file_shapes(path))):
+        raise UserError(_misshapen_line(f"{option} {name}" if option != "--model" else path, wrong, overrides))
     return config
+
+
+def misshapen(model, shapes: dict[str, tuple]) -> list[str]:
+    """The weights of a checkpoint (`shapes`, by name) that the model holds in another shape, the classification
+    layer aside (fine-tuning replaces it): a --model-override that resizes the architecture, say."""
+    own = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    wrong = []
+    for key, shape in shapes.items():
+        name = key if key in own else f"{model.base_model_prefix}.{key}"  # a base model's checkpoint
+        if name in own and own[name] != tuple(shape) and not name.startswith(HEAD_PREFIXES):
+            wrong.append(f"{key} {list(shape)} there, {list(own[name])} here")
+    return wrong
+
+
+def _file_shapes(path: str) -> dict[str, tuple]:
+    """Each weight's shape from a local folder's safetensors header (nothing read beyond it); {} for another
+    format or a Hub id (the load itself checks those)."""
+    from safetensors import safe_open
+
+    files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else []
+    shapes = {}
+    for file in files:
+        with safe_open(file, framework="pt") as weights:
+            shapes.update({key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()})
+    return shapes
+
+
+def _misshapen_line(what: str, wrong: list[str], overrides: dict[str, Any] | None) -> str:
+    config = f"its config.json with the model overrides ({OVERRIDES_FROM})" if overrides else "its config.json"
+    return f"{what}: weights of other shapes than {config} makes ({_some(wrong)})"
 
 
 def build_classifier(name: str, task: Task, *, random_init: bool = False, overrides: dict[str, Any] | None = None,
@@ -148,10 +182,10 @@ def _say_what_loaded(path: str, info: dict, overrides: dict[str, Any] | None = N
     what fine-tuning a pretrained encoder starts from; other weights the checkpoint lacks start random (another
     architecture's checkpoint?); its weights the classifier does not use (a pretraining head's) are left. A weight
     of another shape than the config's is refused, unless it is the classification layer (another label count)."""
+    if wrong := sorted(f"{key} {list(there)} there, {list(here)} here" for key, there, here in
+                       info["mismatched_keys"] if not key.startswith(HEAD_PREFIXES)):
+        raise UserError(_misshapen_line(path, wrong, overrides))
     misshapen = {key[0] for key in info["mismatched_keys"]}
-    if wrong := sorted(k for k in misshapen if not k.startswith(HEAD_PREFIXES)):
-        config = f"its config.json with the model overrides ({OVERRIDES_FROM})" if overrides else "its config.json"
-        raise UserError(f"{path}: weights of other shapes than {config} says ({_some(wrong)})")
     head = sorted(k for k in {*info["missing_keys"], *misshapen} if k.startswith(HEAD_PREFIXES))
     other = sorted(set(info["missing_keys"]) - set(head))
     if head:
@@ -175,6 +209,8 @@ def warm_start(folder: str, task: Task, overrides: dict[str, Any] | None = None)
     with overrides_checked(overrides):
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     kept = {k: v for k, v in source.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
+    if wrong := misshapen(model, {key: value.shape for key, value in kept.items()}):
+        raise UserError(_misshapen_line(f"--init-from {folder}", wrong, overrides))  # load_state_dict would raise
     missing, unexpected = model.load_state_dict(kept, strict=False)
     if unexpected or any(not k.startswith(HEAD_PREFIXES) for k in missing):
         raise UserError(f"--init-from {folder}: its weights do not fit this model (missing "
@@ -249,89 +285,3 @@ def _without_load_report():
         yield
     finally:
         logger.removeFilter(keep)
-
-
-
-
-
-def _config_problem_type(folder) -> str | None:
-    import json
-
-    try:
-        return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("problem_type")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-SETTINGS_FILE = "inference.json"
-SETTINGS_VERSION = 2  # 2: label_column and regression (pair and regression tasks); version 1 files still load
-
-
-def _written_by_its_run(folder: Path) -> bool:
-    """Whether the folder's writer recorded an inference.json there: its own marker (an export), or its run
-    folder's record of what model/ held when the run ended. A folder written before the file existed has none."""
-    from .ownership import CONTENTS, read_marker
-
-    own, run = read_marker(folder), read_marker(folder.parent)
-    return bool(own and SETTINGS_FILE in own["files"]) or bool(
-        run and SETTINGS_FILE in run.get(CONTENTS, {}).get(folder.name, []))
-
-
-@dataclass
-class InferenceSettings:
-    """What inference needs to treat inputs as training did, saved in every model (and export) folder by the
-    command that writes it, and read by every backend, `evaluate`, `predict` and `serve`. The label names are
-    the model config's id2label."""
-
-    task: str = "sst2"
-    text_columns: tuple[str, ...] = ("sentence",)  # two: the model classifies sentence pairs
-    label_column: str | None = "label"
-    regression: bool = False
-    max_length: int = 512  # folders without a settings file: the truncation inference used before it existed
-    input_path: str = "auto"
-    version: int = SETTINGS_VERSION
-
-    @classmethod
-    def for_task(cls, task: Task, max_length: int) -> InferenceSettings:
-        return cls(task=task.name, text_columns=task.text_columns, label_column=task.label_column,
-                   regression=task.regression, max_length=max_length)
-
-    def save(self, folder: str | Path) -> None:
-        from .outputs import write_json
-
-        write_json(Path(folder) / SETTINGS_FILE, {**asdict(self), "text_columns": list(self.text_columns)})
-
-    @classmethod
-    def load(cls, folder: str | Path) -> InferenceSettings:
-        import json
-
-        path = Path(folder) / SETTINGS_FILE
-        if not path.is_file():
-            if _written_by_its_run(Path(folder)):
-                raise UserError(f"{path}: missing, though the command that wrote this folder wrote it (what it "
-                                "classifies and how it truncates); restore it or train the model again")
-            log.warning("%s: no %s (written by `train` since this file was introduced); using max_length %d and "
-                        "input path %s", folder, SETTINGS_FILE, cls.max_length, cls.input_path)
-            return cls(regression=_config_problem_type(folder) == "regression")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: not a readable settings file ({first_line(exc)})") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"{path}: not a settings object")
-        version = raw.get("version", SETTINGS_VERSION)
-        if not isinstance(version, int) or version > SETTINGS_VERSION:
-            raise UserError(f"{path}: settings version {version!r} is newer than this modernbert-glue reads "
-                            f"({SETTINGS_VERSION}); upgrade modernbert-glue")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}")
-        settings = cls(**raw)
-        settings.text_columns = tuple(settings.text_columns)
-        if len(settings.text_columns) not in (1, 2) or not all(isinstance(c, str) for c in settings.text_columns):
-            raise UserError(f"{path}: text_columns must name one text column or a pair, got "
-                            f"{list(settings.text_columns)!r}")
-        if not isinstance(settings.max_length, int) or settings.max_length < 1:
-            raise UserError(f"{path}: max_length must be a positive integer, got {settings.max_length!r}")
-        return settings

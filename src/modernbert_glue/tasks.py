@@ -159,7 +159,7 @@ def task_for(data) -> Task:
 
 
 def task_of_model(settings, label_names) -> Task:
-    """The task a saved model was trained on, from its inference settings (models.InferenceSettings) and its
+    """The task a saved model was trained on, from its inference settings (inference_settings.InferenceSettings) and its
     config's label names: what `evaluate` reads files with."""
     task = TASKS.get(settings.task, TASKS[CUSTOM])
     task = task.with_columns(settings.text_columns, settings.label_column, settings.regression)

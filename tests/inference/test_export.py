@@ -81,7 +81,8 @@ def test_fp32_onnx_matches_torch_bert_on_pairs(tmp_path):
     axes, its segment ids computed inside the graph: single sentences and pairs match torch."""
     import torch
 
-    from modernbert_glue.models import InferenceSettings, build_classifier
+    from modernbert_glue.inference_settings import InferenceSettings
+    from modernbert_glue.models import build_classifier
     from modernbert_glue.tasks import get_task
 
     torch.manual_seed(0)

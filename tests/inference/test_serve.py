@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from modernbert_glue.models import InferenceSettings
+from modernbert_glue.inference_settings import InferenceSettings
 
 from ..conftest import CLI, PROB_ATOL, near_tie
 from .conftest import HANG_GUARD_S, http, start

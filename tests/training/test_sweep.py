@@ -51,6 +51,8 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
     SweepConfig(grid={"lr": [1e-4], "wd": [0.0, 0.01]}, seeds=[1])  # no weight decay is a value too
     cfg = SweepConfig(grid={"lr": [1e-4, 1e-3], "wd": [1e-5]}, seeds=[7], decoupled_weight_decay=True)
     assert "train.weight_decay=0.1" in _command(cfg, configs(cfg)[0], 7, tmp_path / "new", 0)  # 1e-5 / 1e-4
+    third = SweepConfig(grid={"lr": [3e-5], "wd": [1e-6]}, seeds=[7], decoupled_weight_decay=True)
+    assert "train.weight_decay=0.0333333333333333" in _command(third, configs(third)[0], 7, tmp_path / "new", 0)
     unfinished = open_output(tmp_path / "unfinished", "run")  # resumed with this launch's share of the threads
     assert _command(cfg, configs(cfg)[0], 7, unfinished.path, 2)[-4:] == [
         "--resume", str(unfinished.path), "--set", "train.threads=2"]
@@ -439,6 +441,7 @@ def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
     assert failed["values"] == {"7": None} and failed["mean"] is None
     assert failed["failed"]["7"].startswith("the dev loss is nan at step 2 of 2: the model diverged")
     assert summary["chosen"]["name"] == json.loads(stdout)["name"] == "lr=0.001,ep=1"
+    assert summary["eval_samples"] == [16] and (out / "sweep.md").read_text() in stderr  # the table, on stderr
     assert "| lr=1e+30,ep=1 | failed | failed | failed | failed |" in (out / "sweep.md").read_text()
 
     run = out / "lr=1e+30,ep=1-seed-7"
@@ -523,6 +526,9 @@ def test_the_table_shows_no_spread_for_one_seed_and_failed_for_a_failed_config()
     lines = table(summary).splitlines()
     assert lines[-2] == "| lr=0.001 **(chosen)** | 0.6000 | 0.6000 | 0.6000 | – |"
     assert lines[-1] == "| lr=1e+30 | failed | failed | failed | failed |"
+    assert lines[0].startswith("Main dev metric: accuracy; chosen by r.")  # a summary of before eval_samples
+    summary["eval_samples"] = [64]  # a --max-eval-samples sweep's scores are of part of the dev set: it says so
+    assert table(summary).startswith("Main dev metric: accuracy (on 64 dev examples); chosen by r.")
 
 
 def test_the_data_root_may_name_its_folders_as_glues_download_script_does(tmp_path):

@@ -12,7 +12,7 @@ from ..data import token_limit
 from ..device import autocast, check_bf16, use_bf16
 from ..errors import UserError
 from ..inputs import collate, resolve_input_path, sep_for, sorted_batches
-from ..models import InferenceSettings
+from ..inference_settings import InferenceSettings
 from ..outputs import own_names, read_marker
 from ..ownership import with_article
 from .classifier import TextClassifier, Tokenized, check_finite

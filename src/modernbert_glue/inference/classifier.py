@@ -14,7 +14,7 @@ import numpy as np
 from ..data import encode_texts
 from ..errors import UserError
 from ..evaluation.metrics import softmax
-from ..models import InferenceSettings
+from ..inference_settings import InferenceSettings
 
 Text = str | tuple[str, str]  # a sentence, or a (sentence, sentence2) pair for a pair task
 

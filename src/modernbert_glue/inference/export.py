@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..locks import releases_on_error
-from ..models import InferenceSettings
+from ..inference_settings import InferenceSettings
 from ..outputs import check_model_finished, check_output, open_output
 from ..ownership import check_outside, run_around
 from .classifier import check_finite

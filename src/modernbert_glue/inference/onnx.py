@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import UserError, first_line
 from ..inputs import pad_batch, sorted_batches
-from ..models import InferenceSettings, load_tokenizer
+from ..inference_settings import InferenceSettings
+from ..models import load_tokenizer
 from .classifier import Tokenized
 
 

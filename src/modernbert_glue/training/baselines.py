@@ -30,7 +30,8 @@ from ..errors import UserError
 from ..evaluation.runfolder import evaluate_into
 from ..evaluation.metrics import task_metrics
 from ..locks import releases_on_error
-from ..models import InferenceSettings, resolve_model
+from ..inference_settings import InferenceSettings
+from ..models import resolve_model
 from ..outputs import check_output, open_output, write_json
 from ..provenance import device_name, provenance
 from ..run_paths import local_inputs

@@ -26,7 +26,8 @@ from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
 from ..modelcard import model_card
-from ..models import InferenceSettings, tokenizer_for_pipeline
+from ..inference_settings import InferenceSettings
+from ..models import tokenizer_for_pipeline
 from ..outputs import OutputFolder, check_output, open_output
 from ..provenance import device_name, provenance
 from ..run_paths import init_from_folder, local_inputs

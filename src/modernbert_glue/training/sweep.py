@@ -103,11 +103,12 @@ def run_state(folder: Path) -> str:
     return "failed" if failure(folder) is not None else "unfinished"
 
 
-def _command(cfg: SweepConfig, config: dict, seed: int, folder: Path, threads: int) -> list[str]:
+def _command(cfg: SweepConfig, config: dict, seed: int | None, folder: Path, threads: int) -> list[str]:
     cli = [sys.executable, "-m", "modernbert_glue.cli", "train"]
     if run_state(folder) == "unfinished":  # with this launch's threads (RESUME_MAY_CHANGE), its config otherwise
         return [*cli, "--resume", str(folder), "--set", f"train.threads={threads}"]
-    sets = [f"{GRID_KEYS[k]}={v:.6g}" for k, v in train_values(cfg, config).items()] + [f"train.seed={seed}"]
+    sets = [f"{GRID_KEYS[k]}={v:.15g}" for k, v in train_values(cfg, config).items()]
+    sets += [f"train.seed={seed}"] if seed is not None else []  # None: the caller gives --seeds
     if threads:
         sets.append(f"train.threads={threads}")
     return [*cli, *cfg.train_args, "--output-dir", str(folder), *(a for s in sets for a in ("--set", s))]
@@ -226,11 +227,12 @@ def _left(jobs: list) -> list:
 
 
 def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
-    """`train --check` with the first run's command: options `train` refuses stop the sweep here, in one line,
-    before its folder is made (the other runs differ only in grid values and seeds, checked by SweepConfig)."""
-    (config, seed), folder = (configs(cfg)[0], cfg.seeds[0]), out_path / "check"
-    proc = subprocess.run([*_command(cfg, config, seed, folder, 0), "--check"], capture_output=True, text=True,
-                          check=False)
+    """`train --check` with the first run's command and every seed (each seed's --init-from 'DIR/seed-{seed}/model'
+    resolved): options `train` refuses stop the sweep here, in one line, before its folder is made (the other
+    runs differ only in grid values, checked by SweepConfig)."""
+    seeds = ",".join(map(str, cfg.seeds))
+    proc = subprocess.run([*_command(cfg, configs(cfg)[0], None, out_path / "check", 0), "--seeds", seeds, "--check"],
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["failed"])[-1].removeprefix("error: ")
         raise UserError(f"sweep: train refuses the runs' options: {last}")
@@ -278,8 +280,9 @@ def _read_timing(out_path: Path) -> dict:
             for name, spans in timing.items() if isinstance(spans, list)}
 
 
-def _dev_value(path: Path) -> tuple[str, float]:
-    """A finished run's (main metric, its dev value), from metrics.json: a damaged file is one line naming it."""
+def _dev_value(path: Path) -> tuple[str, float, object]:
+    """A finished run's (main metric, its dev value, dev examples scored), from metrics.json: a damaged file is one
+    line naming it."""
     try:
         metrics = read_json(path / "metrics.json")
         metric = metrics.get("main_metric", "accuracy")
@@ -288,7 +291,8 @@ def _dev_value(path: Path) -> tuple[str, float]:
             raise wrong_field(path / "metrics.json", f"eval_{metric}", value, "a number")
     except UserError as exc:
         raise UserError(f"{exc}; move {path} away and the same command runs it again") from None
-    return metric, math.nan if value is None else float(value)  # null: too few dev rows for it; ranked as NaN
+    # null: too few dev rows for it; ranked as NaN
+    return metric, math.nan if value is None else float(value), metrics.get("eval_samples")
 
 
 def summarise(jobs: list) -> dict:
@@ -297,14 +301,15 @@ def summarise(jobs: list) -> dict:
     import numpy as np
 
     rows: dict[str, dict] = {}
-    metric = None
+    metric, scored = None, set()
     for config, seed, path in jobs:
         row = rows.setdefault(config_name(config), {"config": config, "values": {}})
         if (reason := failure(path)) is not None:
             row["values"][str(seed)] = None
             row.setdefault("failed", {})[str(seed)] = reason
             continue
-        metric, row["values"][str(seed)] = _dev_value(path)
+        metric, row["values"][str(seed)], samples = _dev_value(path)
+        scored.add(samples)
     for row in rows.values():
         finished = None not in row["values"].values()
         values = np.array(list(row["values"].values()), dtype=float)
@@ -316,7 +321,7 @@ def summarise(jobs: list) -> dict:
     # in their last bit (600/872 and 610/872 against 605/872 twice), which would pick the later config.
     chosen = max(candidates, key=lambda name: round(rows[name]["mean"], 12)) if candidates else None
     return {"metric": metric, "rule": "best mean over seeds of the main dev metric, every seed finished",
-            "configs": rows, "chosen": {"name": chosen, **rows[chosen]} if chosen else None}
+            "eval_samples": sorted(scored, key=str), "configs": rows, "chosen": {"name": chosen, **rows[chosen]} if chosen else None}
 
 
 def table(summary: dict) -> str:
@@ -331,5 +336,7 @@ def table(summary: dict) -> str:
                      + f" | {std} |")
     decoupled = (" wd is the paper's decoupled weight decay: each run trained with torch's wd / lr "
                  "(`train_weight_decay` in sweep.json)." if summary.get("decoupled_weight_decay") else "")
-    return (f"Main dev metric: {summary['metric']}; chosen by {summary['rule']}.{decoupled}\n\n" + "\n".join(lines)
-            + "\n")
+    sizes = ", ".join(f"{n:,}" if isinstance(n, int) else "?" for n in summary.get("eval_samples") or [])
+    scored = f" (on {sizes} dev examples)" if sizes else ""
+    return (f"Main dev metric: {summary['metric']}{scored}; chosen by {summary['rule']}.{decoupled}\n\n"
+            + "\n".join(lines) + "\n")
