@@ -101,6 +101,8 @@ def files(small_sst2, tiny_run, tmp_path_factory):
         p.unlink()
     (broken["newer"] / "inference.json").write_text(json.dumps({"version": 99, "max_length": 128}))
     shutil.copytree(model, d / "seeds-of-one" / "seed-1" / "model")  # a --seeds folder's seed 1 alone
+    (d / "a-sweep").mkdir()
+    (d / "a-sweep" / ".modernbert-glue.json").write_text('{"kind": "sweep", "complete": true, "files": []}')
     mine = d / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
@@ -214,6 +216,11 @@ CLI_ROWS = [
     (["{train}", "--check", "--init-from", "{no_weights}"], 2,
      "no_weights: cannot load a classifier from it (no weights file: model.safetensors)"),  # --check said ok
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
+    (["train", "--resume", "{dir}/a-sweep"], 2,
+     "a-sweep: a sweep folder: the same `modernbert-glue sweep` command continues it"),  # "not ... modernbert-glue"
+    (["compare", "{dir}/a-sweep", "--output", "{out}"], 2,
+     "a-sweep: a sweep folder, not a run; pass its runs"),  # was "a-sweep/metrics.json: not found"
+    (["{train}", "--seeds", "1,,2"], 2, "--seeds '1,,2': expected comma-separated"),  # was read as 1,2
     (["train", "--preset", "cpu-sbert", "--data-dir", "{sst2}", "--init-from", "{model}", "-o", "{out}", "--check"], 2,
      "(--model-override, or the preset's model.overrides): the 'modernbert' config has no field 'hidden_dropout_prob'"),
     (["train", "--model", MODERNBERT, "--data-dir", "{sst2}", "-o", "{out}", "--check"], 2,

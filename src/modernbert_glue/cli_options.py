@@ -100,8 +100,8 @@ def float_list(text: str, option: str) -> list[float]:
 
 
 def _number_list(text: str, option: str, kind, example: str) -> list:
-    try:
-        values = [kind(part) for part in text.split(",") if part.strip()]
+    try:  # an empty entry ("1,,2") is a typo as likely as not: refused, not skipped
+        values = [kind(part) for part in text.split(",")]
     except ValueError:
         values = []
     if not values:  # "," or "" is no list at all: `--seeds ,` trained one unseeded run

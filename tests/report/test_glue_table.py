@@ -170,3 +170,17 @@ def test_a_baseline_is_named_by_the_model_it_fits_lr_for_classes_ridge_for_score
     # one row per baseline in the GLUE table, named for what it fits on the tasks shown
     assert set(glue_rows([baseline("sst2", "tfidf"), baseline("rte", "tfidf")])) == {"TF-IDF + LR"}
     assert set(glue_rows([baseline("sst2", "tfidf"), baseline("stsb", "tfidf")])) == {"TF-IDF + LR or ridge"}
+
+
+def test_a_warm_started_run_is_named_so_per_task_and_is_the_same_system_in_the_glue_table():
+    """--init-from: the per-task reports say "warm start" (a reader told it apart from a cold start only by
+    metrics.json); the GLUE table keeps the paper's round 2 (RTE from the MNLI model) in its system's row."""
+    from modernbert_glue.report.runs import system_name
+
+    warm = fake_run("rte", 0.6, model="org/modernbert-base")
+    warm.metrics.update(random_init=True, init_from="/runs/mnli-seeds/seed-1/model")
+    assert system_name(warm.metrics) == "modernbert-base random weights, warm start"
+    assert system_name(warm.metrics, any_task=True) == "modernbert-base random weights"
+    cold = fake_run("sst2", 0.9, model="org/modernbert-base")
+    cold.metrics["random_init"] = True
+    assert set(glue_rows([warm, cold])) == {"modernbert-base random weights"}

@@ -88,11 +88,18 @@ def accuracy_rows(runs: list[Run], name: str) -> list[list]:
 
 
 def speed_rows(runs: list[Run]) -> list[list]:
+    """A row per run; a resumed run's train time and rate are its last launch's (from the step it resumed at),
+    marked so (its train sentences are the whole set's)."""
     return [
-        [r.label, r.metrics.get("train_samples"), r.metrics.get("train_seconds"), r.metrics.get("train_samples_per_second"),
+        [r.label, r.metrics.get("train_samples"), *_launch(r, "train_seconds"), *_launch(r, "train_samples_per_second"),
          r.metrics.get("infer_sentences_per_second"), r.metrics.get("peak_memory_mb"), r.metrics.get("device")]
         for r in runs
     ]
+
+
+def _launch(run: Run, key: str) -> list:
+    value, step = run.metrics.get(key), run.metrics.get("resumed_from_step")
+    return [value if not step or value is None else f"{value} (from step {step})"]
 
 
 def _pairwise_table(tests: list[dict]) -> Block:
@@ -188,7 +195,8 @@ def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], 
         for s in seed_summaries:
             blocks += _seed_blocks(s)
     blocks += [_heading(2, "Speed and memory"), _paragraph(
-        "Train time covers the whole fit (for baselines: feature extraction + C search + refit); inference is "
+        "Train time covers the whole fit (for baselines: feature extraction + C search + refit; for a resumed run, "
+        "the launch that finished it, from the step it resumed at); inference is "
         "sentences/s over the dev set after training; peak memory is the process's peak resident memory (CPU) "
         "or torch's peak allocation (GPU)."),
         _table(["system", "train sentences", "train s", "train sentences/s", "inference sentences/s",

@@ -20,6 +20,7 @@ from ..evaluation.runfolder import (
     wrong_field,
 )
 from ..outputs import check_finished
+from ..ownership import read_marker, with_article
 
 SETS = {"dev": "dev (GLUE validation)", "dev_mismatched": "dev mismatched (MNLI)",
         "test": "test (the labelled --test-file)"}
@@ -57,6 +58,9 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
         if not folder.is_dir():
             raise UserError(f"{folder}: run folder not found")
         check_finished(folder)
+        if (kind := (read_marker(folder) or {}).get("kind", "run")) not in ("run", "seeds"):
+            runs_of = "; pass its runs (its CONFIG-seed-N folders)" if kind == "sweep" else ""
+            raise UserError(f"{folder}: {with_article(kind)} folder, not a run{runs_of}")
         if (folder / "seeds.json").is_file():
             summary = read_seeds_summary(folder)
             seed_runs = [_load_run(folder / f"seed-{s}") for s in summary["seeds"]]
@@ -108,7 +112,9 @@ def system_name(metrics: dict, *, any_task: bool = False) -> str:
         return {"tfidf": f"TF-IDF + {head}", "majority": f"trivial ({floor})"}.get(
             preset[9:], f"{short} frozen + {head}")
     kind = "random weights" if metrics.get("random_init") else "fine-tuned"
-    return f"{short} {kind}"
+    # from another task's model (--init-from): said per task; over tasks it is one system (the paper's round 2)
+    start = ", warm start" if metrics.get("init_from") and not any_task else ""
+    return f"{short} {kind}{start}"
 
 
 def _load_run(folder: Path) -> Run:

@@ -66,7 +66,8 @@ def architecture(run: Run) -> dict | None:
         pooling = "CLS + pooler (dense, tanh)" if c.get("model_type") in ("bert", "roberta") else "?"
     return {
         "system": run.label,
-        "weights": "random weights" if run.random_init else "pretrained, fine-tuned",
+        "weights": ("random weights" if run.random_init else "pretrained, fine-tuned") + (
+            f"; warm start from {'/'.join(Path(start).parts[-3:])}" if (start := run.metrics.get("init_from")) else ""),
         "model_type": c.get("model_type"),
         "parameters": safetensors_parameters(folder / "model.safetensors"),
         "layers": c.get("num_hidden_layers"),

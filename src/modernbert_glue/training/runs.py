@@ -12,6 +12,7 @@ from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import read_json
 from ..locks import releases_on_error
 from ..outputs import check_output, failure, open_output, read_marker
+from ..ownership import with_article
 from ..provenance import provenance
 from ..run_paths import local_inputs, with_absolute_paths
 from ..device import device_type
@@ -55,8 +56,12 @@ def config_for_resume(run_dir: str, requested) -> RunConfig:
 def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
     """Continue an unfinished run folder or --seeds folder with its saved config (see config_for_resume)."""
     marker = read_marker(Path(run_dir))
-    if marker is None or marker["kind"] not in ("run", "seeds"):
+    if marker is None:
         raise UserError(f"{run_dir}: not a run folder written by modernbert-glue; nothing to resume")
+    if marker["kind"] == "sweep":
+        raise UserError(f"{run_dir}: a sweep folder: the same `modernbert-glue sweep` command continues it")
+    if marker["kind"] not in ("run", "seeds"):
+        raise UserError(f"{run_dir}: {with_article(marker['kind'])} folder, not a run; nothing to resume")
     if marker.get("complete"):  # before comparing configs: a finished run is not "another config"
         what = "this run" if marker["kind"] == "run" else "these seeds"
         raise UserError(f"{run_dir}: {what} finished already; nothing to resume")
