@@ -111,6 +111,16 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
         mg.evaluate(tiny_run, file=small_sst2 / "dev.tsv", text_columns="sentence")
     with pytest.raises(mg.UserError, match="--seed must be integers, got '42'"):
         mg.baseline("majority", tmp_path / "k", settings={"data.data_dir": small_sst2}, seed="42")
+    for call, what, got in (  # os.fspath's TypeError before
+            (lambda: mg.load_model(5), "folder", "5"), (lambda: mg.resume(None), "run_dir", "None"),
+            (lambda: mg.evaluate(tiny_run, data_dir=5), "data_dir", "5"),
+            (lambda: mg.train(123, check=True), "output_dir", "123"), (lambda: mg.show_preset(3), "name", "3")):
+        with pytest.raises(mg.UserError, match=f"^{what}: expected a path \\(str or os.PathLike\\), got {got}$"):
+            call()
+    with pytest.raises(mg.UserError, match="texts: a list of sentences \\(or pairs\\), got dict"):
+        mg.predict(tiny_run, {"a fine film": 1})  # its keys were classified
+    with pytest.raises(mg.UserError, match="input 2: .* classifies single sentences, got 3$"):
+        mg.predict(tiny_run, ["a fine film", 3])
     checked = mg.train(tmp_path / "d", settings=tiny_settings(small_sst2, **{"train.lr": "5e-4"}),
                        model_overrides=TINY_OVERRIDES, check=True)
     assert checked["check"] == "ok" and checked["config"]["train"]["lr"] == 5e-4
@@ -134,6 +144,9 @@ def test_a_pair_model_takes_pairs_and_refuses_anything_else(rte_run):
     for bad in ("one sentence", ("a", "b", "c"), ("a", 1), 5):
         with pytest.raises(mg.UserError, match="input 2: the model classifies sentence pairs"):
             mg.predict(model, [("a", "b"), bad])
+    with pytest.raises(mg.UserError, match=r"input 2: the model classifies sentence pairs: give each as \(first, "
+                                           r"second\), got \('a', 1\)$"):
+        mg.predict(model, [("a", "b"), ("a", 1)])
 
 
 def test_a_sweep_in_python_gives_its_runs_the_settings(small_sst2, tmp_path):

@@ -101,6 +101,9 @@ def files(small_sst2, tiny_run, tmp_path_factory):
         p.unlink()
     (broken["newer"] / "inference.json").write_text(json.dumps({"version": 99, "max_length": 128}))
     shutil.copytree(model, d / "seeds-of-one" / "seed-1" / "model")  # a --seeds folder's seed 1 alone
+    (d / "cut-overwrite").mkdir()  # an --overwrite killed after it removed run.json
+    (d / "cut-overwrite" / ".modernbert-glue.json").write_text(
+        '{"kind": "run", "complete": false, "replacing": true, "files": ["model"]}')
     (d / "a-sweep").mkdir()
     (d / "a-sweep" / ".modernbert-glue.json").write_text('{"kind": "sweep", "complete": true, "files": []}')
     mine = d / "mine"
@@ -218,6 +221,8 @@ CLI_ROWS = [
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
     (["train", "--resume", "{dir}/a-sweep"], 2,
      "a-sweep: a sweep folder: the same `modernbert-glue sweep` command continues it"),  # "not ... modernbert-glue"
+    (["train", "--resume", "{dir}/cut-overwrite"], 2,
+     "cut-overwrite: an --overwrite of it was cut short; nothing to resume (pass --overwrite)"),  # run.json: not found
     (["compare", "{dir}/a-sweep", "--output", "{out}"], 2,
      "a-sweep: a sweep folder, not a run; pass its runs"),  # was "a-sweep/metrics.json: not found"
     (["{train}", "--seeds", "1,,2"], 2, "--seeds '1,,2': expected comma-separated"),  # was read as 1,2

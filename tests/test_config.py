@@ -229,6 +229,8 @@ def test_another_lr_on_a_paper_preset_says_what_becomes_of_its_decay(caplog):
     load_config("paper-rte", {"train.lr": "1e-5", "train.weight_decay": "1.0"})
     load_config("cpu-sbert", {"train.lr": "1e-5"})  # torch's decay chosen for it, no paper value
     assert "weight decay" not in caplog.text
+    code, _, stderr = run_cli("train", "--lr", "nan", "--check")  # refused: no advice on its decay first
+    assert code == 2 and "weight decay" not in stderr and "'train.lr' must be a finite number" in stderr, stderr
 
 
 @pytest.mark.parametrize("command", [["train"], ["sweep"], ["bench"], ["baseline"], ["export", "onnx"]])

@@ -58,6 +58,16 @@ def test_inference_settings_round_trip_default_and_refuse_a_newer_version(tmp_pa
     (tmp_path / SETTINGS_FILE).write_text(json.dumps({"version": 99, "max_length": 96}))
     with pytest.raises(UserError, match="settings version 99 is newer than this modernbert-glue reads"):
         InferenceSettings.load(tmp_path)
+    for key, value, message in (  # a damaged value is named with its file, not as an option the user never gave
+            ("task", 5, "task must be one of cola, sst2, "), ("task", "sst3", "task must be one of"),
+            ("regression", "no", "regression must be one of True, False, got 'no'"),
+            ("input_path", "warp", "input_path must be one of auto, padded, dynamic, grouped, packed, got 'warp'"),
+            ("text_columns", "ab", "text_columns must name one text column or a pair, got 'ab'"),  # read as a, b
+            ("max_length", True, "max_length must be a positive integer, got True"),
+            ("label_column", 3, "label_column must be a column name or null, got 3")):
+        (tmp_path / SETTINGS_FILE).write_text(json.dumps({"task": "sst2", key: value}))
+        with pytest.raises(UserError, match=f"^{re.escape(str(tmp_path / SETTINGS_FILE))}: {re.escape(message)}"):
+            InferenceSettings.load(tmp_path)
 
 
 def test_the_model_card_names_an_alias_by_its_hub_id_and_a_folder_by_none(tmp_path):

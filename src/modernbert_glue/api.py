@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -52,8 +52,8 @@ def train(output_dir: Path_ | None, preset: Path_ | None = None, *, settings: Se
     settings, seeds = _settings(settings), _seed_list(seeds, settings)
     if not output_dir and not check:
         raise UserError("--output-dir is required (or --resume DIR to continue an unfinished run)")
-    output_dir = _text(output_dir)
-    cfg = resolve_run_config(_text(preset), settings, None, _overrides(model_overrides))
+    output_dir = _text(output_dir, "output_dir")
+    cfg = resolve_run_config(_text(preset, "preset"), settings, None, _overrides(model_overrides))
     cfg = with_init_from_base(cfg, seeds, model_given="model.name" in settings,
                               random_init_given="model.random_init" in settings)
     warn_without_warm_start(cfg)  # once for the run or the seed set (a sweep's runs: each in its own log)
@@ -75,10 +75,10 @@ def resume(run_dir: Path_, preset: Path_ | None = None, *, settings: Settings | 
     settings, seeds, overrides = _settings(settings), _seed_list(seeds, settings), _overrides(model_overrides)
     if preset or settings or overrides:
         def requested(saved):
-            return resolve_run_config(_text(preset), settings, None, overrides, base=saved)
+            return resolve_run_config(_text(preset, "preset"), settings, None, overrides, base=saved)
     else:
         requested = None
-    return resume_training(os.fspath(run_dir), requested, seeds)
+    return resume_training(_path(run_dir, "run_dir"), requested, seeds)
 
 
 def baseline(name: str, output_dir: Path_, *, settings: Settings | None = None,
@@ -90,9 +90,9 @@ def baseline(name: str, output_dir: Path_, *, settings: Settings | None = None,
     from .run_paths import with_data_dir_from_env
     from .training.baselines import BaselineConfig, run_baseline
 
-    cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=_text(cache_dir))
+    cfg = BaselineConfig(name=name, encoder=encoder, seed=seed, cache_dir=_text(cache_dir, "cache_dir"))
     data = with_data_dir_from_env(data_config(_settings(settings)))
-    return run_baseline(cfg, data, os.fspath(output_dir), overwrite=overwrite)
+    return run_baseline(cfg, data, _path(output_dir, "output_dir"), overwrite=overwrite)
 
 
 def sweep(output_dir: Path_, *, lr: Sequence[float], seeds: Sequence[int], weight_decay: Sequence[float] | None = None,
@@ -107,13 +107,13 @@ def sweep(output_dir: Path_, *, lr: Sequence[float], seeds: Sequence[int], weigh
 
     grid = {key: _items(values, name, "a list of numbers") for key, name, values in
             (("lr", "lr", lr), ("wd", "weight_decay", weight_decay), ("ep", "epochs", epochs)) if values is not None}
-    args = [*(["--preset", _text(preset)] if preset else []),
+    args = [*(["--preset", _text(preset, "preset")] if preset else []),
             *(a for key, value in _settings(settings).items() for a in ("--set", f"{key}={_as_set(value)}")),
             *(a for key, value in _overrides(model_overrides).items()
               for a in ("--model-override", f"{key}={json.dumps(value)}")), *map(str, train_args)]
     cfg = SweepConfig(grid=grid, seeds=_seed_list(seeds, settings), train_args=args, parallel=parallel,
                       memory_per_run_gb=memory_per_run_gb, decoupled_weight_decay=decoupled_weight_decay)
-    return run_sweep(cfg, os.fspath(output_dir))
+    return run_sweep(cfg, _path(output_dir, "output_dir"))
 
 
 def load_model(folder: Path_, backend: str = "torch", **options) -> TextClassifier:
@@ -127,7 +127,7 @@ def load_model(folder: Path_, backend: str = "torch", **options) -> TextClassifi
     if unknown := sorted(set(options) - set(LOAD_OPTIONS)):
         raise UserError(f"{', '.join(unknown)}: not an option of a model (those are {', '.join(LOAD_OPTIONS)})")
     check_torch_only(backend, **{key: options.get(key) for key in ("input_path", "bf16")})
-    return load(model_folder(os.fspath(folder)), backend, **options)
+    return load(model_folder(_path(folder, "folder")), backend, **options)
 
 
 def predict(model: TextClassifier | Path_, texts: Sequence[str | tuple[str, str]], **options) -> list[dict]:
@@ -138,7 +138,7 @@ def predict(model: TextClassifier | Path_, texts: Sequence[str | tuple[str, str]
     texts = _items(texts, "texts", "a list of sentences (or pairs)")
     name = "the model"
     if isinstance(model, (str, PathLike)):
-        name, model = os.fspath(model), load_model(model, **options)
+        name, model = _path(model, "model"), load_model(model, **options)
     elif options:
         raise UserError(f"{', '.join(options)}: options for loading a folder; this model is loaded already")
     return predict_texts(model, texts, name)
@@ -154,8 +154,9 @@ def evaluate(model_dir: Path_, *, task: str | None = None, data_dir: Path_ | Non
     from .outputs import model_folder
 
     text_columns = None if text_columns is None else _items(text_columns, "text_columns", "a list of column names")
-    data = DataConfig(data_dir=_text(data_dir), max_eval_samples=max_eval_samples)
-    return run_evaluation(model_folder(os.fspath(model_dir)), data=data, split=split, file=_text(file), task=task,
+    data = DataConfig(data_dir=_text(data_dir, "data_dir"), max_eval_samples=max_eval_samples)
+    return run_evaluation(model_folder(_path(model_dir, "model_dir")), data=data, split=split,
+                          file=_text(file, "file"), task=task,
                           backend=backend, text_columns=text_columns or None,
                           label_column=label_column)
 
@@ -166,7 +167,7 @@ def compare(runs: Sequence[Path_], output: Path_, *, task: str | None = None, ov
     report.json's content."""
     from .report import compare as run_compare
 
-    return run_compare(_folders(runs), os.fspath(output), overwrite=overwrite, task=task)
+    return run_compare(_folders(runs), _path(output, "output"), overwrite=overwrite, task=task)
 
 
 def glue_submission(runs: Sequence[Path_], output: Path_, *, data_root: Path_ | None = None,
@@ -174,7 +175,8 @@ def glue_submission(runs: Sequence[Path_], output: Path_, *, data_root: Path_ | 
     """The GLUE server's files from one fine-tuned run per task (`glue-submission`); returns submission.json."""
     from .submission import glue_submission as run_submission
 
-    return run_submission(_folders(runs), os.fspath(output), data_root=_text(data_root), overwrite=overwrite)
+    return run_submission(_folders(runs), _path(output, "output"), data_root=_text(data_root, "data_root"),
+                          overwrite=overwrite)
 
 
 def export_onnx(model_dir: Path_, output: Path_, *, quantize: str | None = None, overwrite: bool = False) -> dict:
@@ -182,7 +184,8 @@ def export_onnx(model_dir: Path_, output: Path_, *, quantize: str | None = None,
     from .inference.export import export_onnx as run_export
     from .outputs import model_folder
 
-    return run_export(model_folder(os.fspath(model_dir)), os.fspath(output), quantize=quantize, overwrite=overwrite)
+    return run_export(model_folder(_path(model_dir, "model_dir")), _path(output, "output"), quantize=quantize,
+                      overwrite=overwrite)
 
 
 def benchmark(mode: str, *, model: Path_ | None = None, random_init: bool = True,
@@ -203,7 +206,7 @@ def benchmark(mode: str, *, model: Path_ | None = None, random_init: bool = True
     paths = _items(BenchConfig.paths if paths is None else paths, "paths", "a list of input paths")
     lengths = _items(lengths or (), "lengths", "a list of lengths")
     means = _items(variable_means or (), "variable_means", "a list of lengths")
-    cfg = BenchConfig(model=_text(model) or BenchConfig.model, random_init=random_init,
+    cfg = BenchConfig(model=_text(model, "model") or BenchConfig.model, random_init=random_init,
                       overrides=_overrides(model_overrides), mode=mode, paths=tuple(paths),
                       batch_size=64 if batch_size is None else batch_size,
                       steps=(2 if mode == "train" else 4) if steps is None else steps, repeats=repeats,
@@ -215,7 +218,7 @@ def benchmark(mode: str, *, model: Path_ | None = None, random_init: bool = True
     if (lengths or means) and batch_size is not None:
         raise UserError(f"--batch-size goes with the input paths: --lengths and --variable-means batch "
                         f"{cfg.tokens_per_batch} tokens at a time")
-    return run_bench(cfg, DataConfig(data_dir=_text(data_dir)), _text(output))
+    return run_bench(cfg, DataConfig(data_dir=_text(data_dir, "data_dir")), _text(output, "output"))
 
 
 def list_presets() -> list[str]:
@@ -226,19 +229,27 @@ def list_presets() -> list[str]:
 
 
 def show_preset(name: Path_ | None = "paper") -> dict:
-    """A preset (name, .toml path or a `train` run's folder) resolved over the defaults, its values checked as `train` checks them
-    (`presets show NAME`)."""
+    """A preset (name, .toml path or a `train` run's folder) resolved over the defaults, its values checked as
+    `train` checks them (`presets show NAME`)."""
     from .config import load_config
     from .device import device_type
     from .training.dispatch import check_settings
 
-    cfg = load_config(_text(name))  # None: the default preset
+    cfg = load_config(_text(name, "name"))  # None: the default preset
     check_settings(cfg, device_type())
     return cfg.to_dict()
 
 
-def _text(path: Path_ | None) -> str | None:
-    return None if path is None else os.fspath(path)
+def _text(path: Path_ | None, what: str) -> str | None:
+    return None if path is None else _path(path, what)
+
+
+def _path(value: Path_, what: str) -> str:
+    """A path argument as text; anything else (a number, None where a path is required) is the one line a
+    command would print for it, not os.fspath's TypeError."""
+    if isinstance(value, str | PathLike):
+        return os.fspath(value)
+    raise UserError(f"{what}: expected a path (str or os.PathLike), got {value!r}")
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -272,8 +283,8 @@ def _seed_list(seeds: Sequence[int] | None, settings: Settings | None) -> list[i
 
 def _items(values, what: str, expected: str) -> list:
     """A list from any iterable (a tuple, a pandas column, a generator); one string or path is refused: it would
-    be taken character by character."""
-    if isinstance(values, (str, bytes, PathLike)) or not isinstance(values, Iterable):
+    be taken character by character; so are a dict (its keys) and a set (no order to answer in)."""
+    if isinstance(values, (str, bytes, PathLike, Mapping, Set)) or not isinstance(values, Iterable):
         got = "one path" if isinstance(values, PathLike) else "one string" if isinstance(values, (str, bytes)) else \
             type(values).__name__
         raise UserError(f"{what}: {expected}, got {got}")
@@ -281,7 +292,7 @@ def _items(values, what: str, expected: str) -> list:
 
 
 def _folders(runs: Sequence[Path_]) -> list[str]:
-    return [os.fspath(run) for run in _items(runs, "runs", "a list of folders")]
+    return [_path(run, "runs") for run in _items(runs, "runs", "a list of folders")]
 
 
 def _as_set(value: Any) -> str:

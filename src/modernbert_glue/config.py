@@ -154,7 +154,8 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
     paper = (cfg.train.lr, cfg.train.weight_decay)
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
-    if is_paper_preset(preset) and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}):
+    if is_paper_preset(preset) and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}) \
+            and 0 < cfg.train.lr < float("inf"):  # another lr refused by check_ranges gets its line alone
         warn_decay_kept(preset, *paper, cfg.train.lr)
     return cfg
 

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import UserError, first_line
-from .tasks import Task
+from .inputs import INPUT_PATHS
+from .tasks import TASKS, Task
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,20 @@ class InferenceSettings:
         if unknown:
             raise UserError(f"{path}: unknown setting(s) {', '.join(unknown)}")
         settings = cls(**raw)
-        settings.text_columns = tuple(settings.text_columns)
-        if len(settings.text_columns) not in (1, 2) or not all(isinstance(c, str) for c in settings.text_columns):
-            raise UserError(f"{path}: text_columns must name one text column or a pair, got "
-                            f"{list(settings.text_columns)!r}")
-        if not isinstance(settings.max_length, int) or settings.max_length < 1:
+        # each value checked here: a wrong one would otherwise surface as a message about options never given
+        # (--regression, --input-path) or as a dev file's "wrong" labels
+        columns = settings.text_columns
+        if not isinstance(columns, list | tuple) or len(columns) not in (1, 2) or not all(
+                isinstance(c, str) for c in columns):
+            raise UserError(f"{path}: text_columns must name one text column or a pair, got {columns!r}")
+        settings.text_columns = tuple(columns)
+        if not isinstance(settings.max_length, int) or isinstance(settings.max_length, bool) or \
+                settings.max_length < 1:
             raise UserError(f"{path}: max_length must be a positive integer, got {settings.max_length!r}")
+        for key, allowed in (("task", TASKS), ("input_path", INPUT_PATHS), ("regression", (True, False))):
+            value = getattr(settings, key)
+            if not isinstance(value, str | bool) or value not in allowed:
+                raise UserError(f"{path}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        if not isinstance(settings.label_column, str | None):
+            raise UserError(f"{path}: label_column must be a column name or null, got {settings.label_column!r}")
         return settings

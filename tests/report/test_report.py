@@ -447,7 +447,7 @@ def test_compare_shows_a_metric_too_few_examples_left_null_as_a_dash(tiny_run, t
     assert row.split(" | ")[2:4] == ["–", "–"], row
 
 
-def test_a_resumed_runs_train_time_is_marked_as_its_last_launchs():
+def test_a_resumed_runs_train_time_is_marked_as_its_last_launchs_and_a_missing_value_is_a_dash():
     """train_seconds and the rate of a resumed run cover the launch that finished it, while train sentences are the
     whole set: unmarked, the row read as 512 sentences in 8.89 s at 27 sentences/s."""
     from modernbert_glue.report import Run, speed_rows
@@ -456,4 +456,6 @@ def test_a_resumed_runs_train_time_is_marked_as_its_last_launchs():
     fresh = Run(folder=Path("/runs/a"), metrics=speeds, run={}, label="a")
     resumed = Run(folder=Path("/runs/b"), metrics={**speeds, "resumed_from_step": 17}, run={}, label="b")
     assert speed_rows([fresh])[0][1:4] == [512, 8.89, 27.01]
+    from modernbert_glue.report.render import _table
+    assert _table(["a", "b"], [[None, 1]]).rows == [["–", "1"]]  # a missing value (no weights to count): not "None"
     assert speed_rows([resumed])[0][1:4] == [512, "8.89 (from step 17)", "27.01 (from step 17)"]

@@ -45,13 +45,18 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     for i, text in enumerate(texts, start=1):  # the Python API's texts are any objects (api.predict)
         if not (_is_pair(text) if pair else isinstance(text, str)):
             raise UserError(f"input {i}: {name} classifies {texts_kind(2 if pair else 1)}"
-                            + (": give each as (first, second)" if pair else ""))
+                            + (": give each as (first, second)" if pair else "") + f", got {_shown(text)}")
     started = time.perf_counter()
     records = predict_records(model, texts, name)
     seconds = time.perf_counter() - started
     log.info("classified %d texts in %.3f s (%.1f texts/s, model loading excluded)", len(texts), seconds,
              len(texts) / max(seconds, 1e-9))
     return records
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_pair(text) -> bool:

@@ -38,7 +38,8 @@ def _paragraph(text: str) -> Block:
 
 
 def _table(headers: list[str], rows: list[list]) -> Block:
-    return Block("table", headers=headers, rows=[[str(c) for c in row] for row in rows])
+    """A missing value (null in the JSON: no weights file to count, no inference rate) is "–", never "None"."""
+    return Block("table", headers=headers, rows=[["–" if c is None else str(c) for c in row] for row in rows])
 
 
 def _figure(alt: str, name: str) -> Block:

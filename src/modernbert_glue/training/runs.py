@@ -11,7 +11,7 @@ from ..config import RunConfig, check_ranges
 from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import read_json
 from ..locks import releases_on_error
-from ..outputs import check_output, failure, open_output, read_marker
+from ..outputs import REPLACING, check_output, failure, open_output, read_marker
 from ..ownership import with_article
 from ..provenance import provenance
 from ..run_paths import local_inputs, with_absolute_paths
@@ -65,6 +65,8 @@ def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
     if marker.get("complete"):  # before comparing configs: a finished run is not "another config"
         what = "this run" if marker["kind"] == "run" else "these seeds"
         raise UserError(f"{run_dir}: {what} finished already; nothing to resume")
+    if marker.get(REPLACING):  # its run.json may be gone: said before reading it
+        raise UserError(f"{run_dir}: an --overwrite of it was cut short; nothing to resume (pass --overwrite)")
     if marker["kind"] == "run":
         if seeds:
             raise UserError(f"{run_dir}: a single run, not a --seeds folder; leave out --seeds")
