@@ -34,14 +34,24 @@ def run_app(app) -> None:
             print(f"error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - what is not a UserError or the machine's refusal is raised again
-        exc = as_user_error(exc)
-        traceback.clear_frames(sys.exc_info()[2])  # progress bars left open print now, not after the line
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        error = as_user_error(exc)
+        _clear_frames(exc)  # progress bars left open print now, not after the line
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
     if isinstance(code, int) and code:
         if code == 130:
             print("error: interrupted", file=sys.stderr)
         sys.exit(code)
+
+
+def _clear_frames(exc: BaseException | None) -> None:
+    """The frames of an error's traceback, and of the errors it was raised from (a library's write error that
+    errors.naming named), cleared: what they hold (an open progress bar) is let go before the one line."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
 
 
 def thread_error(args) -> None:

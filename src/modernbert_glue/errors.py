@@ -3,6 +3,7 @@ that failed on the way (the machine refused a write, the training loss diverged)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -58,8 +59,7 @@ def as_user_error(exc: Exception) -> UserError:
     elif match := _RUST_OS_ERROR.search(str(exc)):
         number = int(match.group(1))
     elif isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
-        return MachineError(f"torch could not write a file ({str(exc).splitlines()[-1].strip()}); is the disk full? "
-                            f"{AGAIN[0].upper()}{AGAIN[1:]}")
+        return MachineError(_torch_write(exc))
     if number == errno.ENAMETOOLONG:  # a path the user typed
         return UserError(f"{where}{what} (a file or folder name is limited to 255 bytes)")
     if number in (errno.EACCES, errno.EPERM):  # a file or folder the user's permissions keep us from
@@ -69,3 +69,28 @@ def as_user_error(exc: Exception) -> UserError:
     if number in MACHINE_ERRNOS:
         return MachineError(f"{where}{what}; the file system refused it: fix it, or use another folder")
     raise exc
+
+
+def _torch_write(exc: Exception) -> str:
+    return (f"torch could not write a file ({str(exc).splitlines()[-1].strip()}); is the disk full? "
+            f"{AGAIN[0].upper()}{AGAIN[1:]}")
+
+
+@contextlib.contextmanager
+def naming(folder):
+    """A write error that names no file (safetensors', torch.save's, onnx's and ONNX Runtime's writers give none)
+    names the folder being filled (an output folder, a run's checkpoints), so that its one line says where the disk
+    gave out."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(folder)
+        raise
+    except Exception as exc:
+        if match := _RUST_OS_ERROR.search(str(exc)):
+            number = int(match.group(1))
+            raise OSError(number, os.strerror(number), str(folder)) from exc
+        if isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
+            raise MachineError(f"{folder}: {_torch_write(exc)}") from exc
+        raise

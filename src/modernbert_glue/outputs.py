@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, naming
 from .locks import before_release, in_use, in_use_error, lock, release
 from .ownership import (CONTENTS, MARKER, TMP, check_overwrite, contents, own_names, protected, read_marker,
                         with_article)
@@ -196,7 +196,7 @@ class OutputFolder:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
-            with _naming(self.path):
+            with naming(self.path):
                 yield tmp
             _usual_modes(tmp)
             finish(tmp)
@@ -222,18 +222,6 @@ class OutputFolder:
     @property
     def complete(self) -> bool:
         return bool(self._marker().get("complete"))
-
-
-@contextlib.contextmanager
-def _naming(folder: Path):
-    """A write error with no file name (onnx's and ONNX Runtime's writers give none) names the output folder it
-    was filling, so that its one line says where the disk gave out."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None:
-            exc.filename = str(folder)
-        raise
 
 
 def check_output(path: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False,

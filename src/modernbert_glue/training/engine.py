@@ -30,7 +30,7 @@ from ..data import (
     texts_of,
 )
 from ..device import cpu_attention_kernel, default_device, sync, use_bf16
-from ..errors import UserError
+from ..errors import UserError, naming
 from ..evaluation.metrics import classification_metrics
 from ..inputs import sep_for
 from ..models import build_classifier
@@ -38,7 +38,7 @@ from ..packing import PackedClassifier, batches_to
 from . import capture as graphs
 from . import engine_state, stopping
 from .budgets import eval_plan, plan_run, static_batch
-from .checkpoints import checkpoint_folder, checkpoint_step, resume_checkpoint
+from .checkpoints import CHECKPOINTS, checkpoint_folder, checkpoint_step, resume_checkpoint
 from .ema import EMA
 from .lifecycle import check_run, fail_run, finish_run, loss_failure, mean_logged_loss, open_run, stopped_run
 from .step import (
@@ -72,7 +72,7 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
     run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"], task.metrics)
     with cpu_attention_kernel(cfg.train.cpu_flash_attention):
         run.prepare(checkpoint)
-        with stopping.graceful_stop():
+        with stopping.graceful_stop(), naming(out / CHECKPOINTS):  # a checkpoint's failed write names its folder
             trained = run.train()
     if run.failure is not None:
         fail_run(folder, out, run.failure)

@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 from ..config import RunConfig
 from ..data import load_run_data, tokenize
 from ..device import cpu_attention_kernel, cuda, device_type, use_bf16, world_size
+from ..errors import naming
 from ..evaluation.runfolder import read_json
 from ..evaluation.metrics import task_metrics
 from ..inputs import Collator, resolve_input_path, sep_for
@@ -159,7 +160,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         result = _finish_stopped(trainer, checkpoint)  # (killed while saving the model, or a signal at that step)
     else:
         with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention), \
-                stopping.graceful_stop():  # the Trainer prints its logs; stdout is for results
+                stopping.graceful_stop(), naming(out / CHECKPOINTS):  # stdout is for results; where writes fail
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
     if loss_check.failure is not None:
