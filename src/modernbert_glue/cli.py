@@ -28,7 +28,8 @@ app.add_typer(export_app, name="export")
 
 from .cli_options import (  # noqa: E402  (after the apps: options are declared once, there)
     Backend, Bf16, DataDir, FineTunedDir, HubModel, InitFrom, InputPath, LabelColumn, MaxEval, ModelDir,
-    ModelOverrides, OutputDir, Overwrite, Preset, RandomInit, Sets, Task, TextColumns, TokenBudget, column_list,
+    ModelOverrides, OutputDir, Overwrite, Preset, RandomInit, Sets, Task, TextColumns, TokenBudget, TrainBatchSize,
+    column_list,
     emit as _emit, int_list, with_data_options,
 )
 
@@ -66,7 +67,7 @@ def train(
     data: Optional[dict] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Training epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size per device.")] = None,
+    batch_size: TrainBatchSize = None,
     weight_decay: Annotated[Optional[float], typer.Option(
         help="AdamW weight decay in torch's terms (a paper's decoupled value / the peak lr).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,

@@ -48,6 +48,7 @@ Preset = Annotated[Optional[str], typer.Option(
     "--preset", help="Preset name, .toml path, or a train run's folder: the config it ran with (default: "
     "paper-TASK, the paper's recipe for the task).")]
 HubModel = Annotated[Optional[str], typer.Option("--model", help="Hub id or local model folder.")]
+TrainBatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Training batch size per device.")]
 RandomInit = Annotated[Optional[bool], typer.Option(
     "--random-init", metavar="", help="Random weights from config.json.")]
 InitFrom = Annotated[Optional[str], typer.Option(

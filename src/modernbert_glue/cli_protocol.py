@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_options import (HubModel, InitFrom, ModelOverrides, Overwrite, Preset, RandomInit, Sets, emit, int_list,
-                          with_data_options)
+from .cli_options import (HubModel, InitFrom, ModelOverrides, Overwrite, Preset, RandomInit, Sets, TrainBatchSize, emit,
+                          int_list, with_data_options)
 
 
 @with_data_options
@@ -25,6 +25,7 @@ def sweep(
     random_init: RandomInit = None,
     init_from: InitFrom = None,
     model_override: ModelOverrides = None,
+    batch_size: TrainBatchSize = None,
     set_: Sets = None,
     parallel: Annotated[int, typer.Option(help="Runs at once (a GPU holds several; on a CPU keep 1).")] = 1,
     decoupled_weight_decay: Annotated[bool, typer.Option(
@@ -44,6 +45,7 @@ def sweep(
     train_args = [*(["--preset", preset] if preset else []), *(["--model", model] if model else []),
                   *(["--random-init"] if random_init else []), *(["--init-from", init_from] if init_from else []),
                   *(a for item in model_override or [] for a in ("--model-override", item)),
+                  *(["--batch-size", str(batch_size)] if batch_size is not None else []),
                   *(a for item in set_ or [] for a in ("--set", item)), *data_args(data)]
     # --weight-decay '' is refused by float_list, not a grid without decays
     grid = {name: None if text is None else float_list(text, f"--{name.replace('_', '-')}")

@@ -371,7 +371,7 @@ def test_a_sweep_continues_only_with_the_options_it_started_with(tmp_path, caplo
     write_json(folder.file("sweep-config.json"), {"train_args": ["--task", "rte"], "decoupled_weight_decay": False,
                                                   **grid})
     other = SweepConfig(grid={"lr": [1e-4]}, seeds=[1], train_args=["--task", "mrpc"])
-    with pytest.raises(UserError, match=r"a sweep started with other options \(not rte, now mrpc\); continue it"):
+    with pytest.raises(UserError, match=r"a sweep started with other options \(not --task rte, now --task mrpc\); continue"):
         sweep(other, str(tmp_path / "sweep"))
     write_json(folder.file("sweep-config.json"), {"train_args": ["--data-dir", str(tmp_path)],
                                                   "decoupled_weight_decay": False, **grid})
@@ -430,7 +430,7 @@ def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
 
     def args(lrs):
         return ["sweep", "--task", "rte", "--data-dir", data, "--model", MODERNBERT, "--random-init", *TINY_ARGS,
-                "--max-train-samples", "32", "--max-eval-samples", "16", "--set", "train.batch_size=16",
+                "--max-train-samples", "32", "--max-eval-samples", "16", "--batch-size", "16",  # 2 steps
                 "--set", "train.logging_steps=1", "--lr", lrs, "--epochs", "1", "--seeds", "7",
                 "--output-dir", out, *TWO_AT_ONCE]
 

@@ -1,6 +1,5 @@
-"""`sweep`: a grid of learning rate × weight decay × epochs × seeds for one task, resumable, run one at a time on
-a CPU or several at once on a GPU (one fine-tune uses ~2% of an H200: see ../shared/results/h200-2026-11-27),
-with a results table and the config chosen as the paper chooses it.
+"""`sweep`: a grid of learning rate × weight decay × epochs × seeds for one task, resumable, one run at a time on a
+CPU or several at once on a GPU, with a results table and the config chosen as the paper chooses it.
 
 Each (config, seed) is a `train` run in its own folder, DIR/<config>-seed-<S>, launched as its own process
 (`modernbert-glue train`): a finished run is skipped, an interrupted one resumed (`train --resume`), so a sweep
@@ -248,7 +247,7 @@ def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
     if saved.get("decoupled_weight_decay") != cfg.decoupled_weight_decay:
         raise UserError(f"{out_path}: a sweep started with{'' if saved.get('decoupled_weight_decay') else 'out'} "
                         "--decoupled-weight-decay; continue it with the same options or give another --output-dir")
-    before, now = [list(map(_as_path, args)) for args in (saved.get("train_args") or [], cfg.train_args)]
+    before, now = [_options(list(map(_as_path, args))) for args in (saved.get("train_args") or [], cfg.train_args)]
     if before != now:  # a path however written (a trailing slash, absolute or not) is the same path
         gone, added = [a for a in before if a not in now], [a for a in now if a not in before]
         change = ", ".join([*(f"not {a}" for a in gone), *(f"now {a}" for a in added)]) or "their order"
@@ -263,6 +262,15 @@ def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
     if dropped:  # a config given up on, say: allowed, but its runs stay out of the table, which the user should know
         log.warning("sweep: %s left out of this grid: the table leaves out their runs (their folders stay)",
                     ", ".join(dropped))
+
+
+def _options(args: list[str]) -> list[str]:
+    """Arguments as the options they give ("--task rte", "--random-init"), so that a change names its option."""
+    options = []
+    for arg in args:  # a value joins the option before it
+        joins = options and options[-1].startswith("--") and " " not in options[-1] and not arg.startswith("--")
+        options[-1:] = [f"{options[-1]} {arg}"] if joins else [*options[-1:], arg]
+    return options
 
 
 def _as_path(arg: str) -> str:
@@ -337,6 +345,6 @@ def table(summary: dict) -> str:
     decoupled = (" wd is the paper's decoupled weight decay: each run trained with torch's wd / lr "
                  "(`train_weight_decay` in sweep.json)." if summary.get("decoupled_weight_decay") else "")
     sizes = ", ".join(f"{n:,}" if isinstance(n, int) else "?" for n in summary.get("eval_samples") or [])
-    scored = f" (on {sizes} dev examples)" if sizes else ""
+    scored = sizes and f" (on {sizes} dev examples)"
     return (f"Main dev metric: {summary['metric']}{scored}; chosen by {summary['rule']}.{decoupled}\n\n"
             + "\n".join(lines) + "\n")
