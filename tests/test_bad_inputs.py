@@ -216,6 +216,7 @@ CLI_ROWS = [
     (["{train}", "--check"], 0, None),  # checks options, data and model; writes nothing
     (["{train}", "--check", "--train-file", "/nonexistent/train.tsv"], 2, "/nonexistent/train.tsv: file not found"),
     (["{train}", "--check", "--seeds", "3,3"], 2, "--seeds needs distinct seeds"),
+    (["{train}", "--check", "--init-from", "{truncated}"], 2, "truncated: cannot load a classifier from it ("),
     (["{train}", "--check", "--init-from", "{no_weights}"], 2,
      "no_weights: cannot load a classifier from it (no weights file: model.safetensors)"),  # --check said ok
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
@@ -235,12 +236,9 @@ CLI_ROWS = [
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
     (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),
-    (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
-      "--init-from", "/nonexistent/seed-{{seed}}/model", "-o", "{out}"], 2,
-     "/nonexistent/seed-1/model: model folder not found"),  # each run gets the option, its seed filled in
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1,3",
       "--init-from", "{dir}/seeds-of-one/seed-{{seed}}/model", "-o", "{out}"], 2,
-     "seeds-of-one/seed-3/model: model folder not found"),  # every seed's, before seed 1 trained
+     "seeds-of-one/seed-3/model: model folder not found"),  # each run its seed's, checked before seed 1 trained
     (["sweep", "--data-dir", "{sst2}", "--lr", "1e-4", "--weight-decay", "", "--seeds", "1", "-o", "{out}"], 2,
      "--weight-decay '': expected comma-separated"),  # was a sweep without the wd axis
     (["baseline", "tfidf", "--train-file", "{dir}/punct.tsv", "--validation-file", "{dir}/punct.tsv", "-o", "{out}"],

@@ -135,8 +135,11 @@ def _file_shapes(path: str) -> dict[str, tuple]:
     files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else []
     shapes = {}
     for file in files:
-        with safe_open(file, framework="pt") as weights:
-            shapes.update({key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()})
+        try:
+            with safe_open(file, framework="pt") as weights:
+                shapes.update({key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()})
+        except Exception as exc:  # a truncated or foreign file: safetensors' own error types
+            raise UserError(f"{path}: cannot load a classifier from it ({first_line(exc)})") from None
     return shapes
 
 
