@@ -119,6 +119,11 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
             call()
     with pytest.raises(mg.UserError, match="texts: a list of sentences \\(or pairs\\), got dict"):
         mg.predict(tiny_run, {"a fine film": 1})  # its keys were classified
+    with pytest.raises(mg.UserError, match="^model: a model folder or a model from load_model, got 5$"):
+        mg.predict(5, ["a fine film"])  # an AttributeError before
+    assert len(mg.predict(tiny_run, {"a fine film": 1}.keys())) == 1  # a dict's keys have an order: taken
+    with pytest.raises(mg.UserError, match="texts: a list of sentences \\(or pairs\\), got set"):
+        mg.predict(tiny_run, {"a fine film"})
     with pytest.raises(mg.UserError, match="input 2: .* classifies single sentences, got 3$"):
         mg.predict(tiny_run, ["a fine film", 3])
     checked = mg.train(tmp_path / "d", settings=tiny_settings(small_sst2, **{"train.lr": "5e-4"}),

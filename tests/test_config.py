@@ -282,3 +282,27 @@ def test_a_train_runs_folder_is_a_preset_that_trains_it_again(tiny_run, tmp_path
     shutil.copytree(tiny_run, tmp_path / "paper-rte", ignore=shutil.ignore_patterns("model", "logs"))
     monkeypatch.chdir(tmp_path)
     assert load_config("paper-rte").data.task == "rte" and load_config("./paper-rte").data.task == "sst2"
+    with pytest.raises(UserError, match=r"^nope/run.json: not found$"):
+        load_config("nope/run.json")
+
+    # a paper-rte run (its lr and decay the paper's), warm-started from seed 3's MNLI model by a sweep's 2 threads
+    rte = tmp_path / "rte"
+    rte.mkdir()
+    (rte / ".modernbert-glue.json").write_text('{"kind": "run", "complete": true, "files": ["run.json"]}')
+    config = {**saved, "preset": "paper-rte", "data": {**saved["data"], "task": "rte"},
+              "model": {**saved["model"], "init_from": "/runs/mnli/seed-3/model"},
+              "train": {**saved["train"], "seed": 3, "lr": 5e-5, "weight_decay": 0.2, "threads": 2}}
+    (rte / "run.json").write_text(json.dumps({"config": config}))
+    cfg = load_config(str(rte))  # another --seed starts from its own seed's model, with this machine's threads
+    assert cfg.model.init_from == "/runs/mnli/seed-{seed}/model" and cfg.train.threads == 0
+    with pytest.raises(UserError, match="--preset paper-rte is the paper's rte recipe, not mrpc's"):
+        load_config(str(rte), {"data.task": "mrpc"})
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="modernbert_glue.recipes"):
+        load_config(str(rte), {"train.lr": "1e-5"})
+        assert "preset paper-rte: its weight decay 0.2 is torch's value for lr 5e-05" in caplog.text
+        caplog.clear()
+        config["train"]["lr"] = 3e-5  # a sweep's run of paper-rte at another lr: its decay is not the paper's
+        (rte / "run.json").write_text(json.dumps({"config": config}))
+        load_config(str(rte), {"train.lr": "1e-5"})
+        assert "weight decay" not in caplog.text

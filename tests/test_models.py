@@ -59,9 +59,11 @@ def test_inference_settings_round_trip_default_and_refuse_a_newer_version(tmp_pa
     with pytest.raises(UserError, match="settings version 99 is newer than this modernbert-glue reads"):
         InferenceSettings.load(tmp_path)
     for key, value, message in (  # a damaged value is named with its file, not as an option the user never gave
-            ("task", 5, "task must be one of cola, sst2, "), ("task", "sst3", "task must be one of"),
-            ("regression", "no", "regression must be one of True, False, got 'no'"),
-            ("input_path", "warp", "input_path must be one of auto, padded, dynamic, grouped, packed, got 'warp'"),
+            ("task", 5, 'task must be one of "cola", "sst2", '), ("task", "sst3", "task must be one of"),
+            ("regression", "no", 'regression must be one of true, false, got "no"'),
+            ("version", True, "settings version True is newer"), ("text_columns", ["a", ""], "text_columns must"),
+            ("input_path", "warp", 'input_path must be one of "auto", "padded", "dynamic", "grouped", "packed", got '
+                                   '"warp"'),
             ("text_columns", "ab", "text_columns must name one text column or a pair, got 'ab'"),  # read as a, b
             ("max_length", True, "max_length must be a positive integer, got True"),
             ("label_column", 3, "label_column must be a column name or null, got 3")):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -139,6 +139,8 @@ def predict(model: TextClassifier | Path_, texts: Sequence[str | tuple[str, str]
     name = "the model"
     if isinstance(model, (str, PathLike)):
         name, model = _path(model, "model"), load_model(model, **options)
+    elif not hasattr(model, "settings"):  # (a TextClassifier's, and every backend's)
+        raise UserError(f"model: a model folder or a model from load_model, got {model!r}")
     elif options:
         raise UserError(f"{', '.join(options)}: options for loading a folder; this model is loaded already")
     return predict_texts(model, texts, name)
@@ -284,7 +286,7 @@ def _seed_list(seeds: Sequence[int] | None, settings: Settings | None) -> list[i
 def _items(values, what: str, expected: str) -> list:
     """A list from any iterable (a tuple, a pandas column, a generator); one string or path is refused: it would
     be taken character by character; so are a dict (its keys) and a set (no order to answer in)."""
-    if isinstance(values, (str, bytes, PathLike, Mapping, Set)) or not isinstance(values, Iterable):
+    if isinstance(values, (str, bytes, PathLike, Mapping, set, frozenset)) or not isinstance(values, Iterable):
         got = "one path" if isinstance(values, PathLike) else "one string" if isinstance(values, (str, bytes)) else \
             type(values).__name__
         raise UserError(f"{what}: {expected}, got {got}")

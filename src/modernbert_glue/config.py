@@ -150,13 +150,15 @@ def load_config(preset: str | None = None, overrides: dict[str, Any] | None = No
     preset = preset or default_preset((overrides or {}).get("data.task"))
     name, table, source = preset_table(preset)
     cfg = check_ranges(_apply_table(RunConfig(preset=name), table, source), source)  # the file's own values
-    check_preset_task(preset, cfg.data.task, (overrides or {}).get("data.task"))
+    check_preset_task(name, cfg.data.task, (overrides or {}).get("data.task"))  # a paper-T run's name too
     paper = (cfg.train.lr, cfg.train.weight_decay)
     for key, value in (overrides or {}).items():
         _set(cfg, key, value, source="override", from_text=isinstance(value, str))
-    if is_paper_preset(preset) and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}) \
+    if is_paper_preset(name) and cfg.train.lr != paper[0] and "train.weight_decay" not in (overrides or {}) \
             and 0 < cfg.train.lr < float("inf"):  # another lr refused by check_ranges gets its line alone
-        warn_decay_kept(preset, *paper, cfg.train.lr)
+        # a run of a paper preset (--preset RUN) holds the paper's decay only where it kept the preset's lr and decay
+        if name == preset or ((shipped := load_config(name).train).lr, shipped.weight_decay) == paper:
+            warn_decay_kept(name, *paper, cfg.train.lr)
     return cfg
 
 

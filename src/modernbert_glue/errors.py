@@ -77,15 +77,18 @@ def _torch_write(exc: Exception) -> str:
 
 
 @contextlib.contextmanager
-def naming(folder):
+def naming(folder, *, os_errors: bool = True):
     """A write error that names no file (safetensors', torch.save's, onnx's and ONNX Runtime's writers give none)
     names the folder being filled (an output folder, a run's checkpoints), so that its one line says where the disk
-    gave out."""
+    gave out. Without `os_errors`, an OSError is left as it is (around a training loop, one without a file name
+    may be another's: a full disk under redirected stderr, a data worker's)."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is None:
+        if exc.filename is None and os_errors:
             exc.filename = str(folder)
+        raise
+    except UserError:
         raise
     except Exception as exc:
         if match := _RUST_OS_ERROR.search(str(exc)):

@@ -81,7 +81,7 @@ class InferenceSettings:
         if not isinstance(raw, dict):
             raise UserError(f"{path}: not a settings object")
         version = raw.get("version", SETTINGS_VERSION)
-        if not isinstance(version, int) or version > SETTINGS_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version > SETTINGS_VERSION:
             raise UserError(f"{path}: settings version {version!r} is newer than this modernbert-glue reads "
                             f"({SETTINGS_VERSION}); upgrade modernbert-glue")
         known = {f.name for f in fields(cls)}
@@ -93,7 +93,7 @@ class InferenceSettings:
         # (--regression, --input-path) or as a dev file's "wrong" labels
         columns = settings.text_columns
         if not isinstance(columns, list | tuple) or len(columns) not in (1, 2) or not all(
-                isinstance(c, str) for c in columns):
+                isinstance(c, str) and c for c in columns):
             raise UserError(f"{path}: text_columns must name one text column or a pair, got {columns!r}")
         settings.text_columns = tuple(columns)
         if not isinstance(settings.max_length, int) or isinstance(settings.max_length, bool) or \
@@ -101,8 +101,9 @@ class InferenceSettings:
             raise UserError(f"{path}: max_length must be a positive integer, got {settings.max_length!r}")
         for key, allowed in (("task", TASKS), ("input_path", INPUT_PATHS), ("regression", (True, False))):
             value = getattr(settings, key)
-            if not isinstance(value, str | bool) or value not in allowed:
-                raise UserError(f"{path}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+            if not isinstance(value, str | bool) or value not in allowed:  # named as the JSON file spells them
+                raise UserError(f"{path}: {key} must be one of {', '.join(map(json.dumps, allowed))}, got "
+                                f"{json.dumps(value)}")
         if not isinstance(settings.label_column, str | None):
             raise UserError(f"{path}: label_column must be a column name or null, got {settings.label_column!r}")
         return settings

@@ -39,6 +39,8 @@ def preset_table(preset: str) -> tuple[str, dict[str, Any], str]:
     name wins over a folder of that name here (`./paper` names the folder)."""
     path = Path(preset)
     if not preset.endswith(".toml") and preset not in list_presets() and (path.is_dir() or path.name == "run.json"):
+        if not path.exists():
+            raise UserError(f"{path}: not found")
         return _run_preset(path.parent if path.name == "run.json" else path)
     path = preset_path(preset)
     try:
@@ -64,7 +66,22 @@ def _run_preset(folder: Path) -> tuple[str, dict[str, Any], str]:
     if marker["kind"] == "seeds":  # its config's seed is the default, not one it trained
         log.info("%s: its runs' config; it trained seeds %s (--seeds trains them again)", folder,
                  ",".join(map(str, record.get("seeds") or [])))
-    return str(table.pop("preset", DEFAULT_PRESET)), table, str(source)
+    return str(table.pop("preset", DEFAULT_PRESET)), _as_recipe(table), str(source)
+
+
+def _as_recipe(table: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved config as a recipe for other runs: without the threads it ran with (a sweep's share of the
+    CPU: how it ran, not what it trained), and with an --init-from 'DIR/seed-{seed}/model' that the run saved filled
+    in (DIR/seed-3/model for seed 3) made the template again, so that another --seed starts from its own seed's
+    model, as the paper pairs them, rather than from this run's."""
+    train, model = table.get("train"), table.get("model")
+    if isinstance(train, dict):
+        table = {**table, "train": {key: value for key, value in train.items() if key != "threads"}}
+        seed, start = train.get("seed"), model.get("init_from") if isinstance(model, dict) else None
+        if isinstance(seed, int) and isinstance(start, str) and f"seed-{seed}" in Path(start).parts:
+            parts = ["seed-{seed}" if part == f"seed-{seed}" else part for part in Path(start).parts]
+            table = {**table, "model": {**model, "init_from": str(Path(*parts))}}
+    return table
 
 
 def list_presets() -> list[str]:

@@ -459,3 +459,8 @@ def test_a_resumed_runs_train_time_is_marked_as_its_last_launchs_and_a_missing_v
     from modernbert_glue.report.render import _table
     assert _table(["a", "b"], [[None, 1]]).rows == [["–", "1"]]  # a missing value (no weights to count): not "None"
     assert speed_rows([resumed])[0][1:4] == [512, "8.89 (from step 17)", "27.01 (from step 17)"]
+    from modernbert_glue.report.render import _seed_seconds
+    seed = Run(folder=Path("/runs/s/seed-2"), metrics={**speeds, "seed": 2, "resumed_from_step": 17}, run={},
+               label="s", seeds_folder=Path("/runs/s"))
+    assert _seed_seconds({"seed": 2, "train_seconds": 8.89}, {"folder": "/runs/s"}, [seed]) == "8.89 (from step 17)"
+    assert _seed_seconds({"seed": 1, "train_seconds": 9.5}, {"folder": "/runs/s"}, [seed]) == 9.5  # (the seeds table)

@@ -64,6 +64,10 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
         jobs.append((config, 7, path))
     summary = summarise(jobs)
     assert summary["chosen"]["name"] == "lr=0.001,wd=1e-05"  # a NaN mean is never the best, first or not
+    assert summary["eval_samples"] == [None] and "(on ? dev examples)" in table(summary)  # not recorded: unknown
+    (jobs[1][2] / "metrics.json").write_text(json.dumps({"main_metric": "accuracy", "eval_accuracy": 0.6,
+                                                           "eval_samples": [16]}))  # damaged: unknown, not a crash
+    assert summarise(jobs)["eval_samples"] == [None]
     assert math.isnan(summary["configs"]["lr=0.0001,wd=1e-05"]["mean"])
     summary["decoupled_weight_decay"] = True
     assert "each run trained with torch's wd / lr" in table(summary)

@@ -145,7 +145,7 @@ def _seed_interval(s: dict, key: str, metric: str) -> str:
     return _ci(shown) + (" (cut at the metric's range)" if shown != raw else "")
 
 
-def _seed_blocks(s: dict) -> list[Block]:
+def _seed_blocks(s: dict, runs: list[Run] | tuple = ()) -> list[Block]:
     m = s.get("main_metric", "accuracy")
     name = NAMES.get(m, m)
     text = (f"**{s['label']}** ({s['folder']}), seeds {', '.join(map(str, s['seeds']))}: dev {name} "
@@ -156,7 +156,14 @@ def _seed_blocks(s: dict) -> list[Block]:
     shown = [k for k in ("accuracy", "f1", "f1_macro", "mcc", "pearson", "spearman") if f"eval_{k}" in s["per_seed"][0]]
     return [_paragraph(text), _table(
         ["seed", *(f"dev {NAMES[k]}" for k in shown), "train s"],
-        [[p["seed"], *(_pct(p[f"eval_{k}"]) for k in shown), p.get("train_seconds", "")] for p in s["per_seed"]])]
+        [[p["seed"], *(_pct(p[f"eval_{k}"]) for k in shown), _seed_seconds(p, s, runs)] for p in s["per_seed"]])]
+
+
+def _seed_seconds(entry: dict, summary: dict, runs: list[Run]) -> object:
+    """A seed's train time, marked as its last launch's where that seed's run was resumed (as speed_rows marks it)."""
+    run = next((r for r in runs if str(r.seeds_folder) == summary["folder"] and r.metrics.get("seed") == entry["seed"]),
+               None)
+    return _launch(run, "train_seconds")[0] if run is not None else entry.get("train_seconds", "")
 
 
 def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], tests: dict[str, list[dict]],
@@ -194,7 +201,7 @@ def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], 
     if seed_summaries:
         blocks.append(_heading(2, "Seeds"))
         for s in seed_summaries:
-            blocks += _seed_blocks(s)
+            blocks += _seed_blocks(s, runs)
     blocks += [_heading(2, "Speed and memory"), _paragraph(
         "Train time covers the whole fit (for baselines: feature extraction + C search + refit; for a resumed run, "
         "the launch that finished it, from the step it resumed at); inference is "

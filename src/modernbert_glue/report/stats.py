@@ -64,10 +64,11 @@ def architecture(run: Run) -> dict | None:
         kind = c.get("position_embedding_type", "absolute")
         position = "learned absolute" if kind == "absolute" else kind
         pooling = "CLS + pooler (dense, tanh)" if c.get("model_type") in ("bert", "roberta") else "?"
+    start = run.metrics.get("init_from")  # --init-from: the model it started from, as its last folders name it
+    warm = f"; warm start from {'/'.join(Path(start).parts[-3:])}" if isinstance(start, str) and start else ""
     return {
         "system": run.label,
-        "weights": ("random weights" if run.random_init else "pretrained, fine-tuned") + (
-            f"; warm start from {'/'.join(Path(start).parts[-3:])}" if (start := run.metrics.get("init_from")) else ""),
+        "weights": ("random weights" if run.random_init else "pretrained, fine-tuned") + warm,
         "model_type": c.get("model_type"),
         "parameters": safetensors_parameters(folder / "model.safetensors"),
         "layers": c.get("num_hidden_layers"),

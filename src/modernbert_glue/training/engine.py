@@ -72,7 +72,8 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
     run = EngineRun(cfg, out, model, tokenizer, train_columns, eval_sets["dev"], task.metrics)
     with cpu_attention_kernel(cfg.train.cpu_flash_attention):
         run.prepare(checkpoint)
-        with stopping.graceful_stop(), naming(out / CHECKPOINTS):  # a checkpoint's failed write names its folder
+        # a checkpoint's failed write (safetensors', torch.save's error) names the folder it was written to
+        with stopping.graceful_stop(), naming(out / CHECKPOINTS, os_errors=False):
             trained = run.train()
     if run.failure is not None:
         fail_run(folder, out, run.failure)

@@ -317,7 +317,7 @@ def summarise(jobs: list) -> dict:
             row.setdefault("failed", {})[str(seed)] = reason
             continue
         metric, row["values"][str(seed)], samples = _dev_value(path)
-        scored.add(samples)
+        scored.add(samples if isinstance(samples, int) else None)  # a damaged count is not known, not a crash
     for row in rows.values():
         finished = None not in row["values"].values()
         values = np.array(list(row["values"].values()), dtype=float)
@@ -344,7 +344,7 @@ def table(summary: dict) -> str:
                      + f" | {std} |")
     decoupled = (" wd is the paper's decoupled weight decay: each run trained with torch's wd / lr "
                  "(`train_weight_decay` in sweep.json)." if summary.get("decoupled_weight_decay") else "")
-    sizes = ", ".join(f"{n:,}" if isinstance(n, int) else "?" for n in summary.get("eval_samples") or [])
+    sizes = " or ".join(str(n) if isinstance(n, int) else "?" for n in summary.get("eval_samples") or [])
     scored = sizes and f" (on {sizes} dev examples)"
     return (f"Main dev metric: {summary['metric']}{scored}; chosen by {summary['rule']}.{decoupled}\n\n"
             + "\n".join(lines) + "\n")

@@ -160,7 +160,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         result = _finish_stopped(trainer, checkpoint)  # (killed while saving the model, or a signal at that step)
     else:
         with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention), \
-                stopping.graceful_stop(), naming(out / CHECKPOINTS):  # stdout is for results; where writes fail
+                stopping.graceful_stop(), naming(out / CHECKPOINTS, os_errors=False):  # stdout: results alone
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - started
     if loss_check.failure is not None:
