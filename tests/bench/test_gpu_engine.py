@@ -98,6 +98,7 @@ def test_profile_records_the_step(device_run):
     assert eager["cpu_ops_per_step"] > 0 and eager["ms_per_step"] > 0 and eager["top"]
 
 
+@pytest.mark.slow  # a second whole run of the script: in `make test-slow`, out of the default suite
 def test_an_engine_run_out_of_time_leaves_the_variant_and_profile_their_turn(tmp_path):
     """(c) past --engine-seconds (a compile too slow, say): the other steps still run, the variant first, and the
     profile with the variant's settings."""
