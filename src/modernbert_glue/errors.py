@@ -56,9 +56,9 @@ def as_user_error(exc: Exception) -> UserError:
     if isinstance(exc, OSError):
         # a path may come as bytes (tensorboard's event writer): shown as the path, not as b'...'
         number, where, what = exc.errno, f"{os.fsdecode(exc.filename)}: " if exc.filename else "", exc.strerror or str(exc)
-    elif match := _RUST_OS_ERROR.search(str(exc)):
-        number = int(match.group(1))
-    elif isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
+    elif (rust := _rust_errno(exc)) is not None:
+        number = rust
+    elif _is_torch_write(exc):
         return MachineError(_torch_write(exc))
     if number == errno.ENAMETOOLONG:  # a path the user typed
         return UserError(f"{where}{what} (a file or folder name is limited to 255 bytes)")
@@ -69,6 +69,15 @@ def as_user_error(exc: Exception) -> UserError:
     if number in MACHINE_ERRNOS:
         return MachineError(f"{where}{what}; the file system refused it: fix it, or use another folder")
     raise exc
+
+
+def _rust_errno(exc: Exception) -> int | None:
+    """The errno of safetensors' or tokenizers' I/O error (its message's "(os error N)"), else None."""
+    return int(match.group(1)) if (match := _RUST_OS_ERROR.search(str(exc))) else None
+
+
+def _is_torch_write(exc: Exception) -> bool:
+    return isinstance(exc, RuntimeError) and bool(_TORCH_WRITE.search(str(exc)))
 
 
 def _torch_write(exc: Exception) -> str:
@@ -91,9 +100,8 @@ def naming(folder, *, os_errors: bool = True):
     except UserError:
         raise
     except Exception as exc:
-        if match := _RUST_OS_ERROR.search(str(exc)):
-            number = int(match.group(1))
+        if (number := _rust_errno(exc)) is not None:
             raise OSError(number, os.strerror(number), str(folder)) from exc
-        if isinstance(exc, RuntimeError) and _TORCH_WRITE.search(str(exc)):
+        if _is_torch_write(exc):
             raise MachineError(f"{folder}: {_torch_write(exc)}") from exc
         raise

@@ -299,8 +299,7 @@ def _dev_value(path: Path) -> tuple[str, float, object]:
             raise wrong_field(path / "metrics.json", f"eval_{metric}", value, "a number")
     except UserError as exc:
         raise UserError(f"{exc}; move {path} away and the same command runs it again") from None
-    # null: too few dev rows for it; ranked as NaN
-    return metric, math.nan if value is None else float(value), metrics.get("eval_samples")
+    return metric, math.nan if value is None else float(value), metrics.get("eval_samples")  # null: too few rows
 
 
 def summarise(jobs: list) -> dict:
@@ -329,7 +328,8 @@ def summarise(jobs: list) -> dict:
     # in their last bit (600/872 and 610/872 against 605/872 twice), which would pick the later config.
     chosen = max(candidates, key=lambda name: round(rows[name]["mean"], 12)) if candidates else None
     return {"metric": metric, "rule": "best mean over seeds of the main dev metric, every seed finished",
-            "eval_samples": sorted(scored, key=str), "configs": rows, "chosen": {"name": chosen, **rows[chosen]} if chosen else None}
+            "eval_samples": sorted(scored, key=str), "configs": rows,
+            "chosen": {"name": chosen, **rows[chosen]} if chosen else None}
 
 
 def table(summary: dict) -> str:
