@@ -29,6 +29,30 @@ OVERRIDES_FROM = "--model-override, or the preset's model.overrides"  # where an
 TASK_FIELDS = ("num_labels", "id2label", "label2id", "problem_type")  # load_config sets them from the task
 
 
+def is_size(key: str) -> bool:
+    """A config field that counts or sizes something (num_hidden_layers, hidden_size, ...)."""
+    return key.startswith("num_") or key.endswith("_size")
+
+
+def size_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The overrides that change the model's size: a run of a 2-layer modernbert-base is another system than one of
+    modernbert-base (its name says so: report.runs.system_name), a dropout override is a recipe's setting."""
+    return {key: value for key, value in (overrides or {}).items() if is_size(key)}
+
+
+# BERT's names for its sizes (L=12, H=768, A=12; MiniLM-L6xH384): short enough for a table's row label
+SHORT_SIZES = {"num_hidden_layers": "L", "hidden_size": "H", "num_attention_heads": "A"}
+
+
+def sizes_text(sizes: dict[str, Any], *, short: bool = False) -> str:
+    """'num_hidden_layers=2, hidden_size=64, intermediate_size=128', or with `short` 'L2, H64, intermediate_size=128'
+    (L, H, A first)."""
+    if not short:
+        return ", ".join(f"{key}={value}" for key, value in sizes.items())
+    named = [f"{letter}{sizes[key]}" for key, letter in SHORT_SIZES.items() if key in sizes]
+    return ", ".join(named + [f"{key}={value}" for key, value in sizes.items() if key not in SHORT_SIZES])
+
+
 def with_overrides(config, path: str, overrides: dict[str, Any]):
     """Rebuild the config from its file with fields changed, so derived fields follow.
 
@@ -45,7 +69,7 @@ def with_overrides(config, path: str, overrides: dict[str, Any]):
         if key not in known:
             raise UserError(f"model override {key} ({OVERRIDES_FROM}): the '{config.model_type}' config has no "
                             f"field '{key}' ({path})")
-        if (key.startswith("num_") or key.endswith("_size")) and type(value) is int and value < 1:  # a count
+        if is_size(key) and type(value) is int and value < 1:  # a count
             raise UserError(f"model override {key}={value} ({OVERRIDES_FROM}): must be at least 1")
     raw, _ = PretrainedConfig.get_config_dict(path)
     derived = {"layer_types"} - set(overrides) if "num_hidden_layers" in overrides else set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .model_overrides import sizes_text
 from .tasks import HUB_PATH, Task
 
 METRIC_NAMES = {"accuracy": "Accuracy", "f1": "F1 (positive class)", "f1_macro": "Macro-F1",
@@ -66,7 +67,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         f"# {Path(name).name} fine-tuned on {dataset}", "",
         f"A {'sentence-pair' if task.is_pair else 'sentence'} {'regressor' if task.regression else 'classifier'} "
         f"({kind}) fine-tuned with modernbert-glue from `{name}`"
-        f"{' (random weights)' if cfg.model.random_init else ''}"
+        f"{_built(cfg.model.random_init, metrics.get('model_sizes'))}"
         f"{f', starting from the fine-tuned model {cfg.model.init_from} (fresh classification layer)' if cfg.model.init_from else ''}.",
         "",
         "## Data", "",
@@ -157,3 +158,9 @@ def _cut_short(t, metrics: dict) -> str:
         return ""
     why = f"max_steps {t.max_steps}" if 0 < t.max_steps == metrics.get("steps") else "early stopping"
     return f" ({why} ended it after {trained:.2f})"
+
+
+def _built(random_init: bool, sizes: dict | None) -> str:
+    """' (random weights; num_hidden_layers=2)': how the model differs from the named one's pretrained weights."""
+    parts = (["random weights"] if random_init else []) + ([sizes_text(sizes)] if sizes else [])
+    return f" ({'; '.join(parts)})" if parts else ""

@@ -184,3 +184,17 @@ def test_a_warm_started_run_is_named_so_per_task_and_is_the_same_system_in_the_g
     cold = fake_run("sst2", 0.9, model="org/modernbert-base")
     cold.metrics["random_init"] = True
     assert set(glue_rows([warm, cold])) == {"modernbert-base random weights"}
+
+
+def test_a_model_built_with_other_sizes_is_another_system_named_by_them():
+    """--model-override num_hidden_layers=2 on modernbert-base is not modernbert-base: its own row in the GLUE table
+    (its SST-2 run must not average with the full model's RTE run), named by the sizes (BERT's L, H, A first)."""
+    from modernbert_glue.report.runs import system_name
+
+    small = fake_run("sst2", 0.8, model="org/modernbert-base")
+    small.metrics["model_sizes"] = {"intermediate_size": 128, "num_hidden_layers": 2, "hidden_size": 64}
+    full = fake_run("rte", 0.6, model="org/modernbert-base")
+    full.metrics["model_sizes"] = {}
+    assert system_name(small.metrics) == "modernbert-base (L2, H64, intermediate_size=128) fine-tuned"
+    assert set(glue_rows([small, full])) == {"modernbert-base (L2, H64, intermediate_size=128) fine-tuned",
+                                             "modernbert-base fine-tuned"}

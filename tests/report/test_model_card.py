@@ -64,3 +64,12 @@ def test_a_card_of_an_own_validation_file_claims_no_hub_split():
                                                                "split": "validation"}
     mnli, _ = _card("mnli", {"eval_accuracy": 0.8, "eval_samples": 50}, validation_file="mine.tsv")
     assert [r["dataset"]["split"] for r in mnli["model-index"][0]["results"]] == ["validation"]  # matched only
+
+
+def test_a_card_names_the_sizes_its_model_was_built_with():
+    """A 2-layer model from modernbert-base's config is not modernbert-base: the card says how it was built."""
+    _, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277,
+                            "model_sizes": {"num_hidden_layers": 2, "hidden_size": 64}})
+    assert "from `answerdotai/ModernBERT-base` (num_hidden_layers=2, hidden_size=64)." in text
+    _, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277, "model_sizes": {}})
+    assert "from `answerdotai/ModernBERT-base`." in text

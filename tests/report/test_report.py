@@ -136,8 +136,8 @@ def test_two_seeds_folders_of_one_model_get_distinct_labels(seeds_run, tmp_path)
         assert code == 0, stderr[-2000:]
         report = json.loads((out / "report.json").read_text())
         labels = [r["label"] for r in report["runs"]]
-        assert len(set(labels)) == 4 and all(label.startswith("modernbert-base random weights (seed ")
-                                             for label in labels)
+        tiny = "modernbert-base (L2, H64, A2, intermediate_size=128) random weights"  # the TINY overrides
+        assert len(set(labels)) == 4 and all(label.startswith(f"{tiny} (seed ") for label in labels)
         assert labels[0].endswith(f"[{first}]" if "/" not in first else f"[{tmp_path / first}]"), labels
         assert len({s["label"] for s in report["seeds"]}) == 2
         assert len({(p["a"], p["b"]) for p in report["pairwise"]["dev"]}) == 6
@@ -464,3 +464,22 @@ def test_a_resumed_runs_train_time_is_marked_as_its_last_launchs_and_a_missing_v
                label="s", seeds_folder=Path("/runs/s"))
     assert _seed_seconds({"seed": 2, "train_seconds": 8.89}, {"folder": "/runs/s"}, [seed]) == "8.89 (from step 17)"
     assert _seed_seconds({"seed": 1, "train_seconds": 9.5}, {"folder": "/runs/s"}, [seed]) == 9.5  # (the seeds table)
+
+
+def test_a_runs_model_sizes_name_it_and_a_damaged_record_is_one_line(tiny_run, tmp_path):
+    """metrics.json's model_sizes (the TINY overrides) name the system; a run written before they were recorded
+    takes its own from run.json's config; a value that is not an object is one line naming the field."""
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.report.runs import load_runs
+
+    (run,), _ = load_runs([str(tiny_run)])
+    assert run.label.startswith("modernbert-base (L2, H64, A2, intermediate_size=128) random weights")
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    metrics = json.loads((old / "metrics.json").read_text())
+    (old / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "model_sizes"}))
+    (legacy,), _ = load_runs([str(old)])
+    assert legacy.label == run.label and legacy.metrics["model_sizes"] == metrics["model_sizes"]
+    (old / "metrics.json").write_text(json.dumps({**metrics, "model_sizes": [2]}))
+    with pytest.raises(UserError, match=r"metrics.json: 'model_sizes' must be an object of the model's size "):
+        load_runs([str(old)])

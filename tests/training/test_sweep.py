@@ -261,6 +261,8 @@ def test_init_from_takes_each_seeds_own_model(tmp_path):
     assert code == 0, stderr[-2000:]
     fourth = json.loads((tmp_path / "fourth" / "metrics.json").read_text())
     assert fourth["model"] == str(MODERNBERT) and fourth["random_init"] is True  # random weights, two runs on
+    assert fourth["model_sizes"] == {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+                                     "num_attention_heads": 2}  # the sizes too (its own config has no overrides)
     saved = json.loads((tmp_path / "fourth" / "run.json").read_text())["config"]["model"]  # it named the preset's
     assert (saved["name"], saved["random_init"]) == (str(MODERNBERT), True)
     # a --model that is not the base of --init-from was recorded in run.json, and ignored
@@ -272,6 +274,7 @@ def test_init_from_takes_each_seeds_own_model(tmp_path):
         f"fine-tuned from {MODERNBERT}, whose weights this run starts from; drop --model")
     card = (tmp_path / "fourth" / "model" / "README.md").read_text()
     assert f"# {Path(MODERNBERT).name} fine-tuned on GLUE RTE" in card and "ModernBERT-base" not in card
+    assert "(random weights; num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=2)" in card
 
 
 def test_glue_submission_writes_the_servers_files(tmp_path):

@@ -19,6 +19,7 @@ from ..evaluation.runfolder import (
     read_seeds_summary,
     wrong_field,
 )
+from ..model_overrides import size_overrides, sizes_text
 from ..outputs import check_finished
 from ..ownership import read_marker, with_article
 
@@ -114,7 +115,19 @@ def system_name(metrics: dict, *, any_task: bool = False) -> str:
     kind = "random weights" if metrics.get("random_init") else "fine-tuned"
     # from another task's model (--init-from): said per task; over tasks it is one system (the paper's round 2)
     start = ", warm start" if metrics.get("init_from") and not any_task else ""
-    return f"{short} {kind}{start}"
+    return f"{short}{sizes_named(metrics.get('model_sizes'))} {kind}{start}"
+
+
+def sizes_named(sizes: dict | None) -> str:
+    """' (L2, H64)' for a model built with other sizes than its name's, else ''."""
+    return f" ({sizes_text(sizes, short=True)})" if sizes else ""
+
+
+def _field(record, *keys: str) -> dict:
+    """record[k1][k2]... where each is an object, else {}."""
+    for key in keys:
+        record = record.get(key) if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else {}
 
 
 def _load_run(folder: Path) -> Run:
@@ -124,6 +137,8 @@ def _load_run(folder: Path) -> Run:
         metrics = {key.replace("_f1", "_f1_macro", 1) if "_f1" in key else key: value for key, value in metrics.items()}
     check_metrics(folder / "metrics.json", metrics)
     run = read_json(folder / "run.json")
+    if "model_sizes" not in metrics and (sizes := size_overrides(_field(run, "config", "model", "overrides"))):
+        metrics["model_sizes"] = sizes  # a run from before they were recorded: its own (not an --init-from's)
     label = system_name(metrics)
     if not str(metrics.get("preset", "")).startswith("baseline:") and metrics.get("seed") is not None:
         label += f" (seed {metrics['seed']})"
@@ -158,6 +173,8 @@ def check_metrics(path: Path, metrics: dict) -> None:
     task = metrics.get("task", "sst2")  # runs before `task` was recorded were SST-2's
     if not isinstance(task, str) or task not in TASKS:  # a number, or a task no run is trained on
         raise wrong("task", f"a task name ({', '.join(TASKS)})")
+    if metrics.get("model_sizes") is not None and not isinstance(metrics["model_sizes"], dict):
+        raise wrong("model_sizes", "an object of the model's size overrides {field: value}")
     main = metrics.get("main_metric", "accuracy")
     if main not in (*CLASSIFICATION, *REGRESSION):
         raise wrong("main_metric", f"a metric name ({', '.join((*CLASSIFICATION, *REGRESSION))})")

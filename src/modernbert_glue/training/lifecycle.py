@@ -25,6 +25,7 @@ from ..device import check_bf16, world_size
 from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
+from ..model_overrides import size_overrides
 from ..modelcard import model_card
 from ..inference_settings import InferenceSettings
 from ..models import tokenizer_for_pipeline
@@ -94,17 +95,21 @@ def differences(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, o
     return out
 
 
-def base_model(model_cfg) -> tuple[str, bool]:
-    """(name, random_init) of the model a run's weights come from: --model, or with --init-from the base model
-    that run recorded (its metrics.json beside the model folder: random weights stay random weights two runs
-    on), else the --init-from folder itself."""
+def base_model(model_cfg) -> tuple[str, bool, dict]:
+    """(name, random_init, sizes) of the model a run's weights come from: --model, or with --init-from the base
+    model that run recorded (its metrics.json beside the model folder: random weights stay random weights two runs
+    on), else the --init-from folder itself. `sizes`: the size overrides it was built with (a 2-layer model),
+    an --init-from run's recorded ones under this run's own."""
+    own = size_overrides(model_cfg.overrides)
     if not model_cfg.init_from:
-        return model_cfg.name, model_cfg.random_init
+        return model_cfg.name, model_cfg.random_init, own
     try:
         earlier = read_json(Path(model_cfg.init_from).parent / "metrics.json")
-        return str(earlier["model"]), bool(earlier.get("random_init", False))
+        name, random_init = str(earlier["model"]), bool(earlier.get("random_init", False))
     except (OSError, ValueError, KeyError, UserError):
-        return model_cfg.init_from, False
+        return model_cfg.init_from, False, own
+    recorded = earlier.get("model_sizes")
+    return name, random_init, {**(recorded if isinstance(recorded, dict) else {}), **own}
 
 
 def refuse_baseline(folder: str) -> None:
@@ -128,7 +133,7 @@ def with_init_from_base(cfg: RunConfig, seeds: list[int] | None, *, model_given:
         return cfg
     folder = init_from_folder(cfg.model.init_from, (seeds or [cfg.train.seed])[0])  # every seed's: the same base
     refuse_baseline(folder)  # its metrics.json names the baseline as the model: the --model check would mislead
-    name, random_init = base_model(dataclasses.replace(cfg.model, init_from=folder))
+    name, random_init, _ = base_model(dataclasses.replace(cfg.model, init_from=folder))
     if name == folder:
         return cfg
     if model_given and not _same_model(cfg.model.name, name):
@@ -169,11 +174,12 @@ def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokeni
     out = folder.path
     settings = InferenceSettings.for_task(task, token_limit(tokenizer, cfg.data.max_length))  # what it was cut at
     clf = Classifier(model=model.eval(), tokenizer=tokenizer, settings=settings, bf16="off")
-    name, random_init = base_model(cfg.model)
+    name, random_init, sizes = base_model(cfg.model)
     metrics = {
         "task": task.name,
         "model": name,
         "random_init": random_init,
+        "model_sizes": sizes,
         "init_from": cfg.model.init_from,
         "preset": cfg.preset,
         "main_metric": task.main_metric,
