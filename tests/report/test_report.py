@@ -464,6 +464,10 @@ def test_a_resumed_runs_train_time_is_marked_as_its_last_launchs_and_a_missing_v
                label="s", seeds_folder=Path("/runs/s"))
     assert _seed_seconds({"seed": 2, "train_seconds": 8.89}, {"folder": "/runs/s"}, [seed]) == "8.89 (from step 17)"
     assert _seed_seconds({"seed": 1, "train_seconds": 9.5}, {"folder": "/runs/s"}, [seed]) == 9.5  # (the seeds table)
+    # a checkpoint that recorded the seconds before it: train_seconds is the whole training's, the rate the launch's
+    whole = Run(folder=Path("/runs/c"), metrics={**speeds, "resumed_from_step": 17, "train_seconds_before": 4.0},
+                run={}, label="c")
+    assert speed_rows([whole])[0][1:4] == [512, 8.89, "27.01 (from step 17)"]
 
 
 def test_a_runs_model_sizes_name_it_and_a_damaged_record_is_one_line(tiny_run, tmp_path):

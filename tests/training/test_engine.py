@@ -2,6 +2,7 @@
 `datasets`; SIGKILL mid-epoch and `--resume` to the run an uninterrupted one gives; the fallback to the Trainer."""
 
 import json
+import shutil
 
 import pytest
 
@@ -11,7 +12,7 @@ from modernbert_glue.training.checkpoints import checkpoint_step, complete_check
 from modernbert_glue.training.dispatch import choose
 
 from ..conftest import MODERNBERT, TINY_ARGS, gpu_image_env, run_cli, tiny_train_args
-from .test_resume import assert_same_run, killed_run, stop_and_resume
+from .test_resume import assert_same_run, assert_whole_training_time, killed_run, stop_and_resume
 
 LOSS_KEYS = {"loss", "grad_norm", "learning_rate", "epoch", "step"}
 
@@ -80,12 +81,15 @@ def test_engine_sigkill_then_resume_equals_an_uninterrupted_run(uninterrupted, s
     out = tmp_path / "killed"
     proc = killed_run(*_resume_args(small_sst2, out), step=7)  # epoch 2; the last checkpoint is step 6's
     assert proc.returncode == -9, proc.stderr[-2000:]
-    assert [checkpoint_step(p) for p in complete_checkpoints(out)][-1] == 6
+    last = complete_checkpoints(out)[-1]
+    assert checkpoint_step(last) == 6
+    shutil.copytree(last, tmp_path / "checkpoint-6")  # its recorded seconds, read after finishing removed it
     code, stdout, stderr = run_cli("train", "--resume", out)
     assert code == 0, stderr[-3000:]
     metrics = json.loads(stdout)
     assert metrics["resumed_from_step"] == 6 and metrics["steps"] == 12 and metrics["engine"] == "engine"
     assert_same_run(out, uninterrupted)
+    assert_whole_training_time(tmp_path / "checkpoint-6", metrics)
     ours, theirs = (json.loads((d / "log_history.json").read_text())["engine"] for d in (out, uninterrupted))
     assert ours["step_losses"] == pytest.approx(theirs["step_losses"], abs=1e-6)
 

@@ -6,6 +6,7 @@ run restores weights, optimizer, scheduler, RNG, EMA and data order exactly). Ti
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,8 @@ from modernbert_glue.training import stopping
 from ..conftest import MODERNBERT, TINY_ARGS, run_cli
 
 KILLER = Path(__file__).with_name("kill_at_step.py")
-TIMING = {"train_seconds", "train_samples_per_second", "infer_sentences_per_second", "peak_memory_mb",
-          "resumed_from_step"}
+TIMING = {"train_seconds", "train_seconds_before", "train_samples_per_second", "infer_sentences_per_second",
+          "peak_memory_mb", "resumed_from_step"}
 
 
 def killed_run(*args, step: int, within: str = "", sig: str = "SIGKILL"):
@@ -87,6 +88,8 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     assert not (out / "metrics.json").exists() and (out / "run.json").is_file()
     done = sorted(p.name for p in (out / "checkpoints").iterdir() if (p / "complete").is_file())
     assert "checkpoint-15" in done and all(int(n.split("-")[1]) <= 15 for n in done), done
+    kept = tmp_path / "checkpoint-15"  # finishing removes the checkpoints: the seconds it recorded, read after
+    shutil.copytree(out / "checkpoints" / "checkpoint-15", kept)
 
     # Readers refuse the unfinished folder with one line; a plain `train` into it says how to continue.
     code, _, stderr = run_cli("compare", out, "--output", tmp_path / "report")
@@ -102,6 +105,8 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     metrics = json.loads(stdout)
     assert metrics["resumed_from_step"] == 15 and metrics["steps"] == 30
     assert_same_run(out, uninterrupted)
+    assert_whole_training_time(kept, metrics)
+    assert json.loads((uninterrupted / "metrics.json").read_text())["train_seconds_before"] == 0.0
     assert not (out / "checkpoints").exists()  # training succeeded: only the best model is kept
     run = json.loads((out / "run.json").read_text())
     assert run["resumed"][0]["from_step"] == 15 and run["config"]["train"]["ema_decay"] == 0.9
@@ -109,6 +114,14 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(uninterrupted
     for options in ((), ("--lr", "1e-3")):  # with other options too: finished, not "another config"
         code, _, stderr = run_cli("train", "--resume", out, *options)
         assert code == 2 and "finished already; nothing to resume" in stderr, stderr
+
+
+def assert_whole_training_time(checkpoint: Path, metrics: dict) -> None:
+    """The checkpoint a run resumed from recorded its training seconds so far: the finished run's train_seconds is
+    those plus the last launch's (the work a kill lost is trained again, and counted once)."""
+    before = json.loads((checkpoint / "train_seconds.json").read_text())["train_seconds"]
+    assert before > 0 and metrics["train_seconds_before"] == pytest.approx(before)
+    assert metrics["train_seconds"] > before
 
 
 def stop_and_resume(args: list, out: Path, uninterrupted: Path, *, sig: str, step: int, total: int) -> None:

@@ -89,8 +89,9 @@ def accuracy_rows(runs: list[Run], name: str) -> list[list]:
 
 
 def speed_rows(runs: list[Run]) -> list[list]:
-    """A row per run; a resumed run's train time and rate are its last launch's (from the step it resumed at),
-    marked so (its train sentences are the whole set's)."""
+    """A row per run; a resumed run's rate is its last launch's (from the step it resumed at), marked so, and so
+    is its train time where its checkpoint recorded no time before it (an older version's: train_seconds_before
+    null); else the time is its whole training's."""
     return [
         [r.label, r.metrics.get("train_samples"), *_launch(r, "train_seconds"), *_launch(r, "train_samples_per_second"),
          r.metrics.get("infer_sentences_per_second"), r.metrics.get("peak_memory_mb"), r.metrics.get("device")]
@@ -100,7 +101,8 @@ def speed_rows(runs: list[Run]) -> list[list]:
 
 def _launch(run: Run, key: str) -> list:
     value, step = run.metrics.get(key), run.metrics.get("resumed_from_step")
-    return [value if not step or value is None else f"{value} (from step {step})"]
+    whole = key == "train_seconds" and run.metrics.get("train_seconds_before") is not None  # over every launch
+    return [value if not step or value is None or whole else f"{value} (from step {step})"]
 
 
 def _pairwise_table(tests: list[dict]) -> Block:
@@ -160,7 +162,8 @@ def _seed_blocks(s: dict, runs: list[Run] | tuple = ()) -> list[Block]:
 
 
 def _seed_seconds(entry: dict, summary: dict, runs: list[Run]) -> object:
-    """A seed's train time, marked as its last launch's where that seed's run was resumed (as speed_rows marks it)."""
+    """A seed's train time, marked as its last launch's where that seed's run was resumed from a checkpoint that
+    recorded no time before it (as speed_rows marks it)."""
     run = next((r for r in runs if str(r.seeds_folder) == summary["folder"] and r.metrics.get("seed") == entry["seed"]),
                None)
     return _launch(run, "train_seconds")[0] if run is not None else entry.get("train_seconds", "")

@@ -6,14 +6,18 @@ seed and the step) — written by the Trainer, or by the engine (engine_state.py
 weights and their average) and a `complete` file written last (`complete` below), listing every file's size.
 A checkpoint without that file was cut off while being written, and one whose files no longer have those sizes,
 or do not read back, was damaged since: neither is resumed from; the previous complete one is kept until a newer
-one is complete.
+one is complete. It also records the training seconds up to its step over every launch (TrainClock), so that a
+resumed run's train_seconds is its whole training's.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import shutil
+import time
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -24,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 COMPLETE = "complete"
+SECONDS = "train_seconds.json"
 _NAME = re.compile(r"checkpoint-(\d+)$")
 
 
@@ -101,14 +106,47 @@ def unreadable(folder: Path) -> str | None:
     return None
 
 
+def checkpoint_seconds(folder: Path | None) -> float | None:
+    """The training seconds a checkpoint recorded up to its step, over the launches that led to it: 0.0 with no
+    checkpoint (a fresh start), None where it recorded none (an older version wrote it)."""
+    if folder is None:
+        return 0.0
+    try:
+        value = json.loads((folder / SECONDS).read_text(encoding="utf-8"))["train_seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0 else None
+
+
+class TrainClock:
+    """A run's training seconds: those its resumed checkpoint recorded, plus this launch's since `start` (the time
+    between that checkpoint and a kill was trained again, so it is not counted twice)."""
+
+    def __init__(self, checkpoint: Path | None):
+        self.before = checkpoint_seconds(checkpoint)  # None: unknown, and so is every later total
+        self.started: float | None = None
+
+    def start(self) -> float:
+        self.started = time.perf_counter()
+        return self.started
+
+    def launch(self) -> float:
+        """This launch's seconds since start."""
+        return time.perf_counter() - self.started if self.started is not None else 0.0
+
+    def so_far(self) -> float | None:
+        return None if self.before is None else self.before + self.launch()
+
+
 class CheckpointCallback(TrainerCallback):
     """Saves every `every_steps` steps, and when a signal asks the run to stop, on top of the Trainer's saves at
     each evaluation; completes each
     checkpoint with the EMA state, and prunes: only the newest complete checkpoint and the best one stay."""
 
-    def __init__(self, every_steps: int = 0, ema=None):
+    def __init__(self, every_steps: int = 0, ema=None, clock: TrainClock | None = None):
         self.every_steps = every_steps
         self.ema = ema
+        self.clock = clock
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.every_steps and state.global_step % self.every_steps == 0:
@@ -126,16 +164,18 @@ class CheckpointCallback(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if self.ema is not None:
             self.ema.save_state(folder, model)
-        complete(folder, state.global_step, state.best_model_checkpoint)
+        complete(folder, state.global_step, state.best_model_checkpoint, self.clock and self.clock.so_far())
 
 
 def checkpoint_folder(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / CHECKPOINTS / f"checkpoint-{step}"
 
 
-def complete(folder: Path, step: int, best: str | Path | None) -> None:
-    """Mark a fully written checkpoint complete (the file written last), then prune: only it and the best
-    checkpoint stay."""
+def complete(folder: Path, step: int, best: str | Path | None, seconds: float | None = None) -> None:
+    """Record `seconds` (training seconds so far, TrainClock) and mark a fully written checkpoint complete (the file
+    written last), then prune: only it and the best checkpoint stay."""
+    if seconds is not None:
+        (folder / SECONDS).write_text(json.dumps({"train_seconds": round(seconds, 3)}), encoding="utf-8")
     sizes = "".join(f"{name}\t{size}\n" for name, size in _sizes(folder).items())  # intact() checks them
     (folder / COMPLETE).write_text(f"{step}\n{sizes}")
     keep = {folder.resolve()} | ({Path(best).resolve()} if best else set())

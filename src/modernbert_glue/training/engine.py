@@ -38,7 +38,7 @@ from ..packing import PackedClassifier, batches_to
 from . import capture as graphs
 from . import engine_state, stopping
 from .budgets import eval_plan, plan_run, static_batch
-from .checkpoints import CHECKPOINTS, checkpoint_folder, checkpoint_step, resume_checkpoint
+from .checkpoints import CHECKPOINTS, TrainClock, checkpoint_folder, checkpoint_step, resume_checkpoint
 from .ema import EMA
 from .lifecycle import check_run, fail_run, finish_run, loss_failure, mean_logged_loss, open_run, stopped_run
 from .step import (
@@ -104,6 +104,7 @@ class EngineRun:
     def prepare(self, checkpoint: Path | None) -> None:
         """Plan every step, restore a checkpoint, build the static batches, compile and capture the step."""
         started = time.perf_counter()
+        self.clock = TrainClock(checkpoint)
         t, pad, sep = self.t, self.tokenizer.pad_token_id, sep_for(self.tokenizer)
         ids = encode_texts(self.tokenizer, texts_of(self.train_columns), self.cfg.data.max_length)
         self.plan = plan_run([len(x) for x in ids], t.batch_size, t.epochs, t.seed, t.max_steps,
@@ -166,7 +167,7 @@ class EngineRun:
         first = self.state.step
         self.bar = tqdm(total=self.plan.total_steps, initial=first, unit="step")
         sync()
-        started = self.loop_started = time.perf_counter()
+        started = self.loop_started = self.clock.start()
         # resumed from the checkpoint of an early stop (killed while saving the model, or a signal at that step)
         last = first if self.state.stopped_early(self.t.early_stopping_patience) else self.plan.total_steps
         for i in range(first, last):
@@ -201,6 +202,7 @@ class EngineRun:
                   "train_steps_per_second": round((self.state.step - first) / max(seconds, 1e-9), 3),
                   "train_loss": mean_logged_loss(self.state.log_history), "epoch": self._epoch()})
         return {"train_samples": len(self.train_columns["sentence"]), "train_seconds": round(seconds, 2),
+                "train_seconds_before": self.clock.before,
                 "train_samples_per_second": round(sentences / max(seconds, 1e-9), 2),
                 "train_loss": mean_logged_loss(self.state.log_history), "steps": self.state.step,
                 "epochs_trained": round(self._epoch(), 4),
@@ -240,7 +242,8 @@ class EngineRun:
         if save and self.failure is None:  # a diverged model is not kept: train_engine ends the run
             best = checkpoint_folder(self.out, self.state.best_step) if self.state.best_step else None
             self.writer.submit(checkpoint_folder(self.out, step), engine_state.snapshot(
-                self.model, self.optimizer, self.schedule, self.ema, self.state, self.losses), best)
+                self.model, self.optimizer, self.schedule, self.ema, self.state, self.losses, self.clock.so_far()),
+                best)
         if self.ema is not None:
             self.ema.swap_out(self.model)
         return stop or halt or self.failure is not None

@@ -77,8 +77,10 @@ def _to_cpu(obj):
     return obj
 
 
-def snapshot(model, optimizer, schedule, ema, state: LoopState, losses: torch.Tensor) -> dict:
-    """Everything a checkpoint holds, copied on the device now (training may go on while it is written)."""
+def snapshot(model, optimizer, schedule, ema, state: LoopState, losses: torch.Tensor,
+             seconds: float | None = None) -> dict:
+    """Everything a checkpoint holds, copied on the device now (training may go on while it is written);
+    `seconds`: the training seconds so far (checkpoints.TrainClock)."""
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state()
@@ -88,6 +90,7 @@ def snapshot(model, optimizer, schedule, ema, state: LoopState, losses: torch.Te
         "ema": _clone(ema.state_tensors(model)) if ema is not None else None,
         "state": {"schedule": _clone(schedule.state_dict()), "rng": rng, "loop": dataclasses.asdict(state),
                   "losses": losses[: state.step].clone()},
+        "seconds": seconds,
     }
     if losses.is_cuda:  # the copies above are queued on the training stream; the writer waits for them
         snap["ready"] = torch.cuda.Event()
@@ -116,7 +119,7 @@ def write(folder: Path, snap: dict, best: Path | None) -> None:
     if snap["ema"] is not None:
         save_file({k: v.contiguous() for k, v in snap["ema"].items()}, str(folder / STATE_FILE))
     torch.save(snap["state"], folder / STATE)
-    complete(folder, snap["state"]["loop"]["step"], best)
+    complete(folder, snap["state"]["loop"]["step"], best, snap["seconds"])
 
 
 def load_weights(folder: Path, model) -> None:

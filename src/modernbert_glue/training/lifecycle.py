@@ -169,6 +169,11 @@ def finish_run(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eva
     return metrics
 
 
+def _total_seconds(trained: dict) -> float:
+    before = trained["train_seconds_before"]
+    return trained["train_seconds"] if before is None else round(before + trained["train_seconds"], 2)
+
+
 def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokenizer, eval_sets: dict, trained: dict,
                        log_history: dict) -> dict:
     out = folder.path
@@ -184,8 +189,12 @@ def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokeni
         "preset": cfg.preset,
         "main_metric": task.main_metric,
         **evaluate_into(folder, clf.scores, eval_sets, regression=task.regression, metrics=task.metrics),
-        **{key: trained[key] for key in ("train_samples", "train_seconds", "train_samples_per_second",
-                                          "train_loss")},
+        "train_samples": trained["train_samples"],
+        # over every launch: the seconds its resumed checkpoint recorded (None: an older version wrote it, and
+        # train_seconds is this launch's alone) plus this launch's; the rate is this launch's
+        "train_seconds": _total_seconds(trained),
+        "train_seconds_before": trained["train_seconds_before"],
+        **{key: trained[key] for key in ("train_samples_per_second", "train_loss")},
         "epochs": cfg.train.epochs,
         **{key: trained[key] for key in ("epochs_trained", "steps", "best_step", "resumed_from_step")},
         "seed": cfg.train.seed,

@@ -9,7 +9,6 @@ import contextlib
 import logging
 import math
 import sys
-import time
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -26,6 +25,7 @@ from ..tasks import Task
 from .checkpoints import (
     CHECKPOINTS,
     CheckpointCallback,
+    TrainClock,
     checkpoint_step,
     resume_checkpoint,
 )
@@ -136,7 +136,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         ema = EMACallback(cfg.train.ema_decay, resume_from=checkpoint)
     loss_check = LossCheck(cfg.train.lr)
     callbacks += [loss_check, WarmupCheck(cfg.train)]
-    callbacks.append(CheckpointCallback(cfg.train.checkpoint_steps, ema))  # before EMA: it asks for saves
+    clock = TrainClock(checkpoint)
+    callbacks.append(CheckpointCallback(cfg.train.checkpoint_steps, ema, clock))  # before EMA: it asks for saves
     if ema is not None:
         callbacks.append(ema)
     patience = cfg.train.early_stopping_patience
@@ -155,14 +156,14 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         callbacks=callbacks,
         optimizer_cls_and_kwargs=optimizer_with_groups(args, model, cfg.train),
     )
-    started = time.perf_counter()
+    clock.start()
     if stopper and stopper.early_stopping_patience_counter >= patience:  # resumed where early stopping ended it
         result = _finish_stopped(trainer, checkpoint)  # (killed while saving the model, or a signal at that step)
     else:
         with contextlib.redirect_stdout(sys.stderr), cpu_attention_kernel(cfg.train.cpu_flash_attention), \
                 stopping.graceful_stop(), naming(out / CHECKPOINTS, os_errors=False):  # stdout: results alone
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    train_seconds = time.perf_counter() - started
+    train_seconds = clock.launch()
     if loss_check.failure is not None:
         fail_run(folder, out, loss_check.failure)
     if stopping.requested(trainer.state.global_step, trainer.state.max_steps):  # (CheckpointCallback's stop)
@@ -173,6 +174,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     trained = {
         "train_samples": len(train_ds),
         "train_seconds": round(train_seconds, 2),
+        "train_seconds_before": clock.before,
         # the sentences HF counts (epochs × samples, this launch's) over our own clock, as train_seconds
         "train_samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0) *
                                           result.metrics.get("train_runtime", 0.0) / max(train_seconds, 1e-9), 2),
