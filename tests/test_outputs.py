@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modernbert_glue.errors import UserError
+from modernbert_glue.errors import Terminated, UserError
 from modernbert_glue.outputs import (
     MARKER,
     check_finished,
@@ -109,7 +109,8 @@ def test_what_an_unfinished_writer_left_in_its_folders_is_its_own(tmp_path):
     release_lock.finish()
 
 
-@pytest.mark.parametrize("error, recorded", [(UserError("stopped by SIGTERM"), True), (RuntimeError("a bug"), False)])
+@pytest.mark.parametrize("error, recorded", [(UserError("stopped by SIGTERM"), True), (RuntimeError("a bug"), False),
+                                             (Terminated(), True)])
 def test_a_writer_ended_by_our_own_error_records_its_folders_and_a_resume_forgets_them(tmp_path, error, recorded):
     """A run stopped by a signal (or a full disk) ended as cleanly as a finished one: a file added to its logs/ after
     it is the user's. After a bug's exception nothing is recorded, and a resumed writer drops the old record."""
@@ -640,3 +641,32 @@ def test_the_commit_is_this_checkouts_and_none_for_a_copy_inside_another_reposit
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(site)}).stdout.split()
     assert out == ["None", "None"]
+
+
+def test_sigterm_outside_training_is_one_line_exit_143_and_leaves_no_temporary_folder(tmp_path):
+    """SIGTERM killed baseline, export or compare at once: no line, and a half-filled `.NAME.tmp-PID` folder left in
+    the output folder. Now (cli_main.terminated_on_sigterm) it unwinds as Ctrl-C does: the staging folder goes,
+    the unfinished folder records what it holds, one line, exit code 143."""
+    script = (
+        "import os, signal, typer\n"
+        "from modernbert_glue.cli_main import run_app\n"
+        "from modernbert_glue.locks import releases_on_error\n"
+        "from modernbert_glue.outputs import open_output\n"
+        "app = typer.Typer()\n"
+        "@app.command()\n"
+        "@releases_on_error\n"
+        "def write(out: str):\n"
+        "    folder = open_output(out, 'export')\n"
+        "    with folder.staged_dir('model') as tmp:\n"
+        "        (tmp / 'weights').write_text('half')\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        [0 for _ in range(10**6)]  # the handler runs between bytecodes\n"
+        "        print('not stopped')\n"
+        "run_app(app)\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 143 and proc.stderr.strip().splitlines()[-1] == "error: stopped by SIGTERM", proc.stderr
+    assert "not stopped" not in proc.stdout and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [".modernbert-glue.json"]  # no .model.tmp-PID
+    marker = read_marker(out)
+    assert marker["complete"] is False and "contents" in marker and not in_use(out)

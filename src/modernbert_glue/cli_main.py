@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
 
 import typer
 
-from .errors import MachineError, as_user_error
+from .errors import MachineError, Terminated, as_user_error
 
 
 def run_app(app) -> None:
@@ -24,7 +26,11 @@ def run_app(app) -> None:
     threading.excepthook = thread_error
     try:
         # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
-        code = app(standalone_mode=False, prog_name="modernbert-glue")
+        with terminated_on_sigterm():
+            code = app(standalone_mode=False, prog_name="modernbert-glue")
+    except Terminated:
+        print("error: stopped by SIGTERM", file=sys.stderr)
+        sys.exit(Terminated.exit_code)
     except typer.Abort:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
@@ -42,6 +48,27 @@ def run_app(app) -> None:
         if code == 130:
             print("error: interrupted", file=sys.stderr)
         sys.exit(code)
+
+
+@contextlib.contextmanager
+def terminated_on_sigterm():
+    """Within: SIGTERM raises Terminated (a kill printed nothing and left a command's temporary folder behind);
+    a training loop's graceful stop takes it over while it runs (training/stopping.py). Left alone where the
+    process was started ignoring it, off the main thread, and under torchrun (its workers stop as it stops them)."""
+    from .device import world_size
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread() or world_size() > 1 \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _clear_frames(exc: BaseException | None) -> None:

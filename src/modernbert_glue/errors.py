@@ -27,6 +27,14 @@ class RunFailed(UserError):
     exit_code = 1
 
 
+class Terminated(BaseException):
+    """SIGTERM where no graceful stop handles it (any command but a training loop; cli_main): it unwinds as
+    Ctrl-C does, so temporary files go and folders are unlocked, and ends in one line with exit code 143. Not an
+    Exception: no `except Exception` takes it for an error of its own."""
+
+    exit_code = 143  # 128 + SIGTERM, the code a shell reports for a process SIGTERM killed
+
+
 def first_line(exc: Exception) -> str:
     """A library's error in a few words, for inside our one line: its message's first line, or its type."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError, naming
+from .errors import Terminated, UserError, naming
 from .locks import before_release, in_use, in_use_error, lock, release
 from .ownership import (CONTENTS, MARKER, TMP, check_overwrite, contents, own_names, protected, read_marker,
                         with_article)
@@ -318,10 +318,11 @@ def _remove(out: Path, names: list[str], *, finished: bool) -> None:
 
 def _record_on_error(folder: Path, error: BaseException) -> None:
     """locks.releases_on_error's hook: an unfinished folder of ours that one of our own errors ends (a stop by a
-    signal, a full disk: UserError) records what its folders hold, as finish does. After any other exception (a
-    bug) nothing is recorded: all that is in the folders stays ours to remove. Never masks the error itself."""
+    signal, a full disk: UserError; SIGTERM outside training: Terminated) records what its folders hold, as finish
+    does. After any other exception (a bug) nothing is recorded: all that is in the folders stays ours to remove.
+    Never masks the error itself."""
     marker = read_marker(folder)
-    if not isinstance(error, UserError) or marker is None or marker.get("complete"):
+    if not isinstance(error, (UserError, Terminated)) or marker is None or marker.get("complete"):
         return
     try:
         OutputFolder(folder, marker["kind"]).record_contents()

@@ -298,8 +298,8 @@ def test_graceful_shutdown_finishes_in_flight_requests(tiny_run):
             response = http.client.HTTPResponse(sock)
             response.begin()
             status, answer = response.status, json.loads(response.read())
-        # uvicorn re-raises the signal after a clean shutdown
-        assert proc.wait(timeout=HANG_GUARD_S) in (0, -signal.SIGTERM)
+        # uvicorn raises the signal again after a clean shutdown: not an error (exit 0, no "error:" line)
+        assert proc.wait(timeout=HANG_GUARD_S) == 0
         assert status == 200, answer
         assert answer["predictions"][0]["label"] in ("negative", "positive")
     finally:

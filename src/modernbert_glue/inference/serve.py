@@ -23,7 +23,7 @@ from importlib import resources
 from fastapi import Request  # at module level: FastAPI resolves the routes' annotations in this module
 
 from ..device import check_bf16
-from ..errors import UserError, first_line
+from ..errors import Terminated, UserError, first_line
 from .backends import load_served_model
 from .batcher import Metrics, MicroBatcher, Overloaded
 from .middleware import BodyLimitAndMetrics, RequireKey
@@ -334,7 +334,10 @@ def serve(cfg: ServeConfig) -> None:
     # uvicorn announces the address only for sockets it binds itself
     log.info("serving %s on http://%s:%d (Ctrl-C to stop)", cfg.model,
              f"[{cfg.host}]" if ":" in cfg.host else cfg.host, cfg.port)
-    uvicorn.Server(config).run(sockets=sockets)
+    try:
+        uvicorn.Server(config).run(sockets=sockets)
+    except Terminated:  # uvicorn shut down gracefully, then raised the SIGTERM it had caught again: not an error
+        log.info("shut down (SIGTERM)")
 
 
 def _local(host: str) -> bool:
