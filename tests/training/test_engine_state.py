@@ -184,7 +184,8 @@ def test_a_checkpoint_records_the_training_seconds_so_far_and_a_resume_adds_its_
     assert clock.launch() == 0.0 and clock.so_far() == 12.346  # not started: nothing of this launch yet
     clock.start()
     assert 12.346 <= clock.so_far() < 13 and TrainClock(None).before == 0.0
-    for damaged in ("", "[1]", '{"train_seconds": -1}', '{"train_seconds": "x"}', '{"train_seconds": NaN}'):
+    for damaged in ("", "[1]", '{"train_seconds": -1}', '{"train_seconds": "x"}', '{"train_seconds": NaN}',
+                    '{"train_seconds": true}'):
         (folder / SECONDS).write_text(damaged)
         assert checkpoint_seconds(folder) is None, damaged
     (folder / SECONDS).unlink()

@@ -115,7 +115,7 @@ def checkpoint_seconds(folder: Path | None) -> float | None:
         value = json.loads((folder / SECONDS).read_text(encoding="utf-8"))["train_seconds"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0 else None
+    return float(value) if type(value) in (int, float) and math.isfinite(value) and value >= 0 else None  # not true
 
 
 class TrainClock:
