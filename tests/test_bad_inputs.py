@@ -225,7 +225,7 @@ CLI_ROWS = [
     (["train", "--resume", "{dir}/cut-overwrite"], 2,
      "cut-overwrite: an --overwrite of it was cut short; nothing to resume (pass --overwrite)"),  # run.json: not found
     (["compare", "{dir}/a-sweep", "--output", "{out}"], 2,
-     "a-sweep: a sweep folder, not a run; pass its runs"),  # was "a-sweep/metrics.json: not found"
+     "a-sweep/sweep.json: not found"),  # was "a-sweep/metrics.json: not found"; a sweep gives its chosen config
     (["{train}", "--seeds", "1,,2"], 2, "--seeds '1,,2': expected comma-separated"),  # was read as 1,2
     (["train", "--preset", "cpu-sbert", "--data-dir", "{sst2}", "--init-from", "{model}", "-o", "{out}", "--check"], 2,
      "(--model-override, or the preset's model.overrides): the 'modernbert' config has no field 'hidden_dropout_prob'"),

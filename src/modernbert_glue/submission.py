@@ -22,7 +22,7 @@ from .data import DATA_DIR_ENV, load_columns, texts_of
 from .errors import UserError
 from .locks import releases_on_error
 from .outputs import check_finished, check_output, open_output
-from .ownership import check_outside, run_around
+from .ownership import check_outside, read_marker, run_around
 from .tasks import GLUE_TASKS, ID_KEY, NAMED_PREDICTIONS, TASKS, TEST_ROWS, get_task
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,19 @@ def test_sets(task_name: str) -> list[tuple[str, str, str]]:
 
 
 def _model_dir(run: str) -> Path:
-    """RUN/model, or for a `--seeds` folder the model of its seed with the best main dev metric; an unfinished
-    folder is refused, as `compare` refuses it (a seed's own run and model: load_model checks them)."""
-    from .evaluation.runfolder import read_seeds_summary
+    """RUN/model, or for a `--seeds` folder the model of its seed with the best main dev metric, for a sweep that of
+    its chosen config's; an unfinished folder is refused, as `compare` refuses it (a seed's own run and model:
+    load_model checks them)."""
+    from .evaluation.runfolder import read_seeds_summary, read_sweep_choice
 
     folder = Path(run)
     check_finished(folder)
-    if (folder / "seeds.json").is_file():
+    if (read_marker(folder) or {}).get("kind") == "sweep":
+        name, values = read_sweep_choice(folder)
+        seed = max(values, key=values.__getitem__)
+        log.info("%s: the chosen config %s; its seed %s has the best dev value", run, name, seed)
+        folder = folder / f"{name}-seed-{seed}"
+    elif (folder / "seeds.json").is_file():
         summary = read_seeds_summary(folder)
         metric = f"eval_{summary.get('main_metric', 'accuracy')}"
         best = max(summary["per_seed"], key=lambda s: _finite(s.get(metric)))

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from modernbert_glue.errors import UserError
 from modernbert_glue.outputs import read_marker
+from modernbert_glue.report.runs import load_runs
+from modernbert_glue.submission import _model_dir as submission_model
 from modernbert_glue.training.sweep import SweepConfig, _command, config_name, configs
 
 from ..conftest import CLI, MODERNBERT, TINY_ARGS, glue_folder, near_tie, run_cli, write_tsv
@@ -38,7 +41,6 @@ def test_the_grid_is_every_combination_in_order_and_names_its_runs():
 def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every_record(tmp_path):
     import math
 
-    from modernbert_glue.errors import UserError
     from modernbert_glue.outputs import open_output
     from modernbert_glue.training.sweep import summarise, table
 
@@ -450,6 +452,12 @@ def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
     assert summary["chosen"]["name"] == json.loads(stdout)["name"] == "lr=0.001,ep=1"
     assert summary["eval_samples"] == [16] and (out / "sweep.md").read_text() in stderr  # the table, on stderr
     assert "| lr=1e+30,ep=1 | failed | failed | failed | failed |" in (out / "sweep.md").read_text()
+    # compare and glue-submission take the sweep as its chosen config's seeds (a seed set named after the config)
+    (chosen,), (summary,) = load_runs([str(out)])
+    assert chosen.folder == out / "lr=0.001,ep=1-seed-7" and chosen.seeds_folder == out / "lr=0.001,ep=1"
+    assert summary["sweep_choice"] and summary["seeds"] == [7] and summary["folder"] == str(out / "lr=0.001,ep=1")
+    assert summary["eval_accuracy_mean"] == chosen.metrics["eval_accuracy"]
+    assert submission_model(str(out)) == out / "lr=0.001,ep=1-seed-7" / "model"
 
     run = out / "lr=1e+30,ep=1-seed-7"
     recorded = (run / "failure.json").stat().st_mtime_ns
@@ -461,6 +469,8 @@ def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
         "failure.json in each run folder)")
     assert json.loads((out / "sweep.json").read_text())["chosen"] is None and read_marker(out)["complete"]
     assert "| lr=1e+30,ep=1 | failed |" in (out / "sweep.md").read_text()
+    with pytest.raises(UserError, match=r"sweep.json: no config was chosen \(every config has a failed run\)"):
+        load_runs([str(out)])
     code, _, stderr = run_cli("train", "--resume", run)
     assert code == 2 and stderr.strip().splitlines()[-1].startswith(f"error: {run}: the dev loss is nan")
     code, _, stderr = run_cli("compare", run, out / "lr=0.001,ep=1-seed-7", "--output", tmp_path / "report")

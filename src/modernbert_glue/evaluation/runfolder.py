@@ -89,6 +89,22 @@ def read_seeds_summary(folder: Path) -> dict:
     return summary
 
 
+def read_sweep_choice(folder: Path) -> tuple[str, dict[int, float]]:
+    """A finished sweep's chosen config, from its sweep.json: (its name, {seed: main dev metric}); its runs are
+    FOLDER/<name>-seed-<seed>. One line when none was chosen (every config has a failed run) or the field is
+    damaged."""
+    path = Path(folder) / "sweep.json"
+    chosen = read_json(path).get("chosen")
+    if chosen is None:
+        raise UserError(f"{path}: no config was chosen (every config has a failed run); pass the runs you mean "
+                        "(its CONFIG-seed-N folders)")
+    name, values = (chosen.get("name"), chosen.get("values")) if isinstance(chosen, dict) else (None, None)
+    if not isinstance(name, str) or not isinstance(values, dict) or not values \
+            or not all(k.isdigit() and is_finite_number(v) for k, v in values.items()):
+        raise wrong_field(path, "chosen", chosen, "the chosen config: {name, values: {seed: dev value}}")
+    return name, {int(k): float(v) for k, v in values.items()}
+
+
 def _clean(text: str) -> str:
     """GLUE-style tsv has no quoting, so tabs and newlines inside a sentence become spaces."""
     return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")

@@ -150,7 +150,8 @@ def _seed_interval(s: dict, key: str, metric: str) -> str:
 def _seed_blocks(s: dict, runs: list[Run] | tuple = ()) -> list[Block]:
     m = s.get("main_metric", "accuracy")
     name = NAMES.get(m, m)
-    text = (f"**{s['label']}** ({s['folder']}), seeds {', '.join(map(str, s['seeds']))}: dev {name} "
+    chosen = ", its sweep's chosen config (chosen on this dev set)" if s.get("sweep_choice") else ""
+    text = (f"**{s['label']}** ({s['folder']}{chosen}), seeds {', '.join(map(str, s['seeds']))}: dev {name} "
             f"{_spread(s, f'eval_{m}')} (mean ± sample std, n − 1), 95% t-interval of the mean "
             f"{_seed_interval(s, f'eval_{m}', m)}")
     if f"test_{m}_mean" in s:

@@ -17,6 +17,7 @@ from ..evaluation.runfolder import (
     read_json,
     read_predictions,
     read_seeds_summary,
+    read_sweep_choice,
     wrong_field,
 )
 from ..model_overrides import size_overrides, sizes_text
@@ -59,15 +60,13 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
         if not folder.is_dir():
             raise UserError(f"{folder}: run folder not found")
         check_finished(folder)
-        if (kind := (read_marker(folder) or {}).get("kind", "run")) not in ("run", "seeds"):
-            runs_of = "; pass its runs (its CONFIG-seed-N folders)" if kind == "sweep" else ""
-            raise UserError(f"{folder}: {with_article(kind)} folder, not a run{runs_of}")
-        if (folder / "seeds.json").is_file():
-            summary = read_seeds_summary(folder)
-            seed_runs = [_load_run(folder / f"seed-{s}") for s in summary["seeds"]]
+        if (kind := (read_marker(folder) or {}).get("kind", "run")) not in ("run", "seeds", "sweep"):
+            raise UserError(f"{folder}: {with_article(kind)} folder, not a run")
+        if kind == "sweep" or (folder / "seeds.json").is_file():
+            seed_runs, summary, group = _chosen_config(folder) if kind == "sweep" else _seeds_set(folder)
             for r in seed_runs:
-                r.seeds_folder = folder
-            summary = {**summary, "label": system_name(seed_runs[0].metrics), "folder": str(folder)}
+                r.seeds_folder = group
+            summary = {**summary, "label": system_name(seed_runs[0].metrics), "folder": str(group)}
             seed_summaries.append(summary)
             runs.extend(seed_runs)
         else:
@@ -78,6 +77,24 @@ def load_runs(folders: list[str]) -> tuple[list[Run], list[dict]]:
             raise UserError(f"{r.folder}: given twice (a --seeds folder holds its seed-N runs); compare different "
                             "runs")
     return runs, seed_summaries
+
+
+def _seeds_set(folder: Path) -> tuple[list[Run], dict, Path]:
+    """A --seeds folder's runs, its seeds.json and the folder itself (the set's name)."""
+    summary = read_seeds_summary(folder)
+    return [_load_run(folder / f"seed-{s}") for s in summary["seeds"]], summary, folder
+
+
+def _chosen_config(folder: Path) -> tuple[list[Run], dict, Path]:
+    """A sweep's chosen config as a seed set: its runs, their summary (as seeds.json's) and its name, the sweep
+    folder / the config (`lr=8e-05,wd=1e-05,ep=2`, the tables' label). It was chosen on the dev set it is
+    scored on, as the paper chose its own: an optimistic estimate, as every dev score of a chosen checkpoint."""
+    from ..training.runs import summarise_seeds
+
+    name, values = read_sweep_choice(folder)
+    seed_runs = [_load_run(folder / f"{name}-seed-{s}") for s in values]
+    return seed_runs, {**summarise_seeds([r.metrics for r in seed_runs], list(values)), "sweep_choice": True}, \
+        folder / name
 
 
 def distinct_labels(runs: list[Run], seed_summaries: list[dict]) -> None:

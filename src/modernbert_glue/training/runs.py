@@ -165,8 +165,6 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
     """One run per seed in <output_dir>/seed-<n>/, then the mean ± std over seeds in seeds.json.
 
     With `resume`: finished seeds are kept, an unfinished one continues from its checkpoint, the rest run."""
-    import numpy as np
-
     if resume:
         _check_seeds(cfg, seeds)
         check_settings(cfg, device_type())
@@ -200,6 +198,18 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
                 raise stopping.stopped(out, f"after seed {seed} finished ({i} of {len(seeds)} seeds)")
     if not is_main_process():
         return {}
+    summary = summarise_seeds(runs, seeds)
+    folder.write_json("seeds.json", summary)
+    folder.finish()
+    return summary
+
+
+def summarise_seeds(runs: list[dict], seeds: list[int]) -> dict:
+    """seeds.json's content from each seed's metrics.json (`runs`, in the order of `seeds`): per metric the mean,
+    the sample std and a t-interval of the mean, and each seed's values. Also what `compare` reports for a sweep's
+    chosen config."""
+    import numpy as np
+
     from ..evaluation.metrics import CLASSIFICATION, REGRESSION
 
     metrics = (*CLASSIFICATION, *REGRESSION)
@@ -208,7 +218,7 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
     summary = {"task": runs[0]["task"], "main_metric": runs[0].get("main_metric", "accuracy"),
                "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
     for k in keys:
-        if any(r[k] is None for r in runs):  # a metric too few dev rows give no value (metrics.with_too_few_as_none)
+        if any(r.get(k) is None for r in runs):  # a metric too few dev rows give no value (with_too_few_as_none)
             summary.update({f"{k}_mean": None, f"{k}_std": None, **({f"{k}_mean_ci": None} if k != "train_seconds"
                                                                      else {})})
             continue
@@ -217,9 +227,7 @@ def train_seeds(cfg: RunConfig, output_dir: str, seeds: list[int], *, overwrite:
         summary[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None  # one seed: no spread known
         if k != "train_seconds":  # a t-interval of run times could reach below 0 (two seeds): not an estimate
             summary[f"{k}_mean_ci"] = mean_interval(values, metric=k)
-    summary["per_seed"] = [{"seed": s, **{k: r[k] for k in keys}} for s, r in zip(seeds, runs)]
-    folder.write_json("seeds.json", summary)
-    folder.finish()
+    summary["per_seed"] = [{"seed": s, **{k: r.get(k) for k in keys}} for s, r in zip(seeds, runs)]
     return summary
 
 
