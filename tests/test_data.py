@@ -344,3 +344,37 @@ def test_one_file_given_says_the_other_split_comes_from_the_hub(small_sst2, tmp_
     assert code == 2 and "no --validation-file given: task sst2's validation split comes from the Hub" in stderr
     assert lines[-1] == ("error: the Hugging Face Hub is not reachable to load nyu-mll/glue/sst2: pass "
                          "--validation-file too, or --data-dir FOLDER"), lines[-1]
+
+
+def test_a_file_with_the_hubs_or_glues_generic_names_trains_as_it_evaluates(tmp_path):
+    """train took a task's own GLUE file names only (MNLI's gold_label, MRPC's #1 String), while evaluate and
+    predict read `label` and the generic sentence1, sentence2: a Hub export (premise, hypothesis, label) or a file
+    `evaluate` scored was refused by train. Now both read a file alike (readers.with_file_columns)."""
+    from modernbert_glue.config import DataConfig
+    from modernbert_glue.data import load_columns
+    from modernbert_glue.inference.predict import file_task
+
+    hub = tmp_path / "mnli.jsonl"
+    hub.write_text("\n".join(json.dumps({"premise": f"A man sleeps {i}.", "hypothesis": "A man rests.", "label": i % 3})
+                             for i in range(6)) + "\n")
+    generic = tmp_path / "pairs.jsonl"
+    generic.write_text("\n".join(json.dumps({"sentence1": "A dog.", "sentence2": f"A cat {i}.", "label": i % 2})
+                                 for i in range(4)) + "\n")
+    mnli = load_columns(DataConfig(task="mnli", train_file=str(hub)), get_task("mnli"), "train")
+    assert mnli["sentence"][1] == "A man sleeps 1." and mnli["sentence2"][0] == "A man rests."
+    assert mnli["label"] == [0, 1, 2, 0, 1, 2]
+    for task in ("stsb", "mrpc", "qnli", "rte"):  # GLUE's generic pair names, whatever the task's files call theirs
+        data = load_columns(DataConfig(task=task, train_file=str(generic)), get_task(task), "train")
+        assert data["sentence2"][3] == "A cat 3." and len(data["label"]) == 4, task
+    assert load_columns(DataConfig(task="stsb", validation_file=str(generic)), get_task("stsb"),
+                        "validation")["label"] == [0.0, 1.0, 0.0, 1.0]
+    assert file_task(str(hub), get_task("mnli")).text_columns == ("premise", "hypothesis")  # predict/evaluate alike
+    # columns the options name are read as named, and a file with none of the names says which it takes
+    with pytest.raises(UserError, match=r"mnli.jsonl: missing column 'a'"):
+        load_columns(DataConfig(task="mnli", train_file=str(hub), text_columns=["a", "b"]), get_task("mnli").with_columns(
+            ["a", "b"]), "train")
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(json.dumps({"p": "x", "h": "y", "label": 0}) + "\n")
+    with pytest.raises(UserError, match=r"odd.jsonl: no column\(s\) sentence1, sentence2 or premise, hypothesis "
+                                        r"\(name yours with --text-columns\); found: p, h, label"):
+        file_task(str(odd), get_task("mnli"))

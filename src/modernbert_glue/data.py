@@ -23,6 +23,7 @@ from .readers import (  # noqa: F401
     is_valid_unicode,
     read_examples,
     read_lines,
+    with_file_columns,
 )
 from .tasks import CUSTOM, HUB_PATH, ID_KEY, TASKS, TEXT_KEYS, Task, task_for
 
@@ -125,7 +126,9 @@ def load_columns(cfg: DataConfig, task: Task, split: str, *, hub_hint: str = DAT
     if source == "hub":
         columns = _load_from_hub(task, split, hub_hint, ids=ids)
     else:
-        strict = dataclasses.replace(task, skip_malformed_rows=False) if test else task
+        reading = with_file_columns(source, task, texts_given=bool(cfg.text_columns),
+                                    label_given=bool(cfg.label_column))
+        strict = dataclasses.replace(reading, skip_malformed_rows=False) if test else reading
         columns = read_examples(source, strict, require_label=not test, id_column=task.test_id_column if ids else None)
     limit = {"train": cfg.max_train_samples}.get(split, None if test else cfg.max_eval_samples)
     columns = first_rows(columns, limit, split)

@@ -66,6 +66,30 @@ def header_columns(path: str | Path) -> list[str] | None:
         return None
 
 
+GENERIC_TEXTS = {1: ("sentence",), 2: ("sentence1", "sentence2")}  # GLUE's own names, as its Hub exports have them
+
+
+def with_file_columns(path: str | Path, task: Task, *, texts_given: bool = False, label_given: bool = False) -> Task:
+    """The task reading `path` by the names its header has, where no option named them: the task's own (its GLUE
+    files'), else its Hub's (MNLI's premise, hypothesis) or GLUE's generic ones (sentence; sentence1, sentence2),
+    and `label` for the label: a file exported from the Hub, or one `evaluate` scores, trains too. Otherwise the
+    task as it is (read_examples names what is missing); so too for a headerless GLUE file."""
+    from .tasks import TASKS
+
+    header = None if Path(path).name in task.headerless else header_columns(path)
+    if header is None:
+        return task
+    if not label_given and task.label_column not in header and "label" in header:
+        task = task.with_columns(None, "label")
+    if texts_given or set(task.text_columns) <= set(header):
+        return task
+    hub = TASKS[task.name].hub_text_columns if task.name in TASKS else ()
+    for names in (hub, GENERIC_TEXTS[len(task.text_columns)]):
+        if len(names) == len(task.text_columns) and set(names) <= set(header):
+            return task.with_columns(names, None)
+    return task
+
+
 def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():

@@ -103,9 +103,10 @@ def file_task(path: str, task: Task, text_columns: list[str] | None = None, labe
     """How a model of `task` reads a tsv/csv/jsonl/parquet file (predict --input, evaluate --file): one of the
     task's headerless GLUE files by its layout; a run's predictions file by its own (its texts; its labels are class
     ids, and its `label` column is the gold one: a regression's `score` there is the prediction); else by the
-    columns given, or the model's own or GLUE's generic names (sentence; sentence1, sentence2; label), whichever
-    its header has."""
-    from ..data import header_columns
+    columns given, or as `train` reads it (readers.with_file_columns: the model's own names, the Hub's or GLUE's
+    generic ones, whichever its header has)."""
+    from ..data import header_columns, with_file_columns
+    from ..readers import GENERIC_TEXTS
     from ..evaluation.runfolder import predictions_layout
 
     if Path(path).suffix.lower() not in FORMATS:
@@ -122,12 +123,11 @@ def file_task(path: str, task: Task, text_columns: list[str] | None = None, labe
     if layout and not text_columns:  # its first sentences alone would be classified
         raise UserError(f"{path}: predictions of a model of {texts_kind(len(layout[0]))}; this one classifies "
                         f"{texts_kind(len(task.text_columns))}")
-    if header is not None and not label_column and task.label_column not in header and "label" in header:
-        label_column = "label"  # GLUE's generic name, as the Hub's exports have it
-    if text_columns or header is None or own:
-        return task.with_columns(text_columns, label_column)
-    generic = ("sentence1", "sentence2") if task.is_pair else ("sentence",)
-    if not set(generic) <= set(header):
-        wanted = " or ".join(dict.fromkeys(", ".join(names) for names in (task.text_columns, generic)))
+    given = task.with_columns(text_columns, label_column)
+    found = with_file_columns(path, given, texts_given=bool(text_columns), label_given=bool(label_column))
+    if header is not None and not text_columns and not set(found.text_columns) <= set(header):  # say which it takes
+        hub = TASKS[task.name].hub_text_columns if task.name in TASKS else ()
+        names = (task.text_columns, hub, GENERIC_TEXTS[len(task.text_columns)])
+        wanted = " or ".join(dict.fromkeys(", ".join(n) for n in names if len(n) == len(task.text_columns)))
         raise UserError(f"{path}: no column(s) {wanted} (name yours with --text-columns); found: {', '.join(header)}")
-    return task.with_columns(generic, label_column)
+    return found
