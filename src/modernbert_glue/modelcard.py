@@ -20,6 +20,9 @@ def _base_model(name: str) -> str | None:
     return None if name.startswith((".", "/")) or Path(name).exists() else ALIASES.get(name, name)
 
 
+OWN_DATA = {"name": "custom data", "type": "custom"}  # the model-index's dataset for the user's own files
+
+
 def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) -> str:
     """README.md for the model folder of a run (`cfg`: its RunConfig; `metrics`: metrics.json's content;
     `max_length`: what inputs were really cut at, data.token_limit)."""
@@ -31,7 +34,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
     hub = bool(glue) and not cfg.data.validation_file  # an own validation file is no split of the Hub's dataset
     sets = _scored_sets(task, cfg, metrics, hub)
     rows, results = _results(task, metrics, sets, {"name": dataset, "type": HUB_PATH, "config": task.hub_config}
-                             if hub else {"name": "custom data", "type": "custom"})
+                             if hub else OWN_DATA)
     meta: dict = {"library_name": "transformers", "pipeline_tag": "text-classification",
                   "tags": ["modernbert-glue", task.name, "regression" if task.regression else "classification"]}
     base = _base_model(name)
@@ -49,9 +52,13 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
                + (', function_to_apply="none")' if task.regression else ")"))
     else:
         use = 'clf("a sentence to classify", truncation=True' + (', function_to_apply="none")' if task.regression else ")")
+    dev = f"the validation file {Path(cfg.data.validation_file).name}" if cfg.data.validation_file else \
+        "the dev (validation) split"
+    test = ("the labelled test file is scored apart" if any(p == "test" for p, _, _ in sets) else
+            "GLUE's test labels are hidden (the GLUE server scores test predictions)" if glue else "")
     caveats = [
-        "Results are on the dev (validation) split, the split the best checkpoint was chosen on: they are "
-        "optimistic for unseen data. GLUE's test labels are hidden (the GLUE server scores test predictions).",
+        f"Results are on {dev}, the set the best checkpoint was chosen on: they are optimistic for unseen data"
+        + (f"; {test}." if test else "."),
         f"Inputs are cut at {max_length} tokens" + (" (both texts together, the longer first)."
                                                     if task.is_pair else "."),
         f"One run, seed {t.seed}: fine-tuning results vary between seeds; compare systems over several "
@@ -83,7 +90,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         f"best of the dev evaluations by {task.main_metric} was kept. The full resolved config is the run "
         "folder's run.json.", "",
         "```", command, "```", "",
-        "## Results (dev)", "",
+        "## Results", "",
         "| split | metric | value | 95% bootstrap interval |", "| --- | --- | --- | --- |", *rows,
         *(["", "–: too few examples for a value (a correlation needs 3, an interval 2)."]
           if _has_missing(task, metrics, sets) else []), "",
@@ -97,19 +104,23 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
 
 
 def _scored_sets(task: Task, cfg, metrics: dict, hub: bool) -> list[tuple[str, str, int | None]]:
-    """(metrics.json prefix, split, rows scored where --max-eval-samples cut it else None) of each labelled dev
-    set the run scored: the validation split, and a task's others (MNLI: matched and mismatched), each named as
-    the Hub's dataset names it (validation_matched, validation_mismatched) when `hub`."""
+    """(metrics.json prefix, split, rows scored where --max-eval-samples cut it else None) of each labelled set
+    the run scored: the validation split (an own --validation-file by its name), a task's others (MNLI: matched
+    and mismatched), each named as the Hub's dataset names it (validation_matched, validation_mismatched) when
+    `hub`, and a labelled --test-file by its name."""
     from .evaluation.runfolder import SET_PREFIX
 
     hub_name = (lambda split: task.hub_splits.get(split, split)) if hub else (lambda split: split)
-    sets = [("eval", hub_name("validation"))]
+    own = cfg.data.validation_file  # the user's file: named as such, not as a split of any dataset
+    sets = [("eval", Path(own).name if own else hub_name("validation"))]
     sets += [(SET_PREFIX[name], hub_name(split)) for name, split in task.extra_eval.items()]
+    if cfg.data.test_file:  # a labelled --test-file is scored too (never used to choose anything)
+        sets.append((SET_PREFIX["test"], Path(cfg.data.test_file).name))
     out = []
     for prefix, split in sets:
         if not any(f"{prefix}_{metric}" in metrics for metric in task.metrics):
             continue  # not scored (an own --validation-file has no mismatched set)
-        n, limit = metrics.get(f"{prefix}_samples"), cfg.data.max_eval_samples
+        n, limit = metrics.get(f"{prefix}_samples"), None if prefix == "test" else cfg.data.max_eval_samples
         out.append((prefix, split, n if limit is not None and n is not None and n >= limit else None))
     return out
 
@@ -122,7 +133,8 @@ def _results(task: Task, metrics: dict, sets: list, dataset: dict) -> tuple[list
         table, entries = _set_metrics(task, metrics, prefix, split, scored)
         rows += table
         results.append({"task": {"type": "text-classification", "name": "Text Classification"},
-                        "dataset": {**dataset, "split": split if scored is None else f"{split}[:{scored}]"},
+                        "dataset": {**(OWN_DATA if prefix == "test" else dataset),  # a --test-file: the user's
+                                    "split": split if scored is None else f"{split}[:{scored}]"},
                         "metrics": entries})
     return rows, results
 

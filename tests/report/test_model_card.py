@@ -61,9 +61,26 @@ def test_a_card_of_an_own_validation_file_claims_no_hub_split():
     meta, _ = _card("rte", {"eval_accuracy": 0.7, "eval_accuracy_ci": [0.6, 0.8], "eval_samples": 50},
                     validation_file="mine.tsv")
     assert meta["model-index"][0]["results"][0]["dataset"] == {"name": "custom data", "type": "custom",
-                                                               "split": "validation"}
-    mnli, _ = _card("mnli", {"eval_accuracy": 0.8, "eval_samples": 50}, validation_file="mine.tsv")
-    assert [r["dataset"]["split"] for r in mnli["model-index"][0]["results"]] == ["validation"]  # matched only
+                                                               "split": "mine.tsv"}
+    mnli, text = _card("mnli", {"eval_accuracy": 0.8, "eval_samples": 50}, validation_file="data/mine.tsv")
+    assert [r["dataset"]["split"] for r in mnli["model-index"][0]["results"]] == ["mine.tsv"]  # matched only
+    assert "| mine.tsv | Accuracy | 0.8000 |" in text and "the dev (validation) split" not in text
+    assert "- Results are on the validation file mine.tsv, the set the best checkpoint was chosen on" in text
+
+
+def test_a_card_reports_a_labelled_test_file_apart_from_dev():
+    """`train --test-file` with labels writes test_* to metrics.json; the card left them out and said GLUE's
+    test labels are hidden."""
+    meta, text = _card("sst2", {"eval_accuracy": 0.9, "eval_samples": 100, "test_accuracy": 0.88,
+                                "test_accuracy_ci": [0.86, 0.9], "test_samples": 1821},
+                       test_file="sst2/test_labeled.tsv", max_eval_samples=100)
+    results = meta["model-index"][0]["results"]
+    assert [r["dataset"]["split"] for r in results] == ["validation[:100]", "test_labeled.tsv"]
+    assert results[0]["dataset"]["type"] == "nyu-mll/glue" and results[1]["dataset"]["type"] == "custom"
+    assert "| test_labeled.tsv | Accuracy | 0.8800 | 0.8600–0.9000 |" in text  # all of it: --max-eval-samples is dev's
+    assert "the labelled test file is scored apart" in text and "test labels are hidden" not in text
+    _, text = _card("sst2", {"eval_accuracy": 0.9, "eval_samples": 872})
+    assert "GLUE's test labels are hidden" in text and "test_labeled" not in text
 
 
 def test_a_card_names_the_sizes_its_model_was_built_with():

@@ -172,7 +172,7 @@ def test_model_card_follows_the_hub_conventions(fixture, task, metric, request):
     main = next(x for x in result["metrics"] if x["type"] == metric)
     assert main["value"] == pytest.approx(_metrics(run)[f"eval_{metric}"], abs=1e-4)
     assert "95% bootstrap interval" in main["name"]
-    for section in ("## Data", "## Recipe", "## Results (dev)", "## How to use", "## Limitations", "train "):
+    for section in ("## Data", "## Recipe", "## Results", "## How to use", "## Limitations", "train "):
         assert section in text
     assert "(torch AdamW; every parameter)" in text  # the paper presets' decay, as the reference applies it
 
