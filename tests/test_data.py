@@ -346,6 +346,21 @@ def test_one_file_given_says_the_other_split_comes_from_the_hub(small_sst2, tmp_
                          "--validation-file too, or --data-dir FOLDER"), lines[-1]
 
 
+def test_one_file_for_train_and_dev_is_warned_about(tmp_path, caplog):
+    """Its dev scores are on the training data: the card and the GLUE table would carry an inflated score."""
+    from modernbert_glue.config import DataConfig
+    from modernbert_glue.data import load_run_data
+
+    data = write_tsv(tmp_path / "all.tsv", GOOD_DEV)
+    with caplog.at_level("WARNING"):
+        load_run_data(DataConfig(train_file=str(data), validation_file=str(tmp_path / "." / "all.tsv")))
+    assert "--train-file and --validation-file are one file" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_run_data(DataConfig(train_file=str(data), validation_file=str(write_tsv(tmp_path / "dev.tsv", GOOD_DEV))))
+    assert "one file" not in caplog.text
+
+
 def test_a_file_with_the_hubs_or_glues_generic_names_trains_as_it_evaluates(tmp_path):
     """train took a task's own GLUE file names only (MNLI's gold_label, MRPC's #1 String), while evaluate and
     predict read `label` and the generic sentence1, sentence2: a Hub export (premise, hypothesis, label) or a file
