@@ -157,7 +157,8 @@ def load_run_data(data: DataConfig) -> tuple[Task, dict[str, list], dict[str, di
     """What a training run or baseline reads: the task (a custom task with its labels), the training columns and
     every labelled evaluation set (labelled_eval_sets)."""
     task, train = load_training_data(data, task_for(data))
-    if data.train_file and data.validation_file and Path(data.train_file).resolve() == Path(data.validation_file).resolve():
+    if data.train_file and data.validation_file and \
+            Path(data.train_file).resolve() == Path(data.validation_file).resolve():
         log.warning("--train-file and --validation-file are one file (%s): its dev scores are on the training data, "
                     "not held out", data.validation_file)
     return task, train, labelled_eval_sets(data, task, load_columns(data, task, "validation"))
