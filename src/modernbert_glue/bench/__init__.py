@@ -78,4 +78,7 @@ def format_table(report: dict) -> str:
             continue
         rows.append(f"{r['path']:<12} {r['real_tokens_per_s']:>11.1f} {r['sentences_per_s']:>8.2f} "
                     f"{r['padding_fraction']:>8.1%} {r['seconds_per_step_median']:>8.3f} {r['peak_memory_mb']:>8.0f}")
+    if any(r["path"] == "grouped" for r in report["results"]) and len(report["results"]) > 1:
+        rows.append("grouped times length-grouped batches of other sentences than the other paths' (shorter or "
+                    "longer): compare it by real tok/s, not sent/s")
     return "\n".join(rows)
