@@ -46,11 +46,11 @@ SHORT_SIZES = {"num_hidden_layers": "L", "hidden_size": "H", "num_attention_head
 
 def sizes_text(sizes: dict[str, Any], *, short: bool = False) -> str:
     """'num_hidden_layers=2, hidden_size=64, intermediate_size=128', or with `short` 'L2, H64, intermediate_size=128'
-    (L, H, A first)."""
+    (L, H, A first, the others sorted: one model given its overrides in two orders is one system)."""
     if not short:
         return ", ".join(f"{key}={value}" for key, value in sizes.items())
-    named = [f"{letter}{sizes[key]}" for key, letter in SHORT_SIZES.items() if key in sizes]
-    return ", ".join(named + [f"{key}={value}" for key, value in sizes.items() if key not in SHORT_SIZES])
+    named = [f"{letter}{sizes[key]}" for key, letter in SHORT_SIZES.items() if key in sizes]  # in a fixed order:
+    return ", ".join(named + [f"{key}={sizes[key]}" for key in sorted(sizes) if key not in SHORT_SIZES])  # one name
 
 
 def with_overrides(config, path: str, overrides: dict[str, Any]):

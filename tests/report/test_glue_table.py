@@ -198,3 +198,7 @@ def test_a_model_built_with_other_sizes_is_another_system_named_by_them():
     assert system_name(small.metrics) == "modernbert-base (L2, H64, intermediate_size=128) fine-tuned"
     assert set(glue_rows([small, full])) == {"modernbert-base (L2, H64, intermediate_size=128) fine-tuned",
                                              "modernbert-base fine-tuned"}
+    one = {"vocab_size": 50400, "intermediate_size": 128}  # given in two orders: one system
+    assert system_name({**small.metrics, "model_sizes": one}) == system_name(
+        {**small.metrics, "model_sizes": dict(reversed(one.items()))}) == \
+        "modernbert-base (intermediate_size=128, vocab_size=50400) fine-tuned"

@@ -171,23 +171,24 @@ def test_a_checkpoint_damaged_in_place_is_passed_over_on_resume(tmp_path, caplog
 
 
 def test_a_checkpoint_records_the_training_seconds_so_far_and_a_resume_adds_its_own(tmp_path):
-    """checkpoints.TrainClock: a checkpoint's train_seconds.json (listed and checked with its files) is the time
-    before it; one an older version wrote (no such file), or a damaged value, is unknown (None), and so is every
-    later total; no checkpoint is a fresh start (0)."""
+    """checkpoints.TrainClock: a checkpoint's train_seconds.json is the time before it; one an older version wrote
+    (no such file), or a damaged one, is unknown (None), and so is every later total, while the checkpoint is still
+    resumed from (a damaged file threw away intact weights); no checkpoint is a fresh start (0)."""
     from modernbert_glue.training.checkpoints import SECONDS, TrainClock, checkpoint_seconds
 
     folder = tmp_path / "checkpoints" / "checkpoint-5"
     folder.mkdir(parents=True)
     complete(folder, 5, best=None, seconds=12.3456)
-    assert checkpoint_seconds(folder) == 12.346 and f"{SECONDS}\t" in (folder / "complete").read_text()
+    assert checkpoint_seconds(folder) == 12.346 and f"{SECONDS}\t" not in (folder / "complete").read_text()
     clock = TrainClock(folder)
     assert clock.launch() == 0.0 and clock.so_far() == 12.346  # not started: nothing of this launch yet
     clock.start()
     assert 12.346 <= clock.so_far() < 13 and TrainClock(None).before == 0.0
     for damaged in ("", "[1]", '{"train_seconds": -1}', '{"train_seconds": "x"}', '{"train_seconds": NaN}',
-                    '{"train_seconds": true}'):
+                    '{"train_seconds": true}', '{"train_seconds": 4.775,'):
         (folder / SECONDS).write_text(damaged)
         assert checkpoint_seconds(folder) is None, damaged
+        assert resume_checkpoint(tmp_path) == folder  # the checkpoint itself is intact: resumed, its time unknown
     (folder / SECONDS).unlink()
     assert TrainClock(folder).so_far() is None
     complete(folder, 5, best=None)  # no clock (seconds None): no file

@@ -208,7 +208,8 @@ def report_blocks(runs: list[Run], seed_summaries: list[dict], sets: list[str], 
             blocks += _seed_blocks(s, runs)
     blocks += [_heading(2, "Speed and memory"), _paragraph(
         "Train time covers the whole fit (for baselines: feature extraction + C search + refit; for a resumed run, "
-        "the launch that finished it, from the step it resumed at); inference is "
+        "every launch's steps, a step trained again after a kill counted once; its rate, and the time of a run "
+        "whose checkpoint recorded none, are the last launch's, marked \"from step N\"); inference is "
         "sentences/s over the dev set after training; peak memory is the process's peak resident memory (CPU) "
         "or torch's peak allocation (GPU)."),
         _table(["system", "train sentences", "train s", "train sentences/s", "inference sentences/s",

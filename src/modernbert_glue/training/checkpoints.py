@@ -47,8 +47,10 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def _sizes(folder: Path) -> dict[str, int]:
+    """The files a checkpoint needs, with their sizes: all but `complete` and the optional SECONDS (a damaged one
+    only leaves the time before it unknown: checkpoint_seconds)."""
     return {str(f.relative_to(folder)): f.stat().st_size for f in sorted(folder.rglob("*"))
-            if f.is_file() and f.name != COMPLETE}
+            if f.is_file() and f.name not in (COMPLETE, SECONDS)}
 
 
 def intact(folder: Path) -> bool:
@@ -89,7 +91,7 @@ def unreadable(folder: Path) -> str | None:
     from safetensors import safe_open
 
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name == COMPLETE:
+        if not path.is_file() or path.name in (COMPLETE, SECONDS):
             continue
         try:
             if path.suffix == ".json":
