@@ -393,3 +393,35 @@ def test_a_file_with_the_hubs_or_glues_generic_names_trains_as_it_evaluates(tmp_
     with pytest.raises(UserError, match=r"odd.jsonl: no column\(s\) sentence1, sentence2 or premise, hypothesis "
                                         r"\(name yours with --text-columns\); found: p, h, label"):
         file_task(str(odd), get_task("mnli"))
+
+
+def test_a_pipe_given_as_a_table_is_one_line_not_a_hang(tmp_path):
+    """A FIFO as --train-file, --file or --input hung: its header was read before the file was checked. A table
+    is read from a file on disk; plain lines of text may still come through a pipe (`--input <(cut ...)`)."""
+    import os
+    import threading
+
+    from modernbert_glue.config import DataConfig
+    from modernbert_glue.data import header_columns, load_columns
+
+    fifo = tmp_path / "f.tsv"
+    os.mkfifo(fifo)
+
+    def write(pipe, data: bytes = b"") -> None:  # a reader that opened the pipe gets `data` and an end, not a hang
+        with open(pipe, "wb") as writer:
+            writer.write(data)
+
+    guard = threading.Timer(5, write, (fifo,))
+    guard.start()
+    try:
+        assert header_columns(fifo) is None
+        for call in (lambda: read_examples(fifo, SST), lambda: load_columns(DataConfig(validation_file=str(fifo)), SST,
+                                                                              "validation")):
+            with pytest.raises(UserError, match=r"f.tsv: not a regular file \(a pipe or a device\); give a file"):
+                call()
+    finally:
+        guard.cancel()
+    text = tmp_path / "lines.txt"
+    os.mkfifo(text)
+    threading.Thread(target=write, args=(text, b"a fine film\n")).start()
+    assert read_lines(text) == ["a fine film"]

@@ -50,6 +50,8 @@ def header_columns(path: str | Path) -> list[str] | None:
     be read (read_examples then says why)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.is_file():  # (read_examples says why; a pipe read here would hang or lose its rows)
+        return None
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -90,12 +92,16 @@ def with_file_columns(path: str | Path, task: Task, *, texts_given: bool = False
     return task
 
 
-def _existing_file(path: str | Path) -> Path:
+def _existing_file(path: str | Path, *, regular: bool = True) -> Path:
+    """`path`, a file that is there; `regular`: a file on disk, not a pipe or device (a table is read twice, its
+    header first: a pipe would give its rows once, and one nobody writes to would hang)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: a folder, not a file")
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: file not found")
+    if regular and not path.is_file():
+        raise UserError(f"{path}: not a regular file (a pipe or a device); give a file on disk")
     return path
 
 
@@ -110,7 +116,7 @@ def read_lines(path: str | Path | None) -> list[str]:
             raise UserError(f"{STDIN}: closed; give the texts as arguments or --input FILE")
         name, raw = STDIN, sys.stdin.buffer.read()
     else:
-        path = _existing_file(path)
+        path = _existing_file(path, regular=False)  # lines of text may come through a pipe: --input <(cut ...)
         name, raw = str(path), path.read_bytes()
     texts = []
     for lineno, line in _decoded_lines(raw, name):
