@@ -670,3 +670,18 @@ def test_sigterm_outside_training_is_one_line_exit_143_and_leaves_no_temporary_f
     assert sorted(p.name for p in out.iterdir()) == [".modernbert-glue.json"]  # no .model.tmp-PID
     marker = read_marker(out)
     assert marker["complete"] is False and "contents" in marker and not in_use(out)
+
+
+def test_a_sigterm_after_the_command_finished_does_not_fail_it_and_a_non_utf8_argument_is_one_line():
+    """A SIGTERM while the interpreter tears down (after the output was written) ended the command with 143 and no
+    line: a finished run counted as failed. And a path whose bytes are not UTF-8 trained a whole run, then failed
+    writing the model card, for good."""
+    script = ("import atexit, os, runpy, signal, sys\n"
+              "sys.argv = ['modernbert-glue', 'presets', 'list']\n"
+              "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), print('torn down', flush=True)))\n"
+              "runpy.run_module('modernbert_glue.cli', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("torn down"), (proc.returncode, proc.stderr[-500:])
+    assert "paper-sst2" in proc.stdout
+    code, stdout, stderr = run_cli("train", "--train-file", "bad\udcffname.tsv", "-o", "x", "--check")
+    assert code == 2 and stderr.strip() == r"error: 'bad\udcffname.tsv': not valid UTF-8 (a path or value must be); rename it"

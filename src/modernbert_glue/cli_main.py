@@ -24,6 +24,12 @@ def run_app(app) -> None:
         sys.exit(2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     threading.excepthook = thread_error
+    from .readers import is_valid_unicode
+
+    for arg in sys.argv[1:]:
+        if not is_valid_unicode(arg):  # run.json, the model card, the logs record paths: refused before any write
+            print(f"error: {ascii(arg)}: not valid UTF-8 (a path or value must be); rename it", file=sys.stderr)
+            sys.exit(2)
     try:
         # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
         with terminated_on_sigterm():
@@ -67,8 +73,18 @@ def terminated_on_sigterm():
     signal.signal(signal.SIGTERM, terminate)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    finally:  # the command is done (its output written): a SIGTERM while the interpreter tears down (a second or
+        # so of torch's) would end it with 143 and no line, a finished command counted as failed
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if _is_the_process() else signal.SIG_DFL)
+
+
+def _is_the_process() -> bool:
+    """Whether this process is the `modernbert-glue` command itself (its console script or `python -m
+    modernbert_glue.cli`), not a program that called it in-process (a test, a notebook)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return getattr(spec, "name", "") == "modernbert_glue.cli" or \
+        os.path.basename(getattr(main, "__file__", "") or "") == "modernbert-glue"
 
 
 def _clear_frames(exc: BaseException | None) -> None:
