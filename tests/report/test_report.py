@@ -487,3 +487,43 @@ def test_a_runs_model_sizes_name_it_and_a_damaged_record_is_one_line(tiny_run, t
     (old / "metrics.json").write_text(json.dumps({**metrics, "model_sizes": [2]}))
     with pytest.raises(UserError, match=r"metrics.json: 'model_sizes' must be an object of the model's size "):
         load_runs([str(old)])
+
+
+def test_a_hand_damaged_run_folder_is_one_line_in_compare(tiny_run, tmp_path):
+    """Each stopped compare in a traceback (an adversarial walk): a folder where metrics.json should be, an integer
+    past json's digit limit, an accuracy of 7.5 (750.0 in the GLUE table; matplotlib's error in the figures), a
+    reversed interval, id2label keys that are no ids, a byte that is not UTF-8 in the predictions; a null
+    calibration (the check lets it pass) is a run without a reliability curve."""
+    from modernbert_glue.errors import UserError
+    from modernbert_glue.report import compare
+
+    original = json.loads((tiny_run / "metrics.json").read_text())
+    damages = [
+        ("metrics.json", "folder", "metrics.json: a folder, not a file"),
+        ("metrics.json", '{"task": ' + "9" * 5000 + "}", "metrics.json: not valid JSON (Exceeds the limit"),
+        ("metrics.json", {**original, "eval_accuracy": 7.5}, "'eval_accuracy' must be a number from 0 to 1, got 7.5"),
+        ("metrics.json", {**original, "eval_accuracy_ci": [0.9, 0.1]}, "'eval_accuracy_ci' must be an interval [low, "),
+        ("model/config.json", {**json.loads((tiny_run / "model" / "config.json").read_text()),
+                               "id2label": {"a": "negative", "b": "positive"}}, "config.json: 'id2label' must be an"),
+        ("predictions_dev.tsv", b"\xe9", "predictions_dev.tsv, line 3: not valid UTF-8"),
+    ]
+    for i, (name, damage, message) in enumerate(damages):
+        other = tmp_path / f"other{i}"
+        shutil.copytree(tiny_run, other)
+        path = other / name
+        if damage == "folder":
+            path.unlink()
+            path.mkdir()
+        elif isinstance(damage, bytes):  # one byte into the second row
+            lines = path.read_bytes().split(b"\n")
+            path.write_bytes(b"\n".join([*lines[:2], lines[2][:5] + damage + lines[2][5:], *lines[3:]]))
+        else:
+            path.write_text(damage if isinstance(damage, str) else json.dumps(damage))
+        with pytest.raises(UserError) as error:
+            compare([str(tiny_run), str(other)], str(tmp_path / f"r{i}"))
+        assert message in str(error.value) and str(other) in str(error.value), (name, str(error.value))
+    other = tmp_path / "no-calibration"
+    shutil.copytree(tiny_run, other)
+    analysis = json.loads((other / "analysis_dev.json").read_text())
+    (other / "analysis_dev.json").write_text(json.dumps({**analysis, "calibration": None}))
+    assert len(compare([str(tiny_run), str(other)], str(tmp_path / "r"))["runs"]) == 2

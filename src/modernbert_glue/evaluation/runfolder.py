@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 
 from ..device import peak_mb
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..outputs import OutputFolder
 from .metrics import evaluation_report
 
@@ -32,10 +32,14 @@ def read_json(path: Path) -> dict:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: not found (is {path.parent} a run folder?)") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a file") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg})") from None
+    except ValueError as exc:  # json's own limits (an integer of over 4300 digits)
+        raise UserError(f"{path}: not valid JSON ({first_line(exc)})") from None
     if not isinstance(obj, dict):
         raise UserError(f"{path}: not a JSON object")
     return obj
@@ -161,6 +165,11 @@ def read_predictions(path: Path) -> list[tuple]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise UserError(f"{path}: not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise UserError(f"{path}, line {line}: not valid UTF-8") from None
     header = lines[0].split("\t") if lines else []
     if (layout := predictions_layout(header)) is None:
         raise UserError(f"{path}: not a predictions file (expected header {', '.join(HEADER)}, or for pairs "

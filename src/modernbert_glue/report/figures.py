@@ -56,7 +56,7 @@ def plot_reliability(runs: list[Run], name: str) -> bytes:
     low = lowest_confidence(runs, name)
     ax.plot([low, 1], [low, 1], "k--", lw=1, label="perfect calibration")
     for r in runs:
-        bins = [b for b in r.analysis.get(name, {}).get("calibration", {}).get("bins", []) if b["count"]]
+        bins = [b for b in (r.analysis.get(name, {}).get("calibration") or {}).get("bins", []) if b["count"]]
         if bins:
             ece = r.analysis[name]["calibration"]["ece"]
             ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-",
@@ -144,7 +144,7 @@ def devices(runs: list[Run]) -> str:
 
 def has_calibration(runs: list[Run], name: str) -> bool:
     """Whether any run has a calibration analysis of set `name` (the reliability figure's curves)."""
-    return any("calibration" in r.analysis.get(name, {}) for r in runs)
+    return any(r.analysis.get(name, {}).get("calibration") is not None for r in runs)
 
 
 def all_figures(runs: list[Run], sets: list[str]) -> dict[str, bytes]:

@@ -181,7 +181,7 @@ def check_metrics(path: Path, metrics: dict) -> None:
     """One line naming the file and field when a value the report reads has the wrong type: the report's
     arithmetic, formatting and plots would otherwise stop in numpy or matplotlib, and a task that is not a name
     would pass for a second task (and switch compare to the GLUE table)."""
-    from ..evaluation.metrics import CLASSIFICATION, REGRESSION
+    from ..evaluation.metrics import CLASSIFICATION, REGRESSION, metric_range
     from ..tasks import TASKS
 
     def wrong(key: str, expected: str) -> UserError:
@@ -203,13 +203,16 @@ def check_metrics(path: Path, metrics: dict) -> None:
     for key in (*numbers, *(f"{p}_ece" for p in SET_PREFIX.values())):
         if metrics.get(key) is not None and not is_finite_number(metrics[key]):
             raise wrong(key, "a finite number or null")
+        low, high = metric_range(key)  # (an accuracy of 7.5 printed as 750.0 in the GLUE table)
+        if metrics.get(key) is not None and not low - 1e-9 <= metrics[key] <= high + 1e-9:  # (rounding)
+            raise wrong(key, f"a number from {low:g} to {high:g}")
     for key in (*(f"{p}_samples" for p in SET_PREFIX.values()), *SPEED_KEYS):
         if metrics.get(key) is not None and not is_number(metrics[key]):
             raise wrong(key, "a number or null")
     for key in (f"{k}_ci" for k in numbers):
         value = metrics.get(key)
         if value is not None and not (isinstance(value, list) and len(value) == 2
-                                      and all(map(is_finite_number, value))):
+                                      and all(map(is_finite_number, value)) and value[0] <= value[1]):
             raise wrong(key, "an interval [low, high] of two finite numbers, or null")
 
 
@@ -312,7 +315,9 @@ def _label_names(run: Run) -> list[str]:
     config = run.folder / "model" / "config.json"
     if config.is_file():
         id2label = read_json(config).get("id2label", {})
-        return [id2label[k] for k in sorted(id2label, key=int)]
+        if not isinstance(id2label, dict) or not all(str(k).isdigit() for k in id2label):
+            raise wrong_field(config, "id2label", id2label, "an object of label names by class id {\"0\": name}")
+        return [str(id2label[k]) for k in sorted(id2label, key=int)]
     baseline = run.folder / "model" / "baseline.json"
     if baseline.is_file():
         saved = read_json(baseline)
