@@ -118,6 +118,10 @@ def test_own_data_refuses_one_class_and_bad_column_options(tmp_path):
         task_for(DataConfig(task="rte", text_columns=["premise"]))
     with pytest.raises(UserError, match="--regression goes with --task custom"):
         task_for(DataConfig(task="rte", regression=True))
+    # the model read its own answer (the label as its text), or one column as both texts of a pair
+    for texts, label in ((["label"], None), (["q", "label"], "label"), (["q", "q"], None), (["verdict"], "verdict")):
+        with pytest.raises(UserError, match="each column is one text or the label"):
+            task_for(DataConfig(task="custom", text_columns=texts, label_column=label))
 
 
 @pytest.fixture(scope="module")

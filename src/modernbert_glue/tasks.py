@@ -81,6 +81,10 @@ class Task:
             if self.name != CUSTOM:
                 raise UserError(f"--regression goes with --task custom; {self.name} has fixed labels")
             changes.update(regression=True, metrics=REGRESSION_METRICS, label_names=())
+        texts, label = changes.get("text_columns", self.text_columns), changes.get("label_column", self.label_column)
+        if label in texts or len(set(texts)) < len(texts):  # the model would read its answer, or one text twice
+            raise UserError(f"--text-columns {','.join(texts)} with the label column '{label}': each column is "
+                            "one text or the label")
         return dataclasses.replace(self, **changes) if changes else self
 
     def with_labels(self, names) -> Task:
