@@ -194,7 +194,10 @@ def _evaluate_and_save(folder: OutputFolder, cfg: RunConfig, task, model, tokeni
         # train_seconds is this launch's alone) plus this launch's; the rate is this launch's
         "train_seconds": _total_seconds(trained),
         "train_seconds_before": trained["train_seconds_before"],
-        **{key: trained[key] for key in ("train_samples_per_second", "train_loss")},
+        # a launch that resumed at the last step trained nothing: no rate (0.0 read as a measured one)
+        "train_samples_per_second": None if trained["resumed_from_step"] == trained["steps"]
+        else trained["train_samples_per_second"],
+        "train_loss": trained["train_loss"],
         "epochs": cfg.train.epochs,
         **{key: trained[key] for key in ("epochs_trained", "steps", "best_step", "resumed_from_step")},
         "seed": cfg.train.seed,
