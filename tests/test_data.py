@@ -67,6 +67,9 @@ def test_a_utf16_file_is_named_as_such(tmp_path):
     path.write_text("sentence\tlabel\ngood\t1\n", encoding="utf-16")
     with pytest.raises(UserError, match=r"train.tsv: UTF-16 text \(it starts with UTF-16's byte-order mark\); save it"):
         read_examples(path, get_task("sst2"))
+    path.write_text("sentence\tlabel\ngood\t1\n", encoding="utf-16-le")  # no mark: its NUL bytes were printed
+    with pytest.raises(UserError, match=r"train.tsv: UTF-16 text \(every other byte is 0\); save it as UTF-8"):
+        read_examples(path, get_task("sst2"))
 
 
 def test_blank_lines_at_the_end_of_a_data_file_are_no_rows(tmp_path):

@@ -133,6 +133,8 @@ def _decoded_lines(raw: bytes, name: str | Path):
     blank lines at the end, add no line (a blank line before a row is the reader's to refuse)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # what Windows tools often save as "Unicode"
         raise UserError(f"{name}: UTF-16 text (it starts with UTF-16's byte-order mark); save it as UTF-8")
+    if raw[:200].count(b"\x00") * 4 >= len(raw[:200]) > 0:  # every other byte 0: UTF-16 without its mark
+        raise UserError(f"{name}: UTF-16 text (every other byte is 0); save it as UTF-8")
     if b"\n" not in raw and b"\r" in raw.rstrip(b"\r"):  # split on \n only, such a file is one line: "no rows"
         raise UserError(f"{name}: its line endings are CR only (classic Mac OS), which are not read as line breaks; "
                         "save it with LF or CRLF line endings")
