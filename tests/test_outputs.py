@@ -684,4 +684,4 @@ def test_a_sigterm_after_the_command_finished_does_not_fail_it_and_a_non_utf8_ar
     assert proc.returncode == 0 and proc.stdout.strip().endswith("torn down"), (proc.returncode, proc.stderr[-500:])
     assert "paper-sst2" in proc.stdout
     code, stdout, stderr = run_cli("train", "--train-file", "bad\udcffname.tsv", "-o", "x", "--check")
-    assert code == 2 and stderr.strip() == r"error: 'bad\udcffname.tsv': not valid UTF-8 (a path or value must be); rename it"
+    assert code == 2 and stderr.strip() == r"error: 'bad\udcffname.tsv': not valid UTF-8; give paths and texts in UTF-8"

@@ -28,13 +28,14 @@ def run_app(app) -> None:
 
     for arg in sys.argv[1:]:
         if not is_valid_unicode(arg):  # run.json, the model card, the logs record paths: refused before any write
-            print(f"error: {ascii(arg)}: not valid UTF-8 (a path or value must be); rename it", file=sys.stderr)
+            print(f"error: {ascii(arg)}: not valid UTF-8; give paths and texts in UTF-8", file=sys.stderr)
             sys.exit(2)
     try:
         # usage errors reach us, for one line; Ctrl-C comes back as typer's exit code 130, returned, not raised
         with terminated_on_sigterm():
             code = app(standalone_mode=False, prog_name="modernbert-glue")
-    except Terminated:
+    except Terminated as exc:
+        _clear_frames(exc)  # progress bars left open print now, not after the line
         print("error: stopped by SIGTERM", file=sys.stderr)
         sys.exit(Terminated.exit_code)
     except typer.Abort:
@@ -64,7 +65,8 @@ def terminated_on_sigterm():
     from .device import world_size
 
     def terminate(signum, frame):
-        raise Terminated()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a copy (a sweep's forward, the process group's)
+        raise Terminated()  # must not cut short the cleanup the first one started
 
     if threading.current_thread() is not threading.main_thread() or world_size() > 1 \
             or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:

@@ -57,7 +57,10 @@ def header_columns(path: str | Path) -> list[str] | None:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-        first = next(_decoded_lines(path.read_bytes(), path), (0, ""))[1]
+        with open(path, "rb") as handle:  # the first line only (MNLI's train.tsv is 330 MB)
+            head = handle.read(1 << 20)
+            head = head if b"\n" in head else head + handle.read()
+        first = next(_decoded_lines(head.split(b"\n", 1)[0], path), (0, ""))[1]
         if not first.strip():  # an empty file, or a blank first line: no header to name
             return None
         if suffix == ".jsonl":
@@ -76,8 +79,6 @@ def with_file_columns(path: str | Path, task: Task, *, texts_given: bool = False
     files'), else its Hub's (MNLI's premise, hypothesis) or GLUE's generic ones (sentence; sentence1, sentence2),
     and `label` for the label: a file exported from the Hub, or one `evaluate` scores, trains too. Otherwise the
     task as it is (read_examples names what is missing); so too for a headerless GLUE file."""
-    from .tasks import TASKS
-
     header = None if Path(path).name in task.headerless else header_columns(path)
     if header is None:
         return task
@@ -85,11 +86,19 @@ def with_file_columns(path: str | Path, task: Task, *, texts_given: bool = False
         task = task.with_columns(None, "label")
     if texts_given or set(task.text_columns) <= set(header):
         return task
-    hub = TASKS[task.name].hub_text_columns if task.name in TASKS else ()
-    for names in (hub, GENERIC_TEXTS[len(task.text_columns)]):
-        if len(names) == len(task.text_columns) and set(names) <= set(header):
+    for names in text_column_names(task)[1:]:
+        if set(names) <= set(header):
             return task.with_columns(names, None)
     return task
+
+
+def text_column_names(task: Task) -> list[tuple[str, ...]]:
+    """The text columns a file of `task` may have, in the order tried: the task's own, its Hub's, GLUE's generic."""
+    from .tasks import TASKS
+
+    hub = TASKS[task.name].hub_text_columns if task.name in TASKS else ()
+    names = [task.text_columns, hub, GENERIC_TEXTS[len(task.text_columns)]]
+    return list(dict.fromkeys(n for n in names if len(n) == len(task.text_columns)))
 
 
 def _existing_file(path: str | Path, *, regular: bool = True) -> Path:

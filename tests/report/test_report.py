@@ -501,6 +501,7 @@ def test_a_hand_damaged_run_folder_is_one_line_in_compare(tiny_run, tmp_path):
     damages = [
         ("metrics.json", "folder", "metrics.json: a folder, not a file"),
         ("metrics.json", '{"task": ' + "9" * 5000 + "}", "metrics.json: not valid JSON (Exceeds the limit"),
+        ("metrics.json", "[" * 100000 + "]" * 100000, "metrics.json: not valid JSON (maximum recursion depth"),
         ("metrics.json", {**original, "eval_accuracy": 7.5}, "'eval_accuracy' must be a number from 0 to 1, got 7.5"),
         ("metrics.json", {**original, "eval_accuracy_ci": [0.9, 0.1]}, "'eval_accuracy_ci' must be an interval [low, "),
         ("model/config.json", {**json.loads((tiny_run / "model" / "config.json").read_text()),

@@ -458,6 +458,11 @@ def test_a_diverging_config_is_recorded_as_failed_and_not_chosen(tmp_path):
     assert summary["sweep_choice"] and summary["seeds"] == [7] and summary["folder"] == str(out / "lr=0.001,ep=1")
     assert summary["eval_accuracy_mean"] == chosen.metrics["eval_accuracy"]
     assert submission_model(str(out)) == out / "lr=0.001,ep=1-seed-7" / "model"
+    metrics = json.loads((chosen.folder / "metrics.json").read_text())  # a hand-edited run: no model, no preset
+    (chosen.folder / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items()
+                                                            if k not in ("model", "preset")}))
+    assert load_runs([str(out)])[1][0]["model"] is None  # (was a KeyError)
+    (chosen.folder / "metrics.json").write_text(json.dumps(metrics))
 
     run = out / "lr=1e+30,ep=1-seed-7"
     recorded = (run / "failure.json").stat().st_mtime_ns

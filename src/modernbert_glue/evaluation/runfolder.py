@@ -38,7 +38,7 @@ def read_json(path: Path) -> dict:
         raise UserError(f"{path}: not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg})") from None
-    except ValueError as exc:  # json's own limits (an integer of over 4300 digits)
+    except (ValueError, RecursionError) as exc:  # json's own limits (4300 digits; nesting deeper than the stack)
         raise UserError(f"{path}: not valid JSON ({first_line(exc)})") from None
     if not isinstance(obj, dict):
         raise UserError(f"{path}: not a JSON object")

@@ -106,7 +106,7 @@ def file_task(path: str, task: Task, text_columns: list[str] | None = None, labe
     columns given, or as `train` reads it (readers.with_file_columns: the model's own names, the Hub's or GLUE's
     generic ones, whichever its header has)."""
     from ..data import header_columns, with_file_columns
-    from ..readers import GENERIC_TEXTS
+    from ..readers import text_column_names
     from ..evaluation.runfolder import predictions_layout
 
     if Path(path).suffix.lower() not in FORMATS:
@@ -126,8 +126,6 @@ def file_task(path: str, task: Task, text_columns: list[str] | None = None, labe
     given = task.with_columns(text_columns, label_column)
     found = with_file_columns(path, given, texts_given=bool(text_columns), label_given=bool(label_column))
     if header is not None and not text_columns and not set(found.text_columns) <= set(header):  # say which it takes
-        hub = TASKS[task.name].hub_text_columns if task.name in TASKS else ()
-        names = (task.text_columns, hub, GENERIC_TEXTS[len(task.text_columns)])
-        wanted = " or ".join(dict.fromkeys(", ".join(n) for n in names if len(n) == len(task.text_columns)))
+        wanted = " or ".join(", ".join(names) for names in text_column_names(task))
         raise UserError(f"{path}: no column(s) {wanted} (name yours with --text-columns); found: {', '.join(header)}")
     return found

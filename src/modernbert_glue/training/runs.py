@@ -215,8 +215,8 @@ def summarise_seeds(runs: list[dict], seeds: list[int]) -> dict:
     metrics = (*CLASSIFICATION, *REGRESSION)
     keys = [f"{prefix}_{m}" for prefix in ("eval", "eval_mismatched", "test") for m in metrics] + ["train_seconds"]
     keys = [k for k in keys if k in runs[0]]
-    summary = {"task": runs[0]["task"], "main_metric": runs[0].get("main_metric", "accuracy"),
-               "model": runs[0]["model"], "preset": runs[0]["preset"], "seeds": seeds}
+    summary = {"task": runs[0].get("task", "sst2"), "main_metric": runs[0].get("main_metric", "accuracy"),
+               "model": runs[0].get("model"), "preset": runs[0].get("preset"), "seeds": seeds}  # (hand-edited files)
     for k in keys:
         if any(r.get(k) is None for r in runs):  # a metric too few dev rows give no value (with_too_few_as_none)
             summary.update({f"{k}_mean": None, f"{k}_std": None, **({f"{k}_mean_ci": None} if k != "train_seconds"
