@@ -183,7 +183,8 @@ CLI_ROWS = [
     (["predict", "--model", "{model}", "--input", "{empty_lines}"], 2, "empty.txt: no rows"),
     (["predict", "--model", "{model}", "--input", "{review}"], 2,
      "review.csv: no column(s) sentence (name yours with --text-columns); found: review"),
-    (["predict", "--model", "{model}", "bad \udcff byte"], 2, "text argument 1 is not valid UTF-8"),
+    (["predict", "--model", "{model}", "bad \udcff byte"], 2,  # refused with every argument (the API: "text argument 1")
+     "'bad \\udcff byte': not valid UTF-8; give paths and texts in UTF-8"),
     (["predict", "--model", "{model}", "--input", "{empty}"], 2, "empty.tsv: empty file"),  # "found: " and nothing
     (["evaluate", "--model", "{model}", "--data-dir", str(SHARED / "data" / "rte")], 2,  # "pass --task rte": refused
      "model was trained on sst2: evaluate a model of task rte on it"),
