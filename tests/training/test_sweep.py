@@ -83,6 +83,9 @@ def test_grid_values_are_checked_and_a_decoupled_weight_decay_is_torchs_in_every
     summary = summarise(ties)
     assert summary["configs"]["lr=0.0001,wd=1e-05"]["mean"] != summary["configs"]["lr=0.001,wd=1e-05"]["mean"]
     assert summary["chosen"]["name"] == "lr=0.0001,wd=1e-05"
+    assert summary["tied_with_chosen"] == ["lr=0.001,wd=1e-05"]  # and the table says the choice is the grid's order
+    assert "lr=0.001,wd=1e-05 ties with the chosen config: it is chosen as the first in grid order" in table(summary)
+    assert summarise(jobs)["tied_with_chosen"] == [] and "ties with" not in table(summarise(jobs))
 
 
 def test_free_memory_falls_back_to_ram_when_nvidia_smi_has_no_number(tmp_path, monkeypatch):
