@@ -230,6 +230,15 @@ CLI_ROWS = [
     (["{train}", "--seeds", "1,,2"], 2, "--seeds '1,,2': expected comma-separated"),  # was read as 1,2
     (["train", "--preset", "cpu-sbert", "--data-dir", "{sst2}", "--init-from", "{model}", "-o", "{out}", "--check"], 2,
      "(--model-override, or the preset's model.overrides): the 'modernbert' config has no field 'hidden_dropout_prob'"),
+    # overrides the embedding tables cannot take: training failed at its first step (a traceback, a folder kept)
+    (["train", "--preset", "cpu-sbert", "--random-init", "--data-dir", "{sst2}", "--model-override",
+      "max_position_embeddings=8", "-o", "{out}"], 2, "max_position_embeddings=8 (--model-override, or the preset's "
+     "model.overrides): too small, inputs are cut at 128 tokens (data.max_length); it must be at least 128"),
+    (["train", "--preset", "cpu-sbert", "--random-init", "--data-dir", "{sst2}", "--model-override",
+      "vocab_size=1000", "-o", "{out}", "--check"], 2, "too small, the tokenizer has 30522 tokens"),
+    (["train", "--preset", "minilm-glue", "--random-init", "--task", "rte", "--data-dir", str(SHARED / "data" / "rte"),
+      "--model-override", "type_vocab_size=1", "-o", "{out}", "--check"], 2,
+     "type_vocab_size=1 (--model-override, or the preset's model.overrides): too small, a pair task's second text"),
     (["train", "--model", MODERNBERT, "--data-dir", "{sst2}", "-o", "{out}", "--check"], 2,
      "no weights found (no model.safetensors); use --random-init"),  # --check said ok, the run then failed
     (["sweep", "--model", MODERNBERT, "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1", "-o", "{out}"], 2,

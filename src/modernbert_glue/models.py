@@ -18,6 +18,7 @@ from .data import token_limit
 from .errors import UserError, first_line
 from .hub import hub_available
 from .model_overrides import OVERRIDES_FROM, overrides_checked, with_overrides
+from .segments import sep_for
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,12 @@ def load_config(path: str, task: Task, overrides: dict[str, Any] | None = None):
 
 
 def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None, *, weights: bool = True,
-                option: str = "--model"):
+                option: str = "--model", max_length: int | None = None):
     """What build_classifier would refuse, found before any slow work (`train --check`, a sweep before its
     runs): the model folder or Hub name, its config with the overrides, the architecture they make, built
     on the meta device (no memory, no weights), and, when its `weights` are to be loaded, their shapes as the
-    weights file's header gives them. Returns the config."""
+    weights file's header gives them; with `max_length`, inputs its embeddings cannot take (check_fits).
+    Returns the config."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -110,9 +112,36 @@ def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None, 
     config = load_config(path, task, overrides)
     with overrides_checked(overrides), torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
+    what = f"{option} {name}" if option != "--model" else path
     if weights and (wrong := misshapen(model, _file_shapes(path))):
-        raise UserError(_misshapen_line(f"{option} {name}" if option != "--model" else path, wrong, overrides))
+        raise UserError(_misshapen_line(what, wrong, overrides))
+    if max_length is not None:
+        check_fits(model, load_tokenizer(path), max_length, pair=task.is_pair, overrides=overrides, what=what)
     return config
+
+
+# Embedding tables (by their weight's name) and the config field that sizes each
+EMBEDDING_FIELDS = {"word_embeddings": "vocab_size", "position_embeddings": "max_position_embeddings",
+                    "token_type_embeddings": "type_vocab_size"}
+
+
+def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict[str, Any] | None, what: str) -> None:
+    """Inputs the model's embedding tables cannot look up, refused in a line (training would fail at its first
+    step with an index error): a token id past its vocabulary, more tokens than its learned positions (BERT's;
+    ModernBERT's rotary positions have no table), a pair's second segment with one segment id."""
+    rows = {field: weight.shape[0] for key, weight in model.state_dict().items()
+            for table, field in EMBEDDING_FIELDS.items() if key.endswith(f"{table}.weight")}
+    need = {"vocab_size": (len(tokenizer), f"the tokenizer has {len(tokenizer)} tokens"),
+            "max_position_embeddings": (token_limit(tokenizer, max_length), f"inputs are cut at "
+                                        f"{token_limit(tokenizer, max_length)} tokens (data.max_length)"),
+            "type_vocab_size": (2 if pair and sep_for(tokenizer) is not None else 1, "a pair task's second text "
+                                "has segment id 1")}
+    for field, size in rows.items():
+        least, why = need[field]
+        if size < least:
+            source = (f"model override {field}={size} ({OVERRIDES_FROM})" if field in (overrides or {})
+                      else f"{what}: {field} {size}")
+            raise UserError(f"{source}: too small, {why}; it must be at least {least}")
 
 
 def misshapen(model, shapes: dict[str, tuple]) -> list[str]:
@@ -149,9 +178,18 @@ def _misshapen_line(what: str, wrong: list[str], overrides: dict[str, Any] | Non
 
 
 def build_classifier(name: str, task: Task, *, random_init: bool = False, overrides: dict[str, Any] | None = None,
-                     init_from: str | None = None):
+                     init_from: str | None = None, max_length: int | None = None):
     """(model, tokenizer) for sequence classification; random weights from config.json when asked; with
-    `init_from`, a fine-tuned model's weights with a fresh classification layer (warm_start)."""
+    `init_from`, a fine-tuned model's weights with a fresh classification layer (warm_start). With `max_length`
+    (a run's), a model whose embeddings cannot take its inputs is refused (check_fits)."""
+    model, tokenizer = _build(name, task, random_init, overrides, init_from)
+    if max_length is not None:
+        check_fits(model, tokenizer, max_length, pair=task.is_pair, overrides=overrides,
+                   what=f"--init-from {init_from}" if init_from else name)
+    return model, tokenizer
+
+
+def _build(name: str, task: Task, random_init: bool, overrides: dict[str, Any] | None, init_from: str | None):
     from transformers import AutoModelForSequenceClassification
 
     if init_from:

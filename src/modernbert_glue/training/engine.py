@@ -64,7 +64,8 @@ def train_engine(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, re
         raise UserError(f"task {task.name}: the engine trains classifiers; use --engine trainer for regression")
     set_seed(cfg.train.seed)  # as the Trainer path: the same seed builds the same random weights
     model, tokenizer = build_classifier(cfg.model.name, task, random_init=cfg.model.random_init,
-                                        overrides=cfg.model.overrides, init_from=cfg.model.init_from)
+                                        overrides=cfg.model.overrides, init_from=cfg.model.init_from,
+                                        max_length=cfg.data.max_length)
     if cfg.train.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     checkpoint = resume_checkpoint(out) if resume else None

@@ -122,8 +122,10 @@ def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
         if not _has_weights(resolve_model(cfg.model.name)):
             raise UserError(f"model '{cfg.model.name}': no weights found (no {_weight_names()[0]}); use "
                             "--random-init to build it untrained")
-    configs = [check_model(name, task, cfg.model.overrides, option="--init-from") for name in sorted(names)] or [
-        check_model(cfg.model.name, task, cfg.model.overrides, weights=not cfg.model.random_init)]
+    length = cfg.data.max_length
+    configs = [check_model(name, task, cfg.model.overrides, option="--init-from", max_length=length)
+               for name in sorted(names)] or [
+        check_model(cfg.model.name, task, cfg.model.overrides, weights=not cfg.model.random_init, max_length=length)]
     model_type = configs[0].model_type
     engine, _ = choose(cfg, device_type(), 1, lambda: model_type)
     path = "packed" if engine == "engine" else resolve_input_path(cfg.train.input_path, model_type, "train",

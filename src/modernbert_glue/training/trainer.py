@@ -105,7 +105,7 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
     set_seed(cfg.train.seed)
     model, tokenizer = build_classifier(
         cfg.model.name, task, random_init=cfg.model.random_init, overrides=cfg.model.overrides,
-        init_from=cfg.model.init_from,
+        init_from=cfg.model.init_from, max_length=cfg.data.max_length,
     )
     if cfg.train.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
