@@ -126,6 +126,21 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
         mg.predict(tiny_run, {"a fine film"})
     with pytest.raises(mg.UserError, match="input 2: .* classifies single sentences, got 3$"):
         mg.predict(tiny_run, ["a fine film", 3])
+    for text, line in (("\u3000", "the text is empty or only whitespace"), ("\ud800", "not valid Unicode")):
+        with pytest.raises(mg.UserError, match=f"^input 2: {line}"):  # as the commands and the server refuse them
+            mg.predict(tiny_run, ["a fine film", text])
+    with pytest.raises(mg.UserError, match="^model_dir: expected a path \\(str or os.PathLike\\), got a "):
+        mg.evaluate(mg.load_model(tiny_run), file=small_sst2 / "dev.tsv")  # its repr was 50 lines
+    with pytest.raises(mg.UserError, match="^text_columns: column names are strings, got 1$"):
+        mg.evaluate(tiny_run, file=small_sst2 / "dev.tsv", text_columns=[1])  # a TypeError in the error's own line
+    for options, line in (({"seeds": None}, "seeds: a list of integers, got NoneType"),
+                          ({"seeds": [1], "parallel": "2"}, "--parallel must be a whole number of at least 1, got '2'"),
+                          ({"seeds": [1], "memory_per_run_gb": "4"}, "--memory-per-run-gb must be a number")):
+        with pytest.raises(mg.UserError, match=line):  # TypeErrors before
+            mg.sweep(tmp_path / "l", lr=[1e-4], **options)
+    for call in (mg.compare, mg.glue_submission):
+        with pytest.raises(mg.UserError, match="^runs: give at least one run folder$"):  # compare: an IndexError
+            call([], tmp_path / "m")
     checked = mg.train(tmp_path / "d", settings=tiny_settings(small_sst2, **{"train.lr": "5e-4"}),
                        model_overrides=TINY_OVERRIDES, check=True)
     assert checked["check"] == "ok" and checked["config"]["train"]["lr"] == 5e-4
@@ -155,11 +170,15 @@ def test_a_pair_model_takes_pairs_and_refuses_anything_else(rte_run):
 
 
 def test_a_sweep_in_python_gives_its_runs_the_settings(small_sst2, tmp_path):
-    result = mg.sweep(tmp_path / "sweep", lr=(1e-3,), seeds=[7], settings=tiny_settings(small_sst2, **{
-        "train.lr": 5.0, "data.text_columns": ["sentence"], "train.bf16": "off"}), model_overrides=TINY_OVERRIDES)
+    settings = tiny_settings(small_sst2, **{"data.text_columns": ["sentence"], "train.bf16": "off"})
+    with pytest.raises(mg.UserError, match=r"^sweep: --set train.lr \(--lr is in the grid\) gives each run its "
+                                           "value: leave out --set train.lr$"):  # the grid's won without a word
+        mg.sweep(tmp_path / "sweep", lr=(1e-3,), seeds=[7], settings=settings)
+    del settings["train.lr"]
+    result = mg.sweep(tmp_path / "sweep", lr=(1e-3,), seeds=[7], settings=settings, model_overrides=TINY_OVERRIDES)
     [run_json] = (tmp_path / "sweep").glob("*seed-7/run.json")
     run = json.loads(run_json.read_text())["config"]
-    assert (run["train"]["lr"], run["train"]["seed"], run["train"]["bf16"]) == (1e-3, 7, "off")  # the grid's lr wins
+    assert (run["train"]["lr"], run["train"]["seed"], run["train"]["bf16"]) == (1e-3, 7, "off")
     assert run["model"]["overrides"] == TINY_OVERRIDES and run["data"]["text_columns"] == ["sentence"]
     assert result["chosen"]["name"] == "lr=0.001"
 

@@ -246,6 +246,12 @@ CLI_ROWS = [
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1",
       "--set", "train.nope=1", "-o", "{out}"], 2, "sweep: train refuses the runs' options: override: unknown config key 'train.nope'"),
     (["sweep", "--data-dir", "{sst2}", "--lr", "nan", "--seeds", "1", "-o", "{out}"], 2, "--lr needs positive values"),
+    (["sweep", "--data-dir", "{sst2}", "--lr", "1e-4", "--epochs", "1", "--seeds", "1", "--set", "train.epochs=3",
+      "-o", "{out}"], 2, "sweep: --set train.epochs (--epochs is in the grid) gives each run its value: leave out "
+     "--set train.epochs"),  # the grid's value won without a word
+    (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--epochs", "1,2",
+      "--seeds", "1", "--set", "train.max_steps=4", "-o", "{out}"], 2,
+     "sweep: train.max_steps=4 ends every run at step 4, whatever its --epochs"),  # trained one run twice, a "tie"
     (["sweep", "--model", MODERNBERT, "--random-init", "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1,3",
       "--init-from", "{dir}/seeds-of-one/seed-{{seed}}/model", "-o", "{out}"], 2,
      "seeds-of-one/seed-3/model: model folder not found"),  # each run its seed's, checked before seed 1 trained

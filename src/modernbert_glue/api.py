@@ -111,7 +111,8 @@ def sweep(output_dir: Path_, *, lr: Sequence[float], seeds: Sequence[int], weigh
             *(a for key, value in _settings(settings).items() for a in ("--set", f"{key}={_as_set(value)}")),
             *(a for key, value in _overrides(model_overrides).items()
               for a in ("--model-override", f"{key}={json.dumps(value)}")), *map(str, train_args)]
-    cfg = SweepConfig(grid=grid, seeds=_seed_list(seeds, settings), train_args=args, parallel=parallel,
+    seeds = _seed_list(_items(seeds, "seeds", "a list of integers"), settings)  # a sweep needs them: None too
+    cfg = SweepConfig(grid=grid, seeds=seeds, train_args=args, parallel=parallel,
                       memory_per_run_gb=memory_per_run_gb, decoupled_weight_decay=decoupled_weight_decay)
     return run_sweep(cfg, _path(output_dir, "output_dir"))
 
@@ -155,7 +156,8 @@ def evaluate(model_dir: Path_, *, task: str | None = None, data_dir: Path_ | Non
     from .inference.evaluate import evaluate as run_evaluation
     from .outputs import model_folder
 
-    text_columns = None if text_columns is None else _items(text_columns, "text_columns", "a list of column names")
+    text_columns = None if text_columns is None else _names(text_columns, "text_columns")
+    label_column = _text(label_column, "label_column")
     data = DataConfig(data_dir=_text(data_dir, "data_dir"), max_eval_samples=max_eval_samples)
     return run_evaluation(model_folder(_path(model_dir, "model_dir")), data=data, split=split,
                           file=_text(file, "file"), task=task,
@@ -251,7 +253,13 @@ def _path(value: Path_, what: str) -> str:
     command would print for it, not os.fspath's TypeError."""
     if isinstance(value, str | PathLike):
         return os.fspath(value)
-    raise UserError(f"{what}: expected a path (str or os.PathLike), got {value!r}")
+    raise UserError(f"{what}: expected a path (str or os.PathLike), got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A value in an error line: its repr if short (None, 3, [1]), else its type (a loaded model's repr is pages)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"a {type(value).__name__}"
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -294,7 +302,17 @@ def _items(values, what: str, expected: str) -> list:
 
 
 def _folders(runs: Sequence[Path_]) -> list[str]:
-    return [_path(run, "runs") for run in _items(runs, "runs", "a list of folders")]
+    if not (folders := [_path(run, "runs") for run in _items(runs, "runs", "a list of folders")]):
+        raise UserError("runs: give at least one run folder")
+    return folders
+
+
+def _names(values, what: str) -> list[str]:
+    """Column names: a list of strings (an int is no column name: the files' columns are named)."""
+    names = _items(values, what, "a list of column names")
+    if bad := [name for name in names if not isinstance(name, str)]:
+        raise UserError(f"{what}: column names are strings, got {_shown(bad[0])}")
+    return names
 
 
 def _as_set(value: Any) -> str:

@@ -164,12 +164,15 @@ def _set_metrics(task: Task, metrics: dict, prefix: str, split: str, scored: int
 
 
 def _cut_short(t, metrics: dict) -> str:
-    """What stopped a run before its epochs: max_steps or early stopping (a run folder before epochs_trained: none)."""
+    """Where a run's length was not its epochs: max_steps or early stopping ended it sooner, or max_steps trained
+    past them (a run folder from before epochs_trained: nothing said)."""
     trained = metrics.get("epochs_trained")
-    if trained is None or trained >= t.epochs - 1e-6:
+    by_steps = 0 < t.max_steps == metrics.get("steps")
+    if trained is None or abs(trained - t.epochs) < 1e-6 or trained > t.epochs and not by_steps:
         return ""
-    why = f"max_steps {t.max_steps}" if 0 < t.max_steps == metrics.get("steps") else "early stopping"
-    return f" ({why} ended it after {trained:.2f})"
+    if trained > t.epochs:
+        return f" (max_steps {t.max_steps} trained {trained:.2f})"
+    return f" ({f'max_steps {t.max_steps}' if by_steps else 'early stopping'} ended it after {trained:.2f})"
 
 
 def _built(random_init: bool, sizes: dict | None) -> str:

@@ -90,3 +90,19 @@ def test_a_card_names_the_sizes_its_model_was_built_with():
     assert "from `answerdotai/ModernBERT-base` (num_hidden_layers=2, hidden_size=64)." in text
     _, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277, "model_sizes": {}})
     assert "from `answerdotai/ModernBERT-base`." in text
+
+
+def test_a_card_says_how_far_max_steps_trained_past_or_short_of_the_epochs():
+    """A run whose max_steps went past its epochs said "1 epoch" (it had trained 2.5)."""
+    def recipe(epochs_trained: float, steps: int, max_steps: int) -> str:
+        cfg = RunConfig()
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1.0, max_steps=max_steps))
+        metrics = {"model": "m", "eval_accuracy": 0.5, "eval_samples": 32, "epochs_trained": epochs_trained,
+                   "steps": steps}
+        text = model_card(get_task("sst2"), cfg, metrics, "train ...", 128)
+        return text.split(", 1 epoch", 1)[1].split(",")[0]
+
+    assert recipe(2.5, 10, 10) == " (max_steps 10 trained 2.50)"
+    assert recipe(0.5, 2, 2) == " (max_steps 2 ended it after 0.50)"
+    assert recipe(0.5, 2, -1) == " (early stopping ended it after 0.50)"
+    assert recipe(1.0, 4, -1) == ""

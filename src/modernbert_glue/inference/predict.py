@@ -46,6 +46,11 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
         if not (_is_pair(text) if pair else isinstance(text, str)):
             raise UserError(f"input {i}: {name} classifies {texts_kind(2 if pair else 1)}"
                             + (": give each as (first, second)" if pair else "") + f", got {_shown(text)}")
+        parts = text if pair else [text]  # refused as `predict`'s lines and the server's texts are
+        if any(not part.strip() for part in parts):
+            raise UserError(f"input {i}: {'a' if pair else 'the'} text is empty or only whitespace")
+        if not all(map(is_valid_unicode, parts)):
+            raise UserError(f"input {i}: not valid Unicode (a lone surrogate)")
     started = time.perf_counter()
     records = predict_records(model, texts, name)
     seconds = time.perf_counter() - started

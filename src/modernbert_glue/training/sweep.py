@@ -56,25 +56,30 @@ class SweepConfig:
     decoupled_weight_decay: bool = False
 
     def __post_init__(self):
-        for name, values in (("seeds", self.seeds), *self.grid.items()):  # as train --seeds: a repeat is a typo
-            if len(set(values)) != len(values):
-                raise UserError(f"sweep: {GRID_OPTIONS.get(name, '--' + name)} repeats a value: "
-                                f"{', '.join(f'{v:g}' for v in values)}")
         check_seeds(self.seeds, "sweep: --seeds")
-        if not math.isfinite(self.memory_per_run_gb) or self.memory_per_run_gb < 0:
+        if not _is_number(self.memory_per_run_gb) or not math.isfinite(self.memory_per_run_gb) \
+                or self.memory_per_run_gb < 0:
             raise UserError(f"--memory-per-run-gb must be a number of at least 0, got {self.memory_per_run_gb}")
         unknown = sorted(set(self.grid) - set(GRID_KEYS))
         if unknown:
             raise UserError(f"sweep: unknown grid key(s) {', '.join(unknown)} (use {', '.join(GRID_KEYS)})")
         if not self.seeds:
             raise UserError("sweep: give at least one seed")
-        if self.parallel < 1:
-            raise UserError(f"--parallel must be at least 1, got {self.parallel}")
+        if not isinstance(self.parallel, numbers.Integral) or isinstance(self.parallel, bool) or self.parallel < 1:
+            raise UserError(f"--parallel must be a whole number of at least 1, got {self.parallel!r}")
         for key, values in self.grid.items():  # a weight decay may be 0 (none), as train.weight_decay
-            if not values or any(not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v)
+            if not values or any(not _is_number(v) or not math.isfinite(v)
                                  or v < 0 or (v == 0 and key != "wd") for v in values):  # the API's may be any
                 kind = "values of 0 or more" if key == "wd" else "positive values"
                 raise UserError(f"sweep: {GRID_OPTIONS[key]} needs {kind}, got {values}")
+        for name, values in (("seeds", self.seeds), *self.grid.items()):  # as train --seeds: a repeat is a typo
+            if len(set(values)) != len(values):
+                raise UserError(f"sweep: {GRID_OPTIONS.get(name, '--' + name)} repeats a value: "
+                                f"{', '.join(f'{v:g}' for v in values)}")
+        for key in self.grid:
+            if given := _given(self.train_args, GRID_KEYS[key], GRID_OPTIONS[key]):
+                raise UserError(f"sweep: {given} ({GRID_OPTIONS[key]} is in the grid) gives each run its value: "
+                                f"leave out {given}")
         if self.decoupled_weight_decay and "wd" not in self.grid:
             raise UserError("sweep: --decoupled-weight-decay converts the grid's --weight-decay values; give them "
                             "(the preset's weight decay is torch's already)")
@@ -83,6 +88,22 @@ class SweepConfig:
             same = next(n for n in names if names.count(n) > 1)
             raise UserError(f"sweep: two configs are both named {same} (values that differ only past 6 significant "
                             "digits); give values that differ sooner")
+
+
+def _given(args: list[str], dotted: str, option: str) -> str | None:
+    """How `args` (train's) set a grid key, '--set train.lr' or '--lr', if they do: the grid's value would win
+    silently (it comes later), and the run's config would not be what the user wrote."""
+    for arg, value in zip(args, [*args[1:], ""]):
+        if arg == option or arg.startswith(option + "="):
+            return option
+        if (arg == "--set" and value.split("=")[0].strip() == dotted
+                or arg.startswith("--set=") and arg[6:].split("=")[0].strip() == dotted):
+            return f"--set {dotted}"
+    return None
+
+
+def _is_number(value) -> bool:  # the API's values may be any objects
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def configs(cfg: SweepConfig) -> list[dict[str, float]]:
@@ -232,6 +253,10 @@ def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["failed"])[-1].removeprefix("error: ")
         raise UserError(f"sweep: train refuses the runs' options: {last}")
+    steps = json.loads(proc.stdout)["config"]["train"]["max_steps"]
+    if steps > 0 and len(cfg.grid.get("ep", ())) > 1:  # each epochs value would train the same run again
+        raise UserError(f"sweep: train.max_steps={steps} ends every run at step {steps}, whatever its --epochs; "
+                        "leave out max_steps or sweep one --epochs value")
 
 
 def _check_same_sweep(out_path: Path, cfg: SweepConfig) -> None:
