@@ -121,3 +121,17 @@ def test_the_main_metric_figure_leaves_out_a_run_without_a_value():
     scored = _run("b", main_metric="pearson", eval_pearson=0.5, eval_pearson_ci=[0.4, 0.6])
     for runs in ([null], [null, scored]):
         assert plot_accuracy(runs, "dev").startswith(b"\x89PNG")
+
+
+def test_a_dev_set_of_the_users_own_file_is_named_by_it_not_as_glues():
+    """A custom task's --validation-file was headed "dev (GLUE validation)" in the report (the card named it)."""
+    from modernbert_glue.report.runs import set_title
+
+    own = Run(folder=Path("/runs/own"), metrics={"task": "custom"}, label="own",
+              run={"config": {"data": {"validation_file": "/data/reg_dev.csv"}}})
+    assert set_title([own, own], "dev") == "custom dev (reg_dev.csv)"
+    assert set_title([own], "test") == "custom test (the labelled --test-file)"
+    glue = _run("glue")
+    assert set_title([glue], "dev") == "SST-2 dev (GLUE validation)"
+    assert set_title([glue, Run(folder=Path("/runs/x"), metrics={"task": "sst2"}, label="x",
+                                run=own.run)], "dev") == "SST-2 dev (GLUE validation, reg_dev.csv)"

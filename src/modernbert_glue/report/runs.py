@@ -263,9 +263,13 @@ def task_metrics(runs: list[Run]) -> list[str]:
 
 
 def set_title(runs: list[Run], name: str) -> str:
+    """'SST-2 dev (GLUE validation)' (as GLUE prints its names, as the GLUE table); a dev set of the user's own
+    --validation-file is named by its file, as the model card names it."""
     from ..tasks import get_task
 
-    return f"{get_task(runs[0].task).title} {SETS[name]}".strip()  # as GLUE prints it (SST-2, STS-B), as the GLUE table
+    files = {_field(r.run, "config", "data").get("validation_file") for r in runs} if name == "dev" else {None}
+    dev = ", ".join(sorted(Path(str(f)).name if f else "GLUE validation" for f in files))
+    return f"{get_task(runs[0].task).title} {SETS[name] if files == {None} else f'dev ({dev})'}".strip()
 
 
 def pairs(runs: list[Run], name: str) -> Iterator[tuple[Run, Run]]:
