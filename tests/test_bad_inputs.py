@@ -104,6 +104,10 @@ def files(small_sst2, tiny_run, tmp_path_factory):
     (d / "cut-overwrite").mkdir()  # an --overwrite killed after it removed run.json
     (d / "cut-overwrite" / ".modernbert-glue.json").write_text(
         '{"kind": "run", "complete": false, "replacing": true, "files": ["model"]}')
+    (d / "seeds-done").mkdir()  # a finished --seeds folder of seeds 1 and 2
+    (d / "seeds-done" / ".modernbert-glue.json").write_text('{"kind": "seeds", "complete": true, "files": []}')
+    (d / "seeds-done" / "run.json").write_text('{"seeds": [1, 2]}')
+    (d / "bom.toml").write_text("\ufeff[train]\nepochs = 0\n", encoding="utf-8")  # an editor's BOM: read as TOML
     (d / "a-sweep").mkdir()
     (d / "a-sweep" / ".modernbert-glue.json").write_text('{"kind": "sweep", "complete": true, "files": []}')
     mine = d / "mine"
@@ -223,6 +227,9 @@ CLI_ROWS = [
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
     (["train", "--resume", "{dir}/a-sweep"], 2,
      "a-sweep: a sweep folder: the same `modernbert-glue sweep` command continues it"),  # "not ... modernbert-glue"
+    (["train", "--resume", "{dir}/seeds-done", "--seeds", "1,2,3"], 2, "seeds-done: its seeds [1, 2] finished "
+     "already; nothing to resume (--seeds 1,2,3 go in a new --seeds folder)"),  # it said nothing of seed 3
+    (["{train}", "--preset", "{dir}/bom.toml"], 2, "'train.epochs' must be more than 0"),  # "not valid TOML" before
     (["train", "--resume", "{dir}/cut-overwrite"], 2,
      "cut-overwrite: an --overwrite of it was cut short; nothing to resume (pass --overwrite)"),  # run.json: not found
     (["compare", "{dir}/a-sweep", "--output", "{out}"], 2,

@@ -44,7 +44,7 @@ def preset_table(preset: str) -> tuple[str, dict[str, Any], str]:
         return _run_preset(path.parent if path.name == "run.json" else path)
     path = preset_path(preset)
     try:
-        return preset, tomllib.loads(path.read_text(encoding="utf-8")), str(path)
+        return preset, tomllib.loads(path.read_text(encoding="utf-8-sig")), str(path)  # a BOM, as data files
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
 

@@ -64,7 +64,11 @@ def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
         raise UserError(f"{run_dir}: {with_article(marker['kind'])} folder, not a run; nothing to resume")
     if marker.get("complete"):  # before comparing configs: a finished run is not "another config"
         what = "this run" if marker["kind"] == "run" else "these seeds"
-        raise UserError(f"{run_dir}: {what} finished already; nothing to resume")
+        if seeds and marker["kind"] == "seeds" and seeds != (saved := read_json(Path(run_dir) / "run.json").get("seeds")):
+            what = f"its seeds {saved}"  # and not the --seeds asked for: other seeds train into a new folder
+        raise UserError(f"{run_dir}: {what} finished already; nothing to resume"
+                        + (f" (--seeds {','.join(map(str, seeds))} go in a new --seeds folder)"
+                           if what.startswith("its seeds") else ""))
     if marker.get(REPLACING):  # its run.json may be gone: said before reading it
         raise UserError(f"{run_dir}: an --overwrite of it was cut short; nothing to resume (pass --overwrite)")
     if marker["kind"] == "run":
