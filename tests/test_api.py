@@ -138,6 +138,10 @@ def test_mistakes_raise_the_commands_line_and_write_nothing(small_sst2, tiny_run
                           ({"seeds": [1], "memory_per_run_gb": "4"}, "--memory-per-run-gb must be a number")):
         with pytest.raises(mg.UserError, match=line):  # TypeErrors before
             mg.sweep(tmp_path / "l", lr=[1e-4], **options)
+    with pytest.raises(mg.UserError, match="^model: a model folder or a model from load_model, got a list$"):
+        mg.predict(list(range(100)), ["a fine film"])  # its repr was the whole list
+    with pytest.raises(mg.UserError, match=r"^sweep: `train --check` with the runs' options printed no config"):
+        mg.sweep(tmp_path / "n", lr=[1e-4], seeds=[1], train_args=["--help"])  # help, exit 0: a JSONDecodeError
     for call in (mg.compare, mg.glue_submission):
         with pytest.raises(mg.UserError, match="^runs: give at least one run folder$"):  # compare: an IndexError
             call([], tmp_path / "m")

@@ -227,8 +227,9 @@ CLI_ROWS = [
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
     (["train", "--resume", "{dir}/a-sweep"], 2,
      "a-sweep: a sweep folder: the same `modernbert-glue sweep` command continues it"),  # "not ... modernbert-glue"
-    (["train", "--resume", "{dir}/seeds-done", "--seeds", "1,2,3"], 2, "seeds-done: its seeds [1, 2] finished "
-     "already; nothing to resume (--seeds 1,2,3 go in a new --seeds folder)"),  # it said nothing of seed 3
+    (["train", "--resume", "{dir}/seeds-done", "--seeds", "1,2,3"], 2, "seeds-done: its seeds 1,2 finished "
+     "already; nothing to resume (--seeds 1,2,3 go in a new --seeds folder)"),
+    (["train", "--resume", "{dir}/seeds-done", "--seeds", "2,1"], 2, "seeds-done: these seeds finished already"),  # it said nothing of seed 3
     (["{train}", "--preset", "{dir}/bom.toml"], 2, "'train.epochs' must be more than 0"),  # "not valid TOML" before
     (["train", "--resume", "{dir}/cut-overwrite"], 2,
      "cut-overwrite: an --overwrite of it was cut short; nothing to resume (pass --overwrite)"),  # run.json: not found
@@ -239,13 +240,14 @@ CLI_ROWS = [
      "(--model-override, or the preset's model.overrides): the 'modernbert' config has no field 'hidden_dropout_prob'"),
     # overrides the embedding tables cannot take: training failed at its first step (a traceback, a folder kept)
     (["train", "--preset", "cpu-sbert", "--random-init", "--data-dir", "{sst2}", "--model-override",
-      "max_position_embeddings=8", "-o", "{out}"], 2, "max_position_embeddings=8 (--model-override, or the preset's "
-     "model.overrides): too small, inputs are cut at 128 tokens (data.max_length); it must be at least 128"),
+      "max_position_embeddings=8", "-o", "{out}"], 2, "model override max_position_embeddings=8 (--model-override, or "
+     "the preset's model.overrides) is too small: inputs are cut at 128 tokens; it must be at least 128 (or lower "
+     "data.max_length)"),
     (["train", "--preset", "cpu-sbert", "--random-init", "--data-dir", "{sst2}", "--model-override",
-      "vocab_size=1000", "-o", "{out}", "--check"], 2, "too small, the tokenizer has 30522 tokens"),
+      "vocab_size=1000", "-o", "{out}", "--check"], 2, "is too small: the tokenizer has 30522 ids"),
     (["train", "--preset", "minilm-glue", "--random-init", "--task", "rte", "--data-dir", str(SHARED / "data" / "rte"),
       "--model-override", "type_vocab_size=1", "-o", "{out}", "--check"], 2,
-     "type_vocab_size=1 (--model-override, or the preset's model.overrides): too small, a pair task's second text"),
+     "type_vocab_size=1 (--model-override, or the preset's model.overrides) is too small: a pair task's second text"),
     (["train", "--model", MODERNBERT, "--data-dir", "{sst2}", "-o", "{out}", "--check"], 2,
      "no weights found (no model.safetensors); use --random-init"),  # --check said ok, the run then failed
     (["sweep", "--model", MODERNBERT, "--data-dir", "{sst2}", "--lr", "1e-4", "--seeds", "1", "-o", "{out}"], 2,

@@ -191,3 +191,28 @@ def test_a_classifier_of_another_label_count_fine_tunes_from_its_encoder_with_a_
     assert kept and all(torch.equal(three.state_dict()[k], two.state_dict()[k]) for k in kept)
     assert any("a new classification layer (classifier.bias, classifier.weight)" in r.getMessage()
                for r in caplog.records)
+
+
+def test_an_override_that_leaves_an_embedding_table_too_small_is_refused_by_its_field():
+    """Learned positions: BERT's from 0, RoBERTa's after the padding id (two more rows); ModernBERT's rotary
+    positions have no table, its vocabulary is `tok_embeddings`. The model's own sizes are not second-guessed."""
+    import torch
+    from transformers import AutoConfig, AutoModel, RobertaConfig, RobertaModel
+
+    from modernbert_glue.models import check_fits, load_tokenizer
+
+    tokenizer = load_tokenizer(str(MODERNBERT))  # 50368 ids, cut at 128 below
+    with torch.device("meta"):
+        roberta = RobertaModel(RobertaConfig(vocab_size=50368, hidden_size=32, num_hidden_layers=1, intermediate_size=64,
+                                             num_attention_heads=2, max_position_embeddings=129, pad_token_id=1))
+        tiny = dict(num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2)
+        modernbert = AutoModel.from_config(AutoConfig.from_pretrained(MODERNBERT, vocab_size=50300,
+                                                                      max_position_embeddings=8, **tiny))
+    with pytest.raises(UserError, match=r"^model override max_position_embeddings=129 .* is too small: inputs are cut "
+                                        r"at 128 tokens and positions start at 2; it must be at least 130 \(or lower"):
+        check_fits(roberta, tokenizer, 128, pair=False, overrides={"max_position_embeddings": 129})
+    check_fits(roberta, tokenizer, 128, pair=False, overrides={})  # its own size: its weights'
+    check_fits(roberta, tokenizer, 127, pair=True, overrides={"max_position_embeddings": 129})  # no token types
+    with pytest.raises(UserError, match="vocab_size=50300 .* is too small: the tokenizer has 50368 ids"):
+        check_fits(modernbert, tokenizer, 128, pair=False, overrides={"vocab_size": 50300})
+    check_fits(modernbert, tokenizer, 128, pair=False, overrides={"max_position_embeddings": 8})  # rotary

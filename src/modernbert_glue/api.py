@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import UserError
+from .errors import UserError, shown
 
 if TYPE_CHECKING:
     from .inference.classifier import TextClassifier
@@ -141,7 +141,7 @@ def predict(model: TextClassifier | Path_, texts: Sequence[str | tuple[str, str]
     if isinstance(model, (str, PathLike)):
         name, model = _path(model, "model"), load_model(model, **options)
     elif not hasattr(model, "settings"):  # (a TextClassifier's, and every backend's)
-        raise UserError(f"model: a model folder or a model from load_model, got {model!r}")
+        raise UserError(f"model: a model folder or a model from load_model, got {shown(model)}")
     elif options:
         raise UserError(f"{', '.join(options)}: options for loading a folder; this model is loaded already")
     return predict_texts(model, texts, name)
@@ -157,7 +157,8 @@ def evaluate(model_dir: Path_, *, task: str | None = None, data_dir: Path_ | Non
     from .outputs import model_folder
 
     text_columns = None if text_columns is None else _names(text_columns, "text_columns")
-    label_column = _text(label_column, "label_column")
+    if label_column is not None and not isinstance(label_column, str):
+        raise UserError(f"label_column: a column name (a string), got {shown(label_column)}")
     data = DataConfig(data_dir=_text(data_dir, "data_dir"), max_eval_samples=max_eval_samples)
     return run_evaluation(model_folder(_path(model_dir, "model_dir")), data=data, split=split,
                           file=_text(file, "file"), task=task,
@@ -253,13 +254,7 @@ def _path(value: Path_, what: str) -> str:
     command would print for it, not os.fspath's TypeError."""
     if isinstance(value, str | PathLike):
         return os.fspath(value)
-    raise UserError(f"{what}: expected a path (str or os.PathLike), got {_shown(value)}")
-
-
-def _shown(value: Any) -> str:
-    """A value in an error line: its repr if short (None, 3, [1]), else its type (a loaded model's repr is pages)."""
-    text = repr(value)
-    return text if len(text) <= 60 else f"a {type(value).__name__}"
+    raise UserError(f"{what}: expected a path (str or os.PathLike), got {shown(value)}")
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -311,7 +306,7 @@ def _names(values, what: str) -> list[str]:
     """Column names: a list of strings (an int is no column name: the files' columns are named)."""
     names = _items(values, what, "a list of column names")
     if bad := [name for name in names if not isinstance(name, str)]:
-        raise UserError(f"{what}: column names are strings, got {_shown(bad[0])}")
+        raise UserError(f"{what}: column names are strings, got {shown(bad[0])}")
     return names
 
 

@@ -35,6 +35,15 @@ class Terminated(BaseException):
     exit_code = 143  # 128 + SIGTERM, the code a shell reports for a process SIGTERM killed
 
 
+def shown(value) -> str:
+    """A value the user passed, inside an error line: its repr if short (None, 3, ('a', 1)), a long text cut, else
+    its type (a loaded model's repr is pages)."""
+    text = repr(value)
+    if len(text) <= 60 and "\n" not in text:
+        return text
+    return text[:57] + "..." if isinstance(value, str) else f"a {type(value).__name__}"
+
+
 def first_line(exc: Exception) -> str:
     """A library's error in a few words, for inside our one line: its message's first line, or its type."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -164,15 +164,16 @@ def _set_metrics(task: Task, metrics: dict, prefix: str, split: str, scored: int
 
 
 def _cut_short(t, metrics: dict) -> str:
-    """Where a run's length was not its epochs: max_steps or early stopping ended it sooner, or max_steps trained
-    past them (a run folder from before epochs_trained: nothing said)."""
+    """Where a run's length was not its epochs: max_steps or early stopping ended it sooner, or a max_steps past
+    the epochs trained longer (a run folder from before epochs_trained: nothing said)."""
     trained = metrics.get("epochs_trained")
-    by_steps = 0 < t.max_steps == metrics.get("steps")
-    if trained is None or abs(trained - t.epochs) < 1e-6 or trained > t.epochs and not by_steps:
+    if trained is None or abs(trained - t.epochs) < 1e-3:  # epochs_trained is rounded to 4 places
         return ""
-    if trained > t.epochs:
-        return f" (max_steps {t.max_steps} trained {trained:.2f})"
-    return f" ({f'max_steps {t.max_steps}' if by_steps else 'early stopping'} ended it after {trained:.2f})"
+    by_steps = 0 < t.max_steps == metrics.get("steps")
+    if by_steps:
+        return f" (max_steps {t.max_steps} {'trained' if trained > t.epochs else 'ended it after'} {trained:.2f})"
+    steps = f"max_steps {t.max_steps}; " if trained > t.epochs else ""  # set past the epochs, stopped early
+    return f" ({steps}early stopping ended it after {trained:.2f})"
 
 
 def _built(random_init: bool, sizes: dict | None) -> str:

@@ -112,37 +112,36 @@ def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None, 
     config = load_config(path, task, overrides)
     with overrides_checked(overrides), torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
-    what = f"{option} {name}" if option != "--model" else path
     if weights and (wrong := misshapen(model, _file_shapes(path))):
-        raise UserError(_misshapen_line(what, wrong, overrides))
+        raise UserError(_misshapen_line(f"{option} {name}" if option != "--model" else path, wrong, overrides))
     if max_length is not None:
-        check_fits(model, load_tokenizer(path), max_length, pair=task.is_pair, overrides=overrides, what=what)
+        check_fits(model, load_tokenizer(path), max_length, pair=task.is_pair, overrides=overrides)
     return config
 
 
-# Embedding tables (by their weight's name) and the config field that sizes each
-EMBEDDING_FIELDS = {"word_embeddings": "vocab_size", "position_embeddings": "max_position_embeddings",
-                    "token_type_embeddings": "type_vocab_size"}
+def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict[str, Any] | None) -> None:
+    """A --model-override that leaves an embedding table too small for the run's inputs, refused in a line
+    (training failed at its first long batch with an index error): vocab_size below the tokenizer's ids,
+    max_position_embeddings below the tokens a run is cut at (learned positions, BERT's and RoBERTa's, whose
+    start past the padding id; ModernBERT's rotary ones have no table), type_vocab_size 1 for a pair task. The
+    model's own sizes are its pretrained weights': not second-guessed here."""
+    import torch
 
-
-def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict[str, Any] | None, what: str) -> None:
-    """Inputs the model's embedding tables cannot look up, refused in a line (training would fail at its first
-    step with an index error): a token id past its vocabulary, more tokens than its learned positions (BERT's;
-    ModernBERT's rotary positions have no table), a pair's second segment with one segment id."""
-    rows = {field: weight.shape[0] for key, weight in model.state_dict().items()
-            for table, field in EMBEDDING_FIELDS.items() if key.endswith(f"{table}.weight")}
-    need = {"vocab_size": (len(tokenizer), f"the tokenizer has {len(tokenizer)} tokens"),
-            "max_position_embeddings": (token_limit(tokenizer, max_length), f"inputs are cut at "
-                                        f"{token_limit(tokenizer, max_length)} tokens (data.max_length)"),
-            "type_vocab_size": (2 if pair and sep_for(tokenizer) is not None else 1, "a pair task's second text "
-                                "has segment id 1")}
-    for field, size in rows.items():
-        least, why = need[field]
-        if size < least:
-            source = (f"model override {field}={size} ({OVERRIDES_FROM})" if field in (overrides or {})
-                      else f"{what}: {field} {size}")
-            raise UserError(f"{source}: too small, {why}; it must be at least {least}")
-
+    positions = next((m for name, m in model.named_modules() if name.endswith("position_embeddings")
+                      and isinstance(m, torch.nn.Embedding)), None)
+    types = next((m for name, m in model.named_modules() if name.endswith("token_type_embeddings")), None)
+    limit = token_limit(tokenizer, max_length)
+    offset = positions.padding_idx + 1 if positions is not None and positions.padding_idx is not None else 0
+    checks = {"vocab_size": (model.get_input_embeddings(), len(tokenizer), f"the tokenizer has {len(tokenizer)} ids"),
+              "max_position_embeddings": (positions, limit + offset, f"inputs are cut at {limit} tokens"
+                                          + (f" and positions start at {offset}" if offset else "")),
+              "type_vocab_size": (types, 2 if pair and sep_for(tokenizer) is not None else 1,
+                                  "a pair task's second text has segment id 1")}
+    for field, (table, least, why) in checks.items():
+        if field in (overrides or {}) and table is not None and table.num_embeddings < least:
+            lower = " (or lower data.max_length)" if field == "max_position_embeddings" else ""
+            raise UserError(f"model override {field}={overrides[field]} ({OVERRIDES_FROM}) is too small: "
+                            f"{why}; it must be at least {least}{lower}")
 
 def misshapen(model, shapes: dict[str, tuple]) -> list[str]:
     """The weights of a checkpoint (`shapes`, by name) that the model holds in another shape, the classification
@@ -184,8 +183,7 @@ def build_classifier(name: str, task: Task, *, random_init: bool = False, overri
     (a run's), a model whose embeddings cannot take its inputs is refused (check_fits)."""
     model, tokenizer = _build(name, task, random_init, overrides, init_from)
     if max_length is not None:
-        check_fits(model, tokenizer, max_length, pair=task.is_pair, overrides=overrides,
-                   what=f"--init-from {init_from}" if init_from else name)
+        check_fits(model, tokenizer, max_length, pair=task.is_pair, overrides=overrides)
     return model, tokenizer
 
 

@@ -118,6 +118,11 @@ def test_a_run_on_the_users_own_data_is_refused_from_the_glue_table():
     with pytest.raises(UserError, match="its task 'custom' is not a GLUE task, and runs of several tasks make the "
                                         "GLUE table; compare it with runs of its own task"):
         glue_rows([fake_run("sst2", 0.9), own])
+    own = fake_run("rte", 0.6, model="own")  # a GLUE task scored on the user's own file: it was a GLUE cell
+    own.run = {"config": {"data": {"validation_file": "/data/my_rte_dev.tsv"}}}
+    with pytest.raises(UserError, match="own-rte-1: scored on its own --validation-file my_rte_dev.tsv, not on GLUE's "
+                                        "dev set"):
+        glue_rows([fake_run("sst2", 0.9), own])
 
 
 def test_a_cell_without_every_metric_the_reference_averages_is_marked_and_left_out_of_the_average():

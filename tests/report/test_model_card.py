@@ -105,4 +105,5 @@ def test_a_card_says_how_far_max_steps_trained_past_or_short_of_the_epochs():
     assert recipe(2.5, 10, 10) == " (max_steps 10 trained 2.50)"
     assert recipe(0.5, 2, 2) == " (max_steps 2 ended it after 0.50)"
     assert recipe(0.5, 2, -1) == " (early stopping ended it after 0.50)"
-    assert recipe(1.0, 4, -1) == ""
+    assert recipe(1.0, 4, -1) == "" and recipe(1.00004, 4, -1) == ""  # epochs_trained is rounded
+    assert recipe(1.5, 60, 100) == " (max_steps 100; early stopping ended it after 1.50)"

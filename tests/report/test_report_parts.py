@@ -135,3 +135,6 @@ def test_a_dev_set_of_the_users_own_file_is_named_by_it_not_as_glues():
     assert set_title([glue], "dev") == "SST-2 dev (GLUE validation)"
     assert set_title([glue, Run(folder=Path("/runs/x"), metrics={"task": "sst2"}, label="x",
                                 run=own.run)], "dev") == "SST-2 dev (GLUE validation, reg_dev.csv)"
+    other = Run(folder=Path("/runs/other"), metrics={"task": "custom"}, label="other",
+                run={"config": {"data": {"validation_file": "/elsewhere/reg_dev.csv"}}})
+    assert set_title([own, other], "dev") == "custom dev (reg_dev.csv)"  # a name once

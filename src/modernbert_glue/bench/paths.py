@@ -122,7 +122,7 @@ def run_bench(cfg: BenchConfig, sentences: list[str], labels: list[int]) -> list
     paths = cfg.paths
     torch.manual_seed(cfg.seed)
     model, tokenizer = build_classifier(cfg.model, get_task("sst2"), random_init=cfg.random_init,
-                                        overrides=cfg.overrides or {}, max_length=MAX_LENGTH)
+                                        overrides=cfg.overrides or {})
     token_ids = tokenizer(sentences, truncation=True, max_length=MAX_LENGTH)["input_ids"]
     lengths = [len(t) for t in token_ids]
     device = default_device()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from pathlib import Path
 
 from ..device import peak_mb
@@ -47,7 +48,7 @@ def read_json(path: Path) -> dict:
 
 def is_number(value) -> bool:
     """A JSON number, NaN included: a sweep's or seeds set's reader ranks a NaN metric last rather than refusing it."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)  # JSON's true is an int to Python
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)  # JSON's true is an int to Python
 
 
 def is_finite_number(value) -> bool:

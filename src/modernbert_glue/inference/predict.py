@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..data import FORMATS, STDIN, is_valid_unicode, read_examples, read_lines, texts_of
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..tasks import TASKS, Task, get_task, task_of_model, texts_kind
 from .backends import check_torch_only, load_model, predict_records
 
@@ -45,7 +45,7 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     for i, text in enumerate(texts, start=1):  # the Python API's texts are any objects (api.predict)
         if not (_is_pair(text) if pair else isinstance(text, str)):
             raise UserError(f"input {i}: {name} classifies {texts_kind(2 if pair else 1)}"
-                            + (": give each as (first, second)" if pair else "") + f", got {_shown(text)}")
+                            + (": give each as (first, second)" if pair else "") + f", got {shown(text)}")
         parts = text if pair else [text]  # refused as `predict`'s lines and the server's texts are
         if any(not part.strip() for part in parts):
             raise UserError(f"input {i}: {'a' if pair else 'the'} text is empty or only whitespace")
@@ -57,11 +57,6 @@ def predict_texts(model, texts: list, name: str = "the model") -> list[dict]:
     log.info("classified %d texts in %.3f s (%.1f texts/s, model loading excluded)", len(texts), seconds,
              len(texts) / max(seconds, 1e-9))
     return records
-
-
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_pair(text) -> bool:

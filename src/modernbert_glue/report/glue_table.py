@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 from .render import Block, _heading, _paragraph, _table
-from .runs import Run, system_name
+from .runs import Run, own_validation_file, system_name
 
 ORDER = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
 AVERAGED = tuple(t for t in ORDER if t != "wnli")
@@ -31,6 +31,9 @@ def glue_rows(runs: list[Run]) -> dict[str, dict[str, dict]]:
         if r.task not in ORDER:
             raise UserError(f"{r.folder}: its task '{r.task}' is not a GLUE task, and runs of several "
                             "tasks make the GLUE table; compare it with runs of its own task")
+        if own := own_validation_file(r):
+            raise UserError(f"{r.folder}: scored on its own --validation-file {Path(own).name}, not on GLUE's dev "
+                            "set, which the GLUE table reports; compare it with runs of its own task")
 
     name_of = _row_name(runs)
     recipes: dict[str, set[str]] = defaultdict(set)

@@ -23,6 +23,7 @@ from ..evaluation.runfolder import (
 from ..model_overrides import size_overrides, sizes_text
 from ..outputs import check_finished
 from ..ownership import read_marker, with_article
+from ..tasks import CUSTOM, TASKS, get_task
 
 SETS = {"dev": "dev (GLUE validation)", "dev_mismatched": "dev mismatched (MNLI)",
         "test": "test (the labelled --test-file)"}
@@ -182,7 +183,6 @@ def check_metrics(path: Path, metrics: dict) -> None:
     arithmetic, formatting and plots would otherwise stop in numpy or matplotlib, and a task that is not a name
     would pass for a second task (and switch compare to the GLUE table)."""
     from ..evaluation.metrics import CLASSIFICATION, REGRESSION, metric_range
-    from ..tasks import TASKS
 
     def wrong(key: str, expected: str) -> UserError:
         return wrong_field(path, key, metrics[key], expected)
@@ -265,11 +265,15 @@ def task_metrics(runs: list[Run]) -> list[str]:
 def set_title(runs: list[Run], name: str) -> str:
     """'SST-2 dev (GLUE validation)' (as GLUE prints its names, as the GLUE table); a dev set of the user's own
     --validation-file is named by its file, as the model card names it."""
-    from ..tasks import get_task
-
-    files = {_field(r.run, "config", "data").get("validation_file") for r in runs} if name == "dev" else {None}
-    dev = ", ".join(sorted(Path(str(f)).name if f else "GLUE validation" for f in files))
+    files = {own_validation_file(r) for r in runs} if name == "dev" else {None}
+    dev = ", ".join(sorted({Path(f).name if f else "GLUE validation" for f in files}))
     return f"{get_task(runs[0].task).title} {SETS[name] if files == {None} else f'dev ({dev})'}".strip()
+
+
+def own_validation_file(run: Run) -> str | None:
+    """The --validation-file a run was scored on (run.json's config), or None for its task's dev set."""
+    own = _field(run.run, "config", "data").get("validation_file")
+    return str(own) if own else None
 
 
 def pairs(runs: list[Run], name: str) -> Iterator[tuple[Run, Run]]:
@@ -329,11 +333,8 @@ def _label_names(run: Run) -> list[str]:
             return ["score"]
         if "label_names" in saved:
             return list(saved["label_names"])
-        from ..tasks import get_task  # written before label names were saved: SST-2's
-
-        return list(get_task(saved.get("task", "sst2")).label_names)
+        return list(get_task(saved.get("task", "sst2")).label_names)  # written before label names were saved: SST-2's
     from ..evaluation.metrics import REGRESSION
-    from ..tasks import CUSTOM, TASKS
 
     # No model (run folders kept without their weights, as benchmarks/results/ keeps them): a GLUE task's names
     # are the task's, as train saves them; a custom task's came from its training file and are saved only there.

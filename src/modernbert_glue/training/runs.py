@@ -64,21 +64,33 @@ def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
         raise UserError(f"{run_dir}: {with_article(marker['kind'])} folder, not a run; nothing to resume")
     if marker.get("complete"):  # before comparing configs: a finished run is not "another config"
         what = "this run" if marker["kind"] == "run" else "these seeds"
-        if seeds and marker["kind"] == "seeds" and seeds != (saved := read_json(Path(run_dir) / "run.json").get("seeds")):
-            what = f"its seeds {saved}"  # and not the --seeds asked for: other seeds train into a new folder
+        other = seeds and marker["kind"] == "seeds" and set(_saved_seeds(run_dir)) != set(seeds)
+        if other:  # not the --seeds asked for: other seeds train into a new folder
+            what = f"its seeds {_listed(_saved_seeds(run_dir))}"
         raise UserError(f"{run_dir}: {what} finished already; nothing to resume"
-                        + (f" (--seeds {','.join(map(str, seeds))} go in a new --seeds folder)"
-                           if what.startswith("its seeds") else ""))
+                        + (f" (--seeds {_listed(seeds)} go in a new --seeds folder)" if other else ""))
     if marker.get(REPLACING):  # its run.json may be gone: said before reading it
         raise UserError(f"{run_dir}: an --overwrite of it was cut short; nothing to resume (pass --overwrite)")
     if marker["kind"] == "run":
         if seeds:
             raise UserError(f"{run_dir}: a single run, not a --seeds folder; leave out --seeds")
         return train(config_for_resume(run_dir, requested), run_dir, resume=True)
-    saved_seeds = read_json(Path(run_dir) / "run.json").get("seeds", [])
-    if seeds and seeds != saved_seeds:
-        raise UserError(f"{run_dir}: holds seeds {saved_seeds}, not {seeds}")
+    saved_seeds = _saved_seeds(run_dir)
+    if seeds and set(seeds) != set(saved_seeds):  # the same seeds in another order are these
+        raise UserError(f"{run_dir}: holds seeds {_listed(saved_seeds)}, not {_listed(seeds)}")
     return train_seeds(config_for_resume(run_dir, requested), run_dir, saved_seeds, resume=True)
+
+
+def _saved_seeds(run_dir: str) -> list[int]:
+    path = Path(run_dir) / "run.json"
+    seeds = read_json(path).get("seeds", [])
+    if not isinstance(seeds, list) or not all(type(seed) is int for seed in seeds):  # edited by hand
+        raise UserError(f"{path}: 'seeds' is not a list of seeds")
+    return seeds
+
+
+def _listed(seeds: list) -> str:
+    return ",".join(map(str, seeds))  # as --seeds takes them
 
 
 def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import check_seeds
-from ..errors import RunFailed, UserError
-from ..evaluation.runfolder import read_json
+from ..errors import RunFailed, UserError, shown
+from ..evaluation.runfolder import is_number, read_json
 from ..locks import releases_on_error
 from ..outputs import check_output, failure, open_output, read_marker
 from . import stopping
@@ -57,9 +57,9 @@ class SweepConfig:
 
     def __post_init__(self):
         check_seeds(self.seeds, "sweep: --seeds")
-        if not _is_number(self.memory_per_run_gb) or not math.isfinite(self.memory_per_run_gb) \
+        if not is_number(self.memory_per_run_gb) or not math.isfinite(self.memory_per_run_gb) \
                 or self.memory_per_run_gb < 0:
-            raise UserError(f"--memory-per-run-gb must be a number of at least 0, got {self.memory_per_run_gb}")
+            raise UserError(f"--memory-per-run-gb must be a number of at least 0, got {self.memory_per_run_gb!r}")
         unknown = sorted(set(self.grid) - set(GRID_KEYS))
         if unknown:
             raise UserError(f"sweep: unknown grid key(s) {', '.join(unknown)} (use {', '.join(GRID_KEYS)})")
@@ -68,7 +68,7 @@ class SweepConfig:
         if not isinstance(self.parallel, numbers.Integral) or isinstance(self.parallel, bool) or self.parallel < 1:
             raise UserError(f"--parallel must be a whole number of at least 1, got {self.parallel!r}")
         for key, values in self.grid.items():  # a weight decay may be 0 (none), as train.weight_decay
-            if not values or any(not _is_number(v) or not math.isfinite(v)
+            if not values or any(not is_number(v) or not math.isfinite(v)
                                  or v < 0 or (v == 0 and key != "wd") for v in values):  # the API's may be any
                 kind = "values of 0 or more" if key == "wd" else "positive values"
                 raise UserError(f"sweep: {GRID_OPTIONS[key]} needs {kind}, got {values}")
@@ -93,17 +93,14 @@ class SweepConfig:
 def _given(args: list[str], dotted: str, option: str) -> str | None:
     """How `args` (train's) set a grid key, '--set train.lr' or '--lr', if they do: the grid's value would win
     silently (it comes later), and the run's config would not be what the user wrote."""
-    for arg, value in zip(args, [*args[1:], ""]):
-        if arg == option or arg.startswith(option + "="):
+    for name, _, value in (item.partition(" ") for item in _options(args)):
+        if "=" in name:  # --lr=1e-4, --set=train.lr=1e-4
+            name, _, value = name.partition("=")
+        if name == option:
             return option
-        if (arg == "--set" and value.split("=")[0].strip() == dotted
-                or arg.startswith("--set=") and arg[6:].split("=")[0].strip() == dotted):
+        if name == "--set" and value.split("=")[0].strip() == dotted:
             return f"--set {dotted}"
     return None
-
-
-def _is_number(value) -> bool:  # the API's values may be any objects
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def configs(cfg: SweepConfig) -> list[dict[str, float]]:
@@ -253,7 +250,11 @@ def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["failed"])[-1].removeprefix("error: ")
         raise UserError(f"sweep: train refuses the runs' options: {last}")
-    steps = json.loads(proc.stdout)["config"]["train"]["max_steps"]
+    try:  # train --check prints one JSON object (its logging goes to stderr)
+        steps = json.loads(proc.stdout)["config"]["train"]["max_steps"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"sweep: `train --check` with the runs' options printed no config (its output began "
+                        f"{shown(proc.stdout[:40])})") from None
     if steps > 0 and len(cfg.grid.get("ep", ())) > 1:  # each epochs value would train the same run again
         raise UserError(f"sweep: train.max_steps={steps} ends every run at step {steps}, whatever its --epochs; "
                         "leave out max_steps or sweep one --epochs value")
