@@ -42,7 +42,8 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         meta["base_model"] = base
     if glue:
         meta.update(datasets=[HUB_PATH], language=["en"])
-    meta["model-index"] = [{"name": f"{Path(name).name}-{task.name}", "results": results}]
+    built = _built(cfg.model.random_init, metrics.get("model_sizes"))  # a 2-layer model is not the named one
+    meta["model-index"] = [{"name": f"{Path(name).name}-{task.name}{built}", "results": results}]
     t = cfg.train
     texts = " and ".join(f"`{c}`" for c in task.text_columns)
     kind = (f"regression: one output, the predicted `{task.label_column}`" if task.regression
@@ -74,7 +75,7 @@ def model_card(task: Task, cfg, metrics: dict, command: str, max_length: int) ->
         f"# {Path(name).name} fine-tuned on {dataset}", "",
         f"A {'sentence-pair' if task.is_pair else 'sentence'} {'regressor' if task.regression else 'classifier'} "
         f"({kind}) fine-tuned with modernbert-glue from `{name}`"
-        f"{_built(cfg.model.random_init, metrics.get('model_sizes'))}"
+        f"{built}"
         f"{f', starting from the fine-tuned model {cfg.model.init_from} (fresh classification layer)' if cfg.model.init_from else ''}.",
         "",
         "## Data", "",

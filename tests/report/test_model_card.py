@@ -85,11 +85,12 @@ def test_a_card_reports_a_labelled_test_file_apart_from_dev():
 
 def test_a_card_names_the_sizes_its_model_was_built_with():
     """A 2-layer model from modernbert-base's config is not modernbert-base: the card says how it was built."""
-    _, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277,
-                            "model_sizes": {"num_hidden_layers": 2, "hidden_size": 64}})
+    meta, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277,
+                               "model_sizes": {"num_hidden_layers": 2, "hidden_size": 64}})
     assert "from `answerdotai/ModernBERT-base` (num_hidden_layers=2, hidden_size=64)." in text
-    _, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277, "model_sizes": {}})
-    assert "from `answerdotai/ModernBERT-base`." in text
+    assert meta["model-index"][0]["name"] == "ModernBERT-base-rte (num_hidden_layers=2, hidden_size=64)"  # its name
+    meta, text = _card("rte", {"eval_accuracy": 0.7, "eval_samples": 277, "model_sizes": {}})
+    assert "from `answerdotai/ModernBERT-base`." in text and meta["model-index"][0]["name"] == "ModernBERT-base-rte"
 
 
 def test_a_card_says_how_far_max_steps_trained_past_or_short_of_the_epochs():
