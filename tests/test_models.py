@@ -216,3 +216,15 @@ def test_an_override_that_leaves_an_embedding_table_too_small_is_refused_by_its_
     with pytest.raises(UserError, match="vocab_size=50300 .* is too small: the tokenizer has 50368 ids"):
         check_fits(modernbert, tokenizer, 128, pair=False, overrides={"vocab_size": 50300})
     check_fits(modernbert, tokenizer, 128, pair=False, overrides={"max_position_embeddings": 8})  # rotary
+
+
+def test_an_override_equal_to_the_models_own_size_names_no_other_system():
+    """num_hidden_layers=22 on modernbert-base is modernbert-base: it was a system of its own in compare."""
+    from modernbert_glue.config import ModelConfig
+    from modernbert_glue.training.lifecycle import base_model
+
+    cfg = ModelConfig(name=str(MODERNBERT), random_init=True,
+                      overrides={"num_hidden_layers": 22, "hidden_size": 64, "hidden_dropout": 0.2})
+    assert base_model(cfg) == (str(MODERNBERT), True, {"hidden_size": 64})
+    unread = ModelConfig(name="nobody/no-such-model", overrides={"num_hidden_layers": 22})
+    assert base_model(unread)[2] == {"num_hidden_layers": 22}  # its own count unknown: recorded as given

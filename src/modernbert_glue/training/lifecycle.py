@@ -100,7 +100,7 @@ def base_model(model_cfg) -> tuple[str, bool, dict]:
     model that run recorded (its metrics.json beside the model folder: random weights stay random weights two runs
     on), else the --init-from folder itself. `sizes`: the size overrides it was built with (a 2-layer model),
     an --init-from run's recorded ones under this run's own."""
-    own = size_overrides(model_cfg.overrides)
+    own = _changing(size_overrides(model_cfg.overrides), model_cfg.init_from or model_cfg.name)
     if not model_cfg.init_from:
         return model_cfg.name, model_cfg.random_init, own
     try:
@@ -110,6 +110,20 @@ def base_model(model_cfg) -> tuple[str, bool, dict]:
         return model_cfg.init_from, False, own
     recorded = earlier.get("model_sizes")
     return name, random_init, {**(recorded if isinstance(recorded, dict) else {}), **own}
+
+
+def _changing(sizes: dict, model: str) -> dict:
+    """The size overrides that change the model they apply to: num_hidden_layers=22 on modernbert-base (its own
+    count) builds modernbert-base, one system with it (its config unread: all of them)."""
+    from transformers import PretrainedConfig
+
+    from ..models import resolve_model
+
+    try:
+        own = PretrainedConfig.get_config_dict(resolve_model(model))[0] if sizes else {}
+    except (OSError, ValueError, UserError):
+        return sizes
+    return {key: value for key, value in sizes.items() if own.get(key) != value}
 
 
 def refuse_baseline(folder: str) -> None:
