@@ -76,10 +76,6 @@ class SweepConfig:
             if len(set(values)) != len(values):
                 raise UserError(f"sweep: {GRID_OPTIONS.get(name, '--' + name)} repeats a value: "
                                 f"{', '.join(f'{v:g}' for v in values)}")
-        for key in self.grid:
-            if given := _given(self.train_args, GRID_KEYS[key], GRID_OPTIONS[key]):
-                raise UserError(f"sweep: {given} ({GRID_OPTIONS[key]} is in the grid) gives each run its value: "
-                                f"leave out {given}")
         if self.decoupled_weight_decay and "wd" not in self.grid:
             raise UserError("sweep: --decoupled-weight-decay converts the grid's --weight-decay values; give them "
                             "(the preset's weight decay is torch's already)")
@@ -244,6 +240,10 @@ def _check_train_options(cfg: SweepConfig, out_path: Path) -> None:
     """`train --check` with the first run's command and every seed (each seed's --init-from 'DIR/seed-{seed}/model'
     resolved): options `train` refuses stop the sweep here, in one line, before its folder is made (the other
     runs differ only in grid values, checked by SweepConfig)."""
+    for key in cfg.grid:  # a new sweep's: one started before this check continues with its options
+        if given := _given(cfg.train_args, GRID_KEYS[key], GRID_OPTIONS[key]):
+            raise UserError(f"sweep: {given} ({GRID_OPTIONS[key]} is in the grid) gives each run its value: "
+                            f"leave out {given}")
     seeds = ",".join(map(str, cfg.seeds))
     proc = subprocess.run([*_command(cfg, configs(cfg)[0], None, out_path / "check", 0), "--seeds", seeds, "--check"],
                           capture_output=True, text=True, check=False)
