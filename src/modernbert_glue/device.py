@@ -46,6 +46,11 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun launch, or the one process without it: the one that writes and says things once."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def device_type() -> str:
     return "cuda" if cuda() else "cpu"
 

@@ -112,6 +112,10 @@ def test_an_option_the_engine_lacks_falls_back_to_the_trainer_with_one_line(smal
     lines = [line for line in stderr.splitlines() if "training with the HF Trainer instead" in line]
     assert len(lines) == 1 and "train.input_path = grouped" in lines[0], lines
     assert json.loads(stdout)["engine"] == "trainer"
+    code, _, stderr = run_cli("train", "--model", MODERNBERT, "--random-init", *TINY_ARGS, "--data-dir", small_sst2,
+                              "--engine", "engine", "--input-path", "grouped", "--check")
+    said = lines[0].split(" engine: ", 1)[1]  # (after the time and logger)
+    assert code == 0 and f"engine: {said}" in stderr, stderr[-2000:]  # --check says it too (it said "ok" alone)
 
 
 def test_which_loop_trains():

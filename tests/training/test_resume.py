@@ -60,6 +60,9 @@ def assert_same_run(a: Path, b: Path, stopped_at: int | None = None):
     worst = max(float(np.abs(wa[k] - wb[k]).max()) for k in wa)
     assert worst <= 1e-6, worst
     la, lb = (json.loads((d / "log_history.json").read_text())["log_history"] for d in (a, b))
+    for history, metrics in ((la, ma), (lb, mb)):  # the Trainer's summary was the last launch's loss alone
+        summary = [e["train_loss"] for e in history if "train_loss" in e]
+        assert summary[-1:] in ([], [pytest.approx(metrics["train_loss"], abs=1e-6)]), (summary, metrics["train_loss"])
     losses = lambda h: [(e["step"], e["loss"]) for e in h if "loss" in e]  # noqa: E731
     la, lb = losses(la), losses(lb)
     if stopped_at is not None:

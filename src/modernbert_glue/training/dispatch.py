@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import RunConfig
-from ..device import check_bf16, device_type, world_size
+from ..device import check_bf16, device_type, is_main_process, world_size
 from ..errors import UserError
 from ..evaluation.runfolder import read_json
 from ..inputs import PACKED_MODEL_TYPES, check_input_path
@@ -54,6 +54,10 @@ def choose(cfg: RunConfig, device: str, world_size: int, model_type: Callable[[]
         return "trainer", None
     reason = unsupported(cfg, model_type(), world_size)
     return ("trainer", reason) if reason else ("engine", None)
+
+
+def fallback_line(reason: str) -> str:
+    return f"engine: {reason}; training with the HF Trainer instead"
 
 
 def check_settings(cfg: RunConfig, device: str) -> str:
@@ -134,8 +138,8 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         reason = unsupported(cfg, model_type(cfg), world) if engine == "engine" else None
         if reason:
             raise UserError(f"{output_dir}: started by the engine, which cannot continue it here ({reason})")
-    if reason:
-        log.warning("engine: %s; training with the HF Trainer instead", reason)
+    if reason and is_main_process():  # one line, not one per torchrun process
+        log.warning(fallback_line(reason))
     if engine == "engine":
         from .engine import train_engine
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 from pathlib import Path
 
 from ..config import RunConfig
 from ..data import token_limit
-from ..device import check_bf16, world_size
+from ..device import check_bf16, is_main_process, world_size
 from ..errors import RunFailed, UserError
 from ..evaluation.runfolder import evaluate_into, read_json
 from ..inference.backends import Classifier
@@ -36,10 +35,6 @@ from . import stopping
 from .checkpoints import CHECKPOINTS, checkpoint_step, latest_checkpoint
 
 log = logging.getLogger(__name__)
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def check_run(cfg: RunConfig, out: Path, *, overwrite: bool, resume: bool) -> dict:

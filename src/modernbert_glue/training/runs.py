@@ -17,7 +17,7 @@ from ..provenance import provenance
 from ..run_paths import local_inputs, with_absolute_paths
 from ..device import device_type
 from . import stopping
-from .dispatch import check_settings, choose, train, with_seed_paths
+from .dispatch import check_settings, choose, fallback_line, train, with_seed_paths
 from .lifecycle import differences, fail_run, is_main_process, refuse_baseline
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,12 @@ def _inputs(cfg: RunConfig, seeds: list[int]) -> list[str]:
     return local_inputs(cfg.data, cfg.model.name, *dict.fromkeys(init_froms))
 
 
-def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
+def check_inputs(cfg: RunConfig, seeds: list[int]) -> str | None:
     """What a run checks and reads before it opens its folder, read once for all seeds before the seeds folder is
     opened (with --overwrite: emptied), and what `train --check` does: the seeds, the engine, compile and bf16
     settings, the data, the model (or each seed's --init-from folder) with its overrides, and the input path
-    and token budget for that model. A typo then costs one line, not a finished run."""
+    and token budget for that model. A typo then costs one line, not a finished run. Returns why the engine
+    would fall back to the Trainer (None: it would not)."""
     from ..data import load_run_data
     from ..inputs import check_token_budget, resolve_input_path
     from ..models import check_model
@@ -143,10 +144,11 @@ def check_inputs(cfg: RunConfig, seeds: list[int]) -> None:
                for name in sorted(names)] or [
         check_model(cfg.model.name, task, cfg.model.overrides, weights=not cfg.model.random_init, max_length=length)]
     model_type = configs[0].model_type
-    engine, _ = choose(cfg, device_type(), 1, lambda: model_type)
+    engine, reason = choose(cfg, device_type(), 1, lambda: model_type)
     path = "packed" if engine == "engine" else resolve_input_path(cfg.train.input_path, model_type, "train",
                                                                   device_type(), "train.input_path")
     check_token_budget(cfg.train.packed_token_budget, path)
+    return reason
 
 
 def _check_weights_file(folder: str) -> None:
@@ -173,7 +175,8 @@ def check_training(cfg: RunConfig, output_dir: str | None, seeds: list[int] | No
     if output_dir:
         check_output(Path(output_dir), "seeds" if seeds else "run", overwrite=overwrite,
                      inputs=_inputs(cfg, seeds or [cfg.train.seed]))
-    check_inputs(cfg, seeds or [cfg.train.seed])
+    if reason := check_inputs(cfg, seeds or [cfg.train.seed]):  # what the run would say, said now too
+        log.warning(fallback_line(reason))
     return {"check": "ok", "config": cfg.to_dict()}
 
 

@@ -187,6 +187,9 @@ def train(cfg: RunConfig, output_dir: str, *, overwrite: bool = False, resume: b
         "engine": "trainer",
         "bf16": bool(args.bf16),
     }
+    summary = next((e for e in reversed(trainer.state.log_history) if "train_loss" in e), None)
+    if checkpoint is not None and summary is not None:  # HF's covers this launch's steps: the whole run's, as metrics
+        summary.update(train_loss=trained["train_loss"], train_loss_last_launch=summary["train_loss"])
     hf_model = trainer.model.model if input_path == "packed" else trainer.model
     return finish_run(folder, cfg, task, hf_model, tokenizer, eval_sets, trained,
                       {"log_history": trainer.state.log_history})
