@@ -231,9 +231,10 @@ def test_each_kind_of_layer_compiles_once_for_every_step_shape(kind):
 
     model, tokenizer, cfg, seqs, labels = _setup(kind, layers=4)
     m, step = _step_on_a_copy(model, cfg)
-    compile_layers(step.model, backend="eager")
+    count = compile_layers(step.model, backend="eager")
     compiled = [hasattr(layer.forward, "_torchdynamo_orig_callable") for layer in encoder_layers(step.model)]
     assert compiled == ([False, True, True, True] if kind == "modernbert" else [True] * 4)
+    assert count == sum(compiled)  # the engine's "compile" says whether any layer was
     torch._dynamo.reset()
     counters.clear()
     try:
