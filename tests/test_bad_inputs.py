@@ -100,6 +100,9 @@ def files(small_sst2, tiny_run, tmp_path_factory):
     for p in broken["no_tokenizer"].glob("tokenizer*"):
         p.unlink()
     (broken["newer"] / "inference.json").write_text(json.dumps({"version": 99, "max_length": 128}))
+    shutil.copytree(model, d / "bad_pad")  # a config.json edited by hand: its padding id past the vocabulary
+    config = json.loads((d / "bad_pad" / "config.json").read_text())
+    (d / "bad_pad" / "config.json").write_text(json.dumps({**config, "pad_token_id": 99999}))
     shutil.copytree(model, d / "seeds-of-one" / "seed-1" / "model")  # a --seeds folder's seed 1 alone
     (d / "cut-overwrite").mkdir()  # an --overwrite killed after it removed run.json
     (d / "cut-overwrite" / ".modernbert-glue.json").write_text(
@@ -227,6 +230,8 @@ CLI_ROWS = [
     (["{train}", "--seeds", ","], 2, "--seeds ',': expected comma-separated"),  # trained one unseeded run
     (["train", "--resume", "{dir}/a-sweep"], 2,
      "a-sweep: a sweep folder: the same `modernbert-glue sweep` command continues it"),  # "not ... modernbert-glue"
+    (["train", "--model", "{dir}/bad_pad", "--random-init", "--data-dir", "{sst2}", "-o", "{out}", "--check"], 2,
+     "the model folder's config.json or weights make no model (Padding_idx must be within num_embeddings)"),
     (["train", "--resume", "{dir}/seeds-done", "--seeds", "1,2,3"], 2, "seeds-done: its seeds 1,2 finished "
      "already; nothing to resume (--seeds 1,2,3 go in a new --seeds folder)"),
     (["train", "--resume", "{dir}/seeds-done", "--seeds", "2,1"], 2, "seeds-done: these seeds finished already"),  # it said nothing of seed 3

@@ -88,8 +88,8 @@ def overrides_checked(overrides: dict[str, Any] | None):
         yield
     # Assertion: vocab_size < pad id; Runtime: a negative dimension; Arithmetic: a division by a zero count
     except (TypeError, ValueError, AssertionError, RuntimeError, ArithmeticError, StrictDataclassError) as exc:
-        if not overrides:
-            raise
+        if not overrides:  # the model folder's own config.json (edited by hand, say)
+            raise UserError(f"the model folder's config.json or weights make no model ({_one_line(exc)})") from None
         raise UserError(f"model overrides ({OVERRIDES_FROM}): invalid model config ({_one_line(exc)})") from None
 
 
