@@ -41,7 +41,12 @@ def shown(value) -> str:
     text = repr(value)
     if len(text) <= 60 and "\n" not in text:
         return text
-    return text[:57] + "..." if isinstance(value, str) else f"a {type(value).__name__}"
+    return cut(text) if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def cut(text: str, most: int = 60) -> str:
+    """`text`, or its start and '...' when longer than `most` characters."""
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def first_line(exc: Exception) -> str:

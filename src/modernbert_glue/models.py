@@ -114,9 +114,12 @@ def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None, 
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     if weights and (wrong := misshapen(model, _file_shapes(path))):
         raise UserError(_misshapen_line(f"{option} {name}" if option != "--model" else path, wrong, overrides))
-    if max_length is not None:
+    if max_length is not None and set(overrides or {}) & set(EMBEDDING_SIZES):  # (a tokenizer load costs seconds)
         check_fits(model, load_tokenizer(path), max_length, pair=task.is_pair, overrides=overrides)
     return config
+
+
+EMBEDDING_SIZES = ("vocab_size", "max_position_embeddings", "type_vocab_size")  # what check_fits checks
 
 
 def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict[str, Any] | None) -> None:
@@ -127,6 +130,8 @@ def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict
     model's own sizes are its pretrained weights': not second-guessed here."""
     import torch
 
+    if not set(overrides or {}) & set(EMBEDDING_SIZES):
+        return
     positions = next((m for name, m in model.named_modules() if name.endswith("position_embeddings")
                       and isinstance(m, torch.nn.Embedding)), None)
     types = next((m for name, m in model.named_modules() if name.endswith("token_type_embeddings")), None)

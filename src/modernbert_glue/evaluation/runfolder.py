@@ -20,7 +20,7 @@ import numbers
 from pathlib import Path
 
 from ..device import peak_mb
-from ..errors import UserError, first_line
+from ..errors import UserError, cut, first_line
 from ..outputs import OutputFolder
 from .metrics import evaluation_report
 
@@ -59,7 +59,7 @@ def is_finite_number(value) -> bool:
 def wrong_field(path: Path, key: str, value, expected: str) -> UserError:
     """One line: `key` in the file `path` is not `expected`, its value shown as the file spells it."""
     shown = json.dumps(value, ensure_ascii=False, default=str)  # true, "high", [1], null
-    return UserError(f"{path}: '{key}' must be {expected}, got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+    return UserError(f"{path}: '{key}' must be {expected}, got {cut(shown)}")
 
 
 def read_seeds_summary(folder: Path) -> dict:

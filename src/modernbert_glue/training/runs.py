@@ -15,10 +15,10 @@ from ..outputs import REPLACING, check_output, failure, open_output, read_marker
 from ..ownership import with_article
 from ..provenance import provenance
 from ..run_paths import local_inputs, with_absolute_paths
-from ..device import device_type
+from ..device import device_type, is_main_process
 from . import stopping
 from .dispatch import check_settings, choose, fallback_line, train, with_seed_paths
-from .lifecycle import differences, fail_run, is_main_process, refuse_baseline
+from .lifecycle import differences, fail_run, refuse_baseline
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ def resume_training(run_dir: str, requested, seeds: list[int] | None) -> dict:
         raise UserError(f"{run_dir}: {with_article(marker['kind'])} folder, not a run; nothing to resume")
     if marker.get("complete"):  # before comparing configs: a finished run is not "another config"
         what = "this run" if marker["kind"] == "run" else "these seeds"
-        other = seeds and marker["kind"] == "seeds" and set(_saved_seeds(run_dir)) != set(seeds)
-        if other:  # not the --seeds asked for: other seeds train into a new folder
-            what = f"its seeds {_listed(_saved_seeds(run_dir))}"
+        saved = _saved_seeds(run_dir) if seeds and marker["kind"] == "seeds" else seeds or []
+        if other := set(saved) != set(seeds or []):  # not the --seeds asked for: they train into a new folder
+            what = f"its seeds {_listed(saved)}"
         raise UserError(f"{run_dir}: {what} finished already; nothing to resume"
                         + (f" (--seeds {_listed(seeds)} go in a new --seeds folder)" if other else ""))
     if marker.get(REPLACING):  # its run.json may be gone: said before reading it

@@ -15,7 +15,7 @@ from transformers import TrainerCallback
 
 from ..config import RunConfig
 from ..data import load_run_data, tokenize
-from ..device import cpu_attention_kernel, cuda, device_type, use_bf16, world_size
+from ..device import cpu_attention_kernel, cuda, device_type, is_main_process, use_bf16, world_size
 from ..errors import naming
 from ..evaluation.runfolder import read_json
 from ..evaluation.metrics import task_metrics
@@ -34,7 +34,6 @@ from .lifecycle import (
     check_run,
     fail_run,
     finish_run,
-    is_main_process,
     loss_failure,
     mean_logged_loss,
     open_run,
