@@ -52,6 +52,7 @@ def test_engine_writes_the_trainer_paths_run_folder_without_datasets(tiny_run, s
     kinds = lambda history: {frozenset(e) for e in history if "loss" in e or "eval_loss" in e}  # noqa: E731
     assert kinds(ours["log_history"]) == kinds(theirs["log_history"])
     assert {frozenset(LOSS_KEYS)} < kinds(ours["log_history"])
+    assert _board_tags(tiny_run) - _board_tags(out) == {"train/total_flos"}  # TensorBoard: the Trainer's scalars
     engine = ours["engine"]
     assert len(engine["step_losses"]) == 4 and engine["cuda_graphs"] is None and engine["compile"] is False
     assert set(engine["step_shapes"]) and 0 <= engine["padding_fraction"] < 1
@@ -138,3 +139,11 @@ def test_which_loop_trains():
         pick(load_config("paper", {"train.engine": "fast"}), "cuda")
     with pytest.raises(UserError, match="train.compile must be auto, on or off"):
         pick(load_config("paper", {"train.compile": "max"}), "cpu")
+
+
+def _board_tags(run) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = EventAccumulator(str(run / "logs"))
+    board.Reload()
+    return set(board.Tags()["scalars"])

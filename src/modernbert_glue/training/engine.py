@@ -275,7 +275,7 @@ class EngineRun:
         self.state.log_history.append(entry)
         if self.board is not None:
             for key, value in entry.items():
-                if key not in ("step", "epoch") and isinstance(value, (int, float)):
+                if key != "step" and isinstance(value, (int, float)):  # epoch: train/epoch, as the Trainer's
                     tag = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
                     self.board.add_scalar(tag, value, self.state.step)
             self.board.flush()
