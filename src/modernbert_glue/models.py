@@ -114,12 +114,16 @@ def check_model(name: str, task: Task, overrides: dict[str, Any] | None = None, 
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation=ATTN_IMPLEMENTATION)
     if weights and (wrong := misshapen(model, _file_shapes(path))):
         raise UserError(_misshapen_line(f"{option} {name}" if option != "--model" else path, wrong, overrides))
-    if max_length is not None and set(overrides or {}) & set(EMBEDDING_SIZES):  # (a tokenizer load costs seconds)
+    if max_length is not None and _resizes_embeddings(overrides):  # (only then: a tokenizer load costs seconds)
         check_fits(model, load_tokenizer(path), max_length, pair=task.is_pair, overrides=overrides)
     return config
 
 
 EMBEDDING_SIZES = ("vocab_size", "max_position_embeddings", "type_vocab_size")  # what check_fits checks
+
+
+def _resizes_embeddings(overrides: dict[str, Any] | None) -> bool:
+    return bool(set(overrides or {}) & set(EMBEDDING_SIZES))
 
 
 def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict[str, Any] | None) -> None:
@@ -130,7 +134,7 @@ def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict
     model's own sizes are its pretrained weights': not second-guessed here."""
     import torch
 
-    if not set(overrides or {}) & set(EMBEDDING_SIZES):
+    if not _resizes_embeddings(overrides):
         return
     positions = next((m for name, m in model.named_modules() if name.endswith("position_embeddings")
                       and isinstance(m, torch.nn.Embedding)), None)
@@ -143,10 +147,11 @@ def check_fits(model, tokenizer, max_length: int, *, pair: bool, overrides: dict
               "type_vocab_size": (types, 2 if pair and sep_for(tokenizer) is not None else 1,
                                   "a pair task's second text has segment id 1")}
     for field, (table, least, why) in checks.items():
-        if field in (overrides or {}) and table is not None and table.num_embeddings < least:
+        if field in overrides and table is not None and table.num_embeddings < least:
             lower = " (or lower data.max_length)" if field == "max_position_embeddings" else ""
             raise UserError(f"model override {field}={overrides[field]} ({OVERRIDES_FROM}) is too small: "
                             f"{why}; it must be at least {least}{lower}")
+
 
 def misshapen(model, shapes: dict[str, tuple]) -> list[str]:
     """The weights of a checkpoint (`shapes`, by name) that the model holds in another shape, the classification

@@ -34,7 +34,7 @@ from ..evaluation.runfolder import is_number, read_json
 from ..locks import releases_on_error
 from ..outputs import check_output, failure, open_output, read_marker
 from . import stopping
-from .sweep_summary import _dev_value, config_name, summarise, table
+from .sweep_summary import dev_value, config_name, summarise, table
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def sweep(cfg: SweepConfig, output_dir: str) -> dict:
         _check_same_sweep(out_path, cfg)
         for _, _, path in jobs:  # a damaged result stops the sweep before it touches its folder
             if run_state(path) == "finished":
-                _dev_value(path)
+                dev_value(path)
     else:
         _check_train_options(cfg, out_path)
     folder = open_output(out_path, "sweep", resume=resuming)

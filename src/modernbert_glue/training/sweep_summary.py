@@ -15,7 +15,7 @@ def config_name(config: dict[str, float]) -> str:
     return ",".join(f"{k}={v:g}" for k, v in config.items())
 
 
-def _dev_value(path: Path) -> tuple[str, float, object]:
+def dev_value(path: Path) -> tuple[str, float, object]:
     """A finished run's (main metric, its dev value, dev examples scored), from metrics.json: a damaged file is one
     line naming it."""
     try:
@@ -42,7 +42,7 @@ def summarise(jobs: list) -> dict:
             row["values"][str(seed)] = None
             row.setdefault("failed", {})[str(seed)] = reason
             continue
-        metric, row["values"][str(seed)], samples = _dev_value(path)
+        metric, row["values"][str(seed)], samples = dev_value(path)
         scored.add(samples if isinstance(samples, int) else None)  # a damaged count is not known, not a crash
     for row in rows.values():
         finished = None not in row["values"].values()
